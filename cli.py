@@ -1,0 +1,124 @@
+"""The ``fpgagen`` command line: one subcommand per step of the flow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .models.presets import PRESETS
+
+CLASSIFIERS = ("classifier8", "classifier28")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    out = args.out or Path("runs") / f"{args.model}.safetensors"
+    if args.model in CLASSIFIERS:
+        from .models.classifier import train_and_save_classifier
+
+        metrics = train_and_save_classifier(args.model, out, seed=args.seed, epochs=args.epochs)
+        print(f"{args.model}: test accuracy {metrics['test_accuracy']:.4f} on {metrics['test_images']} held-out digits")
+    else:
+        from .models.train import train_preset
+
+        metrics = train_preset(args.model, out, seed=args.seed, epochs=args.epochs)
+        print(format_quality(args.model, metrics["quality"]))
+        print(f"trained in {metrics['train_seconds']} s")
+    print(f"wrote {out}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .models.sampling import generate, latents, load_generator, save_grid
+
+    preset, generator = load_generator(args.preset, args.checkpoint)
+    images = generate(generator, latents(args.n, preset.latent_dim, args.seed))
+    path = save_grid(images, args.out, preset.output_range)
+    print(f"wrote {path} ({args.n} {args.preset} samples, seed {args.seed})")
+
+
+def format_quality(name: str, q: dict) -> str:
+    rows = [("generated", q["generated"]), ("real digits (reference)", q["real"]),
+            ("uniform noise (reference)", q["noise"])]
+    lines = [f"{name}: n={q['n']} samples, seed {q['seed']}",
+             f"  {'':27s} {'recognizability':>15s} {'coverage':>9s} {'frechet':>9s}"]
+    lines += [f"  {label:27s} {m['recognizability']:15.3f} {m['coverage']:9.3f} {m['frechet']:9.2f}"
+              for label, m in rows]
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .models.sampling import load_generator
+    from .models.train import evaluate
+
+    preset, generator = load_generator(args.preset, args.checkpoint)
+    q = evaluate(preset, generator, n=args.n, seed=args.seed)
+    print(format_quality(args.preset, q))
+    if args.json:
+        Path(args.json).write_text(json.dumps(q, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    presets = sorted(PRESETS)
+    parser = argparse.ArgumentParser(
+        prog="fpgagen", description="Generative models from PyTorch to Zynq FPGAs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a preset (or a metric classifier) and write its checkpoint",
+                       description="Train a generator preset (GAN: adversarial; VAE: ELBO) or one of the digit "
+                                   "classifiers the quality metrics use. Seeded and reproducible.")
+    p.add_argument("model", choices=presets + list(CLASSIFIERS), metavar="MODEL",
+                   help=f"preset ({', '.join(presets)}) or classifier ({', '.join(CLASSIFIERS)})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=positive_int, help="epochs (default: the model's own)")
+    p.add_argument("--out", type=Path, help="checkpoint to write (default runs/MODEL.safetensors); "
+                                            "metrics.json goes beside it")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="write a grid of generated images",
+                       description="Generate images from seeded latents with a trained preset; write a PNG grid.")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="measure sample quality against real digits and noise",
+                       description="Recognizability, class coverage and Frechet distance of a preset's samples, "
+                                   "judged by the digit classifier, beside real-digit and noise references.")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--n", type=positive_int, help="samples (default: as many as held-out digits)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+    p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .models.checkpoint import CheckpointError
+
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
+        print(f"fpgagen {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Checkpoints: safetensors files holding one or more named modules, validated strictly on load.
+
+A checkpoint stores each module's ``state_dict`` under a prefix (``generator.``, ``encoder.``,
+``classifier.``) and records in its metadata which model it belongs to. Loading compares the file against
+freshly built modules and names every missing or unexpected tensor, every shape and dtype mismatch and every
+non-finite value, instead of failing on the first one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+FORMAT = "fpgagen-checkpoint-1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that does not match the model it is loaded into."""
+
+
+def default_checkpoint(name: str) -> Path:
+    """The shipped checkpoint of model ``name`` (a preset or a classifier)."""
+    return CHECKPOINT_DIR / f"{name}.safetensors"
+
+
+def metrics_path(checkpoint: Path) -> Path:
+    """The metrics.json written beside a checkpoint."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name.removesuffix(".safetensors") + ".metrics.json")
+
+
+def save_checkpoint(path: Path, name: str, modules: dict[str, nn.Module], metrics: dict | None = None) -> Path:
+    """Write ``modules`` (prefix -> module) for model ``name`` to ``path``; ``metrics`` go to a JSON beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        f"{prefix}.{key}": value.detach().cpu().contiguous()
+        for prefix, module in modules.items()
+        for key, value in module.state_dict().items()
+    }
+    save_file(tensors, str(path), metadata={"format": FORMAT, "model": name})
+    if metrics is not None:
+        metrics_path(path).write_text(json.dumps(metrics, indent=2) + "\n")
+    return path
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a checkpoint file; CheckpointError if it is not a fpgagen checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a fpgagen checkpoint (metadata format {metadata.get('format')!r})")
+    return metadata
+
+
+def load_checkpoint(path: Path, name: str, modules: dict[str, nn.Module]) -> None:
+    """Load ``path`` into ``modules`` (prefix -> module) in place, after checking it matches them exactly.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CheckpointError: the file is corrupt, belongs to another model, or any tensor is missing, unexpected,
+            of another shape or dtype, or not finite. The message lists every problem found.
+    """
+    path = Path(path)
+    metadata = read_metadata(path)
+    if metadata.get("model") != name:
+        raise CheckpointError(f"{path}: checkpoint of {metadata.get('model')!r}, not of {name!r}")
+    try:
+        found = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+
+    expected = {
+        f"{prefix}.{key}": value for prefix, module in modules.items() for key, value in module.state_dict().items()
+    }
+    problems = []
+    missing = sorted(expected.keys() - found.keys())
+    unexpected = sorted(found.keys() - expected.keys())
+    if missing:
+        problems.append(f"missing tensors: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {', '.join(unexpected)}")
+    for key in sorted(expected.keys() & found.keys()):
+        want, got = expected[key], found[key]
+        if tuple(want.shape) != tuple(got.shape):
+            problems.append(f"{key}: shape {tuple(got.shape)} in file, model expects {tuple(want.shape)}")
+        elif want.dtype != got.dtype:
+            problems.append(f"{key}: dtype {got.dtype} in file, model expects {want.dtype}")
+        elif got.is_floating_point() and not torch.isfinite(got).all():
+            problems.append(f"{key}: holds NaN or Inf")
+    if problems:
+        raise CheckpointError(f"{path} does not match model {name!r}:\n  " + "\n  ".join(problems))
+
+    for prefix, module in modules.items():
+        state = {k[len(prefix) + 1 :]: v for k, v in found.items() if k.startswith(prefix + ".")}
+        module.load_state_dict(state, strict=True)

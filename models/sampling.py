@@ -1,0 +1,79 @@
+"""Latents, trained generators and image grids: what ``fpgagen sample`` and ``fpgagen eval`` stand on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import default_checkpoint, load_checkpoint
+from .presets import Preset, get_preset
+
+MAX_SAMPLES = 100_000
+
+
+def latents(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """``n`` standard-normal latent vectors (n, latent_dim) float32, from numpy so every target shares them."""
+    if not isinstance(n, int | np.integer) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+    return np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
+
+
+def load_preset_modules(name: str, checkpoint: Path | None = None) -> tuple[Preset, dict[str, nn.Module]]:
+    """Build preset ``name`` and load its checkpoint (default: the shipped one); modules are in eval mode."""
+    preset = get_preset(name)
+    path = default_checkpoint(name) if checkpoint is None else Path(checkpoint)
+    modules = {"generator": preset.make_generator()}
+    if preset.kind == "vae":
+        modules["encoder"] = preset.make_partner()
+    if not path.is_file():
+        hint = f"; train it with: fpgagen train {name} --out {path}" if checkpoint is None else ""
+        raise FileNotFoundError(f"checkpoint {path} does not exist{hint}")
+    load_checkpoint(path, name, modules)
+    return preset, {k: m.eval() for k, m in modules.items()}
+
+
+def load_generator(name: str, checkpoint: Path | None = None) -> tuple[Preset, nn.Module]:
+    """Preset ``name`` and its trained generator (the decoder for a VAE), in eval mode."""
+    preset, modules = load_preset_modules(name, checkpoint)
+    return preset, modules["generator"]
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Images (N, C, H, W) float32 for latents ``z`` (N, latent_dim), in the generator's output range."""
+    generator.eval()
+    z = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+    return torch.cat([generator(chunk) for chunk in z.split(batch_size)]).numpy()
+
+
+def image_grid(images: np.ndarray, output_range: tuple[float, float], cols: int | None = None, scale: int = 1,
+               pad: int = 1) -> np.ndarray:
+    """Tile images (N, 1, H, W) into one uint8 (rows, cols) picture, ``pad`` grey pixels between tiles."""
+    n, _, h, w = images.shape
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    lo, hi = output_range
+    pixels = np.clip((images[:, 0] - lo) / (hi - lo), 0.0, 1.0)
+    pixels = np.round(pixels * 255).astype(np.uint8).repeat(scale, 1).repeat(scale, 2)
+    h, w = h * scale, w * scale
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 96, np.uint8)
+    for i, tile in enumerate(pixels):
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = tile
+    return grid
+
+
+def save_grid(images: np.ndarray, path: Path, output_range: tuple[float, float]) -> Path:
+    """Write an image grid PNG, scaled so that each tile is at least 56 pixels wide."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"image grid must be written as .png, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scale = max(1, 56 // images.shape[-1])
+    Image.fromarray(image_grid(images, output_range, scale=scale)).save(path)
+    return path

