@@ -69,6 +69,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
+def cmd_quantize(args: argparse.Namespace) -> None:
+    from .hls.quality import fixed_vs_float
+    from .hls.quantize import QuantConfig, quantize
+
+    config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
+    model = quantize(args.preset, args.checkpoint, config)
+    out = args.out or Path("build") / args.preset / "quantized"
+    model.save(out)
+    print(model.summary())
+    q = fixed_vs_float(model, checkpoint=args.checkpoint)
+    print(f"fixed vs float on {q['n']} latents: PSNR {q['psnr_db']:.1f} dB, max |err| {q['max_abs_error']:.4f}, "
+          f"Frechet {q['fixed']['frechet']:.2f} (float {q['float']['frechet']:.2f})")
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     presets = sorted(PRESETS)
     parser = argparse.ArgumentParser(
@@ -105,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("quantize", help="fold, calibrate and quantize a preset into a QuantizedModel",
+                       description="Fold BatchNorm, calibrate ranges and choose every fixed-point type; write the "
+                                   "QuantizedModel (model.json + weights.npz) that every later step reads.")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+    p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
+    p.set_defaults(func=cmd_quantize)
     return parser
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from fpgagen.models.checkpoint import default_checkpoint
 from fpgagen.models.presets import PRESETS
 

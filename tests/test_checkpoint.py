@@ -1,10 +1,11 @@
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
+
 from fpgagen.cli import main
 from fpgagen.models.checkpoint import FORMAT, CheckpointError, save_checkpoint
 from fpgagen.models.presets import get_preset
 from fpgagen.models.sampling import load_generator
-from safetensors.torch import load_file, save_file
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ import sys
 
 import numpy as np
 import pytest
-from fpgagen.cli import main
 from PIL import Image
+
+from fpgagen.cli import main
 
 
 def run_cli(*args):

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+
 from fpgagen.models.checkpoint import default_checkpoint, metrics_path
 from fpgagen.models.classifier import accuracy, load_classifier
 from fpgagen.models.data import load_dataset

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from fpgagen.models.presets import PRESETS, Reshape, get_preset
 from fpgagen.models.sampling import generate, latents, load_generator
-from torch import nn
 
 # What hls4ml 1.3.0 converts; dcgan28 alone adds ConvTranspose2d.
 CONVERTIBLE = (nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.LeakyReLU, Reshape, nn.Upsample, nn.Conv2d,

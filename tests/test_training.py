@@ -1,5 +1,6 @@
 import numpy as np
 import torch
+
 from fpgagen.models.data import load_dataset
 from fpgagen.models.metrics import quality, to_signed_unit
 from fpgagen.models.presets import get_preset

@@ -1,0 +1,172 @@
+"""The golden model: numpy integer arithmetic, bit-exact with hls4ml's io_stream C simulation and the RTL twin.
+
+Tensors are int64 code arrays (see :mod:`fpgagen.hls.fixed`), NCHW for feature maps and (N, D) for vectors;
+the types travel beside them. Each layer function states the hls4ml template it reproduces.
+
+fpgagen keeps every accumulator *exact*: its fraction bits cover the product's (``F_acc >= F_x + F_w``) and the
+bias's, and its integer bits the largest sum the layer can form (checked by the QuantizedModel). Then the
+order of accumulation cannot matter, a layer reduces to one integer matrix product, and the only rounding is the
+cast of the accumulator to the result type -- the same in hls4ml, numpy and any adder tree in RTL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import numpy as np
+
+from .fixed import FixedType
+
+# Integer matrix products run through float64 BLAS while every partial sum stays below 2**53 (exact).
+_EXACT_FLOAT = 2**53
+
+
+def _int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
+    """``a @ b`` on int64 codes; ``bound`` is an upper bound of any |partial sum|."""
+    if bound < _EXACT_FLOAT:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+def _sum_bound(x_t: FixedType, w_codes: np.ndarray, axis) -> int:
+    """Largest |sum_i x_i w_i| over inputs of type x_t (per output, maximised)."""
+    x_max = max(abs(x_t.min_code), abs(x_t.max_code))
+    return int(np.abs(w_codes).sum(axis=axis).max(initial=0)) * x_max
+
+
+def dense(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: FixedType, res_t: FixedType):
+    """``nnet::dense`` (Resource): acc = bias + sum_i x_i * w_io (exact), result = res_t(acc).
+
+    Args:
+        x: (N, n_in) codes of type ``x_t``; w: (n_out, n_in) weight codes; b: (n_out,) bias codes.
+    """
+    acc = _int_matmul(x, w.T, _sum_bound(x_t, w, axis=1)) << (acc_t.frac - x_t.frac - w_t.frac)
+    return res_t.requantize(acc + (b << (acc_t.frac - b_t.frac))[None, :], acc_t.frac)
+
+
+def conv2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: FixedType, res_t: FixedType,
+           padding: int):
+    """ZeroPadding2D (zeros) then ``nnet::conv_2d_cl`` (line buffer; the dense kernel over each window), stride 1.
+
+    Args:
+        x: (N, C, H, W) codes; w: (O, C, KH, KW) weight codes (torch layout); b: (O,) bias codes.
+    """
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = h + 2 * padding - kh + 1, wd + 2 * padding - kw + 1
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))  # N, C, OH, OW, KH, KW
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    acc = _int_matmul(cols, w.reshape(o, -1).T, _sum_bound(x_t, w.reshape(o, -1), axis=1))
+    acc = (acc << (acc_t.frac - x_t.frac - w_t.frac)) + (b << (acc_t.frac - b_t.frac))[None, :]
+    return res_t.requantize(acc, acc_t.frac).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def relu(x, x_t: FixedType, res_t: FixedType):
+    """``nnet::relu``: x > 0 ? res_t(x) : 0."""
+    return np.where(x > 0, res_t.requantize(x, x_t.frac), 0)
+
+
+def leaky_relu(x, x_t: FixedType, alpha: int, param_t: FixedType, res_t: FixedType):
+    """``nnet::leaky_relu``: x > 0 ? res_t(x) : res_t(alpha * x), ``alpha`` a code of ``param_t``."""
+    return np.where(x > 0, res_t.requantize(x, x_t.frac), res_t.requantize(alpha * x, param_t.frac + x_t.frac))
+
+
+def upsample_nearest(x, factor: int):
+    """``nnet::resize_nearest``: each pixel repeated ``factor`` x ``factor`` times (a copy, no cast)."""
+    return x.repeat(factor, axis=2).repeat(factor, axis=3)
+
+
+# Input spans of hls4ml's activation tables: tanh covers [-4, 4), sigmoid [-8, 8).
+TABLE_SPAN = {"tanh": 8, "sigmoid": 16}
+
+
+def _libm():
+    lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    for fn in ("tanhf", "expf"):
+        getattr(lib, fn).restype = ctypes.c_float
+        getattr(lib, fn).argtypes = [ctypes.c_float]
+    return lib
+
+
+def activation_table(kind: str, size: int, table_t: FixedType) -> np.ndarray:
+    """Codes of hls4ml's ``init_tanh_table`` / ``init_sigmoid_table``, computed with the C library's float
+    ``tanhf`` / ``expf`` as the C simulation does (numpy's tanh differs in ~15% of float results)."""
+    libm = _libm()
+    span = TABLE_SPAN[kind]
+    inputs = (span * (np.arange(size) - size / 2.0) / size).astype(np.float32)
+    if kind == "tanh":
+        values = np.array([libm.tanhf(float(v)) for v in inputs], np.float32)
+    else:
+        e = np.array([libm.expf(float(-v)) for v in inputs], np.float32)
+        values = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32)
+    return table_t.from_float(values.astype(np.float64))
+
+
+def table_index(x, x_t: FixedType, size: int, span: int):
+    """``int(x * N / span) + N / 2`` (the int conversion truncates toward zero), clamped to [0, N - 1]."""
+    num = x * size  # exact: x * N / span = num / (span * 2**F)
+    if x_t.frac >= 0:
+        den = span << x_t.frac
+        q = np.abs(num) // den
+    else:
+        q = np.abs(num) * (1 << -x_t.frac) // span
+    return np.clip(np.where(num < 0, -q, q) + size // 2, 0, size - 1)
+
+
+def lut_activation(x, x_t: FixedType, table: np.ndarray, table_t: FixedType, res_t: FixedType, span: int):
+    """``nnet::tanh`` / ``nnet::sigmoid``: res_t(table[index(x)])."""
+    return res_t.requantize(table[table_index(x, x_t, len(table), span)], table_t.frac)
+
+
+def check_latents(z, latent_dim: int) -> np.ndarray:
+    """Latents as float64 (N, latent_dim); a ValueError says what is wrong with anything else."""
+    z = np.asarray(z)
+    if z.dtype.kind != "f":
+        raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
+    if z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] < 1:
+        raise ValueError(f"latents must have shape (N, {latent_dim}) with N >= 1, got {z.shape}")
+    if not np.isfinite(z).all():
+        bad = np.argwhere(~np.isfinite(z))[0]
+        raise ValueError(f"latents contain NaN or Inf (first at row {bad[0]}, column {bad[1]})")
+    return z.astype(np.float64)
+
+
+def run_codes(model, z) -> np.ndarray:
+    """Output codes (N, *image_shape) of QuantizedModel ``model`` for float latents ``z`` (N, latent_dim).
+
+    Latents are cast to ``model.input_t`` (with its rounding and overflow modes: out-of-range values saturate
+    under AP_SAT).
+    """
+    x = model.input_t.from_float(check_latents(z, model.latent_dim))
+    x_t = model.input_t
+    for lr in model.layers:
+        if lr.kind == "dense":
+            x = dense(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t)
+        elif lr.kind == "conv2d":
+            x = conv2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t, lr.padding)
+        elif lr.kind == "relu":
+            x = relu(x, x_t, lr.result_t)
+        elif lr.kind == "leaky_relu":
+            x = leaky_relu(x, x_t, lr.alpha, lr.param_t, lr.result_t)
+        elif lr.kind in ("tanh", "sigmoid"):
+            table = activation_table(lr.kind, lr.table_size, lr.table_t)
+            x = lut_activation(x, x_t, table, lr.table_t, lr.result_t, TABLE_SPAN[lr.kind])
+        elif lr.kind == "reshape":
+            x = x.reshape(x.shape[0], *lr.out_shape)
+        elif lr.kind == "upsample":
+            x = upsample_nearest(x, lr.factor)
+        else:
+            raise ValueError(f"layer {lr.name}: unknown kind {lr.kind!r}")
+        x_t = lr.result_t
+    return x
+
+
+def generate(model, z, batch_size: int = 128) -> np.ndarray:
+    """Images (N, *image_shape) float32 of QuantizedModel ``model`` for latents ``z``: the golden executor.
+
+    Works through ``batch_size`` latents at a time (im2col of a 28x28 map is large)."""
+    z = check_latents(z, model.latent_dim)
+    codes = np.concatenate([run_codes(model, z[i : i + batch_size]) for i in range(0, len(z), batch_size)])
+    return model.output_t.to_float(codes).astype(np.float32)

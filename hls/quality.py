@@ -1,0 +1,43 @@
+"""Fixed point against float: how much a QuantizedModel's images differ from the float generator's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fpgagen.models.data import load_dataset
+from fpgagen.models.metrics import quality, to_signed_unit
+from fpgagen.models.sampling import generate, latents, load_generator
+
+from . import golden
+from .quantized_model import QuantizedModel
+
+
+def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
+    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
+
+
+def fixed_vs_float(model: QuantizedModel, checkpoint: Path | None = None, n: int | None = None, seed: int = 0,
+                   float_images: np.ndarray | None = None) -> dict:
+    """Errors (max/mean abs, PSNR over the output range) and quality metrics of fixed vs float on the same latents.
+
+    ``n`` defaults to the number of held-out digits (the scale the Frechet distance is judged at).
+    """
+    spec, generator = load_generator(model.preset, checkpoint)
+    n = len(load_dataset(spec.dataset).held_out) if n is None else n
+    z = latents(n, spec.latent_dim, seed)
+    ref = generate(generator, z) if float_images is None else float_images
+    fixed = golden.generate(model, z)
+    err = np.abs(fixed.astype(np.float64) - ref)
+    lo, hi = spec.output_range
+    return {
+        "n": n,
+        "seed": seed,
+        "max_abs_error": float(err.max()),
+        "mean_abs_error": float(err.mean()),
+        "psnr_db": psnr_db(ref, fixed, hi - lo),
+        "float": quality(to_signed_unit(ref, spec.output_range), spec.dataset),
+        "fixed": quality(to_signed_unit(fixed, spec.output_range), spec.dataset),
+    }

@@ -1,0 +1,320 @@
+"""The QuantizedModel: the one contract every executor after training reads.
+
+A QuantizedModel is a generator after BatchNorm folding and quantization: an ordered list of :class:`Layer` s
+with their shapes, integer weight and bias codes and every fixed-point type (input, weights, biases,
+accumulators, results, activation tables) with its rounding and overflow modes, plus the reuse factor
+(parallelism) of each arithmetic layer. The golden model, hls4ml's C simulation and the RTL twin all read it
+and must agree with it bit for bit.
+
+On disk it is a folder with ``model.json`` (everything but the arrays) and ``weights.npz`` (the codes).
+:meth:`QuantizedModel.load` checks the two against each other and against the arithmetic contract, and names
+whatever is inconsistent.
+
+Shapes are per sample in torch layout: (D,) for vectors, (C, H, W) for feature maps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .fixed import FixedType
+
+FORMAT = "fpgagen-quantized-model-1"
+ARITHMETIC = ("dense", "conv2d")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+KINDS = ARITHMETIC + ACTIVATIONS + ("reshape", "upsample")
+TYPE_FIELDS = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t")
+
+
+class QuantizedModelError(ValueError):
+    """A QuantizedModel (or its files) that is inconsistent."""
+
+
+@dataclass
+class Layer:
+    """One layer of a QuantizedModel.
+
+    Attributes:
+        name: unique, e.g. ``dense_0``, ``conv2d_3``.
+        kind: one of ``dense, conv2d, relu, leaky_relu, tanh, sigmoid, reshape, upsample``.
+        in_shape, out_shape: per-sample shapes, torch layout.
+        result_t: type of the layer's output.
+        weight, bias: integer codes (dense: (out, in); conv2d: (O, C, K, K)) of ``weight_t`` / ``bias_t``.
+        accum_t: the exact accumulator of dense / conv2d.
+        padding: conv2d zero padding (stride is 1).
+        alpha: leaky_relu slope as a code of ``param_t``.
+        table_size, table_t: tanh / sigmoid lookup table.
+        factor: upsample factor (nearest).
+        reuse_factor: multiplications per multiplier per output (hls4ml's ReuseFactor; RTL parallelism).
+    """
+
+    name: str
+    kind: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    result_t: FixedType
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    weight_t: FixedType | None = None
+    bias_t: FixedType | None = None
+    accum_t: FixedType | None = None
+    padding: int = 0
+    alpha: int | None = None
+    param_t: FixedType | None = None
+    table_size: int | None = None
+    table_t: FixedType | None = None
+    factor: int | None = None
+    reuse_factor: int = 1
+
+    @property
+    def multiplications(self) -> int:
+        """Multiplications per sample (dense, conv2d), 0 otherwise."""
+        if self.kind == "dense":
+            return int(self.weight.size)
+        if self.kind == "conv2d":
+            return int(self.weight.size) * self.out_shape[1] * self.out_shape[2]
+        return 0
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers the layer instantiates at its reuse factor (weights per output position / reuse)."""
+        return int(self.weight.size) // self.reuse_factor if self.kind in ARITHMETIC else 0
+
+    def to_json(self) -> dict:
+        d = {"name": self.name, "kind": self.kind, "in_shape": list(self.in_shape), "out_shape": list(self.out_shape)}
+        for key in TYPE_FIELDS:
+            if getattr(self, key) is not None:
+                d[key] = str(getattr(self, key))
+        for key in ("alpha", "table_size", "factor"):
+            if getattr(self, key) is not None:
+                d[key] = int(getattr(self, key))
+        if self.kind == "conv2d":
+            d["padding"] = self.padding
+        if self.kind in ARITHMETIC:
+            d["reuse_factor"] = self.reuse_factor
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict, arrays: dict[str, np.ndarray]) -> Layer:
+        kw = {k: d[k] for k in ("name", "kind", "alpha", "table_size", "factor", "padding", "reuse_factor") if k in d}
+        for key in TYPE_FIELDS:
+            if key in d:
+                kw[key] = FixedType.parse(d[key])
+        for key in ("weight", "bias"):
+            if f"{d['name']}.{key}" in arrays:
+                kw[key] = arrays[f"{d['name']}.{key}"].astype(np.int64)
+        return cls(in_shape=tuple(d["in_shape"]), out_shape=tuple(d["out_shape"]), **kw)
+
+
+@dataclass
+class QuantizedModel:
+    """A quantized generator: latents (N, latent_dim) float -> images (N, *image_shape).
+
+    Attributes:
+        preset: the preset it was made from.
+        input_t: type the float latents are cast to (its rounding and overflow modes decide what happens to
+            values beyond its range: with AP_SAT they saturate).
+        layers: in order.
+        output_range: (low, high) of the generator's output activation.
+        info: provenance and calibration (free-form, JSON-serializable).
+    """
+
+    preset: str
+    input_t: FixedType
+    layers: list[Layer]
+    output_range: tuple[float, float]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.layers[0].in_shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].out_shape
+
+    @property
+    def output_t(self) -> FixedType:
+        return self.layers[-1].result_t
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r} in {self.preset}; layers: {', '.join(lr.name for lr in self.layers)}")
+
+    def summary(self) -> str:
+        """A table of the layers with their types, reuse factors and multipliers."""
+        rows = [f"{self.preset}: input {self.input_t}, {len(self.layers)} layers",
+                f"  {'layer':14s} {'out shape':13s} {'result':28s} {'weight':28s} {'accumulator':28s} "
+                f"{'reuse':>6s} {'mult':>5s}"]
+        for lr in self.layers:
+            other = str(lr.table_t) + f" x{lr.table_size}" if lr.table_t else str(lr.param_t or "")
+            rows.append(f"  {lr.name:14s} {str(lr.out_shape):13s} {str(lr.result_t):28s} "
+                        f"{str(lr.weight_t or other):28s} {str(lr.accum_t or ''):28s} "
+                        f"{lr.reuse_factor if lr.kind in ARITHMETIC else '':>6} {lr.multipliers or '':>5}")
+        return "\n".join(rows)
+
+    # ------------------------------------------------------------------------------------------ persistence
+    def save(self, folder: Path) -> Path:
+        """Write ``model.json`` and ``weights.npz`` into ``folder`` (created)."""
+        self.validate()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{lr.name}.{k}": getattr(lr, k) for lr in self.layers for k in ("weight", "bias")
+                  if getattr(lr, k) is not None}
+        np.savez_compressed(folder / "weights.npz", **arrays)
+        doc = {
+            "format": FORMAT,
+            "preset": self.preset,
+            "input_t": str(self.input_t),
+            "output_range": list(self.output_range),
+            "layers": [lr.to_json() for lr in self.layers],
+            "info": self.info,
+        }
+        (folder / "model.json").write_text(json.dumps(doc, indent=1) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> QuantizedModel:
+        """Read a QuantizedModel folder and validate it; QuantizedModelError names what is wrong."""
+        folder = Path(folder)
+        for name in ("model.json", "weights.npz"):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"{folder / name} does not exist (a QuantizedModel folder holds model.json "
+                                        "and weights.npz; write one with `fpgagen quantize`)")
+        try:
+            doc = json.loads((folder / "model.json").read_text())
+        except json.JSONDecodeError as e:
+            raise QuantizedModelError(f"{folder / 'model.json'}: not valid JSON ({e})") from e
+        if doc.get("format") != FORMAT:
+            raise QuantizedModelError(f"{folder / 'model.json'}: format {doc.get('format')!r}, expected {FORMAT!r}")
+        try:
+            with np.load(folder / "weights.npz") as npz:
+                arrays = dict(npz)
+        except Exception as e:  # zipfile / pickle errors of a damaged file
+            raise QuantizedModelError(f"{folder / 'weights.npz'}: unreadable ({e})") from e
+        try:
+            layers = [Layer.from_json(d, arrays) for d in doc["layers"]]
+            model = cls(doc["preset"], FixedType.parse(doc["input_t"]), layers, tuple(doc["output_range"]),
+                        doc.get("info", {}))
+        except (KeyError, TypeError, ValueError) as e:
+            raise QuantizedModelError(f"{folder / 'model.json'}: malformed ({type(e).__name__}: {e})") from e
+        expected = {f"{lr.name}.{k}" for lr in layers if lr.kind in ARITHMETIC for k in ("weight", "bias")}
+        if set(arrays) != expected:
+            raise QuantizedModelError(
+                f"{folder}: weights.npz does not match model.json: missing {sorted(expected - set(arrays))}, "
+                f"unexpected {sorted(set(arrays) - expected)}")
+        model.validate()
+        return model
+
+    # ------------------------------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check shapes chain, types fit, codes lie in their types and every accumulator is exact.
+
+        Raises QuantizedModelError listing every problem.
+        """
+        problems = []
+        names = [lr.name for lr in self.layers]
+        if len(set(names)) != len(names):
+            problems.append(f"duplicate layer names: {sorted({n for n in names if names.count(n) > 1})}")
+        if not self.layers:
+            problems.append("no layers")
+        prev_shape, prev_t = None, self.input_t
+        for lr in self.layers:
+            where = f"layer {lr.name} ({lr.kind})"
+            if lr.kind not in KINDS:
+                problems.append(f"{where}: unknown kind; known: {', '.join(KINDS)}")
+                continue
+            if prev_shape is not None and tuple(lr.in_shape) != tuple(prev_shape):
+                problems.append(f"{where}: in_shape {tuple(lr.in_shape)} but the previous layer gives "
+                                f"{tuple(prev_shape)}")
+            problems += [f"{where}: {p}" for p in _check_layer(lr, prev_t)]
+            prev_shape, prev_t = lr.out_shape, lr.result_t
+        if self.layers and len(self.layers[0].in_shape) != 1:
+            problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")
+        if problems:
+            raise QuantizedModelError(f"QuantizedModel {self.preset!r} is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def _codes_fit(codes: np.ndarray, t: FixedType) -> bool:
+    return codes.size == 0 or (codes.min() >= t.min_code and codes.max() <= t.max_code)
+
+
+def accumulator_bound(weight: np.ndarray, bias: np.ndarray, x_t: FixedType, w_t: FixedType, b_t: FixedType,
+                      frac: int) -> int:
+    """Largest |accumulator code| at ``frac`` fraction bits, over every input of type ``x_t``."""
+    w = np.abs(weight.reshape(weight.shape[0], -1)).sum(axis=1)
+    x_max = max(abs(x_t.min_code), abs(x_t.max_code))
+    sums = w * x_max * (1 << (frac - x_t.frac - w_t.frac)) + np.abs(bias) * (1 << (frac - b_t.frac))
+    return int(sums.max(initial=0))
+
+
+def _check_layer(lr: Layer, x_t: FixedType) -> list[str]:
+    p = []
+    if lr.kind in ARITHMETIC:
+        for key in ("weight_t", "bias_t", "accum_t"):
+            if getattr(lr, key) is None:
+                p.append(f"{key} missing")
+        if lr.weight is None or lr.bias is None or p:
+            return p + (["weight or bias codes missing"] if lr.weight is None or lr.bias is None else [])
+        if lr.kind == "dense":
+            want_w = (lr.out_shape[0], lr.in_shape[0])
+        else:
+            c, h, w = lr.in_shape
+            o, oh, ow = lr.out_shape
+            k = lr.weight.shape[-1] if lr.weight.ndim == 4 else -1
+            want_w = (o, c, k, k)
+            if (oh, ow) != (h + 2 * lr.padding - k + 1, w + 2 * lr.padding - k + 1):
+                p.append(f"out_shape {lr.out_shape} does not follow from in_shape {lr.in_shape}, kernel {k}, "
+                         f"padding {lr.padding}")
+        if tuple(lr.weight.shape) != want_w:
+            p.append(f"weight shape {tuple(lr.weight.shape)}, expected {want_w}")
+        if tuple(lr.bias.shape) != (want_w[0],):
+            p.append(f"bias shape {tuple(lr.bias.shape)}, expected {(want_w[0],)}")
+        if not _codes_fit(lr.weight, lr.weight_t):
+            p.append(f"weight codes outside {lr.weight_t}")
+        if not _codes_fit(lr.bias, lr.bias_t):
+            p.append(f"bias codes outside {lr.bias_t}")
+        acc = lr.accum_t
+        if acc.frac < x_t.frac + lr.weight_t.frac or acc.frac < lr.bias_t.frac:
+            p.append(f"accumulator {acc} has {acc.frac} fraction bits; exact accumulation needs "
+                     f"{max(x_t.frac + lr.weight_t.frac, lr.bias_t.frac)} (input {x_t}, weight {lr.weight_t}, "
+                     f"bias {lr.bias_t})")
+        elif not p:
+            bound = accumulator_bound(lr.weight, lr.bias, x_t, lr.weight_t, lr.bias_t, acc.frac)
+            if bound > acc.max_code:
+                width = int(bound).bit_length() + 1
+                p.append(f"accumulator {acc} can overflow: sums reach {bound} codes, it holds {acc.max_code} "
+                         f"(needs at least ap_fixed<{width},{width - acc.frac}>)")
+        if lr.reuse_factor < 1 or lr.weight.size % lr.reuse_factor:
+            p.append(f"reuse factor {lr.reuse_factor} does not divide the {lr.weight.size} weights")
+    elif lr.kind == "leaky_relu":
+        if lr.alpha is None or lr.param_t is None:
+            p.append("alpha or param_t missing")
+        elif not _codes_fit(np.array([lr.alpha]), lr.param_t):
+            p.append(f"alpha code {lr.alpha} outside {lr.param_t}")
+    elif lr.kind in ("tanh", "sigmoid"):
+        if lr.table_t is None or lr.table_size is None:
+            p.append("table_t or table_size missing")
+        elif lr.table_size < 2 or lr.table_size & (lr.table_size - 1):
+            p.append(f"table_size must be a power of two >= 2, got {lr.table_size}")
+    elif lr.kind == "reshape":
+        if int(np.prod(lr.in_shape)) != int(np.prod(lr.out_shape)):
+            p.append(f"cannot reshape {lr.in_shape} to {lr.out_shape}")
+        if lr.result_t != x_t:
+            p.append(f"result_t {lr.result_t} must equal its input type {x_t} (a reshape copies)")
+    elif lr.kind == "upsample":
+        c, h, w = lr.in_shape
+        f = lr.factor or 0
+        if tuple(lr.out_shape) != (c, h * f, w * f):
+            p.append(f"out_shape {lr.out_shape} is not in_shape {lr.in_shape} upsampled by {f}")
+        if lr.result_t != x_t:
+            p.append(f"result_t {lr.result_t} must equal its input type {x_t} (nearest upsampling copies)")
+    if lr.kind in ACTIVATIONS and tuple(lr.in_shape) != tuple(lr.out_shape):
+        p.append(f"an activation keeps its shape: {lr.in_shape} -> {lr.out_shape}")
+    return p

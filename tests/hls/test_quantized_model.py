@@ -1,0 +1,139 @@
+"""The QuantizedModel: what quantize() chooses, its files, and the errors an inconsistent one raises."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from fpgagen.hls.fixed import FixedType
+from fpgagen.hls.quantize import QuantConfig, fold_batchnorm, quantize
+from fpgagen.hls.quantized_model import ARITHMETIC, QuantizedModel, QuantizedModelError
+from fpgagen.models.sampling import generate, latents, load_generator
+
+DEPLOYABLE = ["digits8", "mnist28", "vae28"]
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    return quantize("digits8")
+
+
+@pytest.fixture
+def saved(digits8, tmp_path):
+    return digits8.save(tmp_path / "qm")
+
+
+def test_fold_batchnorm_keeps_the_function():
+    _, generator = load_generator("mnist28")
+    z = latents(64, 64, seed=1)
+    folded = fold_batchnorm(generator)
+    assert not any("BatchNorm" in type(m).__name__ for m in folded)
+    assert np.abs(generate(folded, z) - generate(generator, z)).max() < 1e-5
+
+
+@pytest.mark.parametrize("preset", DEPLOYABLE)
+def test_every_type_is_explicit_and_accumulators_exact(preset):
+    model = quantize(preset)
+    x_t = model.input_t
+    assert x_t.rounding == "RND" and x_t.overflow == "SAT"
+    for layer in model.layers:
+        assert layer.result_t is not None
+        if layer.kind in ARITHMETIC:
+            assert layer.accum_t.frac == x_t.frac + layer.weight_t.frac
+            assert layer.result_t.rounding == "RND" and layer.result_t.overflow == "SAT"
+            assert layer.multipliers * layer.reuse_factor == layer.weight.size
+        if layer.kind in ("tanh", "sigmoid"):
+            assert layer.table_size == 1024 and layer.table_t is not None
+        x_t = layer.result_t
+    assert sum(lr.multipliers for lr in model.layers) <= 200
+
+
+def test_save_load_round_trip(digits8, saved):
+    loaded = QuantizedModel.load(saved)
+    assert loaded.input_t == digits8.input_t and loaded.output_range == digits8.output_range
+    for a, b in zip(digits8.layers, loaded.layers, strict=True):
+        assert a.to_json() == b.to_json()
+        for key in ("weight", "bias"):
+            if getattr(a, key) is not None:
+                assert np.array_equal(getattr(a, key), getattr(b, key))
+
+
+def edit_json(folder, change):
+    doc = json.loads((folder / "model.json").read_text())
+    change(doc)
+    (folder / "model.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["layers"][0].update(accum_t="ap_fixed<12,4>"), "accumulator .* has 8 fraction bits; exact accumulation needs 12"),
+    (lambda d: d["layers"][0].update(accum_t="ap_fixed<16,2>"), "accumulator .* can overflow"),
+    (lambda d: d["layers"][0].update(weight_t="ap_fixed<4,1>"), "weight codes outside"),
+    (lambda d: d["layers"][4].update(in_shape=[8, 8, 8]), "in_shape \\(8, 8, 8\\) but the previous layer gives"),
+    (lambda d: d["layers"][2].update(result_t="ap_fixed<16,6>"), "must equal its input type"),
+    (lambda d: d["layers"][0].update(reuse_factor=3), "reuse factor 3 does not divide"),
+    (lambda d: d["layers"][1].update(kind="gelu"), "unknown kind"),
+    (lambda d: d["layers"][7].update(table_size=1000), "power of two"),
+    (lambda d: d.update(format="something-else"), "format 'something-else'"),
+    (lambda d: d["layers"][0].pop("result_t"), "malformed"),
+])
+def test_inconsistent_model_json_is_refused(saved, change, message):
+    edit_json(saved, change)
+    with pytest.raises(QuantizedModelError, match=message):
+        QuantizedModel.load(saved)
+
+
+def test_weights_and_json_must_match(saved):
+    with np.load(saved / "weights.npz") as npz:
+        arrays = dict(npz)
+    arrays["dense_0.weight"] = arrays["dense_0.weight"][:, :8]
+    del arrays["conv2d_6.bias"]
+    np.savez(saved / "weights.npz", **arrays)
+    with pytest.raises(QuantizedModelError, match="missing \\['conv2d_6.bias'\\]"):
+        QuantizedModel.load(saved)
+
+
+def test_missing_and_corrupt_files(saved, tmp_path):
+    (saved / "weights.npz").write_bytes(b"not a zip")
+    with pytest.raises(QuantizedModelError, match="weights.npz: unreadable"):
+        QuantizedModel.load(saved)
+    (saved / "model.json").write_text("{")
+    with pytest.raises(QuantizedModelError, match="not valid JSON"):
+        QuantizedModel.load(saved)
+    shutil.rmtree(saved)
+    with pytest.raises(FileNotFoundError, match="model.json does not exist"):
+        QuantizedModel.load(saved)
+
+
+def test_config_file_overrides(tmp_path):
+    config = tmp_path / "q.json"
+    config.write_text(json.dumps({"data_width": 12, "weight_width": 6, "layers": {
+        "conv2d_4": {"weight_t": "ap_fixed<10,1,AP_RND_CONV,AP_SAT>", "reuse_factor": 144},
+        "tanh_7": {"table_size": 256}}}))
+    model = quantize("digits8", config=QuantConfig.from_file(config))
+    conv = model.layer("conv2d_4")
+    assert model.input_t.width == 12 and model.layer("dense_0").weight_t.width == 6
+    assert conv.weight_t == FixedType(10, 1, True, "RND_CONV", "SAT") and conv.reuse_factor == 144
+    assert conv.accum_t.frac == model.layer("upsample_3").result_t.frac + 9  # re-derived, still exact
+    assert model.layer("tanh_7").table_size == 256
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"data_widht": 8}, "unknown keys \\['data_widht'\\]"),
+    ({"layers": {"conv2d_4": {"stride": 2}}}, "cannot override \\['stride'\\]"),
+])
+def test_bad_config_files(tmp_path, doc, message):
+    config = tmp_path / "q.json"
+    config.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=message):
+        QuantConfig.from_file(config)
+
+
+def test_override_of_an_unknown_layer():
+    with pytest.raises(ValueError, match="unknown layers \\['conv9'\\]"):
+        quantize("digits8", config=QuantConfig(layers={"conv9": {"reuse_factor": 2}}))
+
+
+def test_dcgan28_is_refused_until_transposed_convolution_exists():
+    with pytest.raises(ValueError, match="ConvTranspose2d"):
+        quantize("dcgan28")
