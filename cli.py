@@ -10,6 +10,7 @@ from pathlib import Path
 from .models.presets import PRESETS
 
 CLASSIFIERS = ("classifier8", "classifier28")
+BOARDS = ("pynq-z2",)  # boards with an AXI-Stream block design (fpgagen.hls.accelerator.BOARDS)
 
 
 def positive_int(text: str) -> int:
@@ -84,6 +85,34 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    from .hls.accelerator import write_accelerator_project
+    from .hls.quantize import QuantConfig, quantize
+
+    config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
+    model = quantize(args.preset, args.checkpoint, config)
+    out = args.out or Path("build") / args.preset / args.board
+    manifest = write_accelerator_project(model, out, args.board)
+    stream = manifest["stream"]
+    print(model.summary())
+    print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, {manifest['io_type']}, "
+          f"{manifest['strategy']}; AXI-Stream {stream['beat_bits']}-bit {stream['element']} beats: "
+          f"{stream['beats_per_latent']} per latent in, {stream['beats_per_image']} per image out")
+    files = manifest["files"]
+    print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
+          f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
+          "manifest.json")
+    print(f"next: fpgagen build {args.preset} --board {args.board}" + (f" --project {out}" if args.out else ""))
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from .hls.accelerator import build_overlay
+
+    project = args.project or Path("build") / args.preset / args.board
+    out = build_overlay(project, args.board)
+    print(f"wrote {out['bit']} and {out['hwh']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     presets = sorted(PRESETS)
     parser = argparse.ArgumentParser(
@@ -129,16 +158,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
     p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("convert", help="quantize a preset and write its hls4ml accelerator project",
+                       description="Quantize a preset, convert it with hls4ml (VivadoAccelerator, AXI-Stream) and "
+                                   "write the QuantizedModel, the HLS project with its AXI-Stream wrapper and block "
+                                   "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
+    p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+    p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/BOARD)")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("build", help="synthesize a converted project into an overlay (needs Vivado)",
+                       description="Run Vivado HLS and Vivado on the project `fpgagen convert` wrote and copy the "
+                                   "bitstream and hardware handoff to overlays/BOARD/PRESET.bit and .hwh.")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
+    p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
+    p.set_defaults(func=cmd_build)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .hls.errors import BuildError, ToolNotFoundError
     from .models.checkpoint import CheckpointError
 
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError, ToolNotFoundError, BuildError) as e:
         print(f"fpgagen {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -125,7 +125,8 @@ def integer_bits(max_abs: float, signed: bool = True) -> int:
 def round_codes(values: np.ndarray, t: FixedType) -> np.ndarray:
     """Round float values to the nearest codes of ``t`` (ties to even), clipped to its range."""
     codes = np.rint(np.ldexp(np.asarray(values, np.float64), t.frac))
-    return np.clip(codes, t.min_code, t.max_code).astype(np.int64)
+    lo = -t.max_code if t.signed and t.overflow == "SAT_SYM" else t.min_code
+    return np.clip(codes, lo, t.max_code).astype(np.int64)
 
 
 def data_type(width: int, max_abs: float) -> FixedType:

@@ -242,7 +242,9 @@ class QuantizedModel:
 
 
 def _codes_fit(codes: np.ndarray, t: FixedType) -> bool:
-    return codes.size == 0 or (codes.min() >= t.min_code and codes.max() <= t.max_code)
+    """Codes lie in ``t``'s range; under AP_SAT_SYM the most negative code is excluded (a cast makes it -max)."""
+    lo = -t.max_code if t.signed and t.overflow == "SAT_SYM" else t.min_code
+    return codes.size == 0 or (codes.min() >= lo and codes.max() <= t.max_code)
 
 
 def accumulator_bound(weight: np.ndarray, bias: np.ndarray, x_t: FixedType, w_t: FixedType, b_t: FixedType,

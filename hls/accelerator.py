@@ -1,0 +1,162 @@
+"""The board project: hls4ml's VivadoAccelerator backend (AXI-Stream kernel + Zynq block design) and its build.
+
+:func:`write_accelerator_project` writes, under ``out_dir``: ``quantized/`` (the QuantizedModel), ``hls4ml_prj/``
+(the HLS project, the AXI-Stream wrapper ``firmware/myproject_axi.cpp``, the block design ``design.tcl``: Zynq PS
++ AXI DMA + kernel, hls4ml's PYNQ driver) and ``manifest.json`` (types, reuse factors, stream contract, board,
+part, clock). :func:`build_overlay` runs Vivado HLS and Vivado on it where they are installed, and copies the
+bitstream and hardware handoff to ``<repo>/overlays/<board>/<preset>.bit`` / ``.hwh``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import hls4ml
+import numpy as np
+
+from .errors import BuildError, ToolNotFoundError
+from .fixed import FixedType
+from .hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
+from .quantized_model import ARITHMETIC, QuantizedModel
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST_FORMAT = "fpgagen-accelerator-1"
+HLS_DIR = "hls4ml_prj"
+# Zynq boards whose hls4ml VivadoAccelerator template has an AXI-Stream block design.
+BOARDS = {"pynq-z2": {"part": "xc7z020clg400-1", "fabric_clock_mhz": 100}}
+# design.tcl clocks the kernel from FCLK_CLK0 at 100 MHz; hls4ml's VivadoAccelerator default target is 5 ns.
+CLOCK_PERIOD_NS = 10
+BUILD_TOOLS = ("vivado_hls", "vivado")  # hls4ml's VivadoAccelerator build drives vivado_hls, then vivado
+
+
+def _board(board: str) -> dict:
+    if board not in BOARDS:
+        raise ValueError(f"board {board!r} is not supported; supported: {', '.join(BOARDS)}")
+    return BOARDS[board]
+
+
+def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z2") -> dict:
+    """Write the VivadoAccelerator project of ``model`` for ``board`` under ``out_dir``; return the manifest.
+
+    The AXI-Stream ports carry one float32 per beat (``input_type``/``output_type`` 'float', what hls4ml's PYNQ
+    driver allocates): the wrapper casts each float to the input type exactly as C simulation does, and every
+    output type of at most 24 bits converts to float32 exactly. A fixed-point AXI type is avoided because
+    hls4ml 1.3.0 writes its typedef as ``fixed<16,6,TRN,WRAP,0>``, which is not a C++ type (the wrapper does not
+    compile; docs/hls4ml-notes.md, section 4).
+    """
+    spec = _board(board)
+    out_dir = Path(out_dir)
+    hm = convert(model, out_dir / HLS_DIR, backend="VivadoAccelerator", board=board, part=spec["part"],
+                 interface="axi_stream", driver="python", input_type="float", output_type="float",
+                 clock_period=CLOCK_PERIOD_NS)
+    hm.write()
+    model.save(out_dir / "quantized")
+    manifest = _manifest(model, hm, board)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def _manifest(model: QuantizedModel, hm, board: str) -> dict:
+    names = hls_layer_names(model)
+    project = hm.config.get_project_name()
+    period = float(hm.config.get_config_value("ClockPeriod"))
+    layers = []
+    for lr in model.layers:
+        d = {k: v for k, v in lr.to_json().items() if k not in ("in_shape",)}
+        d["hls4ml_name"] = names[lr.name]
+        if lr.kind in ARITHMETIC:
+            d["multipliers"] = lr.multipliers
+        layers.append(d)
+    mapped = set(names.values()) | {"input_1"}
+    inserted = []
+    for layer in hm.get_layers():
+        if layer.name in mapped:  # what is left: ZeroPadding2D before padded convs, the Repack replacing a view
+            continue
+        types = {k: str(FixedType.parse(str(v.precision))) for k, v in layer.attributes.items()
+                 if k.endswith("_t") and hasattr(v, "precision") and "fixed" in str(v.precision)}
+        inserted.append({"hls4ml_name": layer.name, "class": layer.class_name, "types": types})
+    c, h, w = model.image_shape
+    out_bits = model.output_t.width
+    return {
+        "format": MANIFEST_FORMAT,
+        "preset": model.preset,
+        "model_hash": model_hash(model),
+        "board": board,
+        "part": hm.config.get_config_value("Part"),
+        "clock": {"hls_period_ns": period, "mhz": round(1000.0 / period, 3),
+                  "source": "design.tcl: processing_system7 FCLK_CLK0, 100 MHz"},
+        "hls4ml": hls4ml.__version__,
+        "flow_version": FLOW_VERSION,
+        "backend": "VivadoAccelerator",
+        "io_type": IO_TYPE,
+        "strategy": STRATEGY,
+        "kernel": {"project": project, "top": f"{project}_axi", "block_design_cell": f"hier_0/{project}_axi_0",
+                   "dma": "hier_0/axi_dma_0"},
+        "files": {"quantized_model": "quantized", "hls_project": HLS_DIR,
+                  "axi_wrapper": f"{HLS_DIR}/firmware/{project}_axi.cpp",
+                  "block_design": f"{HLS_DIR}/design.tcl", "hls_build_script": f"{HLS_DIR}/build_prj.tcl",
+                  "pynq_driver": f"{HLS_DIR}/axi_stream_driver.py"},
+        "input_t": str(model.input_t),
+        "output_t": str(model.output_t),
+        "stream": {
+            "protocol": "AXI4-Stream, one value per beat, ap_ctrl_none (free running), one latent per invocation",
+            "beat_bits": 32,
+            "element": "float32",
+            "beats_per_latent": model.latent_dim,
+            "beats_per_image": int(np.prod(model.image_shape)),
+            "input": f"latent[i] on beat i, cast to {model.input_t} (its rounding; saturates beyond its range)",
+            "output": f"channels-last: pixel (c, y, x) on beat (y * {w} + x) * {c} + c, of an image ({c}, {h}, {w})",
+            "output_exact_in_float32": out_bits <= 24,
+            "tlast": "output TLAST only on the last beat of an image, and only if some input beat of that latent "
+                     "carried TLAST (is_last |= in.last); send a batch as one DMA transfer (TLAST on its final "
+                     "beat) and TLAST falls on the last beat of the last image",
+        },
+        "layers": layers,
+        "inserted_layers": inserted,
+    }
+
+
+def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path | None = None) -> dict[str, Path]:
+    """Synthesize the project written by :func:`write_accelerator_project` and build the bitstream.
+
+    Runs ``vivado_hls -f build_prj.tcl`` (C synthesis, IP export) and ``vivado -mode batch -source design.tcl``
+    (block design, implementation, bitstream), then copies ``.bit`` and ``.hwh`` to
+    ``<overlays_dir or <repo>/overlays>/<board>/<preset>.bit`` / ``.hwh``. Raises ToolNotFoundError naming any
+    missing tool before doing anything (hls4ml's VivadoAccelerator flow needs Vivado HLS; Vitis HLS does not run
+    its scripts).
+    """
+    _board(board)
+    project_dir = Path(project_dir)
+    missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise ToolNotFoundError(
+            f"{' and '.join(missing)} not found on PATH: building the {board} overlay needs Vivado HLS (vivado_hls: "
+            f"C synthesis and IP export) and Vivado (vivado: block design and bitstream); run `fpgagen build` where "
+            f"Vivado is installed, on the project `fpgagen convert` writes ({project_dir})")
+    manifest_path = project_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} does not exist; write the project with `fpgagen convert`")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("board") != board:
+        raise ValueError(f"{project_dir} was written for board {manifest.get('board')!r}, not {board!r}")
+    hls_dir = project_dir / HLS_DIR
+    args = "reset=1 csim=0 synth=1 cosim=0 validation=0 export=1 vsynth=0 fifo_opt=0"
+    for cmd in (["vivado_hls", "-f", "build_prj.tcl", args], ["vivado", "-mode", "batch", "-source", "design.tcl"]):
+        done = subprocess.run(cmd, cwd=hls_dir, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+            raise BuildError(f"{' '.join(cmd[:3])} failed in {hls_dir}:\n{tail}")
+    vivado_prj = hls_dir / f"{manifest['kernel']['project']}_vivado_accelerator"
+    bits = sorted(vivado_prj.glob("project_1.runs/impl_1/*.bit"))
+    hwhs = sorted(vivado_prj.glob("project_1.*/sources_1/bd/design_1/hw_handoff/design_1.hwh"))
+    if not bits or not hwhs:
+        raise BuildError(f"Vivado finished without a bitstream and hardware handoff under {vivado_prj}")
+    target = Path(overlays_dir or REPO / "overlays") / board
+    target.mkdir(parents=True, exist_ok=True)
+    out = {"bit": target / f"{manifest['preset']}.bit", "hwh": target / f"{manifest['preset']}.hwh"}
+    shutil.copyfile(bits[0], out["bit"])
+    shutil.copyfile(hwhs[0], out["hwh"])
+    return out

@@ -1,0 +1,156 @@
+"""The C-simulation executor: a QuantizedModel run as hls4ml's compiled C++ (io_stream, Vivado backend).
+
+``CSimExecutor(model).prepare()`` converts, writes and compiles the hls4ml project once; ``run(z)`` feeds float64
+latents through hls4ml's C bridge (``<project>_double``: the input is cast to the input type exactly as the
+kernel's AXI wrapper does, and fixed-point outputs convert to double exactly) and returns NCHW float32 images,
+bit for bit what :func:`fpgagen.hls.golden.generate` returns.
+
+Compiled projects are cached by content: ``<root>/csim/<key>/`` with ``key`` a hash of the QuantizedModel's
+arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version and fpgagen's flow version; ``<root>``
+is ``$FPGAGEN_CACHE`` or ``<repo>/build``. A folder whose ``csim.json`` names its key and library is reused: the
+library hls4ml's ``build_lib.sh`` built is loaded with ctypes, nothing is rewritten or recompiled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import hls4ml
+import numpy as np
+import numpy.ctypeslib as npc
+
+from .errors import ToolNotFoundError
+from .golden import check_latents
+from .hls4ml_flow import FLOW_VERSION, HLSConversionError, convert, model_hash
+from .quantized_model import QuantizedModel
+
+REPO = Path(__file__).resolve().parents[1]
+STAMP_FILE = "csim.json"
+
+
+def cache_root() -> Path:
+    """``$FPGAGEN_CACHE`` if set, else ``<repo>/build``."""
+    return Path(os.environ.get("FPGAGEN_CACHE") or REPO / "build")
+
+
+def cache_key(model: QuantizedModel, backend: str = "Vivado") -> str:
+    """Cache key of the compiled C simulation: QuantizedModel content, hls4ml version, flow version, backend."""
+    text = f"{model_hash(model)}|hls4ml {hls4ml.__version__}|flow {FLOW_VERSION}|{backend}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def compile_project(project_dir: Path) -> Path:
+    """Run an hls4ml project's ``build_lib.sh`` (g++) and return the shared library it built."""
+    project_dir = Path(project_dir)
+    if shutil.which("g++") is None:
+        raise ToolNotFoundError("g++ is not on PATH: hls4ml's C simulation compiles the project with g++")
+    stamp = re.search(r"^LIB_STAMP=(\S+)$", (project_dir / "build_lib.sh").read_text(), re.M).group(1)
+    project = _project_name(project_dir)
+    done = subprocess.run(["bash", "build_lib.sh"], cwd=project_dir, capture_output=True, text=True)
+    lib = project_dir / "firmware" / f"{project}-{stamp}.so"
+    if done.returncode != 0 or not lib.is_file():
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        errors = [line for line in lines if " error: " in line][:5] or lines[-15:]
+        raise HLSConversionError(f"g++ failed to compile the hls4ml project {project_dir}:\n" + "\n".join(errors))
+    return lib
+
+
+class CSimExecutor:
+    """hls4ml C simulation of a QuantizedModel: ``prepare()`` once, then ``run(z)`` many times.
+
+    Args:
+        model: the QuantizedModel.
+        workdir: cache root instead of ``$FPGAGEN_CACHE`` / ``<repo>/build``; the project goes to
+            ``<workdir>/csim/<key>/``.
+
+    Attributes:
+        project_dir: the cached project folder (``prj/`` holds hls4ml's output).
+        compiled: after ``prepare()``, True if it compiled, False if it reused the cache.
+        prepare_seconds: how long ``prepare()`` took.
+    """
+
+    name = "csim"
+
+    def __init__(self, model: QuantizedModel, workdir: Path | str | None = None):
+        self.model = model
+        self.key = cache_key(model)
+        self.project_dir = Path(workdir or cache_root()) / "csim" / self.key
+        self.compiled: bool | None = None
+        self.prepare_seconds: float | None = None
+        self._top = None
+
+    @classmethod
+    def from_project(cls, model: QuantizedModel, hls_dir: Path) -> CSimExecutor:
+        """A prepared executor on an hls4ml project already written (e.g. the accelerator project's); compiles it."""
+        ex = cls(model)
+        ex.project_dir = Path(hls_dir)
+        t0 = time.perf_counter()
+        ex._load(compile_project(ex.project_dir), _project_name(ex.project_dir))
+        ex.compiled, ex.prepare_seconds = True, time.perf_counter() - t0
+        return ex
+
+    def prepare(self) -> CSimExecutor:
+        """Load the cached library of this model, or convert, write and compile it (under a file lock)."""
+        t0 = time.perf_counter()
+        self.project_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.project_dir.parent / f"{self.key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            stamp = self._cached()
+            self.compiled = stamp is None
+            if stamp is None:
+                stamp = self._build()
+        self._load(self.project_dir / stamp["library"], stamp["project"])
+        self.prepare_seconds = time.perf_counter() - t0
+        return self
+
+    def _cached(self) -> dict | None:
+        try:
+            stamp = json.loads((self.project_dir / STAMP_FILE).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        ok = stamp.get("key") == self.key and (self.project_dir / stamp.get("library", "-")).is_file()
+        return stamp if ok else None
+
+    def _build(self) -> dict:
+        if self.project_dir.exists():
+            shutil.rmtree(self.project_dir)
+        hm = convert(self.model, self.project_dir / "prj")
+        hm.write()
+        t0 = time.perf_counter()
+        lib = compile_project(self.project_dir / "prj")
+        stamp = {"key": self.key, "preset": self.model.preset, "model_hash": model_hash(self.model),
+                 "hls4ml": hls4ml.__version__, "flow_version": FLOW_VERSION,
+                 "library": str(lib.relative_to(self.project_dir)), "project": hm.config.get_project_name(),
+                 "compile_seconds": round(time.perf_counter() - t0, 2)}
+        (self.project_dir / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n")
+        return stamp
+
+    def _load(self, lib: Path, project: str) -> None:
+        top = getattr(ctypes.cdll.LoadLibrary(str(lib)), f"{project}_double")
+        top.restype = None
+        top.argtypes = [npc.ndpointer(ctypes.c_double, flags="C_CONTIGUOUS")] * 2
+        self._top = top
+
+    def run(self, z) -> np.ndarray:
+        """Images (N, C, H, W) float32 for latents ``z`` (N, latent_dim), one C-simulation call per latent."""
+        if self._top is None:
+            raise RuntimeError("CSimExecutor.run() before prepare()")
+        z = np.ascontiguousarray(check_latents(z, self.model.latent_dim))
+        c, h, w = self.model.image_shape
+        out = np.zeros((len(z), h * w * c), np.float64)
+        for i in range(len(z)):
+            self._top(z[i], out[i])
+        return out.reshape(len(z), h, w, c).transpose(0, 3, 1, 2).astype(np.float32)
+
+
+def _project_name(hls_dir: Path) -> str:
+    return re.search(r"^PROJECT=(\S+)$", (Path(hls_dir) / "build_lib.sh").read_text(), re.M).group(1)

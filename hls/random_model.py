@@ -1,0 +1,89 @@
+"""Random QuantizedModels: small layer stacks with random shapes, types, rounding/overflow modes and reuse factors.
+
+For agreement tests between executors (golden, C simulation, RTL) that must not be tuned to the presets:
+``Dense -> activation -> reshape -> [upsample] -> (Conv2d -> activation) x 1..2``, every arithmetic layer with an
+exact accumulator (as the QuantizedModel requires) and a reuse factor hls4ml accepts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .fixed import OVERFLOW, ROUNDING, FixedType
+from .quantize import exact_accumulator, kernel_dims, valid_reuse_factor
+from .quantized_model import Layer, QuantizedModel
+
+
+def _type(rng, width: tuple[int, int], integer: tuple[int, int], signed: bool = True) -> FixedType:
+    w = int(rng.integers(width[0], width[1] + 1))
+    i = int(rng.integers(integer[0], min(integer[1], w - 1) + 1))
+    return FixedType(w, i, signed, str(rng.choice(ROUNDING)), str(rng.choice(OVERFLOW)))
+
+
+def _codes(rng, t: FixedType, shape, spread: float = 1.0) -> np.ndarray:
+    lo, hi = int(t.min_code * spread), int(t.max_code * spread)
+    if t.overflow == "SAT_SYM" and t.signed:  # a cast never yields -2**(W-1) under SAT_SYM
+        lo = max(lo, -t.max_code)
+    return rng.integers(lo, hi + 1, size=shape).astype(np.int64)
+
+
+def _arith(rng, name, kind, in_shape, out_shape, x_t, weight_shape, padding=0) -> Layer:
+    weight_t = _type(rng, (4, 10), (0, 2))
+    frac = x_t.frac + weight_t.frac
+    bias_int = int(rng.integers(1, 4))
+    bias_t = FixedType(frac + bias_int, bias_int, True, str(rng.choice(ROUNDING)), "SAT")
+    lr = Layer(name, kind, in_shape, out_shape, _type(rng, (5, 14), (1, 5)), weight=_codes(rng, weight_t, weight_shape),
+               bias=_codes(rng, bias_t, weight_shape[:1], 0.5), weight_t=weight_t, bias_t=bias_t, padding=padding)
+    exact = exact_accumulator(lr, x_t)
+    extra = int(rng.integers(0, 3))  # sometimes wider than needed, with other (irrelevant) modes
+    lr.accum_t = FixedType(exact.width + extra, exact.integer + extra, True, str(rng.choice(ROUNDING)),
+                           str(rng.choice(OVERFLOW)))
+    n_in, n_out = kernel_dims(lr)
+    lr.reuse_factor = int(rng.choice([rf for rf in range(1, n_in * n_out + 1) if valid_reuse_factor(n_in, n_out, rf)]))
+    return lr
+
+
+def _activation(rng, name_index: int, shape, x_t: FixedType, kinds=("relu", "leaky_relu", "tanh", "sigmoid")) -> Layer:
+    kind = str(rng.choice(kinds))
+    name = f"{kind}_{name_index}"
+    if kind == "relu":
+        return Layer(name, kind, shape, shape, _type(rng, (4, 12), (1, 5)))
+    if kind == "leaky_relu":
+        param_t = _type(rng, (4, 10), (-1, 1))
+        alpha = int(rng.integers(1, max(2, param_t.max_code // 2)))
+        return Layer(name, kind, shape, shape, _type(rng, (4, 12), (1, 5)), param_t=param_t, alpha=alpha)
+    signed = kind == "tanh" or bool(rng.integers(2))
+    table_t = _type(rng, (5, 14), (1, 2) if signed else (0, 1), signed)
+    return Layer(name, kind, shape, shape, _type(rng, (4, 12), (1, 3)), table_t=table_t,
+                 table_size=int(2 ** rng.integers(5, 11)))
+
+
+def random_model(seed: int) -> QuantizedModel:
+    """A small random QuantizedModel (validated); the same seed gives the same model."""
+    rng = np.random.default_rng(seed)
+    latent = int(rng.integers(3, 13))
+    input_t = _type(rng, (5, 12), (2, 4))
+    c, h = int(rng.integers(1, 5)), int(rng.integers(2, 5))
+    layers: list[Layer] = []
+
+    def add(layer: Layer) -> Layer:
+        layers.append(layer)
+        return layer
+
+    x_t = add(_arith(rng, "dense_0", "dense", (latent,), (c * h * h,), input_t, (c * h * h, latent))).result_t
+    x_t = add(_activation(rng, 1, (c * h * h,), x_t)).result_t
+    add(Layer("reshape_2", "reshape", (c * h * h,), (c, h, h), x_t))
+    shape = (c, h, h)
+    if rng.integers(2) or h < 3:
+        shape = (c, 2 * h, 2 * h)
+        add(Layer(f"upsample_{len(layers)}", "upsample", (c, h, h), shape, x_t, factor=2))
+    for _ in range(int(rng.integers(1, 3))):
+        k, pad = ((3, 1), (3, 1), (3, 0), (1, 0))[int(rng.integers(4))]
+        o = int(rng.integers(1, 5))
+        out = (o, shape[1] + 2 * pad - k + 1, shape[2] + 2 * pad - k + 1)
+        x_t = add(_arith(rng, f"conv2d_{len(layers)}", "conv2d", shape, out, x_t, (o, shape[0], k, k), pad)).result_t
+        x_t = add(_activation(rng, len(layers), out, x_t)).result_t
+        shape = out
+    model = QuantizedModel(f"random{seed}", input_t, layers, (-1.0, 1.0), {"random_seed": seed})
+    model.validate()
+    return model
