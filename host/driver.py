@@ -1,0 +1,470 @@
+"""The PYNQ driver of a generator overlay: latents in by AXI DMA, images back.
+
+Imports nothing but numpy and pynq: it runs on the board's own Python, and unchanged on the virtual board
+(:mod:`fpgagen.host.virtual_board`).
+
+The overlay is hls4ml's VivadoAccelerator block design: Zynq PS + a hierarchy ``hier_0`` holding an AXI DMA
+(``axi_dma_0``, simple mode, no interrupts) whose MM2S stream feeds the kernel and whose S2MM stream takes the
+kernel's output. Beside ``<name>.bit`` and ``<name>.hwh`` lies the stream manifest ``<name>.json``
+(:class:`OverlayManifest`), which says what the beats mean:
+
+- one float32 per 32-bit beat; a latent is ``latent_dim`` beats, an image ``C * H * W`` beats in channels-last
+  order (pixel ``(c, y, x)`` on beat ``(y * W + x) * C + c``);
+- the kernel casts each float to its fixed-point input type, so the board's images equal the golden model's
+  on the float32-rounded latents;
+- TLAST: the DMA's MM2S marks the last beat of each transfer; the kernel marks the last beat of an image only
+  when some beat of its latent carried TLAST, so a transfer of n latents comes back as exactly one S2MM packet
+  of n images.
+
+:class:`GeneratorDriver` is bound by PYNQ (``checkhierarchy``) to every hierarchy that holds one simple-mode AXI
+DMA and is named by the manifest; ``ol.hier_0.generate(z)`` then works on a plain ``pynq.Overlay``.
+:class:`GeneratorOverlay` loads an overlay and checks it on the way.
+
+Batches larger than the DMA's maximum transfer (its length register is ``c_sg_length_width`` bits wide) are
+split; two sets of buffers let packing of the next chunk and unpacking of the last overlap the DMA. Every wait
+on the DMA is bounded: a channel that does not finish within ``timeout`` seconds raises :class:`DmaTimeoutError`
+(pynq's own ``wait()`` polls forever); error bits in DMASR raise :class:`DmaError`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from pynq import DefaultHierarchy, Overlay, allocate
+
+MANIFEST_FORMAT = "fpgagen-overlay-1"
+BEAT_FORMAT = "float32"
+TLAST_RULE = "per-image-if-input-tlast"
+AXI_DMA_VLNV = "xilinx.com:ip:axi_dma:"
+
+# AXI DMA (PG021) simple-mode status register: offsets and bits.
+DMASR_OFFSET = {"MM2S": 0x04, "S2MM": 0x34}
+DMASR_HALTED = 0x1
+DMASR_IDLE = 0x2
+DMASR_ERRORS = {0x10: "DMAIntErr (internal error: zero length, or a packet longer than the S2MM buffer)",
+                0x20: "DMASlvErr (slave error: the memory interface refused an access)",
+                0x40: "DMADecErr (decode error: the buffer address maps to no memory)"}
+
+
+class OverlayError(RuntimeError):
+    """An overlay whose files or block design are not what the driver expects."""
+
+
+class DmaError(RuntimeError):
+    """The AXI DMA set an error bit in its status register, or halted."""
+
+
+class DmaTimeoutError(TimeoutError):
+    """A DMA channel did not finish its transfer in time (a stalled kernel, or the wrong beat count)."""
+
+
+@dataclass(frozen=True)
+class OverlayManifest:
+    """The stream geometry of a generator overlay: ``<name>.json`` beside ``<name>.bit`` and ``<name>.hwh``.
+
+    Attributes:
+        preset: the generator preset the kernel was built from (informative).
+        latent_dim: beats per latent.
+        image_shape: (C, H, W) of one image; ``C * H * W`` beats per image, channels-last on the stream.
+        beat: element format of one beat; only ``"float32"`` (hls4ml's float AXI types) is supported.
+        tlast: the kernel's TLAST rule; only ``"per-image-if-input-tlast"`` (hls4ml's VivadoAccelerator
+            wrapper: an image's last beat carries TLAST iff a beat of its latent did) is supported.
+        hierarchy: block-design hierarchy holding the DMA and the kernel.
+        dma: the AXI DMA's cell name inside ``hierarchy``.
+        kernel: the kernel's cell name inside ``hierarchy`` (not addressable: ap_ctrl_none).
+        board: the board the overlay was built for.
+    """
+
+    preset: str
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+    beat: str = BEAT_FORMAT
+    tlast: str = TLAST_RULE
+    hierarchy: str = "hier_0"
+    dma: str = "axi_dma_0"
+    kernel: str = "myproject_axi_0"
+    board: str = "pynq-z2"
+
+    @property
+    def beats_per_image(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def to_json(self) -> dict:
+        return {"format": MANIFEST_FORMAT, **asdict(self), "image_shape": list(self.image_shape)}
+
+    def save(self, path: Path) -> Path:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        return Path(path)
+
+    @classmethod
+    def from_json(cls, doc: dict, source: str = "manifest") -> OverlayManifest:
+        """Build and check a manifest from its JSON document; OverlayError names what is wrong."""
+        if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+            raise OverlayError(f"{source}: format {found!r}, expected {MANIFEST_FORMAT!r}")
+        missing = [k for k in ("preset", "latent_dim", "image_shape") if k not in doc]
+        if missing:
+            raise OverlayError(f"{source}: missing field(s) {', '.join(missing)}")
+        shape = doc["image_shape"]
+        if (not isinstance(shape, list) or len(shape) != 3
+                or not all(isinstance(v, int) and v > 0 for v in shape)):
+            raise OverlayError(f"{source}: image_shape must be [C, H, W] of positive integers, got {shape!r}")
+        if not isinstance(doc["latent_dim"], int) or doc["latent_dim"] < 1:
+            raise OverlayError(f"{source}: latent_dim must be a positive integer, got {doc['latent_dim']!r}")
+        if doc.get("beat", BEAT_FORMAT) != BEAT_FORMAT:
+            raise OverlayError(f"{source}: beat format {doc['beat']!r} is not supported (only {BEAT_FORMAT!r})")
+        if doc.get("tlast", TLAST_RULE) != TLAST_RULE:
+            raise OverlayError(f"{source}: TLAST rule {doc['tlast']!r} is not supported (only {TLAST_RULE!r})")
+        known = set(cls.__dataclass_fields__)
+        fields = {k: v for k, v in doc.items() if k in known}
+        fields["image_shape"] = tuple(shape)
+        return cls(**fields)
+
+    @classmethod
+    def load(cls, path: Path) -> OverlayManifest:
+        """Read ``path``; FileNotFoundError or OverlayError say what is wrong."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: the overlay's stream manifest (latent_dim, "
+                                    "image_shape, beat format) lies beside its .bit and .hwh")
+        try:
+            doc = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise OverlayError(f"{path}: not valid JSON ({e})") from e
+        return cls.from_json(doc, str(path))
+
+    @classmethod
+    def beside(cls, bitfile: str | Path) -> OverlayManifest:
+        """The manifest of the overlay whose bitstream is ``bitfile``."""
+        return cls.load(Path(bitfile).with_suffix(".json"))
+
+
+@dataclass
+class Timing:
+    """Where the time of one :meth:`GeneratorDriver.generate` call went (seconds)."""
+
+    pack: float = 0.0
+    dma: float = 0.0
+    unpack: float = 0.0
+    total: float = 0.0
+    images: int = 0
+    transfers: int = 0
+
+
+@dataclass
+class BenchmarkResult:
+    """What :meth:`GeneratorDriver.benchmark` measured.
+
+    Attributes:
+        images: images generated in all.
+        batch: latents per ``generate`` call.
+        latency_s: median wall time of one ``generate`` call of ``batch`` latents.
+        images_per_s: images over the total wall time.
+        pack_s_per_image, unpack_s_per_image: host time to pack latents / unpack images, per image.
+        dma_s_per_image: time spent starting and waiting on the DMA (the kernel's share), per image.
+        transfers: DMA transfer pairs issued.
+    """
+
+    images: int
+    batch: int
+    latency_s: float
+    images_per_s: float
+    pack_s_per_image: float
+    unpack_s_per_image: float
+    dma_s_per_image: float
+    transfers: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_latents(z, latent_dim: int) -> np.ndarray:
+    """Latents as a float32 (N, latent_dim) array, the stream's beat format; ValueError for anything else."""
+    z = np.asarray(z)
+    if z.dtype.kind != "f":
+        raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
+    if z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] < 1:
+        raise ValueError(f"latents must have shape (N, {latent_dim}) with N >= 1, got {z.shape}")
+    with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, reported below
+        z32 = z.astype(np.float32, copy=False)
+    if not np.isfinite(z32).all():
+        row, col = np.argwhere(~np.isfinite(z32))[0]
+        raise ValueError(f"latents contain NaN or Inf (as float32; first at row {row}, column {col}: {z[row, col]})")
+    return z32
+
+
+class GeneratorDriver(DefaultHierarchy):
+    """Driver of the hierarchy holding the AXI DMA and the generator kernel (hls4ml's ``hier_0``).
+
+    PYNQ binds it to a hierarchy of an overlay whose stream manifest names that hierarchy, so
+    ``pynq.Overlay(path).hier_0`` is a GeneratorDriver. Buffers are allocated on first use and kept.
+
+    Attributes:
+        manifest: the overlay's :class:`OverlayManifest`.
+        dma: the ``pynq.lib.dma.DMA`` driver of the hierarchy's AXI DMA.
+        timeout: seconds one DMA transfer may take before :class:`DmaTimeoutError`.
+        max_batch: most images per DMA transfer (also capped by the DMA's maximum transfer length).
+        last_timing: :class:`Timing` of the last ``generate`` call.
+    """
+
+    def __init__(self, description, timeout: float = 5.0, max_batch: int = 256):
+        super().__init__(description)
+        self.manifest = OverlayManifest.beside(self._overlay.bitfile_name)
+        self.dma = getattr(self, self.manifest.dma)
+        if self.dma.sendchannel is None or self.dma.recvchannel is None:
+            raise OverlayError(f"{self._dma_path} lacks an MM2S or S2MM channel")
+        params = self.dma.description["parameters"]
+        widths = {k: params.get(k) for k in ("c_m_axis_mm2s_tdata_width", "c_s_axis_s2mm_tdata_width")}
+        if set(widths.values()) != {"32"}:
+            raise OverlayError(f"{self._dma_path}: streams must be 32 bits wide for float32 beats, got {widths}")
+        self.timeout = timeout
+        self.max_batch = max_batch
+        self.last_timing = Timing()
+        self._buffers: list[tuple[np.ndarray, np.ndarray]] = []
+
+    @staticmethod
+    def checkhierarchy(description) -> bool:
+        """True for a hierarchy with one simple-mode AXI DMA, named by the overlay's manifest."""
+        dmas = [ip for ip in description["ip"].values() if str(ip.get("type", "")).startswith(AXI_DMA_VLNV)]
+        if len(dmas) != 1:
+            return False
+        params = dmas[0].get("parameters", {})
+        if params.get("c_include_sg", "0") != "0":
+            return False
+        overlay = description.get("overlay")
+        try:
+            return OverlayManifest.beside(overlay.bitfile_name).hierarchy == description["fullpath"]
+        except (AttributeError, OSError, OverlayError):
+            return False
+
+    # ------------------------------------------------------------------------------------------ geometry
+    @property
+    def latent_dim(self) -> int:
+        return self.manifest.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.manifest.image_shape
+
+    @property
+    def max_transfer_bytes(self) -> int:
+        """Longest transfer the DMA takes (``2**c_sg_length_width - 1`` bytes, from pynq's DMA driver)."""
+        return int(self.dma.buffer_max_size)
+
+    @property
+    def images_per_transfer(self) -> int:
+        """Images per DMA transfer: ``max_batch``, capped so both directions fit the DMA's length register."""
+        beats = max(self.latent_dim, self.manifest.beats_per_image)
+        fit = self.max_transfer_bytes // (4 * beats)
+        if fit < 1:
+            raise OverlayError(f"the DMA's maximum transfer of {self.max_transfer_bytes} bytes is shorter than one "
+                               f"latent or image ({4 * beats} bytes)")
+        return max(1, min(fit, self.max_batch))
+
+    # ------------------------------------------------------------------------------------------ running
+    def generate(self, z) -> np.ndarray:
+        """Images (N, C, H, W) float32 for latents ``z`` (N, latent_dim), floating point.
+
+        The latents travel as float32 (rounded from wider floats) and are cast to the kernel's fixed-point
+        input type on the board. Raises ValueError for wrong shapes, dtypes or non-finite values,
+        :class:`DmaTimeoutError` / :class:`DmaError` when the DMA stalls or fails (the DMA is then reset).
+        """
+        t0 = time.perf_counter()
+        z = check_latents(z, self.latent_dim)
+        n = len(z)
+        per = self.images_per_transfer
+        self._ensure_buffers(min(per, n))
+        c, h, w = self.image_shape
+        images = np.empty((n, c, h, w), np.float32)
+        timing = Timing(images=n)
+        chunks = [(i, min(i + per, n)) for i in range(0, n, per)]
+        try:
+            self._pack(z, chunks[0], 0, timing)
+            self._start(chunks[0], 0, timing)
+            for k in range(1, len(chunks) + 1):
+                if k < len(chunks):
+                    self._pack(z, chunks[k], k % 2, timing)
+                self._wait(chunks[k - 1], timing)
+                if k < len(chunks):
+                    self._start(chunks[k], k % 2, timing)
+                self._unpack(images, chunks[k - 1], (k - 1) % 2, timing)
+        except (DmaError, DmaTimeoutError):
+            self.reset()
+            raise
+        timing.total = time.perf_counter() - t0
+        self.last_timing = timing
+        return images
+
+    def benchmark(self, n: int = 1024, batch: int = 64, seed: int = 0) -> BenchmarkResult:
+        """Generate ``n`` images in calls of ``batch`` latents (standard normal) and time the parts."""
+        if n < 1 or batch < 1:
+            raise ValueError(f"n and batch must be positive, got n={n}, batch={batch}")
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        self.generate(z[:batch])  # warm-up: allocates the buffers
+        latencies, parts = [], Timing()
+        t0 = time.perf_counter()
+        for i in range(0, n, batch):
+            self.generate(z[i : i + batch])
+            t = self.last_timing
+            latencies.append(t.total)
+            parts.pack += t.pack
+            parts.dma += t.dma
+            parts.unpack += t.unpack
+            parts.transfers += t.transfers
+        wall = time.perf_counter() - t0
+        return BenchmarkResult(images=n, batch=batch, latency_s=float(np.median(latencies)), images_per_s=n / wall,
+                               pack_s_per_image=parts.pack / n, unpack_s_per_image=parts.unpack / n,
+                               dma_s_per_image=parts.dma / n, transfers=parts.transfers)
+
+    def reset(self) -> None:
+        """Soft-reset the AXI DMA (DMACR.Reset) and restart both channels.
+
+        Clears errors and aborts transfers in flight. The kernel is not reset: after a stall, beats it still
+        holds would corrupt the next transfer, so download the overlay again before trusting results.
+        """
+        self.dma.mmio.write(0x00, 0x4)
+        deadline = time.monotonic() + 1.0
+        while self.dma.mmio.read(0x00) & 0x4:
+            if time.monotonic() > deadline:
+                raise DmaTimeoutError(f"{self._dma_path}: soft reset did not complete within 1 s")
+        self.dma.sendchannel.start()
+        self.dma.recvchannel.start()
+
+    def close(self) -> None:
+        """Free the DMA buffers (they are allocated again on the next ``generate``)."""
+        for buffers in self._buffers:
+            for b in buffers:
+                b.freebuffer()
+        self._buffers = []
+
+    # ------------------------------------------------------------------------------------------ internals
+    @property
+    def _dma_path(self) -> str:
+        return f"{self.description['fullpath']}/{self.manifest.dma}"
+
+    def _ensure_buffers(self, images: int) -> None:
+        if self._buffers and len(self._buffers[0][0]) >= images:
+            return
+        self.close()
+        self._buffers = [(allocate(shape=(images, self.latent_dim), dtype=np.float32, target=self.device),
+                          allocate(shape=(images, self.manifest.beats_per_image), dtype=np.float32,
+                                   target=self.device)) for _ in range(2)]
+
+    def _pack(self, z, chunk, slot, timing: Timing) -> None:
+        t = time.perf_counter()
+        lo, hi = chunk
+        self._buffers[slot][0][: hi - lo] = z[lo:hi]
+        timing.pack += time.perf_counter() - t
+
+    def _start(self, chunk, slot, timing: Timing) -> None:
+        t = time.perf_counter()
+        count = chunk[1] - chunk[0]
+        inp, out = self._buffers[slot]
+        self.dma.recvchannel.transfer(out, nbytes=count * self.manifest.beats_per_image * 4)
+        self.dma.sendchannel.transfer(inp, nbytes=count * self.latent_dim * 4)
+        timing.transfers += 1
+        timing.dma += time.perf_counter() - t
+
+    def _wait(self, chunk, timing: Timing) -> None:
+        t = time.perf_counter()
+        count = chunk[1] - chunk[0]
+        deadline = time.monotonic() + self.timeout
+        self._wait_channel("MM2S", self.dma.sendchannel, deadline, chunk)
+        self._wait_channel("S2MM", self.dma.recvchannel, deadline, chunk)
+        expected = count * self.manifest.beats_per_image * 4
+        if self.dma.recvchannel.transferred != expected:
+            raise DmaError(f"{self._dma_path} S2MM received {self.dma.recvchannel.transferred} bytes for latents "
+                           f"{chunk[0]}..{chunk[1] - 1}, expected {expected} ({count} images of "
+                           f"{self.manifest.beats_per_image} beats): the kernel's TLAST does not match the manifest")
+        timing.dma += time.perf_counter() - t
+
+    def _status(self, name: str) -> int:
+        return self.dma.mmio.read(DMASR_OFFSET[name])
+
+    def _wait_channel(self, name: str, channel, deadline: float, chunk) -> None:
+        """Poll DMASR until the channel is idle, an error bit is set or ``deadline`` passes."""
+        polls = 0
+        while True:
+            sr = self._status(name)
+            errors = [text for bit, text in DMASR_ERRORS.items() if sr & bit]
+            if errors:
+                raise DmaError(f"{self._dma_path} {name} failed on latents {chunk[0]}..{chunk[1] - 1}: "
+                               f"{'; '.join(errors)} (DMASR=0x{sr:08x})")
+            if sr & DMASR_IDLE:
+                break
+            if sr & DMASR_HALTED:
+                raise DmaError(f"{self._dma_path} {name} halted mid-transfer (DMASR=0x{sr:08x})")
+            if time.monotonic() > deadline:
+                other = "S2MM" if name == "MM2S" else "MM2S"
+                hint = ("the kernel is not consuming its input" if name == "MM2S"
+                        else "the kernel did not produce the expected images with TLAST")
+                raise DmaTimeoutError(
+                    f"{self._dma_path} {name} ({'sendchannel' if name == 'MM2S' else 'recvchannel'}) did not "
+                    f"complete within {self.timeout:g} s on latents {chunk[0]}..{chunk[1] - 1}: {hint} "
+                    f"(DMASR=0x{sr:08x}; {other} DMASR=0x{self._status(other):08x})")
+            polls += 1
+            if polls > 1000:
+                time.sleep(50e-6)
+        channel.wait()  # idle already: pynq's own bookkeeping (invalidate, transferred)
+
+    def _unpack(self, images, chunk, slot, timing: Timing) -> None:
+        t = time.perf_counter()
+        lo, hi = chunk
+        c, h, w = self.image_shape
+        images[lo:hi] = self._buffers[slot][1][: hi - lo].reshape(hi - lo, h, w, c).transpose(0, 3, 1, 2)
+        timing.unpack += time.perf_counter() - t
+
+
+class GeneratorOverlay(Overlay):
+    """An overlay with a generator kernel, checked on loading: ``GeneratorOverlay(path).generate(z)``.
+
+    Args:
+        bitfile_name: path of ``<name>.bit``; ``<name>.hwh`` and ``<name>.json`` lie beside it.
+        timeout: seconds a DMA transfer may take (see :class:`GeneratorDriver`).
+        max_batch: most images per DMA transfer.
+        download, ignore_version, device: as for ``pynq.Overlay``.
+
+    Attributes:
+        manifest: the stream manifest.
+        generator: the :class:`GeneratorDriver` of the manifest's hierarchy.
+    """
+
+    def __init__(self, bitfile_name, timeout: float = 5.0, max_batch: int = 256, download: bool = True,
+                 ignore_version: bool = False, device=None):
+        bit = Path(bitfile_name)
+        missing = [p.name for p in (bit, bit.with_suffix(".hwh"), bit.with_suffix(".json")) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"overlay {bit}: missing {', '.join(missing)} in {bit.parent} (an overlay is "
+                                    f"{bit.stem}.bit, {bit.stem}.hwh and the stream manifest {bit.stem}.json)")
+        self.manifest = OverlayManifest.beside(bit)
+        try:
+            super().__init__(str(bit), download=download, ignore_version=ignore_version, device=device)
+        except (OverlayError, FileNotFoundError):
+            raise
+        except Exception as e:  # pynq / pynqmetadata parse errors come in many types
+            raise OverlayError(f"overlay {bit}: pynq could not load it: {type(e).__name__}: {e}") from e
+        hier = self.manifest.hierarchy
+        if hier not in self.hierarchy_dict:
+            found = ", ".join(sorted(self.hierarchy_dict)) or "none"
+            raise OverlayError(f"{bit.with_suffix('.hwh')}: no hierarchy {hier!r} holding an AXI DMA (hierarchies: "
+                               f"{found}; IP: {', '.join(sorted(self.ip_dict))})")
+        self.generator = getattr(self, hier)
+        if not isinstance(self.generator, GeneratorDriver):
+            ips = ", ".join(f"{k} ({v['type']})" for k, v in self.hierarchy_dict[hier]["ip"].items())
+            raise OverlayError(f"{bit.with_suffix('.hwh')}: hierarchy {hier!r} is not a DMA + kernel hierarchy: it "
+                               f"needs one simple-mode AXI DMA named {self.manifest.dma!r}; it holds {ips or 'no IP'}")
+        self.generator.timeout = timeout
+        self.generator.max_batch = max_batch
+
+    def generate(self, z) -> np.ndarray:
+        """Images (N, C, H, W) float32 for latents (N, latent_dim); see :meth:`GeneratorDriver.generate`."""
+        return self.generator.generate(z)
+
+    def benchmark(self, n: int = 1024, batch: int = 64) -> BenchmarkResult:
+        """See :meth:`GeneratorDriver.benchmark`."""
+        return self.generator.benchmark(n, batch)
