@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 import numpy as np
 
@@ -54,13 +55,18 @@ def conv2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: Fixed
     """
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     oh, ow = h + 2 * padding - kh + 1, wd + 2 * padding - kw + 1
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))  # N, C, OH, OW, KH, KW
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
-    acc = _int_matmul(cols, w.reshape(o, -1).T, _sum_bound(x_t, w.reshape(o, -1), axis=1))
-    acc = (acc << (acc_t.frac - x_t.frac - w_t.frac)) + (b << (acc_t.frac - b_t.frac))[None, :]
-    return res_t.requantize(acc, acc_t.frac).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))).transpose(0, 2, 3, 1)  # NHWC
+    exact = _sum_bound(x_t, w.reshape(o, -1), axis=1) < _EXACT_FLOAT
+    dtype = np.float64 if exact else np.int64
+    xp, wt = xp.astype(dtype), w.transpose(2, 3, 1, 0).astype(dtype)  # KH, KW, C, O
+    acc = np.zeros((n, oh, ow, o), dtype)
+    for i in range(kh):  # one tap at a time: no im2col copy of the whole map
+        for j in range(kw):
+            acc += (xp[:, i : i + oh, j : j + ow, :].reshape(-1, c) @ wt[i, j]).reshape(acc.shape)
+    acc = np.rint(acc).astype(np.int64) if exact else acc
+    acc = (acc << (acc_t.frac - x_t.frac - w_t.frac)) + (b << (acc_t.frac - b_t.frac))
+    return res_t.requantize(acc, acc_t.frac).transpose(0, 3, 1, 2)
 
 
 def relu(x, x_t: FixedType, res_t: FixedType):
@@ -90,6 +96,7 @@ def _libm():
     return lib
 
 
+@functools.lru_cache(maxsize=32)
 def activation_table(kind: str, size: int, table_t: FixedType) -> np.ndarray:
     """Codes of hls4ml's ``init_tanh_table`` / ``init_sigmoid_table``, computed with the C library's float
     ``tanhf`` / ``expf`` as the C simulation does (numpy's tanh differs in ~15% of float results)."""
