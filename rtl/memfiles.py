@@ -1,0 +1,99 @@
+"""``$readmemh`` files of the RTL library: weights, biases, activation tables.
+
+Format (all files): one memory word per line, address 0 first, no address markers; a word is ``ceil(bits / 4)``
+hex digits, the lanes of the word concatenated with lane 0 in the least significant bits, each lane the
+two's-complement code of its value on the lane width.
+
+- ``fg_dense`` weights (``WEIGHTS_FILE``): ``n_in * n_out / P`` words of ``P`` lanes of ``W_W`` bits. Word
+  ``og * (n_in / PI) + ib`` holds, in lane ``po * PI + pi``, the weight from input ``ib * PI + pi`` to output
+  ``og * PO + po`` (``PI``, ``PO`` from :func:`fpgagen.rtl.params.dense_split`).
+- ``fg_dense`` biases (``BIAS_FILE``): ``n_out / PO`` words of ``PO`` lanes of ``B_W`` bits; word ``og`` lane
+  ``po`` is the bias of output ``og * PO + po``.
+- ``fg_conv2d``: the same files for the dense kernel over a window, whose inputs are ordered (kh, kw, c), as
+  hls4ml's: :func:`conv_weights_as_dense` turns torch-layout weights (O, C, KH, KW) into that matrix.
+- ``fg_lut_act`` table (``TABLE_FILE``): ``N`` words of one lane of ``TABLE_W`` bits, entry ``i`` on line ``i``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .params import dense_split
+
+
+def pack_words(codes: np.ndarray, width: int) -> list[int]:
+    """Rows of ``codes`` (words x lanes, lane 0 first) as unsigned integers, ``width`` bits per lane."""
+    codes = np.asarray(codes, np.int64)
+    if codes.ndim == 1:
+        codes = codes[:, None]
+    lo, hi = -(1 << (width - 1)), (1 << width) - 1
+    if codes.size and (codes.min() < lo or codes.max() > hi):
+        raise ValueError(f"codes out of range for {width}-bit lanes: [{codes.min()}, {codes.max()}]")
+    mask = (1 << width) - 1
+    words = []
+    for row in codes.tolist():
+        word = 0
+        for lane, value in enumerate(row):
+            word |= (int(value) & mask) << (lane * width)
+        words.append(word)
+    return words
+
+
+def write_memh(path: str | Path, codes: np.ndarray, width: int) -> Path:
+    """Write ``codes`` (words x lanes, or one lane per word when 1-d) as a ``$readmemh`` file."""
+    codes = np.asarray(codes, np.int64)
+    lanes = 1 if codes.ndim == 1 else codes.shape[1]
+    digits = max(1, -(-lanes * width // 4))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in pack_words(codes, width)))
+    return path
+
+
+def read_memh(path: str | Path, width: int, lanes: int = 1, signed: bool = True) -> np.ndarray:
+    """Inverse of :func:`write_memh`: (words, lanes) codes."""
+    mask = (1 << width) - 1
+    rows = []
+    for line in Path(path).read_text().split():
+        word = int(line, 16)
+        row = [(word >> (lane * width)) & mask for lane in range(lanes)]
+        if signed:
+            row = [v - (1 << width) if v >> (width - 1) else v for v in row]
+        rows.append(row)
+    return np.array(rows, np.int64).reshape(-1, lanes)
+
+
+def dense_words(w: np.ndarray, p: int) -> np.ndarray:
+    """Weight matrix ``w`` (n_out, n_in) as ``fg_dense`` ROM words: (n_in * n_out / p, p) codes."""
+    n_out, n_in = w.shape
+    pi, po = dense_split(n_in, n_out, p)
+    # w[og*PO + po, ib*PI + pi] -> word og*NIB + ib, lane po*PI + pi
+    blocks = np.asarray(w, np.int64).reshape(n_out // po, po, n_in // pi, pi).transpose(0, 2, 1, 3)
+    return blocks.reshape(-1, p)
+
+
+def bias_words(b: np.ndarray, n_in: int, p: int) -> np.ndarray:
+    """Bias vector ``b`` (n_out,) as ``fg_dense`` bias ROM words: (n_out / PO, PO) codes."""
+    n_out = len(b)
+    _, po = dense_split(n_in, n_out, p)
+    return np.asarray(b, np.int64).reshape(n_out // po, po)
+
+
+def write_dense(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w_width: int, b_width: int):
+    """Write the weight and bias files of an ``fg_dense`` with ``p`` multipliers; returns the two paths."""
+    n_out, n_in = w.shape
+    return (write_memh(weights_path, dense_words(w, p), w_width),
+            write_memh(bias_path, bias_words(b, n_in, p), b_width))
+
+
+def conv_weights_as_dense(w: np.ndarray) -> np.ndarray:
+    """Torch-layout conv weights (O, C, KH, KW) as the (O, KH*KW*C) matrix of the window dense kernel."""
+    o = w.shape[0]
+    return np.asarray(w, np.int64).transpose(0, 2, 3, 1).reshape(o, -1)
+
+
+def write_table(path, table: np.ndarray, width: int) -> Path:
+    """Write an activation table (``N`` codes) for ``fg_lut_act``."""
+    return write_memh(path, np.asarray(table, np.int64), width)

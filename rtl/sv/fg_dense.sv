@@ -1,0 +1,269 @@
+// Dense (fully connected) stage, hls4ml nnet::dense (Resource) in io_stream: one input beat holds the whole
+// vector (N_IN lanes), one output beat the whole result (N_OUT lanes).
+//
+//   acc_o = (bias_o << (ACC_F - B_F)) + sum_i x_i * w_oi   (exact: ACC_F >= X_F + W_F, ACC_W wide enough)
+//   y_o   = requant(acc_o)  to OUT_W/OUT_F/OUT_SIGNED with ROUNDING, OVERFLOW  (codes: see fg_requant)
+//
+// P multipliers work as PO output groups of PI inputs each (PI = min(P, N_IN), PO = P / PI; PI must divide
+// N_IN and PO divide N_OUT): a vector takes N_IN * N_OUT / P cycles (hls4ml's reuse factor), and vectors
+// stream back to back. The accumulator keeps ACC_W bits and wraps, which equals hls4ml with a WRAP accumulator
+// even when it overflows; with exact accumulators (the fpgagen contract) every mode agrees.
+// Weights and biases are signed; ROM words and the $readmemh file format: fpgagen.rtl.memfiles.
+//
+// Pipeline: issue (ROM address, operand slice) -> execute (multiply, add tree, accumulate, cast into the
+// output register). Only a result that finds the output register still full and not being taken stalls it.
+
+`default_nettype none
+
+module fg_dense #(
+  parameter int unsigned N_IN         = 4,     // inputs (lanes of the input beat)
+  parameter int unsigned N_OUT        = 4,     // outputs (lanes of the output beat)
+  parameter int unsigned P            = 4,     // multipliers; legal values: fpgagen.rtl.params.dense_split
+  parameter int unsigned X_W          = 8,     // input width
+  parameter int          X_F          = 4,     // input fraction bits
+  parameter bit          X_SIGNED     = 1'b1,  // input signed (else unsigned)
+  parameter int unsigned W_W          = 8,     // weight width (signed)
+  parameter int          W_F          = 4,     // weight fraction bits
+  parameter int unsigned B_W          = 8,     // bias width (signed)
+  parameter int          B_F          = 4,     // bias fraction bits
+  parameter int unsigned ACC_W        = 24,    // accumulator width (signed)
+  parameter int          ACC_F        = 8,     // accumulator fraction bits
+  parameter int unsigned OUT_W        = 8,     // result width
+  parameter int          OUT_F        = 4,     // result fraction bits
+  parameter bit          OUT_SIGNED   = 1'b1,  // result signed (else unsigned)
+  parameter int unsigned ROUNDING     = 0,     // result rounding code (fg_requant)
+  parameter int unsigned OVERFLOW     = 0,     // result overflow code (fg_requant)
+  parameter string       WEIGHTS_FILE = "",    // $readmemh file: N_IN*N_OUT/P words of P weights
+  parameter string       BIAS_FILE    = ""     // $readmemh file: N_OUT/PO words of PO biases
+) (
+  input  logic                   clk_i,
+  input  logic                   rst_ni,
+
+  input  logic [N_IN*X_W-1:0]    s_axis_tdata,
+  input  logic                   s_axis_tlast,
+  input  logic                   s_axis_tvalid,
+  output logic                   s_axis_tready,
+
+  output logic [N_OUT*OUT_W-1:0] m_axis_tdata,
+  output logic                   m_axis_tlast,
+  output logic                   m_axis_tvalid,
+  input  logic                   m_axis_tready
+);
+
+  localparam int unsigned PI = (P < N_IN) ? P : N_IN;  // inputs per output per cycle
+  localparam int unsigned PO = (PI > 0) ? P / PI : 1;  // outputs per cycle
+  localparam int unsigned NIB = (PI > 0) ? N_IN / PI : 1;  // input blocks (cycles) per output group
+  localparam int unsigned NOG = (PO > 0) ? N_OUT / PO : 1;  // output groups
+  localparam int unsigned NWords = NIB * NOG;  // cycles per vector = weight ROM depth
+  localparam int unsigned IbW = (NIB > 1) ? $clog2(NIB) : 1;
+  localparam int unsigned OgW = (NOG > 1) ? $clog2(NOG) : 1;
+  localparam int unsigned AddrW = (NWords > 1) ? $clog2(NWords) : 1;
+  localparam int AccShift = ACC_F - X_F - W_F;  // product (X_F + W_F fraction bits) -> accumulator
+  localparam int BiasShift = ACC_F - B_F;
+  localparam int MulW = int'(X_W) + 1 + int'(W_W);  // signed product of a (sign-extended) input and a weight
+  localparam int SumW = MulW + $clog2(PI + 1) + 1;  // exact sum of PI products
+  localparam int WA = SumW + ((AccShift > 0) ? AccShift : 0);
+  localparam int WB = int'(B_W) + ((BiasShift > 0) ? BiasShift : 0);
+  localparam int WideW = (((WA > WB) ? WA : WB) > int'(ACC_W) ? ((WA > WB) ? WA : WB) : int'(ACC_W)) + 1;
+
+  if (N_IN < 1 || N_OUT < 1 || P < 1 || PI * PO != P || N_IN % PI != 0 || N_OUT % PO != 0)
+  begin : gen_err_parallel
+    $fatal(1, "fg_dense: P=%0d multipliers do not split N_IN=%0d x N_OUT=%0d (need P | N_IN, or N_IN | P and (P/N_IN) | N_OUT)",
+           P, N_IN, N_OUT);
+  end
+  if (AccShift < 0 || BiasShift < 0) begin : gen_err_acc
+    $fatal(1, "fg_dense: the accumulator must hold products and bias exactly (ACC_F=%0d >= X_F+W_F=%0d and >= B_F=%0d)",
+           ACC_F, X_F + W_F, B_F);
+  end
+  if (WEIGHTS_FILE == "" || BIAS_FILE == "") begin : gen_err_files
+    $fatal(1, "fg_dense: WEIGHTS_FILE and BIAS_FILE must name $readmemh files");
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Memories
+  logic [P*W_W-1:0] w_rom [NWords];
+  logic [PO*B_W-1:0] b_rom [NOG];
+  initial begin
+    $readmemh(WEIGHTS_FILE, w_rom);
+    $readmemh(BIAS_FILE, b_rom);
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Issue stage: hold the vector, walk the ROM
+  logic [N_IN*X_W-1:0] x_d, x_q;
+  logic xlast_d, xlast_q, busy_d, busy_q;
+  logic [IbW-1:0] ib_d, ib_q;
+  logic [OgW-1:0] og_d, og_q;
+  logic [AddrW-1:0] addr_d, addr_q;
+  logic issue, group_done, vector_done, stall;
+
+  assign group_done = ib_q == IbW'(NIB - 1);
+  assign vector_done = group_done && (og_q == OgW'(NOG - 1));
+  assign issue = busy_q && !stall;
+  assign s_axis_tready = !busy_q || (vector_done && !stall);
+
+  always_comb begin
+    x_d = x_q;
+    xlast_d = xlast_q;
+    busy_d = busy_q;
+    ib_d = ib_q;
+    og_d = og_q;
+    addr_d = addr_q;
+    if (issue) begin
+      ib_d = group_done ? '0 : ib_q + IbW'(1);
+      og_d = group_done ? og_q + OgW'(1) : og_q;
+      addr_d = addr_q + AddrW'(1);
+      if (vector_done) begin
+        busy_d = 1'b0;
+      end
+    end
+    if (s_axis_tvalid && s_axis_tready) begin
+      x_d = s_axis_tdata;
+      xlast_d = s_axis_tlast;
+      busy_d = 1'b1;
+      ib_d = '0;
+      og_d = '0;
+      addr_d = '0;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      busy_q <= 1'b0;
+      ib_q <= '0;
+      og_q <= '0;
+      addr_q <= '0;
+    end else begin
+      busy_q <= busy_d;
+      ib_q <= ib_d;
+      og_q <= og_d;
+      addr_q <= addr_d;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    x_q <= x_d;
+    xlast_q <= xlast_d;
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Execute stage registers (ROM outputs and control), held while stalled
+  logic ex_valid_q, ex_first_q, ex_group_done_q, ex_vector_done_q, ex_last_q;
+  logic [OgW-1:0] ex_og_q;
+  logic [P*W_W-1:0] ex_w_q;
+  logic [PO*B_W-1:0] ex_b_q;
+  logic [PI*X_W-1:0] ex_x_q;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      ex_valid_q <= 1'b0;
+    end else if (!stall) begin
+      ex_valid_q <= issue;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (!stall) begin
+      ex_w_q <= w_rom[addr_q];
+      ex_b_q <= b_rom[og_q];
+      ex_x_q <= x_q[ib_q * (PI * X_W) +: PI * X_W];
+      ex_first_q <= ib_q == '0;
+      ex_group_done_q <= group_done;
+      ex_vector_done_q <= vector_done;
+      ex_last_q <= xlast_q;
+      ex_og_q <= og_q;
+    end
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Execute: PO accumulators, each adding PI products per cycle
+  logic [ACC_W-1:0] acc_d [PO];
+  logic [ACC_W-1:0] acc_q [PO];
+  logic [PO*OUT_W-1:0] res;
+
+  for (genvar po = 0; po < PO; po++) begin : gen_out
+    logic signed [MulW-1:0] x_ext, w_ext, prod;
+    logic signed [SumW-1:0] sum;
+    logic signed [WideW-1:0] term, bias;
+
+    always_comb begin
+      sum = '0;
+      x_ext = '0;
+      w_ext = '0;
+      prod = '0;
+      for (int pi = 0; pi < PI; pi++) begin
+        x_ext = MulW'($signed({X_SIGNED && ex_x_q[pi*X_W + X_W - 1], ex_x_q[pi*X_W +: X_W]}));
+        w_ext = MulW'($signed(ex_w_q[(po*PI + pi)*W_W +: W_W]));
+        prod = x_ext * w_ext;
+        sum = sum + SumW'(prod);
+      end
+      term = WideW'(sum) <<< ((AccShift > 0) ? AccShift : 0);
+      bias = WideW'($signed(ex_b_q[po*B_W +: B_W])) <<< ((BiasShift > 0) ? BiasShift : 0);
+      acc_d[po] = (ex_first_q ? bias[ACC_W-1:0] : acc_q[po]) + term[ACC_W-1:0];
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (ex_valid_q && !stall) begin
+        acc_q[po] <= acc_d[po];
+      end
+    end
+
+    fg_requant #(
+      .IN_W      (ACC_W),
+      .IN_F      (ACC_F),
+      .IN_SIGNED (1'b1),
+      .OUT_W     (OUT_W),
+      .OUT_F     (OUT_F),
+      .OUT_SIGNED(OUT_SIGNED),
+      .ROUNDING  (ROUNDING),
+      .OVERFLOW  (OVERFLOW)
+    ) u_requant (
+      .in_i (acc_d[po]),
+      .out_o(res[po*OUT_W +: OUT_W])
+    );
+
+    logic unused_wide;
+    assign unused_wide = ^{term[WideW-1:ACC_W], bias[WideW-1:ACC_W]};
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Output register: groups of PO results land in place; the last group makes it valid
+  logic [N_OUT*OUT_W-1:0] out_d, out_q;
+  logic out_valid_d, out_valid_q, out_last_d, out_last_q, write;
+
+  assign write = ex_valid_q && ex_group_done_q;
+  assign stall = write && out_valid_q && !m_axis_tready;
+
+  always_comb begin
+    out_d = out_q;
+    out_last_d = out_last_q;
+    out_valid_d = out_valid_q && !m_axis_tready;
+    if (write && !stall) begin
+      out_d[ex_og_q * (PO * OUT_W) +: PO * OUT_W] = res;
+      if (ex_vector_done_q) begin
+        out_valid_d = 1'b1;
+        out_last_d = ex_last_q;
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      out_valid_q <= 1'b0;
+    end else begin
+      out_valid_q <= out_valid_d;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    out_q <= out_d;
+    out_last_q <= out_last_d;
+  end
+
+  assign m_axis_tdata = out_q;
+  assign m_axis_tlast = out_last_q;
+  assign m_axis_tvalid = out_valid_q;
+
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,53 @@
+"""Small parameter sets of every library module, for the lint and synthesis checks (memory files are
+written to ``mem_dir``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..hls import golden
+from ..hls.fixed import FixedType
+from ..rtl.memfiles import write_dense, write_table
+
+
+def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
+    """``(id, module, parameters)`` for every module, some more than once."""
+    mem_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+
+    def dense_files(tag, n_in, n_out, p):
+        w, b = rng.integers(-128, 128, (n_out, n_in)), rng.integers(-128, 128, n_out)
+        wf, bf = write_dense(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8)
+        return {"WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
+
+    table_t = FixedType.parse("ap_fixed<10,2>")
+    table = write_table(mem_dir / "tanh256.hex", golden.activation_table("tanh", 256, table_t), 10)
+    dense_types = {"X_W": 8, "X_F": 4, "W_W": 8, "W_F": 6, "B_W": 8, "B_F": 4, "ACC_W": 24, "ACC_F": 10,
+                   "OUT_W": 8, "OUT_F": 4, "ROUNDING": 2, "OVERFLOW": 1}
+    return [
+        ("requant", "fg_requant", {}),
+        ("requant_rnd_sat_u", "fg_requant", {"IN_SIGNED": 0, "OUT_SIGNED": 0, "ROUNDING": 6, "OVERFLOW": 3}),
+        ("requant_up", "fg_requant", {"IN_F": 2, "OUT_F": 5, "OVERFLOW": 2}),
+        ("axis_reg", "fg_axis_reg", {"DATA_W": 8}),
+        ("axis_fifo", "fg_axis_fifo", {"DATA_W": 8, "DEPTH": 16}),
+        ("axis_fifo_d1", "fg_axis_fifo", {"DATA_W": 8, "DEPTH": 1}),
+        ("dense_rf8", "fg_dense", {"N_IN": 8, "N_OUT": 4, "P": 4, **dense_types, **dense_files("d8", 8, 4, 4)}),
+        ("dense_full", "fg_dense", {"N_IN": 4, "N_OUT": 3, "P": 12, **dense_types, **dense_files("d4", 4, 3, 12)}),
+        ("window2d", "fg_window2d", {"H": 8, "W": 8, "C": 2, "K": 3, "PAD": 1, "X_W": 8}),
+        ("window2d_k1", "fg_window2d", {"H": 4, "W": 4, "C": 2, "K": 1, "PAD": 0, "X_W": 8}),
+        ("conv2d", "fg_conv2d", {"H": 8, "W": 8, "C_IN": 1, "C_OUT": 2, "K": 3, "PAD": 1, "P": 9, **dense_types,
+                                 **dense_files("c9", 9, 2, 9)}),
+        ("upsample", "fg_upsample", {"H": 4, "W": 4, "C": 2, "X_W": 8, "FACTOR": 2}),
+        ("repack_split", "fg_repack", {"LANE_W": 8, "N_IN": 16, "N_OUT": 4}),
+        ("repack_gather", "fg_repack", {"LANE_W": 8, "N_IN": 1, "N_OUT": 4}),
+        ("relu", "fg_relu", {"LANES": 2}),
+        ("leaky_relu", "fg_leaky_relu", {"LANES": 2}),
+        ("lut_act", "fg_lut_act", {"LANES": 1, "TABLE_SIZE": 256, "TABLE_W": 10, "TABLE_F": 8,
+                                   "TABLE_FILE": str(table)}),
+        ("f32_to_fixed", "fg_f32_to_fixed", {"ROUNDING": 6, "OVERFLOW": 1}),
+        ("fixed_to_f32", "fg_fixed_to_f32", {}),
+        ("axis_f32_in", "fg_axis_f32_in", {"LANES": 4}),
+        ("axis_f32_out", "fg_axis_f32_out", {"LANES": 2}),
+    ]

