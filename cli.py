@@ -113,6 +113,32 @@ def cmd_build(args: argparse.Namespace) -> None:
     print(f"wrote {out['bit']} and {out['hwh']}")
 
 
+def cmd_generate(args: argparse.Namespace) -> None:
+    import time
+
+    from .host.executors import get_executor
+    from .models.presets import get_preset
+    from .models.sampling import latents, save_grid
+
+    preset = get_preset(args.preset)
+    executor = get_executor(args.target, args.preset, checkpoint=args.checkpoint)
+    start = time.perf_counter()
+    executor.prepare()
+    prepared = time.perf_counter() - start
+    z = latents(args.n, preset.latent_dim, args.seed)
+    start = time.perf_counter()
+    try:
+        images = executor.run(z)
+    finally:
+        executor.close()
+    seconds = time.perf_counter() - start
+    path = save_grid(images, args.out, preset.output_range)
+    extra = "".join(f", {k} {v}" for k, v in executor.last_info.items() if k in ("cycles_per_image", "transfers"))
+    print(f"{args.target} ({executor.description}): {args.n} images in {seconds:.3f} s "
+          f"({args.n / seconds:.1f} images/s; prepare {prepared:.1f} s{extra})")
+    print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     presets = sorted(PRESETS)
     parser = argparse.ArgumentParser(
@@ -177,17 +203,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
     p.set_defaults(func=cmd_build)
+
+    from .host.executors import EXECUTORS
+
+    targets = list(EXECUTORS)
+    p = sub.add_parser("generate", help="generate images on a target: torch, golden, csim, virtual board, board",
+                       description="Generate images from seeded latents on one target (one executor interface "
+                                   "behind all of them) and write a PNG grid.")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--target", choices=targets, default="golden", help=f"{', '.join(targets)} (default golden)")
+    p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+    p.set_defaults(func=cmd_generate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .hls.errors import BuildError, ToolNotFoundError
+    from .hls.errors import ToolNotFoundError
     from .models.checkpoint import CheckpointError
 
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, CheckpointError, ToolNotFoundError, BuildError) as e:
+    except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, CheckpointError, ToolNotFoundError) as e:
         print(f"fpgagen {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,185 @@
+"""Executors: one call shape for every target, so the CLI, the comparison and the notebook switch with one word.
+
+An executor runs one preset on one target: ``prepare()`` once (load, quantize, compile, program the overlay),
+then ``run(z)`` many times -- latents (N, latent_dim) float in, images (N, C, H, W) float32 out, in the preset's
+output range. After ``run``, ``last_info`` may hold what the target measured (simulated cycles, DMA time).
+
+=================  =====================================================================================
+target             what runs
+=================  =====================================================================================
+``torch``          the float PyTorch generator on the CPU
+``golden``         the QuantizedModel in numpy integer arithmetic (bit-exact with everything below)
+``csim``           hls4ml's C simulation of the HLS kernel (compiled once, cached by content)
+``virtual-golden`` the PYNQ driver on the virtual board, its kernel backed by the golden model (fast; checks
+                   the driver, DMA and stream contract, not the RTL)
+``board``          the PYNQ driver on a real PYNQ board with the overlay from ``overlays/<board>/``
+=================  =====================================================================================
+
+To add a target, subclass :class:`Executor`, implement ``_prepare`` and ``_run``, and decorate the class with
+:func:`register_executor`. Imports of heavy packages stay inside the methods, so listing targets is cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+EXECUTORS: dict[str, type[Executor]] = {}
+OVERLAY_DIR = Path(__file__).resolve().parent.parent / "overlays"
+
+
+def register_executor(cls: type[Executor]) -> type[Executor]:
+    EXECUTORS[cls.target] = cls
+    return cls
+
+
+def get_executor(target: str, preset: str, **options) -> Executor:
+    """An executor of ``preset`` on ``target``; a ValueError lists the known targets otherwise."""
+    if target not in EXECUTORS:
+        raise ValueError(f"unknown target {target!r}; known targets: {', '.join(EXECUTORS)}")
+    return EXECUTORS[target](preset, **options)
+
+
+class Executor:
+    """Base class: ``prepare()`` once, ``run(z)`` many.
+
+    Args:
+        preset: preset name.
+        checkpoint: trained checkpoint (default: the shipped one).
+        quant_config: a :class:`fpgagen.hls.quantize.QuantConfig` for the fixed-point targets.
+    """
+
+    target = ""
+    description = ""
+
+    def __init__(self, preset: str, checkpoint: Path | None = None, quant_config=None):
+        self.preset = preset
+        self.checkpoint = checkpoint
+        self.quant_config = quant_config
+        self.prepared = False
+        self.last_info: dict = {}
+
+    def prepare(self) -> Executor:
+        if not self.prepared:
+            self._prepare()
+            self.prepared = True
+        return self
+
+    def run(self, z) -> np.ndarray:
+        self.prepare()
+        return self._run(z)
+
+    def close(self) -> None:
+        """Release what ``prepare`` acquired (buffers, simulators)."""
+
+    def _prepare(self) -> None:
+        raise NotImplementedError
+
+    def _run(self, z) -> np.ndarray:
+        raise NotImplementedError
+
+    def quantized_model(self):
+        from fpgagen.hls.quantize import quantize
+
+        return quantize(self.preset, self.checkpoint, self.quant_config)
+
+
+@register_executor
+class TorchExecutor(Executor):
+    target = "torch"
+    description = "float PyTorch on the CPU"
+
+    def _prepare(self) -> None:
+        from fpgagen.models.sampling import load_generator
+
+        self.spec, self.generator = load_generator(self.preset, self.checkpoint)
+
+    def _run(self, z) -> np.ndarray:
+        from fpgagen.hls.golden import check_latents
+        from fpgagen.models.sampling import generate
+
+        return generate(self.generator, check_latents(z, self.spec.latent_dim).astype(np.float32))
+
+
+@register_executor
+class GoldenExecutor(Executor):
+    target = "golden"
+    description = "fixed point, numpy integer arithmetic"
+
+    def _prepare(self) -> None:
+        self.model = self.quantized_model()
+
+    def _run(self, z) -> np.ndarray:
+        from fpgagen.hls import golden
+
+        return golden.generate(self.model, z)
+
+
+@register_executor
+class CSimExecutorTarget(Executor):
+    target = "csim"
+    description = "hls4ml C simulation of the HLS kernel"
+
+    def _prepare(self) -> None:
+        from fpgagen.hls.csim import CSimExecutor
+
+        self.csim = CSimExecutor(self.quantized_model())
+        self.csim.prepare()
+
+    def _run(self, z) -> np.ndarray:
+        return self.csim.run(z)
+
+
+class _DriverExecutor(Executor):
+    """Runs the board-side driver (``GeneratorOverlay``) on an overlay; subclasses say which."""
+
+    def _run(self, z) -> np.ndarray:
+        images = self.overlay.generate(z)
+        timing = self.overlay.generator.last_timing
+        self.last_info = dataclasses.asdict(timing) if timing else {}
+        return images
+
+    def close(self) -> None:
+        if getattr(self, "overlay", None) is not None:
+            self.overlay.generator.close()
+
+
+@register_executor
+class VirtualGoldenExecutor(_DriverExecutor):
+    target = "virtual-golden"
+    description = "PYNQ driver on the virtual board, kernel backed by the golden model"
+    backend = "golden"
+
+    def _prepare(self) -> None:
+        from fpgagen.host.driver import GeneratorOverlay
+        from fpgagen.host.virtual_board import activate, write_virtual_overlay
+
+        activate()
+        self._dir = tempfile.TemporaryDirectory(prefix=f"fpgagen-{self.target}-")
+        bit = write_virtual_overlay(self.quantized_model(), Path(self._dir.name), backend=self.backend)
+        self.overlay = GeneratorOverlay(str(bit))
+
+
+@register_executor
+class BoardExecutor(_DriverExecutor):
+    target = "board"
+    description = "PYNQ driver on a real PYNQ board"
+
+    def __init__(self, preset: str, board: str = "pynq-z2", **options):
+        super().__init__(preset, **options)
+        self.board = board
+
+    def _prepare(self) -> None:
+        if not Path("/proc/device-tree/chosen/pynq_board").exists():
+            raise RuntimeError("no PYNQ board found (this is not a PYNQ image): use --target virtual-golden or "
+                               "--target rtlsim for the virtual board")
+        bit = OVERLAY_DIR / self.board / f"{self.preset}.bit"
+        if not bit.is_file():
+            raise FileNotFoundError(f"overlay {bit} does not exist; build it with: fpgagen convert {self.preset} "
+                                    f"--board {self.board} && fpgagen build {self.preset} --board {self.board}")
+        from fpgagen.host.driver import GeneratorOverlay
+
+        self.overlay = GeneratorOverlay(str(bit))

@@ -1,0 +1,57 @@
+"""One executor interface behind every target; the fixed-point targets agree bit for bit."""
+
+import numpy as np
+import pytest
+
+from fpgagen.cli import main
+from fpgagen.host.executors import EXECUTORS, get_executor
+from fpgagen.models.sampling import latents
+
+FIXED_POINT = ["golden", "csim", "virtual-golden"]
+
+
+@pytest.fixture(scope="module")
+def digits8_images():
+    z = latents(37, 16, seed=4)
+    out = {}
+    for target in ["torch", *FIXED_POINT]:
+        executor = get_executor(target, "digits8").prepare()
+        try:
+            out[target] = executor.run(z)
+        finally:
+            executor.close()
+    return out
+
+
+def test_fixed_point_targets_agree_bit_for_bit(digits8_images):
+    for target in FIXED_POINT[1:]:
+        assert digits8_images[target].shape == (37, 1, 8, 8)
+        assert np.array_equal(digits8_images[target], digits8_images["golden"]), target
+
+
+def test_fixed_point_is_close_to_float(digits8_images):
+    err = np.abs(digits8_images["golden"] - digits8_images["torch"])
+    assert err.mean() < 0.02 and err.max() < 0.3
+
+
+def test_run_validates_latents():
+    executor = get_executor("golden", "digits8")
+    with pytest.raises(ValueError, match=r"shape \(N, 16\)"):
+        executor.run(np.zeros((2, 3), np.float32))
+
+
+def test_unknown_target():
+    with pytest.raises(ValueError, match="unknown target 'fpga'; known targets: torch, golden"):
+        get_executor("fpga", "digits8")
+
+
+def test_board_target_without_a_board_says_so(capsys, tmp_path):
+    assert "board" in EXECUTORS
+    assert main(["generate", "digits8", "--target", "board", "--out", str(tmp_path / "g.png")]) == 2
+    assert "no PYNQ board found" in capsys.readouterr().err
+
+
+def test_cli_generate_on_the_virtual_board(capsys, tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["generate", "digits8", "--target", "virtual-golden", "--n", "9", "--out", str(out)]) == 0
+    assert out.is_file() and "9 images" in capsys.readouterr().out
