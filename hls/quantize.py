@@ -15,7 +15,9 @@ The rules, and why:
   the accumulator's fraction bits (exact alignment).
 - **Weights** are rounded to nearest (ties to even) by fpgagen itself; hls4ml then receives exactly
   representable values, so its own decimal formatting of weights cannot round them again.
-- **Tables**: 1024 entries by default; tanh results ``ap_fixed<W, 1>``, sigmoid ``ap_ufixed<W, 0>``.
+- **Tables**: 1024 entries by default; tanh results ``ap_fixed<W, 1>``, sigmoid ``ap_ufixed<W, 0>``. The layer
+  feeding a table gets integer bits for the table's span only (tanh [-4, 4), sigmoid [-8, 8)): larger values
+  saturate to the table's end entries anyway, so more range would only cost fraction bits.
 - **Inputs** beyond the input type's range saturate (the input type is ``AP_RND, AP_SAT``).
 
 Two widths steer everything: ``data_width`` (every activation and result) and ``weight_width``. Defaults per
@@ -47,6 +49,7 @@ from fpgagen.models.presets import Preset, Reshape
 from fpgagen.models.sampling import latents, load_generator
 
 from .fixed import FixedType
+from .golden import TABLE_SPAN
 from .quantized_model import ARITHMETIC, Layer, QuantizedModel, QuantizedModelError, accumulator_bound
 
 CALIBRATION_SEED = 7_000_000  # apart from the evaluation seeds (0, 1, ...)
@@ -56,9 +59,9 @@ OVERRIDABLE = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t"
 # The narrowest (data_width, weight_width) that hold the quality targets, measured by
 # bench/quantization_tradeoff.py on the shipped checkpoints.
 DEFAULT_WIDTHS: dict[str, tuple[int, int]] = {
-    "digits8": (9, 8),
-    "mnist28": (9, 8),
-    "vae28": (8, 8),
+    "digits8": (8, 8),
+    "mnist28": (9, 7),
+    "vae28": (8, 7),
 }
 
 
@@ -213,6 +216,11 @@ def quantize(preset: str, checkpoint: Path | None = None, config: QuantConfig | 
     layers: list[Layer] = []
     x_t, shape = input_t, (spec.latent_dim,)
     for i, (m, peak) in enumerate(zip(folded, peaks, strict=True)):
+        following = folded[i + 1] if i + 1 < len(folded) else None
+        if isinstance(following, nn.Tanh | nn.Sigmoid):
+            # the table saturates beyond its span: range bits past it would only cost precision
+            half_span = TABLE_SPAN["tanh" if isinstance(following, nn.Tanh) else "sigmoid"] / 2
+            peak = min(peak, float(np.nextafter(half_span, 0)))
         lr = _layer(i, m, shape, x_t, peak, data_w, weight_w, config.table_size)
         _apply_overrides(lr, overrides.pop(lr.name, {}), x_t)
         layers.append(lr)

@@ -8,6 +8,7 @@ output range. After ``run``, ``last_info`` may hold what the target measured (si
 target             what runs
 =================  =====================================================================================
 ``torch``          the float PyTorch generator on the CPU
+``numpy``          the same float generator in numpy float32 (what the board's CPU runs: it has no torch)
 ``golden``         the QuantizedModel in numpy integer arithmetic (bit-exact with everything below)
 ``csim``           hls4ml's C simulation of the HLS kernel (compiled once, cached by content)
 ``virtual-golden`` the PYNQ driver on the virtual board, its kernel backed by the golden model (fast; checks
@@ -102,6 +103,20 @@ class TorchExecutor(Executor):
         from fpgagen.models.sampling import generate
 
         return generate(self.generator, check_latents(z, self.spec.latent_dim).astype(np.float32))
+
+
+@register_executor
+class NumpyExecutor(Executor):
+    target = "numpy"
+    description = "float generator in numpy float32 (the board's CPU baseline)"
+
+    def _prepare(self) -> None:
+        from fpgagen.host.numpy_reference import FloatReference
+
+        self.reference = FloatReference.from_preset(self.preset, self.checkpoint)
+
+    def _run(self, z) -> np.ndarray:
+        return self.reference.run(z)
 
 
 @register_executor

@@ -41,7 +41,7 @@ def test_run_validates_latents():
 
 
 def test_unknown_target():
-    with pytest.raises(ValueError, match="unknown target 'fpga'; known targets: torch, golden"):
+    with pytest.raises(ValueError, match="unknown target 'fpga'; known targets: torch, numpy, golden"):
         get_executor("fpga", "digits8")
 
 
