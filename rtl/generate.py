@@ -1,0 +1,415 @@
+"""The generator of the RTL twin: a QuantizedModel -> a top module over the ``rtl/sv`` library + memory files.
+
+:func:`generate_rtl` writes ``<top>.sv`` and the ``$readmemh`` files of every weight, bias and table into a
+folder and returns a :class:`GeneratedDesign` (files, top name, per-stage parallelism and cycle estimates).
+
+The top mirrors hls4ml's io_stream dataflow behind its VivadoAccelerator wrapper (docs/hls4ml-notes.md §4):
+
+``fg_axis_f32_in`` (latent_dim float32 beats -> one vector) -> one streaming stage per layer -> ``fg_axis_f32_out``
+(each pixel -> C float32 beats, channels last), with an ``fg_axis_fifo`` between every two stages. Top ports::
+
+    aclk, aresetn,
+    s_axis_tdata[31:0], s_axis_tlast, s_axis_tvalid, s_axis_tready,   // latents, one float32 per beat
+    m_axis_tdata[31:0], m_axis_tlast, m_axis_tvalid, m_axis_tready    // images, one float32 per beat
+
+Stages per layer kind: dense -> ``fg_dense``; conv2d -> ``fg_conv2d``; relu / leaky_relu / tanh / sigmoid ->
+``fg_relu`` / ``fg_leaky_relu`` / ``fg_lut_act``; upsample -> ``fg_upsample``; reshape (vector -> C x H x W)
+-> ``fg_repack`` from H*W*C lanes to H*W pixel beats of C lanes. For that the dense before it gets its output
+rows permuted (the "view fix"): RTL output lane ``(y*W + x)*C + c`` is torch output ``c*H*W + y*W + x``, so the
+flat vector is already channels-last. Element-wise activations between the dense and the reshape commute with
+that permutation and are moved behind the repack (C lanes instead of H*W*C; same values).
+
+Parallelism: an arithmetic stage gets ``P = weights / reuse_factor`` multipliers (the multipliers hls4ml
+instantiates); where ``fg_dense`` cannot split that P over its inputs and outputs
+(:func:`fpgagen.rtl.params.dense_split`) the smallest legal P above it is used, so the stage is never slower
+than hls4ml's; :attr:`Stage.hls_multipliers` keeps the original.
+
+TLAST (the hls4ml wrapper's rule, ``is_last |= in[i].last``): the input side counts ``latent_dim`` beats per
+image regardless of TLAST; an image whose input beats carried a TLAST anywhere (early, on the last beat, or on
+several) gets TLAST on its last output beat, every other output beat has TLAST low. A batch sent without TLAST
+is computed normally and its images simply have no TLAST. Nothing waits for a TLAST, so a missing or early one
+never hangs the stream; a partial latent stays in the input gatherer until its remaining beats arrive (or
+``aresetn``). ``aresetn`` low clears every stage and FIFO (frames in flight are dropped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..hls import golden
+from ..hls.quantized_model import ARITHMETIC, Layer, QuantizedModel
+from . import sv_sources
+from .memfiles import conv_weights_as_dense, write_dense, write_table
+from .params import legal_parallelism, type_params
+
+ELEMENTWISE = ("relu", "leaky_relu", "tanh", "sigmoid")
+
+
+@dataclass
+class Stage:
+    """One streaming stage of the generated top.
+
+    Attributes:
+        name: instance name (``u_<layer>`` or ``u_axis_in`` / ``u_axis_out``).
+        layer: the QuantizedModel layer it implements ('' for the stream adapters).
+        module: library module.
+        lanes_in, lanes_out: lanes per input / output beat.
+        beats_in, beats_out: beats per image on its input / output.
+        multipliers: P of an arithmetic stage (0 otherwise).
+        hls_multipliers: weights / reuse_factor, what hls4ml instantiates (0 otherwise).
+        cycles_per_image: analytical cycles per image when it is never starved or blocked.
+        fifo_depth: depth of the fg_axis_fifo behind the stage (0: the last stage).
+    """
+
+    name: str
+    layer: str
+    module: str
+    lanes_in: int
+    lanes_out: int
+    beats_in: int
+    beats_out: int
+    multipliers: int = 0
+    hls_multipliers: int = 0
+    cycles_per_image: int = 0
+    fifo_depth: int = 0
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class GeneratedDesign:
+    """What :func:`generate_rtl` wrote.
+
+    Attributes:
+        top: top module name (``fg_top_<preset>_<hash>``).
+        top_file: the generated SystemVerilog.
+        mem_files: the ``$readmemh`` files it reads.
+        sources: every HDL file to compile (library modules, then the top).
+        stages: in stream order.
+        latent_dim, image_shape: the stream contract (beats in = latent_dim, beats out = prod(image_shape)).
+    """
+
+    top: str
+    top_file: Path
+    mem_files: list[Path]
+    sources: list[Path]
+    stages: list[Stage]
+    latent_dim: int
+    image_shape: tuple[int, ...]
+
+    @property
+    def bound_cycles(self) -> int:
+        """Cycles per image of the slowest stage: the steady-state bound of the pipeline."""
+        return max(s.cycles_per_image for s in self.stages)
+
+    @property
+    def bottleneck(self) -> Stage:
+        return max(self.stages, key=lambda s: s.cycles_per_image)
+
+    @property
+    def multipliers(self) -> int:
+        return sum(s.multipliers for s in self.stages)
+
+    def summary(self) -> str:
+        rows = [f"{self.top}: bound {self.bound_cycles} cycles/image ({self.bottleneck.name}), "
+                f"{self.multipliers} multipliers",
+                f"  {'stage':18s} {'module':14s} {'lanes':>11s} {'P':>5s} {'P hls4ml':>8s} {'cycles':>7s} {'fifo':>5s}"]
+        for s in self.stages:
+            rows.append(f"  {s.name:18s} {s.module:14s} {f'{s.lanes_in}->{s.lanes_out}':>11s} "
+                        f"{s.multipliers or '':>5} {s.hls_multipliers or '':>8} {s.cycles_per_image:>7d} "
+                        f"{s.fifo_depth or '':>5}")
+        return "\n".join(rows)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["top_file"] = str(self.top_file)
+        d["mem_files"] = [str(p) for p in self.mem_files]
+        d["sources"] = [str(p) for p in self.sources]
+        d["bound_cycles"] = self.bound_cycles
+        return d
+
+
+def rtl_parallelism(layer: Layer) -> tuple[int, int]:
+    """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor)."""
+    n_out = layer.weight.shape[0]
+    n_in = layer.weight[0].size
+    p_hls = layer.weight.size // layer.reuse_factor
+    legal = [p for p in legal_parallelism(n_in, n_out) if p >= p_hls]
+    return legal[0], p_hls
+
+
+def model_hash(model: QuantizedModel) -> str:
+    """A short digest of everything that shapes the hardware (types, shapes, codes, reuse factors)."""
+    h = hashlib.sha1()
+    h.update(str(model.input_t).encode())
+    for lr in model.layers:
+        h.update(json.dumps(lr.to_json(), sort_keys=True).encode())
+        for arr in (lr.weight, lr.bias):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr, np.int64).tobytes())
+    return h.hexdigest()[:8]
+
+
+def channels_last_rows(c: int, h: int, w: int) -> np.ndarray:
+    """Row order of the view fix: RTL output ``(y*W + x)*C + ch`` takes torch row ``ch*H*W + y*W + x``."""
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+
+
+def _plan(model: QuantizedModel) -> list[tuple[Layer, np.ndarray | None]]:
+    """Layers in stream order with the dense row permutation of the view fix (None: unchanged)."""
+    layers = list(model.layers)
+    out: list[tuple[Layer, np.ndarray | None]] = []
+    i = 0
+    while i < len(layers):
+        lr = layers[i]
+        if lr.kind == "dense":
+            j = i + 1
+            while j < len(layers) and layers[j].kind in ELEMENTWISE:
+                j += 1
+            if j < len(layers) and layers[j].kind == "reshape":
+                reshape = layers[j]
+                if len(reshape.out_shape) != 3:
+                    raise NotImplementedError(f"{reshape.name}: only vector -> (C, H, W) reshapes are supported")
+                out.append((lr, channels_last_rows(*reshape.out_shape)))
+                out.append((reshape, None))
+                out += [(a, None) for a in layers[i + 1 : j]]
+                i = j + 1
+                continue
+        elif lr.kind == "reshape":
+            raise NotImplementedError(f"{lr.name}: a reshape must directly follow a dense (and its activations)")
+        out.append((lr, None))
+        i += 1
+    return out
+
+
+def fifo_depth(image_shape: tuple[int, ...]) -> int:
+    """Depth of the FIFO on a stream: two image rows of pixels (slack for a convolution's frame edges),
+    at least 4; two beats for whole-vector streams."""
+    if len(image_shape) == 3:
+        return max(4, 2 * image_shape[2])
+    return 2
+
+
+def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
+    """Write the RTL twin of ``model`` into ``out_dir`` (created): ``<top>.sv`` and its memory files.
+
+    Args:
+        model: a validated QuantizedModel.
+        out_dir: folder for the generated files; memory files are referenced by absolute path.
+
+    Returns:
+        The :class:`GeneratedDesign` (files, top name, stages with parallelism and cycles per image).
+    """
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = f"fg_top_{model.preset}_{model_hash(model)}"
+    mem_files: list[Path] = []
+    stages: list[Stage] = []
+
+    x_t = model.input_t
+    shape: tuple[int, ...] = (model.latent_dim,)
+    stages.append(Stage("u_axis_in", "", "fg_axis_f32_in", 1, model.latent_dim, model.latent_dim, 1,
+                        cycles_per_image=model.latent_dim,
+                        fifo_depth=fifo_depth(shape),
+                        params={"LANES": model.latent_dim, **type_params(x_t, "OUT", cast=True)}))
+
+    def lanes_beats(s: tuple[int, ...]) -> tuple[int, int]:
+        return (s[0], s[1] * s[2]) if len(s) == 3 else (s[0], 1)
+
+    for lr, rows in _plan(model):
+        lanes_in, beats_in = lanes_beats(shape)
+        if lr.kind == "reshape":
+            c, h, w = lr.out_shape
+            params = {"LANE_W": x_t.width, "N_IN": lanes_in, "N_OUT": c}
+            stage = Stage(f"u_{lr.name}", lr.name, "fg_repack", lanes_in, c, 1, h * w, cycles_per_image=h * w,
+                          params=params)
+            shape = lr.out_shape
+            stage.fifo_depth = fifo_depth(shape)
+            stages.append(stage)
+            continue
+        if lr.kind in ARITHMETIC:
+            p, p_hls = rtl_parallelism(lr)
+            types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
+                     **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
+                     **type_params(lr.result_t, "OUT", cast=True)}
+            if lr.kind == "dense":
+                w, b = lr.weight, lr.bias
+                if rows is not None:
+                    w, b = w[rows], b[rows]
+                n_in, n_out = w.shape[1], w.shape[0]
+                params = {"N_IN": n_in, "N_OUT": n_out, "P": p}
+                cycles = n_in * n_out // p
+                lanes_out, beats_out = n_out, 1
+            else:
+                c_in, h, wd = lr.in_shape
+                c_out, oh, ow = lr.out_shape
+                k = lr.weight.shape[-1]
+                w, b = conv_weights_as_dense(lr.weight), lr.bias
+                params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
+                per_pixel = w.size // p
+                cycles = max((h + 2 * lr.padding) * (wd + 2 * lr.padding), oh * ow * per_pixel)
+                lanes_out, beats_out = c_out, oh * ow
+            wf, bf = write_dense(out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem", w, b, p,
+                                 lr.weight_t.width, lr.bias_t.width)
+            mem_files += [wf, bf]
+            params |= {**types, "WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
+            module = "fg_dense" if lr.kind == "dense" else "fg_conv2d"
+            stage = Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p, p_hls,
+                          cycles, params=params)
+        elif lr.kind in ELEMENTWISE:
+            io = {"LANES": lanes_in, **type_params(x_t, "IN"), **type_params(lr.result_t, "OUT", cast=True)}
+            if lr.kind == "relu":
+                module, params = "fg_relu", io
+            elif lr.kind == "leaky_relu":
+                module = "fg_leaky_relu"
+                params = {**io, **type_params(lr.param_t, "PARAM", signed=False), "ALPHA": int(lr.alpha)}
+            else:
+                module = "fg_lut_act"
+                table = golden.activation_table(lr.kind, lr.table_size, lr.table_t)
+                tf = write_table(out_dir / f"{lr.name}_table.mem", table, lr.table_t.width)
+                mem_files.append(tf)
+                params = {**io, "TABLE_SIZE": lr.table_size, "SPAN": golden.TABLE_SPAN[lr.kind],
+                          **type_params(lr.table_t, "TABLE"), "TABLE_FILE": str(tf)}
+            stage = Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_in, beats_in, beats_in,
+                          cycles_per_image=beats_in, params=params)
+        elif lr.kind == "upsample":
+            c, h, wd = lr.in_shape
+            params = {"H": h, "W": wd, "C": c, "X_W": x_t.width, "FACTOR": lr.factor}
+            beats_out = h * wd * lr.factor**2
+            stage = Stage(f"u_{lr.name}", lr.name, "fg_upsample", c, c, beats_in, beats_out,
+                          cycles_per_image=beats_out, params=params)
+        else:
+            raise NotImplementedError(f"layer {lr.name}: kind {lr.kind!r} has no RTL stage")
+        stages.append(stage)
+        x_t = lr.result_t
+        if lr.kind not in ELEMENTWISE:
+            shape = lr.out_shape
+        stages[-1].fifo_depth = fifo_depth(shape)
+
+    lanes, beats = lanes_beats(shape)
+    if x_t.width > 24:
+        raise NotImplementedError(f"output type {x_t} is wider than 24 bits: not exact in float32")
+    stages.append(Stage("u_axis_out", "", "fg_axis_f32_out", lanes, 1, beats, lanes * beats,
+                        cycles_per_image=lanes * beats, params={"LANES": lanes, **type_params(x_t, "IN")}))
+
+    widths = _stream_widths(model, stages)
+    top_file = out_dir / f"{top}.sv"
+    top_file.write_text(_top_sv(top, model, stages, widths))
+    return GeneratedDesign(top, top_file, mem_files, [*sv_sources(), top_file], stages, model.latent_dim,
+                           tuple(model.image_shape))
+
+
+def _stream_widths(model: QuantizedModel, stages: list[Stage]) -> list[tuple[int, int]]:
+    """(input, output) tdata widths of every stage."""
+    widths = []
+    x_t = model.input_t
+    for s in stages:
+        if s.module == "fg_axis_f32_in":
+            widths.append((32, s.lanes_out * x_t.width))
+            continue
+        if s.module == "fg_axis_f32_out":
+            widths.append((s.lanes_in * x_t.width, 32))
+            continue
+        lr = model.layer(s.layer)
+        out_t = lr.result_t
+        widths.append((s.lanes_in * x_t.width, s.lanes_out * out_t.width))
+        x_t = out_t
+    return widths
+
+
+def _fmt(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(int(value))
+
+
+def _instance(module: str, name: str, params: dict, ports: dict[str, str]) -> str:
+    width = max(map(len, params), default=1)
+    plines = ",\n".join(f"    .{k:<{width}}({_fmt(v)})" for k, v in params.items())
+    pwidth = max(map(len, ports))
+    conns = ",\n".join(f"    .{k:<{pwidth}}({v})" for k, v in ports.items())
+    head = f"  {module} #(\n{plines}\n  ) {name} (\n" if params else f"  {module} {name} (\n"
+    return head + conns + "\n  );\n"
+
+
+def _stream_ports(s_net: str, m_net: str) -> dict[str, str]:
+    ports = {"clk_i": "aclk", "rst_ni": "aresetn"}
+    for side, net in (("s", s_net), ("m", m_net)):
+        for sig in ("tdata", "tlast", "tvalid", "tready"):
+            ports[f"{side}_axis_{sig}"] = f"{side}_axis_{sig}" if net == side else f"{net}_{sig}"
+    return ports
+
+
+def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[tuple[int, int]]) -> str:
+    lines = [
+        f"// Generated by fpgagen.rtl.generate for preset {model.preset}: do not edit.",
+        f"// RTL twin of the hls4ml VivadoAccelerator kernel: {model.latent_dim} float32 beats in per latent,",
+        f"// {int(np.prod(model.image_shape))} float32 beats out per image {tuple(model.image_shape)}, channels last.",
+        "// TLAST: latent_dim input beats make an image whatever TLAST says; an image gets TLAST on its last",
+        "// output beat iff one of its input beats carried TLAST (hls4ml: is_last |= in.last).",
+        "// Stages (layer: module, multipliers, analytical cycles per image):",
+    ]
+    for s in stages:
+        lines.append(f"//   {s.name}: {s.module}, P={s.multipliers}, {s.cycles_per_image} cycles")
+    lines += [
+        "",
+        "`default_nettype none",
+        "",
+        f"module {top} (",
+        "  input  wire        aclk,",
+        "  input  wire        aresetn,",
+        "",
+        "  input  wire [31:0] s_axis_tdata,",
+        "  input  wire        s_axis_tlast,",
+        "  input  wire        s_axis_tvalid,",
+        "  output wire        s_axis_tready,",
+        "",
+        "  output wire [31:0] m_axis_tdata,",
+        "  output wire        m_axis_tlast,",
+        "  output wire        m_axis_tvalid,",
+        "  input  wire        m_axis_tready",
+        ");",
+        "",
+    ]
+    body = []
+    n = len(stages)
+    for i, (s, (_, out_w)) in enumerate(zip(stages, widths, strict=True)):
+        s_net = "s" if i == 0 else f"q{i - 1}"
+        if i == n - 1:
+            m_net = "m"
+        else:
+            m_net = f"d{i}"
+            lines += [f"  logic [{out_w - 1}:0] d{i}_tdata, q{i}_tdata;",
+                      f"  logic d{i}_tlast, d{i}_tvalid, d{i}_tready, q{i}_tlast, q{i}_tvalid, q{i}_tready;"]
+        body.append(_instance(s.module, s.name, s.params, _stream_ports(s_net, m_net)))
+        if i < n - 1:
+            body.append(_instance("fg_axis_fifo", f"u_fifo{i}", {"DATA_W": out_w, "DEPTH": s.fifo_depth},
+                                  _stream_ports(f"d{i}", f"q{i}")))
+    lines.append("")
+    lines += body
+    lines += ["endmodule", "", "`default_nettype wire", ""]
+    return "\n".join(lines)
+
+
+def total_macs(model: QuantizedModel) -> int:
+    """Multiply-accumulates per image (every dense and conv2d)."""
+    return sum(lr.multiplications for lr in model.layers)
+
+
+def projected_images_per_s(bound_cycles: int, clock_hz: float = 100e6) -> float:
+    return clock_hz / bound_cycles
+
+
+def dsp_limit_images_per_s(model: QuantizedModel, dsps: int = 220, clock_hz: float = 100e6) -> float:
+    """Images/s at one MAC per DSP per cycle on every DSP: the part's ceiling."""
+    return dsps * clock_hz / total_macs(model)
+
+
+__all__ = ["GeneratedDesign", "Stage", "channels_last_rows", "dsp_limit_images_per_s", "generate_rtl",
+           "model_hash", "projected_images_per_s", "rtl_parallelism", "total_macs"]
