@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python >= 3.10, g++, make, perl):
-#   make demo   generate digits with a shipped checkpoint and measure their quality
+#   make demo   generate digits from a shipped checkpoint, score them, and run them through the RTL twin
+#               on the virtual board
 #   make test   run the whole test suite
 # Each creates or reuses the virtual environment .venv and installs what it needs into it.
 
@@ -17,9 +18,12 @@ $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(PYTHON) $(VENV)
 	touch $@
 
+# The chain end to end: float samples and their quality, then the same latents through the quantized
+# RTL twin on the virtual board (PYNQ driver -> emulated AXI DMA -> Verilator), bit-exact with the golden model.
 demo: $(STAMP)
-	$(BIN)/fpgagen sample $(PRESET) --n 64 --out out/$(PRESET).png
+	$(BIN)/fpgagen sample $(PRESET) --n 64 --out out/$(PRESET)-float.png
 	$(BIN)/fpgagen eval $(PRESET)
+	$(BIN)/fpgagen generate $(PRESET) --target rtlsim --n 64 --out out/$(PRESET)-rtlsim.png
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -13,6 +13,8 @@ target             what runs
 ``csim``           hls4ml's C simulation of the HLS kernel (compiled once, cached by content)
 ``virtual-golden`` the PYNQ driver on the virtual board, its kernel backed by the golden model (fast; checks
                    the driver, DMA and stream contract, not the RTL)
+``rtlsim``         the PYNQ driver on the virtual board, its kernel the Verilator build of the RTL twin
+                   (cycle-accurate; reports simulated cycles)
 ``board``          the PYNQ driver on a real PYNQ board with the overlay from ``overlays/<board>/``
 =================  =====================================================================================
 
@@ -176,6 +178,30 @@ class VirtualGoldenExecutor(_DriverExecutor):
         self._dir = tempfile.TemporaryDirectory(prefix=f"fpgagen-{self.target}-")
         bit = write_virtual_overlay(self.quantized_model(), Path(self._dir.name), backend=self.backend)
         self.overlay = GeneratorOverlay(str(bit))
+
+
+@register_executor
+class RtlSimExecutor(VirtualGoldenExecutor):
+    """The virtual board with the Verilator build of the RTL twin as its kernel (``fpgagen.host.rtl_backend``:
+    built once per model content into ``build/rtlsim/<hash>/``, reused afterwards). ``last_info`` adds
+    ``cycles`` (simulated kernel clocks of the run) and ``cycles_per_image``."""
+
+    target = "rtlsim"
+    description = "PYNQ driver on the virtual board, kernel = Verilator build of the RTL twin"
+    backend = "rtlsim"
+
+    def _prepare(self) -> None:
+        from pynq.pl_server.device import Device
+
+        super()._prepare()
+        self.board = Device.active_device
+
+    def _run(self, z) -> np.ndarray:
+        before = self.board.kernel_cycles or 0
+        images = super()._run(z)
+        cycles = (self.board.kernel_cycles or 0) - before
+        self.last_info.update(cycles=cycles, cycles_per_image=cycles / max(len(images), 1))
+        return images
 
 
 @register_executor

@@ -41,6 +41,7 @@ these calls until it blocks; the golden backend computes whole images at once. R
 from __future__ import annotations
 
 import bisect
+import importlib
 import itertools
 import json
 import os
@@ -204,6 +205,15 @@ class StalledBackend(KernelBackend):
 
 
 BACKENDS: dict[str, type] = {}
+# Backends living in modules with heavier imports register themselves when first asked for.
+BACKEND_MODULES = {"rtlsim": "fpgagen.host.rtl_backend"}
+
+
+def backend_factory(name: str):
+    """The factory registered as ``name``, importing its module first where it lives elsewhere."""
+    if name not in BACKENDS and name in BACKEND_MODULES:
+        importlib.import_module(BACKEND_MODULES[name])
+    return BACKENDS.get(name)
 
 
 def register_backend(name: str, factory) -> None:
@@ -611,7 +621,7 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
             to split batches).
         options: passed to the backend factory.
     """
-    if backend not in BACKENDS:
+    if backend_factory(backend) is None:
         raise ValueError(f"unknown kernel backend {backend!r}; registered: {', '.join(sorted(BACKENDS))}")
     if not 8 <= length_width <= 26:
         raise ValueError(f"c_sg_length_width must be within 8..26 (PG021), got {length_width}")
@@ -723,7 +733,7 @@ class VirtualBoard(Device):
             override.reset()
             return override
         name = override or doc.get("backend", "golden")
-        if name not in BACKENDS:
+        if backend_factory(name) is None:
             raise VirtualBoardError(f"kernel backend {name!r} is not registered ({', '.join(sorted(BACKENDS))})")
         model = QuantizedModel.load(folder / doc["quantized_model"])
         return BACKENDS[name](model, folder, doc.get("options", {}))
