@@ -139,6 +139,16 @@ def cmd_generate(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .host.compare import compare, format_table
+
+    result = compare(args.preset, targets=args.targets, batches=args.batches, repeats=args.repeats,
+                     n_quality=args.n_quality, seed=args.seed, checkpoint=args.checkpoint,
+                     torch_threads=args.torch_threads, out=args.out)
+    print(format_table(result))
+    print(f"wrote {args.out}: {', '.join(result['files'].values())}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     presets = sorted(PRESETS)
     parser = argparse.ArgumentParser(
@@ -217,6 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("compare", help="compare latency, throughput, accuracy and quality across targets",
+                       description="Run the same seeded latents on each target (CPU float, fixed point, simulated "
+                                   "and real FPGA): latency, throughput per batch size, error against torch float, "
+                                   "image quality; targets that cannot run here are listed as skipped with the "
+                                   "reason. Writes compare.json, table.txt and PNG plots under --out.")
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("--targets", nargs="+", choices=targets + ["cuda"], metavar="TARGET",
+                   help=f"targets (default all: {', '.join(targets[:1] + ['cuda'] + targets[1:])})")
+    p.add_argument("--batches", nargs="+", type=positive_int, default=[1, 16, 64],
+                   help="batch sizes of the throughput sweep (default 1 16 64)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed runs per measurement (default 5)")
+    p.add_argument("--n-quality", type=positive_int, help="latents for accuracy and quality (default: as many "
+                                                          "as held-out digits)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--torch-threads", type=positive_int, help="torch intra-op threads (default: torch's own)")
+    p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
