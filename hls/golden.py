@@ -128,22 +128,11 @@ def lut_activation(x, x_t: FixedType, table: np.ndarray, table_t: FixedType, res
 
 
 def check_latents(z, latent_dim: int) -> np.ndarray:
-    """Latents as float64 (N, latent_dim) holding float32 values; a ValueError says what is wrong otherwise.
+    """Latents as float64 (N, latent_dim) holding float32 values (the stream's beat format, so every
+    fixed-point target agrees for any float input); see :func:`fpgagen.host.latents.check_latents`."""
+    from ..host.latents import check_latents as check_stream_latents
 
-    The kernel's stream carries one float32 per beat, so every fixed-point target sees latents rounded to
-    float32 first: golden, C simulation, RTL and board then agree for any float input.
-    """
-    z = np.asarray(z)
-    if z.dtype.kind != "f":
-        raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
-    if z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] < 1:
-        raise ValueError(f"latents must have shape (N, {latent_dim}) with N >= 1, got {z.shape}")
-    with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, reported below
-        z32 = z.astype(np.float32)
-    if not np.isfinite(z32).all():
-        bad = np.argwhere(~np.isfinite(z32))[0]
-        raise ValueError(f"latents contain NaN or Inf as float32 (first at row {bad[0]}, column {bad[1]})")
-    return z32.astype(np.float64)
+    return check_stream_latents(z, latent_dim).astype(np.float64)
 
 
 def run_codes(model, z) -> np.ndarray:

@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from pynq import DefaultHierarchy, Overlay, allocate
 
+from .latents import check_latents
+
 MANIFEST_FORMAT = "fpgagen-overlay-1"
 BEAT_FORMAT = "float32"
 TLAST_RULE = "per-image-if-input-tlast"
@@ -181,21 +183,6 @@ class BenchmarkResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def check_latents(z, latent_dim: int) -> np.ndarray:
-    """Latents as a float32 (N, latent_dim) array, the stream's beat format; ValueError for anything else."""
-    z = np.asarray(z)
-    if z.dtype.kind != "f":
-        raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
-    if z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] < 1:
-        raise ValueError(f"latents must have shape (N, {latent_dim}) with N >= 1, got {z.shape}")
-    with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, reported below
-        z32 = z.astype(np.float32, copy=False)
-    if not np.isfinite(z32).all():
-        row, col = np.argwhere(~np.isfinite(z32))[0]
-        raise ValueError(f"latents contain NaN or Inf (as float32; first at row {row}, column {col}: {z[row, col]})")
-    return z32
 
 
 class GeneratorDriver(DefaultHierarchy):

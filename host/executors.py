@@ -101,10 +101,10 @@ class TorchExecutor(Executor):
         self.spec, self.generator = load_generator(self.preset, self.checkpoint)
 
     def _run(self, z) -> np.ndarray:
-        from fpgagen.hls.golden import check_latents
+        from fpgagen.host.latents import check_latents
         from fpgagen.models.sampling import generate
 
-        return generate(self.generator, check_latents(z, self.spec.latent_dim).astype(np.float32))
+        return generate(self.generator, check_latents(z, self.spec.latent_dim))
 
 
 @register_executor

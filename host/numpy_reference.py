@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .latents import check_latents
+
 FORMAT = "fpgagen-float-reference-1"
 KINDS = ("dense", "relu", "leaky_relu", "reshape", "upsample", "conv2d", "tanh", "sigmoid")
 HAS_PARAMETERS = ("dense", "conv2d")
@@ -74,21 +76,6 @@ class CpuBenchmark:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def check_latents(z, latent_dim: int) -> np.ndarray:
-    """Latents as a float32 (N, latent_dim) array; ValueError naming the problem otherwise."""
-    z = np.asarray(z)
-    if z.dtype.kind != "f":
-        raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
-    if z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] < 1:
-        raise ValueError(f"latents must have shape (N, {latent_dim}) with N >= 1, got {z.shape}")
-    with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, reported below
-        z32 = z.astype(np.float32, copy=False)
-    if not np.isfinite(z32).all():
-        row, col = np.argwhere(~np.isfinite(z32))[0]
-        raise ValueError(f"latents contain NaN or Inf (as float32; first at row {row}, column {col}: {z[row, col]})")
-    return z32
 
 
 # ============================================================================================== layers

@@ -25,7 +25,7 @@ def digits8():
     (np.zeros(16, np.float32), r"shape \(N, 16\)"),
     (np.zeros((0, 16), np.float32), r"N >= 1"),
     (np.zeros((4, 16), np.int32), "must be floating point"),
-    (np.array([[0.0] * 15 + [np.nan]]), r"NaN or Inf as float32 \(first at row 0, column 15\)"),
+    (np.array([[0.0] * 15 + [np.nan]]), r"NaN or Inf \(as float32; first at row 0, column 15"),
     (np.array([[0.0] * 3 + [np.inf] + [0.0] * 12]), "NaN or Inf"),
 ])
 def test_bad_latents(digits8, bad, message):

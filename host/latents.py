@@ -1,0 +1,21 @@
+"""The one check every executor makes of latents, board side included (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_latents(z, latent_dim: int) -> np.ndarray:
+    """Latents as a float32 (N, latent_dim) array -- the kernel's stream carries one float32 per beat, so every
+    target sees latents rounded to float32 -- or a ValueError naming the problem."""
+    z = np.asarray(z)
+    if z.dtype.kind != "f":
+        raise ValueError(f"latents must be floating point, got dtype {z.dtype}")
+    if z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] < 1:
+        raise ValueError(f"latents must have shape (N, {latent_dim}) with N >= 1, got {z.shape}")
+    with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, reported below
+        z32 = z.astype(np.float32, copy=False)
+    if not np.isfinite(z32).all():
+        row, col = np.argwhere(~np.isfinite(z32))[0]
+        raise ValueError(f"latents contain NaN or Inf (as float32; first at row {row}, column {col}: {z[row, col]})")
+    return z32
