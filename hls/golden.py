@@ -165,10 +165,14 @@ def run_codes(model, z) -> np.ndarray:
     return x
 
 
-def generate(model, z, batch_size: int = 128) -> np.ndarray:
+def generate(model, z, batch_size: int | None = None) -> np.ndarray:
     """Images (N, *image_shape) float32 of QuantizedModel ``model`` for latents ``z``: the golden executor.
 
-    Works through ``batch_size`` latents at a time (im2col of a 28x28 map is large)."""
+    Works through ``batch_size`` latents at a time; by default as many as keep the largest feature map of a
+    batch near 4 M values (memory stays bounded, small models run in one batch)."""
     z = check_latents(z, model.latent_dim)
+    if batch_size is None:
+        largest = max(int(np.prod(lr.out_shape)) for lr in model.layers)
+        batch_size = max(1, (1 << 22) // largest)
     codes = np.concatenate([run_codes(model, z[i : i + batch_size]) for i in range(0, len(z), batch_size)])
     return model.output_t.to_float(codes).astype(np.float32)
