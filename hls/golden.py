@@ -69,6 +69,35 @@ def conv2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: Fixed
     return res_t.requantize(acc, acc_t.frac).transpose(0, 3, 1, 2)
 
 
+def conv_transpose2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: FixedType,
+                     res_t: FixedType, stride: int, padding: int, output_padding: int):
+    """torch's ConvTranspose2d on codes: every input pixel times every kernel tap, scattered to
+    ``y = i * stride + t - padding`` (taps landing outside the output dropped), then the bias and one cast. The
+    sum is exact, so this equals the sub-pixel (per-phase) order in which hls4ml's extension layer and the RTL
+    accumulate (:func:`fpgagen.hls.quantized_model.transposed_phases`).
+
+    Args:
+        x: (N, C, H, W) codes; w: (C, O, K, K) weight codes (torch's ConvTranspose2d layout); b: (O,) bias codes.
+    """
+    n, c, h, wd = x.shape
+    _, o, k, _ = w.shape
+    oh = (h - 1) * stride - 2 * padding + k + output_padding
+    ow = (wd - 1) * stride - 2 * padding + k + output_padding
+    full_h, full_w = max((h - 1) * stride + k, padding + oh), max((wd - 1) * stride + k, padding + ow)
+    exact = _sum_bound(x_t, w.transpose(1, 0, 2, 3).reshape(o, -1), axis=1) < _EXACT_FLOAT
+    dtype = np.float64 if exact else np.int64
+    xs, wt = x.transpose(0, 2, 3, 1).reshape(-1, c).astype(dtype), w.astype(dtype)
+    acc = np.zeros((n, full_h, full_w, o), dtype)
+    span_h, span_w = (h - 1) * stride + 1, (wd - 1) * stride + 1
+    for i in range(k):  # one tap at a time: N*H*W x C times C x O
+        for j in range(k):
+            acc[:, i : i + span_h : stride, j : j + span_w : stride] += (xs @ wt[:, :, i, j]).reshape(n, h, wd, o)
+    acc = acc[:, padding : padding + oh, padding : padding + ow]
+    acc = np.rint(acc).astype(np.int64) if exact else acc
+    acc = (acc << (acc_t.frac - x_t.frac - w_t.frac)) + (b << (acc_t.frac - b_t.frac))
+    return res_t.requantize(acc, acc_t.frac).transpose(0, 3, 1, 2)
+
+
 def relu(x, x_t: FixedType, res_t: FixedType):
     """``nnet::relu``: x > 0 ? res_t(x) : 0."""
     return np.where(x > 0, res_t.requantize(x, x_t.frac), 0)
@@ -148,6 +177,9 @@ def run_codes(model, z) -> np.ndarray:
             x = dense(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t)
         elif lr.kind == "conv2d":
             x = conv2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t, lr.padding)
+        elif lr.kind == "conv_transpose2d":
+            x = conv_transpose2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t,
+                                 lr.stride, lr.padding, lr.output_padding)
         elif lr.kind == "relu":
             x = relu(x, x_t, lr.result_t)
         elif lr.kind == "leaky_relu":

@@ -298,7 +298,7 @@ def _layer(i: int, m: nn.Module, shape, x_t: FixedType, peak: float, data_w: int
 def exact_accumulator(lr: Layer, x_t: FixedType) -> FixedType:
     """The narrowest accumulator that can neither round nor overflow for inputs of type ``x_t``."""
     frac = max(x_t.frac + lr.weight_t.frac, lr.bias_t.frac)
-    width = accumulator_bound(lr.weight, lr.bias, x_t, lr.weight_t, lr.bias_t, frac).bit_length() + 1
+    width = accumulator_bound(lr, x_t, frac).bit_length() + 1
     return FixedType(width, width - frac, True, "TRN", "WRAP")
 
 

@@ -24,10 +24,78 @@ import numpy as np
 from .fixed import FixedType
 
 FORMAT = "fpgagen-quantized-model-1"
-ARITHMETIC = ("dense", "conv2d")
+ARITHMETIC = ("dense", "conv2d", "conv_transpose2d")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 KINDS = ARITHMETIC + ACTIVATIONS + ("reshape", "upsample")
 TYPE_FIELDS = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t")
+
+
+# Transposed convolutions fpgagen implements (torch semantics, square kernels, dilation 1, groups 1).
+TRANSPOSED_STRIDES = (1, 2)
+TRANSPOSED_KERNELS = (2, 3, 4, 5)
+
+
+def transposed_out_size(n: int, k: int, stride: int, padding: int, output_padding: int) -> int:
+    """torch's ConvTranspose2d output size: (n - 1) * stride - 2 * padding + k + output_padding."""
+    return (n - 1) * stride - 2 * padding + k + output_padding
+
+
+def transposed_support(k: int, stride: int, padding: int, output_padding: int) -> list[str]:
+    """What is unsupported about a transposed convolution ([] when fpgagen implements it)."""
+    p = []
+    if stride not in TRANSPOSED_STRIDES:
+        p.append(f"stride {stride} (supported: {', '.join(map(str, TRANSPOSED_STRIDES))})")
+    if k not in TRANSPOSED_KERNELS:
+        p.append(f"kernel {k} (supported: {', '.join(map(str, TRANSPOSED_KERNELS))}, square)")
+    if not 0 <= padding <= k - 1:
+        p.append(f"padding {padding} (supported: 0 to kernel - 1 = {k - 1})")
+    if not 0 <= output_padding < stride:
+        p.append(f"output_padding {output_padding} (supported: 0 to stride - 1 = {stride - 1})")
+    return p
+
+
+def transposed_phases(k: int, stride: int) -> list[np.ndarray]:
+    """The kernel taps of each phase of a transposed convolution, along one axis.
+
+    Output index ``y`` receives ``x[i] * w[t]`` exactly where ``y + padding = i * stride + t``, so it uses the
+    taps ``t`` of phase ``r = (y + padding) % stride`` -- ``r, r + stride, ...`` -- with inputs
+    ``i = (y + padding - t) // stride``. fpgagen computes each output from its phase's taps alone (the sub-pixel
+    decomposition) and, at the borders, only from the taps whose ``i`` lies inside the input: it multiplies no
+    inserted zero and no padding, so the multiplications executed are exactly the useful ones.
+    """
+    return [np.arange(r, k, stride) for r in range(stride)]
+
+
+def transposed_taps(k: int, stride: int, padding: int, out_hw, in_hw) -> tuple[int, int]:
+    """(phase, useful) (output pixel, kernel tap) pairs of one channel pair over a whole feature map: every tap
+    of each output's phase (what a per-phase convolution over a zero-padded input would multiply), and the useful
+    ones whose input pixel lies inside the input (what fpgagen executes)."""
+    executed = useful = 1
+    for n_out, n_in in zip(out_hw, in_hw, strict=True):
+        y = np.arange(n_out)[:, None] + padding
+        taps = np.arange(k)[None, :]
+        in_phase = (y - taps) % stride == 0
+        i = (y - taps) // stride
+        executed *= int(in_phase.sum())
+        useful *= int((in_phase & (i >= 0) & (i < n_in)).sum())
+    return executed, useful
+
+
+def weight_rows(lr: Layer) -> np.ndarray:
+    """The weights summed into one accumulator, one row per distinct sum (for accumulator bounds):
+    dense (O, I); conv2d (O, C*K*K); conv_transpose2d (O * stride**2, C * taps): one row per output channel and
+    phase, holding that phase's taps."""
+    w = lr.weight
+    if lr.kind == "conv_transpose2d":
+        phases = transposed_phases(w.shape[2], lr.stride)
+        rows = []
+        for ry in phases:
+            for rx in phases:
+                sub = w[:, :, ry][:, :, :, rx]  # C, O, taps_y, taps_x
+                rows.append(sub.transpose(1, 0, 2, 3).reshape(w.shape[1], -1))
+        width = max(r.shape[1] for r in rows)
+        return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in rows])
+    return w.reshape(w.shape[0], -1)
 
 
 class QuantizedModelError(ValueError):
@@ -40,16 +108,20 @@ class Layer:
 
     Attributes:
         name: unique, e.g. ``dense_0``, ``conv2d_3``.
-        kind: one of ``dense, conv2d, relu, leaky_relu, tanh, sigmoid, reshape, upsample``.
+        kind: one of ``dense, conv2d, conv_transpose2d, relu, leaky_relu, tanh, sigmoid, reshape, upsample``.
         in_shape, out_shape: per-sample shapes, torch layout.
         result_t: type of the layer's output.
-        weight, bias: integer codes (dense: (out, in); conv2d: (O, C, K, K)) of ``weight_t`` / ``bias_t``.
-        accum_t: the exact accumulator of dense / conv2d.
-        padding: conv2d zero padding (stride is 1).
+        weight, bias: integer codes of ``weight_t`` / ``bias_t``, torch layouts: dense (out, in); conv2d
+            (O, C, K, K); conv_transpose2d (C, O, K, K).
+        accum_t: the exact accumulator of an arithmetic layer.
+        padding: conv2d zero padding (stride is 1); conv_transpose2d padding as torch defines it.
+        stride, output_padding: conv_transpose2d only, as torch defines them (see :func:`transposed_phases`).
         alpha: leaky_relu slope as a code of ``param_t``.
         table_size, table_t: tanh / sigmoid lookup table.
         factor: upsample factor (nearest).
-        reuse_factor: multiplications per multiplier per output (hls4ml's ReuseFactor; RTL parallelism).
+        reuse_factor: multiplications per multiplier per output (hls4ml's ReuseFactor; RTL parallelism). For
+            conv_transpose2d it applies to one kernel tap's C x O product: C * O / reuse_factor multipliers, an
+            output pixel takes reuse_factor cycles per useful tap (its phase's taps whose input exists).
     """
 
     name: str
@@ -69,6 +141,8 @@ class Layer:
     table_t: FixedType | None = None
     factor: int | None = None
     reuse_factor: int = 1
+    stride: int = 1
+    output_padding: int = 0
 
     @property
     def multiplications(self) -> int:
@@ -77,11 +151,17 @@ class Layer:
             return int(self.weight.size)
         if self.kind == "conv2d":
             return int(self.weight.size) * self.out_shape[1] * self.out_shape[2]
+        if self.kind == "conv_transpose2d":  # the useful ones: border and inserted zeros are skipped
+            c, o, k, _ = self.weight.shape
+            return c * o * transposed_taps(k, self.stride, self.padding, self.out_shape[1:], self.in_shape[1:])[1]
         return 0
 
     @property
     def multipliers(self) -> int:
-        """Multipliers the layer instantiates at its reuse factor (weights per output position / reuse)."""
+        """Multipliers the layer instantiates at its reuse factor (weights per output position / reuse; for
+        conv_transpose2d, weights per kernel tap / reuse)."""
+        if self.kind == "conv_transpose2d":
+            return int(self.weight[:, :, 0, 0].size) // self.reuse_factor
         return int(self.weight.size) // self.reuse_factor if self.kind in ARITHMETIC else 0
 
     def to_json(self) -> dict:
@@ -92,15 +172,18 @@ class Layer:
         for key in ("alpha", "table_size", "factor"):
             if getattr(self, key) is not None:
                 d[key] = int(getattr(self, key))
-        if self.kind == "conv2d":
+        if self.kind in ("conv2d", "conv_transpose2d"):
             d["padding"] = self.padding
+        if self.kind == "conv_transpose2d":
+            d["stride"], d["output_padding"] = self.stride, self.output_padding
         if self.kind in ARITHMETIC:
             d["reuse_factor"] = self.reuse_factor
         return d
 
     @classmethod
     def from_json(cls, d: dict, arrays: dict[str, np.ndarray]) -> Layer:
-        kw = {k: d[k] for k in ("name", "kind", "alpha", "table_size", "factor", "padding", "reuse_factor") if k in d}
+        kw = {k: d[k] for k in ("name", "kind", "alpha", "table_size", "factor", "padding", "reuse_factor", "stride",
+                                 "output_padding") if k in d}
         for key in TYPE_FIELDS:
             if key in d:
                 kw[key] = FixedType.parse(d[key])
@@ -247,12 +330,14 @@ def _codes_fit(codes: np.ndarray, t: FixedType) -> bool:
     return codes.size == 0 or (codes.min() >= lo and codes.max() <= t.max_code)
 
 
-def accumulator_bound(weight: np.ndarray, bias: np.ndarray, x_t: FixedType, w_t: FixedType, b_t: FixedType,
-                      frac: int) -> int:
-    """Largest |accumulator code| at ``frac`` fraction bits, over every input of type ``x_t``."""
-    w = np.abs(weight.reshape(weight.shape[0], -1)).sum(axis=1)
+def accumulator_bound(lr: Layer, x_t: FixedType, frac: int) -> int:
+    """Largest |accumulator code| of arithmetic layer ``lr`` at ``frac`` fraction bits, over every input of type
+    ``x_t``."""
+    rows = weight_rows(lr)
+    w = np.abs(rows).sum(axis=1)
+    bias = np.tile(lr.bias, rows.shape[0] // lr.bias.size)
     x_max = max(abs(x_t.min_code), abs(x_t.max_code))
-    sums = w * x_max * (1 << (frac - x_t.frac - w_t.frac)) + np.abs(bias) * (1 << (frac - b_t.frac))
+    sums = w * x_max * (1 << (frac - x_t.frac - lr.weight_t.frac)) + np.abs(bias) * (1 << (frac - lr.bias_t.frac))
     return int(sums.max(initial=0))
 
 
@@ -266,6 +351,16 @@ def _check_layer(lr: Layer, x_t: FixedType) -> list[str]:
             return p + (["weight or bias codes missing"] if lr.weight is None or lr.bias is None else [])
         if lr.kind == "dense":
             want_w = (lr.out_shape[0], lr.in_shape[0])
+        elif lr.kind == "conv_transpose2d":
+            c, h, w = lr.in_shape
+            o, oh, ow = lr.out_shape
+            k = lr.weight.shape[-1] if lr.weight.ndim == 4 else -1
+            want_w = (c, o, k, k)
+            p += [f"unsupported {u}" for u in transposed_support(k, lr.stride, lr.padding, lr.output_padding)]
+            size = [transposed_out_size(n, k, lr.stride, lr.padding, lr.output_padding) for n in (h, w)]
+            if (oh, ow) != tuple(size):
+                p.append(f"out_shape {lr.out_shape} does not follow from in_shape {lr.in_shape}, kernel {k}, "
+                         f"stride {lr.stride}, padding {lr.padding}, output_padding {lr.output_padding}")
         else:
             c, h, w = lr.in_shape
             o, oh, ow = lr.out_shape
@@ -276,8 +371,9 @@ def _check_layer(lr: Layer, x_t: FixedType) -> list[str]:
                          f"padding {lr.padding}")
         if tuple(lr.weight.shape) != want_w:
             p.append(f"weight shape {tuple(lr.weight.shape)}, expected {want_w}")
-        if tuple(lr.bias.shape) != (want_w[0],):
-            p.append(f"bias shape {tuple(lr.bias.shape)}, expected {(want_w[0],)}")
+        n_out = want_w[1] if lr.kind == "conv_transpose2d" else want_w[0]
+        if tuple(lr.bias.shape) != (n_out,):
+            p.append(f"bias shape {tuple(lr.bias.shape)}, expected {(n_out,)}")
         if not _codes_fit(lr.weight, lr.weight_t):
             p.append(f"weight codes outside {lr.weight_t}")
         if not _codes_fit(lr.bias, lr.bias_t):
@@ -288,13 +384,15 @@ def _check_layer(lr: Layer, x_t: FixedType) -> list[str]:
                      f"{max(x_t.frac + lr.weight_t.frac, lr.bias_t.frac)} (input {x_t}, weight {lr.weight_t}, "
                      f"bias {lr.bias_t})")
         elif not p:
-            bound = accumulator_bound(lr.weight, lr.bias, x_t, lr.weight_t, lr.bias_t, acc.frac)
+            bound = accumulator_bound(lr, x_t, acc.frac)
             if bound > acc.max_code:
                 width = int(bound).bit_length() + 1
                 p.append(f"accumulator {acc} can overflow: sums reach {bound} codes, it holds {acc.max_code} "
                          f"(needs at least ap_fixed<{width},{width - acc.frac}>)")
-        if lr.reuse_factor < 1 or lr.weight.size % lr.reuse_factor:
-            p.append(f"reuse factor {lr.reuse_factor} does not divide the {lr.weight.size} weights")
+        per_output = lr.weight[:, :, 0, 0].size if lr.kind == "conv_transpose2d" else lr.weight.size
+        if lr.reuse_factor < 1 or per_output % lr.reuse_factor:
+            what = "weights of one kernel tap" if lr.kind == "conv_transpose2d" else "weights"
+            p.append(f"reuse factor {lr.reuse_factor} does not divide the {per_output} {what}")
     elif lr.kind == "leaky_relu":
         if lr.alpha is None or lr.param_t is None:
             p.append("alpha or param_t missing")

@@ -1,0 +1,93 @@
+"""The conv_transpose2d contract: golden arithmetic against torch, the per-phase tap counts, what is supported."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from fpgagen.hls.fixed import FixedType
+from fpgagen.hls.golden import conv_transpose2d
+from fpgagen.hls.quantized_model import (
+    Layer,
+    QuantizedModel,
+    QuantizedModelError,
+    transposed_out_size,
+    transposed_support,
+    transposed_taps,
+)
+from fpgagen.models.cost import _transposed_taps
+
+X_T = FixedType(8, 3, True, "RND", "SAT")
+W_T = FixedType(6, 1, True, "RND", "SAT")
+B_T = FixedType(10, 3, True, "RND", "SAT")
+WIDE = FixedType(40, 20, True, "TRN", "WRAP")  # accumulator and result: nothing rounds or saturates
+
+SUPPORTED = [(s, k, p, op) for s, k, p, op in itertools.product((1, 2), (2, 3, 4, 5), range(5), (0, 1))
+             if not transposed_support(k, s, p, op)]
+
+
+@pytest.mark.parametrize("stride,k,padding,output_padding", SUPPORTED)
+def test_golden_equals_torch_on_integer_codes(stride, k, padding, output_padding):
+    rng = np.random.default_rng(k * 100 + padding * 10 + stride + output_padding)
+    for h, w in ((1, 2), (3, 4), (5, 5)):
+        if transposed_out_size(h, k, stride, padding, output_padding) < 1:
+            continue
+        x = rng.integers(-128, 128, (2, 3, h, w))
+        wt = rng.integers(-32, 32, (3, 4, k, k))
+        b = rng.integers(-500, 500, 4)
+        got = conv_transpose2d(x, X_T, wt, b, W_T, B_T, WIDE, WIDE, stride, padding, output_padding)
+        ref = torch.nn.functional.conv_transpose2d(torch.tensor(x, dtype=torch.float64),
+                                                   torch.tensor(wt, dtype=torch.float64), stride=stride,
+                                                   padding=padding, output_padding=output_padding).numpy()
+        ref = ref * (1 << (WIDE.frac - X_T.frac - W_T.frac)) + (b << (WIDE.frac - B_T.frac))[None, :, None, None]
+        assert got.shape == ref.shape
+        np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("stride,k,padding,output_padding", SUPPORTED)
+def test_useful_taps_match_the_cost_model(stride, k, padding, output_padding):
+    in_hw = (4, 6)
+    out_hw = tuple(transposed_out_size(n, k, stride, padding, output_padding) for n in in_hw)
+    phase, useful = transposed_taps(k, stride, padding, out_hw, in_hw)
+    layer = torch.nn.ConvTranspose2d(1, 1, k, stride=stride, padding=padding, output_padding=output_padding)
+    assert useful == _transposed_taps(layer, in_hw)
+    assert useful <= phase <= out_hw[0] * out_hw[1] * k * k
+
+
+def test_dcgan28_mac_counts():
+    """The seed's three transposed convolutions: useful (what fpgagen executes) vs zero insertion."""
+    useful = zero_insertion = 0
+    for k, s, n_in, n_out, c, o in ((5, 1, 7, 7, 256, 128), (5, 2, 7, 14, 128, 64), (5, 2, 14, 28, 64, 1)):
+        useful += transposed_taps(k, s, 2, (n_out, n_out), (n_in, n_in))[1] * c * o
+        zero_insertion += n_out * n_out * k * k * c * o
+    assert (useful, zero_insertion) == (36_233_792, 81_536_000)  # + the dense's 1,254,400 each: 37.49 M, 82.79 M
+
+
+def _model(stride=2, padding=1, output_padding=1, k=3, out_hw=None):
+    out_hw = out_hw or transposed_out_size(3, k, stride, padding, output_padding)
+    lr = Layer("conv_transpose2d_0", "conv_transpose2d", (2, 3, 3), (4, out_hw, out_hw), WIDE,
+               weight=np.ones((2, 4, k, k), np.int64), bias=np.zeros(4, np.int64), weight_t=W_T, bias_t=B_T,
+               accum_t=WIDE, padding=padding, stride=stride, output_padding=output_padding, reuse_factor=2)
+    first = Layer("reshape_0", "reshape", (18,), (2, 3, 3), X_T)
+    return QuantizedModel("t", X_T, [first, lr], (-1.0, 1.0))
+
+
+def test_validate_accepts_and_round_trips(tmp_path):
+    model = _model()
+    model.validate()
+    back = QuantizedModel.load(model.save(tmp_path / "m"))
+    lr = back.layers[1]
+    assert (lr.stride, lr.padding, lr.output_padding) == (2, 1, 1)
+    assert lr.multipliers == 4  # 2 x 4 weights per tap / reuse 2
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"stride": 3, "out_hw": 7}, "unsupported stride 3"),
+    ({"output_padding": 2, "out_hw": 7}, "unsupported output_padding 2"),
+    ({"padding": 3, "out_hw": 1}, "unsupported padding 3"),
+    ({"out_hw": 9}, "does not follow from in_shape"),
+])
+def test_validate_names_what_is_unsupported(kw, message):
+    with pytest.raises(QuantizedModelError, match=message):
+        _model(**kw).validate()
