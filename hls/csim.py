@@ -6,7 +6,8 @@ kernel's AXI wrapper does, and fixed-point outputs convert to double exactly) an
 bit for bit what :func:`fpgagen.hls.golden.generate` returns.
 
 Compiled projects are cached by content: ``<root>/csim/<key>/`` with ``key`` a hash of the QuantizedModel's
-arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version and fpgagen's flow version; ``<root>``
+arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version, fpgagen's flow version and (models with
+a transposed convolution) the hash of fpgagen's ConvTranspose2d kernel header; ``<root>``
 is ``$FPGAGEN_CACHE`` or ``<repo>/build``. A folder whose ``csim.json`` names its key and library is reused: the
 library hls4ml's ``build_lib.sh`` built is loaded with ctypes, nothing is rewritten or recompiled.
 """
@@ -30,6 +31,7 @@ import numpy.ctypeslib as npc
 
 from .errors import ToolNotFoundError
 from .golden import check_latents
+from .hls4ml_conv_transpose import header_digest
 from .hls4ml_flow import FLOW_VERSION, HLSConversionError, convert, model_hash
 from .quantized_model import QuantizedModel
 
@@ -43,8 +45,11 @@ def cache_root() -> Path:
 
 
 def cache_key(model: QuantizedModel, backend: str = "Vivado") -> str:
-    """Cache key of the compiled C simulation: QuantizedModel content, hls4ml version, flow version, backend."""
+    """Cache key of the compiled C simulation: QuantizedModel content, hls4ml version, flow version, backend, and
+    for models with a transposed convolution the extension's C++ kernel (keys of other models stay as they were)."""
     text = f"{model_hash(model)}|hls4ml {hls4ml.__version__}|flow {FLOW_VERSION}|{backend}"
+    if any(lr.kind == "conv_transpose2d" for lr in model.layers):
+        text += f"|conv_transpose {header_digest()}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -11,6 +11,10 @@ mapping lives). In io_stream hls4ml also inserts ``zp2d_<conv>`` (ZeroPadding2D,
 padded convolution and replaces ``view`` by ``repack_view`` (Repack, typed as the reshape's result); both copy, and
 :func:`convert` checks their types.
 
+``conv_transpose2d`` layers become ``nn.ConvTranspose2d``, which hls4ml 1.3.0 cannot convert by itself: fpgagen's
+extension (:mod:`fpgagen.hls.hls4ml_conv_transpose`: converter handler, IR layer, templates, C++ kernel) is
+registered when this module is imported.
+
 The view fix: hls4ml's channels-last conversion gives a ``view(-1, C, H, W)`` the output shape (H, W, C) but keeps
 ``target_shape = [C, H, W]`` and the Dense's torch (C, H, W) output order: the numbers come out permuted, and in
 io_stream the Repack packs the wrong beats (digits8 does not even compile). :class:`ChannelsLastViewFix`, an
@@ -36,6 +40,7 @@ from torch import nn
 
 from fpgagen.models.presets import Reshape
 
+from . import hls4ml_conv_transpose
 from .errors import ToolNotFoundError  # noqa: F401  (re-exported)
 from .fixed import FixedType
 from .quantized_model import ARITHMETIC, QuantizedModel
@@ -46,6 +51,8 @@ STRATEGY = "Resource"
 INPUT_NAME = "input_1"
 VIEW_FIX_PASS = "fpgagen_channels_last_view_fix"
 VIEW_FIX_FLOW = "fpgagen:view_fix"
+
+hls4ml_conv_transpose.register()  # ConvTranspose2d: handler, layer, templates, kernel (hls4ml 1.3.0 has none)
 
 
 class HLSConversionError(ValueError):
@@ -88,6 +95,9 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
             m = nn.Linear(lr.in_shape[0], lr.out_shape[0])
         elif lr.kind == "conv2d":
             m = nn.Conv2d(lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1], padding=lr.padding)
+        elif lr.kind == "conv_transpose2d":
+            m = nn.ConvTranspose2d(lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1], stride=lr.stride,
+                                   padding=lr.padding, output_padding=lr.output_padding)
         elif lr.kind == "relu":
             m = nn.ReLU()
         elif lr.kind == "leaky_relu":
@@ -115,7 +125,7 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
 def hls_config(model: QuantizedModel, backend: str = "Vivado") -> dict:
     """The hls4ml ``hls_config`` (granularity 'name') of ``model``: every precision explicit, never 'auto'.
 
-    Per layer: ``Precision`` (result; weight, bias, accum for dense/conv2d; param for leaky_relu), ``table_t`` and
+    Per layer: ``Precision`` (result; weight, bias, accum for dense/conv; param for leaky_relu), ``table_t`` and
     ``TableSize`` for tanh/sigmoid (hls4ml 1.3.0 ignores ``Precision['table']``; a top-level ``table_t`` key is
     honoured), ``Strategy`` Resource and ``ReuseFactor`` = ``Layer.reuse_factor``. ``Flows`` runs fpgagen's view fix,
     then the backend's default flow. The I/O type (io_stream) is a converter argument, see :func:`convert`.

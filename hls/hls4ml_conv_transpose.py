@@ -1,0 +1,232 @@
+"""torch's ConvTranspose2d in hls4ml 1.3.0 (io_stream, Vivado backends), through hls4ml's extension API.
+
+hls4ml 1.3.0 has no transposed convolution (hls4ml issues/PRs #644, #844, #896 never landed). This module adds
+one without touching hls4ml's files, the way hls4ml's own ``test/pytest/test_extensions.py`` adds a layer:
+
+- a PyTorch converter handler for ``ConvTranspose2d`` (:func:`parse_conv_transpose2d`,
+  ``register_pytorch_layer_handler``) that refuses what fpgagen does not implement, naming the layer;
+- an hls4ml IR layer :class:`ConvTranspose2D` (``register_layer``) whose weight, bias, accumulator and result
+  precisions and reuse factor come from the hls4ml config like Conv2D's;
+- a config and a function-call template (``backend.register_template``) and the C++ kernel
+  ``hls4ml_templates/nnet_conv_transpose2d_stream.h`` (``backend.register_source``), copied into every project's
+  ``firmware/nnet_utils/``.
+
+:func:`register` does all of it once (idempotent); :mod:`fpgagen.hls.hls4ml_flow` calls it on import.
+
+The kernel computes each output pixel from its phase's useful taps only (see
+:func:`fpgagen.hls.quantized_model.transposed_phases`), one tap's C x O product at the reuse factor, accumulates
+in ``accum_t`` starting from the bias and casts once to the result type: bit for bit
+:func:`fpgagen.hls.golden.conv_transpose2d` when the accumulator is exact (fpgagen's contract).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import hls4ml
+import numpy as np
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.converters.pytorch_to_hls import get_supported_pytorch_layers, register_pytorch_layer_handler
+from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
+from hls4ml.model.layers import Layer, layer_map, register_layer
+from hls4ml.model.optimizer import get_optimizer
+
+from .quantized_model import TRANSPOSED_KERNELS, TRANSPOSED_STRIDES, transposed_out_size, transposed_support
+
+HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_conv_transpose2d_stream.h"
+TORCH_CLASS = "ConvTranspose2d"
+LAYER_CLASS = "ConvTranspose2D"
+BACKENDS = ("Vivado", "VivadoAccelerator")  # VivadoAccelerator runs Vivado's flows (templates) but writes its own
+#                                             project, so it needs the source registered too
+SUPPORTED = (f"stride {' or '.join(map(str, TRANSPOSED_STRIDES))}, square kernel "
+             f"{', '.join(map(str, TRANSPOSED_KERNELS))}, padding 0 to kernel - 1, output_padding below the stride, "
+             "dilation 1, groups 1, zero padding mode, equal height and width parameters")
+
+
+class UnsupportedConvTransposeError(ValueError):
+    """A ConvTranspose2d the extension does not implement (the message names the layer and what is supported)."""
+
+
+def header_digest() -> str:
+    """Hash of the C++ kernel: part of the C-simulation cache key of models that use it."""
+    return hashlib.sha256(HEADER.read_bytes()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- converter
+
+
+def _single(value, what: str, problems: list[str]) -> int:
+    values = tuple(value) if isinstance(value, tuple | list) else (value,)
+    if len(set(values)) != 1:
+        problems.append(f"{what} {values} (height and width must be equal)")
+    return int(values[0])
+
+
+def conv_transpose_problems(module) -> list[str]:
+    """What about a ``torch.nn.ConvTranspose2d`` the extension does not implement ([] when it does)."""
+    problems = []
+    k = _single(module.kernel_size, "kernel_size", problems)
+    stride = _single(module.stride, "stride", problems)
+    padding = _single(module.padding, "padding", problems)
+    output_padding = _single(module.output_padding, "output_padding", problems)
+    if _single(module.dilation, "dilation", problems) != 1:
+        problems.append(f"dilation {tuple(module.dilation)} (supported: 1)")
+    if module.groups != 1:
+        problems.append(f"groups {module.groups} (supported: 1)")
+    if module.padding_mode != "zeros":
+        problems.append(f"padding_mode {module.padding_mode!r} (supported: 'zeros')")
+    return problems + transposed_support(k, stride, padding, output_padding)
+
+
+def parse_conv_transpose2d(operation, layer_name, input_names, input_shapes, node, class_object, data_reader, config):
+    """hls4ml PyTorch handler: ``ConvTranspose2d`` -> a :class:`ConvTranspose2D` layer dict (channels first, as
+    every PyTorch layer enters hls4ml; the channels-last conversion turns the output shape round)."""
+    problems = conv_transpose_problems(class_object)
+    if problems:
+        raise UnsupportedConvTransposeError(
+            f"ConvTranspose2d layer {layer_name!r}: unsupported {'; '.join(problems)}. fpgagen's hls4ml extension "
+            f"supports {SUPPORTED}.")
+    if len(input_shapes[0]) != 4:
+        raise UnsupportedConvTransposeError(f"ConvTranspose2d layer {layer_name!r}: input shape {input_shapes[0]}, "
+                                            "expected (N, C, H, W)")
+    _, n_chan, in_height, in_width = input_shapes[0]
+    k, stride = class_object.kernel_size[0], class_object.stride[0]
+    padding, output_padding = class_object.padding[0], class_object.output_padding[0]
+    out_height, out_width = (transposed_out_size(n, k, stride, padding, output_padding) for n in (in_height, in_width))
+    if out_height < 1 or out_width < 1:
+        raise UnsupportedConvTransposeError(f"ConvTranspose2d layer {layer_name!r}: input {in_height}x{in_width} "
+                                            f"gives an empty output ({out_height}x{out_width})")
+    layer = {
+        "name": layer_name, "inputs": input_names, "class_name": LAYER_CLASS, "data_format": "channels_first",
+        "weight_data": class_object.weight.data.numpy(),
+        "bias_data": None if class_object.bias is None else class_object.bias.data.numpy(),
+        "in_height": in_height, "in_width": in_width, "n_chan": n_chan, "n_filt": class_object.out_channels,
+        "out_height": out_height, "out_width": out_width, "filt_size": k, "stride": stride, "pad": padding,
+        "output_padding": output_padding,
+    }
+    return layer, [input_shapes[0][0], class_object.out_channels, out_height, out_width]
+
+
+# --------------------------------------------------------------------------------------------- IR layer
+
+
+class ConvTranspose2D(Layer):
+    """hls4ml IR layer of a square-kernel transposed convolution (torch semantics).
+
+    The weight variable is 1-d, in the kernel's layout (tap row, tap column, output channel, input channel): it
+    is laid out here from torch's (C, O, K, K), so hls4ml's channels-last pass (which transposes 4-d weights)
+    leaves it alone. The output shape follows ``data_format`` like Conv2D's.
+    """
+
+    _expected_attributes = [
+        Attribute("in_height"), Attribute("in_width"), Attribute("n_chan"),
+        Attribute("out_height"), Attribute("out_width"), Attribute("n_filt"),
+        Attribute("filt_size"), Attribute("stride"), Attribute("pad"), Attribute("output_padding"),
+        WeightAttribute("weight"), WeightAttribute("bias"),
+        TypeAttribute("weight"), TypeAttribute("bias"), TypeAttribute("accum"),
+        ConfigurableAttribute("reuse_factor", default=1),
+    ]
+
+    def initialize(self):
+        a = self.attributes
+        if self.get_attr("data_format") == "channels_last":
+            shape = [a["out_height"], a["out_width"], a["n_filt"]]
+        else:
+            shape = [a["n_filt"], a["out_height"], a["out_width"]]
+        self.add_output_variable(shape)
+        weight = np.asarray(self.get_attr("weight_data"))  # torch (C, O, K, K)
+        self.add_weights_variable(name="weight", var_name="w{index}", data=weight.transpose(2, 3, 1, 0).ravel())
+        self.add_bias()
+
+
+# --------------------------------------------------------------------------------------------- templates
+
+CONFIG_TEMPLATE = """struct config{index} : nnet::conv_transpose2d_config {{
+    static const unsigned in_height = {in_height};
+    static const unsigned in_width = {in_width};
+    static const unsigned n_chan = {n_chan};
+    static const unsigned out_height = {out_height};
+    static const unsigned out_width = {out_width};
+    static const unsigned n_filt = {n_filt};
+    static const unsigned filt_size = {filt_size};
+    static const unsigned stride = {stride};
+    static const unsigned pad = {pad};
+    static const unsigned output_padding = {output_padding};
+    static const unsigned n_rows = {n_rows};
+    static const unsigned reuse_factor = {reuse};
+    static const unsigned multiplier_limit = {multiplier_limit};
+    typedef {accum_t.name} accum_t;
+    typedef {bias_t.name} bias_t;
+    typedef {weight_t.name} weight_t;
+    template<class x_T, class y_T>
+    using product = nnet::product::{product_type}<x_T, y_T>;
+}};\n"""
+
+FUNCTION_TEMPLATE = "nnet::conv_transpose_2d_cl<{input_t}, {output_t}, {config}>({input}, {output}, {w}, {b});"
+INCLUDES = [f"nnet_utils/{HEADER.name}"]
+
+
+def _check_node(node) -> None:
+    where = f"hls4ml layer {node.name} ({LAYER_CLASS})"
+    if node.model.config.get_config_value("IOType") != "io_stream":
+        raise UnsupportedConvTransposeError(f"{where}: only io_stream is implemented")
+    if node.get_attr("data_format") != "channels_last":
+        raise UnsupportedConvTransposeError(f"{where}: needs ChannelsLastConversion (the kernel streams pixels "
+                                            "channels last)")
+    products, rf = node.get_attr("n_chan") * node.get_attr("n_filt"), node.get_attr("reuse_factor")
+    if rf < 1 or products % rf:
+        raise UnsupportedConvTransposeError(f"{where}: reuse factor {rf} does not divide the {products} weights of "
+                                            "one kernel tap")
+
+
+class ConvTranspose2DConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(ConvTranspose2D)
+        self.template = CONFIG_TEMPLATE
+
+    def format(self, node):
+        _check_node(node)
+        params = self._default_config_params(node)
+        params["n_rows"] = (node.get_attr("filt_size") - 1) // node.get_attr("stride") + 1
+        params["multiplier_limit"] = node.get_attr("n_chan") * node.get_attr("n_filt") // node.get_attr("reuse_factor")
+        params["product_type"] = hls4ml.backends.get_backend("Vivado").product_type(
+            node.get_input_variable().type.precision, node.get_weights("weight").type.precision)
+        return self.template.format(**params)
+
+
+class ConvTranspose2DFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(ConvTranspose2D, include_header=INCLUDES)
+        self.template = FUNCTION_TEMPLATE
+
+    def format(self, node):
+        params = self._default_function_params(node)
+        params["w"] = node.get_weights("weight").name
+        params["b"] = node.get_weights("bias").name
+        return self.template.format(**params)
+
+
+# --------------------------------------------------------------------------------------------- registration
+
+
+def _registered(name: str) -> bool:
+    try:
+        get_optimizer(name)
+    except Exception:  # hls4ml raises a bare Exception for unknown passes
+        return False
+    return True
+
+
+def register() -> None:
+    """Register the handler, the layer, the Vivado templates and the kernel source with hls4ml (idempotent)."""
+    if TORCH_CLASS not in get_supported_pytorch_layers():
+        register_pytorch_layer_handler(TORCH_CLASS, parse_conv_transpose2d)
+    if layer_map.get(LAYER_CLASS) is not ConvTranspose2D:
+        register_layer(LAYER_CLASS, ConvTranspose2D)
+    vivado = hls4ml.backends.get_backend("Vivado")
+    for template in (ConvTranspose2DConfigTemplate, ConvTranspose2DFunctionTemplate):
+        if not _registered(f"vivado:{template().get_name()}"):
+            vivado.register_template(template)
+    for backend in BACKENDS:
+        hls4ml.backends.get_backend(backend).register_source(HEADER)

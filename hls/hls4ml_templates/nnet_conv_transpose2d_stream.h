@@ -1,0 +1,169 @@
+#ifndef NNET_CONV_TRANSPOSE2D_STREAM_H_
+#define NNET_CONV_TRANSPOSE2D_STREAM_H_
+
+// fpgagen's hls4ml extension: torch's ConvTranspose2d (square kernel, dilation 1, groups 1) on io_stream.
+//
+// Sub-pixel form: output row y, column x uses only the kernel taps of its phase, t = r, r + stride, ... with
+// r = (y + pad) % stride, each with the input pixel i = (y + pad - t) / stride, and only the taps whose input
+// pixel exists. Nothing multiplies an inserted zero or a padding zero. Each useful tap is a C x O product done by
+// C * O / reuse_factor multipliers in reuse_factor cycles. Accumulation is in accum_t (bias first), then one cast
+// of each output to the result type -- fpgagen.hls.golden.conv_transpose2d.
+//
+// Streams: one beat is one pixel, all channels (channels last), raster order, in and out.
+// Line buffer: the n_rows = (filt_size - 1) / stride + 1 input rows one output row can need, as a ring.
+// Weights: layout (filt_size, filt_size, n_filt, n_chan), i.e. tap (ty, tx) then output channel then input channel.
+
+#include "hls_stream.h"
+#include "nnet_common.h"
+#include "nnet_mult.h"
+#include <assert.h>
+
+namespace nnet {
+
+struct conv_transpose2d_config {
+    static const unsigned in_height = 1;
+    static const unsigned in_width = 1;
+    static const unsigned n_chan = 1;
+    static const unsigned out_height = 1;
+    static const unsigned out_width = 1;
+    static const unsigned n_filt = 1;
+    static const unsigned filt_size = 1;
+    static const unsigned stride = 1;
+    static const unsigned pad = 0;
+    static const unsigned n_rows = 1;         // (filt_size - 1) / stride + 1: input rows held, also taps per phase
+    static const unsigned reuse_factor = 1;   // cycles per useful tap
+    static const unsigned multiplier_limit = 1; // n_chan * n_filt / reuse_factor
+    typedef float accum_t;
+    typedef float bias_t;
+    typedef float weight_t;
+    template <class x_T, class y_T> using product = nnet::product::mult<x_T, y_T>;
+};
+
+// Reads one input row (in_width beats) into line buffer slot `slot`.
+template <class data_T, typename CONFIG_T>
+void conv_transpose_read_row(hls::stream<data_T> &data,
+                             typename data_T::value_type line_buffer[CONFIG_T::n_rows][CONFIG_T::in_width][CONFIG_T::n_chan],
+                             const unsigned slot) {
+    #pragma HLS INLINE
+ReadRowPixels:
+    for (unsigned ix = 0; ix < CONFIG_T::in_width; ix++) {
+        #pragma HLS PIPELINE II=1
+        data_T beat = data.read();
+    ReadRowChannels:
+        for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+            #pragma HLS UNROLL
+            line_buffer[slot][ix][c] = beat[c];
+        }
+    }
+}
+
+// acc[o] += sum_c pixel[c] * w[tap][o][c]: the tap's n_chan * n_filt products, multiplier_limit per cycle.
+template <class data_T, typename CONFIG_T>
+void conv_transpose_tap(const data_T pixel[CONFIG_T::n_chan],
+                        const typename CONFIG_T::weight_t
+                            weights[CONFIG_T::filt_size * CONFIG_T::filt_size * CONFIG_T::n_filt * CONFIG_T::n_chan],
+                        const unsigned tap, typename CONFIG_T::accum_t acc[CONFIG_T::n_filt]) {
+    #pragma HLS INLINE
+    const unsigned tap_base = tap * CONFIG_T::n_filt * CONFIG_T::n_chan;
+ReuseLoop:
+    for (unsigned ir = 0; ir < CONFIG_T::reuse_factor; ir++) {
+        #pragma HLS PIPELINE II=1
+    MultLoop:
+        for (unsigned im = 0; im < CONFIG_T::multiplier_limit; im++) {
+            #pragma HLS UNROLL
+            const unsigned w_index = ir * CONFIG_T::multiplier_limit + im; // = o * n_chan + c
+            acc[w_index / CONFIG_T::n_chan] += static_cast<typename CONFIG_T::accum_t>(
+                CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
+                    pixel[w_index % CONFIG_T::n_chan], weights[tap_base + w_index]));
+        }
+    }
+}
+
+template <class data_T, class res_T, typename CONFIG_T>
+void conv_transpose_2d_cl(
+    hls::stream<data_T> &data, hls::stream<res_T> &res,
+    typename CONFIG_T::weight_t weights[CONFIG_T::filt_size * CONFIG_T::filt_size * CONFIG_T::n_filt * CONFIG_T::n_chan],
+    typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
+    assert(CONFIG_T::n_chan * CONFIG_T::n_filt == CONFIG_T::multiplier_limit * CONFIG_T::reuse_factor &&
+           "the reuse factor must divide n_chan * n_filt");
+    assert(CONFIG_T::pad < CONFIG_T::filt_size && CONFIG_T::n_rows == (CONFIG_T::filt_size - 1) / CONFIG_T::stride + 1);
+
+    // One word holds the multiplier_limit weights a ReuseLoop iteration reads (consecutive within a tap).
+    const int multiplier_limit = CONFIG_T::multiplier_limit;
+    #pragma HLS ARRAY_RESHAPE variable=weights cyclic factor=multiplier_limit
+    #pragma HLS ARRAY_PARTITION variable=biases complete
+
+    typename data_T::value_type line_buffer[CONFIG_T::n_rows][CONFIG_T::in_width][CONFIG_T::n_chan];
+    #pragma HLS ARRAY_PARTITION variable=line_buffer complete dim=3
+
+    const int stride = CONFIG_T::stride;
+    const int pad = CONFIG_T::pad;
+    int rows_read = 0;
+
+OutputRows:
+    for (int oy = 0; oy < (int)CONFIG_T::out_height; oy++) {
+        // The deepest input row output row oy reads; the rows above the ring's reach are no longer needed.
+        const int last_row = MIN((oy + pad) / stride, (int)CONFIG_T::in_height - 1);
+    FillLineBuffer:
+        for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
+            if (rows_read <= last_row) {
+                conv_transpose_read_row<data_T, CONFIG_T>(data, line_buffer, rows_read % CONFIG_T::n_rows);
+                rows_read++;
+            }
+        }
+        const int phase_y = (oy + pad) % stride;
+
+    OutputCols:
+        for (int ox = 0; ox < (int)CONFIG_T::out_width; ox++) {
+            const int phase_x = (ox + pad) % stride;
+
+            typename CONFIG_T::accum_t acc[CONFIG_T::n_filt];
+            #pragma HLS ARRAY_PARTITION variable=acc complete
+        InitAccum:
+            for (unsigned o = 0; o < CONFIG_T::n_filt; o++) {
+                #pragma HLS UNROLL
+                acc[o] = static_cast<typename CONFIG_T::accum_t>(biases[o]);
+            }
+
+        TapsY:
+            for (unsigned jy = 0; jy < CONFIG_T::n_rows; jy++) {
+                const int ty = phase_y + (int)jy * stride;
+                const int dy = oy + pad - ty; // a multiple of stride
+                if (ty >= (int)CONFIG_T::filt_size || dy < 0 || dy / stride >= (int)CONFIG_T::in_height)
+                    continue;
+                const unsigned slot = (dy / stride) % CONFIG_T::n_rows;
+            TapsX:
+                for (unsigned jx = 0; jx < CONFIG_T::n_rows; jx++) {
+                    const int tx = phase_x + (int)jx * stride;
+                    const int dx = ox + pad - tx;
+                    if (tx >= (int)CONFIG_T::filt_size || dx < 0 || dx / stride >= (int)CONFIG_T::in_width)
+                        continue;
+                    typename data_T::value_type pixel[CONFIG_T::n_chan];
+                    #pragma HLS ARRAY_PARTITION variable=pixel complete
+                PixelCopy:
+                    for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+                        #pragma HLS UNROLL
+                        pixel[c] = line_buffer[slot][dx / stride][c];
+                    }
+                    conv_transpose_tap<typename data_T::value_type, CONFIG_T>(pixel, weights,
+                                                                              ty * CONFIG_T::filt_size + tx, acc);
+                }
+            }
+
+            res_T out;
+            PRAGMA_DATA_PACK(out)
+        CastOut:
+            for (unsigned o = 0; o < CONFIG_T::n_filt; o++) {
+                #pragma HLS UNROLL
+                out[o] = static_cast<typename res_T::value_type>(acc[o]);
+            }
+            res.write(out);
+        }
+    }
+    // The last output row reads input row in_height - 1 (padding <= filt_size - 1), so the input is consumed.
+    assert(rows_read == (int)CONFIG_T::in_height);
+}
+
+} // namespace nnet
+
+#endif
