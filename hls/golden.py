@@ -59,7 +59,7 @@ def conv2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: Fixed
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))).transpose(0, 2, 3, 1)  # NHWC
     exact = _sum_bound(x_t, w.reshape(o, -1), axis=1) < _EXACT_FLOAT
     dtype = np.float64 if exact else np.int64
-    xp, wt = xp.astype(dtype), w.transpose(2, 3, 1, 0).astype(dtype)  # KH, KW, C, O
+    xp, wt = xp.astype(dtype), w.transpose(2, 3, 1, 0).astype(dtype, order="C")  # KH, KW, C, O (BLAS-ready)
     acc = np.zeros((n, oh, ow, o), dtype)
     for i in range(kh):  # one tap at a time: no im2col copy of the whole map
         for j in range(kw):
@@ -86,12 +86,13 @@ def conv_transpose2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, ac
     full_h, full_w = max((h - 1) * stride + k, padding + oh), max((wd - 1) * stride + k, padding + ow)
     exact = _sum_bound(x_t, w.transpose(1, 0, 2, 3).reshape(o, -1), axis=1) < _EXACT_FLOAT
     dtype = np.float64 if exact else np.int64
-    xs, wt = x.transpose(0, 2, 3, 1).reshape(-1, c).astype(dtype), w.astype(dtype)
+    # taps first, each a contiguous C x O matrix: a strided (C, O) slice would make numpy skip BLAS
+    xs, wt = x.transpose(0, 2, 3, 1).reshape(-1, c).astype(dtype), w.transpose(2, 3, 0, 1).astype(dtype, order="C")
     acc = np.zeros((n, full_h, full_w, o), dtype)
     span_h, span_w = (h - 1) * stride + 1, (wd - 1) * stride + 1
     for i in range(k):  # one tap at a time: N*H*W x C times C x O
         for j in range(k):
-            acc[:, i : i + span_h : stride, j : j + span_w : stride] += (xs @ wt[:, :, i, j]).reshape(n, h, wd, o)
+            acc[:, i : i + span_h : stride, j : j + span_w : stride] += (xs @ wt[i, j]).reshape(n, h, wd, o)
     acc = acc[:, padding : padding + oh, padding : padding + ow]
     acc = np.rint(acc).astype(np.int64) if exact else acc
     acc = (acc << (acc_t.frac - x_t.frac - w_t.frac)) + (b << (acc_t.frac - b_t.frac))
