@@ -5,11 +5,22 @@
 + AXI DMA + kernel, hls4ml's PYNQ driver) and ``manifest.json`` (types, reuse factors, stream contract, board,
 part, clock). :func:`build_overlay` runs Vivado HLS and Vivado on it where they are installed, and copies the
 bitstream and hardware handoff to ``<repo>/overlays/<board>/<preset>.bit`` / ``.hwh``.
+
+Boards come from :mod:`fpgagen.hls.boards`. hls4ml 1.3.0's VivadoAccelerator knows two Zynq boards (its
+``supported_boards.json``: pynq-z2, zcu102) and refuses others. For a board it knows (pynq-z2) the project is
+hls4ml's as written. For another board, hls4ml writes the project of ``Board.hls4ml_board`` -- a board with the
+same processing system (zcu102 for the Zynq UltraScale+ boards) -- and fpgagen then replaces what is
+board-specific: ``design.tcl`` (fpgagen's template ``board_designs/<ps>.tcl`` filled from the Board), the part in
+``project.tcl`` (which ``build_prj.tcl`` gives to Vivado HLS) and in ``hls4ml_config.yml``. The kernel C++ does not
+depend on the board. hls4ml's files stay untouched; nothing is registered inside hls4ml.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +28,7 @@ from pathlib import Path
 import hls4ml
 import numpy as np
 
+from .boards import Board, get_board
 from .errors import BuildError, ToolNotFoundError
 from .fixed import FixedType
 from .hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
@@ -25,17 +37,49 @@ from .quantized_model import ARITHMETIC, QuantizedModel
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST_FORMAT = "fpgagen-accelerator-1"
 HLS_DIR = "hls4ml_prj"
-# Zynq boards whose hls4ml VivadoAccelerator template has an AXI-Stream block design.
-BOARDS = {"pynq-z2": {"part": "xc7z020clg400-1", "fabric_clock_mhz": 100}}
-# design.tcl clocks the kernel from FCLK_CLK0 at 100 MHz; hls4ml's VivadoAccelerator default target is 5 ns.
-CLOCK_PERIOD_NS = 10
+BOARD_DESIGNS = Path(__file__).resolve().parent / "board_designs"
+# Boards whose block design hls4ml 1.3.0 writes itself (its supported_boards.json, Zynq only).
+HLS4ML_BOARDS = ("pynq-z2", "zcu102")
 BUILD_TOOLS = ("vivado_hls", "vivado")  # hls4ml's VivadoAccelerator build drives vivado_hls, then vivado
 
 
-def _board(board: str) -> dict:
-    if board not in BOARDS:
-        raise ValueError(f"board {board!r} is not supported; supported: {', '.join(BOARDS)}")
-    return BOARDS[board]
+def clock_period_ns(board: Board) -> float | int:
+    """The HLS clock target: the period of the board's fabric clock (hls4ml's own default is 5 ns)."""
+    period = 1000.0 / board.fabric_clock_mhz
+    return int(period) if period.is_integer() else period
+
+
+def block_design_tcl(board: Board) -> str:
+    """fpgagen's ``design.tcl`` for ``board``: its processing system's template filled from the registry.
+
+    Raises ValueError for a board whose block design hls4ml writes (there is no fpgagen template for it).
+    """
+    template = BOARD_DESIGNS / f"{board.ps}.tcl"
+    if board.name in HLS4ML_BOARDS or not template.is_file():
+        raise ValueError(f"board {board.name}: no fpgagen block design for {board.ps} (hls4ml writes it)")
+    fields = {"title": board.title, "part": board.part, "board_part": board.board_part,
+              "fabric_clock_mhz": f"{board.fabric_clock_mhz:g}", "dma_base": f"0x{board.dma_base:08X}",
+              "dma_range": f"{board.dma_range // 1024}K"}
+    text = template.read_text()
+    for key, value in fields.items():
+        text = text.replace("{{" + key + "}}", value)
+    left = sorted(set(re.findall(r"{{(\w+)}}", text)))
+    if left:
+        raise ValueError(f"{template}: placeholders without a value: {', '.join(left)}")
+    return text
+
+
+def _retarget(hls_dir: Path, board: Board) -> None:
+    """Make the project hls4ml wrote for ``board.hls4ml_board`` one for ``board``: design.tcl and the part."""
+    (hls_dir / "design.tcl").write_text(block_design_tcl(board))
+    for name, pattern, line in (("project.tcl", r'^set part ".*"$', f'set part "{board.part}"'),
+                                ("hls4ml_config.yml", r"^Part: .*$", f"Part: {board.part}")):
+        path = hls_dir / name
+        text, n = re.subn(pattern, line, path.read_text(), flags=re.MULTILINE)
+        if n != 1:
+            raise BuildError(f"{path}: expected one line matching {pattern!r} to set the part, found {n} "
+                             f"(hls4ml {hls4ml.__version__} writes its project differently)")
+        path.write_text(text)
 
 
 def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z2") -> dict:
@@ -46,20 +90,27 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
     output type of at most 24 bits converts to float32 exactly. A fixed-point AXI type is avoided because
     hls4ml 1.3.0 writes its typedef as ``fixed<16,6,TRN,WRAP,0>``, which is not a C++ type (the wrapper does not
     compile; docs/hls4ml-notes.md, section 4).
+
+    ``board`` is a name in :data:`fpgagen.hls.boards.BOARDS`; for a board hls4ml does not know, the project is
+    hls4ml's for ``Board.hls4ml_board`` with fpgagen's block design and part (module docstring).
     """
-    spec = _board(board)
+    spec = get_board(board)
     out_dir = Path(out_dir)
-    hm = convert(model, out_dir / HLS_DIR, backend="VivadoAccelerator", board=board, part=spec["part"],
+    hls_dir = out_dir / HLS_DIR
+    hm = convert(model, hls_dir, backend="VivadoAccelerator", board=spec.hls4ml_board, part=spec.part,
                  interface="axi_stream", driver="python", input_type="float", output_type="float",
-                 clock_period=CLOCK_PERIOD_NS)
-    hm.write()
+                 clock_period=clock_period_ns(spec))
+    with contextlib.redirect_stdout(io.StringIO()):  # hls4ml warns that the part is not its board's: expected
+        hm.write()
+    if spec.hls4ml_board != spec.name:
+        _retarget(hls_dir, spec)
     model.save(out_dir / "quantized")
-    manifest = _manifest(model, hm, board)
+    manifest = _manifest(model, hm, spec)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
-def _manifest(model: QuantizedModel, hm, board: str) -> dict:
+def _manifest(model: QuantizedModel, hm, board: Board) -> dict:
     names = hls_layer_names(model)
     project = hm.config.get_project_name()
     period = float(hm.config.get_config_value("ClockPeriod"))
@@ -84,10 +135,14 @@ def _manifest(model: QuantizedModel, hm, board: str) -> dict:
         "format": MANIFEST_FORMAT,
         "preset": model.preset,
         "model_hash": model_hash(model),
-        "board": board,
-        "part": hm.config.get_config_value("Part"),
+        "board": board.name,
+        "part": board.part,
+        "ps": board.ps,
+        "dma_base": f"0x{board.dma_base:08X}",
+        "block_design": ("hls4ml VivadoAccelerator template" if board.hls4ml_board == board.name else
+                         f"fpgagen board_designs/{board.ps}.tcl (hls4ml project written for {board.hls4ml_board})"),
         "clock": {"hls_period_ns": period, "mhz": round(1000.0 / period, 3),
-                  "source": "design.tcl: processing_system7 FCLK_CLK0, 100 MHz"},
+                  "source": f"design.tcl: {board.ps} {CLOCK_PINS[board.ps]}, {board.fabric_clock_mhz:g} MHz"},
         "hls4ml": hls4ml.__version__,
         "flow_version": FLOW_VERSION,
         "backend": "VivadoAccelerator",
@@ -119,6 +174,9 @@ def _manifest(model: QuantizedModel, hm, board: str) -> dict:
     }
 
 
+CLOCK_PINS = {"processing_system7": "FCLK_CLK0", "zynq_ultra_ps_e": "pl_clk0"}
+
+
 def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path | None = None) -> dict[str, Path]:
     """Synthesize the project written by :func:`write_accelerator_project` and build the bitstream.
 
@@ -126,9 +184,11 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
     (block design, implementation, bitstream), then copies ``.bit`` and ``.hwh`` to
     ``<overlays_dir or <repo>/overlays>/<board>/<preset>.bit`` / ``.hwh``. Raises ToolNotFoundError naming any
     missing tool before doing anything (hls4ml's VivadoAccelerator flow needs Vivado HLS; Vitis HLS does not run
-    its scripts).
+    its scripts). ``board`` is any board of :data:`fpgagen.hls.boards.BOARDS`; the project must have been written for
+    it. The Zynq UltraScale+ designs take the newest installed Vivado board files of the board (the KV260's come
+    from Xilinx's board store, not with Vivado).
     """
-    _board(board)
+    get_board(board)
     project_dir = Path(project_dir)
     missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
     if missing:

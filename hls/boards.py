@@ -1,0 +1,254 @@
+"""The boards fpgagen deploys to: one registry, read by the accelerator project, the virtual board and the benches.
+
+A :class:`Board` holds what each stage needs to know about a Zynq board: the FPGA part and its yosys family, the
+fabric's budgets (from the Xilinx data sheets), the fabric clock, the processing system, where the AXI DMA's
+registers sit and which DDR window the host's buffers come from, and how many multipliers fpgagen's reuse-factor
+chooser may spend on it.
+
+Adding a board
+--------------
+Append a ``Board`` to :data:`BOARDS` (via :func:`register_board`). Its ``ps`` picks the block design: boards with a
+``processing_system7`` use hls4ml's own VivadoAccelerator template of ``hls4ml_board``; boards with a
+``zynq_ultra_ps_e`` get fpgagen's template ``board_designs/zynq_ultra_ps_e.tcl`` filled from the Board (hls4ml
+1.3.0 knows only pynq-z2 and zcu102, see :mod:`fpgagen.hls.accelerator`). The virtual board stands in for any
+registered board.
+
+On-chip memory and weights
+--------------------------
+hls4ml stores weights as constant arrays, i.e. ROMs initialised by the bitstream. Block RAM can be initialised that
+way; UltraRAM cannot (UG901: "the INIT for RAM does not exist, the UltraRAM powers up in a 0 condition"), so on
+UltraScale+ parts the memory that holds weights as hls4ml writes them is the block RAM (``rom_bits``); UltraRAM
+counts only for weights a design writes into it at start-up. :func:`board_for_preset` reports both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BRAM36_BITS = 36 * 1024  # a RAMB36 (E1 on 7-series, E2 on UltraScale+): 32 Kb data + 4 Kb parity
+URAM288_BITS = 288 * 1024  # an URAM288: 4K x 72
+
+
+@dataclass(frozen=True)
+class Board:
+    """A Zynq board fpgagen can deploy to.
+
+    Attributes:
+        name: registry key, e.g. ``"zcu104"``.
+        title: the board's product name.
+        part: FPGA part (Vivado's name) of the kernel's C synthesis and of the block design.
+        board_part: Vivado board part (``vendor:board:part0:version``; fpgagen's template takes the newest
+            installed version of ``vendor:board:part0``).
+        yosys_family: ``synth_xilinx -family`` of the part: ``"xc7"`` or ``"xcup"``.
+        ps: processing-system IP of the block design: ``"processing_system7"`` or ``"zynq_ultra_ps_e"``.
+        dsp: DSP slices (DSP48E1 on 7-series, DSP48E2 on UltraScale+).
+        bram36: 36 Kb block RAMs.
+        uram: 288 Kb UltraRAMs (0 where the part has none).
+        lut: 6-input LUTs.
+        ff: flip-flops.
+        fabric_clock_mhz: the kernel's clock (FCLK_CLK0 / pl_clk0) and the HLS target.
+        dma_base: physical address of the AXI DMA's registers (``hier_0/axi_dma_0``).
+        dma_range: size of the DMA's register window.
+        ddr_window: (start, end) physical addresses the host's DMA buffers come from (the Linux CMA area PYNQ
+            allocates from lies there).
+        multiplier_budget: multipliers the reuse-factor chooser may spend (below ``dsp``: the rest is headroom).
+        hls4ml_board: the hls4ml VivadoAccelerator board whose project fpgagen writes (the same board, or one with
+            the same processing system whose block design fpgagen then replaces).
+    """
+
+    name: str
+    title: str
+    part: str
+    board_part: str
+    yosys_family: str
+    ps: str
+    dsp: int
+    bram36: int
+    uram: int
+    lut: int
+    ff: int
+    fabric_clock_mhz: float
+    dma_base: int
+    dma_range: int
+    ddr_window: tuple[int, int]
+    multiplier_budget: int
+    hls4ml_board: str
+
+    def __post_init__(self):
+        if self.yosys_family not in ("xc7", "xcup"):
+            raise ValueError(f"board {self.name}: yosys_family must be 'xc7' or 'xcup', got {self.yosys_family!r}")
+        if self.ps not in PS_ARCH:
+            raise ValueError(f"board {self.name}: ps must be one of {', '.join(PS_ARCH)}, got {self.ps!r}")
+        if not 0 < self.multiplier_budget <= self.dsp:
+            raise ValueError(f"board {self.name}: multiplier_budget {self.multiplier_budget} outside 1..{self.dsp}")
+        start, end = self.ddr_window
+        if not 0 <= start < end or start % 4096 or end % 4096:
+            raise ValueError(f"board {self.name}: ddr_window must be page aligned start < end, got {self.ddr_window}")
+
+    @property
+    def dsp_primitive(self) -> str:
+        """``"DSP48E1"`` (7-series) or ``"DSP48E2"`` (UltraScale+)."""
+        return "DSP48E1" if self.yosys_family == "xc7" else "DSP48E2"
+
+    @property
+    def arch(self) -> str:
+        """The CPU architecture of the board's processing system, as pynq names it (``armv7l`` / ``aarch64``)."""
+        return PS_ARCH[self.ps]
+
+    @property
+    def bram_bits(self) -> int:
+        """Bits of block RAM (parity bits included, as hls4ml's ROMs can use them)."""
+        return self.bram36 * BRAM36_BITS
+
+    @property
+    def uram_bits(self) -> int:
+        """Bits of UltraRAM."""
+        return self.uram * URAM288_BITS
+
+    @property
+    def on_chip_memory_bits(self) -> int:
+        """Block RAM and UltraRAM bits together."""
+        return self.bram_bits + self.uram_bits
+
+    @property
+    def rom_bits(self) -> int:
+        """Bits that can hold bitstream-initialised constants such as hls4ml's weights: the block RAM."""
+        return self.bram_bits
+
+    @property
+    def budget(self) -> dict[str, int]:
+        """The fabric's resources by the names yosys' ``stat`` and the benches use."""
+        return {self.dsp_primitive: self.dsp, "BRAM36": self.bram36, "URAM288": self.uram, "LUT": self.lut,
+                "FF": self.ff}
+
+    @property
+    def part_fields(self) -> tuple[str, str, str]:
+        """(device, package, speed grade) of ``part`` as a hardware handoff's SYSTEMINFO writes them:
+        ``xc7z020clg400-1`` -> ``("7z020", "clg400", "-1")``, ``xczu7ev-ffvc1156-2-e`` ->
+        ``("xczu7ev", "ffvc1156", "-2")``."""
+        if self.part.startswith("xc7z"):
+            device_package, speed = self.part.split("-")[:2]
+            device = device_package[2:7]
+            return device, device_package[7:], f"-{speed}"
+        device, package, speed = self.part.split("-")[:3]
+        return device, package, f"-{speed}"
+
+
+PS_ARCH = {"processing_system7": "armv7l", "zynq_ultra_ps_e": "aarch64"}
+
+BOARDS: dict[str, Board] = {}
+
+
+def register_board(board: Board) -> Board:
+    """Add ``board`` to :data:`BOARDS` (its name must be new)."""
+    if board.name in BOARDS:
+        raise ValueError(f"board {board.name!r} is already registered")
+    BOARDS[board.name] = board
+    return board
+
+
+def get_board(name: str) -> Board:
+    """The board called ``name``; a ValueError lists the registered boards otherwise."""
+    if name not in BOARDS:
+        raise ValueError(f"board {name!r} is not supported; supported: {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+# Budgets: Zynq-7000 SoC data sheet DS190 (XC7Z020), Zynq UltraScale+ MPSoC product table DS891 (XCZU7EV), Kria
+# K26 SOM data sheet DS987 (XCK26).
+register_board(Board(
+    name="pynq-z2", title="TUL PYNQ-Z2 (Zynq-7000 XC7Z020)", part="xc7z020clg400-1",
+    board_part="tul.com.tw:pynq-z2:part0:1.0", yosys_family="xc7", ps="processing_system7",
+    dsp=220, bram36=140, uram=0, lut=53_200, ff=106_400, fabric_clock_mhz=100,
+    dma_base=0x40400000, dma_range=0x10000,
+    ddr_window=(0x16000000, 0x20000000),  # in the 512 MB DDR3; PYNQ's CMA area
+    multiplier_budget=200, hls4ml_board="pynq-z2"))
+register_board(Board(
+    name="zcu104", title="Xilinx ZCU104 (Zynq UltraScale+ XCZU7EV)", part="xczu7ev-ffvc1156-2-e",
+    board_part="xilinx.com:zcu104:part0:1.1", yosys_family="xcup", ps="zynq_ultra_ps_e",
+    dsp=1_728, bram36=312, uram=96, lut=230_400, ff=460_800, fabric_clock_mhz=100,
+    dma_base=0xA0000000, dma_range=0x10000,  # the first slave on M_AXI_HPM0_FPD
+    ddr_window=(0x60000000, 0x80000000),  # top of the 2 GB PS DDR4 (DDR_LOW); arm64 Linux keeps CMA below 4 GB
+    multiplier_budget=1_500, hls4ml_board="zcu102"))
+register_board(Board(
+    name="kv260", title="AMD Kria KV260 (K26 SOM, XCK26)", part="xck26-sfvc784-2LV-c",
+    board_part="xilinx.com:kv260_som:part0:1.3", yosys_family="xcup", ps="zynq_ultra_ps_e",
+    dsp=1_248, bram36=144, uram=64, lut=117_120, ff=234_240, fabric_clock_mhz=100,
+    dma_base=0xA0000000, dma_range=0x10000,
+    ddr_window=(0x60000000, 0x80000000),  # in DDR_LOW of the SOM's 4 GB DDR4, below 4 GB like CMA
+    multiplier_budget=1_100, hls4ml_board="zcu102"))
+
+DEFAULT_BOARD = "pynq-z2"
+# The boards a preset is placed on by default, smallest first. kv260 is a target one asks for by name: its 24.2 Mbit
+# of on-chip memory is barely more than the largest preset's weights.
+PRESET_BOARD_ORDER = ("pynq-z2", "zcu104")
+# (data, weight) bits quantize() uses for a preset without DEFAULT_WIDTHS (hls/quantize.py).
+QUANTIZE_FALLBACK_WIDTHS = (16, 10)
+
+
+@dataclass(frozen=True)
+class BoardChoice:
+    """Where a preset runs, and why.
+
+    Attributes:
+        preset: the preset's name.
+        board: the chosen :class:`Board`.
+        parameters: the generator's parameter count (weights and biases, before BatchNorm folding).
+        weight_bits: ``parameters`` x the preset's default weight width: what its ROMs hold.
+        weight_width: the default weight width in bits (``fpgagen.hls.quantize.DEFAULT_WIDTHS``).
+        fits_in_rom: whether ``weight_bits`` fit the board's block RAM, where hls4ml's constant weights live.
+        rejected: the boards tried before, each with the reason it was passed over.
+    """
+
+    preset: str
+    board: Board
+    parameters: int
+    weight_bits: int
+    weight_width: int
+    fits_in_rom: bool
+    rejected: tuple[tuple[str, str], ...]
+
+    @property
+    def reason(self) -> str:
+        """One paragraph: weight bits against each board's on-chip memory bits."""
+        b = self.board
+        mbit = 1e6
+        text = [f"{self.preset}: {self.parameters:,} parameters x {self.weight_width} bits = "
+                f"{self.weight_bits / mbit:.2f} Mbit of weights."]
+        text += [f"Not {name}: {why}." for name, why in self.rejected]
+        text.append(f"{b.name}: {b.on_chip_memory_bits / mbit:.2f} Mbit on chip ({b.bram36} BRAM36 = "
+                    f"{b.bram_bits / mbit:.2f} Mbit" + (f" + {b.uram} URAM288 = {b.uram_bits / mbit:.2f} Mbit" if
+                                                         b.uram else "") + f"), {b.dsp:,} {b.dsp_primitive}.")
+        if self.fits_in_rom:
+            text.append(f"The weights fill {self.weight_bits / b.rom_bits:.0%} of its block RAM.")
+        else:
+            text.append(f"The weights exceed its block RAM ({self.weight_bits / b.rom_bits:.0%}): UltraRAM has no "
+                        "bitstream initialisation, so they fit on chip only if the design loads them into UltraRAM "
+                        f"at start-up or they shrink to <= {b.rom_bits // self.parameters} bits.")
+        return " ".join(text)
+
+
+def board_for_preset(name: str) -> BoardChoice:
+    """The first board of :data:`PRESET_BOARD_ORDER` whose on-chip memory holds the preset's weights.
+
+    Weights are counted as the generator's parameters times the preset's default weight width (16-bit data /
+    10-bit weights where the preset has no tuned default). dcgan28 (2.3 M parameters) lands on zcu104, every other
+    shipped preset on pynq-z2. Raises ValueError for an unknown preset or one no listed board holds.
+    """
+    from ..models.cost import parameter_count
+    from ..models.presets import get_preset
+    from .quantize import DEFAULT_WIDTHS
+
+    preset = get_preset(name)
+    parameters = parameter_count(preset.make_generator())
+    width = DEFAULT_WIDTHS.get(name, QUANTIZE_FALLBACK_WIDTHS)[1]
+    bits = parameters * width
+    rejected = []
+    for board_name in PRESET_BOARD_ORDER:
+        board = BOARDS[board_name]
+        if bits <= board.on_chip_memory_bits:
+            return BoardChoice(name, board, parameters, bits, width, bits <= board.rom_bits, tuple(rejected))
+        rejected.append((board_name, f"{bits / 1e6:.2f} Mbit of weights > its {board.on_chip_memory_bits / 1e6:.2f} "
+                                     "Mbit of on-chip memory"))
+    raise ValueError(f"no board in {', '.join(PRESET_BOARD_ORDER)} holds the {bits / 1e6:.2f} Mbit of weights of "
+                     f"{name}; register a larger board")

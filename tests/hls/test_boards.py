@@ -1,0 +1,230 @@
+"""The board registry, the preset-to-board rule, and the accelerator projects written for zcu104 and kv260."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from fpgagen.hls import boards
+from fpgagen.hls.accelerator import block_design_tcl, build_overlay, write_accelerator_project
+from fpgagen.hls.boards import BOARDS, Board, board_for_preset, get_board
+from fpgagen.hls.errors import ToolNotFoundError
+from fpgagen.hls.quantize import DEFAULT_WIDTHS, quantize
+from fpgagen.models.cost import parameter_count
+from fpgagen.models.presets import PRESETS, get_preset
+
+UPLUS = ("zcu104", "kv260")
+
+# ------------------------------------------------------------------------------------------------- the registry
+
+# Data sheets: DS190 (XC7Z020), DS891 (XCZU7EV), DS987 (XCK26).
+DATASHEET = {
+    "pynq-z2": ("xc7z020clg400-1", 220, 140, 0, 53_200, 106_400),
+    "zcu104": ("xczu7ev-ffvc1156-2-e", 1_728, 312, 96, 230_400, 460_800),
+    "kv260": ("xck26-sfvc784-2LV-c", 1_248, 144, 64, 117_120, 234_240),
+}
+
+
+@pytest.mark.parametrize("name", list(DATASHEET))
+def test_budgets_are_the_data_sheets(name):
+    b = get_board(name)
+    assert (b.part, b.dsp, b.bram36, b.uram, b.lut, b.ff) == DATASHEET[name]
+    assert b.budget == {b.dsp_primitive: b.dsp, "BRAM36": b.bram36, "URAM288": b.uram, "LUT": b.lut, "FF": b.ff}
+
+
+def test_registry_invariants():
+    assert list(BOARDS) == ["pynq-z2", "zcu104", "kv260"]
+    for b in BOARDS.values():
+        assert (b.yosys_family, b.ps, b.dsp_primitive, b.arch) in (
+            ("xc7", "processing_system7", "DSP48E1", "armv7l"), ("xcup", "zynq_ultra_ps_e", "DSP48E2", "aarch64"))
+        assert 0 < b.multiplier_budget < b.dsp
+        assert b.on_chip_memory_bits == b.bram36 * 36 * 1024 + b.uram * 288 * 1024
+        assert b.rom_bits == b.bram_bits  # UltraRAM cannot hold bitstream-initialised weights
+        assert b.ddr_window[0] < b.ddr_window[1] and b.dma_range == 0x10000
+        assert b.fabric_clock_mhz == 100
+        assert b.hls4ml_board in ("pynq-z2", "zcu102")
+    assert get_board("pynq-z2").multiplier_budget == 200  # the budget quantize used before the registry
+    assert get_board("pynq-z2").bram_bits // 8 // 1024 == 630  # "630 KB of BRAM"
+    assert (get_board("pynq-z2").dma_base, get_board("zcu104").dma_base) == (0x40400000, 0xA0000000)
+
+
+def test_part_fields_as_a_hardware_handoff_writes_them():
+    assert get_board("pynq-z2").part_fields == ("7z020", "clg400", "-1")
+    assert get_board("zcu104").part_fields == ("xczu7ev", "ffvc1156", "-2")
+    assert get_board("kv260").part_fields == ("xck26", "sfvc784", "-2LV")
+
+
+def test_bad_boards_are_refused():
+    with pytest.raises(ValueError, match="board 'zcu102' is not supported; supported: pynq-z2, zcu104, kv260"):
+        get_board("zcu102")
+    fields = {f: getattr(get_board("zcu104"), f) for f in Board.__dataclass_fields__}
+    with pytest.raises(ValueError, match="yosys_family"):
+        Board(**{**fields, "yosys_family": "xcu"})
+    with pytest.raises(ValueError, match="multiplier_budget 2000 outside 1..1728"):
+        Board(**{**fields, "multiplier_budget": 2000})
+    with pytest.raises(ValueError, match="ps must be one of"):
+        Board(**{**fields, "ps": "versal_cips"})
+    with pytest.raises(ValueError, match="already registered"):
+        boards.register_board(get_board("kv260"))
+
+
+# ------------------------------------------------------------------------------------------------- preset -> board
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_board_for_preset(preset):
+    choice = board_for_preset(preset)
+    params = parameter_count(get_preset(preset).make_generator())
+    width = DEFAULT_WIDTHS.get(preset, boards.QUANTIZE_FALLBACK_WIDTHS)[1]
+    assert (choice.parameters, choice.weight_width, choice.weight_bits) == (params, width, params * width)
+    assert choice.board.name == ("zcu104" if preset == "dcgan28" else "pynq-z2")
+    assert choice.weight_bits <= choice.board.on_chip_memory_bits
+    assert choice.fits_in_rom == (choice.weight_bits <= choice.board.bram_bits)
+    assert f"{params:,} parameters x {width} bits" in choice.reason
+
+
+def test_dcgan28_needs_the_bigger_board_and_says_what_fits():
+    choice = board_for_preset("dcgan28")
+    pynq = get_board("pynq-z2")
+    assert choice.weight_bits > pynq.on_chip_memory_bits
+    assert [name for name, _ in choice.rejected] == ["pynq-z2"]
+    assert "Not pynq-z2" in choice.reason and "5.16 Mbit of on-chip memory" in choice.reason
+    assert "zcu104: 39.81 Mbit on chip (312 BRAM36 = 11.50 Mbit + 96 URAM288 = 28.31 Mbit)" in choice.reason
+    if not choice.fits_in_rom:  # at 10-bit weights: 23 Mbit against 11.5 Mbit of block RAM
+        assert "UltraRAM has no bitstream initialisation" in choice.reason
+        assert f"<= {choice.board.bram_bits // choice.parameters} bits" in choice.reason
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        board_for_preset("nope")
+
+
+# ------------------------------------------------------------------------------------------------- projects
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    return quantize("digits8")
+
+
+@pytest.fixture(scope="module")
+def projects(digits8, tmp_path_factory):
+    """digits8's accelerator project for each Zynq UltraScale+ board: (manifest, hls4ml project folder)."""
+    out = {}
+    for name in UPLUS:
+        folder = tmp_path_factory.mktemp(name)
+        out[name] = (write_accelerator_project(digits8, folder, name), folder / "hls4ml_prj")
+    return out
+
+
+@pytest.mark.parametrize("name", UPLUS)
+def test_project_for_a_board_hls4ml_does_not_know(projects, name):
+    board = get_board(name)
+    manifest, prj = projects[name]
+    assert json.loads((prj.parent / "manifest.json").read_text()) == manifest
+    assert (manifest["board"], manifest["part"], manifest["ps"], manifest["dma_base"]) == (
+        name, board.part, "zynq_ultra_ps_e", "0xA0000000")
+    assert manifest["clock"] == {"hls_period_ns": 10.0, "mhz": 100.0,
+                                 "source": "design.tcl: zynq_ultra_ps_e pl_clk0, 100 MHz"}
+    assert "hls4ml project written for zcu102" in manifest["block_design"]
+    # The part reaches Vivado HLS (project.tcl, read by build_prj.tcl) and hls4ml's saved configuration.
+    assert f'set part "{board.part}"' in (prj / "project.tcl").read_text()
+    assert f"\nPart: {board.part}\n" in (prj / "hls4ml_config.yml").read_text()
+    assert "set_part $part" in (prj / "build_prj.tcl").read_text()
+    # The kernel is hls4ml's as for any board.
+    assert "myproject_axi" in (prj / "firmware" / "myproject_axi.cpp").read_text()
+    for path in prj.rglob("*"):
+        if path.is_file() and path.suffix in (".tcl", ".yml"):
+            assert "xczu9eg" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("name", UPLUS)
+def test_block_design_has_the_ps_dma_and_clock(projects, name):
+    board = get_board(name)
+    design = (projects[name][1] / "design.tcl").read_text()
+    assert design == block_design_tcl(board) and "{{" not in design
+    assert f"set fg_part {board.part}\n" in design and f"set fg_board_part {board.board_part}\n" in design
+    assert "create_project project_1 ${project_name}_vivado_accelerator -part $fg_part -force" in design
+    assert "xilinx.com:ip:zynq_ultra_ps_e:3.* zynq_ultra_ps_e_0" in design and 'apply_board_preset "1"' in design
+    assert "CONFIG.PSU__USE__S_AXI_GP2 {1}" in design  # S_AXI_HP0_FPD
+    assert "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ $fg_clock_mhz" in design and "set fg_clock_mhz 100\n" in design
+    assert "xilinx.com:ip:axi_dma:7.* axi_dma_0" in design and "CONFIG.c_include_sg {0}" in design
+    assert "Master {/zynq_ultra_ps_e_0/M_AXI_HPM0_FPD} Slave {/axi_dma_0/S_AXI_LITE}" in design
+    assert design.count("Slave {/zynq_ultra_ps_e_0/S_AXI_HP0_FPD}") == 2  # MM2S and S2MM
+    assert "set fg_dma_base 0xA0000000\n" in design and "set fg_dma_range 64K\n" in design
+    assert "xilinx.com:bd_rule:clkrst" in design
+    assert "group_bd_cells hier_0 [get_bd_cells axi_dma_0] [get_bd_cells ${project_name}_axi_0]" in design
+
+
+def test_pynq_z2_keeps_hls4mls_block_design(digits8, tmp_path):
+    manifest = write_accelerator_project(digits8, tmp_path, "pynq-z2")
+    design = (tmp_path / "hls4ml_prj" / "design.tcl").read_text()
+    assert "processing_system7" in design and "-part xc7z020clg400-1" in design
+    assert manifest["block_design"] == "hls4ml VivadoAccelerator template" and manifest["ps"] == "processing_system7"
+    with pytest.raises(ValueError, match="no fpgagen block design for processing_system7"):
+        block_design_tcl(get_board("pynq-z2"))
+
+
+VIVADO_STUBS = """
+# Every Vivado command design.tcl calls, recording its words: this checks the script's Tcl and the commands it
+# issues, not what Vivado would make of them.
+set calls {}
+proc record {args} { global calls; lappend calls $args; return "" }
+foreach cmd {create_project set_property update_ip_catalog create_bd_design create_bd_cell apply_bd_automation
+             connect_bd_intf_net group_bd_cells validate_bd_design save_bd_design make_wrapper add_files reset_run
+             launch_runs wait_on_run open_run report_utilization get_bd_cells get_bd_intf_pins get_bd_pins
+             get_files get_bd_addr_spaces} {
+    proc $cmd {args} "record $cmd {*}\\$args"
+}
+proc get_board_parts {args} { return {xilinx.com:BOARD:part0:1.0 xilinx.com:BOARD:part0:1.10} }
+proc get_property {args} { return 99.999001 }
+proc current_project {args} { return project_1 }
+proc get_bd_addr_segs {args} { return SEG_axi_dma_0_Reg }
+source design.tcl
+foreach c $calls { puts $c }
+"""
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
+@pytest.mark.parametrize("name", UPLUS)
+def test_block_design_runs_in_tcl_with_vivado_stubbed(projects, name):
+    board = get_board(name)
+    prj = projects[name][1]
+    stubs = VIVADO_STUBS.replace("BOARD", board.board_part.split(":")[1])
+    done = subprocess.run(["tclsh"], input=stubs, cwd=prj, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    calls = done.stdout.splitlines()
+    assert calls[0] == f"create_project project_1 myproject_vivado_accelerator -part {board.part} -force"
+    prefix = ":".join(board.board_part.split(":")[:3])
+    assert f"set_property board_part {prefix}:1.10 project_1" in calls  # the newest installed version
+    assert "set_property offset 0xA0000000 SEG_axi_dma_0_Reg" in calls
+    assert "set_property range 64K SEG_axi_dma_0_Reg" in calls
+    clkrst = [c for c in calls if "bd_rule:clkrst" in c]
+    assert len(clkrst) == 1 and "pl_clk0 (99 MHz)" in clkrst[0] and "Freq 100" in clkrst[0]
+    assert calls.index("validate_bd_design") < calls.index("launch_runs impl_1 -to_step write_bitstream -jobs 6")
+
+
+@pytest.mark.parametrize("name", UPLUS)
+def test_build_without_vivado_names_the_missing_tools(projects, name, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolNotFoundError, match=f"vivado_hls and vivado not found on PATH: building the {name} "):
+        build_overlay(projects[name][1].parent, name)
+
+
+def test_build_refuses_an_unknown_board(tmp_path):
+    with pytest.raises(ValueError, match="board 'zcu102' is not supported"):
+        build_overlay(tmp_path, "zcu102")
+
+
+def test_manifest_board_must_match_the_build(projects, tmp_path, monkeypatch):
+    for tool in ("vivado_hls", "vivado"):  # present on PATH, never run: the board check comes first
+        (tmp_path / tool).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ValueError, match=re.escape("was written for board 'zcu104', not 'kv260'")):
+        build_overlay(projects["zcu104"][1].parent, "kv260")
