@@ -1,4 +1,4 @@
-"""The virtual board: a ``pynq.Device`` that stands in for a PYNQ-Z2 where there is none.
+"""The virtual board: a ``pynq.Device`` that stands in for a Zynq board (PYNQ-Z2, ZCU104, KV260) where there is none.
 
 Code written for the board -- ``pynq.Overlay(path)``, ``pynq.allocate``, ``pynq.lib.dma.DMA``, hls4ml's
 ``axi_stream_driver.py``, :class:`fpgagen.host.driver.GeneratorDriver` -- runs on it unchanged:
@@ -8,6 +8,11 @@ Code written for the board -- ``pynq.Overlay(path)``, ``pynq.allocate``, ``pynq.
   (``/proc/device-tree/chosen/pynq_board`` absent) or ``FPGAGEN_VIRTUAL_BOARD=1`` is set. Importing this module
   registers it; :func:`activate` also makes a given VirtualBoard ``Device.active_device`` when pynq has already
   probed.
+- **Boards.** Every board of :data:`fpgagen.hls.boards.BOARDS`: its part, processing system (``processing_system7``
+  / ``zynq_ultra_ps_e``, with the clock registers pynq's ``Clocks`` reads: SLCR, or CRL_APB + CRF_APB), the DMA's
+  register address and the DDR window buffers come from. A VirtualBoard starts as ``board`` (pynq-z2 by default)
+  and takes the board of the first overlay it parses -- the part in the ``.hwh``, checked against the board its
+  manifest names -- while nothing is programmed and no buffer is live.
 - **Metadata.** :func:`write_virtual_overlay` writes ``<name>.hwh`` (:func:`hwh_text`: the Zynq PS with its
   clocks, the hierarchy ``hier_0`` holding ``axi_dma_0`` -- simple mode, its register map and parameters such as
   ``c_sg_length_width`` -- and the kernel cell ``myproject_axi_0``, wired as hls4ml's VivadoAccelerator block
@@ -18,7 +23,7 @@ Code written for the board -- ``pynq.Overlay(path)``, ``pynq.allocate``, ``pynq.
   :meth:`VirtualBoard.read_registers` / :meth:`~VirtualBoard.write_registers`, which decode the address to the
   emulated AXI DMA (:class:`AxiDmaModel`, PG021 simple mode) or the PS's clock registers (SLCR).
 - **Memory.** ``allocate`` returns ``pynq.buffer.PynqBuffer`` s backed by host memory at physical addresses in
-  the PYNQ-Z2's DDR (:class:`HostMemory`); the DMA resolves addresses there, and an address that maps to no live
+  the board's DDR window (:class:`HostMemory`); the DMA resolves addresses there, and an address that maps to no live
   buffer is a decode error (DMADecErr), as on the board.
 
 Writing a kernel backend
@@ -56,16 +61,19 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
 from ..hls import golden
+from ..hls.boards import BOARDS, DEFAULT_BOARD, Board, get_board
 from ..hls.quantized_model import QuantizedModel
-from .driver import OverlayManifest
+from .driver import OverlayError, OverlayManifest
 
 VIRTUAL_BITSTREAM_FORMAT = "fpgagen-virtual-bitstream-1"
-BOARD_NAME = "Pynq-Z2"
-DMA_BASE = 0x40400000
-DMA_RANGE = 0x10000
+# The names PYNQ's images give the boards (/proc/device-tree/chosen/pynq_board), i.e. pynq.Device.name.
+PYNQ_BOARD_NAMES = {"pynq-z2": "Pynq-Z2", "zcu104": "ZCU104", "kv260": "KV260"}
+BOARD_NAME = PYNQ_BOARD_NAMES[DEFAULT_BOARD]
+DMA_BASE = BOARDS[DEFAULT_BOARD].dma_base
+DMA_RANGE = BOARDS[DEFAULT_BOARD].dma_range
+DDR_WINDOW = BOARDS[DEFAULT_BOARD].ddr_window  # the part of the PYNQ-Z2's 512 MB DDR that buffers come from (CMA)
 SLCR_BASE = 0xF8000000
 SLCR_RANGE = 0x1000
-DDR_WINDOW = (0x16000000, 0x20000000)  # the part of the PYNQ-Z2's 512 MB DDR that buffers come from (CMA)
 
 
 class VirtualBoardError(RuntimeError):
@@ -229,7 +237,7 @@ register_backend("golden", lambda model, overlay_dir, options: GoldenBackend(mod
 class HostMemory:
     """Host memory with physical addresses: what ``allocate`` hands out and the DMA reads and writes.
 
-    Buffers are placed first-fit, page aligned, in ``window`` (part of the PYNQ-Z2's DDR); a region is free again
+    Buffers are placed first-fit, page aligned, in ``window`` (part of the board's DDR); a region is free again
     once its buffer (and every view of it) is garbage.
     """
 
@@ -239,6 +247,12 @@ class HostMemory:
         self.window = window
         self._starts: list[int] = []
         self._regions: dict[int, tuple[int, weakref.ref]] = {}
+
+    @property
+    def live_buffers(self) -> int:
+        """How many allocated regions are still in use."""
+        self._purge()
+        return len(self._regions)
 
     def _purge(self) -> None:
         for start in [s for s, (_, ref) in self._regions.items() if ref() is None]:
@@ -432,6 +446,7 @@ class AxiDmaModel:
 
 
 # ============================================================================================== metadata
+# Zynq-7000 (processing_system7) parameters of the PYNQ-Z2 design: FCLK0 at 100 MHz from the IO PLL.
 PS_PARAMETERS = {
     "PCW_FPGA_FCLK0_ENABLE": "1", "PCW_FPGA_FCLK1_ENABLE": "0", "PCW_FPGA_FCLK2_ENABLE": "0",
     "PCW_FPGA_FCLK3_ENABLE": "0",
@@ -445,6 +460,74 @@ for _i in range(4):
     PS_PARAMETERS[f"PCW_FCLK{_i}_PERIPHERAL_CLKSRC"] = "IO PLL"
     PS_PARAMETERS[f"PCW_FCLK{_i}_PERIPHERAL_DIVISOR0"] = "4" if _i == 0 else "1"
     PS_PARAMETERS[f"PCW_FCLK{_i}_PERIPHERAL_DIVISOR1"] = "4" if _i == 0 else "1"
+
+# Zynq UltraScale+ (zynq_ultra_ps_e): pl_clk0 = IOPLL (33.333 MHz x 90 / 2 = 1499.985 MHz) / 15, the rate the
+# board presets reach for 100 MHz.
+ZU_IOPLL_MHZ = 33.333 * 90 / 2
+
+
+def zu_ps_parameters(fabric_clock_mhz: float) -> dict[str, str]:
+    """The zynq_ultra_ps_e parameters pynqmetadata reads: PL clock enables, sources, divisors, rates, ports."""
+    divisor = max(1, round(ZU_IOPLL_MHZ / fabric_clock_mhz))
+    params = {"PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "0", "PSU__USE__M_AXI_GP2": "0",
+              "PSU__USE__S_AXI_GP2": "1", "PSU__MAXIGP0__DATA_WIDTH": "32", "PSU__SAXIGP2__DATA_WIDTH": "32"}
+    for i in range(4):
+        params[f"PSU__FPGA_PL{i}_ENABLE"] = "1" if i == 0 else "0"
+        params[f"PSU__CRL_APB__PL{i}_REF_CTRL__SRCSEL"] = "IOPLL"
+        params[f"PSU__CRL_APB__PL{i}_REF_CTRL__DIVISOR0"] = str(divisor if i == 0 else 4)
+        params[f"PSU__CRL_APB__PL{i}_REF_CTRL__DIVISOR1"] = "1"
+    params["PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"] = f"{fabric_clock_mhz:g}"
+    params["PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"] = f"{ZU_IOPLL_MHZ / divisor:.6f}"
+    return params
+
+
+@dataclass(frozen=True)
+class PsView:
+    """How a processing system appears in a hardware handoff, and the clock registers pynq's ``Clocks`` reads.
+
+    Attributes:
+        vlnv, modtype, instance: the PS cell.
+        hwh_arch: SYSTEMINFO ARCH (``zynq`` / ``zynquplus``), also the DMA's C_FAMILY.
+        clock_pin: the PL clock the DMA and the kernel run on.
+        master, slave: the PS's AXI master to the DMA's registers and slave for the DMA's memory traffic.
+        ddr_block, ddr_high: the DDR address block the DMA reaches through ``slave`` and its last address.
+        clock_registers: base address -> (window, {offset: reset value}) of the clock control registers.
+    """
+
+    vlnv: str
+    modtype: str
+    instance: str
+    hwh_arch: str
+    clock_pin: str
+    master: str
+    slave: str
+    ddr_block: str
+    ddr_high: int
+    clock_registers: dict
+
+
+PS_VIEWS = {
+    "processing_system7": PsView(
+        vlnv="xilinx.com:ip:processing_system7:5.5", modtype="processing_system7", instance="processing_system7_0",
+        hwh_arch="zynq", clock_pin="FCLK_CLK0", master="M_AXI_GP0", slave="S_AXI_HP0", ddr_block="HP0_DDR_LOWOCM",
+        ddr_high=0x1FFFFFFF,
+        clock_registers={SLCR_BASE: (SLCR_RANGE, {  # ARM/DDR/IO PLL, ARM_CLK, FPGA0..3_CLK_CTRL
+            0x100: 26 << 12, 0x104: 21 << 12, 0x108: 32 << 12, 0x120: 2 << 8, 0x170: (4 << 16) | (4 << 8),
+            0x180: (1 << 16) | (1 << 8), 0x190: (1 << 16) | (1 << 8), 0x1A0: (1 << 16) | (1 << 8)})}),
+    "zynq_ultra_ps_e": PsView(
+        vlnv="xilinx.com:ip:zynq_ultra_ps_e:3.3", modtype="zynq_ultra_ps_e", instance="zynq_ultra_ps_e_0",
+        hwh_arch="zynquplus", clock_pin="pl_clk0", master="M_AXI_HPM0_FPD", slave="S_AXI_HP0_FPD",
+        ddr_block="HP0_DDR_LOW", ddr_high=0x7FFFFFFF,
+        clock_registers={
+            0xFF5E0000: (0x1000, {  # CRL_APB: IOPLL, RPLL (FBDIV, DIV2), PL0..3_REF_CTRL (CLKACT, DIVISOR1/0)
+                0x20: (1 << 16) | (90 << 8), 0x30: (1 << 16) | (72 << 8),
+                0xC0: (1 << 24) | (1 << 16) | (15 << 8), 0xC4: (1 << 16) | (4 << 8), 0xC8: (1 << 16) | (4 << 8),
+                0xCC: (1 << 16) | (4 << 8)}),
+            0xFD1A0000: (0x1000, {  # CRF_APB: APLL, DPLL, VPLL, ACPU_CTRL (the A53s at 1200 MHz)
+                0x20: (1 << 16) | (72 << 8), 0x2C: (1 << 16) | (64 << 8), 0x38: (1 << 16) | (90 << 8),
+                0x60: 1 << 8})}),
+}
+
 
 DMA_REGISTERS = [  # name, offset, fields (name, bit, width)
     ("MM2S_DMACR", 0x00, [("RS", 0, 1), ("Reset", 2, 1), ("IOC_IrqEn", 12, 1), ("Err_IrqEn", 14, 1)]),
@@ -483,7 +566,7 @@ def _module(parent, fullname: str, vlnv: str, modtype: str, params: dict, **attr
     return m, instance
 
 
-def _ports(module, ports):
+def _ports(module, ports, clock_hz: int = 100_000_000):
     """ports: (name, dir, width, sigis, [(instance, port), ...])."""
     el = ET.SubElement(module, "PORTS")
     for name, direction, width, sigis, conns in ports:
@@ -491,7 +574,7 @@ def _ports(module, ports):
         if width > 1:
             attrs.update(LEFT=str(width - 1), RIGHT="0")
         if sigis == "clk":
-            attrs["CLKFREQUENCY"] = "100000000"
+            attrs["CLKFREQUENCY"] = str(clock_hz)
         p = ET.SubElement(el, "PORT", **attrs)
         c = ET.SubElement(p, "CONNECTIONS")
         for inst, port in conns:
@@ -516,17 +599,30 @@ def _axis_ports(prefix: str, master: bool, peer: tuple[str, str]):
 
 
 def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "axi_dma_0",
-             kernel: str = "myproject_axi_0", length_width: int = 26) -> str:
-    """The hardware handoff of hls4ml's VivadoAccelerator pynq-z2 block design, as far as pynq reads it.
+             kernel: str = "myproject_axi_0", length_width: int = 26, board: str = DEFAULT_BOARD) -> str:
+    """The hardware handoff of the accelerator's block design on ``board``, as far as pynq reads it.
 
-    Modules: ``processing_system7_0`` (its FCLK0 at 100 MHz, M_AXI_GP0 mapping the DMA's registers at
-    0x40400000, S_AXI_HP0 to DDR), ``<hierarchy>/<dma>`` (xilinx.com:ip:axi_dma:7.1, direct register mode, 32-bit
-    streams, ``c_sg_length_width`` = ``length_width``, its register map; masters M_AXI_MM2S / M_AXI_S2MM mapping
-    DDR) and ``<hierarchy>/<kernel>`` (xilinx.com:hls:myproject_axi:1.0, ports in_r / out_r, ap_ctrl_none: no
-    registers), the DMA's M_AXIS_MM2S wired to in_r and out_r to S_AXIS_S2MM.
+    SYSTEMINFO names the board's part. Modules: the PS (pynq-z2: ``processing_system7_0``, FCLK_CLK0, M_AXI_GP0
+    mapping the DMA's registers at 0x40400000, S_AXI_HP0 to DDR; Zynq UltraScale+: ``zynq_ultra_ps_e_0``,
+    pl_clk0, M_AXI_HPM0_FPD mapping them at 0xA0000000, S_AXI_HP0_FPD to DDR), ``<hierarchy>/<dma>``
+    (xilinx.com:ip:axi_dma:7.1, direct register mode, 32-bit streams, ``c_sg_length_width`` = ``length_width``,
+    its register map; masters M_AXI_MM2S / M_AXI_S2MM mapping DDR) and ``<hierarchy>/<kernel>``
+    (xilinx.com:hls:myproject_axi:1.0, ports in_r / out_r, ap_ctrl_none: no registers), the DMA's M_AXIS_MM2S wired
+    to in_r and out_r to S_AXIS_S2MM -- hls4ml's VivadoAccelerator design and fpgagen's Zynq UltraScale+ design
+    name them alike.
     """
+    spec = get_board(board)
+    view = PS_VIEWS[spec.ps]
+    dma_base, dma_high = spec.dma_base, spec.dma_base + spec.dma_range - 1
+    if spec.ps == "processing_system7":
+        ps_params, clock_hz = PS_PARAMETERS, int(spec.fabric_clock_mhz * 1e6)
+    else:
+        ps_params = zu_ps_parameters(spec.fabric_clock_mhz)
+        clock_hz = round(float(ps_params["PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"]) * 1e6)
     root = ET.Element("EDKSYSTEM", EDWVERSION="1.2", TIMESTAMP="virtual", VIVADOVERSION="2019.2")
-    ET.SubElement(root, "SYSTEMINFO", ARCH="zynq", DEVICE="7z020", NAME=design, PACKAGE="clg400", SPEEDGRADE="-1")
+    device, package, speed = spec.part_fields
+    ET.SubElement(root, "SYSTEMINFO", ARCH=view.hwh_arch, BOARD=spec.board_part, DEVICE=device, NAME=design,
+                  PACKAGE=package, SPEEDGRADE=speed)
     ET.SubElement(root, "EXTERNALPORTS")
     ET.SubElement(root, "EXTERNALINTERFACES")
     modules = ET.SubElement(root, "MODULES")
@@ -534,22 +630,20 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
     dma_inst, kern_inst = dma_full.strip("/").replace("/", "_"), kern_full.strip("/").replace("/", "_")
     kern_vlnv = f"xilinx.com:hls:{kernel.rsplit('_', 1)[0]}:1.0"
 
-    ps, ps_inst = _module(modules, "/processing_system7_0", "xilinx.com:ip:processing_system7:5.5",
-                          "processing_system7", PS_PARAMETERS, IS_PL="FALSE")
-    _ports(ps, [("FCLK_CLK0", "O", 1, "clk", [(dma_inst, "s_axi_lite_aclk"), (kern_inst, "ap_clk")])])
+    ps, ps_inst = _module(modules, f"/{view.instance}", view.vlnv, view.modtype, ps_params, IS_PL="FALSE")
+    _ports(ps, [(view.clock_pin, "O", 1, "clk", [(dma_inst, "s_axi_lite_aclk"), (kern_inst, "ap_clk")])], clock_hz)
     buses = ET.SubElement(ps, "BUSINTERFACES")
-    _bus(buses, "M_AXI_GP0", AXIMM, "MASTER")
-    _bus(buses, "S_AXI_HP0", AXIMM, "SLAVE")
+    _bus(buses, view.master, AXIMM, "MASTER")
+    _bus(buses, view.slave, AXIMM, "SLAVE")
     ET.SubElement(ET.SubElement(ps, "MEMORYMAP"), "MEMRANGE", ADDRESSBLOCK="Reg", BASENAME="C_BASEADDR",
-                       BASEVALUE=f"0x{DMA_BASE:08X}", HIGHNAME="C_HIGHADDR",
-                       HIGHVALUE=f"0x{DMA_BASE + DMA_RANGE - 1:08X}", INSTANCE=dma_inst, IS_DATA="TRUE",
-                       IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE="M_AXI_GP0", MEMTYPE="REGISTER",
-                       SLAVEBUSINTERFACE="S_AXI_LITE")
+                  BASEVALUE=f"0x{dma_base:08X}", HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{dma_high:08X}",
+                  INSTANCE=dma_inst, IS_DATA="TRUE", IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=view.master,
+                  MEMTYPE="REGISTER", SLAVEBUSINTERFACE="S_AXI_LITE")
 
     config = {**DMA_CONFIG, "c_sg_length_width": length_width}
-    dma_params = {**{k.upper(): v for k, v in config.items()}, **config, "C_FAMILY": "zynq",
-                  "Component_Name": f"{design}_{dma}_0", "C_BASEADDR": f"0x{DMA_BASE:08X}",
-                  "C_HIGHADDR": f"0x{DMA_BASE + DMA_RANGE - 1:08X}"}
+    dma_params = {**{k.upper(): v for k, v in config.items()}, **config, "C_FAMILY": view.hwh_arch,
+                  "Component_Name": f"{design}_{dma}_0", "C_BASEADDR": f"0x{dma_base:08X}",
+                  "C_HIGHADDR": f"0x{dma_high:08X}"}
     dm, _ = _module(modules, dma_full, "xilinx.com:ip:axi_dma:7.1", "axi_dma", dma_params, MODCLASS="PERIPHERAL")
     blocks = ET.SubElement(ET.SubElement(dm, "ADDRESSBLOCKS"), "ADDRESSBLOCK", ACCESS="read-write",
                            INTERFACE="S_AXI_LITE", NAME="Reg", RANGE="4096", USAGE="register")
@@ -565,9 +659,9 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
             f = ET.SubElement(fs, "FIELD", NAME=fname)
             for k, v in (("BIT_OFFSET", str(bit)), ("BIT_WIDTH", str(width)), ("ACCESS", "read-write")):
                 ET.SubElement(f, "PROPERTY", NAME=k, VALUE=v)
-    _ports(dm, [("s_axi_lite_aclk", "I", 1, "clk", [(ps_inst, "FCLK_CLK0")]),
+    _ports(dm, [("s_axi_lite_aclk", "I", 1, "clk", [(ps_inst, view.clock_pin)]),
                 *_axis_ports("m_axis_mm2s", True, (kern_inst, "in_r")),
-                *_axis_ports("s_axis_s2mm", False, (kern_inst, "out_r"))])
+                *_axis_ports("s_axis_s2mm", False, (kern_inst, "out_r"))], clock_hz)
     buses = ET.SubElement(dm, "BUSINTERFACES")
     _bus(buses, "S_AXI_LITE", AXIMM, "SLAVE")
     _bus(buses, "M_AXI_MM2S", AXIMM, "MASTER")
@@ -578,19 +672,20 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
                                                ("TDATA", "TVALID", "TREADY", "TLAST")})
     ddr = ET.SubElement(dm, "MEMORYMAP")
     for master in ("M_AXI_MM2S", "M_AXI_S2MM"):
-        ET.SubElement(ddr, "MEMRANGE", ADDRESSBLOCK="HP0_DDR_LOWOCM", BASENAME="C_BASEADDR", BASEVALUE="0x00000000",
-                      HIGHNAME="C_HIGHADDR", HIGHVALUE="0x1FFFFFFF", INSTANCE=ps_inst, IS_DATA="TRUE",
-                      IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=master, MEMTYPE="MEMORY", SLAVEBUSINTERFACE="S_AXI_HP0")
+        ET.SubElement(ddr, "MEMRANGE", ADDRESSBLOCK=view.ddr_block, BASENAME="C_BASEADDR", BASEVALUE="0x00000000",
+                      HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{view.ddr_high:08X}", INSTANCE=ps_inst, IS_DATA="TRUE",
+                      IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=master, MEMTYPE="MEMORY",
+                      SLAVEBUSINTERFACE=view.slave)
 
     km, _ = _module(modules, kern_full, kern_vlnv, kernel.rsplit("_", 1)[0], {"Component_Name": f"{design}_{kernel}"},
                     MODCLASS="PERIPHERAL")
-    kernel_ports = [("ap_clk", "I", 1, "clk", [(ps_inst, "FCLK_CLK0")])]
+    kernel_ports = [("ap_clk", "I", 1, "clk", [(ps_inst, view.clock_pin)])]
     for prefix, forward, peer in (("in_r", "I", "m_axis_mm2s"), ("out_r", "O", "s_axis_s2mm")):
         backward = "O" if forward == "I" else "I"
         for sig in ("TDATA", "TVALID", "TREADY", "TLAST"):
             kernel_ports.append((f"{prefix}_{sig}", backward if sig == "TREADY" else forward,
                                  32 if sig == "TDATA" else 1, "undef", [(dma_inst, f"{peer}_{sig.lower()}")]))
-    _ports(km, kernel_ports)
+    _ports(km, kernel_ports, clock_hz)
     buses = ET.SubElement(km, "BUSINTERFACES")
     _bus(buses, "in_r", AXIS, "SLAVE", {s: f"in_r_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST")})
     _bus(buses, "out_r", AXIS, "MASTER", {s: f"out_r_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST")})
@@ -606,7 +701,7 @@ def manifest_for(model: QuantizedModel, **fields) -> OverlayManifest:
 
 
 def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None = None, backend: str = "golden",
-                          length_width: int = 26, options: dict | None = None) -> Path:
+                          length_width: int = 26, options: dict | None = None, board: str = DEFAULT_BOARD) -> Path:
     """Write a virtual-board overlay of ``model`` into ``folder``; return the path of its ``.bit``.
 
     Files: ``<name>.bit`` (a virtual bitstream: JSON naming ``backend`` and the QuantizedModel), ``<name>.hwh``
@@ -620,7 +715,10 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
         length_width: the DMA's ``c_sg_length_width`` (hls4ml's design uses 26; small values force the driver
             to split batches).
         options: passed to the backend factory.
+        board: a board of :data:`fpgagen.hls.boards.BOARDS`: the part, PS and addresses of the ``.hwh``, and the
+            manifest's ``board``.
     """
+    get_board(board)
     if backend_factory(backend) is None:
         raise ValueError(f"unknown kernel backend {backend!r}; registered: {', '.join(sorted(BACKENDS))}")
     if not 8 <= length_width <= 26:
@@ -628,11 +726,11 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = name or model.preset
-    manifest = manifest_for(model)
+    manifest = manifest_for(model, board=board)
     model.save(folder / f"{name}.quantized")
     manifest.save(folder / f"{name}.json")
     (folder / f"{name}.hwh").write_text(hwh_text(hierarchy=manifest.hierarchy, dma=manifest.dma,
-                                                 kernel=manifest.kernel, length_width=length_width))
+                                                 kernel=manifest.kernel, length_width=length_width, board=board))
     bit = folder / f"{name}.bit"
     bit.write_text(json.dumps({"format": VIRTUAL_BITSTREAM_FORMAT, "backend": backend,
                                "quantized_model": f"{name}.quantized", "options": options or {}}, indent=1) + "\n")
@@ -654,15 +752,41 @@ def read_virtual_bitstream(path: Path) -> dict:
 
 
 # ============================================================================================== the device
+def hwh_board(hwh: Path) -> Board:
+    """The registered board whose part the hardware handoff's SYSTEMINFO names (device, package, speed grade)."""
+    info = next(ET.parse(hwh).getroot().iter("SYSTEMINFO"), None)
+    found = None if info is None else (info.get("DEVICE"), info.get("PACKAGE"), info.get("SPEEDGRADE"))
+    for board in BOARDS.values():
+        if board.part_fields == found:
+            return board
+    raise VirtualBoardError(f"{hwh}: part {found} is not the part of a registered board "
+                            f"({', '.join(f'{b.name}: {b.part}' for b in BOARDS.values())})")
+
+
+def _forget_pynq_clocks() -> None:
+    """Make pynq's ``Clocks`` read the current device's registers again.
+
+    ``pynq.Clocks`` builds its implementation (Zynq-7000 SLCR or Zynq UltraScale+ CRL/CRF) once per process, for the
+    first device it sees, and ``Clocks.set_device`` does not drop it; a real board never changes, a virtual one
+    does. Dropping the cached instance (pynq's ``_real_instance``) makes the next access build it for
+    ``Clocks.device``, which ``pynq.Overlay`` sets before it programs the clocks.
+    """
+    if "_real_instance" in vars(pynq.Clocks):
+        del pynq.Clocks._real_instance
+
+
 class VirtualBoard(Device):
-    """A PYNQ-Z2 without the board: ``pynq.Device`` over an emulated AXI DMA and a kernel backend.
+    """A Zynq board without the board: ``pynq.Device`` over an emulated AXI DMA and a kernel backend.
 
     Args:
-        tag: pynq's device tag.
+        tag: pynq's device tag (``virtual-<board>`` by default).
         backend: overrides the backend a virtual bitstream names: a KernelBackend instance, or a name
             registered with :func:`register_backend`.
+        board: the board it starts as (:data:`fpgagen.hls.boards.BOARDS`); it takes the board of the first
+            overlay it parses while nothing is programmed and no buffer is live.
 
     Attributes:
+        board: the :class:`fpgagen.hls.boards.Board` it stands in for.
         kernel: the kernel backend of the programmed overlay (None before a download).
         dma: the :class:`AxiDmaModel` of the programmed overlay.
         memory: the :class:`HostMemory` buffers are allocated from.
@@ -676,19 +800,15 @@ class VirtualBoard(Device):
         forced = os.environ.get("FPGAGEN_VIRTUAL_BOARD", "") not in ("", "0")
         return [cls()] if forced or not pynq.ps.ON_TARGET else []
 
-    def __init__(self, tag: str = "virtual-pynq-z2", backend: KernelBackend | str | None = None):
-        super().__init__(tag)
-        self.name = BOARD_NAME
-        self.arch = "armv7l"  # what pynq's Clocks and PS code key on (Zynq-7000)
+    def __init__(self, tag: str | None = None, backend: KernelBackend | str | None = None,
+                 board: str = DEFAULT_BOARD):
+        super().__init__(tag or f"virtual-{board}")
         self.capabilities = {"REGISTER_RW": True, "MEMORY_MAPPED": False}
-        self.memory = HostMemory()
         self.backend_override = backend
         self.kernel: KernelBackend | None = None
         self.dma: AxiDmaModel | None = None
         self._dma_window: tuple[int, int] | None = None
-        self._slcr = {0x100: 26 << 12, 0x104: 21 << 12, 0x108: 32 << 12, 0x120: 2 << 8,  # ARM/DDR/IO PLL, ARM_CLK
-                      0x170: (4 << 16) | (4 << 8), 0x180: (1 << 16) | (1 << 8), 0x190: (1 << 16) | (1 << 8),
-                      0x1A0: (1 << 16) | (1 << 8)}
+        self._become(get_board(board))
         self._ids = itertools.count(1)
         self.bitfile_name = None
         self.timestamp = ""
@@ -697,7 +817,35 @@ class VirtualBoard(Device):
 
     def __repr__(self) -> str:
         kernel = self.kernel.name if self.kernel else "not programmed"
-        return f"<VirtualBoard {self.tag}: {kernel}>"
+        return f"<VirtualBoard {self.tag} ({self.board.name}): {kernel}>"
+
+    def _become(self, board: Board) -> None:
+        """Stand in for ``board``: its name and CPU architecture, DDR window and PS clock registers."""
+        self.board = board
+        self.name = PYNQ_BOARD_NAMES.get(board.name, board.name)
+        self.arch = board.arch  # what pynq's Clocks and PS code key on
+        self.memory = HostMemory(board.ddr_window)
+        self._ps_registers = {base: (size, dict(values))
+                              for base, (size, values) in PS_VIEWS[board.ps].clock_registers.items()}
+        _forget_pynq_clocks()
+
+    def _adopt_board_of(self, hwh: Path) -> None:
+        """Become the board the overlay was built for: the part of its .hwh, checked against its manifest."""
+        board = hwh_board(hwh)
+        try:
+            named = OverlayManifest.load(hwh.with_suffix(".json")).board
+        except (FileNotFoundError, OverlayError):
+            named = None  # no stream manifest: the driver says so when it binds
+        if named is not None and named != board.name:
+            raise VirtualBoardError(f"{hwh}: the hardware handoff's part {board.part} is {board.name}'s, but the "
+                                    f"overlay's manifest says board {named!r}")
+        if board == self.board:
+            return
+        if self.dma is not None or self.memory.live_buffers:
+            raise VirtualBoardError(f"this virtual board is a {self.board.name} with an overlay or buffers in use; an "
+                                    f"overlay for {board.name} needs a board of its own: "
+                                    f"activate(VirtualBoard(board={board.name!r}))")
+        self._become(board)
 
     # ------------------------------------------------------------------------------------------ pynq.Device
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False):
@@ -709,9 +857,11 @@ class VirtualBoard(Device):
         if not hwh.is_file():
             raise FileNotFoundError(f"{hwh} does not exist: pynq needs the hardware handoff beside the bitstream")
         try:
-            return RuntimeMetadataParser(Metadata(input=str(hwh)))
+            parser = RuntimeMetadataParser(Metadata(input=str(hwh)))
         except Exception as e:  # ElementTree / pynqmetadata errors
             raise VirtualBoardError(f"{hwh}: not a hardware handoff pynq can read ({type(e).__name__}: {e})") from e
+        self._adopt_board_of(hwh)
+        return parser
 
     def download(self, bitstream, parser=None):
         """'Program the PL': read the virtual bitstream, build the kernel backend and the DMA model."""
@@ -759,9 +909,10 @@ class VirtualBoard(Device):
     def _decode(self, address: int, op: str):
         if self._dma_window and self._dma_window[0] <= address < sum(self._dma_window):
             return "dma", address - self._dma_window[0]
-        if SLCR_BASE <= address < SLCR_BASE + SLCR_RANGE:
-            return "slcr", address - SLCR_BASE
-        if self.dma is None and DMA_BASE <= address < DMA_BASE + DMA_RANGE:
+        for base, (size, _) in self._ps_registers.items():
+            if base <= address < base + size:
+                return base, address - base
+        if self.dma is None and self.board.dma_base <= address < self.board.dma_base + self.board.dma_range:
             raise VirtualBoardError("virtual board: the PL is not programmed (load the overlay with download=True)")
         raise VirtualBoardError(f"virtual board: {op} at 0x{address:08x} hits no slave (the real board would "
                                 "hang or raise a bus error)")
@@ -771,7 +922,7 @@ class VirtualBoard(Device):
         words = []
         for a in range(address, address + length, 4):
             target, offset = self._decode(a, "read")
-            value = self.dma.read(offset) if target == "dma" else self._slcr.get(offset, 0)
+            value = self.dma.read(offset) if target == "dma" else self._ps_registers[target][1].get(offset, 0)
             words.append(value & 0xFFFFFFFF)
             if self.register_log is not None:
                 self.register_log.append(("read", a, value))
@@ -788,7 +939,7 @@ class VirtualBoard(Device):
             if target == "dma":
                 self.dma.write(offset, int(value))
             else:
-                self._slcr[offset] = int(value)
+                self._ps_registers[target][1][offset] = int(value)
 
     # ------------------------------------------------------------------------------------------ test hooks
     def replace_kernel(self, backend: KernelBackend) -> None:
@@ -819,6 +970,7 @@ def activate(board: VirtualBoard | None = None) -> VirtualBoard:
     Needed only when pynq probed devices before this module was imported, or to start from a fresh board.
     """
     board = board or VirtualBoard()
+    _forget_pynq_clocks()
     Device._devices = [d for d in Device.devices if not isinstance(d, VirtualBoard)] + [board]
     Device.active_device = board
     return board
