@@ -13,11 +13,12 @@ The top mirrors hls4ml's io_stream dataflow behind its VivadoAccelerator wrapper
     m_axis_tdata[31:0], m_axis_tlast, m_axis_tvalid, m_axis_tready    // images, one float32 per beat
 
 Stages per layer kind: dense -> ``fg_dense``; conv2d -> ``fg_conv2d``; relu / leaky_relu / tanh / sigmoid ->
-``fg_relu`` / ``fg_leaky_relu`` / ``fg_lut_act``; upsample -> ``fg_upsample``; reshape (vector -> C x H x W)
--> ``fg_repack`` from H*W*C lanes to H*W pixel beats of C lanes. For that the dense before it gets its output
-rows permuted (the "view fix"): RTL output lane ``(y*W + x)*C + c`` is torch output ``c*H*W + y*W + x``, so the
-flat vector is already channels-last. Element-wise activations between the dense and the reshape commute with
-that permutation and are moved behind the repack (C lanes instead of H*W*C; same values).
+``fg_relu`` / ``fg_leaky_relu`` / ``fg_lut_act``; upsample -> ``fg_upsample``. A reshape (vector -> C x H x W)
+has no stage of its own: the dense before it streams its result as H*W pixel beats of C lanes
+(``OUT_LANES = C``), with its output rows permuted (the "view fix"): RTL output ``(y*W + x)*C + c`` is torch
+output ``c*H*W + y*W + x``, so the flat vector is already channels-last and beat ``y*W + x`` is pixel (y, x).
+Element-wise activations between the dense and the reshape commute with that permutation and run behind the
+dense on the pixel stream (C lanes instead of H*W*C; same values). Nothing in the top is ever H*W*C lanes wide.
 
 Parallelism: an arithmetic stage gets ``P = weights / reuse_factor`` multipliers (the multipliers hls4ml
 instantiates); where ``fg_dense`` cannot split that P over its inputs and outputs
@@ -117,9 +118,11 @@ class GeneratedDesign:
     def summary(self) -> str:
         rows = [f"{self.top}: bound {self.bound_cycles} cycles/image ({self.bottleneck.name}), "
                 f"{self.multipliers} multipliers",
-                f"  {'stage':18s} {'module':14s} {'lanes':>11s} {'P':>5s} {'P hls4ml':>8s} {'cycles':>7s} {'fifo':>5s}"]
+                f"  {'stage':18s} {'module':14s} {'lanes':>11s} {'beats':>9s} {'P':>5s} {'P hls4ml':>8s} "
+                f"{'cycles':>7s} {'fifo':>5s}"]
         for s in self.stages:
             rows.append(f"  {s.name:18s} {s.module:14s} {f'{s.lanes_in}->{s.lanes_out}':>11s} "
+                        f"{f'{s.beats_in}->{s.beats_out}':>9s} "
                         f"{s.multipliers or '':>5} {s.hls_multipliers or '':>8} {s.cycles_per_image:>7d} "
                         f"{s.fifo_depth or '':>5}")
         return "\n".join(rows)
@@ -133,12 +136,13 @@ class GeneratedDesign:
         return d
 
 
-def rtl_parallelism(layer: Layer) -> tuple[int, int]:
-    """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor)."""
+def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, int]:
+    """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor); ``out_lanes``:
+    lanes per output beat of a dense that streams its result in pixel beats (default: the whole vector)."""
     n_out = layer.weight.shape[0]
     n_in = layer.weight[0].size
     p_hls = layer.weight.size // layer.reuse_factor
-    legal = [p for p in legal_parallelism(n_in, n_out) if p >= p_hls]
+    legal = [p for p in legal_parallelism(n_in, n_out, out_lanes) if p >= p_hls]
     return legal[0], p_hls
 
 
@@ -159,10 +163,11 @@ def channels_last_rows(c: int, h: int, w: int) -> np.ndarray:
     return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
 
-def _plan(model: QuantizedModel) -> list[tuple[Layer, np.ndarray | None]]:
-    """Layers in stream order with the dense row permutation of the view fix (None: unchanged)."""
+def _plan(model: QuantizedModel) -> list[tuple[Layer, Layer | None]]:
+    """Layers that get a stage, in stream order; a dense followed (after element-wise activations) by a reshape
+    comes with that reshape (it then streams pixel beats and the reshape gets no stage), others with None."""
     layers = list(model.layers)
-    out: list[tuple[Layer, np.ndarray | None]] = []
+    out: list[tuple[Layer, Layer | None]] = []
     i = 0
     while i < len(layers):
         lr = layers[i]
@@ -174,8 +179,7 @@ def _plan(model: QuantizedModel) -> list[tuple[Layer, np.ndarray | None]]:
                 reshape = layers[j]
                 if len(reshape.out_shape) != 3:
                     raise NotImplementedError(f"{reshape.name}: only vector -> (C, H, W) reshapes are supported")
-                out.append((lr, channels_last_rows(*reshape.out_shape)))
-                out.append((reshape, None))
+                out.append((lr, reshape))
                 out += [(a, None) for a in layers[i + 1 : j]]
                 i = j + 1
                 continue
@@ -220,30 +224,25 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     def lanes_beats(s: tuple[int, ...]) -> tuple[int, int]:
         return (s[0], s[1] * s[2]) if len(s) == 3 else (s[0], 1)
 
-    for lr, rows in _plan(model):
+    for lr, reshape in _plan(model):
         lanes_in, beats_in = lanes_beats(shape)
-        if lr.kind == "reshape":
-            c, h, w = lr.out_shape
-            params = {"LANE_W": x_t.width, "N_IN": lanes_in, "N_OUT": c}
-            stage = Stage(f"u_{lr.name}", lr.name, "fg_repack", lanes_in, c, 1, h * w, cycles_per_image=h * w,
-                          params=params)
-            shape = lr.out_shape
-            stage.fifo_depth = fifo_depth(shape)
-            stages.append(stage)
-            continue
         if lr.kind in ARITHMETIC:
-            p, p_hls = rtl_parallelism(lr)
+            out_lanes = reshape.out_shape[0] if reshape is not None else None
+            p, p_hls = rtl_parallelism(lr, out_lanes)
             types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
                      **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
                      **type_params(lr.result_t, "OUT", cast=True)}
             if lr.kind == "dense":
                 w, b = lr.weight, lr.bias
-                if rows is not None:
-                    w, b = w[rows], b[rows]
                 n_in, n_out = w.shape[1], w.shape[0]
                 params = {"N_IN": n_in, "N_OUT": n_out, "P": p}
                 cycles = n_in * n_out // p
                 lanes_out, beats_out = n_out, 1
+                if reshape is not None:
+                    rows = channels_last_rows(*reshape.out_shape)
+                    w, b = w[rows], b[rows]
+                    lanes_out, beats_out = out_lanes, n_out // out_lanes
+                    params["OUT_LANES"] = out_lanes
             else:
                 c_in, h, wd = lr.in_shape
                 c_out, oh, ow = lr.out_shape
@@ -286,7 +285,9 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
             raise NotImplementedError(f"layer {lr.name}: kind {lr.kind!r} has no RTL stage")
         stages.append(stage)
         x_t = lr.result_t
-        if lr.kind not in ELEMENTWISE:
+        if reshape is not None:
+            shape = reshape.out_shape
+        elif lr.kind not in ELEMENTWISE:
             shape = lr.out_shape
         stages[-1].fifo_depth = fifo_depth(shape)
 

@@ -2,7 +2,7 @@
 the slang front end (``read_slang --threads 1``) and taken through ``synth_xilinx -family xc7`` up to LUT
 mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts`` because ABC exits silently inside the
 WebAssembly build). Each configuration costs ~4 s, so only the configurations in SYNTH are synthesized; the
-other modules (fg_dense, fg_requant, fg_axis_reg, fg_window2d, fg_f32_to_fixed, fg_fixed_to_f32, fg_repack)
+other modules (fg_requant, fg_axis_reg, fg_window2d, fg_f32_to_fixed, fg_fixed_to_f32, fg_repack)
 are inside them. One yosys
 process for all; each configuration must report its statistics, no errors."""
 
@@ -21,7 +21,8 @@ from fpgagen.rtl import sv_sources
 from fpgagen.sim import runner
 from fpgagen.sim.configs import small_configs
 
-SYNTH = ("axis_fifo", "conv2d", "upsample", "relu", "leaky_relu", "lut_act", "axis_f32_in", "axis_f32_out")
+SYNTH = ("axis_fifo", "dense_beats", "conv2d", "upsample", "relu", "leaky_relu", "lut_act", "axis_f32_in",
+         "axis_f32_out", "conv_transpose2d")
 
 
 def yosys_command() -> list[str] | None:

@@ -1,23 +1,31 @@
 // Dense (fully connected) stage, hls4ml nnet::dense (Resource) in io_stream: one input beat holds the whole
-// vector (N_IN lanes), one output beat the whole result (N_OUT lanes).
+// vector (N_IN lanes); the result leaves as N_OUT / OUT_LANES beats of OUT_LANES lanes, outputs in order (lane
+// l of beat k is output k * OUT_LANES + l). OUT_LANES = N_OUT (the default) is one beat per vector; a Dense
+// before a view to (C, H, W) uses OUT_LANES = C, so its rows (permuted channels last by fpgagen.rtl.generate)
+// leave as H*W pixel beats and no N_OUT-lane register or width converter is needed.
 //
 //   acc_o = (bias_o << (ACC_F - B_F)) + sum_i x_i * w_oi   (exact: ACC_F >= X_F + W_F, ACC_W wide enough)
 //   y_o   = requant(acc_o)  to OUT_W/OUT_F/OUT_SIGNED with ROUNDING, OVERFLOW  (codes: see fg_requant)
 //
 // P multipliers work as PO output groups of PI inputs each (PI = min(P, N_IN), PO = P / PI; PI must divide
-// N_IN and PO divide N_OUT): a vector takes N_IN * N_OUT / P cycles (hls4ml's reuse factor), and vectors
-// stream back to back. The accumulator keeps ACC_W bits and wraps, which equals hls4ml with a WRAP accumulator
-// even when it overflows; with exact accumulators (the fpgagen contract) every mode agrees.
-// Weights and biases are signed; ROM words and the $readmemh file format: fpgagen.rtl.memfiles.
+// N_IN, PO divide OUT_LANES and OUT_LANES divide N_OUT): a vector takes N_IN * N_OUT / P cycles (hls4ml's
+// reuse factor), and vectors stream back to back. The accumulator keeps ACC_W bits and wraps, which equals
+// hls4ml with a WRAP accumulator even when it overflows; with exact accumulators (the fpgagen contract) every
+// mode agrees. Weights and biases are signed; ROM words and the $readmemh file format: fpgagen.rtl.memfiles.
+// TLAST: high on the last beat of a vector whose input beat carried TLAST, low on every other beat.
 //
-// Pipeline: issue (ROM address, operand slice) -> execute (multiply, add tree, accumulate, cast into the
-// output register). Only a result that finds the output register still full and not being taken stalls it.
+// Pipeline: issue (ROM address, operand slice) -> execute (ROM data registered, multiply, add tree,
+// accumulate, cast into the output register). The weight ROM is read synchronously from a registered address
+// with the stall as read enable, the pattern that maps onto block RAM. Groups of PO results land in place in
+// the OUT_LANES-lane output register; the group that completes a beat makes it valid. Only a result that finds
+// the output register still full and not being taken stalls the pipeline.
 
 `default_nettype none
 
 module fg_dense #(
   parameter int unsigned N_IN         = 4,     // inputs (lanes of the input beat)
-  parameter int unsigned N_OUT        = 4,     // outputs (lanes of the output beat)
+  parameter int unsigned N_OUT        = 4,     // outputs per vector
+  parameter int unsigned OUT_LANES    = N_OUT, // lanes per output beat (N_OUT / OUT_LANES beats per vector)
   parameter int unsigned P            = 4,     // multipliers; legal values: fpgagen.rtl.params.dense_split
   parameter int unsigned X_W          = 8,     // input width
   parameter int          X_F          = 4,     // input fraction bits
@@ -44,7 +52,7 @@ module fg_dense #(
   input  logic                   s_axis_tvalid,
   output logic                   s_axis_tready,
 
-  output logic [N_OUT*OUT_W-1:0] m_axis_tdata,
+  output logic [OUT_LANES*OUT_W-1:0] m_axis_tdata,
   output logic                   m_axis_tlast,
   output logic                   m_axis_tvalid,
   input  logic                   m_axis_tready
@@ -55,6 +63,8 @@ module fg_dense #(
   localparam int unsigned NIB = (PI > 0) ? N_IN / PI : 1;  // input blocks (cycles) per output group
   localparam int unsigned NOG = (PO > 0) ? N_OUT / PO : 1;  // output groups
   localparam int unsigned NWords = NIB * NOG;  // cycles per vector = weight ROM depth
+  localparam int unsigned GPB = (PO > 0 && OUT_LANES >= PO) ? OUT_LANES / PO : 1;  // output groups per beat
+  localparam int unsigned SlotW = (GPB > 1) ? $clog2(GPB) : 1;
   localparam int unsigned IbW = (NIB > 1) ? $clog2(NIB) : 1;
   localparam int unsigned OgW = (NOG > 1) ? $clog2(NOG) : 1;
   localparam int unsigned AddrW = (NWords > 1) ? $clog2(NWords) : 1;
@@ -70,6 +80,10 @@ module fg_dense #(
   begin : gen_err_parallel
     $fatal(1, "fg_dense: P=%0d multipliers do not split N_IN=%0d x N_OUT=%0d (need P | N_IN, or N_IN | P and (P/N_IN) | N_OUT)",
            P, N_IN, N_OUT);
+  end
+  if (OUT_LANES < 1 || N_OUT % OUT_LANES != 0 || OUT_LANES % PO != 0) begin : gen_err_lanes
+    $fatal(1, "fg_dense: OUT_LANES=%0d must divide N_OUT=%0d and be a multiple of PO=%0d (outputs per cycle)",
+           OUT_LANES, N_OUT, PO);
   end
   if (AccShift < 0 || BiasShift < 0) begin : gen_err_acc
     $fatal(1, "fg_dense: the accumulator must hold products and bias exactly (ACC_F=%0d >= X_F+W_F=%0d and >= B_F=%0d)",
@@ -94,10 +108,13 @@ module fg_dense #(
   logic xlast_d, xlast_q, busy_d, busy_q;
   logic [IbW-1:0] ib_d, ib_q;
   logic [OgW-1:0] og_d, og_q;
+  logic [SlotW-1:0] slot_d, slot_q;  // output group within the beat
   logic [AddrW-1:0] addr_d, addr_q;
-  logic issue, group_done, vector_done, stall;
+  logic [PI*X_W-1:0] x_block;  // input block ib_q of the held vector
+  logic issue, group_done, beat_done, vector_done, stall;
 
   assign group_done = ib_q == IbW'(NIB - 1);
+  assign beat_done = group_done && (slot_q == SlotW'(GPB - 1));
   assign vector_done = group_done && (og_q == OgW'(NOG - 1));
   assign issue = busy_q && !stall;
   assign s_axis_tready = !busy_q || (vector_done && !stall);
@@ -108,10 +125,14 @@ module fg_dense #(
     busy_d = busy_q;
     ib_d = ib_q;
     og_d = og_q;
+    slot_d = slot_q;
     addr_d = addr_q;
     if (issue) begin
       ib_d = group_done ? '0 : ib_q + IbW'(1);
       og_d = group_done ? og_q + OgW'(1) : og_q;
+      if (group_done) begin
+        slot_d = beat_done ? '0 : slot_q + SlotW'(1);
+      end
       addr_d = addr_q + AddrW'(1);
       if (vector_done) begin
         busy_d = 1'b0;
@@ -123,6 +144,7 @@ module fg_dense #(
       busy_d = 1'b1;
       ib_d = '0;
       og_d = '0;
+      slot_d = '0;
       addr_d = '0;
     end
   end
@@ -132,11 +154,13 @@ module fg_dense #(
       busy_q <= 1'b0;
       ib_q <= '0;
       og_q <= '0;
+      slot_q <= '0;
       addr_q <= '0;
     end else begin
       busy_q <= busy_d;
       ib_q <= ib_d;
       og_q <= og_d;
+      slot_q <= slot_d;
       addr_q <= addr_d;
     end
   end
@@ -146,10 +170,21 @@ module fg_dense #(
     xlast_q <= xlast_d;
   end
 
+  // A mux over constant slices (a variable part-select x_q[ib_q * PI * X_W +: ...] would synthesize as a
+  // barrel shifter over the whole vector)
+  always_comb begin
+    x_block = x_q[PI*X_W-1:0];
+    for (int i = 1; i < NIB; i++) begin
+      if (ib_q == IbW'(i)) begin
+        x_block = x_q[i*PI*X_W +: PI*X_W];
+      end
+    end
+  end
+
   // ---------------------------------------------------------------------------------------------------------
   // Execute stage registers (ROM outputs and control), held while stalled
-  logic ex_valid_q, ex_first_q, ex_group_done_q, ex_vector_done_q, ex_last_q;
-  logic [OgW-1:0] ex_og_q;
+  logic ex_valid_q, ex_first_q, ex_group_done_q, ex_beat_done_q, ex_vector_done_q, ex_last_q;
+  logic [SlotW-1:0] ex_slot_q;
   logic [P*W_W-1:0] ex_w_q;
   logic [PO*B_W-1:0] ex_b_q;
   logic [PI*X_W-1:0] ex_x_q;
@@ -166,12 +201,13 @@ module fg_dense #(
     if (!stall) begin
       ex_w_q <= w_rom[addr_q];
       ex_b_q <= b_rom[og_q];
-      ex_x_q <= x_q[ib_q * (PI * X_W) +: PI * X_W];
+      ex_x_q <= x_block;
       ex_first_q <= ib_q == '0;
       ex_group_done_q <= group_done;
+      ex_beat_done_q <= beat_done;
       ex_vector_done_q <= vector_done;
       ex_last_q <= xlast_q;
-      ex_og_q <= og_q;
+      ex_slot_q <= slot_q;
     end
   end
 
@@ -227,8 +263,8 @@ module fg_dense #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Output register: groups of PO results land in place; the last group makes it valid
-  logic [N_OUT*OUT_W-1:0] out_d, out_q;
+  // Output register: groups of PO results land in place; the last group of a beat makes it valid
+  logic [OUT_LANES*OUT_W-1:0] out_d, out_q;
   logic out_valid_d, out_valid_q, out_last_d, out_last_q, write;
 
   assign write = ex_valid_q && ex_group_done_q;
@@ -239,10 +275,14 @@ module fg_dense #(
     out_last_d = out_last_q;
     out_valid_d = out_valid_q && !m_axis_tready;
     if (write && !stall) begin
-      out_d[ex_og_q * (PO * OUT_W) +: PO * OUT_W] = res;
-      if (ex_vector_done_q) begin
+      for (int slot = 0; slot < GPB; slot++) begin  // a write enable per slot, not a shifter
+        if (ex_slot_q == SlotW'(slot)) begin
+          out_d[slot*PO*OUT_W +: PO*OUT_W] = res;
+        end
+      end
+      if (ex_beat_done_q) begin
         out_valid_d = 1'b1;
-        out_last_d = ex_last_q;
+        out_last_d = ex_vector_done_q && ex_last_q;
       end
     end
   end
