@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from .models.presets import PRESETS
-
 CLASSIFIERS = ("classifier8", "classifier28")
 BOARDS = ("pynq-z2",)  # boards with an AXI-Stream block design (fpgagen.hls.accelerator.BOARDS)
 
@@ -144,20 +142,33 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     result = compare(args.preset, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, checkpoint=args.checkpoint,
-                     torch_threads=args.torch_threads, out=args.out)
+                     torch_threads=args.torch_threads, out=args.out, overlay=args.overlay)
     print(format_table(result))
     print(f"wrote {args.out}: {', '.join(result['files'].values())}")
+    for name, reason in result["files_skipped"].items():
+        print(f"not written: {name}.png: {reason}")
 
 
-def add_preset(p: argparse.ArgumentParser, presets: list[str], checkpoint: bool = True) -> None:
+def preset_names() -> list[str] | None:
+    """The registered presets, or None where torch (which defines them) is not installed: on a PYNQ board, where
+    only ``compare --overlay`` runs."""
+    try:
+        from .models.presets import PRESETS
+    except ImportError:
+        return None
+    return sorted(PRESETS)
+
+
+def add_preset(p: argparse.ArgumentParser, presets: list[str] | None, checkpoint: bool = True) -> None:
     """The PRESET argument (and --checkpoint) that most subcommands take."""
-    p.add_argument("preset", choices=presets, metavar="PRESET", help=", ".join(presets))
+    p.add_argument("preset", choices=presets, metavar="PRESET",
+                   help=", ".join(presets) if presets else "preset name (torch is not installed: no list)")
     if checkpoint:
         p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    presets = sorted(PRESETS)
+    presets = preset_names()
     parser = argparse.ArgumentParser(
         prog="fpgagen", description="Generative models from PyTorch to Zynq FPGAs."
     )
@@ -166,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a preset (or a metric classifier) and write its checkpoint",
                        description="Train a generator preset (GAN: adversarial; VAE: ELBO) or one of the digit "
                                    "classifiers the quality metrics use. Seeded and reproducible.")
-    p.add_argument("model", choices=presets + list(CLASSIFIERS), metavar="MODEL",
-                   help=f"preset ({', '.join(presets)}) or classifier ({', '.join(CLASSIFIERS)})")
+    p.add_argument("model", choices=presets and presets + list(CLASSIFIERS), metavar="MODEL",
+                   help=f"preset ({', '.join(presets or [])}) or classifier ({', '.join(CLASSIFIERS)})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=positive_int, help="epochs (default: the model's own)")
     p.add_argument("--out", type=Path, help="checkpoint to write (default runs/MODEL.safetensors); "
@@ -232,19 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare latency, throughput, accuracy and quality across targets",
                        description="Run the same seeded latents on each target (CPU float, fixed point, simulated "
-                                   "and real FPGA): latency, throughput per batch size, error against torch float, "
-                                   "image quality; targets that cannot run here are listed as skipped with the "
-                                   "reason. Writes compare.json, table.txt and PNG plots under --out.")
+                                   "and real FPGA): latency, throughput per batch size (measured), cycles from "
+                                   "simulation at 100 MHz (projected), error against float, image quality; "
+                                   "targets that cannot run here are listed as skipped with the reason. Writes "
+                                   "compare.json, table.txt and PNG plots under --out. On a PYNQ board (numpy + "
+                                   "pynq only) pass --overlay: the float reference is then numpy.")
     add_preset(p, presets)
     p.add_argument("--targets", nargs="+", choices=targets + ["cuda"], metavar="TARGET",
                    help=f"targets (default all: {', '.join(targets[:1] + ['cuda'] + targets[1:])})")
     p.add_argument("--batches", nargs="+", type=positive_int, default=[1, 16, 64],
                    help="batch sizes of the throughput sweep (default 1 16 64)")
-    p.add_argument("--repeats", type=positive_int, default=5, help="timed runs per measurement (default 5)")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="least timed runs per measurement, after a warm-up; fast targets repeat for at least 0.2 s "
+                        "(default 5)")
     p.add_argument("--n-quality", type=positive_int, help="latents for accuracy and quality (default: as many "
                                                           "as held-out digits)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     p.add_argument("--torch-threads", type=positive_int, help="torch intra-op threads (default: torch's own)")
+    p.add_argument("--overlay", type=Path, help="the overlay's .bit for the board target (default "
+                                                "overlays/pynq-z2/PRESET.bit); PRESET.float.npz and "
+                                                "PRESET.quantized/ beside it, when present, are the numpy and "
+                                                "fixed-point models (on a board without torch: required)")
     p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")
     p.set_defaults(func=cmd_compare)
     return parser
@@ -253,12 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .hls.errors import ToolNotFoundError
-    from .models.checkpoint import CheckpointError
 
+    reported: tuple[type[Exception], ...] = (ValueError, RuntimeError, TimeoutError, FileNotFoundError,
+                                             ToolNotFoundError, ImportError)
+    try:
+        from .models.checkpoint import CheckpointError
+
+        reported += (CheckpointError,)
+    except ImportError:  # no torch (a PYNQ board): no checkpoints to read either
+        pass
     try:
         args.func(args)
-    except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, CheckpointError, ToolNotFoundError) as e:
-        print(f"fpgagen {args.command}: error: {e}", file=sys.stderr)
+    except reported as e:
+        hint = " (this step needs fpgagen's workstation extras)" if isinstance(e, ImportError) else ""
+        print(f"fpgagen {args.command}: error: {e}{hint}", file=sys.stderr)
         return 2
     return 0
 

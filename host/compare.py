@@ -2,60 +2,92 @@
 
 :func:`compare` runs the same seeded latents through each executor (``fpgagen.host.executors``) and returns a
 JSON-ready dict; :func:`write_report` writes it with its plots under a folder; :func:`format_table` prints it.
-A target that cannot run here (no board, no CUDA, no Verilator) is reported as ``{"skipped": reason}``, never
-faked.
+A target that cannot run here (no board, no CUDA, no Verilator, no torch) is reported as ``{"skipped": reason}``,
+never faked.
 
-JSON schema ``fpgagen.compare/1`` (``compare.json``)::
+Workstation and board. On a workstation the float reference is torch on the CPU. On a PYNQ board (numpy + pynq,
+no torch, hls4ml or Verilator) the same call runs with ``overlay=`` the overlay's ``.bit``: the preset's shape
+and output range come from the float reference file beside it (``<stem>.float.npz``), the reference is that
+numpy float generator, ``golden`` runs the QuantizedModel beside it (``<stem>.quantized/``) when present, the
+targets needing torch are skipped with the reason, and so are the quality metrics (their classifier is a torch
+model). With ``FPGAGEN_VIRTUAL_BOARD=1`` and a virtual overlay, ``board`` runs on the virtual board and its row
+says ``"virtual": true``.
 
-    schema          "fpgagen.compare/1"
-    preset, dataset, output_range, latent_dim, seed
-    environment     {torch_threads, torch_version, cuda_available, cpu_count, platform, python}
-    settings        {batches, repeats, n_quality, quality_budget_s, clock_hz, reference: "torch"}
+JSON schema ``fpgagen.compare/2`` (``compare.json``)::
+
+    schema          "fpgagen.compare/2"
+    preset, dataset (null where quality cannot run), output_range, latent_dim, image_shape, seed
+    environment     {torch_version (null without torch), torch_threads, cuda_available, numpy_version, cpu_count,
+                     machine, platform, python}
+    settings        {batches, repeats, min_measure_s, n_quality, quality_budget_s, clock_hz, dsps,
+                     reference: "torch" | "numpy", overlay (null or the .bit)}
     targets         {name: row}; a row is either {"skipped": reason} or
-        description, prepare_s
+        description, kind, prepare_s, virtual (board only: true on the virtual board)
         limits          {batches, repeats, reason} -- only where the target's work was capped (rtlsim)
-        latency         {batch: 1, repeats, median_s, min_s, seconds: [...]}     (measured wall clock)
-        throughput      [{batch, repeats, median_s, min_s, images_per_s, seconds: [...],
-                          projected: {cycles_per_image, clock_hz, s_per_image, images_per_s}}]
-                        ``projected`` only for simulated hardware (rtlsim): measured simulated cycles per image
-                        and the time they mean at ``clock_hz``; everything else in the row is measured
-        accuracy        {n, max_abs_error, mean_abs_error, psnr_db, peak} against torch float on the same
+        latency         {batch: 1, repeats, median_s, min_s, seconds: [...],
+                         projected: {cycles, s}}                                    (measured wall clock)
+        throughput      [{batch, repeats, median_s, min_s, images_per_s, seconds: [...], projected: {...}}
+                         or {batch, skipped: reason}]
+        projected       (simulated hardware only) {label: "projected", clock_hz, basis, bound_cycles,
+                         bound_images_per_s, dsps, macs_per_image, dsp_limit_images_per_s, beats_in_per_image,
+                         beats_out_per_image}; each throughput entry's ``projected`` is
+                         {cycles_per_image, bound_cycles, efficiency, clock_hz, s_per_image, images_per_s}:
+                         simulated kernel cycles measured on that batch and the time they mean at ``clock_hz``.
+                         Everything outside a ``projected`` block is measured wall clock on this machine.
+        accuracy        {n, max_abs_error, mean_abs_error, psnr_db, peak} against the reference float on the same
                         latents (PSNR over the output range); ``bit_exact_with_golden`` and
-                        ``max_abs_diff_to_golden`` on the fixed-point targets
+                        ``max_abs_diff_to_golden`` on the fixed-point targets; {"skipped": reason} without one
         quality         {n, recognizability, coverage, frechet} or {"skipped": reason}
     files           {name: file name} of what write_report wrote beside compare.json
+    files_skipped   {name: reason} of what it could not write here (plots without matplotlib)
 
 The dict :func:`compare` returns also holds ``_images`` ({target: images on the accuracy latents}); it is left
 out of the JSON.
 
-Times are medians over ``repeats`` runs after one warm-up run. The accuracy and quality latents are the
-first ``n`` of ``latents(n_quality, latent_dim, seed)``, shared by every target, so images are comparable
-one by one.
+Times are medians over at least ``repeats`` runs (fast targets repeat until ``min_measure_s`` has passed) after
+one warm-up run. The accuracy and quality latents are the first ``n`` of
+``default_rng(seed).standard_normal((n_quality, latent_dim), float32)``, shared by every target, so images are
+comparable one by one.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
 import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-SCHEMA = "fpgagen.compare/1"
-CLOCK_HZ = 100e6
+SCHEMA = "fpgagen.compare/2"
+CLOCK_HZ = 100e6  # the overlay's fabric clock (PYNQ-Z2 block design)
+DSPS = 220  # DSP48E1 slices of the PYNQ-Z2's xc7z020: the ceiling line
 FIXED_POINT = ("golden", "csim", "virtual-golden", "rtlsim", "board")
-REFERENCE = "torch"
 GRID_N = 16
 SLOW_ACCURACY_N = 64
 QUALITY_BUDGET_S = 30.0
+BOARD_N_QUALITY = 256  # accuracy latents where there is no dataset to count (the board)
+MIN_MEASURE_S = 0.2
+ON_BOARD_MARKER = "/proc/device-tree/chosen/pynq_board"  # what pynq and the executors take for a PYNQ image
+MAX_REPEATS = 200
 # Caps on targets too slow for the full sweep: largest batch, most repeats, and why.
 CAPS = {"rtlsim": {"max_batch": 16, "max_repeats": 2,
                    "reason": "cycle-accurate Verilator simulation (~15 images/s on mnist28): batches up to 16, "
                              "at most 2 repeats"}}
+# What each target is, in a few words (the table's and the plot's second label).
+KINDS = {"torch": "CPU float", "cuda": "GPU float", "numpy": "CPU float (numpy)", "golden": "CPU fixed point",
+         "csim": "HLS C sim (simulator speed)", "virtual-golden": "virtual board (golden)",
+         "rtlsim": "RTL sim (simulator speed)",
+         "board": "FPGA board"}
+# Python packages a target imports beyond numpy, whatever files it is given.
+TARGET_MODULES = {"torch": ("torch",), "cuda": ("torch",), "csim": ("torch", "hls4ml"),
+                  "virtual-golden": ("pynq",), "rtlsim": ("pynq",), "board": ("pynq",)}
 
 
 class CudaExecutor:
@@ -76,6 +108,7 @@ class CudaExecutor:
             raise RuntimeError("torch.cuda.is_available() is False (no CUDA device or a CPU-only torch build)")
         self.spec, generator = load_generator(self.preset, self.checkpoint)
         self.generator = generator.to("cuda")
+        self.description = f"float PyTorch on {torch.cuda.get_device_name(0)}"
         return self
 
     def run(self, z) -> np.ndarray:
@@ -91,66 +124,197 @@ class CudaExecutor:
         self.generator = None
 
 
+@dataclass
+class Subject:
+    """What is compared: the preset's stream contract and the files the targets' models come from.
+
+    Attributes:
+        preset: preset name.
+        dataset: the dataset the quality metrics judge against; None where the preset registry (torch) is absent.
+        latent_dim, image_shape, output_range: the generator's contract.
+        bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<preset>.bit``).
+        float_reference: ``<stem>.float.npz`` beside the overlay, for ``numpy`` (None: from the checkpoint).
+        quantized: ``<stem>.quantized/`` beside the overlay, for the fixed-point targets (None: quantize).
+    """
+
+    preset: str
+    dataset: str | None
+    latent_dim: int
+    image_shape: tuple[int, ...]
+    output_range: tuple[float, float]
+    bitfile: Path | None = None
+    float_reference: Path | None = None
+    quantized: Path | None = None
+
+
+@functools.cache
+def import_error(module: str) -> str | None:
+    """Why ``module`` cannot be imported here, or None when it can."""
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def resolve_subject(preset: str, overlay: Path | None = None) -> Subject:
+    """The :class:`Subject` of ``preset``: from the preset registry where torch imports, else from the float
+    reference beside ``overlay`` (the board). Raises FileNotFoundError, ValueError or RuntimeError saying what
+    is missing."""
+    bitfile = float_reference = quantized = None
+    if overlay is not None:
+        bitfile = Path(overlay)
+        if bitfile.suffix != ".bit":
+            raise ValueError(f"--overlay takes the overlay's .bit file, got {bitfile}")
+        if not bitfile.is_file():
+            raise FileNotFoundError(f"overlay {bitfile} does not exist")
+        stem = bitfile.with_suffix("")
+        if stem.with_name(stem.name + ".float.npz").is_file():
+            float_reference = stem.with_name(stem.name + ".float.npz")
+        if (stem.with_name(stem.name + ".quantized") / "model.json").is_file():
+            quantized = stem.with_name(stem.name + ".quantized")
+    torch_missing = import_error("torch")
+    if torch_missing is None:
+        from fpgagen.models.presets import get_preset
+
+        spec = get_preset(preset)
+        return Subject(preset, spec.dataset, spec.latent_dim, tuple(spec.image_shape), tuple(spec.output_range),
+                       bitfile, float_reference, quantized)
+    if float_reference is None:
+        raise RuntimeError(f"torch is not importable here ({torch_missing}), so {preset}'s shape and output range "
+                           f"come from its float reference: pass --overlay DIR/{preset}.bit with "
+                           f"{preset}.float.npz beside it (written on a workstation by "
+                           "fpgagen.host.numpy_reference.export_float_reference)")
+    from fpgagen.host.numpy_reference import FloatReference
+
+    reference = FloatReference.load(float_reference)
+    if reference.preset != preset:
+        raise ValueError(f"{float_reference} holds preset {reference.preset!r}, not {preset!r}")
+    return Subject(preset, None, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range),
+                   bitfile, float_reference, quantized)
+
+
 def default_targets() -> list[str]:
     """Every registered executor, with ``cuda`` after the float reference ``torch``."""
     from fpgagen.host.executors import EXECUTORS
 
-    return [REFERENCE, "cuda", *(t for t in EXECUTORS if t != REFERENCE)]
+    return ["torch", "cuda", *(t for t in EXECUTORS if t != "torch")]
 
 
-def _executor(target: str, preset: str, checkpoint: Path | None):
-    if target == "cuda":
-        return CudaExecutor(preset, checkpoint)
-    from fpgagen.host.executors import get_executor
-
+def unavailable(target: str, subject: Subject) -> str | None:
+    """Why ``target`` cannot run here (a missing package or tool), or None; checked before preparing it."""
+    needs = list(TARGET_MODULES.get(target, ()))
+    hint = ""
+    if target == "numpy" and subject.float_reference is None:
+        needs.append("torch")
+        hint = f" to read the checkpoint; or give it {subject.preset}.float.npz beside --overlay"
+    if target in FIXED_POINT and target != "board" and subject.quantized is None:
+        needs.append("torch")
+        hint = f" to quantize the checkpoint; or give it {subject.preset}.quantized/ beside --overlay"
+    for module in dict.fromkeys(needs):
+        error = import_error(module)
+        if error:
+            return f"needs {module}, not importable here ({error}){hint if module == 'torch' else ''}"
+    if target in ("virtual-golden", "rtlsim") and Path(ON_BOARD_MARKER).exists():
+        return ("not run on a PYNQ board: the virtual board would replace the real one as pynq's active device "
+                "(the board target measures the hardware)")
     if target == "rtlsim":
         from fpgagen.host.rtl_backend import missing_tools
 
         missing = missing_tools()
         if missing:
-            raise RuntimeError(f"the rtlsim backend needs {', '.join(missing)}")
-    return get_executor(target, preset, checkpoint=checkpoint)
+            return f"the rtlsim backend needs {', '.join(missing)}"
+    return None
 
 
-def _timed_runs(executor, z: np.ndarray, repeats: int) -> tuple[list[float], dict]:
-    """Seconds of ``repeats`` runs after one warm-up run, and ``last_info`` of the last one."""
+def _executor(target: str, subject: Subject, checkpoint: Path | None):
+    reason = unavailable(target, subject)
+    if reason:
+        raise RuntimeError(reason)
+    if target == "cuda":
+        return CudaExecutor(subject.preset, checkpoint)
+    from fpgagen.host.executors import get_executor
+
+    options: dict = {"checkpoint": checkpoint}
+    if target == "numpy":
+        options["float_reference"] = subject.float_reference
+    if target in FIXED_POINT:
+        options["quantized"] = subject.quantized
+    if target == "board" and subject.bitfile is not None:
+        options["bitfile"] = subject.bitfile
+    return get_executor(target, subject.preset, **options)
+
+
+def _timed_runs(executor, z: np.ndarray, repeats: int, min_time_s: float) -> tuple[list[float], dict]:
+    """Seconds of at least ``repeats`` runs (more, up to MAX_REPEATS, until ``min_time_s`` has passed) after one
+    warm-up run, and ``last_info`` of the last one."""
     executor.run(z)
-    seconds = []
-    for _ in range(repeats):
+    seconds: list[float] = []
+    while len(seconds) < repeats or (sum(seconds) < min_time_s and len(seconds) < MAX_REPEATS):
         start = time.perf_counter()
         executor.run(z)
         seconds.append(time.perf_counter() - start)
     return seconds, dict(getattr(executor, "last_info", {}) or {})
 
 
-def projected(cycles_per_image: float, clock_hz: float = CLOCK_HZ) -> dict:
-    """What ``cycles_per_image`` simulated kernel clocks mean at ``clock_hz``."""
+def projected(cycles_per_image: float, clock_hz: float = CLOCK_HZ, bound_cycles: int | None = None) -> dict:
+    """What ``cycles_per_image`` simulated kernel clocks mean at ``clock_hz``; with ``bound_cycles`` (the
+    slowest stage's analytical cycles per image) also the efficiency bound / measured."""
     s = cycles_per_image / clock_hz
-    return {"cycles_per_image": float(cycles_per_image), "clock_hz": clock_hz, "s_per_image": s,
-            "images_per_s": 1.0 / s if s > 0 else float("inf")}
+    result = {"cycles_per_image": float(cycles_per_image), "clock_hz": clock_hz, "s_per_image": s,
+              "images_per_s": 1.0 / s if s > 0 else float("inf")}
+    if bound_cycles is not None:
+        result.update(bound_cycles=int(bound_cycles), efficiency=bound_cycles / cycles_per_image)
+    return result
+
+
+def _hardware_projection(executor, subject: Subject) -> dict:
+    """The rtlsim row's ``projected`` block: the design's bound and the part's DSP ceiling at CLOCK_HZ."""
+    from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
+
+    bound = executor.bound_cycles
+    return {"label": "projected", "clock_hz": CLOCK_HZ,
+            "basis": "simulated kernel clock cycles counted while the virtual AXI DMA streamed each batch: every "
+                     "AXI-Stream beat in (latent_dim per image) and out (C*H*W per image) is included, at most one "
+                     "beat per clock; the driver's software time on the board (packing, DMA register writes, "
+                     "unpacking) is not",
+            "bound_cycles": bound, "bound_images_per_s": CLOCK_HZ / bound, "dsps": DSPS,
+            "macs_per_image": total_macs(executor.model),
+            "dsp_limit_images_per_s": dsp_limit_images_per_s(executor.model, DSPS, CLOCK_HZ),
+            "beats_in_per_image": subject.latent_dim, "beats_out_per_image": int(np.prod(subject.image_shape))}
+
+
+def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
+    """PSNR of ``test`` against ``reference`` over ``peak`` (the output range); inf when identical."""
+    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
 
 
 def _accuracy(images: np.ndarray, reference: np.ndarray, peak: float) -> dict:
-    from fpgagen.hls.quality import psnr_db
-
     err = np.abs(images.astype(np.float64) - reference.astype(np.float64))
     return {"n": len(images), "max_abs_error": float(err.max()), "mean_abs_error": float(err.mean()),
             "psnr_db": psnr_db(reference, images, peak), "peak": peak}
 
 
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm  # a dependency of pynq, so on the board too
+
+    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, file=sys.stderr, leave=False)
+
+
 def compare(preset: str, targets=None, batches=(1, 16, 64), repeats: int = 5, n_quality: int | None = None,
             progress: bool = True, seed: int = 0, checkpoint: Path | None = None,
             quality_budget_s: float = QUALITY_BUDGET_S, torch_threads: int | None = None,
-            out: Path | None = None) -> dict:
-    """Latency, throughput, accuracy against torch float and image quality of ``preset`` on each target.
+            out: Path | None = None, overlay: Path | None = None, min_measure_s: float = MIN_MEASURE_S) -> dict:
+    """Latency, throughput, accuracy against float and image quality of ``preset`` on each target.
 
     Args:
         preset: preset name.
         targets: target names (default :func:`default_targets`; ``cuda`` runs only where CUDA is available).
-            ``torch`` is always run first: it is the float reference.
+            The float reference (``torch``, or ``numpy`` where torch is absent) is always run first.
         batches: batch sizes of the throughput sweep (latency is batch 1).
-        repeats: timed runs per measurement (after one warm-up run); the median is reported.
-        n_quality: latents for accuracy and quality (default: the dataset's held-out count).
+        repeats: least timed runs per measurement (after one warm-up run); the median is reported.
+        n_quality: latents for accuracy and quality (default: the dataset's held-out count; 256 on the board).
         progress: show a tqdm progress bar on stderr.
         seed: latent seed.
         checkpoint: generator checkpoint (default: the shipped one).
@@ -160,122 +324,82 @@ def compare(preset: str, targets=None, batches=(1, 16, 64), repeats: int = 5, n_
             On a loaded machine with few cores, more than one thread can make the tiny float models tens of
             milliseconds slower per call (threads waiting on each other); the JSON states the number used.
         out: when given, also :func:`write_report` there.
+        overlay: the overlay's ``.bit`` for ``board``; the float reference and QuantizedModel beside it, when
+            present, are what ``numpy`` and the fixed-point targets run (needed where torch is absent).
+        min_measure_s: fast targets repeat each measurement until this many seconds have passed.
 
     Returns:
         The result dict of the module docstring's schema.
     """
+    batches = sorted({int(b) for b in batches})
+    if not batches or batches[0] < 1 or repeats < 1:
+        raise ValueError(f"batches and repeats must be positive, got {batches} and {repeats}")
+    if n_quality is not None and int(n_quality) < 1:
+        raise ValueError(f"n_quality must be positive, got {n_quality}")
+    subject = resolve_subject(preset, overlay)
+    if import_error("torch") is not None:
+        return _compare(subject, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
+                        out, min_measure_s)
     import torch
 
     previous_threads = torch.get_num_threads()
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     try:
-        return _compare(preset, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
-                        out)
+        return _compare(subject, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
+                        out, min_measure_s)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _compare(preset, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s, out):
-    import torch
-    from tqdm import tqdm
+def _environment() -> dict:
+    env = {"torch_version": None, "torch_threads": None, "cuda_available": False, "numpy_version": np.__version__,
+           "cpu_count": os.cpu_count(), "machine": platform.machine(), "platform": platform.platform(),
+           "python": sys.version.split()[0]}
+    if import_error("torch") is None:
+        import torch
 
-    from fpgagen.models.data import load_dataset
-    from fpgagen.models.metrics import quality, to_signed_unit
-    from fpgagen.models.presets import get_preset
-    from fpgagen.models.sampling import latents
+        env.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads(),
+                   cuda_available=torch.cuda.is_available())
+    return env
 
-    spec = get_preset(preset)
+
+def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
+             out, min_measure_s):
+    reference = "torch" if import_error("torch") is None else "numpy"
     targets = list(default_targets() if targets is None else targets)
-    if REFERENCE in targets:
-        targets.remove(REFERENCE)
-    targets.insert(0, REFERENCE)
-    batches = sorted({int(b) for b in batches})
-    if not batches or batches[0] < 1 or repeats < 1:
-        raise ValueError(f"batches and repeats must be positive, got {batches} and {repeats}")
-    n_quality = len(load_dataset(spec.dataset).held_out) if n_quality is None else int(n_quality)
-    z_all = latents(n_quality, spec.latent_dim, seed)
-    lo, hi = spec.output_range
+    if reference in targets:
+        targets.remove(reference)
+    targets.insert(0, reference)
+    if n_quality is None:
+        if subject.dataset is None:
+            n_quality = BOARD_N_QUALITY
+        else:
+            from fpgagen.models.data import load_dataset
+
+            n_quality = len(load_dataset(subject.dataset).held_out)
+    n_quality = int(n_quality)
+    z_all = np.random.default_rng(seed).standard_normal((n_quality, subject.latent_dim), dtype=np.float32)
+    lo, hi = subject.output_range
     result = {
-        "schema": SCHEMA, "preset": preset, "dataset": spec.dataset, "output_range": [lo, hi],
-        "latent_dim": spec.latent_dim, "seed": seed,
-        "environment": {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
-                        "cuda_available": torch.cuda.is_available(), "cpu_count": os.cpu_count(),
-                        "platform": platform.platform(), "python": sys.version.split()[0]},
-        "settings": {"batches": batches, "repeats": repeats, "n_quality": n_quality,
-                     "quality_budget_s": quality_budget_s, "clock_hz": CLOCK_HZ, "reference": REFERENCE},
+        "schema": SCHEMA, "preset": subject.preset, "dataset": subject.dataset, "output_range": [lo, hi],
+        "latent_dim": subject.latent_dim, "image_shape": list(subject.image_shape), "seed": seed,
+        "environment": _environment(),
+        "settings": {"batches": batches, "repeats": repeats, "min_measure_s": min_measure_s, "n_quality": n_quality,
+                     "quality_budget_s": quality_budget_s, "clock_hz": CLOCK_HZ, "dsps": DSPS,
+                     "reference": reference, "overlay": None if subject.bitfile is None else str(subject.bitfile)},
         "targets": {},
     }
     images: dict[str, np.ndarray] = {}
     steps_per_target = 3 + len(batches)  # prepare, latency, batches, accuracy/quality
-    bar = tqdm(total=steps_per_target * len(targets), desc=f"compare {preset}", unit="step", disable=not progress,
-               file=sys.stderr, leave=False)
+    bar = _progress(steps_per_target * len(targets), f"compare {subject.preset}", progress)
     try:
         for target in targets:
             bar.set_postfix_str(f"{target}: prepare")
-            row: dict = {}
-            executor = None
-            try:
-                start = time.perf_counter()
-                executor = _executor(target, preset, checkpoint)
-                executor.prepare()
-                row = {"description": executor.description, "prepare_s": time.perf_counter() - start}
-            except Exception as e:  # noqa: BLE001 -- a target that cannot start here is reported, not raised
-                if executor is not None:
-                    executor.close()
-                result["targets"][target] = {"skipped": f"{type(e).__name__}: {e}"}
-                bar.update(steps_per_target)
-                continue
-            bar.update()
-            try:
-                cap = CAPS.get(target)
-                t_batches, t_repeats = batches, repeats
-                if cap:
-                    t_batches = [b for b in batches if b <= cap["max_batch"]] or [min(batches[0], cap["max_batch"])]
-                    t_repeats = min(repeats, cap["max_repeats"])
-                    row["limits"] = {"batches": t_batches, "repeats": t_repeats, "reason": cap["reason"]}
-                bar.set_postfix_str(f"{target}: latency")
-                seconds, _ = _timed_runs(executor, z_all[:1], t_repeats)
-                row["latency"] = {"batch": 1, "repeats": t_repeats, "median_s": statistics.median(seconds),
-                                  "min_s": min(seconds), "seconds": seconds}
-                bar.update()
-                row["throughput"] = []
-                for b in batches:
-                    if b not in t_batches:
-                        bar.update()
-                        continue
-                    bar.set_postfix_str(f"{target}: batch {b}")
-                    z = latents(b, spec.latent_dim, seed + 1)
-                    seconds, info = _timed_runs(executor, z, t_repeats)
-                    median = statistics.median(seconds)
-                    entry = {"batch": b, "repeats": t_repeats, "median_s": median, "images_per_s": b / median,
-                             "min_s": min(seconds), "seconds": seconds}
-                    if "cycles_per_image" in info:
-                        entry["projected"] = projected(info["cycles_per_image"])
-                    row["throughput"].append(entry)
-                    bar.update()
-
-                bar.set_postfix_str(f"{target}: accuracy and quality")
-                best = max(e["images_per_s"] for e in row["throughput"])
-                estimate_s = n_quality / best
-                within_budget = estimate_s <= quality_budget_s and n_quality >= 2
-                n = n_quality if within_budget else min(n_quality, max(GRID_N, SLOW_ACCURACY_N))
-                images[target] = executor.run(z_all[:n])
-                if target != REFERENCE:
-                    row["accuracy"] = _accuracy(images[target], images[REFERENCE][:n], hi - lo)
-                if within_budget:
-                    row["quality"] = {"n": n, **quality(to_signed_unit(images[target], spec.output_range),
-                                                        spec.dataset)}
-                elif n_quality < 2:
-                    row["quality"] = {"skipped": f"a Frechet distance needs at least 2 images, n_quality={n_quality}"}
-                else:
-                    row["quality"] = {"skipped": f"{n_quality} images would take ~{estimate_s:.0f} s at "
-                                                 f"{best:.1f} images/s (budget {quality_budget_s:g} s); accuracy "
-                                                 f"on the first {n} latents only"}
-                bar.update()
-            finally:
-                executor.close()
+            row = _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_all, seed,
+                              quality_budget_s, reference, images, bar)
             result["targets"][target] = row
+            bar.update(steps_per_target - row.pop("_steps", 0))
     finally:
         bar.close()
 
@@ -286,116 +410,368 @@ def _compare(preset, targets, batches, repeats, n_quality, progress, seed, check
                 diff = float(np.abs(images[target][:n].astype(np.float64) - images["golden"][:n]).max())
                 result["targets"][target]["accuracy"].update(bit_exact_with_golden=diff == 0.0,
                                                              max_abs_diff_to_golden=diff)
-    result["files"] = {}
+    result["files"], result["files_skipped"] = {}, {}
     if out is not None:
         write_report(result, images, out)
     result["_images"] = images
     return result
 
 
+def _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_all, seed, quality_budget_s,
+                reference, images, bar) -> dict:
+    """One target's row (see the schema); its images on the accuracy latents go into ``images``."""
+    executor = None
+    try:
+        start = time.perf_counter()
+        executor = _executor(target, subject, checkpoint)
+        executor.prepare()
+        row = {"description": executor.description, "kind": KINDS.get(target, target),
+               "prepare_s": time.perf_counter() - start, "_steps": 1}
+    except Exception as e:  # noqa: BLE001 -- a target that cannot start here is reported, not raised
+        if executor is not None:
+            executor.close()
+        reason = str(e) if isinstance(e, RuntimeError) and type(e) is RuntimeError else f"{type(e).__name__}: {e}"
+        return {"skipped": reason}
+    bar.update()
+    try:
+        if getattr(executor, "virtual", False):
+            row["virtual"] = True
+            row["kind"] = "virtual board (not hardware)"
+        simulated = target == "rtlsim"
+        if simulated:
+            row["projected"] = _hardware_projection(executor, subject)
+        bound = row["projected"]["bound_cycles"] if simulated else None
+        cap = CAPS.get(target)
+        t_batches, t_repeats, t_min_s = batches, repeats, min_measure_s
+        if cap:
+            t_batches = [b for b in batches if b <= cap["max_batch"]] or [min(batches[0], cap["max_batch"])]
+            t_repeats, t_min_s = min(repeats, cap["max_repeats"]), 0.0
+            row["limits"] = {"batches": t_batches, "repeats": t_repeats, "reason": cap["reason"]}
+        bar.set_postfix_str(f"{target}: latency")
+        seconds, info = _timed_runs(executor, z_all[:1], t_repeats, t_min_s)
+        row["latency"] = {"batch": 1, "repeats": len(seconds), "median_s": statistics.median(seconds),
+                          "min_s": min(seconds), "seconds": seconds}
+        if "cycles" in info:
+            row["latency"]["projected"] = {"cycles": int(info["cycles"]), "s": info["cycles"] / CLOCK_HZ}
+        bar.update()
+        row["_steps"] += 1
+        row["throughput"] = []
+        for b in batches:
+            bar.update()
+            row["_steps"] += 1
+            if b not in t_batches:
+                row["throughput"].append({"batch": b, "skipped": cap["reason"]})
+                continue
+            bar.set_postfix_str(f"{target}: batch {b}")
+            z = np.random.default_rng(seed + 1).standard_normal((b, subject.latent_dim), dtype=np.float32)
+            seconds, info = _timed_runs(executor, z, t_repeats, t_min_s)
+            median = statistics.median(seconds)
+            entry = {"batch": b, "repeats": len(seconds), "median_s": median, "images_per_s": b / median,
+                     "min_s": min(seconds), "seconds": seconds}
+            if "cycles_per_image" in info:
+                entry["projected"] = projected(info["cycles_per_image"], CLOCK_HZ, bound)
+            row["throughput"].append(entry)
+
+        bar.set_postfix_str(f"{target}: accuracy and quality")
+        n_quality = len(z_all)
+        best = max(e["images_per_s"] for e in row["throughput"] if "images_per_s" in e)
+        estimate_s = n_quality / best
+        within_budget = estimate_s <= quality_budget_s
+        n = n_quality if within_budget else min(n_quality, max(GRID_N, SLOW_ACCURACY_N))
+        images[target] = executor.run(z_all[:n])
+        lo, hi = subject.output_range
+        if target != reference:
+            row["accuracy"] = (_accuracy(images[target], images[reference][:n], hi - lo) if reference in images
+                               else {"skipped": f"the float reference ({reference}) did not run"})
+        row["quality"] = _quality(images[target], subject, n_quality, within_budget, estimate_s, best,
+                                  quality_budget_s)
+    finally:
+        executor.close()
+    return row
+
+
+def _quality(images, subject: Subject, n_quality, within_budget, estimate_s, best, quality_budget_s) -> dict:
+    if subject.dataset is None:
+        return {"skipped": f"needs torch for the metric classifier, not importable here ({import_error('torch')})"}
+    if n_quality < 2:
+        return {"skipped": f"a Frechet distance needs at least 2 images, n_quality={n_quality}"}
+    if not within_budget:
+        return {"skipped": f"{n_quality} images would take ~{estimate_s:.0f} s at {best:.1f} images/s (budget "
+                           f"{quality_budget_s:g} s); accuracy on the first {len(images)} latents only"}
+    from fpgagen.models.metrics import quality, to_signed_unit
+
+    return {"n": len(images), **quality(to_signed_unit(images, subject.output_range), subject.dataset)}
+
+
+# ============================================================================================== output
+def _label(name: str, row: dict) -> str:
+    return f"{name} (virtual)" if row.get("virtual") else name
+
+
+def _fmt_rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def _fmt_error(value: float) -> str:
+    return f"{value:.4f}" if value == 0 or value >= 1e-3 else f"{value:.1e}"
+
+
 def format_table(result: dict) -> str:
-    """A terminal table: one line per target (skipped ones with their reason)."""
-    batches = result["settings"]["batches"]
-    head = (f"{'target':15s} {'latency ms':>10s} " + " ".join(f"{'img/s @' + str(b):>11s}" for b in batches)
-            + f" {'proj img/s':>11s} {'n':>5s} {'max|err|':>9s} {'PSNR dB':>8s} {'=golden':>7s} {'frechet':>8s}"
-            f" {'recog':>6s} {'cover':>6s}")
-    lines = [f"{result['preset']}: torch threads {result['environment']['torch_threads']}, "
-             f"n_quality {result['settings']['n_quality']}, median of {result['settings']['repeats']} runs, "
-             f"projected at {result['settings']['clock_hz'] / 1e6:g} MHz", head, "-" * len(head)]
-    notes = []
-    for name, row in result["targets"].items():
-        if "skipped" in row:
-            lines.append(f"{name:15s} skipped: {row['skipped']}")
-            continue
+    """The terminal report: measured speed, projected hardware speed, accuracy and quality, skipped targets."""
+    settings, env = result["settings"], result["environment"]
+    batches, reference = settings["batches"], settings["reference"]
+    targets = result["targets"]
+    ran = {k: v for k, v in targets.items() if "skipped" not in v}
+    threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
+    lines = [f"{result['preset']} on {env['cpu_count']} CPU cores ({env['machine']}, {threads}); "
+             f"median of >= {settings['repeats']} runs (fast targets repeat for >= {settings['min_measure_s']:g} s) "
+             "after a warm-up"]
+
+    def table(title: str, head: list[tuple[str, int]], rows: list[list[str]]) -> None:
+        """Text columns (target, what) left-aligned, numbers right-aligned."""
+        def cell(text: str, column: tuple[str, int]) -> str:
+            return f"{text:<{column[1]}s}" if column[0] in ("target", "what") else f"{text:>{column[1]}s}"
+
+        lines.extend(["", title])
+        header = " ".join(cell(h, c) for h, c in zip([h for h, _ in head], head, strict=True))
+        lines.extend([header, "-" * len(header)])
+        lines.extend(" ".join(cell(t, c) for t, c in zip(cells, head, strict=True)).rstrip() for cells in rows)
+
+    name_w = max([15, *(len(_label(k, v)) for k, v in ran.items())])
+    speed_rows = []
+    for name, row in ran.items():
         tput = {e["batch"]: e for e in row["throughput"]}
-        cells = [f"{tput[b]['images_per_s']:11.1f}" if b in tput else f"{'-':>11s}" for b in batches]
-        proj = [e["projected"]["images_per_s"] for e in row["throughput"] if "projected" in e]
-        acc = row.get("accuracy", {})
-        q = row["quality"]
-        n = acc["n"] if acc else q.get("n", result["settings"]["n_quality"])
-        err = f"{n:5d} {acc['max_abs_error']:9.4f}" if acc else f"{n:5d} {'(ref)':>9s}"
-        exact = {True: "yes", False: "NO"}.get(acc.get("bit_exact_with_golden"), "")
-        psnr = f"{acc['psnr_db']:8.1f}" if acc else f"{'(ref)':>8s}"
-        qual = (f"{q['frechet']:8.2f} {q['recognizability']:6.3f} {q['coverage']:6.3f}" if "skipped" not in q
-                else f"{'-':>8s} {'-':>6s} {'-':>6s}")
-        lines.append(f"{name:15s} {row['latency']['median_s'] * 1e3:10.3f} {' '.join(cells)} "
-                     f"{(f'{proj[-1]:11.0f}' if proj else f'{chr(45):>11s}')} {err} {psnr} {exact:>7s} {qual}")
-        if "limits" in row:
-            notes.append(f"  {name}: {row['limits']['reason']}")
-        if "skipped" in q:
-            notes.append(f"  {name} quality skipped: {q['skipped']}")
-    return "\n".join(lines + notes)
+        cells = [_fmt_rate(tput[b]["images_per_s"]) if "images_per_s" in tput.get(b, {}) else "not run"
+                 for b in batches]
+        speed_rows.append([_label(name, row), row["kind"], f"{row['latency']['median_s'] * 1e3:.3f}", *cells])
+    table("MEASURED on this machine (wall clock): latency at batch 1, throughput in images/s",
+          [("target", name_w), ("what", 28), ("latency ms", 10), *((f"batch {b}", 10) for b in batches)], speed_rows)
+
+    hw = {k: v for k, v in ran.items() if "projected" in v}
+    if hw:
+        clock = settings["clock_hz"] / 1e6
+        hw_rows = []
+        for name, row in hw.items():
+            p = row["projected"]
+            for e in row["throughput"]:
+                if "projected" not in e:
+                    continue
+                q = e["projected"]
+                hw_rows.append([_label(name, row), str(e["batch"]), f"{q['cycles_per_image']:,.0f}",
+                                f"{q['bound_cycles']:,d}", f"{q['efficiency']:.1%}", _fmt_rate(q["images_per_s"]),
+                                _fmt_rate(p["bound_images_per_s"]), _fmt_rate(p["dsp_limit_images_per_s"])])
+            lat = row["latency"].get("projected")
+        table(f"PROJECTED FPGA speed at {clock:g} MHz from cycles MEASURED in simulation (DMA stream beats included)",
+              [("target", name_w), ("batch", 5), ("cycles/img", 11), ("bound", 9), ("efficiency", 10),
+               ("proj. img/s", 11), ("bound img/s", 11), (f"{settings['dsps']}-DSP ceiling", 16)], hw_rows)
+        if lat:
+            lines.append(f"  projected latency at batch 1: {lat['cycles']:,d} cycles = {lat['s'] * 1e6:.1f} us; "
+                         "bound = slowest stage's analytical cycles/image; ceiling = every DSP doing one MAC per "
+                         "clock")
+
+    acc_rows = []
+    for name, row in ran.items():
+        acc, q = row.get("accuracy", {}), row["quality"]
+        if name == reference:
+            acc_cells = [str(q.get("n", settings["n_quality"])), "(ref)", "(ref)", "(ref)", ""]
+        elif "skipped" in acc:
+            acc_cells = ["-", "-", "-", "-", ""]
+        else:
+            exact = {True: "yes", False: "NO"}.get(acc.get("bit_exact_with_golden"), "")
+            acc_cells = [str(acc["n"]), _fmt_error(acc["max_abs_error"]), _fmt_error(acc["mean_abs_error"]),
+                         f"{acc['psnr_db']:.1f}", exact]
+        q_cells = (["-", "-", "-"] if "skipped" in q
+                   else [f"{q['frechet']:.2f}", f"{q['recognizability']:.3f}", f"{q['coverage']:.3f}"])
+        acc_rows.append([_label(name, row), *acc_cells, *q_cells])
+    table(f"ACCURACY against {reference} float (same latents; PSNR over the output range) and IMAGE QUALITY",
+          [("target", name_w), ("n", 5), ("max|err|", 9), ("mean|err|", 9), ("PSNR dB", 8), ("=golden", 7),
+           ("frechet", 8), ("recog.", 6), ("cover.", 6)], acc_rows)
+
+    notes = [f"  {name}: {row['limits']['reason']}" for name, row in ran.items() if "limits" in row]
+    same = [name for name, row in ran.items() if row.get("accuracy", {}).get("bit_exact_with_golden")
+            and "skipped" in row["quality"]]
+    if same and "skipped" not in ran.get("golden", {"quality": {"skipped": ""}})["quality"]:
+        notes.append(f"  {', '.join(same)}: quality not measured, but their images equal golden's on every latent "
+                     "checked (=golden yes), so golden's quality applies")
+    quality_skipped: dict[str, list[str]] = {}
+    for name, row in ran.items():
+        if "skipped" in row["quality"]:
+            quality_skipped.setdefault(row["quality"]["skipped"], []).append(name)
+    notes += [f"  quality skipped for {', '.join(names)}: {why}" for why, names in quality_skipped.items()]
+    notes += [f"  {_label(name, row)}: {row['description']}" for name, row in ran.items() if row.get("virtual")]
+    if notes:
+        lines.extend(["", "notes:", *notes])
+    skipped = {k: v["skipped"] for k, v in targets.items() if "skipped" in v}
+    if skipped:
+        lines.extend(["", "SKIPPED (cannot run here):", *(f"  {k}: {v}" for k, v in skipped.items())])
+    return "\n".join(lines)
 
 
 def write_report(result: dict, images: dict[str, np.ndarray], out: Path) -> dict[str, str]:
-    """Write compare.json, table.txt, throughput.png, error_histogram.png and grid.png under ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fpgagen.models.sampling import image_grid
-
+    """Write compare.json and table.txt under ``out``, and where matplotlib imports throughput.png,
+    error_histogram.png and grid.png (otherwise ``files_skipped`` says why)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"json": "compare.json", "table": "table.txt", "throughput": "throughput.png",
-             "error_histogram": "error_histogram.png", "grid": "grid.png"}
-    ran = {k: v for k, v in result["targets"].items() if "skipped" not in v}
-    batches = result["settings"]["batches"]
+    files = {"json": "compare.json", "table": "table.txt"}
+    skipped: dict[str, str] = {}
+    missing = import_error("matplotlib")
+    if missing:
+        for name in ("throughput", "error_histogram", "grid"):
+            skipped[name] = f"needs matplotlib, not importable here ({missing})"
+    else:
+        import matplotlib
 
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(ran) * len(batches) / 2), 4))
-    width = 0.8 / len(batches)
-    for i, b in enumerate(batches):
-        values = [next((e["images_per_s"] for e in row["throughput"] if e["batch"] == b), 0.0) for row in ran.values()]
-        ax.bar(np.arange(len(ran)) + i * width, values, width, label=f"batch {b} (measured)")
-    for j, row in enumerate(ran.values()):
-        proj = [e["projected"]["images_per_s"] for e in row["throughput"] if "projected" in e]
-        if proj:
-            ax.scatter([j + 0.4 - width / 2], [proj[-1]], marker="*", s=120, color="k", zorder=3,
-                       label=f"projected at {CLOCK_HZ / 1e6:g} MHz")
-    ax.set_xticks(np.arange(len(ran)) + 0.4 - width / 2, list(ran), rotation=20)
-    ax.set_yscale("log")
-    ax.set_ylabel("images / s")
-    ax.set_title(f"{result['preset']}: throughput per target (torch threads "
-                 f"{result['environment']['torch_threads']})")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / files["throughput"], dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ref = images.get(REFERENCE)
-    for name, imgs in images.items():
-        if name == REFERENCE or ref is None:
-            continue
-        err = (imgs.astype(np.float64) - ref[: len(imgs)]).ravel()
-        ax.hist(err, bins=101, histtype="step", label=f"{name} (n={len(imgs)})", log=True)
-    ax.set_xlabel("image - torch float (per pixel)")
-    ax.set_ylabel("pixels")
-    ax.set_title(f"{result['preset']}: error against float")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / files["error_histogram"], dpi=120)
-    plt.close(fig)
-
-    lo, hi = result["output_range"]
-    n = min([GRID_N, *(len(v) for v in images.values())])
-    cols = int(np.ceil(np.sqrt(n)))
-    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
-    for ax, (name, imgs) in zip(axes[0], images.items(), strict=True):
-        ax.imshow(image_grid(imgs[:n], (lo, hi), cols=cols), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(name, fontsize=9)
-        ax.axis("off")
-    fig.suptitle(f"{result['preset']}: the same {n} latents (seed {result['seed']}) on each target", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / files["grid"], dpi=120)
-    plt.close(fig)
-
-    result["files"] = files
+        matplotlib.use("Agg")
+        plots = {"throughput": _plot_throughput, "error_histogram": _plot_errors, "grid": _plot_grid}
+        for name, plot in plots.items():
+            files[name] = f"{name}.png"
+            plot(result, images, out / files[name])
+    result["files"], result["files_skipped"] = files, skipped
     (out / files["table"]).write_text(format_table(result) + "\n")
     public = {k: v for k, v in result.items() if not k.startswith("_")}
     (out / files["json"]).write_text(json.dumps(public, indent=2) + "\n")
     return files
 
 
-__all__ = ["CLOCK_HZ", "SCHEMA", "compare", "default_targets", "format_table", "projected", "write_report"]
+def _plot_throughput(result: dict, images: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    batches, targets = result["settings"]["batches"], result["targets"]
+    clock = result["settings"]["clock_hz"] / 1e6
+    groups = []  # (label, {batch: images/s}, projected?)
+    for name, row in targets.items():
+        if "skipped" in row:
+            groups.append((f"{name}\n(skipped)", {}, False))
+            continue
+        groups.append((f"{_label(name, row)}\n{row['kind'].replace(' (', chr(10) + '(')}",
+                       {e["batch"]: e["images_per_s"] for e in row["throughput"] if "images_per_s" in e}, False))
+        if "projected" in row:
+            groups.append((f"{name} PROJECTED\nFPGA at {clock:g} MHz",
+                           {e["batch"]: e["projected"]["images_per_s"] for e in row["throughput"]
+                            if "projected" in e}, True))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(groups) + 1.5), 5.0))
+    width = 0.8 / len(batches)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    values = [v for _, g, _ in groups for v in g.values()]
+    floor = min(values) / 3 if values else 1.0
+    for j, (label, rates, is_projected) in enumerate(groups):
+        if not rates:
+            ax.text(j + 0.4 - width / 2, floor * 1.2, "skipped" if "(skipped)" in label else "", ha="center",
+                    fontsize=8, color="0.4", rotation=90, va="bottom")
+        for i, b in enumerate(batches):
+            x = j + i * width
+            if b in rates:
+                ax.bar(x, rates[b], width, color=colors[i % len(colors)], hatch="//" if is_projected else None,
+                       edgecolor="k" if is_projected else None, linewidth=0.5)
+            elif rates:
+                ax.text(x, floor * 1.2, "not run", ha="center", va="bottom", rotation=90, fontsize=7, color="0.4")
+    legend = [Patch(color=colors[i % len(colors)], label=f"batch {b}") for i, b in enumerate(batches)]
+    legend += [Patch(facecolor="w", edgecolor="k", label="measured wall clock here (plain)"),
+               Patch(facecolor="w", edgecolor="k", hatch="//", label=f"projected at {clock:g} MHz from simulated "
+                                                                       "cycles (hatched)")]
+    for name, row in targets.items():
+        if "projected" in row:
+            p = row["projected"]
+            legend.append(ax.axhline(p["bound_images_per_s"], color="k", ls="--", lw=1,
+                                     label=f"{name} bound at {clock:g} MHz ({p['bound_cycles']:,d} cycles/image)"))
+            legend.append(ax.axhline(p["dsp_limit_images_per_s"], color="r", ls=":", lw=1.2,
+                                     label=f"{p['dsps']}-DSP ceiling at {clock:g} MHz"))
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [g[0] for g in groups], fontsize=8)
+    ax.set_xlim(-0.6, len(groups) - 0.2)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor)
+    ax.set_ylabel("images / s (log scale)")
+    env = result["environment"]
+    threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
+    ax.set_title(f"{result['preset']}: throughput per target -- measured on {env['cpu_count']} CPU cores "
+                 f"({threads}) vs projected FPGA", fontsize=10)
+    ax.legend(handles=legend, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", which="major", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _same_images(images: dict[str, np.ndarray], names: list[str]) -> list[list[str]]:
+    """``names`` grouped by identical images (on their common latents)."""
+    groups: list[list[str]] = []
+    for name in names:
+        for group in groups:
+            other = images[group[0]]
+            n = min(len(other), len(images[name]))
+            if np.array_equal(other[:n], images[name][:n]):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups
+
+
+def _plot_errors(result: dict, images: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    reference = result["settings"]["reference"]
+    ref = images.get(reference)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    others = [k for k in images if k != reference]
+    for group in _same_images(images, others) if ref is not None else []:
+        imgs = images[group[0]]
+        err = (imgs.astype(np.float64) - ref[: len(imgs)]).ravel()
+        names = " = ".join(_label(k, result["targets"][k]) + ("" if len(images[k]) == len(imgs) else
+                                                                f" (n={len(images[k])})") for k in group)
+        same = " (identical images)" if len(group) > 1 else ""
+        ax.hist(err, bins=101, histtype="step", lw=1.5, log=True,
+                label=f"{names}{same}: max |err| {np.abs(err).max():.2g}, n={len(imgs)}")
+    lo, hi = result["output_range"]
+    ax.set_xlabel(f"image - {reference} float, per pixel (output range [{lo:g}, {hi:g}])")
+    ax.set_ylabel("pixels (log scale)")
+    ax.set_title(f"{result['preset']}: error against the {reference} float reference, same latents", fontsize=10)
+    if ref is None:
+        ax.text(0.5, 0.5, f"the reference {reference} did not run", ha="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_grid(result: dict, images: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    lo, hi = result["output_range"]
+    n = min([GRID_N, *(len(v) for v in images.values())])
+    cols = int(np.ceil(np.sqrt(n)))
+    fig, axes = plt.subplots(1, max(1, len(images)), figsize=(2.2 * max(1, len(images)), 2.8), squeeze=False)
+    for ax, (name, imgs) in zip(axes[0], images.items(), strict=False):
+        ax.imshow(_tile(imgs[:n], (lo, hi), cols), cmap="gray", vmin=0, vmax=255)
+        row = result["targets"][name]
+        acc = row.get("accuracy", {})
+        under = "reference" if name == result["settings"]["reference"] else (
+            f"PSNR {acc['psnr_db']:.1f} dB" if "psnr_db" in acc else "")
+        ax.set_title(f"{_label(name, row)}\n{under}", fontsize=8)
+        ax.axis("off")
+    skipped = [k for k, v in result["targets"].items() if "skipped" in v]
+    note = f"; skipped: {', '.join(skipped)}" if skipped else ""
+    fig.suptitle(f"{result['preset']}: the same {n} latents (seed {result['seed']}) on each target{note}",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _tile(images: np.ndarray, output_range: tuple[float, float], cols: int, pad: int = 1) -> np.ndarray:
+    """Images (N, 1, H, W) as one uint8 picture, ``pad`` grey pixels between tiles (numpy only)."""
+    n, _, h, w = images.shape
+    rows = -(-n // cols)
+    lo, hi = output_range
+    pixels = np.round(np.clip((images[:, 0] - lo) / (hi - lo), 0.0, 1.0) * 255).astype(np.uint8)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 96, np.uint8)
+    for i, tile in enumerate(pixels):
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = tile
+    return grid
+
+
+__all__ = ["CLOCK_HZ", "SCHEMA", "Subject", "compare", "default_targets", "format_table", "projected",
+           "resolve_subject", "unavailable", "write_report"]

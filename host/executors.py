@@ -15,8 +15,13 @@ target             what runs
                    the driver, DMA and stream contract, not the RTL)
 ``rtlsim``         the PYNQ driver on the virtual board, its kernel the Verilator build of the RTL twin
                    (cycle-accurate; reports simulated cycles)
-``board``          the PYNQ driver on a real PYNQ board with the overlay from ``overlays/<board>/``
+``board``          the PYNQ driver on a real PYNQ board with the overlay from ``overlays/<board>/`` (or, with
+                   ``FPGAGEN_VIRTUAL_BOARD=1`` and a virtual overlay, on the virtual board -- labelled virtual)
 =================  =====================================================================================
+
+Board side (numpy + pynq, no torch): ``numpy`` reads the float reference file and the fixed-point targets read a
+saved QuantizedModel when given one (``float_reference=`` / ``quantized=``); without them they build both from
+the checkpoint, which needs torch.
 
 To add a target, subclass :class:`Executor`, implement ``_prepare`` and ``_run``, and decorate the class with
 :func:`register_executor`. Imports of heavy packages stay inside the methods, so listing targets is cheap.
@@ -25,6 +30,7 @@ To add a target, subclass :class:`Executor`, implement ``_prepare`` and ``_run``
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 
@@ -53,15 +59,18 @@ class Executor:
         preset: preset name.
         checkpoint: trained checkpoint (default: the shipped one).
         quant_config: a :class:`fpgagen.hls.quantize.QuantConfig` for the fixed-point targets.
+        quantized: a saved QuantizedModel folder (``model.json`` + ``weights.npz``) the fixed-point targets run
+            instead of quantizing the checkpoint (no torch needed).
     """
 
     target = ""
     description = ""
 
-    def __init__(self, preset: str, checkpoint: Path | None = None, quant_config=None):
+    def __init__(self, preset: str, checkpoint: Path | None = None, quant_config=None, quantized: Path | None = None):
         self.preset = preset
         self.checkpoint = checkpoint
         self.quant_config = quant_config
+        self.quantized = None if quantized is None else Path(quantized)
         self.prepared = False
         self.last_info: dict = {}
 
@@ -85,6 +94,14 @@ class Executor:
         raise NotImplementedError
 
     def quantized_model(self):
+        """The saved QuantizedModel ``quantized`` if given (numpy only), else the quantized checkpoint (torch)."""
+        if self.quantized is not None:
+            from fpgagen.hls.quantized_model import QuantizedModel
+
+            model = QuantizedModel.load(self.quantized)
+            if model.preset != self.preset:
+                raise ValueError(f"{self.quantized} holds preset {model.preset!r}, not {self.preset!r}")
+            return model
         from fpgagen.hls.quantize import quantize
 
         return quantize(self.preset, self.checkpoint, self.quant_config)
@@ -109,13 +126,25 @@ class TorchExecutor(Executor):
 
 @register_executor
 class NumpyExecutor(Executor):
+    """Args beyond :class:`Executor`'s: ``float_reference``, a file written by
+    :func:`~fpgagen.host.numpy_reference.export_float_reference` (numpy only); the checkpoint (torch) otherwise."""
+
     target = "numpy"
     description = "float generator in numpy float32 (the board's CPU baseline)"
+
+    def __init__(self, preset: str, float_reference: Path | None = None, **options):
+        super().__init__(preset, **options)
+        self.float_reference = None if float_reference is None else Path(float_reference)
 
     def _prepare(self) -> None:
         from fpgagen.host.numpy_reference import FloatReference
 
-        self.reference = FloatReference.from_preset(self.preset, self.checkpoint)
+        if self.float_reference is None:
+            self.reference = FloatReference.from_preset(self.preset, self.checkpoint)
+            return
+        self.reference = FloatReference.load(self.float_reference)
+        if self.reference.preset != self.preset:
+            raise ValueError(f"{self.float_reference} holds preset {self.reference.preset!r}, not {self.preset!r}")
 
     def _run(self, z) -> np.ndarray:
         return self.reference.run(z)
@@ -176,7 +205,8 @@ class VirtualGoldenExecutor(_DriverExecutor):
 
         activate()
         self._dir = tempfile.TemporaryDirectory(prefix=f"fpgagen-{self.target}-")
-        bit = write_virtual_overlay(self.quantized_model(), Path(self._dir.name), backend=self.backend)
+        self.model = self.quantized_model()
+        bit = write_virtual_overlay(self.model, Path(self._dir.name), backend=self.backend)
         self.overlay = GeneratorOverlay(str(bit))
 
 
@@ -196,6 +226,11 @@ class RtlSimExecutor(VirtualGoldenExecutor):
         super()._prepare()
         self.board = Device.active_device
 
+    @property
+    def bound_cycles(self) -> int:
+        """The pipeline's analytical cycles per image (its slowest stage), from the Verilator build."""
+        return self.board.kernel.build.bound_cycles
+
     def _run(self, z) -> np.ndarray:
         before = self.board.kernel_cycles or 0
         images = super()._run(z)
@@ -206,21 +241,41 @@ class RtlSimExecutor(VirtualGoldenExecutor):
 
 @register_executor
 class BoardExecutor(_DriverExecutor):
+    """Args beyond :class:`Executor`'s: ``board`` (the overlay folder ``overlays/<board>/``) and ``bitfile`` (the
+    overlay's ``.bit``, default ``overlays/<board>/<preset>.bit``).
+
+    Without a PYNQ board it runs only when ``FPGAGEN_VIRTUAL_BOARD=1`` is set and ``bitfile`` is a virtual
+    overlay (:func:`fpgagen.host.virtual_board.write_virtual_overlay`); ``virtual`` is then True and the
+    description says so. This is how the board-only path is exercised without a board.
+    """
+
     target = "board"
     description = "PYNQ driver on a real PYNQ board"
 
-    def __init__(self, preset: str, board: str = "pynq-z2", **options):
+    def __init__(self, preset: str, board: str = "pynq-z2", bitfile: Path | None = None, **options):
         super().__init__(preset, **options)
         self.board = board
+        self.bitfile = Path(bitfile) if bitfile is not None else OVERLAY_DIR / board / f"{preset}.bit"
+        self.virtual = False
 
     def _prepare(self) -> None:
-        if not Path("/proc/device-tree/chosen/pynq_board").exists():
+        on_board = Path("/proc/device-tree/chosen/pynq_board").exists()
+        forced_virtual = os.environ.get("FPGAGEN_VIRTUAL_BOARD", "") not in ("", "0")
+        if not on_board and not forced_virtual:
             raise RuntimeError("no PYNQ board found (this is not a PYNQ image): use --target virtual-golden or "
-                               "--target rtlsim for the virtual board")
-        bit = OVERLAY_DIR / self.board / f"{self.preset}.bit"
+                               "--target rtlsim for the virtual board, or set FPGAGEN_VIRTUAL_BOARD=1 to serve a "
+                               "virtual overlay to this target")
+        bit = self.bitfile
         if not bit.is_file():
             raise FileNotFoundError(f"overlay {bit} does not exist; build it with: fpgagen convert {self.preset} "
                                     f"--board {self.board} && fpgagen build {self.preset} --board {self.board}")
+        if not on_board:
+            from fpgagen.host.virtual_board import activate, read_virtual_bitstream
+
+            backend = read_virtual_bitstream(bit)["backend"]  # a real bitstream needs the board: VirtualBoardError
+            activate()
+            self.virtual = True
+            self.description = f"PYNQ driver on the VIRTUAL board ({backend} kernel backend), not hardware"
         from fpgagen.host.driver import GeneratorOverlay
 
         self.overlay = GeneratorOverlay(str(bit))
