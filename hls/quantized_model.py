@@ -232,12 +232,13 @@ class QuantizedModel:
 
     def summary(self) -> str:
         """A table of the layers with their types, reuse factors and multipliers."""
+        name_w = max([14] + [len(lr.name) for lr in self.layers])
         rows = [f"{self.preset}: input {self.input_t}, {len(self.layers)} layers",
-                f"  {'layer':14s} {'out shape':13s} {'result':28s} {'weight':28s} {'accumulator':28s} "
+                f"  {'layer':{name_w}s} {'out shape':13s} {'result':28s} {'weight':28s} {'accumulator':28s} "
                 f"{'reuse':>6s} {'mult':>5s}"]
         for lr in self.layers:
             other = str(lr.table_t) + f" x{lr.table_size}" if lr.table_t else str(lr.param_t or "")
-            rows.append(f"  {lr.name:14s} {str(lr.out_shape):13s} {str(lr.result_t):28s} "
+            rows.append(f"  {lr.name:{name_w}s} {str(lr.out_shape):13s} {str(lr.result_t):28s} "
                         f"{str(lr.weight_t or other):28s} {str(lr.accum_t or ''):28s} "
                         f"{lr.reuse_factor if lr.kind in ARITHMETIC else '':>6} {lr.multipliers or '':>5}")
         return "\n".join(rows)
