@@ -2,8 +2,12 @@
 
 The rules, and why:
 
-- **BatchNorm** is folded into the Linear/Conv2d before it, once, in float64 (hls4ml only fuses BatchNorm when
-  the preceding layer's type is 'auto', which fpgagen never leaves).
+- **BatchNorm** is folded into the Linear/Conv2d/ConvTranspose2d before it, once, in float64 (hls4ml only fuses
+  BatchNorm when the preceding layer's type is 'auto', which fpgagen never leaves). A layer without a bias gets
+  a zero one.
+- **Transposed convolutions** (ConvTranspose2d) become ``conv_transpose2d`` layers when fpgagen implements them
+  (:func:`fpgagen.hls.quantized_model.transposed_support`: stride 1 or 2, square kernel 2-5, padding 0..K-1,
+  output_padding < stride, dilation 1, groups 1); anything else is refused with the layer named.
 - **Integer bits** of every value come from calibration: the float (folded) model runs on calibration latents
   drawn apart from any evaluation seed, and each layer output gets the fewest integer bits that hold its largest
   magnitude. Weights get theirs per layer from their own largest magnitude.
@@ -50,7 +54,18 @@ from fpgagen.models.sampling import latents, load_generator
 
 from .fixed import FixedType
 from .golden import TABLE_SPAN
-from .quantized_model import ARITHMETIC, Layer, QuantizedModel, QuantizedModelError, accumulator_bound
+from .quantized_model import (
+    ARITHMETIC,
+    TRANSPOSED_KERNELS,
+    TRANSPOSED_STRIDES,
+    Layer,
+    QuantizedModel,
+    QuantizedModelError,
+    accumulator_bound,
+    transposed_out_size,
+    transposed_support,
+    transposed_taps,
+)
 
 CALIBRATION_SEED = 7_000_000  # apart from the evaluation seeds (0, 1, ...)
 CALIBRATION_LATENTS = 2048
@@ -97,19 +112,27 @@ class QuantConfig:
 
 @torch.no_grad()
 def fold_batchnorm(seq: nn.Sequential) -> nn.Sequential:
-    """A copy of ``seq`` with every BatchNorm (running statistics) folded into the Linear/Conv2d before it.
+    """A copy of ``seq`` with every BatchNorm (running statistics) folded into the Linear/Conv2d/ConvTranspose2d
+    before it.
 
     ``gamma (W x + b - mean) / sqrt(var + eps) + beta = (s W) x + s (b - mean) + beta``, ``s = gamma / sqrt(var +
-    eps)``, computed in float64.
+    eps)``, computed in float64. ``s`` scales the weights of each output channel: rows of a Linear/Conv2d weight
+    (O, ...), the second axis of a ConvTranspose2d weight (C, O, K, K).
     """
     out: list[nn.Module] = []
-    for m in copy.deepcopy(seq):
+    for i, m in enumerate(copy.deepcopy(seq)):
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             prev = out[-1] if out else None
-            if not isinstance(prev, nn.Linear | nn.Conv2d):
-                raise ValueError(f"BatchNorm after {type(prev).__name__} cannot be folded")
+            if not isinstance(prev, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+                raise ValueError(f"module {i} ({m}): BatchNorm after {type(prev).__name__} cannot be folded (only "
+                                 "after Linear, Conv2d or ConvTranspose2d)")
+            if isinstance(prev, nn.ConvTranspose2d) and prev.groups != 1:
+                raise ValueError(f"module {i} ({m}): BatchNorm after {prev} cannot be folded (grouped transposed "
+                                 "convolution; supported: groups 1)")
             s = m.weight.double() / torch.sqrt(m.running_var.double() + m.eps)
-            w = prev.weight.double() * s.view(-1, *([1] * (prev.weight.dim() - 1)))
+            transposed = isinstance(prev, nn.ConvTranspose2d)  # weight (C, O, K, K)
+            per_output = (1, -1, 1, 1) if transposed else (-1, *[1] * (prev.weight.dim() - 1))
+            w = prev.weight.double() * s.view(per_output)
             b = prev.bias.double() if prev.bias is not None else torch.zeros_like(s)
             prev.weight.data = w.float()
             prev.bias = nn.Parameter((s * (b - m.running_mean.double()) + m.bias.double()).float())
@@ -143,30 +166,48 @@ def valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
 
 
 def kernel_dims(layer: Layer) -> tuple[int, int]:
-    """(n_in, n_out) of the dense kernel hls4ml instantiates for the layer."""
+    """(n_in, n_out) of the dense kernel hls4ml instantiates for the layer: dense (I, O); conv2d (C*K*K, O);
+    conv_transpose2d (C, O), one kernel tap's product (the reuse factor applies to it)."""
     w = layer.weight
-    return (w.shape[1], w.shape[0]) if layer.kind == "dense" else (w[0].size, w.shape[0])
+    if layer.kind == "dense":
+        return w.shape[1], w.shape[0]
+    if layer.kind == "conv_transpose2d":
+        return w.shape[0], w.shape[1]
+    return w[0].size, w.shape[0]
+
+
+def kernel_uses(layer: Layer) -> int:
+    """How often the layer's dense kernel runs per image, each time for ``reuse_factor`` cycles: dense once;
+    conv2d once per output pixel; conv_transpose2d once per useful (output pixel, tap) pair of one channel pair
+    (:func:`fpgagen.hls.quantized_model.transposed_taps`)."""
+    if layer.kind == "dense":
+        return 1
+    if layer.kind == "conv_transpose2d":
+        k = layer.weight.shape[-1]
+        return transposed_taps(k, layer.stride, layer.padding, layer.out_shape[1:], layer.in_shape[1:])[1]
+    return layer.out_shape[1] * layer.out_shape[2]
 
 
 def choose_reuse_factors(layers: list[Layer], multipliers: int, keep: frozenset[str] = frozenset()) -> None:
     """Balance the streaming pipeline: the fewest cycles per image whose multipliers fit the budget.
 
-    A layer with reuse factor R does its weights' multiplications with weights/R multipliers, R cycles per output
-    position; so cycles = R x positions. For a target of T cycles each layer takes the largest valid R <= T /
-    positions; T grows until the multipliers fit. Layers named in ``keep`` keep their reuse factor (and their
-    multipliers count against the budget).
+    A layer's dense kernel of n_in x n_out weights (:func:`kernel_dims`) at reuse factor R has n_in x n_out / R
+    multipliers and takes R cycles each time it runs (:func:`kernel_uses`: once per output position, for a
+    transposed convolution once per useful tap); so cycles = R x uses. For a target of T cycles each layer takes
+    the largest valid R <= T / uses; T grows until the multipliers fit. Layers named in ``keep`` keep their reuse
+    factor (and their multipliers count against the budget).
     """
     arith = [lr for lr in layers if lr.kind in ARITHMETIC and lr.name not in keep]
     if not arith:
         return
     multipliers -= sum(lr.multipliers for lr in layers if lr.name in keep)
+    sizes = [math.prod(kernel_dims(lr)) for lr in arith]
 
     def plan(target: int) -> list[int]:
         rfs = []
-        for lr in arith:
+        for lr, size in zip(arith, sizes, strict=True):
             n_in, n_out = kernel_dims(lr)
-            positions = 1 if lr.kind == "dense" else lr.out_shape[1] * lr.out_shape[2]
-            rf = max(1, min(n_in * n_out, target // positions))
+            rf = max(1, min(size, target // kernel_uses(lr)))
             while rf > 1 and not valid_reuse_factor(n_in, n_out, rf):
                 rf -= 1
             rfs.append(rf)
@@ -175,9 +216,7 @@ def choose_reuse_factors(layers: list[Layer], multipliers: int, keep: frozenset[
     target = 1
     while True:
         rfs = plan(target)
-        if sum(lr.weight.size // rf for lr, rf in zip(arith, rfs, strict=True)) <= multipliers or all(
-            rf == lr.weight.size for lr, rf in zip(arith, rfs, strict=True)
-        ):
+        if sum(size // rf for size, rf in zip(sizes, rfs, strict=True)) <= multipliers or rfs == sizes:
             break
         target = math.ceil(target * 1.05) + 1
     for lr, rf in zip(arith, rfs, strict=True):
@@ -190,8 +229,6 @@ def calibrate(preset: str, checkpoint: str | None, n: int) -> tuple[Preset, nn.S
     """The preset, its folded float model, the largest |latent| and the largest |output| of every folded module
     on ``n`` calibration latents (cached: a sweep over widths calibrates once)."""
     spec, generator = load_generator(preset, checkpoint)
-    if not spec.deployable:
-        raise ValueError(f"preset {preset} uses layers fpgagen cannot quantize yet (ConvTranspose2d)")
     folded = fold_batchnorm(generator)
     z = latents(n, spec.latent_dim, CALIBRATION_SEED)
     x = torch.from_numpy(z)
@@ -249,17 +286,23 @@ def quantize(preset: str, checkpoint: Path | None = None, config: QuantConfig | 
 def _layer(i: int, m: nn.Module, shape, x_t: FixedType, peak: float, data_w: int, weight_w: int,
            table_size: int) -> Layer:
     """The Layer for module ``i`` of the folded model, with the default types."""
-    if isinstance(m, nn.Linear | nn.Conv2d):
-        kind = "dense" if isinstance(m, nn.Linear) else "conv2d"
+    if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+        kind = {nn.Linear: "dense", nn.Conv2d: "conv2d", nn.ConvTranspose2d: "conv_transpose2d"}[type(m)]
         w = m.weight.detach().double().numpy()
-        b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[0])
+        n_out = m.out_channels if kind == "conv_transpose2d" else w.shape[0]
+        b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(n_out)
         weight_t = FixedType(weight_w, integer_bits(float(np.abs(w).max())), True, "RND_CONV", "SAT")
         frac = x_t.frac + weight_t.frac
         bias_t = FixedType(max(1, integer_bits(float(np.abs(b).max())) + frac), integer_bits(float(np.abs(b).max())),
                            True, "RND_CONV", "SAT")
+        stride = output_padding = 0
         if kind == "dense":
             out_shape = (m.out_features,)
             padding = 0
+        elif kind == "conv_transpose2d":
+            k, stride, padding, output_padding = _transposed_geometry(i, m)
+            out_shape = (m.out_channels, *(transposed_out_size(n, k, stride, padding, output_padding)
+                                           for n in shape[1:]))
         else:
             if m.stride != (1, 1) or m.dilation != (1, 1) or m.groups != 1 or m.kernel_size[0] != m.kernel_size[1]:
                 raise ValueError(f"layer {i} ({m}): only square stride-1 convolutions are supported")
@@ -271,6 +314,8 @@ def _layer(i: int, m: nn.Module, shape, x_t: FixedType, peak: float, data_w: int
             out_shape = (m.out_channels, h + 2 * padding - k + 1, wd + 2 * padding - k + 1)
         lr = Layer(f"{kind}_{i}", kind, shape, out_shape, data_type(data_w, peak), weight=round_codes(w, weight_t),
                    bias=round_codes(b, bias_t), weight_t=weight_t, bias_t=bias_t, padding=padding)
+        if kind == "conv_transpose2d":
+            lr.stride, lr.output_padding = stride, output_padding
         lr.accum_t = exact_accumulator(lr, x_t)
         return lr
     if isinstance(m, nn.ReLU):
@@ -293,6 +338,31 @@ def _layer(i: int, m: nn.Module, shape, x_t: FixedType, peak: float, data_w: int
         c, h, wd = shape
         return Layer(f"upsample_{i}", "upsample", shape, (c, 2 * h, 2 * wd), x_t, factor=2)
     raise ValueError(f"layer {i}: {type(m).__name__} is not supported by the QuantizedModel")
+
+
+def _transposed_geometry(i: int, m: nn.ConvTranspose2d) -> tuple[int, int, int, int]:
+    """(kernel, stride, padding, output_padding) of a ConvTranspose2d fpgagen implements; a ValueError naming the
+    layer and what is supported otherwise."""
+    problems = []
+    for name in ("kernel_size", "stride", "padding", "output_padding"):
+        value = getattr(m, name)
+        if not isinstance(value, tuple) or len(set(value)) != 1:
+            problems.append(f"{name} {value} differs between the axes (supported: the same on both)")
+    if m.dilation != (1, 1):
+        problems.append(f"dilation {m.dilation} (supported: 1)")
+    if m.groups != 1:
+        problems.append(f"groups {m.groups} (supported: 1)")
+    if m.padding_mode != "zeros":
+        problems.append(f"padding_mode {m.padding_mode!r} (supported: 'zeros')")
+    k, stride, padding, output_padding = (int(getattr(m, name)[0]) for name in
+                                          ("kernel_size", "stride", "padding", "output_padding"))
+    problems += transposed_support(k, stride, padding, output_padding)
+    if problems:
+        strides, kernels = (" or ".join(map(str, v)) for v in (TRANSPOSED_STRIDES, TRANSPOSED_KERNELS))
+        raise ValueError(f"layer {i} ({m}): unsupported transposed convolution: {'; '.join(problems)}. fpgagen "
+                         f"implements ConvTranspose2d with stride {strides}, a square kernel of {kernels}, padding 0 "
+                         "to kernel - 1, output_padding below the stride, dilation 1, groups 1, zero padding mode")
+    return k, stride, padding, output_padding
 
 
 def exact_accumulator(lr: Layer, x_t: FixedType) -> FixedType:

@@ -1,17 +1,36 @@
 """Random QuantizedModels: small layer stacks with random shapes, types, rounding/overflow modes and reuse factors.
 
-For agreement tests between executors (golden, C simulation, RTL) that must not be tuned to the presets:
-``Dense -> activation -> reshape -> [upsample] -> (Conv2d -> activation) x 1..2``, every arithmetic layer with an
-exact accumulator (as the QuantizedModel requires) and a reuse factor hls4ml accepts.
+For agreement tests between executors (golden, C simulation, RTL) that must not be tuned to the presets, every
+arithmetic layer with an exact accumulator (as the QuantizedModel requires) and a reuse factor hls4ml accepts:
+
+- :func:`random_model`: ``Dense -> activation -> reshape -> [upsample] -> (Conv2d -> activation) x 1..2``;
+- :func:`random_transposed_model`: ``Dense -> activation -> reshape -> (ConvTranspose2d -> activation) x 1..2``,
+  the first transposed convolution's geometry (stride, kernel, padding, output_padding) taken in turn from
+  :data:`TRANSPOSED_GEOMETRIES` by the seed, so seeds ``0 .. len(TRANSPOSED_GEOMETRIES) - 1`` cover every
+  supported one.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
 from .fixed import OVERFLOW, ROUNDING, FixedType
 from .quantize import exact_accumulator, kernel_dims, valid_reuse_factor
-from .quantized_model import Layer, QuantizedModel
+from .quantized_model import (
+    TRANSPOSED_KERNELS,
+    TRANSPOSED_STRIDES,
+    Layer,
+    QuantizedModel,
+    transposed_out_size,
+    transposed_support,
+)
+
+# Every (stride, kernel, padding, output_padding) of a transposed convolution fpgagen implements.
+TRANSPOSED_GEOMETRIES: tuple[tuple[int, int, int, int], ...] = tuple(
+    (s, k, p, op) for s, k in itertools.product(TRANSPOSED_STRIDES, TRANSPOSED_KERNELS)
+    for p in range(k) for op in range(s) if not transposed_support(k, s, p, op))
 
 
 def _type(rng, width: tuple[int, int], integer: tuple[int, int], signed: bool = True) -> FixedType:
@@ -27,13 +46,15 @@ def _codes(rng, t: FixedType, shape, spread: float = 1.0) -> np.ndarray:
     return rng.integers(lo, hi + 1, size=shape).astype(np.int64)
 
 
-def _arith(rng, name, kind, in_shape, out_shape, x_t, weight_shape, padding=0) -> Layer:
+def _arith(rng, name, kind, in_shape, out_shape, x_t, weight_shape, padding=0, stride=1, output_padding=0) -> Layer:
     weight_t = _type(rng, (4, 10), (0, 2))
     frac = x_t.frac + weight_t.frac
     bias_int = int(rng.integers(1, 4))
     bias_t = FixedType(frac + bias_int, bias_int, True, str(rng.choice(ROUNDING)), "SAT")
+    bias_shape = weight_shape[1:2] if kind == "conv_transpose2d" else weight_shape[:1]  # (C, O, K, K): O outputs
     lr = Layer(name, kind, in_shape, out_shape, _type(rng, (5, 14), (1, 5)), weight=_codes(rng, weight_t, weight_shape),
-               bias=_codes(rng, bias_t, weight_shape[:1], 0.5), weight_t=weight_t, bias_t=bias_t, padding=padding)
+               bias=_codes(rng, bias_t, bias_shape, 0.5), weight_t=weight_t, bias_t=bias_t, padding=padding,
+               stride=stride, output_padding=output_padding)
     exact = exact_accumulator(lr, x_t)
     extra = int(rng.integers(0, 3))  # sometimes wider than needed, with other (irrelevant) modes
     lr.accum_t = FixedType(exact.width + extra, exact.integer + extra, True, str(rng.choice(ROUNDING)),
@@ -85,5 +106,57 @@ def random_model(seed: int) -> QuantizedModel:
         x_t = add(_activation(rng, len(layers), out, x_t)).result_t
         shape = out
     model = QuantizedModel(f"random{seed}", input_t, layers, (-1.0, 1.0), {"random_seed": seed})
+    model.validate()
+    return model
+
+
+def _input_size(rng, geometry: tuple[int, int, int, int], largest_output: int = 16) -> int:
+    """A random input height (= width) from 1 to 6 whose transposed-convolution output is 1 to
+    ``largest_output`` pixels."""
+    stride, k, padding, output_padding = geometry
+    sizes = [n for n in range(1, 7)
+             if 1 <= transposed_out_size(n, k, stride, padding, output_padding) <= largest_output]
+    return int(rng.choice(sizes))
+
+
+def _transposed(rng, index: int, shape, x_t: FixedType, geometry: tuple[int, int, int, int]) -> Layer:
+    stride, k, padding, output_padding = geometry
+    c, h, w = shape
+    o = int(rng.integers(1, 5))
+    out = (o, *(transposed_out_size(n, k, stride, padding, output_padding) for n in (h, w)))
+    return _arith(rng, f"conv_transpose2d_{index}", "conv_transpose2d", shape, out, x_t, (c, o, k, k), padding,
+                  stride, output_padding)
+
+
+def random_transposed_model(seed: int) -> QuantizedModel:
+    """A small random QuantizedModel with one or two transposed convolutions (validated); the same seed gives the
+    same model. The first transposed convolution has geometry ``TRANSPOSED_GEOMETRIES[seed % len(...)]``, a second
+    one (half the seeds) a random supported geometry whose output stays at most 16 pixels wide."""
+    rng = np.random.default_rng(seed)
+    geometry = TRANSPOSED_GEOMETRIES[seed % len(TRANSPOSED_GEOMETRIES)]
+    latent = int(rng.integers(3, 13))
+    input_t = _type(rng, (5, 12), (2, 4))
+    c, h = int(rng.integers(1, 5)), _input_size(rng, geometry)
+    layers: list[Layer] = []
+
+    def add(layer: Layer) -> Layer:
+        layers.append(layer)
+        return layer
+
+    x_t = add(_arith(rng, "dense_0", "dense", (latent,), (c * h * h,), input_t, (c * h * h, latent))).result_t
+    x_t = add(_activation(rng, 1, (c * h * h,), x_t)).result_t
+    add(Layer("reshape_2", "reshape", (c * h * h,), (c, h, h), x_t))
+    shape = (c, h, h)
+    for index in range(int(rng.integers(1, 3))):
+        if index:
+            fitting = [g for g in TRANSPOSED_GEOMETRIES
+                       if 1 <= transposed_out_size(shape[1], g[1], g[0], g[2], g[3]) <= 16]
+            if not fitting:
+                break
+            geometry = fitting[int(rng.integers(len(fitting)))]
+        lr = add(_transposed(rng, len(layers), shape, x_t, geometry))
+        x_t = add(_activation(rng, len(layers), lr.out_shape, lr.result_t)).result_t
+        shape = lr.out_shape
+    model = QuantizedModel(f"random_transposed{seed}", input_t, layers, (-1.0, 1.0), {"random_seed": seed})
     model.validate()
     return model

@@ -133,8 +133,3 @@ def test_bad_config_files(tmp_path, doc, message):
 def test_override_of_an_unknown_layer():
     with pytest.raises(ValueError, match="unknown layers \\['conv9'\\]"):
         quantize("digits8", config=QuantConfig(layers={"conv9": {"reuse_factor": 2}}))
-
-
-def test_dcgan28_is_refused_until_transposed_convolution_exists():
-    with pytest.raises(ValueError, match="ConvTranspose2d"):
-        quantize("dcgan28")
