@@ -11,6 +11,11 @@ two's-complement code of its value on the lane width.
   ``po`` is the bias of output ``og * PO + po``.
 - ``fg_conv2d``: the same files for the dense kernel over a window, whose inputs are ordered (kh, kw, c), as
   hls4ml's: :func:`conv_weights_as_dense` turns torch-layout weights (O, C, KH, KW) into that matrix.
+- ``fg_conv_transpose2d`` weights: ``K * K * C * O / P`` words of ``P`` lanes; word
+  ``((og * K + ty) * K + tx) * (C / PI) + ib`` holds, in lane ``po * PI + pi``, the weight of tap ``(ty, tx)``
+  from input channel ``ib * PI + pi`` to output channel ``og * PO + po`` (torch layout ``w[c, o, ty, tx]``;
+  ``PI``, ``PO`` from :func:`fpgagen.rtl.params.conv_transpose_split`): one tap's slices are consecutive words.
+  Biases as ``fg_dense`` with ``n_in = C``.
 - ``fg_lut_act`` table (``TABLE_FILE``): ``N`` words of one lane of ``TABLE_W`` bits, entry ``i`` on line ``i``.
 """
 
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .params import dense_split
+from .params import conv_transpose_split, dense_split
 
 
 def pack_words(codes: np.ndarray, width: int) -> list[int]:
@@ -92,6 +97,25 @@ def conv_weights_as_dense(w: np.ndarray) -> np.ndarray:
     """Torch-layout conv weights (O, C, KH, KW) as the (O, KH*KW*C) matrix of the window dense kernel."""
     o = w.shape[0]
     return np.asarray(w, np.int64).transpose(0, 2, 3, 1).reshape(o, -1)
+
+
+def conv_transpose_words(w: np.ndarray, p: int) -> np.ndarray:
+    """Transposed-convolution weights ``w`` (C, O, K, K), torch layout, as ``fg_conv_transpose2d`` ROM words:
+    (K * K * C * O / p, p) codes."""
+    c, o, k, _ = w.shape
+    pi, po = conv_transpose_split(c, o, p)
+    # w[ib*PI + pi, og*PO + po, ty, tx] -> word ((og*K + ty)*K + tx)*NIB + ib, lane po*PI + pi
+    blocks = np.asarray(w, np.int64).reshape(c // pi, pi, o // po, po, k, k).transpose(2, 4, 5, 0, 3, 1)
+    return blocks.reshape(-1, p)
+
+
+def write_conv_transpose(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w_width: int,
+                         b_width: int):
+    """Write the weight and bias files of an ``fg_conv_transpose2d`` with ``p`` multipliers (``w`` in torch's
+    (C, O, K, K) layout); returns the two paths."""
+    c = w.shape[0]
+    return (write_memh(weights_path, conv_transpose_words(w, p), w_width),
+            write_memh(bias_path, bias_words(b, c, p), b_width))
 
 
 def write_table(path, table: np.ndarray, width: int) -> Path:

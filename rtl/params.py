@@ -59,3 +59,52 @@ def legal_parallelism(n_in: int, n_out: int, out_lanes: int | None = None) -> li
             continue
         out.append(p)
     return out
+
+
+def conv_transpose_split(c_in: int, c_out: int, p: int) -> tuple[int, int]:
+    """How ``fg_conv_transpose2d`` spreads ``p`` multipliers over one kernel tap's ``c_in`` x ``c_out`` product:
+    ``(PI, PO)`` = input channels per output and outputs per cycle, ``PI = min(p, c_in)``, ``PO = p // PI``.
+
+    Legal when ``p`` divides ``c_in`` (``p <= c_in``) or ``p`` is a multiple of ``c_in`` whose quotient divides
+    ``c_out``; so ``p = c_in * c_out / reuse_factor`` is legal for every reuse factor that divides ``c_in`` or is a
+    multiple of it dividing ``c_in * c_out``. Raises ValueError naming the legal values otherwise.
+    """
+    if p < 1:
+        raise ValueError(f"conv_transpose2d parallelism must be >= 1, got {p}")
+    pi = min(p, c_in)
+    po = p // pi
+    if pi * po != p or c_in % pi or c_out % po:
+        legal = [q for q in range(1, c_in * c_out + 1)
+                 if (q <= c_in and c_in % q == 0) or (q % c_in == 0 and c_out % (q // c_in) == 0)]
+        raise ValueError(
+            f"{p} multipliers do not split a {c_in} x {c_out} (input x output channels) kernel tap: need p | {c_in}, "
+            f"or {c_in} | p and (p / {c_in}) | {c_out}; legal: {', '.join(map(str, legal))}")
+    return pi, po
+
+
+def conv_transpose_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:
+    """Useful taps of each output index along one axis of a transposed convolution: the taps of its phase
+    whose input index lies inside ``0 .. n_in - 1`` (:func:`fpgagen.hls.quantized_model.transposed_phases`)."""
+    counts = []
+    for y in range(n_out):
+        q, r = divmod(y + padding, stride)
+        taps = -(-(k - r) // stride)
+        counts.append(max(0, min(taps - 1, q) - max(0, q - (n_in - 1)) + 1))
+    return counts
+
+
+def conv_transpose_cycles(in_hw: tuple[int, int], out_hw: tuple[int, int], c_in: int, c_out: int, k: int,
+                          stride: int, padding: int, p: int) -> int:
+    """Cycles per image of ``fg_conv_transpose2d`` when it is never starved or blocked.
+
+    Each output pixel takes ``RF = c_in * c_out / p`` cycles per useful tap, or one cycle per output group
+    (``c_out / PO``) when it has no useful tap (bias only); the input takes one pixel per cycle, so the stage is
+    never faster than ``H * W`` cycles.
+    """
+    _, po = conv_transpose_split(c_in, c_out, p)
+    ty = conv_transpose_tap_counts(k, stride, padding, out_hw[0], in_hw[0])
+    tx = conv_transpose_tap_counts(k, stride, padding, out_hw[1], in_hw[1])
+    useful = sum(ty) * sum(tx)
+    bias_only = out_hw[0] * out_hw[1] - sum(map(bool, ty)) * sum(map(bool, tx))
+    compute = c_in * c_out // p * useful + c_out // po * bias_only
+    return max(in_hw[0] * in_hw[1], compute)

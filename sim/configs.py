@@ -9,7 +9,7 @@ import numpy as np
 
 from ..hls import golden
 from ..hls.fixed import FixedType
-from ..rtl.memfiles import write_dense, write_table
+from ..rtl.memfiles import write_conv_transpose, write_dense, write_table
 
 
 def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
@@ -20,6 +20,11 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
     def dense_files(tag, n_in, n_out, p):
         w, b = rng.integers(-128, 128, (n_out, n_in)), rng.integers(-128, 128, n_out)
         wf, bf = write_dense(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8)
+        return {"WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
+
+    def conv_transpose_files(tag, c, o, k, p):
+        w, b = rng.integers(-128, 128, (c, o, k, k)), rng.integers(-128, 128, o)
+        wf, bf = write_conv_transpose(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8)
         return {"WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
 
     table_t = FixedType.parse("ap_fixed<10,2>")
@@ -43,6 +48,12 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
         ("window2d_k1", "fg_window2d", {"H": 4, "W": 4, "C": 2, "K": 1, "PAD": 0, "X_W": 8}),
         ("conv2d", "fg_conv2d", {"H": 8, "W": 8, "C_IN": 1, "C_OUT": 2, "K": 3, "PAD": 1, "P": 9, **dense_types,
                                  **dense_files("c9", 9, 2, 9)}),
+        ("conv_transpose2d", "fg_conv_transpose2d", {"H": 4, "W": 4, "C_IN": 2, "C_OUT": 2, "K": 3, "STRIDE": 2,
+                                                     "PAD": 1, "OUT_PAD": 1, "P": 2, **dense_types,
+                                                     **conv_transpose_files("ct3", 2, 2, 3, 2)}),
+        ("conv_transpose2d_s1", "fg_conv_transpose2d", {"H": 3, "W": 5, "C_IN": 2, "C_OUT": 4, "K": 5, "STRIDE": 1,
+                                                        "PAD": 2, "OUT_PAD": 0, "P": 8, **dense_types,
+                                                        **conv_transpose_files("ct5", 2, 4, 5, 8)}),
         ("upsample", "fg_upsample", {"H": 4, "W": 4, "C": 2, "X_W": 8, "FACTOR": 2}),
         ("repack_split", "fg_repack", {"LANE_W": 8, "N_IN": 16, "N_OUT": 4}),
         ("repack_gather", "fg_repack", {"LANE_W": 8, "N_IN": 1, "N_OUT": 4}),

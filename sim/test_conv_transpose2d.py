@@ -1,0 +1,178 @@
+"""fg_conv_transpose2d against fpgagen.hls.golden.conv_transpose2d: stride 1 and 2, kernels 2 to 5, paddings and
+output paddings (bias-only rows and columns included), channels, parallelism (P = C*O, P < C, PO > 1, one
+multiplier), widths, signedness, cast modes; several frames back to back in batches (TLAST per batch) under
+random idle and backpressure, every output bit-exact; cycles against the analytical count
+(:func:`fpgagen.rtl.params.conv_transpose_cycles`: RF per useful tap, no multiplication by inserted zeros)."""
+
+from __future__ import annotations
+
+import cocotb
+import numpy as np
+import pytest
+
+from fpgagen.hls import golden
+from fpgagen.hls.fixed import FixedType
+from fpgagen.hls.quantized_model import transposed_out_size, transposed_support, transposed_taps
+from fpgagen.rtl.memfiles import conv_transpose_words, read_memh, write_conv_transpose
+from fpgagen.rtl.params import conv_transpose_cycles, conv_transpose_split, conv_transpose_tap_counts, type_params
+from fpgagen.sim import runner
+from fpgagen.sim.tb import StreamTB, pack_lanes, random_codes, read_case, unpack_lanes, write_case
+
+T = FixedType.parse
+
+CASES = [
+    # id, H, W, C_IN, C_OUT, K, STRIDE, PAD, OUT_PAD, P, x, w, b, acc, result
+    # DCGAN's 2x upsampling shape, one cycle per useful tap (P = C * O)
+    ("s2_k3_full", 4, 3, 2, 3, 3, 2, 1, 1, 6, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>", "ap_fixed<26,12>",
+     "ap_fixed<8,3,AP_RND,AP_SAT>"),
+    # mnist28's kernel 5: P < C (two cycles per tap and output), unsigned input and result
+    ("s2_k5_p_lt_c", 3, 4, 4, 2, 5, 2, 2, 1, 2, "ap_ufixed<8,3>", "ap_fixed<7,1>", "ap_fixed<8,3>",
+     "ap_fixed<26,12>", "ap_ufixed<7,3,AP_TRN_ZERO,AP_SAT_ZERO>"),
+    # stride 1, kernel 5, one multiplier
+    ("s1_k5_serial", 4, 3, 1, 2, 5, 1, 2, 0, 1, "ap_fixed<6,2>", "ap_fixed<6,1>", "ap_fixed<6,2>",
+     "ap_fixed<22,10>", "ap_fixed<7,2,AP_RND_CONV,AP_SAT_SYM>"),
+    # kernel 4, two output groups of two outputs (PO = 2), wrapping result
+    ("s2_k4_po2", 3, 3, 2, 4, 4, 2, 1, 0, 4, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<9,3>", "ap_fixed<24,12>",
+     "ap_fixed<6,2,AP_RND_MIN_INF,AP_WRAP>"),
+    # output_padding > padding: the last row and column have no useful tap (bias only)
+    ("s2_k2_bias_only", 3, 4, 3, 2, 2, 2, 0, 1, 3, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
+     "ap_fixed<24,12>", "ap_fixed<8,3,AP_RND_INF,AP_SAT>"),
+    # padding K - 1 (the output shrinks), P = C
+    ("s1_k2_pad1", 4, 5, 2, 2, 2, 1, 1, 0, 2, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>", "ap_fixed<24,12>",
+     "ap_fixed<8,3,AP_RND_ZERO,AP_SAT>"),
+    # one input row: the ring holds rows of several frames at once
+    ("s2_k3_one_row", 1, 3, 2, 2, 3, 2, 0, 1, 4, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
+     "ap_fixed<24,12>", "ap_fixed<8,3,AP_TRN,AP_SAT>"),
+]
+
+
+def test_cases_are_supported_contract():
+    for name, h, w, c, o, k, s, pad, opad, p, *_ in CASES:
+        assert not transposed_support(k, s, pad, opad), name
+        assert min(transposed_out_size(n, k, s, pad, opad) for n in (h, w)) >= 1, name
+        conv_transpose_split(c, o, p)
+
+
+def test_split_names_the_legal_values():
+    assert conv_transpose_split(4, 2, 2) == (2, 1)
+    assert conv_transpose_split(4, 6, 12) == (4, 3)
+    with pytest.raises(ValueError, match=r"6 multipliers do not split a 4 x 2 .* legal: 1, 2, 4, 8"):
+        conv_transpose_split(4, 2, 6)
+    with pytest.raises(ValueError, match="do not split"):
+        conv_transpose_split(4, 3, 8)  # PO = 2 does not divide 3 outputs
+    with pytest.raises(ValueError, match=">= 1"):
+        conv_transpose_split(4, 3, 0)
+
+
+def test_rom_words_follow_the_documented_layout():
+    rng = np.random.default_rng(3)
+    c, o, k, p = 4, 6, 3, 8
+    w = rng.integers(-8, 8, (c, o, k, k))
+    pi, po = conv_transpose_split(c, o, p)
+    words = conv_transpose_words(w, p)
+    nib = c // pi
+    assert words.shape == (k * k * c * o // p, p)
+    for og in range(o // po):
+        for ty in range(k):
+            for tx in range(k):
+                for ib in range(nib):
+                    for lane_po in range(po):
+                        for lane_pi in range(pi):
+                            assert words[((og * k + ty) * k + tx) * nib + ib, lane_po * pi + lane_pi] == \
+                                w[ib * pi + lane_pi, og * po + lane_po, ty, tx]
+
+
+def test_rom_files_round_trip(tmp_path):
+    rng = np.random.default_rng(4)
+    w, b = rng.integers(-32, 32, (2, 4, 5, 5)), rng.integers(-100, 100, 4)
+    wf, bf = write_conv_transpose(tmp_path / "w.hex", tmp_path / "b.hex", w, b, 4, 6, 8)
+    np.testing.assert_array_equal(read_memh(wf, 6, 4), conv_transpose_words(w, 4))
+    np.testing.assert_array_equal(read_memh(bf, 8, 2).ravel(), b)
+
+
+@pytest.mark.parametrize("s,k,pad,opad", [(1, 3, 1, 0), (2, 5, 2, 1), (2, 2, 0, 1), (2, 4, 3, 0), (1, 5, 4, 0)])
+def test_cycle_model_counts_the_useful_taps(s, k, pad, opad):
+    in_hw = (3, 5)
+    out_hw = tuple(transposed_out_size(n, k, s, pad, opad) for n in in_hw)
+    useful = transposed_taps(k, s, pad, out_hw, in_hw)[1]
+    ty = conv_transpose_tap_counts(k, s, pad, out_hw[0], in_hw[0])
+    tx = conv_transpose_tap_counts(k, s, pad, out_hw[1], in_hw[1])
+    assert sum(ty) * sum(tx) == useful
+    bias_only = out_hw[0] * out_hw[1] - np.count_nonzero(ty) * np.count_nonzero(tx)
+    c, o, p = 4, 6, 8  # RF 3, PO 2: 3 output groups
+    assert conv_transpose_cycles(in_hw, out_hw, c, o, k, s, pad, p) == max(15, 3 * useful + 3 * bias_only)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_conv_transpose2d(case):
+    name, h, w_, c_in, c_out, k, stride, pad, opad, p, *types = case
+    x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
+    params = {"H": h, "W": w_, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": stride, "PAD": pad,
+              "OUT_PAD": opad, "P": p, **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
+              **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
+              **type_params(res_t, "OUT", cast=True)}
+    build = runner.build_dir(f"conv_transpose2d-{name}", "fg_conv_transpose2d", params)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    w = random_codes(rng, w_t, (c_in, c_out, k, k))
+    b = random_codes(rng, b_t, c_out)
+    write_conv_transpose(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width)
+    env = write_case(build, h=h, w_=w_, c_in=c_in, c_out=c_out, k=k, stride=stride, pad=pad, opad=opad, p=p,
+                     x_t=x_t, w_t=w_t, b_t=b_t, acc_t=acc_t, res_t=res_t, w=w, b=b)
+    params |= {"WEIGHTS_FILE": str(build / "w.hex"), "BIAS_FILE": str(build / "b.hex")}
+    runner.run("fg_conv_transpose2d", "fpgagen.sim.test_conv_transpose2d", params, build=build, extra_env=env)
+
+
+class TB(StreamTB):
+    def __init__(self, dut, seed):
+        super().__init__(dut, seed=seed)
+        s, arrays = read_case()
+        self.h, self.w, self.c_in, self.c_out = s["h"], s["w_"], s["c_in"], s["c_out"]
+        self.k, self.stride, self.pad, self.opad, self.p = s["k"], s["stride"], s["pad"], s["opad"], s["p"]
+        self.types = {k: T(s[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
+        self.weights, self.bias = arrays["w"], arrays["b"]
+        self.oh, self.ow = (transposed_out_size(n, self.k, self.stride, self.pad, self.opad) for n in (self.h, self.w))
+
+    def expected(self, x):
+        t = self.types
+        return golden.conv_transpose2d(x, t["x_t"], self.weights, self.bias, t["w_t"], t["b_t"], t["acc_t"],
+                                       t["res_t"], self.stride, self.pad, self.opad)
+
+    def pixels(self, x) -> list[int]:
+        """NCHW frames as pixel beats, raster order, channels in lanes."""
+        return [pack_lanes(px, self.types["x_t"].width) for px in x.transpose(0, 2, 3, 1).reshape(-1, self.c_in)]
+
+    def cycles_per_frame(self) -> int:
+        return conv_transpose_cycles((self.h, self.w), (self.oh, self.ow), self.c_in, self.c_out, self.k,
+                                     self.stride, self.pad, self.p)
+
+
+@cocotb.test()
+@cocotb.parametrize(idle=[False, True], backpressure=[False, True])
+async def conv_transpose2d_stream(dut, idle, backpressure):
+    """Batches of 2, 1 and 3 random frames back to back (TLAST per batch): every output pixel bit-exact with the
+    golden conv_transpose2d, TLAST only on a batch's last beat; without pauses the cycles are the analytical
+    count plus the first frame's fill and at most a cycle per frame (frames follow each other without a bubble)."""
+    tb = TB(dut, seed=2 * idle + backpressure)
+    tb.set_pauses(idle, backpressure)
+    await tb.reset()
+    rng = np.random.default_rng(30 + 2 * idle + backpressure)
+    x_t, res_t = tb.types["x_t"], tb.types["res_t"]
+    sizes = [2, 1, 3]
+    xs = [random_codes(rng, x_t, (n, tb.c_in, tb.h, tb.w)) for n in sizes]
+    frames_total = sum(sizes)
+    bound = frames_total * tb.cycles_per_frame()
+    # before the first output row can start, the input rows it reads must arrive (floor(PAD/STRIDE) + 1 rows)
+    fill = (min(tb.pad // tb.stride, tb.h - 1) + 1) * tb.w + 4
+    start = tb.cycles()
+    await tb.send_frames([tb.pixels(x) for x in xs])
+    frames = await tb.recv_frames(len(sizes), timeout_cycles=20 * bound + 2000)
+    elapsed = tb.cycles() - start
+    for x, frame in zip(xs, frames, strict=True):
+        assert len(frame) == len(x) * tb.oh * tb.ow, f"{len(frame)} beats for {len(x)} frames"
+        got = np.array([unpack_lanes(beat, res_t.width, tb.c_out, res_t.signed) for beat in frame])
+        want = tb.expected(x).transpose(0, 2, 3, 1).reshape(-1, tb.c_out)
+        np.testing.assert_array_equal(got, want)
+    if not idle and not backpressure:
+        dut._log.info("%d cycles for %d frames: bound %d (%.3f), fill %d", elapsed, frames_total, bound,
+                      elapsed / bound, fill)
+        assert bound <= elapsed <= bound + fill + frames_total, f"{elapsed} cycles, bound {bound} + fill {fill}"
