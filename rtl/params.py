@@ -74,12 +74,19 @@ def conv_transpose_split(c_in: int, c_out: int, p: int) -> tuple[int, int]:
     pi = min(p, c_in)
     po = p // pi
     if pi * po != p or c_in % pi or c_out % po:
-        legal = [q for q in range(1, c_in * c_out + 1)
-                 if (q <= c_in and c_in % q == 0) or (q % c_in == 0 and c_out % (q // c_in) == 0)]
         raise ValueError(
             f"{p} multipliers do not split a {c_in} x {c_out} (input x output channels) kernel tap: need p | {c_in}, "
-            f"or {c_in} | p and (p / {c_in}) | {c_out}; legal: {', '.join(map(str, legal))}")
+            f"or {c_in} | p and (p / {c_in}) | {c_out}; legal: "
+            f"{', '.join(map(str, conv_transpose_parallelism(c_in, c_out)))}")
     return pi, po
+
+
+def conv_transpose_parallelism(c_in: int, c_out: int) -> list[int]:
+    """Every multiplier count ``fg_conv_transpose2d`` accepts for ``c_in`` input and ``c_out`` output channels,
+    ascending: the divisors of ``c_in`` and ``c_in`` times the divisors of ``c_out``. A reuse factor whose
+    ``c_in * c_out / R`` is not among them takes the next larger one (never slower than hls4ml)."""
+    return sorted({q for q in range(1, c_in + 1) if c_in % q == 0} | {c_in * d for d in range(1, c_out + 1)
+                                                                      if c_out % d == 0})
 
 
 def conv_transpose_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:

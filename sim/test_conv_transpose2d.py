@@ -12,9 +12,21 @@ import pytest
 
 from fpgagen.hls import golden
 from fpgagen.hls.fixed import FixedType
-from fpgagen.hls.quantized_model import transposed_out_size, transposed_support, transposed_taps
+from fpgagen.hls.quantized_model import (
+    Layer,
+    accumulator_bound,
+    transposed_out_size,
+    transposed_support,
+    transposed_taps,
+)
 from fpgagen.rtl.memfiles import conv_transpose_words, read_memh, write_conv_transpose
-from fpgagen.rtl.params import conv_transpose_cycles, conv_transpose_split, conv_transpose_tap_counts, type_params
+from fpgagen.rtl.params import (
+    conv_transpose_cycles,
+    conv_transpose_parallelism,
+    conv_transpose_split,
+    conv_transpose_tap_counts,
+    type_params,
+)
 from fpgagen.sim import runner
 from fpgagen.sim.tb import StreamTB, pack_lanes, random_codes, read_case, unpack_lanes, write_case
 
@@ -40,6 +52,9 @@ CASES = [
     # padding K - 1 (the output shrinks), P = C
     ("s1_k2_pad1", 4, 5, 2, 2, 2, 1, 1, 0, 2, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>", "ap_fixed<24,12>",
      "ap_fixed<8,3,AP_RND_ZERO,AP_SAT>"),
+    # mnist28's last layer in miniature: rows of 14 pixels, one output channel, P = C
+    ("s2_k5_row14", 3, 14, 8, 1, 5, 2, 2, 1, 8, "ap_fixed<9,4>", "ap_fixed<7,1>", "ap_fixed<7,1>",
+     "ap_fixed<28,14>", "ap_fixed<9,2,AP_RND,AP_SAT>"),
     # one input row: the ring holds rows of several frames at once
     ("s2_k3_one_row", 1, 3, 2, 2, 3, 2, 0, 1, 4, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
      "ap_fixed<24,12>", "ap_fixed<8,3,AP_TRN,AP_SAT>"),
@@ -47,10 +62,17 @@ CASES = [
 
 
 def test_cases_are_supported_contract():
-    for name, h, w, c, o, k, s, pad, opad, p, *_ in CASES:
+    """Every case is a layer the contract accepts: supported geometry, a legal P, an exact accumulator."""
+    for name, h, w, c, o, k, s, pad, opad, p, *types in CASES:
+        x_t, w_t, b_t, acc_t, res_t = (T(t) for t in types)
         assert not transposed_support(k, s, pad, opad), name
-        assert min(transposed_out_size(n, k, s, pad, opad) for n in (h, w)) >= 1, name
+        out_hw = tuple(transposed_out_size(n, k, s, pad, opad) for n in (h, w))
+        assert min(out_hw) >= 1, name
         conv_transpose_split(c, o, p)
+        worst = Layer(name, "conv_transpose2d", (c, h, w), (o, *out_hw), res_t,
+                      weight=np.full((c, o, k, k), -w_t.min_code), bias=np.full(o, -b_t.min_code), weight_t=w_t,
+                      bias_t=b_t, accum_t=acc_t, padding=pad, stride=s, output_padding=opad)
+        assert accumulator_bound(worst, x_t, acc_t.frac) <= acc_t.max_code, name
 
 
 def test_split_names_the_legal_values():
@@ -62,6 +84,15 @@ def test_split_names_the_legal_values():
         conv_transpose_split(4, 3, 8)  # PO = 2 does not divide 3 outputs
     with pytest.raises(ValueError, match=">= 1"):
         conv_transpose_split(4, 3, 0)
+    for c, o in ((4, 2), (6, 4), (1, 3), (12, 1)):
+        legal = conv_transpose_parallelism(c, o)
+        for p in range(1, c * o + 1):
+            if p in legal:
+                pi, po = conv_transpose_split(c, o, p)
+                assert pi * po == p and c % pi == 0 and o % po == 0
+            else:
+                with pytest.raises(ValueError, match="do not split"):
+                    conv_transpose_split(c, o, p)
 
 
 def test_rom_words_follow_the_documented_layout():
