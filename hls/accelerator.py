@@ -7,12 +7,14 @@ part, clock). :func:`build_overlay` runs Vivado HLS and Vivado on it where they 
 bitstream and hardware handoff to ``<repo>/overlays/<board>/<preset>.bit`` / ``.hwh``.
 
 Boards come from :mod:`fpgagen.hls.boards`. hls4ml 1.3.0's VivadoAccelerator knows two Zynq boards (its
-``supported_boards.json``: pynq-z2, zcu102) and refuses others. For a board it knows (pynq-z2) the project is
-hls4ml's as written. For another board, hls4ml writes the project of ``Board.hls4ml_board`` -- a board with the
-same processing system (zcu102 for the Zynq UltraScale+ boards) -- and fpgagen then replaces what is
-board-specific: ``design.tcl`` (fpgagen's template ``board_designs/<ps>.tcl`` filled from the Board), the part in
-``project.tcl`` (which ``build_prj.tcl`` gives to Vivado HLS) and in ``hls4ml_config.yml``. The kernel C++ does not
-depend on the board. hls4ml's files stay untouched; nothing is registered inside hls4ml.
+``supported_boards.json``: pynq-z2, zcu102) and refuses others. For a board it knows (pynq-z2, zcu102) the project
+is hls4ml's as written, block design included: hls4ml's zcu102 design has what fpgagen needs (pl_clk0 at the board
+preset's 100 MHz, the AXI DMA in simple mode as ``hier_0/axi_dma_0``, the kernel ``hier_0/myproject_axi_0``). For
+another board, hls4ml writes the project of ``Board.hls4ml_board`` -- a board with the same processing system
+(zcu102 for zcu104 and kv260) -- and fpgagen then replaces what is board-specific: ``design.tcl`` (fpgagen's
+template ``board_designs/<ps>.tcl`` filled from the Board), the part in ``project.tcl`` (which ``build_prj.tcl``
+gives to Vivado HLS) and in ``hls4ml_config.yml``. The kernel C++ does not depend on the board. hls4ml's files stay
+untouched; nothing is registered inside hls4ml.
 """
 
 from __future__ import annotations
@@ -141,8 +143,7 @@ def _manifest(model: QuantizedModel, hm, board: Board) -> dict:
         "dma_base": f"0x{board.dma_base:08X}",
         "block_design": ("hls4ml VivadoAccelerator template" if board.hls4ml_board == board.name else
                          f"fpgagen board_designs/{board.ps}.tcl (hls4ml project written for {board.hls4ml_board})"),
-        "clock": {"hls_period_ns": period, "mhz": round(1000.0 / period, 3),
-                  "source": f"design.tcl: {board.ps} {CLOCK_PINS[board.ps]}, {board.fabric_clock_mhz:g} MHz"},
+        "clock": {"hls_period_ns": period, "mhz": round(1000.0 / period, 3), "source": _clock_source(board)},
         "hls4ml": hls4ml.__version__,
         "flow_version": FLOW_VERSION,
         "backend": "VivadoAccelerator",
@@ -175,6 +176,14 @@ def _manifest(model: QuantizedModel, hm, board: Board) -> dict:
 
 
 CLOCK_PINS = {"processing_system7": "FCLK_CLK0", "zynq_ultra_ps_e": "pl_clk0"}
+
+
+def _clock_source(board: Board) -> str:
+    """Where the kernel's clock comes from: the PS clock of ``design.tcl``, and who sets its rate."""
+    source = f"design.tcl: {board.ps} {CLOCK_PINS[board.ps]}, {board.fabric_clock_mhz:g} MHz"
+    if board.hls4ml_board == board.name:
+        source += f" (the {board.name} board preset's; hls4ml's design does not set it)"
+    return source
 
 
 def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path | None = None) -> dict[str, Path]:

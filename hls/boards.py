@@ -7,18 +7,20 @@ chooser may spend on it.
 
 Adding a board
 --------------
-Append a ``Board`` to :data:`BOARDS` (via :func:`register_board`). Its ``ps`` picks the block design: boards with a
-``processing_system7`` use hls4ml's own VivadoAccelerator template of ``hls4ml_board``; boards with a
-``zynq_ultra_ps_e`` get fpgagen's template ``board_designs/zynq_ultra_ps_e.tcl`` filled from the Board (hls4ml
-1.3.0 knows only pynq-z2 and zcu102, see :mod:`fpgagen.hls.accelerator`). The virtual board stands in for any
-registered board.
+Append a ``Board`` to :data:`BOARDS` (via :func:`register_board`). Its ``hls4ml_board`` picks the block design: a
+board hls4ml 1.3.0's VivadoAccelerator knows (pynq-z2, zcu102) uses hls4ml's own template; any other board names
+the hls4ml board with the same processing system (zcu102 for ``zynq_ultra_ps_e``) and gets fpgagen's template
+``board_designs/<ps>.tcl`` filled from the Board (see :mod:`fpgagen.hls.accelerator`). The virtual board stands in
+for any registered board.
 
 On-chip memory and weights
 --------------------------
-hls4ml stores weights as constant arrays, i.e. ROMs initialised by the bitstream. Block RAM can be initialised that
-way; UltraRAM cannot (UG901: "the INIT for RAM does not exist, the UltraRAM powers up in a 0 condition"), so on
-UltraScale+ parts the memory that holds weights as hls4ml writes them is the block RAM (``rom_bits``); UltraRAM
-counts only for weights a design writes into it at start-up. :func:`board_for_preset` reports both.
+hls4ml stores weights as constant arrays, i.e. ROMs initialised by the bitstream, and so does fpgagen's RTL
+(``$readmemh``). Block RAM can be initialised that way; UltraRAM cannot (UG901: "the INIT for RAM does not exist,
+the UltraRAM powers up in a 0 condition"). So the memory that holds weights is the block RAM (``rom_bits``), and
+:func:`board_for_preset` counts only that: UltraRAM would hold weights only if the design wrote them there at
+start-up, which fpgagen does not build. That is why dcgan28 (23 Mbit of weights) runs on the ZCU102 (33.6 Mbit of
+block RAM, no UltraRAM) and not on the ZCU104 (11.5 Mbit of block RAM + 28.3 Mbit of UltraRAM).
 """
 
 from __future__ import annotations
@@ -154,8 +156,8 @@ def get_board(name: str) -> Board:
     return BOARDS[name]
 
 
-# Budgets: Zynq-7000 SoC data sheet DS190 (XC7Z020), Zynq UltraScale+ MPSoC product table DS891 (XCZU7EV), Kria
-# K26 SOM data sheet DS987 (XCK26).
+# Budgets: Zynq-7000 SoC data sheet DS190 (XC7Z020), Zynq UltraScale+ MPSoC product table DS891 (XCZU7EV, XCZU9EG),
+# Kria K26 SOM data sheet DS987 (XCK26).
 register_board(Board(
     name="pynq-z2", title="TUL PYNQ-Z2 (Zynq-7000 XC7Z020)", part="xc7z020clg400-1",
     board_part="tul.com.tw:pynq-z2:part0:1.0", yosys_family="xc7", ps="processing_system7",
@@ -177,11 +179,26 @@ register_board(Board(
     dma_base=0xA0000000, dma_range=0x10000,
     ddr_window=(0x60000000, 0x80000000),  # in DDR_LOW of the SOM's 4 GB DDR4, below 4 GB like CMA
     multiplier_budget=1_100, hls4ml_board="zcu102"))
+# The ZCU102's block design is hls4ml's own (templates/vivado_accelerator/zcu102): the board preset's pl_clk0
+# (99.999 MHz), the DMA in simple mode with its registers on M_AXI_HPM0_FPD (and HPM1_FPD) and its memory traffic on
+# S_AXI_HPC0_FPD. hls4ml's design.tcl leaves the DMA's address to Vivado's automation, which gives the first slave
+# of M_AXI_HPM0_FPD the start of that port's window, 0xA0000000 (the driver reads it from the .hwh either way).
+# Multiplier budget: 2,000 of the 2,520 DSP48E2 (79%), under the 80% DSP utilisation UG949 suggests for timing
+# closure, leaving ~500 for the DSPs HLS spends outside the multiply-accumulates (index and address arithmetic).
+register_board(Board(
+    name="zcu102", title="Xilinx ZCU102 (Zynq UltraScale+ XCZU9EG)", part="xczu9eg-ffvb1156-2-e",
+    board_part="xilinx.com:zcu102:part0:3.3", yosys_family="xcup", ps="zynq_ultra_ps_e",
+    dsp=2_520, bram36=912, uram=0, lut=274_080, ff=548_160, fabric_clock_mhz=100,
+    dma_base=0xA0000000, dma_range=0x10000,
+    ddr_window=(0x60000000, 0x80000000),  # top of DDR_LOW (the first 2 GB of the 4 GB PS DDR4), below 4 GB like CMA
+    multiplier_budget=2_000, hls4ml_board="zcu102"))
 
 DEFAULT_BOARD = "pynq-z2"
-# The boards a preset is placed on by default, smallest first. kv260 is a target one asks for by name: its 24.2 Mbit
-# of on-chip memory is barely more than the largest preset's weights.
-PRESET_BOARD_ORDER = ("pynq-z2", "zcu104")
+# The boards a preset is placed on, smallest first: each has more block RAM, DSPs and LUTs than the one before
+# (5.16, 11.50 and 33.62 Mbit of block RAM). kv260 is a target one asks for by name: its 5.31 Mbit of block RAM is
+# 3% more than the PYNQ-Z2's, so it would win only for weights that fill 97-100% of its block RAM, which would not
+# place and route.
+PRESET_BOARD_ORDER = ("pynq-z2", "zcu104", "zcu102")
 # (data, weight) bits quantize() uses for a preset without DEFAULT_WIDTHS (hls/quantize.py).
 QUANTIZE_FALLBACK_WIDTHS = (16, 10)
 
@@ -192,11 +209,12 @@ class BoardChoice:
 
     Attributes:
         preset: the preset's name.
-        board: the chosen :class:`Board`.
+        board: the chosen :class:`Board`: the first of :data:`PRESET_BOARD_ORDER` whose block RAM holds the weights.
         parameters: the generator's parameter count (weights and biases, before BatchNorm folding).
         weight_bits: ``parameters`` x the preset's default weight width: what its ROMs hold.
-        weight_width: the default weight width in bits (``fpgagen.hls.quantize.DEFAULT_WIDTHS``).
-        fits_in_rom: whether ``weight_bits`` fit the board's block RAM, where hls4ml's constant weights live.
+        weight_width: the default weight width in bits.
+        width_source: where ``weight_width`` comes from: ``"DEFAULT_WIDTHS"`` (the preset's tuned widths in
+            ``fpgagen.hls.quantize``) or ``"fallback"`` (what quantize() uses for a preset without them).
         rejected: the boards tried before, each with the reason it was passed over.
     """
 
@@ -205,35 +223,43 @@ class BoardChoice:
     parameters: int
     weight_bits: int
     weight_width: int
-    fits_in_rom: bool
+    width_source: str
     rejected: tuple[tuple[str, str], ...]
 
     @property
     def reason(self) -> str:
-        """One paragraph: weight bits against each board's on-chip memory bits."""
+        """One paragraph: weight bits against each board's block RAM bits, and why UltraRAM does not count."""
         b = self.board
         mbit = 1e6
-        text = [f"{self.preset}: {self.parameters:,} parameters x {self.weight_width} bits = "
-                f"{self.weight_bits / mbit:.2f} Mbit of weights."]
+        source = ("the preset's DEFAULT_WIDTHS" if self.width_source == "DEFAULT_WIDTHS" else
+                  "quantize's fallback width: the preset has no DEFAULT_WIDTHS")
+        text = [f"{self.preset}: {self.parameters:,} parameters x {self.weight_width} bits ({source}) = "
+                f"{self.weight_bits / mbit:.2f} Mbit of weights, held as bitstream-initialised ROMs, so only block "
+                "RAM counts."]
         text += [f"Not {name}: {why}." for name, why in self.rejected]
-        text.append(f"{b.name}: {b.on_chip_memory_bits / mbit:.2f} Mbit on chip ({b.bram36} BRAM36 = "
-                    f"{b.bram_bits / mbit:.2f} Mbit" + (f" + {b.uram} URAM288 = {b.uram_bits / mbit:.2f} Mbit" if
-                                                         b.uram else "") + f"), {b.dsp:,} {b.dsp_primitive}.")
-        if self.fits_in_rom:
-            text.append(f"The weights fill {self.weight_bits / b.rom_bits:.0%} of its block RAM.")
-        else:
-            text.append(f"The weights exceed its block RAM ({self.weight_bits / b.rom_bits:.0%}): UltraRAM has no "
-                        "bitstream initialisation, so they fit on chip only if the design loads them into UltraRAM "
-                        f"at start-up or they shrink to <= {b.rom_bits // self.parameters} bits.")
+        text.append(f"{b.name}: {b.rom_bits / mbit:.2f} Mbit of block RAM ({b.bram36} BRAM36), {b.dsp:,} "
+                    f"{b.dsp_primitive}; the weights fill {self.weight_bits / b.rom_bits:.0%} of its block RAM.")
         return " ".join(text)
 
 
-def board_for_preset(name: str) -> BoardChoice:
-    """The first board of :data:`PRESET_BOARD_ORDER` whose on-chip memory holds the preset's weights.
+def _too_small(board: Board, bits: int) -> str:
+    """Why ``board``'s block RAM does not hold ``bits`` of weights, naming its UltraRAM where it has some."""
+    why = f"{bits / 1e6:.2f} Mbit of weights > its {board.rom_bits / 1e6:.2f} Mbit of block RAM"
+    if board.uram:
+        why += (f"; its {board.uram} URAM288 ({board.uram_bits / 1e6:.2f} Mbit) cannot hold them: UltraRAM has no "
+                "bitstream initialisation (it powers up at 0, UG901) and fpgagen does not build loading weights "
+                "into UltraRAM at start-up")
+    return why
 
-    Weights are counted as the generator's parameters times the preset's default weight width (16-bit data /
-    10-bit weights where the preset has no tuned default). dcgan28 (2.3 M parameters) lands on zcu104, every other
-    shipped preset on pynq-z2. Raises ValueError for an unknown preset or one no listed board holds.
+
+def board_for_preset(name: str) -> BoardChoice:
+    """The first board of :data:`PRESET_BOARD_ORDER` whose block RAM holds the preset's weights.
+
+    Weights are counted as the generator's parameters times the preset's default weight width
+    (``fpgagen.hls.quantize.DEFAULT_WIDTHS``, or quantize's fallback of 10-bit weights where the preset has none),
+    against block RAM only: hls4ml and fpgagen's RTL keep weights in bitstream-initialised ROMs, which UltraRAM
+    cannot be. dcgan28 (2.3 M parameters) lands on zcu102, every other shipped preset on pynq-z2. Raises
+    ValueError for an unknown preset or one no listed board holds.
     """
     from ..models.cost import parameter_count
     from ..models.presets import get_preset
@@ -241,14 +267,14 @@ def board_for_preset(name: str) -> BoardChoice:
 
     preset = get_preset(name)
     parameters = parameter_count(preset.make_generator())
+    source = "DEFAULT_WIDTHS" if name in DEFAULT_WIDTHS else "fallback"
     width = DEFAULT_WIDTHS.get(name, QUANTIZE_FALLBACK_WIDTHS)[1]
     bits = parameters * width
     rejected = []
     for board_name in PRESET_BOARD_ORDER:
         board = BOARDS[board_name]
-        if bits <= board.on_chip_memory_bits:
-            return BoardChoice(name, board, parameters, bits, width, bits <= board.rom_bits, tuple(rejected))
-        rejected.append((board_name, f"{bits / 1e6:.2f} Mbit of weights > its {board.on_chip_memory_bits / 1e6:.2f} "
-                                     "Mbit of on-chip memory"))
+        if bits <= board.rom_bits:
+            return BoardChoice(name, board, parameters, bits, width, source, tuple(rejected))
+        rejected.append((board_name, _too_small(board, bits)))
     raise ValueError(f"no board in {', '.join(PRESET_BOARD_ORDER)} holds the {bits / 1e6:.2f} Mbit of weights of "
-                     f"{name}; register a larger board")
+                     f"{name} in block RAM; register a larger board")

@@ -1,4 +1,5 @@
-"""The board registry, the preset-to-board rule, and the accelerator projects written for zcu104 and kv260."""
+"""The board registry, the preset-to-board rule, and the accelerator projects written for the Zynq UltraScale+
+boards: zcu102 with hls4ml's own block design, zcu104 and kv260 with fpgagen's."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
+import hls4ml
 import pytest
 
 from fpgagen.hls import boards
@@ -17,13 +20,15 @@ from fpgagen.hls.quantize import DEFAULT_WIDTHS, quantize
 from fpgagen.models.cost import parameter_count
 from fpgagen.models.presets import PRESETS, get_preset
 
-UPLUS = ("zcu104", "kv260")
+UPLUS = ("zcu102", "zcu104", "kv260")
+RETARGETED = ("zcu104", "kv260")  # hls4ml's zcu102 project with fpgagen's block design and the board's part
 
 # ------------------------------------------------------------------------------------------------- the registry
 
-# Data sheets: DS190 (XC7Z020), DS891 (XCZU7EV), DS987 (XCK26).
+# Data sheets: DS190 (XC7Z020), DS891 (XCZU7EV, XCZU9EG), DS987 (XCK26).
 DATASHEET = {
     "pynq-z2": ("xc7z020clg400-1", 220, 140, 0, 53_200, 106_400),
+    "zcu102": ("xczu9eg-ffvb1156-2-e", 2_520, 912, 0, 274_080, 548_160),
     "zcu104": ("xczu7ev-ffvc1156-2-e", 1_728, 312, 96, 230_400, 460_800),
     "kv260": ("xck26-sfvc784-2LV-c", 1_248, 144, 64, 117_120, 234_240),
 }
@@ -37,7 +42,7 @@ def test_budgets_are_the_data_sheets(name):
 
 
 def test_registry_invariants():
-    assert list(BOARDS) == ["pynq-z2", "zcu104", "kv260"]
+    assert list(BOARDS) == ["pynq-z2", "zcu104", "kv260", "zcu102"]
     for b in BOARDS.values():
         assert (b.yosys_family, b.ps, b.dsp_primitive, b.arch) in (
             ("xc7", "processing_system7", "DSP48E1", "armv7l"), ("xcup", "zynq_ultra_ps_e", "DSP48E2", "aarch64"))
@@ -50,17 +55,24 @@ def test_registry_invariants():
     assert get_board("pynq-z2").multiplier_budget == 200  # the budget quantize used before the registry
     assert get_board("pynq-z2").bram_bits // 8 // 1024 == 630  # "630 KB of BRAM"
     assert (get_board("pynq-z2").dma_base, get_board("zcu104").dma_base) == (0x40400000, 0xA0000000)
+    zcu102 = get_board("zcu102")
+    # hls4ml's own zcu102 design: its part, board part and the start of M_AXI_HPM0_FPD's window for the DMA.
+    assert (zcu102.hls4ml_board, zcu102.board_part, zcu102.dma_base) == ("zcu102", "xilinx.com:zcu102:part0:3.3",
+                                                                         0xA0000000)
+    assert round(zcu102.bram_bits / 2**20, 1) == 32.1  # DS891's "32.1 Mb" of block RAM (binary megabits)
+    assert zcu102.multiplier_budget <= 0.8 * zcu102.dsp  # UG949's DSP utilisation guideline
 
 
 def test_part_fields_as_a_hardware_handoff_writes_them():
     assert get_board("pynq-z2").part_fields == ("7z020", "clg400", "-1")
     assert get_board("zcu104").part_fields == ("xczu7ev", "ffvc1156", "-2")
     assert get_board("kv260").part_fields == ("xck26", "sfvc784", "-2LV")
+    assert get_board("zcu102").part_fields == ("xczu9eg", "ffvb1156", "-2")
 
 
 def test_bad_boards_are_refused():
-    with pytest.raises(ValueError, match="board 'zcu102' is not supported; supported: pynq-z2, zcu104, kv260"):
-        get_board("zcu102")
+    with pytest.raises(ValueError, match="board 'zcu106' is not supported; supported: pynq-z2, zcu104, kv260, zcu102"):
+        get_board("zcu106")
     fields = {f: getattr(get_board("zcu104"), f) for f in Board.__dataclass_fields__}
     with pytest.raises(ValueError, match="yosys_family"):
         Board(**{**fields, "yosys_family": "xcu"})
@@ -75,28 +87,51 @@ def test_bad_boards_are_refused():
 # ------------------------------------------------------------------------------------------------- preset -> board
 
 
+def test_preset_boards_are_smallest_first():
+    order = [get_board(name) for name in boards.PRESET_BOARD_ORDER]
+    assert [b.name for b in order] == ["pynq-z2", "zcu104", "zcu102"]
+    for small, big in zip(order, order[1:], strict=False):
+        assert small.rom_bits < big.rom_bits and small.dsp < big.dsp and small.lut < big.lut
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_board_for_preset(preset):
     choice = board_for_preset(preset)
     params = parameter_count(get_preset(preset).make_generator())
     width = DEFAULT_WIDTHS.get(preset, boards.QUANTIZE_FALLBACK_WIDTHS)[1]
     assert (choice.parameters, choice.weight_width, choice.weight_bits) == (params, width, params * width)
-    assert choice.board.name == ("zcu104" if preset == "dcgan28" else "pynq-z2")
-    assert choice.weight_bits <= choice.board.on_chip_memory_bits
-    assert choice.fits_in_rom == (choice.weight_bits <= choice.board.bram_bits)
+    assert choice.width_source == ("DEFAULT_WIDTHS" if preset in DEFAULT_WIDTHS else "fallback")
+    # The first board of the order whose block RAM -- not UltraRAM -- holds the weights.
+    fits = [name for name in boards.PRESET_BOARD_ORDER if params * width <= get_board(name).rom_bits]
+    assert choice.board.name == fits[0]
+    assert [name for name, _ in choice.rejected] == list(boards.PRESET_BOARD_ORDER[: boards.PRESET_BOARD_ORDER.index(
+        fits[0])])
+    assert choice.board.name == ("zcu102" if preset == "dcgan28" else "pynq-z2")
     assert f"{params:,} parameters x {width} bits" in choice.reason
+    assert f"the weights fill {choice.weight_bits / choice.board.rom_bits:.0%} of its block RAM" in choice.reason
 
 
-def test_dcgan28_needs_the_bigger_board_and_says_what_fits():
+def test_dcgan28_goes_to_the_zcu102_and_the_reason_says_why_not_the_zcu104():
     choice = board_for_preset("dcgan28")
-    pynq = get_board("pynq-z2")
-    assert choice.weight_bits > pynq.on_chip_memory_bits
-    assert [name for name, _ in choice.rejected] == ["pynq-z2"]
-    assert "Not pynq-z2" in choice.reason and "5.16 Mbit of on-chip memory" in choice.reason
-    assert "zcu104: 39.81 Mbit on chip (312 BRAM36 = 11.50 Mbit + 96 URAM288 = 28.31 Mbit)" in choice.reason
-    if not choice.fits_in_rom:  # at 10-bit weights: 23 Mbit against 11.5 Mbit of block RAM
-        assert "UltraRAM has no bitstream initialisation" in choice.reason
-        assert f"<= {choice.board.bram_bits // choice.parameters} bits" in choice.reason
+    zcu104 = get_board("zcu104")
+    # The ZCU104's on-chip memory would hold the weights; its block RAM does not, and its UltraRAM cannot.
+    assert zcu104.rom_bits < choice.weight_bits <= zcu104.on_chip_memory_bits
+    assert [name for name, _ in choice.rejected] == ["pynq-z2", "zcu104"]
+    mbit = f"{choice.weight_bits / 1e6:.2f} Mbit"
+    assert f"Not pynq-z2: {mbit} of weights > its 5.16 Mbit of block RAM." in choice.reason
+    assert (f"Not zcu104: {mbit} of weights > its 11.50 Mbit of block RAM; its 96 URAM288 (28.31 Mbit) cannot hold "
+            "them: UltraRAM has no bitstream initialisation (it powers up at 0, UG901) and fpgagen does not build "
+            "loading weights into UltraRAM at start-up.") in choice.reason
+    assert "zcu102: 33.62 Mbit of block RAM (912 BRAM36), 2,520 DSP48E2" in choice.reason
+    source = "the preset's DEFAULT_WIDTHS" if "dcgan28" in DEFAULT_WIDTHS else "quantize's fallback width"
+    assert source in choice.reason
+
+
+def test_a_preset_no_board_holds(monkeypatch):
+    monkeypatch.setattr(boards, "PRESET_BOARD_ORDER", ("pynq-z2", "kv260"))
+    with pytest.raises(ValueError, match=r"no board in pynq-z2, kv260 holds the [\d.]+ Mbit of weights of dcgan28 in "
+                                         "block RAM; register a larger board"):
+        board_for_preset("dcgan28")
 
 
 def test_unknown_preset():
@@ -122,7 +157,7 @@ def projects(digits8, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", UPLUS)
+@pytest.mark.parametrize("name", RETARGETED)
 def test_project_for_a_board_hls4ml_does_not_know(projects, name):
     board = get_board(name)
     manifest, prj = projects[name]
@@ -143,7 +178,7 @@ def test_project_for_a_board_hls4ml_does_not_know(projects, name):
             assert "xczu9eg" not in path.read_text(), path
 
 
-@pytest.mark.parametrize("name", UPLUS)
+@pytest.mark.parametrize("name", RETARGETED)
 def test_block_design_has_the_ps_dma_and_clock(projects, name):
     board = get_board(name)
     design = (projects[name][1] / "design.tcl").read_text()
@@ -161,6 +196,35 @@ def test_block_design_has_the_ps_dma_and_clock(projects, name):
     assert "group_bd_cells hier_0 [get_bd_cells axi_dma_0] [get_bd_cells ${project_name}_axi_0]" in design
 
 
+HLS4ML_ZCU102_DESIGN = (Path(hls4ml.__file__).parent / "templates" / "vivado_accelerator" / "zcu102" / "tcl_scripts"
+                        / "axi_stream_design.tcl")
+
+
+def test_zcu102_keeps_hls4mls_block_design_which_has_what_fpgagen_needs(projects):
+    board = get_board("zcu102")
+    manifest, prj = projects["zcu102"]
+    design = (prj / "design.tcl").read_text()
+    assert design == HLS4ML_ZCU102_DESIGN.read_text()
+    assert (manifest["board"], manifest["part"], manifest["ps"], manifest["dma_base"]) == (
+        "zcu102", "xczu9eg-ffvb1156-2-e", "zynq_ultra_ps_e", "0xA0000000")
+    assert manifest["block_design"] == "hls4ml VivadoAccelerator template"
+    assert manifest["clock"] == {"hls_period_ns": 10.0, "mhz": 100.0, "source": "design.tcl: zynq_ultra_ps_e pl_clk0, "
+                                 "100 MHz (the zcu102 board preset's; hls4ml's design does not set it)"}
+    assert f'set part "{board.part}"' in (prj / "project.tcl").read_text()
+    assert f"\nPart: {board.part}\n" in (prj / "hls4ml_config.yml").read_text()
+    # What fpgagen relies on: the board's part and board files, the DMA in simple mode (pynq's DMA driver) with its
+    # registers on M_AXI_HPM0_FPD, the kernel clocked by pl_clk0 at 100 MHz, hls4ml's hierarchy names.
+    assert f"-part {board.part} -force" in design and f"set_property board_part {board.board_part} " in design
+    assert "CONFIG.c_include_sg {0} CONFIG.c_sg_length_width {26}" in design
+    assert "Master {/zynq_ultra_ps_e_0/M_AXI_HPM0_FPD} Slave {/axi_dma_0/S_AXI_LITE}" in design
+    assert design.count("Slave {/zynq_ultra_ps_e_0/S_AXI_HPC0_FPD}") == 2  # MM2S and S2MM
+    assert "Clk {/zynq_ultra_ps_e_0/pl_clk0 (99 MHz)} Freq {100}" in design
+    assert "group_bd_cells hier_0 [get_bd_cells axi_dma_0] [get_bd_cells ${project_name}_axi_0]" in design
+    assert "offset" not in design  # the DMA's address is Vivado's automatic one
+    with pytest.raises(ValueError, match="board zcu102: no fpgagen block design for zynq_ultra_ps_e"):
+        block_design_tcl(board)
+
+
 def test_pynq_z2_keeps_hls4mls_block_design(digits8, tmp_path):
     manifest = write_accelerator_project(digits8, tmp_path, "pynq-z2")
     design = (tmp_path / "hls4ml_prj" / "design.tcl").read_text()
@@ -175,10 +239,10 @@ VIVADO_STUBS = """
 # issues, not what Vivado would make of them.
 set calls {}
 proc record {args} { global calls; lappend calls $args; return "" }
-foreach cmd {create_project set_property update_ip_catalog create_bd_design create_bd_cell apply_bd_automation
-             connect_bd_intf_net group_bd_cells validate_bd_design save_bd_design make_wrapper add_files reset_run
-             launch_runs wait_on_run open_run report_utilization get_bd_cells get_bd_intf_pins get_bd_pins
-             get_files get_bd_addr_spaces} {
+foreach cmd {startgroup endgroup create_project set_property update_ip_catalog create_bd_design create_bd_cell
+             apply_bd_automation connect_bd_intf_net group_bd_cells validate_bd_design save_bd_design make_wrapper
+             add_files reset_run launch_runs wait_on_run open_run report_utilization get_bd_cells get_bd_intf_pins
+             get_bd_pins get_files get_bd_addr_spaces} {
     proc $cmd {args} "record $cmd {*}\\$args"
 }
 proc get_board_parts {args} { return {xilinx.com:BOARD:part0:1.0 xilinx.com:BOARD:part0:1.10} }
@@ -191,7 +255,7 @@ foreach c $calls { puts $c }
 
 
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
-@pytest.mark.parametrize("name", UPLUS)
+@pytest.mark.parametrize("name", RETARGETED)
 def test_block_design_runs_in_tcl_with_vivado_stubbed(projects, name):
     board = get_board(name)
     prj = projects[name][1]
@@ -209,6 +273,23 @@ def test_block_design_runs_in_tcl_with_vivado_stubbed(projects, name):
     assert calls.index("validate_bd_design") < calls.index("launch_runs impl_1 -to_step write_bitstream -jobs 6")
 
 
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not installed")
+def test_hls4mls_zcu102_design_runs_in_tcl_with_vivado_stubbed(projects):
+    done = subprocess.run(["tclsh"], input=VIVADO_STUBS, cwd=projects["zcu102"][1], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    calls = done.stdout.splitlines()
+    assert calls[0] == "create_project project_1 myproject_vivado_accelerator -part xczu9eg-ffvb1156-2-e -force"
+    assert "set_property board_part xilinx.com:zcu102:part0:3.3 project_1" in calls
+    # 32-bit streams from project.tcl reach the DMA; the kernel's clock is pl_clk0 at 100 MHz.
+    dma = [c for c in calls if "CONFIG.c_include_sg 0 CONFIG.c_sg_length_width 26" in c]
+    assert len(dma) == 1
+    assert "CONFIG.c_m_axis_mm2s_tdata_width 32" in dma[0] and "CONFIG.c_s_axis_s2mm_tdata_width 32" in dma[0]
+    clkrst = [c for c in calls if "bd_rule:clkrst" in c]
+    assert len(clkrst) == 1 and "pl_clk0 (99 MHz)" in clkrst[0] and "Freq {100}" in clkrst[0]
+    assert calls[-4:-2] == ["launch_runs impl_1 -to_step write_bitstream -jobs 6", "wait_on_run -timeout 360 impl_1"]
+
+
 @pytest.mark.parametrize("name", UPLUS)
 def test_build_without_vivado_names_the_missing_tools(projects, name, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -217,8 +298,8 @@ def test_build_without_vivado_names_the_missing_tools(projects, name, tmp_path, 
 
 
 def test_build_refuses_an_unknown_board(tmp_path):
-    with pytest.raises(ValueError, match="board 'zcu102' is not supported"):
-        build_overlay(tmp_path, "zcu102")
+    with pytest.raises(ValueError, match="board 'zcu106' is not supported"):
+        build_overlay(tmp_path, "zcu106")
 
 
 def test_manifest_board_must_match_the_build(projects, tmp_path, monkeypatch):
