@@ -1,4 +1,5 @@
-"""The virtual board: a ``pynq.Device`` that stands in for a Zynq board (PYNQ-Z2, ZCU104, KV260) where there is none.
+"""The virtual board: a ``pynq.Device`` that stands in for a Zynq board (PYNQ-Z2, ZCU102, ZCU104, KV260) where there
+is none.
 
 Code written for the board -- ``pynq.Overlay(path)``, ``pynq.allocate``, ``pynq.lib.dma.DMA``, hls4ml's
 ``axi_stream_driver.py``, :class:`fpgagen.host.driver.GeneratorDriver` -- runs on it unchanged:
@@ -9,10 +10,11 @@ Code written for the board -- ``pynq.Overlay(path)``, ``pynq.allocate``, ``pynq.
   registers it; :func:`activate` also makes a given VirtualBoard ``Device.active_device`` when pynq has already
   probed.
 - **Boards.** Every board of :data:`fpgagen.hls.boards.BOARDS`: its part, processing system (``processing_system7``
-  / ``zynq_ultra_ps_e``, with the clock registers pynq's ``Clocks`` reads: SLCR, or CRL_APB + CRF_APB), the DMA's
-  register address and the DDR window buffers come from. A VirtualBoard starts as ``board`` (pynq-z2 by default)
-  and takes the board of the first overlay it parses -- the part in the ``.hwh``, checked against the board its
-  manifest names -- while nothing is programmed and no buffer is live.
+  / ``zynq_ultra_ps_e``, with the clock registers pynq's ``Clocks`` reads: SLCR, or CRL_APB + CRF_APB) and the PS
+  ports its block design wires (:func:`ps_view`), the DMA's register address and the DDR window buffers come
+  from. A VirtualBoard starts as ``board`` (pynq-z2 by default) and takes the board of the first overlay it parses
+  -- the part in the ``.hwh``, checked against the board its manifest names -- while nothing is programmed and no
+  buffer is live.
 - **Metadata.** :func:`write_virtual_overlay` writes ``<name>.hwh`` (:func:`hwh_text`: the Zynq PS with its
   clocks, the hierarchy ``hier_0`` holding ``axi_dma_0`` -- simple mode, its register map and parameters such as
   ``c_sg_length_width`` -- and the kernel cell ``myproject_axi_0``, wired as hls4ml's VivadoAccelerator block
@@ -51,7 +53,7 @@ import itertools
 import json
 import os
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -67,7 +69,7 @@ from .driver import OverlayError, OverlayManifest
 
 VIRTUAL_BITSTREAM_FORMAT = "fpgagen-virtual-bitstream-1"
 # The names PYNQ's images give the boards (/proc/device-tree/chosen/pynq_board), i.e. pynq.Device.name.
-PYNQ_BOARD_NAMES = {"pynq-z2": "Pynq-Z2", "zcu104": "ZCU104", "kv260": "KV260"}
+PYNQ_BOARD_NAMES = {"pynq-z2": "Pynq-Z2", "zcu102": "ZCU102", "zcu104": "ZCU104", "kv260": "KV260"}
 BOARD_NAME = PYNQ_BOARD_NAMES[DEFAULT_BOARD]
 DMA_BASE = BOARDS[DEFAULT_BOARD].dma_base
 DMA_RANGE = BOARDS[DEFAULT_BOARD].dma_range
@@ -466,11 +468,26 @@ for _i in range(4):
 ZU_IOPLL_MHZ = 33.333 * 90 / 2
 
 
-def zu_ps_parameters(fabric_clock_mhz: float) -> dict[str, str]:
-    """The zynq_ultra_ps_e parameters pynqmetadata reads: PL clock enables, sources, divisors, rates, ports."""
+# The zynq_ultra_ps_e ports each block design enables, by the slave port the DMA's memory traffic goes through.
+# fpgagen's template (hls/board_designs/zynq_ultra_ps_e.tcl): M_AXI_HPM0_FPD only, S_AXI_HP0_FPD, both 32-bit.
+# hls4ml's zcu102 design: S_AXI_HPC0_FPD (GP0, 32-bit), the DMA's registers on M_AXI_HPM0_FPD and M_AXI_HPM1_FPD
+# (GP0, GP1: the board preset enables them, at the preset's widths).
+ZU_PORT_PARAMETERS = {
+    "S_AXI_HP0_FPD": {"PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "0", "PSU__USE__M_AXI_GP2": "0",
+                      "PSU__USE__S_AXI_GP2": "1", "PSU__MAXIGP0__DATA_WIDTH": "32", "PSU__SAXIGP2__DATA_WIDTH": "32"},
+    "S_AXI_HPC0_FPD": {"PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "1", "PSU__USE__M_AXI_GP2": "0",
+                       "PSU__USE__S_AXI_GP0": "1", "PSU__SAXIGP0__DATA_WIDTH": "32"},
+}
+
+
+def zu_ps_parameters(fabric_clock_mhz: float, slave: str = "S_AXI_HP0_FPD") -> dict[str, str]:
+    """The zynq_ultra_ps_e parameters pynqmetadata reads: PL clock enables, sources, divisors, rates, and the ports
+    of the block design whose DMA writes to DDR through ``slave`` (:data:`ZU_PORT_PARAMETERS`)."""
+    if slave not in ZU_PORT_PARAMETERS:
+        raise ValueError(f"no zynq_ultra_ps_e block design with the DMA on {slave!r}; known: "
+                         f"{', '.join(ZU_PORT_PARAMETERS)}")
     divisor = max(1, round(ZU_IOPLL_MHZ / fabric_clock_mhz))
-    params = {"PSU__USE__M_AXI_GP0": "1", "PSU__USE__M_AXI_GP1": "0", "PSU__USE__M_AXI_GP2": "0",
-              "PSU__USE__S_AXI_GP2": "1", "PSU__MAXIGP0__DATA_WIDTH": "32", "PSU__SAXIGP2__DATA_WIDTH": "32"}
+    params = dict(ZU_PORT_PARAMETERS[slave])
     for i in range(4):
         params[f"PSU__FPGA_PL{i}_ENABLE"] = "1" if i == 0 else "0"
         params[f"PSU__CRL_APB__PL{i}_REF_CTRL__SRCSEL"] = "IOPLL"
@@ -490,6 +507,8 @@ class PsView:
         hwh_arch: SYSTEMINFO ARCH (``zynq`` / ``zynquplus``), also the DMA's C_FAMILY.
         clock_pin: the PL clock the DMA and the kernel run on.
         master, slave: the PS's AXI master to the DMA's registers and slave for the DMA's memory traffic.
+        other_masters: further PS masters the block design wires to the DMA's registers (listed as bus interfaces;
+            the DMA's address is the one through ``master``).
         ddr_block, ddr_high: the DDR address block the DMA reaches through ``slave`` and its last address.
         clock_registers: base address -> (window, {offset: reset value}) of the clock control registers.
     """
@@ -504,6 +523,7 @@ class PsView:
     ddr_block: str
     ddr_high: int
     clock_registers: dict
+    other_masters: tuple[str, ...] = ()
 
 
 PS_VIEWS = {
@@ -527,6 +547,16 @@ PS_VIEWS = {
                 0x20: (1 << 16) | (72 << 8), 0x2C: (1 << 16) | (64 << 8), 0x38: (1 << 16) | (90 << 8),
                 0x60: 1 << 8})}),
 }
+
+
+def ps_view(board: Board) -> PsView:
+    """The board's PS as its block design wires it: :data:`PS_VIEWS` of its PS, except for a Zynq UltraScale+ board
+    whose design is hls4ml's own (zcu102), which takes the DMA's memory traffic on S_AXI_HPC0_FPD and wires
+    M_AXI_HPM1_FPD to the DMA's registers as well as M_AXI_HPM0_FPD (hls4ml's zcu102 axi_stream_design.tcl)."""
+    view = PS_VIEWS[board.ps]
+    if board.ps == "zynq_ultra_ps_e" and board.hls4ml_board == board.name:
+        return replace(view, slave="S_AXI_HPC0_FPD", ddr_block="HPC0_DDR_LOW", other_masters=("M_AXI_HPM1_FPD",))
+    return view
 
 
 DMA_REGISTERS = [  # name, offset, fields (name, bit, width)
@@ -604,7 +634,8 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
 
     SYSTEMINFO names the board's part. Modules: the PS (pynq-z2: ``processing_system7_0``, FCLK_CLK0, M_AXI_GP0
     mapping the DMA's registers at 0x40400000, S_AXI_HP0 to DDR; Zynq UltraScale+: ``zynq_ultra_ps_e_0``,
-    pl_clk0, M_AXI_HPM0_FPD mapping them at 0xA0000000, S_AXI_HP0_FPD to DDR), ``<hierarchy>/<dma>``
+    pl_clk0, M_AXI_HPM0_FPD mapping them at 0xA0000000, S_AXI_HP0_FPD to DDR -- on zcu102, hls4ml's design,
+    S_AXI_HPC0_FPD, with M_AXI_HPM1_FPD also wired: :func:`ps_view`), ``<hierarchy>/<dma>``
     (xilinx.com:ip:axi_dma:7.1, direct register mode, 32-bit streams, ``c_sg_length_width`` = ``length_width``,
     its register map; masters M_AXI_MM2S / M_AXI_S2MM mapping DDR) and ``<hierarchy>/<kernel>``
     (xilinx.com:hls:myproject_axi:1.0, ports in_r / out_r, ap_ctrl_none: no registers), the DMA's M_AXIS_MM2S wired
@@ -612,12 +643,12 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
     name them alike.
     """
     spec = get_board(board)
-    view = PS_VIEWS[spec.ps]
+    view = ps_view(spec)
     dma_base, dma_high = spec.dma_base, spec.dma_base + spec.dma_range - 1
     if spec.ps == "processing_system7":
         ps_params, clock_hz = PS_PARAMETERS, int(spec.fabric_clock_mhz * 1e6)
     else:
-        ps_params = zu_ps_parameters(spec.fabric_clock_mhz)
+        ps_params = zu_ps_parameters(spec.fabric_clock_mhz, view.slave)
         clock_hz = round(float(ps_params["PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"]) * 1e6)
     root = ET.Element("EDKSYSTEM", EDWVERSION="1.2", TIMESTAMP="virtual", VIVADOVERSION="2019.2")
     device, package, speed = spec.part_fields
@@ -633,7 +664,8 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
     ps, ps_inst = _module(modules, f"/{view.instance}", view.vlnv, view.modtype, ps_params, IS_PL="FALSE")
     _ports(ps, [(view.clock_pin, "O", 1, "clk", [(dma_inst, "s_axi_lite_aclk"), (kern_inst, "ap_clk")])], clock_hz)
     buses = ET.SubElement(ps, "BUSINTERFACES")
-    _bus(buses, view.master, AXIMM, "MASTER")
+    for master in (view.master, *view.other_masters):
+        _bus(buses, master, AXIMM, "MASTER")
     _bus(buses, view.slave, AXIMM, "SLAVE")
     ET.SubElement(ET.SubElement(ps, "MEMORYMAP"), "MEMRANGE", ADDRESSBLOCK="Reg", BASENAME="C_BASEADDR",
                   BASEVALUE=f"0x{dma_base:08X}", HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{dma_high:08X}",

@@ -31,9 +31,10 @@ def test_overlay_for_each_board_runs_end_to_end(board, overlay_files, models, na
     assert spec.ddr_window[0] <= buf.physical_address < spec.ddr_window[1]
 
 
-def test_zcu104_clock_registers_are_the_ultrascale_ones(board, overlay_files):
-    pynq.Overlay(str(overlay_files("digits8", board="zcu104")))
-    assert pynq.Clocks.fclk0_mhz == 99.999  # IOPLL 1499.985 MHz / 15, what a ZCU104 reports
+@pytest.mark.parametrize("name", ["zcu102", "zcu104"])
+def test_zynq_ultrascale_clock_registers(board, overlay_files, name):
+    pynq.Overlay(str(overlay_files("digits8", board=name)))
+    assert pynq.Clocks.fclk0_mhz == 99.999  # IOPLL 1499.985 MHz / 15, what a ZCU102 / ZCU104 reports
     assert pynq.Clocks.cpu_mhz == pytest.approx(1200, abs=0.1)
     pl0 = board.read_registers(0xFF5E00C0, 4)
     assert int.from_bytes(pl0, "little") >> 24 & 1 == 1  # CLKACT set by pynq's Clocks
@@ -53,6 +54,23 @@ def test_board_follows_the_hwh_part(board, overlay_files):
     hwh = bit.with_suffix(".hwh").read_text()
     assert 'DEVICE="xck26"' in hwh and 'BOARD="xilinx.com:kv260_som:part0:1.3"' in hwh
     assert 'MODTYPE="zynq_ultra_ps_e"' in hwh and "M_AXI_HPM0_FPD" in hwh and "S_AXI_HP0_FPD" in hwh
+
+
+def test_zcu102_hwh_is_hls4mls_zcu102_design(board, overlay_files):
+    """hls4ml's zcu102 design: DMA to DDR through S_AXI_HPC0_FPD, registers on HPM0_FPD (and HPM1_FPD)."""
+    bit = overlay_files("digits8", board="zcu102")
+    hwh = bit.with_suffix(".hwh").read_text()
+    assert 'DEVICE="xczu9eg"' in hwh and 'BOARD="xilinx.com:zcu102:part0:3.3"' in hwh
+    assert hwh.count('SLAVEBUSINTERFACE="S_AXI_HPC0_FPD"') == 2 and 'ADDRESSBLOCK="HPC0_DDR_LOW"' in hwh
+    assert "S_AXI_HP0_FPD" not in hwh and 'NAME="M_AXI_HPM1_FPD"' in hwh
+    assert '<PARAMETER NAME="PSU__USE__S_AXI_GP0" VALUE="1"' in hwh and "PSU__USE__S_AXI_GP2" not in hwh
+    assert 'BASEVALUE="0xA0000000" HIGHNAME="C_HIGHADDR" HIGHVALUE="0xA000FFFF"' in hwh
+    ol = pynq.Overlay(str(bit))
+    assert (board.board.name, board.name) == ("zcu102", "ZCU102")
+    assert ol.ip_dict["hier_0/axi_dma_0"]["phys_addr"] == 0xA0000000
+    assert int.from_bytes(board.read_registers(0xA0000004, 4), "little") == 1  # MM2S_DMASR after reset: Halted
+    with pytest.raises(ValueError, match="no zynq_ultra_ps_e block design with the DMA on 'S_AXI_ACP_FPD'"):
+        vb.zu_ps_parameters(100, "S_AXI_ACP_FPD")
 
 
 def test_manifest_and_hwh_must_agree(board, overlay_files):
@@ -88,5 +106,5 @@ def test_board_can_be_chosen_up_front(models, tmp_path):
 
 
 def test_unknown_board_for_an_overlay(models, tmp_path):
-    with pytest.raises(ValueError, match="board 'zcu102' is not supported"):
-        vb.write_virtual_overlay(models("digits8"), tmp_path, board="zcu102")
+    with pytest.raises(ValueError, match="board 'zcu106' is not supported"):
+        vb.write_virtual_overlay(models("digits8"), tmp_path, board="zcu106")
