@@ -565,9 +565,8 @@ def format_table(result: dict) -> str:
               [("target", name_w), ("batch", 5), ("cycles/img", 11), ("bound", 9), ("efficiency", 10),
                ("proj. img/s", 11), ("bound img/s", 11), (f"{settings['dsps']}-DSP ceiling", 16)], hw_rows)
         if lat:
-            lines.append(f"  projected latency at batch 1: {lat['cycles']:,d} cycles = {lat['s'] * 1e6:.1f} us; "
-                         "bound = slowest stage's analytical cycles/image; ceiling = every DSP doing one MAC per "
-                         "clock")
+            lines.append(f"  projected latency at batch 1: {lat['cycles']:,d} cycles = {lat['s'] * 1e6:.1f} us")
+        lines.append("  bound: the slowest stage's analytical cycles/image; ceiling: every DSP one MAC per clock")
 
     acc_rows = []
     for name, row in ran.items():
