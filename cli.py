@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from .hls.boards import BOARDS as BOARD_REGISTRY
+
 CLASSIFIERS = ("classifier8", "classifier28")
-BOARDS = ("pynq-z2",)  # boards with an AXI-Stream block design (fpgagen.hls.accelerator.BOARDS)
+BOARDS = tuple(BOARD_REGISTRY)  # every registered board (fpgagen.hls.boards); each gets an accelerator project
 
 
 def positive_int(text: str) -> int:
