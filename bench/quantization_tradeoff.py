@@ -73,4 +73,4 @@ def main(presets: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["digits8", "mnist28", "vae28"])
+    main(sys.argv[1:] or ["digits8", "mnist28", "vae28", "dcgan28"])

@@ -24,8 +24,10 @@ The rules, and why:
   saturate to the table's end entries anyway, so more range would only cost fraction bits.
 - **Inputs** beyond the input type's range saturate (the input type is ``AP_RND, AP_SAT``).
 
-Two widths steer everything: ``data_width`` (every activation and result) and ``weight_width``. Defaults per
-preset are the narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
+Two widths steer everything: ``data_width`` (every activation and result) and ``weight_width``. The reuse
+factors spend the multiplier budget of the board the preset goes to (``fpgagen.hls.boards``: 200 on the PYNQ-Z2,
+2,000 for dcgan28 on the ZCU102) unless the config sets ``multipliers``. Width defaults per preset are the
+narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
 (see ``bench/quantization_tradeoff.py``). A JSON config file can set them and override any type or reuse factor
 of any layer::
 
@@ -52,6 +54,7 @@ from fpgagen.models.checkpoint import default_checkpoint
 from fpgagen.models.presets import Preset, Reshape
 from fpgagen.models.sampling import latents, load_generator
 
+from .boards import board_for_preset
 from .fixed import FixedType
 from .golden import TABLE_SPAN
 from .quantized_model import (
@@ -77,17 +80,22 @@ DEFAULT_WIDTHS: dict[str, tuple[int, int]] = {
     "digits8": (8, 8),
     "mnist28": (9, 7),
     "vae28": (8, 7),
+    "dcgan28": (8, 7),
 }
 
 
 @dataclass
 class QuantConfig:
-    """Knobs of :func:`quantize`; ``layers`` maps a layer name to overrides of the fields in OVERRIDABLE."""
+    """Knobs of :func:`quantize`; ``layers`` maps a layer name to overrides of the fields in OVERRIDABLE.
+
+    ``None`` means the preset's default: ``DEFAULT_WIDTHS`` for the widths, the multiplier budget of the board the
+    preset goes to (:func:`fpgagen.hls.boards.board_for_preset`) for ``multipliers``.
+    """
 
     data_width: int | None = None
     weight_width: int | None = None
     table_size: int = 1024
-    multipliers: int = 200
+    multipliers: int | None = None
     calibration_latents: int = CALIBRATION_LATENTS
     layers: dict[str, dict] = field(default_factory=dict)
 
@@ -266,7 +274,8 @@ def quantize(preset: str, checkpoint: Path | None = None, config: QuantConfig | 
         raise ValueError(f"config overrides name unknown layers {sorted(overrides)}; layers: "
                          f"{', '.join(lr.name for lr in layers)}")
     keep = frozenset(name for name, over in config.layers.items() if "reuse_factor" in over)
-    choose_reuse_factors(layers, config.multipliers, keep)
+    multipliers = config.multipliers or board_for_preset(preset).board.multiplier_budget
+    choose_reuse_factors(layers, multipliers, keep)
     path = default_checkpoint(preset) if checkpoint is None else Path(checkpoint)
     info = {
         "checkpoint": path.name,
@@ -274,7 +283,7 @@ def quantize(preset: str, checkpoint: Path | None = None, config: QuantConfig | 
         "data_width": data_w,
         "weight_width": weight_w,
         "table_size": config.table_size,
-        "multipliers_budget": config.multipliers,
+        "multipliers_budget": multipliers,
         "calibration": {"latents": config.calibration_latents, "seed": CALIBRATION_SEED,
                         "peaks": {lr.name: round(p, 6) for lr, p in zip(layers, peaks, strict=True)}},
     }

@@ -1,0 +1,214 @@
+"""Quantizing transposed convolutions: BatchNorm folding, dcgan28, refusals, reuse factors, random stacks."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fpgagen.hls import golden
+from fpgagen.hls.boards import board_for_preset
+from fpgagen.hls.quality import psnr_db
+from fpgagen.hls.quantize import (
+    DEFAULT_WIDTHS,
+    QuantConfig,
+    choose_reuse_factors,
+    fold_batchnorm,
+    kernel_dims,
+    kernel_uses,
+    quantize,
+    valid_reuse_factor,
+)
+from fpgagen.hls.quantized_model import QuantizedModel, transposed_taps
+from fpgagen.hls.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
+from fpgagen.models.checkpoint import save_checkpoint
+from fpgagen.models.cost import macs_per_image
+from fpgagen.models.presets import PRESETS, Preset, Reshape
+from fpgagen.models.sampling import generate, latents, load_generator
+
+# dcgan28 at its default widths (8-bit data, 7-bit weights) measured 35.2-35.7 dB on 16 latents of seeds 0-2 and
+# 35.8 dB on 1,000 (hls/quantization_tradeoff.json); max |error| 0.35-0.40 (0.57 on 1,000).
+PSNR_FLOOR_DB = 33.0
+
+
+@pytest.fixture(scope="module")
+def dcgan28():
+    return quantize("dcgan28")
+
+
+@pytest.fixture(scope="module")
+def budget():
+    """The multiplier budget of the board dcgan28 goes to (quantize's default for it)."""
+    return board_for_preset("dcgan28").board.multiplier_budget
+
+
+def _bn(channels: int, seed: int) -> nn.BatchNorm2d:
+    g = torch.Generator().manual_seed(seed)
+    bn = nn.BatchNorm2d(channels)
+    bn.weight.data = torch.rand(channels, generator=g) + 0.5
+    bn.bias.data = torch.randn(channels, generator=g)
+    bn.running_mean = torch.randn(channels, generator=g)
+    bn.running_var = torch.rand(channels, generator=g) + 0.1
+    return bn
+
+
+@pytest.mark.parametrize("c,o,bias,stride", [(3, 5, False, 2), (4, 4, True, 1), (6, 2, True, 2)])
+def test_batchnorm_folds_into_the_output_channels_of_a_transposed_convolution(c, o, bias, stride):
+    torch.manual_seed(c * o)
+    seq = nn.Sequential(nn.ConvTranspose2d(c, o, 3, stride=stride, padding=1, output_padding=stride - 1, bias=bias),
+                        _bn(o, c + o), nn.Tanh()).eval()
+    folded = fold_batchnorm(seq)
+    assert [type(m) for m in folded] == [nn.ConvTranspose2d, nn.Tanh]
+    x = torch.randn(8, c, 4, 5)
+    with torch.no_grad():
+        assert (folded(x) - seq(x)).abs().max() < 1e-5
+    bn = seq[1]
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    assert torch.allclose(folded[0].weight, seq[0].weight * s.view(1, -1, 1, 1))  # weight[:, o] scaled by s[o]
+    assert folded[0].bias is not None and folded[0].bias.shape == (o,)
+
+
+def test_batchnorm_after_a_grouped_transposed_convolution_is_refused():
+    seq = nn.Sequential(nn.ConvTranspose2d(4, 4, 3, groups=2), nn.BatchNorm2d(4))
+    with pytest.raises(ValueError, match="module 1 .*grouped transposed convolution; supported: groups 1"):
+        fold_batchnorm(seq)
+
+
+def test_dcgan28_quantizes_with_exact_accumulators(dcgan28, tmp_path):
+    _, generator = load_generator("dcgan28")
+    torch_layers = [m for m in generator if isinstance(m, nn.ConvTranspose2d)]
+    layers = [lr for lr in dcgan28.layers if lr.kind == "conv_transpose2d"]
+    assert [lr.name for lr in layers] == ["conv_transpose2d_3", "conv_transpose2d_5", "conv_transpose2d_7"]
+    assert (dcgan28.input_t.width, layers[0].weight_t.width) == DEFAULT_WIDTHS["dcgan28"]
+    for lr, m in zip(layers, torch_layers, strict=True):
+        assert lr.weight.shape == tuple(m.weight.shape)  # (C, O, K, K)
+        assert (lr.stride, lr.padding, lr.output_padding) == (m.stride[0], m.padding[0], m.output_padding[0])
+        assert lr.result_t.rounding == "RND" and lr.result_t.overflow == "SAT"
+    assert not layers[-1].bias.any()  # bias=False and no BatchNorm after it: a zero bias
+    x_t = dcgan28.input_t
+    for lr in dcgan28.layers:
+        if lr.weight is not None:
+            assert lr.accum_t.frac == x_t.frac + lr.weight_t.frac
+        x_t = lr.result_t
+    back = QuantizedModel.load(dcgan28.save(tmp_path / "dcgan28"))
+    assert [lr.to_json() for lr in back.layers] == [lr.to_json() for lr in dcgan28.layers]
+
+
+def test_dcgan28_golden_is_close_to_float(dcgan28):
+    _, generator = load_generator("dcgan28")
+    z = latents(16, 100, seed=0)
+    ref, fixed = generate(generator, z), golden.generate(dcgan28, z)
+    assert psnr_db(ref, fixed, 2.0) >= PSNR_FLOOR_DB
+    assert np.abs(fixed - ref).max() < 0.6
+
+
+def test_dcgan28_executes_the_useful_macs_within_its_boards_budget(dcgan28, budget):
+    spec, generator = load_generator("dcgan28")
+    useful = macs_per_image(generator, spec.latent_dim)["useful"]
+    assert sum(lr.multiplications for lr in dcgan28.layers) == useful == 37_488_192
+    arith = [lr for lr in dcgan28.layers if lr.weight is not None]
+    assert dcgan28.info["multipliers_budget"] == budget > 200
+    assert sum(lr.multipliers for lr in arith) <= budget
+    for lr in arith:
+        assert valid_reuse_factor(*kernel_dims(lr), lr.reuse_factor)
+        assert lr.multipliers * lr.reuse_factor == math.prod(kernel_dims(lr))
+        assert lr.multiplications == lr.multipliers * lr.reuse_factor * kernel_uses(lr)
+    # balanced: the slowest layer (cycles = reuse factor x useful taps) cannot take its next smaller valid reuse
+    # factor without breaking the budget
+    slowest = max(arith, key=lambda lr: lr.reuse_factor * kernel_uses(lr))
+    assert slowest.kind == "conv_transpose2d"
+    faster = [rf for rf in range(1, slowest.reuse_factor) if valid_reuse_factor(*kernel_dims(slowest), rf)]
+    others = sum(lr.multipliers for lr in arith if lr is not slowest)
+    assert faster and others + math.prod(kernel_dims(slowest)) // faster[-1] > budget
+
+
+def test_an_explicit_budget_overrides_the_boards(dcgan28):
+    model = quantize("dcgan28", config=QuantConfig(multipliers=400))
+    assert model.info["multipliers_budget"] == 400
+    assert sum(lr.multipliers for lr in model.layers) <= 400 < sum(lr.multipliers for lr in dcgan28.layers)
+
+
+def test_kernel_uses_of_a_transposed_convolution_are_its_useful_taps(dcgan28):
+    lr = copy.deepcopy(dcgan28.layer("conv_transpose2d_5"))
+    assert kernel_dims(lr) == (128, 64)
+    assert kernel_uses(lr) == transposed_taps(5, 2, 2, (14, 14), (7, 7))[1] == 32 * 32
+    choose_reuse_factors([lr], 128)  # 128 x 64 weights per tap on 128 multipliers
+    assert lr.reuse_factor == 64 and lr.multipliers == 128
+
+
+def _preset_with(module: nn.Module, tmp_path, monkeypatch) -> tuple[str, str]:
+    """A throwaway preset ``Linear(4, 72) -> view(2, 6, 6) -> module -> Tanh`` and its (untrained) checkpoint."""
+    name = "transposed_test"
+    make = lambda: nn.Sequential(nn.Linear(4, 72), Reshape(2, 6, 6), copy.deepcopy(module), nn.Tanh())  # noqa: E731
+    preset = Preset(name, "gan", "digits8", 4, (1, 6, 6), (-1.0, 1.0), "test", make, lambda: nn.Identity(), 1, 1, 1e-3)
+    monkeypatch.setitem(PRESETS, name, lambda: preset)
+    path = save_checkpoint(tmp_path / f"{name}.safetensors", name, {"generator": make()})
+    return name, str(path)
+
+
+@pytest.mark.parametrize("module,message", [
+    (nn.ConvTranspose2d(2, 1, 3, stride=3), r"stride 3 \(supported: 1, 2\)"),
+    (nn.ConvTranspose2d(2, 1, 6), r"kernel 6 \(supported: 2, 3, 4, 5, square\)"),
+    (nn.ConvTranspose2d(2, 1, 3, padding=3), r"padding 3 \(supported: 0 to kernel - 1 = 2\)"),
+    (nn.ConvTranspose2d(2, 1, (3, 5)), r"kernel_size \(3, 5\) differs between the axes"),
+    (nn.ConvTranspose2d(2, 1, 3, stride=(1, 2)), r"stride \(1, 2\) differs between the axes"),
+    (nn.ConvTranspose2d(2, 1, 3, dilation=2, output_padding=1), r"dilation \(2, 2\) .*output_padding 1 "
+                                                                  r"\(supported: 0 to stride - 1 = 0\)"),
+    (nn.ConvTranspose2d(2, 2, 3, groups=2), r"groups 2 \(supported: 1\)"),
+])
+def test_unsupported_transposed_convolutions_are_refused_naming_the_layer(module, message, tmp_path, monkeypatch):
+    name, checkpoint = _preset_with(module, tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match=r"layer 2 \(ConvTranspose2d\(.*unsupported transposed convolution: .*"
+                                         + message + r".*fpgagen implements ConvTranspose2d with stride 1 or 2"):
+        quantize(name, checkpoint, QuantConfig(calibration_latents=16))
+
+
+def test_supported_transposed_convolution_of_a_small_preset(tmp_path, monkeypatch):
+    name, checkpoint = _preset_with(nn.ConvTranspose2d(2, 1, 4, stride=2, padding=1, bias=True), tmp_path,
+                                    monkeypatch)
+    model = quantize(name, checkpoint, QuantConfig(calibration_latents=64, data_width=14, weight_width=12))
+    lr = model.layer("conv_transpose2d_2")
+    assert lr.out_shape == (1, 12, 12) and (lr.stride, lr.padding, lr.output_padding) == (2, 1, 0)
+    _, generator = load_generator(name, checkpoint)
+    z = latents(32, 4, seed=5)
+    assert psnr_db(generate(generator, z), golden.generate(model, z), 2.0) > 50
+
+
+def test_random_transposed_stacks_cover_every_geometry_and_validate():
+    seen = set()
+    for seed in range(len(TRANSPOSED_GEOMETRIES)):
+        model = random_transposed_model(seed)
+        model.validate()
+        layers = [lr for lr in model.layers if lr.kind == "conv_transpose2d"]
+        assert 1 <= len(layers) <= 2
+        for lr in layers:
+            seen.add((lr.stride, lr.weight.shape[-1], lr.padding, lr.output_padding))
+            assert valid_reuse_factor(*kernel_dims(lr), lr.reuse_factor)
+            assert max(lr.out_shape[1:]) <= 16
+        out = golden.generate(model, latents(3, model.latent_dim, seed=seed))
+        assert out.shape == (3, *model.image_shape)
+    assert seen == set(TRANSPOSED_GEOMETRIES)
+    assert {s for s, *_ in seen} == {1, 2} and {k for _, k, *_ in seen} == {2, 3, 4, 5}
+
+
+def test_random_transposed_stacks_are_seeded():
+    a, b, c = random_transposed_model(7), random_transposed_model(7), random_transposed_model(8)
+    assert [lr.to_json() for lr in a.layers] == [lr.to_json() for lr in b.layers]
+    assert all(np.array_equal(x.weight, y.weight) for x, y in zip(a.layers, b.layers, strict=True)
+               if x.weight is not None)
+    assert [lr.to_json() for lr in a.layers] != [lr.to_json() for lr in c.layers]
+
+
+def test_dcgan28_table_lists_the_transposed_layers(dcgan28):
+    """What ``fpgagen quantize dcgan28`` prints first (the command then measures fixed vs float on 1,000 latents,
+    ~40 s, so it is run by hand rather than here)."""
+    lines = dcgan28.summary().splitlines()
+    header = lines[1]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert list(rows) == [lr.name for lr in dcgan28.layers]
+    for lr in dcgan28.layers:
+        assert rows[lr.name].index(str(lr.out_shape)) == header.index("out shape")  # columns line up
+        if lr.kind == "conv_transpose2d":
+            assert rows[lr.name].split()[-2:] == [str(lr.reuse_factor), str(lr.multipliers)]
