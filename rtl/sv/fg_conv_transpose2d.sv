@@ -86,7 +86,8 @@ module fg_conv_transpose2d #(
   localparam int unsigned Q0 = PAD / S;  // q of output index 0
   localparam int unsigned QMaxY = (OH - 1 + PAD) / S;
   localparam int unsigned QMaxX = (OW - 1 + PAD) / S;
-  localparam int unsigned MMax = (K + S - 1) / S;  // taps of the largest phase
+  localparam int unsigned MMax = (K + S - 1) / S;  // taps of phase 0, the largest
+  localparam int unsigned M1 = (K + S - 2) / S;  // taps of phase 1 (STRIDE 2)
   localparam int unsigned NR = MMax + Q0 + 1;  // line buffer rows
   localparam int unsigned PI = (P < C_IN) ? P : C_IN;  // input channels per output per cycle
   localparam int unsigned PO = (PI > 0) ? P / PI : 1;  // outputs per cycle
@@ -214,10 +215,10 @@ module fg_conv_transpose2d #(
 
   always_comb begin
     mlo_y = (int'(qy_q) > int'(H) - 1) ? int'(qy_q) - (int'(H) - 1) : 0;
-    mhi_y = (int'(K) - int'(ry_q) + int'(S) - 1) / int'(S) - 1;
+    mhi_y = ry_q ? int'(M1) - 1 : int'(MMax) - 1;
     mhi_y = (mhi_y < int'(qy_q)) ? mhi_y : int'(qy_q);
     mlo_x = (int'(qx_q) > int'(W) - 1) ? int'(qx_q) - (int'(W) - 1) : 0;
-    mhi_x = (int'(K) - int'(rx_q) + int'(S) - 1) / int'(S) - 1;
+    mhi_x = rx_q ? int'(M1) - 1 : int'(MMax) - 1;
     mhi_x = (mhi_x < int'(qx_q)) ? mhi_x : int'(qx_q);
     no_tap = mlo_y > mhi_y || mlo_x > mhi_x;
     hi_row = (int'(qy_q) < int'(H) - 1) ? int'(qy_q) : int'(H) - 1;
