@@ -274,7 +274,12 @@ def quantize(preset: str, checkpoint: Path | None = None, config: QuantConfig | 
         raise ValueError(f"config overrides name unknown layers {sorted(overrides)}; layers: "
                          f"{', '.join(lr.name for lr in layers)}")
     keep = frozenset(name for name, over in config.layers.items() if "reuse_factor" in over)
-    multipliers = config.multipliers or board_for_preset(preset).board.multiplier_budget
+    multipliers = config.multipliers
+    if multipliers is None:
+        multipliers = board_for_preset(preset).board.multiplier_budget
+    elif not isinstance(multipliers, int) or multipliers < 1:
+        raise ValueError(f"multipliers must be a positive integer (the budget for the reuse factors), got "
+                         f"{multipliers!r}")
     choose_reuse_factors(layers, multipliers, keep)
     path = default_checkpoint(preset) if checkpoint is None else Path(checkpoint)
     info = {

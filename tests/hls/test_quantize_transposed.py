@@ -128,6 +128,8 @@ def test_an_explicit_budget_overrides_the_boards(dcgan28):
     model = quantize("dcgan28", config=QuantConfig(multipliers=400))
     assert model.info["multipliers_budget"] == 400
     assert sum(lr.multipliers for lr in model.layers) <= 400 < sum(lr.multipliers for lr in dcgan28.layers)
+    with pytest.raises(ValueError, match="multipliers must be a positive integer .* got 0"):
+        quantize("dcgan28", config=QuantConfig(multipliers=0))
 
 
 def test_kernel_uses_of_a_transposed_convolution_are_its_useful_taps(dcgan28):
