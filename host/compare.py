@@ -17,8 +17,8 @@ JSON schema ``fpgagen.compare/2`` (``compare.json``)::
 
     schema          "fpgagen.compare/2"
     preset, dataset (null where quality cannot run), output_range, latent_dim, image_shape, seed
-    environment     {torch_version (null without torch), torch_threads, cuda_available, numpy_version, cpu_count,
-                     machine, platform, python}
+    environment     {torch_version (null without torch), torch_threads, cuda_available, cuda_device, numpy_version,
+                     cpu_count, machine, platform, python}
     settings        {batches, repeats, min_measure_s, n_quality, quality_budget_s, clock_hz, dsps,
                      reference: "torch" | "numpy", overlay (null or the .bit)}
     targets         {name: row}; a row is either {"skipped": reason} or
@@ -353,14 +353,16 @@ def compare(preset: str, targets=None, batches=(1, 16, 64), repeats: int = 5, n_
 
 
 def _environment() -> dict:
-    env = {"torch_version": None, "torch_threads": None, "cuda_available": False, "numpy_version": np.__version__,
+    env = {"torch_version": None, "torch_threads": None, "cuda_available": False, "cuda_device": None,
+           "numpy_version": np.__version__,
            "cpu_count": os.cpu_count(), "machine": platform.machine(), "platform": platform.platform(),
            "python": sys.version.split()[0]}
     if import_error("torch") is None:
         import torch
 
         env.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads(),
-                   cuda_available=torch.cuda.is_available())
+                   cuda_available=torch.cuda.is_available(),
+                   cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     return env
 
 
@@ -523,7 +525,8 @@ def format_table(result: dict) -> str:
     targets = result["targets"]
     ran = {k: v for k, v in targets.items() if "skipped" not in v}
     threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
-    lines = [f"{result['preset']} on {env['cpu_count']} CPU cores ({env['machine']}, {threads}); "
+    gpu = f", GPU {env['cuda_device']}" if env.get("cuda_device") else ""
+    lines = [f"{result['preset']} on {env['cpu_count']} CPU cores ({env['machine']}, {threads}{gpu}); "
              f"median of >= {settings['repeats']} runs (fast targets repeat for >= {settings['min_measure_s']:g} s) "
              "after a warm-up"]
 
@@ -649,7 +652,7 @@ def _plot_throughput(result: dict, images: dict, path: Path) -> None:
             groups.append((f"{name} PROJECTED\nFPGA at {clock:g} MHz",
                            {e["batch"]: e["projected"]["images_per_s"] for e in row["throughput"]
                             if "projected" in e}, True))
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(groups) + 1.5), 5.0))
+    fig, ax = plt.subplots(figsize=(max(9.0, 1.5 * len(groups) + 1.5), 5.0))
     width = 0.8 / len(batches)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     values = [v for _, g, _ in groups for v in g.values()]
@@ -666,9 +669,10 @@ def _plot_throughput(result: dict, images: dict, path: Path) -> None:
             elif rates:
                 ax.text(x, floor * 1.2, "not run", ha="center", va="bottom", rotation=90, fontsize=7, color="0.4")
     legend = [Patch(color=colors[i % len(colors)], label=f"batch {b}") for i, b in enumerate(batches)]
-    legend += [Patch(facecolor="w", edgecolor="k", label="measured wall clock here (plain)"),
-               Patch(facecolor="w", edgecolor="k", hatch="//", label=f"projected at {clock:g} MHz from simulated "
-                                                                       "cycles (hatched)")]
+    legend.append(Patch(facecolor="w", edgecolor="k", label="measured wall clock here (plain)"))
+    if any(is_projected for *_, is_projected in groups):
+        legend.append(Patch(facecolor="w", edgecolor="k", hatch="//",
+                            label=f"projected at {clock:g} MHz from simulated cycles (hatched)"))
     for name, row in targets.items():
         if "projected" in row:
             p = row["projected"]
@@ -683,8 +687,10 @@ def _plot_throughput(result: dict, images: dict, path: Path) -> None:
     ax.set_ylabel("images / s (log scale)")
     env = result["environment"]
     threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
-    ax.set_title(f"{result['preset']}: throughput per target -- measured on {env['cpu_count']} CPU cores "
-                 f"({threads}) vs projected FPGA", fontsize=10)
+    gpu = f", {env['cuda_device']}" if env.get("cuda_device") else ""
+    versus = " vs projected FPGA" if any(is_projected for *_, is_projected in groups) else ""
+    ax.set_title(f"{result['preset']}: throughput per target\nmeasured on {env['cpu_count']} CPU cores ({threads}"
+                 f"{gpu}){versus}", fontsize=10)
     ax.legend(handles=legend, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", which="major", alpha=0.3)
     fig.tight_layout()

@@ -34,6 +34,7 @@ def test_json_schema(result):
         assert key in data, key
     assert "_images" not in data
     assert data["environment"]["torch_threads"] >= 1 and data["environment"]["cpu_count"] >= 1
+    assert (data["environment"]["cuda_device"] is None) != data["environment"]["cuda_available"]
     assert data["settings"]["reference"] == "torch" and data["settings"]["clock_hz"] == CLOCK_HZ
     assert list(data["targets"]) == TARGETS
     for name in ("torch", "numpy", "golden", "csim"):
