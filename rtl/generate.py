@@ -45,8 +45,8 @@ import numpy as np
 from ..hls import golden
 from ..hls.quantized_model import ARITHMETIC, Layer, QuantizedModel
 from . import sv_sources
-from .memfiles import conv_weights_as_dense, write_dense, write_table
-from .params import legal_parallelism, type_params
+from .memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
+from .params import conv_transpose_cycles, conv_transpose_parallelism, legal_parallelism, type_params
 
 ELEMENTWISE = ("relu", "leaky_relu", "tanh", "sigmoid")
 
@@ -139,6 +139,10 @@ class GeneratedDesign:
 def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, int]:
     """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor); ``out_lanes``:
     lanes per output beat of a dense that streams its result in pixel beats (default: the whole vector)."""
+    if layer.kind == "conv_transpose2d":  # the reuse factor applies to one tap's C x O product
+        c, o = layer.weight.shape[:2]
+        p_hls = c * o // layer.reuse_factor
+        return min(p for p in conv_transpose_parallelism(c, o) if p >= p_hls), p_hls
     n_out = layer.weight.shape[0]
     n_in = layer.weight[0].size
     p_hls = layer.weight.size // layer.reuse_factor
@@ -243,6 +247,14 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
                     w, b = w[rows], b[rows]
                     lanes_out, beats_out = out_lanes, n_out // out_lanes
                     params["OUT_LANES"] = out_lanes
+            elif lr.kind == "conv_transpose2d":
+                c_in, h, wd = lr.in_shape
+                c_out, oh, ow = lr.out_shape
+                k = lr.weight.shape[-1]
+                params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
+                          "PAD": lr.padding, "OUT_PAD": lr.output_padding, "P": p}
+                cycles = conv_transpose_cycles((h, wd), (oh, ow), c_in, c_out, k, lr.stride, lr.padding, p)
+                lanes_out, beats_out = c_out, oh * ow
             else:
                 c_in, h, wd = lr.in_shape
                 c_out, oh, ow = lr.out_shape
@@ -252,11 +264,14 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
                 per_pixel = w.size // p
                 cycles = max((h + 2 * lr.padding) * (wd + 2 * lr.padding), oh * ow * per_pixel)
                 lanes_out, beats_out = c_out, oh * ow
-            wf, bf = write_dense(out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem", w, b, p,
-                                 lr.weight_t.width, lr.bias_t.width)
+            files = (out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem")
+            if lr.kind == "conv_transpose2d":  # torch layout (C, O, K, K); the writer orders the ROM words
+                wf, bf = write_conv_transpose(*files, lr.weight, lr.bias, p, lr.weight_t.width, lr.bias_t.width)
+            else:
+                wf, bf = write_dense(*files, w, b, p, lr.weight_t.width, lr.bias_t.width)
             mem_files += [wf, bf]
             params |= {**types, "WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
-            module = "fg_dense" if lr.kind == "dense" else "fg_conv2d"
+            module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
             stage = Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p, p_hls,
                           cycles, params=params)
         elif lr.kind in ELEMENTWISE:
