@@ -146,8 +146,11 @@ def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, in
     n_out = layer.weight.shape[0]
     n_in = layer.weight[0].size
     p_hls = layer.weight.size // layer.reuse_factor
-    legal = [p for p in legal_parallelism(n_in, n_out, out_lanes) if p >= p_hls]
-    return legal[0], p_hls
+    legal = legal_parallelism(n_in, n_out, out_lanes)
+    faster = [p for p in legal if p >= p_hls]
+    # None as fast as hls4ml: the output beats bound the stage (one beat of out_lanes per cycle) and the largest
+    # legal P already keeps up with them.
+    return (faster[0] if faster else legal[-1]), p_hls
 
 
 def model_hash(model: QuantizedModel) -> str:
