@@ -36,6 +36,7 @@ from fpgagen.hls.quantized_model import (
     transposed_out_size,
     transposed_support,
 )
+from fpgagen.hls.random_model import random_model, random_transposed_model
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
 
@@ -186,6 +187,17 @@ def test_dcgan28_shapes_scaled_down_csim_equals_golden():
 
 
 @needs_gxx
+@pytest.mark.parametrize("seed", [0, 12, 34, 40])
+def test_random_transposed_model_csim_equals_golden(seed):
+    """hls/random_model.py's transposed stacks; these seeds have 1-pixel inputs or outputs (edges the chains above
+    do not reach)."""
+    model = random_transposed_model(seed)
+    assert min(min(lr.in_shape[1:] + lr.out_shape[1:]) for lr in model.layers if lr.kind == "conv_transpose2d") == 1
+    z = latents(48, model.latent_dim, seed=seed)
+    assert_bit_exact(CSimExecutor(model).prepare().run(z), golden.generate(model, z))
+
+
+@needs_gxx
 def test_reuse_factor_extremes_csim_equals_golden():
     """Reuse factor 1 (C*O multipliers) and C*O (one multiplier) on the same layer shape."""
     for rf in (1, 12):
@@ -270,7 +282,6 @@ def test_register_is_idempotent():
 
 def test_cache_key_follows_the_kernel_only_for_transposed_models(monkeypatch):
     from fpgagen.hls import csim
-    from fpgagen.hls.random_model import random_model
 
     convt, plain = convt_stack(5, [(2, 2, 0, 0)]), random_model(0)
     before = cache_key(convt), cache_key(plain)
