@@ -86,13 +86,18 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from .hls.accelerator import write_accelerator_project
+    from .hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
+    from .hls.boards import get_board
     from .hls.quantize import QuantConfig, quantize
+    from .host.numpy_reference import export_float_reference
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
+    if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
+        config.multipliers = get_board(args.board).multiplier_budget
     model = quantize(args.preset, args.checkpoint, config)
     out = args.out or Path("build") / args.preset / args.board
     manifest = write_accelerator_project(model, out, args.board)
+    export_float_reference(args.preset, out / FLOAT_REFERENCE, args.checkpoint)
     stream = manifest["stream"]
     print(model.summary())
     print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, {manifest['io_type']}, "
@@ -101,7 +106,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
     files = manifest["files"]
     print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
           f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
-          "manifest.json")
+          f"manifest.json, {FLOAT_REFERENCE}")
     print(f"next: fpgagen build {args.preset} --board {args.board}" + (f" --project {out}" if args.out else ""))
 
 
@@ -110,7 +115,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
     project = args.project or Path("build") / args.preset / args.board
     out = build_overlay(project, args.board)
-    print(f"wrote {out['bit']} and {out['hwh']}")
+    print(f"wrote {', '.join(str(path) for path in out.values())}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:

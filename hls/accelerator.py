@@ -38,6 +38,7 @@ from .quantized_model import ARITHMETIC, QuantizedModel
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST_FORMAT = "fpgagen-accelerator-1"
+FLOAT_REFERENCE = "float_reference.npz"  # written into the project by `fpgagen convert` (needs torch)
 HLS_DIR = "hls4ml_prj"
 BOARD_DESIGNS = Path(__file__).resolve().parent / "board_designs"
 # Boards whose block design hls4ml 1.3.0 writes itself (its supported_boards.json, Zynq only).
@@ -223,9 +224,32 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
     hwhs = sorted(vivado_prj.glob("project_1.*/sources_1/bd/design_1/hw_handoff/design_1.hwh"))
     if not bits or not hwhs:
         raise BuildError(f"Vivado finished without a bitstream and hardware handoff under {vivado_prj}")
-    target = Path(overlays_dir or REPO / "overlays") / board
+    return install_overlay(project_dir, bits[0], hwhs[0], Path(overlays_dir or REPO / "overlays") / board)
+
+
+def install_overlay(project_dir: Path, bit: Path, hwh: Path, target: Path) -> dict[str, Path]:
+    """Put everything the board needs for the overlay of ``project_dir`` into ``target``: ``<preset>.bit`` and
+    ``.hwh`` (Vivado's), the stream manifest ``<preset>.json`` the driver reads, the QuantizedModel as
+    ``<preset>.quantized/`` and, where `fpgagen convert` exported it, the numpy float reference as
+    ``<preset>.float.npz`` (the board-side comparison's reference). Returns the paths by kind."""
+    from ..host.manifest import OverlayManifest
+
+    project_dir, target = Path(project_dir), Path(target)
+    manifest = json.loads((project_dir / "manifest.json").read_text())
+    model = QuantizedModel.load(project_dir / manifest["files"]["quantized_model"])
+    preset = manifest["preset"]
     target.mkdir(parents=True, exist_ok=True)
-    out = {"bit": target / f"{manifest['preset']}.bit", "hwh": target / f"{manifest['preset']}.hwh"}
-    shutil.copyfile(bits[0], out["bit"])
-    shutil.copyfile(hwhs[0], out["hwh"])
+    out = {"bit": target / f"{preset}.bit", "hwh": target / f"{preset}.hwh", "manifest": target / f"{preset}.json",
+           "quantized": target / f"{preset}.quantized"}
+    shutil.copyfile(bit, out["bit"])
+    shutil.copyfile(hwh, out["hwh"])
+    cells = {key: manifest["kernel"][key].split("/") for key in ("dma", "block_design_cell")}
+    OverlayManifest(preset=preset, latent_dim=model.latent_dim, image_shape=tuple(model.image_shape),
+                    hierarchy=cells["dma"][0], dma=cells["dma"][1], kernel=cells["block_design_cell"][1],
+                    board=manifest["board"]).save(out["manifest"])
+    shutil.rmtree(out["quantized"], ignore_errors=True)
+    model.save(out["quantized"])
+    if (project_dir / FLOAT_REFERENCE).is_file():
+        out["float_reference"] = target / f"{preset}.float.npz"
+        shutil.copyfile(project_dir / FLOAT_REFERENCE, out["float_reference"])
     return out

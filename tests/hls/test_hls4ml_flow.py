@@ -30,6 +30,7 @@ from fpgagen.hls.hls4ml_flow import (
     to_torch,
 )
 from fpgagen.hls.quantize import quantize, valid_reuse_factor
+from fpgagen.hls.quantized_model import QuantizedModel
 from fpgagen.hls.random_model import random_model
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
@@ -86,6 +87,17 @@ def test_preset_csim_equals_golden(preset, models, csim):
     model = models(preset)
     z = latents(N, model.latent_dim, seed=1)
     assert_bit_exact(csim(preset).run(z), golden.generate(model, z))
+
+
+@needs_gxx
+def test_dcgan28_csim_equals_golden(models, csim):
+    """The seed's DCGAN (three ConvTranspose2d through fpgagen's hls4ml extension): 16 latents, since the C simulation
+    takes ~1.5 s per image (36 M useful multiplications)."""
+    model = models("dcgan28")
+    z = latents(16, model.latent_dim, seed=5)
+    want = golden.generate(model, z)
+    assert len(np.unique(want)) > 32
+    assert_bit_exact(csim("dcgan28").run(z), want)
 
 
 @needs_gxx
@@ -264,6 +276,41 @@ def test_cli_convert_writes_the_project(tmp_path, capsys):
     assert "16 per latent in, 64 per image out" in out and str(tmp_path / "d8") in out
     manifest = json.loads((tmp_path / "d8" / "manifest.json").read_text())
     assert manifest["preset"] == "digits8" and (tmp_path / "d8" / "hls4ml_prj" / "design.tcl").is_file()
+    assert (tmp_path / "d8" / "float_reference.npz").is_file()
+
+
+def test_installed_overlay_holds_what_the_board_reads(tmp_path, capsys):
+    """`fpgagen build`'s last step on a project `fpgagen convert` wrote: with a virtual bitstream and .hwh standing
+    in for Vivado's, the installed folder is an overlay the driver loads and runs (stream manifest, QuantizedModel,
+    float reference beside it)."""
+    from pynq.pl_server.device import Device
+
+    from fpgagen.hls.accelerator import install_overlay
+    from fpgagen.host import virtual_board as vb
+    from fpgagen.host.driver import GeneratorOverlay
+    from fpgagen.host.numpy_reference import FloatReference
+
+    assert main(["convert", "digits8", "--board", "zcu102", "--out", str(tmp_path / "prj")]) == 0
+    model = QuantizedModel.load(tmp_path / "prj" / "quantized")
+    assert model.info["multipliers_budget"] == 2000  # the zcu102's budget, not the preset's pynq-z2 one
+    stand_in = vb.write_virtual_overlay(model, tmp_path / "vivado", board="zcu102")
+    out = install_overlay(tmp_path / "prj", stand_in, stand_in.with_suffix(".hwh"), tmp_path / "overlays" / "zcu102")
+    assert sorted(p.name for p in out.values()) == ["digits8.bit", "digits8.float.npz", "digits8.hwh",
+                                                     "digits8.json", "digits8.quantized"]
+    previous = getattr(Device, "_active_device", None)
+    vb.activate(vb.VirtualBoard())
+    try:
+        overlay = GeneratorOverlay(str(out["bit"]))
+        z = np.random.default_rng(3).standard_normal((5, 16)).astype(np.float32)
+        assert np.array_equal(overlay.generate(z), golden.generate(model, z))
+        assert overlay.generator.manifest.board == "zcu102"
+    finally:
+        if previous is None:
+            del Device._active_device
+        else:
+            Device.active_device = previous
+    reference = FloatReference.load(out["float_reference"])
+    assert reference.run(z).shape == (5, 1, 8, 8)
 
 
 @pytest.mark.vivado
@@ -273,4 +320,4 @@ def test_build_overlay_with_vivado(tmp_path):
     write_accelerator_project(model, tmp_path / "prj", "pynq-z2")
     out = build_overlay(tmp_path / "prj", "pynq-z2", overlays_dir=tmp_path / "overlays")
     assert out["bit"].stat().st_size > 0 and out["hwh"].stat().st_size > 0
-    assert os.path.basename(out["bit"]) == "digits8.bit"
+    assert os.path.basename(out["bit"]) == "digits8.bit" and out["manifest"].is_file()
