@@ -51,8 +51,8 @@ ABI_VERSION = 1
 RESET_CYCLES = 4
 DEFAULT_OUT_BUFFER = 4096
 # default Verilator optimisation of the model; the harness itself is tiny
-VERILATOR_FLAGS = ["--cc", "--exe", "--build", "--prefix", "Vtop", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                   "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
+VERILATOR_FLAGS = ["--cc", "--exe", "--build", "--prefix", "Vtop", "-Wno-fatal", "-Werror-USERFATAL", "-Wno-lint",
+                   "-Wno-style", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
 
 _LIBS: dict[str, ctypes.CDLL] = {}
 _LOCK = threading.Lock()

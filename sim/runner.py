@@ -140,7 +140,7 @@ def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, bu
             hdl_toplevel=toplevel,
             parameters=hdl_params,
             build_dir=build,
-            build_args=["-Wno-fatal"],
+            build_args=["-Wno-fatal", "-Werror-USERFATAL"],  # warnings pass, an elaboration $fatal does not
             waves=False,
             log_file=log,
         )
