@@ -19,7 +19,7 @@ JSON schema ``fpgagen.compare/2`` (``compare.json``)::
     preset, dataset (null where quality cannot run), output_range, latent_dim, image_shape, seed
     environment     {torch_version (null without torch), torch_threads, cuda_available, cuda_device, numpy_version,
                      cpu_count, machine, platform, python}
-    settings        {batches, repeats, min_measure_s, n_quality, quality_budget_s, clock_hz, dsps,
+    settings        {batches, repeats, min_measure_s, n_quality, quality_budget_s, board, clock_hz, dsps,
                      reference: "torch" | "numpy", overlay (null or the .bit)}
     targets         {name: row}; a row is either {"skipped": reason} or
         description, kind, prepare_s, virtual (board only: true on the virtual board)
@@ -28,7 +28,7 @@ JSON schema ``fpgagen.compare/2`` (``compare.json``)::
                          projected: {cycles, s}}                                    (measured wall clock)
         throughput      [{batch, repeats, median_s, min_s, images_per_s, seconds: [...], projected: {...}}
                          or {batch, skipped: reason}]
-        projected       (simulated hardware only) {label: "projected", clock_hz, basis, bound_cycles,
+        projected       (simulated hardware only) {label: "projected", board, clock_hz, basis, bound_cycles,
                          bound_images_per_s, dsps, macs_per_image, dsp_limit_images_per_s, beats_in_per_image,
                          beats_out_per_image}; each throughput entry's ``projected`` is
                          {cycles_per_image, bound_cycles, efficiency, clock_hz, s_per_image, images_per_s}:
@@ -66,8 +66,7 @@ from pathlib import Path
 import numpy as np
 
 SCHEMA = "fpgagen.compare/2"
-CLOCK_HZ = 100e6  # the overlay's fabric clock (PYNQ-Z2 block design)
-DSPS = 220  # DSP48E1 slices of the PYNQ-Z2's xc7z020: the ceiling line
+CLOCK_HZ = 100e6  # default overlay fabric clock; a comparison uses its board's (Subject.board)
 FIXED_POINT = ("golden", "csim", "virtual-golden", "rtlsim", "board")
 GRID_N = 16
 SLOW_ACCURACY_N = 64
@@ -80,6 +79,10 @@ MAX_REPEATS = 200
 CAPS = {"rtlsim": {"max_batch": 16, "max_repeats": 2,
                    "reason": "cycle-accurate Verilator simulation (~15 images/s on mnist28): batches up to 16, "
                              "at most 2 repeats"}}
+# Any other target whose sweep would take longer than this at its batch-1 speed gets the same cap (the C
+# simulation of dcgan28: ~1.4 s per image).
+SWEEP_BUDGET_S = 60.0
+SLOW_CAP = {"max_batch": 16, "max_repeats": 2}
 # What each target is, in a few words (the table's and the plot's second label).
 KINDS = {"torch": "CPU float", "cuda": "GPU float", "numpy": "CPU float (numpy)", "golden": "CPU fixed point",
          "csim": "HLS C sim (simulator speed)", "virtual-golden": "virtual board (golden)",
@@ -135,6 +138,8 @@ class Subject:
         bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<preset>.bit``).
         float_reference: ``<stem>.float.npz`` beside the overlay, for ``numpy`` (None: from the checkpoint).
         quantized: ``<stem>.quantized/`` beside the overlay, for the fixed-point targets (None: quantize).
+        board: the board the overlay is for (its manifest), else the preset's (:func:`fpgagen.hls.boards.
+            board_for_preset`): its fabric clock and DSP count set the projections and the DSP ceiling.
     """
 
     preset: str
@@ -145,6 +150,19 @@ class Subject:
     bitfile: Path | None = None
     float_reference: Path | None = None
     quantized: Path | None = None
+    board: str = "pynq-z2"
+
+    @property
+    def clock_hz(self) -> float:
+        from fpgagen.hls.boards import get_board
+
+        return get_board(self.board).fabric_clock_mhz * 1e6
+
+    @property
+    def dsps(self) -> int:
+        from fpgagen.hls.boards import get_board
+
+        return get_board(self.board).dsp
 
 
 @functools.cache
@@ -175,11 +193,13 @@ def resolve_subject(preset: str, overlay: Path | None = None) -> Subject:
             quantized = stem.with_name(stem.name + ".quantized")
     torch_missing = import_error("torch")
     if torch_missing is None:
+        from fpgagen.hls.boards import board_for_preset
         from fpgagen.models.presets import get_preset
 
         spec = get_preset(preset)
+        board = _overlay_board(bitfile) or board_for_preset(preset).board.name
         return Subject(preset, spec.dataset, spec.latent_dim, tuple(spec.image_shape), tuple(spec.output_range),
-                       bitfile, float_reference, quantized)
+                       bitfile, float_reference, quantized, board)
     if float_reference is None:
         raise RuntimeError(f"torch is not importable here ({torch_missing}), so {preset}'s shape and output range "
                            f"come from its float reference: pass --overlay DIR/{preset}.bit with "
@@ -191,7 +211,16 @@ def resolve_subject(preset: str, overlay: Path | None = None) -> Subject:
     if reference.preset != preset:
         raise ValueError(f"{float_reference} holds preset {reference.preset!r}, not {preset!r}")
     return Subject(preset, None, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range),
-                   bitfile, float_reference, quantized)
+                   bitfile, float_reference, quantized, _overlay_board(bitfile) or "pynq-z2")
+
+
+def _overlay_board(bitfile: Path | None) -> str | None:
+    """The board named by the stream manifest beside ``bitfile`` (None without one)."""
+    from fpgagen.host.manifest import OverlayManifest
+
+    if bitfile is None or not bitfile.with_suffix(".json").is_file():
+        return None
+    return OverlayManifest.beside(bitfile).board
 
 
 def default_targets() -> list[str]:
@@ -269,18 +298,19 @@ def projected(cycles_per_image: float, clock_hz: float = CLOCK_HZ, bound_cycles:
 
 
 def _hardware_projection(executor, subject: Subject) -> dict:
-    """The rtlsim row's ``projected`` block: the design's bound and the part's DSP ceiling at CLOCK_HZ."""
+    """The rtlsim row's ``projected`` block: the design's bound and the board's DSP ceiling at its clock."""
     from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
 
     bound = executor.bound_cycles
-    return {"label": "projected", "clock_hz": CLOCK_HZ,
+    clock_hz, dsps = subject.clock_hz, subject.dsps
+    return {"label": "projected", "clock_hz": clock_hz, "board": subject.board,
             "basis": "simulated kernel clock cycles counted while the virtual AXI DMA streamed each batch: every "
                      "AXI-Stream beat in (latent_dim per image) and out (C*H*W per image) is included, at most one "
                      "beat per clock; the driver's software time on the board (packing, DMA register writes, "
                      "unpacking) is not",
-            "bound_cycles": bound, "bound_images_per_s": CLOCK_HZ / bound, "dsps": DSPS,
+            "bound_cycles": bound, "bound_images_per_s": clock_hz / bound, "dsps": dsps,
             "macs_per_image": total_macs(executor.model),
-            "dsp_limit_images_per_s": dsp_limit_images_per_s(executor.model, DSPS, CLOCK_HZ),
+            "dsp_limit_images_per_s": dsp_limit_images_per_s(executor.model, dsps, clock_hz),
             "beats_in_per_image": subject.latent_dim, "beats_out_per_image": int(np.prod(subject.image_shape))}
 
 
@@ -388,7 +418,8 @@ def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, s
         "latent_dim": subject.latent_dim, "image_shape": list(subject.image_shape), "seed": seed,
         "environment": _environment(),
         "settings": {"batches": batches, "repeats": repeats, "min_measure_s": min_measure_s, "n_quality": n_quality,
-                     "quality_budget_s": quality_budget_s, "clock_hz": CLOCK_HZ, "dsps": DSPS,
+                     "quality_budget_s": quality_budget_s, "board": subject.board,
+                     "clock_hz": subject.clock_hz, "dsps": subject.dsps,
                      "reference": reference, "overlay": None if subject.bitfile is None else str(subject.bitfile)},
         "targets": {},
     }
@@ -445,16 +476,27 @@ def _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_
         bound = row["projected"]["bound_cycles"] if simulated else None
         cap = CAPS.get(target)
         t_batches, t_repeats, t_min_s = batches, repeats, min_measure_s
-        if cap:
+
+        def apply(cap: dict) -> None:
+            nonlocal t_batches, t_repeats, t_min_s
             t_batches = [b for b in batches if b <= cap["max_batch"]] or [min(batches[0], cap["max_batch"])]
             t_repeats, t_min_s = min(repeats, cap["max_repeats"]), 0.0
             row["limits"] = {"batches": t_batches, "repeats": t_repeats, "reason": cap["reason"]}
+
+        if cap:
+            apply(cap)
         bar.set_postfix_str(f"{target}: latency")
         seconds, info = _timed_runs(executor, z_all[:1], t_repeats, t_min_s)
         row["latency"] = {"batch": 1, "repeats": len(seconds), "median_s": statistics.median(seconds),
                           "min_s": min(seconds), "seconds": seconds}
+        sweep_s = statistics.median(seconds) * sum(batches) * repeats
+        if not cap and sweep_s > SWEEP_BUDGET_S:
+            cap = {**SLOW_CAP, "reason": f"{statistics.median(seconds):.2f} s per image: the full sweep would take "
+                                         f"~{sweep_s:.0f} s (budget {SWEEP_BUDGET_S:g} s), so batches up to "
+                                         f"{SLOW_CAP['max_batch']}, at most {SLOW_CAP['max_repeats']} repeats"}
+            apply(cap)
         if "cycles" in info:
-            row["latency"]["projected"] = {"cycles": int(info["cycles"]), "s": info["cycles"] / CLOCK_HZ}
+            row["latency"]["projected"] = {"cycles": int(info["cycles"]), "s": info["cycles"] / subject.clock_hz}
         bar.update()
         row["_steps"] += 1
         row["throughput"] = []
@@ -471,7 +513,7 @@ def _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_
             entry = {"batch": b, "repeats": len(seconds), "median_s": median, "images_per_s": b / median,
                      "min_s": min(seconds), "seconds": seconds}
             if "cycles_per_image" in info:
-                entry["projected"] = projected(info["cycles_per_image"], CLOCK_HZ, bound)
+                entry["projected"] = projected(info["cycles_per_image"], subject.clock_hz, bound)
             row["throughput"].append(entry)
 
         bar.set_postfix_str(f"{target}: accuracy and quality")
@@ -564,7 +606,9 @@ def format_table(result: dict) -> str:
                                 f"{q['bound_cycles']:,d}", f"{q['efficiency']:.1%}", _fmt_rate(q["images_per_s"]),
                                 _fmt_rate(p["bound_images_per_s"]), _fmt_rate(p["dsp_limit_images_per_s"])])
             lat = row["latency"].get("projected")
-        table(f"PROJECTED FPGA speed at {clock:g} MHz from cycles MEASURED in simulation (DMA stream beats included)",
+        board = settings.get("board", "pynq-z2")
+        table(f"PROJECTED {board} speed at {clock:g} MHz from cycles MEASURED in simulation (DMA stream beats "
+              "included)",
               [("target", name_w), ("batch", 5), ("cycles/img", 11), ("bound", 9), ("efficiency", 10),
                ("proj. img/s", 11), ("bound img/s", 11), (f"{settings['dsps']}-DSP ceiling", 16)], hw_rows)
         if lat:
