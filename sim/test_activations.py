@@ -31,6 +31,8 @@ RELU = [  # id, lanes, x, result
 ]
 LEAKY = [  # id, lanes, x, param type, slope, result
     ("leaky_02", 2, "ap_fixed<12,5>", "ap_fixed<10,0>", 0.2, "ap_fixed<9,3,AP_RND,AP_SAT>"),
+    # a negative slope wider than 1: every bit of the shift-and-add product and its negation
+    ("leaky_neg", 2, "ap_fixed<10,4>", "ap_fixed<8,2>", -1.75, "ap_fixed<10,5,AP_RND_CONV,AP_SAT>"),
 ]
 LUT = [  # id, lanes, kind, table size, x, table type, result
     ("tanh", 2, "tanh", 1024, "ap_fixed<12,4>", "ap_fixed<18,8>", "ap_fixed<8,1,AP_RND,AP_SAT>"),

@@ -34,6 +34,7 @@ module fg_leaky_relu #(
 
   localparam int unsigned ProdW = IN_W + 1 + PARAM_W;
   localparam logic signed [PARAM_W-1:0] Alpha = PARAM_W'(ALPHA);
+  localparam logic [PARAM_W-1:0] AlphaMag = PARAM_W'((ALPHA < 0) ? -ALPHA : ALPHA);  // |ALPHA|
 
   if (PARAM_W < 2 || PARAM_W > 32 || ALPHA != int'($signed(Alpha))) begin : gen_err_alpha
     $fatal(1, "fg_leaky_relu: ALPHA=%0d is not a code of a signed %0d-bit type", ALPHA, PARAM_W);
@@ -43,15 +44,23 @@ module fg_leaky_relu #(
 
   for (genvar l = 0; l < LANES; l++) begin : gen_lane
     logic [IN_W-1:0] x;
-    logic signed [ProdW-1:0] x_ext, alpha_ext, prod;
+    logic signed [ProdW-1:0] x_ext, prod_mag, prod;
     logic [OUT_W-1:0] cast_x, cast_prod;
     logic positive;
 
     assign x = s_axis_tdata[l*IN_W +: IN_W];
     assign positive = (x != '0) && !(IN_SIGNED && x[IN_W-1]);
     assign x_ext = ProdW'($signed({IN_SIGNED && x[IN_W-1], x}));
-    assign alpha_ext = ProdW'(Alpha);
-    assign prod = x_ext * alpha_ext;
+    // x * ALPHA as shifts and adds of the constant's bits: a multiplier per lane would take a DSP slice each
+    always_comb begin
+      prod_mag = '0;
+      for (int k = 0; k < PARAM_W; k++) begin
+        if (AlphaMag[k]) begin
+          prod_mag = prod_mag + (x_ext <<< k);
+        end
+      end
+      prod = (ALPHA < 0) ? -prod_mag : prod_mag;
+    end
 
     fg_requant #(
       .IN_W      (IN_W),

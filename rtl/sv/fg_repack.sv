@@ -73,7 +73,15 @@ module fg_repack #(
       end
     end
 
-    assign m_axis_tdata = data_q[idx_q * PieceW +: PieceW];
+    // a mux over constant slices: a variable part-select (idx_q * PieceW) synthesizes as a barrel shifter
+    always_comb begin
+      m_axis_tdata = data_q[PieceW-1:0];
+      for (int i = 1; i < Pieces; i++) begin
+        if (idx_q == IdxW'(i)) begin
+          m_axis_tdata = data_q[i*PieceW +: PieceW];
+        end
+      end
+    end
     assign m_axis_tlast = last_q && final_piece;
     assign m_axis_tvalid = busy_q;
 
@@ -94,7 +102,11 @@ module fg_repack #(
       last_d = last_q;
       acc_last_d = acc_last_q;
       if (s_axis_tvalid && s_axis_tready) begin
-        data_d[idx_q * PieceW +: PieceW] = s_axis_tdata;
+        for (int i = 0; i < Pieces; i++) begin  // a write enable per piece, not a shifter
+          if (idx_q == IdxW'(i)) begin
+            data_d[i*PieceW +: PieceW] = s_axis_tdata;
+          end
+        end
         idx_d = (idx_q == IdxW'(Pieces - 1)) ? '0 : idx_q + IdxW'(1);
         acc_last_d = acc_last_q || s_axis_tlast;
         if (idx_q == IdxW'(Pieces - 1)) begin
