@@ -9,7 +9,7 @@ The file (``<preset>.float.npz`` by convention, beside the overlay's ``.bit``) h
 - ``model.json``: a JSON document (stored as uint8 bytes, so loading needs no pickle) with ``format``,
   ``preset``, ``latent_dim``, ``image_shape``, ``output_range`` and the ordered ``layers``, each a dict with
   ``name`` and ``kind`` plus the kind's fields;
-- ``<layer name>.weight`` / ``<layer name>.bias``: float32 arrays of the dense and conv2d layers.
+- ``<layer name>.weight`` / ``<layer name>.bias``: float32 arrays of the dense and (transposed) convolution layers.
 
 Layer kinds (the vocabulary of the deployable presets, as torch runs them):
 
@@ -23,6 +23,8 @@ kind           fields                                       computes
 ``upsample``   ``factor`` (2)                               nearest-neighbour upsampling
 ``conv2d``     weight (out, in, k, k), bias (out,),         stride-1 convolution (cross-correlation) with
                ``padding``                                  zero padding, as one im2col GEMM per chunk
+``conv_trans`` weight (in, out, k, k), bias (out,),         torch's ConvTranspose2d: each kernel tap's GEMM
+``pose2d``     ``stride``, ``padding``, ``output_padding``  scattered to ``y = i * stride + t - padding``
 ``tanh``                                                    ``tanh(x)``
 ``sigmoid``                                                 ``1 / (1 + exp(-x))``
 =============  ===========================================  =================================================
@@ -49,8 +51,8 @@ import numpy as np
 from .latents import check_latents
 
 FORMAT = "fpgagen-float-reference-1"
-KINDS = ("dense", "relu", "leaky_relu", "reshape", "upsample", "conv2d", "tanh", "sigmoid")
-HAS_PARAMETERS = ("dense", "conv2d")
+KINDS = ("dense", "relu", "leaky_relu", "reshape", "upsample", "conv2d", "conv_transpose2d", "tanh", "sigmoid")
+HAS_PARAMETERS = ("dense", "conv2d", "conv_transpose2d")
 CHUNK_BYTES = 32 << 20  # largest im2col matrix built at once (the PYNQ-Z2 has 512 MB in all)
 
 
@@ -124,6 +126,24 @@ def _conv2d(x, layer, p):
     return out
 
 
+def _conv_transpose2d(x, layer, p):
+    weight, bias = p["weight"], p["bias"]
+    s, pad, out_pad = layer["stride"], layer["padding"], layer["output_padding"]
+    c_in, c_out, k, _ = weight.shape
+    n, h, w, _ = x.shape
+    h_out, w_out = (h - 1) * s - 2 * pad + k + out_pad, (w - 1) * s - 2 * pad + k + out_pad
+    full = np.zeros((n, max((h - 1) * s + k, pad + h_out), max((w - 1) * s + k, pad + w_out), c_out), np.float32)
+    pixels = x.reshape(-1, c_in)
+    taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1))  # (k, k, in, out): one GEMM per tap
+    for i in range(k):
+        for j in range(k):
+            full[:, i : i + (h - 1) * s + 1 : s, j : j + (w - 1) * s + 1 : s] += (pixels @ taps[i, j]).reshape(
+                n, h, w, c_out)
+    out = full[:, pad : pad + h_out, pad : pad + w_out]
+    out += bias
+    return out
+
+
 def _tanh(x, layer, p):
     return np.tanh(x, out=x)
 
@@ -137,7 +157,8 @@ def _sigmoid(x, layer, p):
 
 
 _FORWARD = {"dense": _dense, "relu": _relu, "leaky_relu": _leaky_relu, "reshape": _reshape,
-            "upsample": _upsample, "conv2d": _conv2d, "tanh": _tanh, "sigmoid": _sigmoid}
+            "upsample": _upsample, "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "tanh": _tanh,
+            "sigmoid": _sigmoid}
 
 
 def _out_shape(layer: dict, shape: tuple, params: dict) -> tuple:
@@ -153,7 +174,7 @@ def _out_shape(layer: dict, shape: tuple, params: dict) -> tuple:
         if len(shape) != 1 or len(target) != 3 or int(np.prod(target)) != shape[0]:
             raise FloatReferenceError(f"layer {name}: cannot view {shape} as (C, H, W) = {target}")
         return target
-    if kind in ("upsample", "conv2d") and len(shape) != 3:
+    if kind in ("upsample", "conv2d", "conv_transpose2d") and len(shape) != 3:
         raise FloatReferenceError(f"layer {name}: {kind} needs a (C, H, W) input, got {shape}")
     if kind == "upsample":
         if layer.get("factor") != 2:
@@ -173,6 +194,23 @@ def _out_shape(layer: dict, shape: tuple, params: dict) -> tuple:
         if h + 2 * pad < k or w + 2 * pad < k:
             raise FloatReferenceError(f"layer {name}: kernel {k}x{k} larger than the padded input {shape}")
         return (wt.shape[0], h + 2 * pad - k + 1, w + 2 * pad - k + 1)
+    if kind == "conv_transpose2d":
+        wt = params["weight"]
+        c, h, w = shape
+        if wt.ndim != 4 or wt.shape[0] != c or wt.shape[2] != wt.shape[3]:
+            raise FloatReferenceError(f"layer {name}: conv_transpose2d weight {wt.shape} (in, out, k, k) does not "
+                                      f"take {c} channels with a square kernel")
+        fields = [layer.get(key) for key in ("stride", "padding", "output_padding")]
+        if not all(isinstance(v, int) for v in fields) or fields[0] < 1 or not 0 <= fields[2] < fields[0] \
+                or fields[1] < 0:
+            raise FloatReferenceError(f"layer {name}: stride >= 1, padding >= 0 and 0 <= output_padding < stride "
+                                      f"needed, got {fields}")
+        s, pad, out_pad = fields
+        k = wt.shape[2]
+        size = [(n - 1) * s - 2 * pad + k + out_pad for n in (h, w)]
+        if min(size) < 1:
+            raise FloatReferenceError(f"layer {name}: output size {size} from input {shape}")
+        return (wt.shape[1], *size)
     if kind == "leaky_relu" and not isinstance(layer.get("alpha"), int | float):
         raise FloatReferenceError(f"layer {name}: leaky_relu needs a numeric alpha, got {layer.get('alpha')!r}")
     return shape
@@ -225,7 +263,8 @@ class FloatReference:
                 missing = [k for k in ("weight", "bias") if k not in params]
                 if missing:
                     raise FloatReferenceError(f"layer {name}: missing {' and '.join(missing)}")
-                if params["bias"].shape != params["weight"].shape[:1]:
+                outputs = params["weight"].shape[1:2] if kind == "conv_transpose2d" else params["weight"].shape[:1]
+                if params["bias"].shape != outputs:
                     raise FloatReferenceError(f"layer {name}: bias {params['bias'].shape} does not match weight "
                                               f"{params['weight'].shape}")
                 for k, v in params.items():
@@ -236,7 +275,7 @@ class FloatReference:
             raise FloatReferenceError(f"the layers produce {shape}, the image shape is {self.image_shape}")
         extra = set(self.params) - {lr["name"] for lr in self.layers if lr["kind"] in HAS_PARAMETERS}
         if extra:
-            raise FloatReferenceError(f"parameters for no dense/conv2d layer: {sorted(extra)}")
+            raise FloatReferenceError(f"parameters for no dense or convolution layer: {sorted(extra)}")
 
     # ------------------------------------------------------------------------------------------ running
     def run(self, z) -> np.ndarray:
@@ -330,9 +369,6 @@ class FloatReference:
         from fpgagen.models.sampling import load_generator
 
         spec, generator = load_generator(preset, None if checkpoint is None else Path(checkpoint))
-        if not spec.deployable:
-            raise FloatReferenceError(f"preset {preset}: ConvTranspose2d has no numpy float reference (only the "
-                                      "deployable presets' layer vocabulary is supported)")
         layers, params = layers_from_sequential(fold_batchnorm(generator))
         return cls(layers, params, spec.name, spec.latent_dim, spec.image_shape, spec.output_range)
 
@@ -364,6 +400,18 @@ def layers_from_sequential(seq) -> tuple[list[dict], dict[str, dict[str, np.ndar
                                               "zero padding are supported")
                 layer["padding"] = int(m.padding[0])
             params[layer["name"]] = {"weight": weight.copy(), "bias": bias.copy()}
+        elif isinstance(m, nn.ConvTranspose2d):
+            if (len(set(m.kernel_size)) != 1 or len(set(m.stride)) != 1 or len(set(m.padding)) != 1
+                    or len(set(m.output_padding)) != 1 or m.dilation != (1, 1) or m.groups != 1
+                    or m.padding_mode != "zeros"):
+                raise FloatReferenceError(f"layer {i} ({m}): only square transposed convolutions with equal stride, "
+                                          "padding and output padding on both axes are supported")
+            layer = {"name": f"conv_transpose2d_{i}", "kind": "conv_transpose2d", "stride": int(m.stride[0]),
+                     "padding": int(m.padding[0]), "output_padding": int(m.output_padding[0])}
+            weight = m.weight.detach().float().numpy()
+            bias = (m.bias.detach().float().numpy() if m.bias is not None
+                    else np.zeros(weight.shape[1], np.float32))
+            params[layer["name"]] = {"weight": weight.copy(), "bias": bias.copy()}
         elif isinstance(m, nn.ReLU):
             layer = {"name": f"relu_{i}", "kind": "relu"}
         elif isinstance(m, nn.LeakyReLU):
@@ -380,7 +428,7 @@ def layers_from_sequential(seq) -> tuple[list[dict], dict[str, dict[str, np.ndar
             layer = {"name": f"sigmoid_{i}", "kind": "sigmoid"}
         else:
             raise FloatReferenceError(f"layer {i}: {type(m).__name__} has no numpy float reference "
-                                      "(fold BatchNorm first; ConvTranspose2d is not supported)")
+                                      "(fold BatchNorm first)")
         layers.append(layer)
     return layers, params
 

@@ -5,7 +5,8 @@ partner network (a discriminator for a GAN, an encoder for a VAE), its dataset a
 
 The generator of every preset except ``dcgan28`` is an ``nn.Sequential`` of Linear, BatchNorm, LeakyReLU/ReLU,
 :class:`Reshape`, nearest Upsample x2, Conv2d with integer padding and Tanh/Sigmoid: the vocabulary hls4ml
-1.3.0 converts. ``dcgan28`` is the seed's TensorFlow DCGAN generator ported to torch; it uses ConvTranspose2d.
+1.3.0 converts. ``dcgan28`` is the seed's TensorFlow DCGAN generator ported to torch; its ConvTranspose2d layers
+go through fpgagen's hls4ml extension (``fpgagen.hls.hls4ml_conv_transpose``) and RTL (``fg_conv_transpose2d``).
 
 To add a preset, write a function returning a :class:`Preset` and decorate it with :func:`register_preset`.
 """
@@ -67,11 +68,6 @@ class Preset:
     epochs: int
     batch_size: int
     lr: float
-
-    @property
-    def deployable(self) -> bool:
-        """Whether the generator uses only layers hls4ml 1.3.0 converts."""
-        return not any(isinstance(m, nn.ConvTranspose2d) for m in self.make_generator().modules())
 
 
 def register_preset(fn: Callable[[], Preset]) -> Callable[[], Preset]:

@@ -14,7 +14,7 @@ from fpgagen.host.numpy_reference import FloatReference, FloatReferenceError, ex
 from fpgagen.models.presets import Reshape
 from fpgagen.models.sampling import generate, latents, load_generator
 
-DEPLOYABLE = ["digits8", "mnist28", "vae28"]
+PRESETS = ["digits8", "mnist28", "vae28", "dcgan28"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def exported(tmp_path_factory):
     return export
 
 
-@pytest.mark.parametrize("preset", DEPLOYABLE)
+@pytest.mark.parametrize("preset", PRESETS)
 def test_matches_torch_generator(preset, exported):
     spec, generator = load_generator(preset)
     ref = FloatReference.load(exported(preset))
@@ -45,7 +45,7 @@ def test_matches_torch_generator(preset, exported):
         spec.name, spec.latent_dim, spec.image_shape, spec.output_range)
 
 
-@pytest.mark.parametrize("preset", DEPLOYABLE)
+@pytest.mark.parametrize("preset", PRESETS)
 def test_file_round_trip_is_exact(preset, exported, tmp_path):
     path = exported(preset)
     direct = FloatReference.from_preset(preset)
@@ -175,7 +175,7 @@ def _set(key, value):
     (None, lambda a: a.pop("conv2d_6.bias"), "layer conv2d_6: missing bias"),
     (None, lambda a: a.__setitem__("conv2d_6.weight", a["conv2d_6.weight"][:, :8]), "does not take 16 channels"),
     (None, lambda a: a["dense_0.weight"].__setitem__((0, 0), np.nan), "layer dense_0: weight holds NaN"),
-    (None, lambda a: a.__setitem__("stray.weight", np.zeros(3, np.float32)), "parameters for no dense/conv2d"),
+    (None, lambda a: a.__setitem__("stray.weight", np.zeros(3, np.float32)), "parameters for no dense or convolution layer"),
     (None, lambda a: a.__setitem__("extra", np.zeros(3)), "unexpected entry 'extra'"),
 ])
 def test_bad_files(doc_edit, arrays_edit, message, exported, tmp_path):
@@ -204,8 +204,23 @@ def test_unsupported_modules():
         nr.layers_from_sequential(nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4)))
     with pytest.raises(FloatReferenceError, match="stride-1"):
         nr.layers_from_sequential(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2)))
-    with pytest.raises(FloatReferenceError, match="ConvTranspose2d has no numpy float reference"):
-        FloatReference.from_preset("dcgan28")
+    with pytest.raises(FloatReferenceError, match="only square transposed convolutions"):
+        nr.layers_from_sequential(nn.Sequential(nn.ConvTranspose2d(1, 1, 3, dilation=2)))
+
+
+@pytest.mark.parametrize("stride,k,padding,output_padding", [(1, 2, 0, 0), (1, 5, 2, 0), (2, 3, 1, 1), (2, 4, 1, 0),
+                                                             (2, 5, 2, 1), (2, 2, 0, 1)])
+def test_conv_transpose2d_matches_torch(stride, k, padding, output_padding):
+    torch.manual_seed(k + stride)
+    seq = nn.Sequential(nn.Linear(6, 3 * 4 * 5), Reshape(3, 4, 5),
+                        nn.ConvTranspose2d(3, 2, k, stride=stride, padding=padding, output_padding=output_padding))
+    layers, params = nr.layers_from_sequential(seq)
+    with torch.no_grad():
+        out = seq(torch.randn(1, 6))
+    ref = FloatReference(layers, params, "t", 6, tuple(out.shape[1:]), (-1.0, 1.0))
+    z = latents(7, 6, seed=1)
+    with torch.no_grad():
+        np.testing.assert_allclose(ref.run(z), seq(torch.from_numpy(z)).numpy(), rtol=0, atol=1e-5)
 
 
 def test_benchmark(exported):
