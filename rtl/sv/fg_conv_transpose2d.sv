@@ -24,10 +24,11 @@
 //
 // Pipeline: issue (walk output pixel -> output group -> tap row -> tap column -> input block, form the weight
 // ROM and line buffer addresses) -> execute (ROM word and input pixel read synchronously with the stall as
-// read enable, PI x PO products, accumulate, cast into the output register). An output beat is valid two
-// cycles after the last issue cycle of its pixel. Weight ROM word ((og * K + ty) * K + tx) * (C_IN / PI) + ib
-// holds in lane po * PI + pi the weight w[ib * PI + pi][og * PO + po][ty][tx]; the bias ROM is fg_dense's
-// (fpgagen.rtl.memfiles.write_conv_transpose). The accumulator keeps ACC_W bits and wraps (see fg_dense).
+// read enable; PI x PO products, accumulate and cast in fg_mac_array; into the output register, fg_beat_reg).
+// An output beat is valid two cycles after the last issue cycle of its pixel. Weight ROM word
+// ((og * K + ty) * K + tx) * (C_IN / PI) + ib holds in lane po * PI + pi the weight
+// w[ib * PI + pi][og * PO + po][ty][tx]; the bias ROM is fg_dense's (fpgagen.rtl.memfiles.write_conv_transpose).
+// The accumulator keeps ACC_W bits and wraps (see fg_mac_array).
 // TLAST: the last output beat of a frame carries the OR of that frame's input TLASTs (as fg_window2d).
 
 `default_nettype none
@@ -108,13 +109,6 @@ module fg_conv_transpose2d #(
   localparam int unsigned LbAddrW = bits(NR * W);
   localparam int unsigned AddrW = bits(NWords);
   localparam int unsigned PxW = C_IN * X_W;
-  localparam int AccShift = ACC_F - X_F - W_F;  // product (X_F + W_F fraction bits) -> accumulator
-  localparam int BiasShift = ACC_F - B_F;
-  localparam int MulW = int'(X_W) + 1 + int'(W_W);  // signed product of a (sign-extended) input and a weight
-  localparam int SumW = MulW + $clog2(PI + 1) + 1;  // exact sum of PI products
-  localparam int WA = SumW + ((AccShift > 0) ? AccShift : 0);
-  localparam int WB = int'(B_W) + ((BiasShift > 0) ? BiasShift : 0);
-  localparam int WideW = (((WA > WB) ? WA : WB) > int'(ACC_W) ? ((WA > WB) ? WA : WB) : int'(ACC_W)) + 1;
 
   if (STRIDE < 1 || STRIDE > 2 || K < 1 || PAD > K - 1 || OUT_PAD >= STRIDE) begin : gen_err_geometry
     $fatal(1, "fg_conv_transpose2d: need STRIDE in 1..2, K >= 1, PAD <= K-1, OUT_PAD < STRIDE (STRIDE=%0d K=%0d PAD=%0d OUT_PAD=%0d)",
@@ -126,10 +120,6 @@ module fg_conv_transpose2d #(
   if (P < 1 || PI * PO != P || C_IN % PI != 0 || C_OUT % PO != 0) begin : gen_err_parallel
     $fatal(1, "fg_conv_transpose2d: P=%0d multipliers do not split C_IN=%0d x C_OUT=%0d (need P | C_IN, or C_IN | P and (P/C_IN) | C_OUT)",
            P, C_IN, C_OUT);
-  end
-  if (AccShift < 0 || BiasShift < 0) begin : gen_err_acc
-    $fatal(1, "fg_conv_transpose2d: the accumulator must hold products and bias exactly (ACC_F=%0d >= X_F+W_F=%0d and >= B_F=%0d)",
-           ACC_F, X_F + W_F, B_F);
   end
   if (WEIGHTS_FILE == "" || BIAS_FILE == "") begin : gen_err_files
     $fatal(1, "fg_conv_transpose2d: WEIGHTS_FILE and BIAS_FILE must name $readmemh files");
@@ -431,97 +421,56 @@ module fg_conv_transpose2d #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Execute: PO accumulators, each adding PI products per cycle
-  logic [ACC_W-1:0] acc_d [PO];
-  logic [ACC_W-1:0] acc_q [PO];
+  // Execute: PO accumulators, each adding PI products per cycle, and their casts
   logic [PO*OUT_W-1:0] res;
 
-  for (genvar po = 0; po < PO; po++) begin : gen_out
-    logic signed [MulW-1:0] x_ext, w_ext, prod;
-    logic signed [SumW-1:0] sum;
-    logic signed [WideW-1:0] term, bias;
-
-    always_comb begin
-      sum = '0;
-      x_ext = '0;
-      w_ext = '0;
-      prod = '0;
-      for (int pi = 0; pi < PI; pi++) begin
-        x_ext = MulW'($signed({X_SIGNED && ex_x[pi*X_W + X_W - 1], ex_x[pi*X_W +: X_W]}));
-        w_ext = MulW'($signed(ex_w_q[(po*PI + pi)*W_W +: W_W]));
-        prod = x_ext * w_ext;
-        sum = sum + SumW'(prod);
-      end
-      term = ex_no_tap_q ? '0 : WideW'(sum) <<< ((AccShift > 0) ? AccShift : 0);
-      bias = WideW'($signed(ex_b_q[po*B_W +: B_W])) <<< ((BiasShift > 0) ? BiasShift : 0);
-      acc_d[po] = (ex_first_q ? bias[ACC_W-1:0] : acc_q[po]) + term[ACC_W-1:0];
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (ex_valid_q && !stall) begin
-        acc_q[po] <= acc_d[po];
-      end
-    end
-
-    fg_requant #(
-      .IN_W      (ACC_W),
-      .IN_F      (ACC_F),
-      .IN_SIGNED (1'b1),
-      .OUT_W     (OUT_W),
-      .OUT_F     (OUT_F),
-      .OUT_SIGNED(OUT_SIGNED),
-      .ROUNDING  (ROUNDING),
-      .OVERFLOW  (OVERFLOW)
-    ) u_requant (
-      .in_i (acc_d[po]),
-      .out_o(res[po*OUT_W +: OUT_W])
-    );
-
-    logic unused_wide;
-    assign unused_wide = ^{term[WideW-1:ACC_W], bias[WideW-1:ACC_W]};
-  end
+  fg_mac_array #(
+    .PI        (PI),
+    .PO        (PO),
+    .X_W       (X_W),
+    .X_F       (X_F),
+    .X_SIGNED  (X_SIGNED),
+    .W_W       (W_W),
+    .W_F       (W_F),
+    .B_W       (B_W),
+    .B_F       (B_F),
+    .ACC_W     (ACC_W),
+    .ACC_F     (ACC_F),
+    .OUT_W     (OUT_W),
+    .OUT_F     (OUT_F),
+    .OUT_SIGNED(OUT_SIGNED),
+    .ROUNDING  (ROUNDING),
+    .OVERFLOW  (OVERFLOW)
+  ) u_mac (
+    .clk_i  (clk_i),
+    .x_i    (ex_x),
+    .w_i    (ex_w_q),
+    .b_i    (ex_b_q),
+    .first_i(ex_first_q),
+    .add_i  (!ex_no_tap_q),
+    .en_i   (ex_valid_q && !stall),
+    .y_o    (res)
+  );
 
   // ---------------------------------------------------------------------------------------------------------
   // Output register: groups of PO results land in place; the last group of a pixel makes the beat valid
-  logic [C_OUT*OUT_W-1:0] out_d, out_q;
-  logic out_valid_d, out_valid_q, out_last_d, out_last_q, write;
-
-  assign write = ex_valid_q && ex_group_done_q;
-  assign stall = write && out_valid_q && !m_axis_tready;
-
-  always_comb begin
-    out_d = out_q;
-    out_last_d = out_last_q;
-    out_valid_d = out_valid_q && !m_axis_tready;
-    if (write && !stall) begin
-      for (int slot = 0; slot < int'(NOG); slot++) begin  // a write enable per slot, not a shifter
-        if (ex_og_q == OgW'(slot)) begin
-          out_d[slot*PO*OUT_W +: PO*OUT_W] = res;
-        end
-      end
-      if (ex_pixel_done_q) begin
-        out_valid_d = 1'b1;
-        out_last_d = ex_last_q;
-      end
-    end
-  end
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      out_valid_q <= 1'b0;
-    end else begin
-      out_valid_q <= out_valid_d;
-    end
-  end
-
-  always_ff @(posedge clk_i) begin
-    out_q <= out_d;
-    out_last_q <= out_last_d;
-  end
-
-  assign m_axis_tdata = out_q;
-  assign m_axis_tlast = out_last_q;
-  assign m_axis_tvalid = out_valid_q;
+  fg_beat_reg #(
+    .GROUPS (NOG),
+    .GROUP_W(PO*OUT_W)
+  ) u_out (
+    .clk_i        (clk_i),
+    .rst_ni       (rst_ni),
+    .write_i      (ex_valid_q && ex_group_done_q),
+    .slot_i       (ex_og_q),
+    .done_i       (ex_pixel_done_q),
+    .last_i       (ex_last_q),
+    .group_i      (res),
+    .stall_o      (stall),
+    .m_axis_tdata (m_axis_tdata),
+    .m_axis_tlast (m_axis_tlast),
+    .m_axis_tvalid(m_axis_tvalid),
+    .m_axis_tready(m_axis_tready)
+  );
 
 endmodule
 

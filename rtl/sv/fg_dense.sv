@@ -14,11 +14,12 @@
 // mode agrees. Weights and biases are signed; ROM words and the $readmemh file format: fpgagen.rtl.memfiles.
 // TLAST: high on the last beat of a vector whose input beat carried TLAST, low on every other beat.
 //
-// Pipeline: issue (ROM address, operand slice) -> execute (ROM data registered, multiply, add tree,
-// accumulate, cast into the output register). The weight ROM is read synchronously from a registered address
-// with the stall as read enable, the pattern that maps onto block RAM. Groups of PO results land in place in
-// the OUT_LANES-lane output register; the group that completes a beat makes it valid. Only a result that finds
-// the output register still full and not being taken stalls the pipeline.
+// Pipeline: issue (ROM address, operand slice) -> execute (ROM data registered; multiply, add tree,
+// accumulate and cast in fg_mac_array; into the output register, fg_beat_reg). The weight ROM is read
+// synchronously from a registered address with the stall as read enable, the pattern that maps onto block RAM.
+// Groups of PO results land in place in the OUT_LANES-lane output register; the group that completes a beat
+// makes it valid. Only a result that finds the output register still full and not being taken stalls the
+// pipeline.
 
 `default_nettype none
 
@@ -68,13 +69,6 @@ module fg_dense #(
   localparam int unsigned IbW = (NIB > 1) ? $clog2(NIB) : 1;
   localparam int unsigned OgW = (NOG > 1) ? $clog2(NOG) : 1;
   localparam int unsigned AddrW = (NWords > 1) ? $clog2(NWords) : 1;
-  localparam int AccShift = ACC_F - X_F - W_F;  // product (X_F + W_F fraction bits) -> accumulator
-  localparam int BiasShift = ACC_F - B_F;
-  localparam int MulW = int'(X_W) + 1 + int'(W_W);  // signed product of a (sign-extended) input and a weight
-  localparam int SumW = MulW + $clog2(PI + 1) + 1;  // exact sum of PI products
-  localparam int WA = SumW + ((AccShift > 0) ? AccShift : 0);
-  localparam int WB = int'(B_W) + ((BiasShift > 0) ? BiasShift : 0);
-  localparam int WideW = (((WA > WB) ? WA : WB) > int'(ACC_W) ? ((WA > WB) ? WA : WB) : int'(ACC_W)) + 1;
 
   if (N_IN < 1 || N_OUT < 1 || P < 1 || PI * PO != P || N_IN % PI != 0 || N_OUT % PO != 0)
   begin : gen_err_parallel
@@ -84,10 +78,6 @@ module fg_dense #(
   if (OUT_LANES < 1 || N_OUT % OUT_LANES != 0 || OUT_LANES % PO != 0) begin : gen_err_lanes
     $fatal(1, "fg_dense: OUT_LANES=%0d must divide N_OUT=%0d and be a multiple of PO=%0d (outputs per cycle)",
            OUT_LANES, N_OUT, PO);
-  end
-  if (AccShift < 0 || BiasShift < 0) begin : gen_err_acc
-    $fatal(1, "fg_dense: the accumulator must hold products and bias exactly (ACC_F=%0d >= X_F+W_F=%0d and >= B_F=%0d)",
-           ACC_F, X_F + W_F, B_F);
   end
   if (WEIGHTS_FILE == "" || BIAS_FILE == "") begin : gen_err_files
     $fatal(1, "fg_dense: WEIGHTS_FILE and BIAS_FILE must name $readmemh files");
@@ -212,97 +202,56 @@ module fg_dense #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Execute: PO accumulators, each adding PI products per cycle
-  logic [ACC_W-1:0] acc_d [PO];
-  logic [ACC_W-1:0] acc_q [PO];
+  // Execute: PO accumulators, each adding PI products per cycle, and their casts
   logic [PO*OUT_W-1:0] res;
 
-  for (genvar po = 0; po < PO; po++) begin : gen_out
-    logic signed [MulW-1:0] x_ext, w_ext, prod;
-    logic signed [SumW-1:0] sum;
-    logic signed [WideW-1:0] term, bias;
-
-    always_comb begin
-      sum = '0;
-      x_ext = '0;
-      w_ext = '0;
-      prod = '0;
-      for (int pi = 0; pi < PI; pi++) begin
-        x_ext = MulW'($signed({X_SIGNED && ex_x_q[pi*X_W + X_W - 1], ex_x_q[pi*X_W +: X_W]}));
-        w_ext = MulW'($signed(ex_w_q[(po*PI + pi)*W_W +: W_W]));
-        prod = x_ext * w_ext;
-        sum = sum + SumW'(prod);
-      end
-      term = WideW'(sum) <<< ((AccShift > 0) ? AccShift : 0);
-      bias = WideW'($signed(ex_b_q[po*B_W +: B_W])) <<< ((BiasShift > 0) ? BiasShift : 0);
-      acc_d[po] = (ex_first_q ? bias[ACC_W-1:0] : acc_q[po]) + term[ACC_W-1:0];
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (ex_valid_q && !stall) begin
-        acc_q[po] <= acc_d[po];
-      end
-    end
-
-    fg_requant #(
-      .IN_W      (ACC_W),
-      .IN_F      (ACC_F),
-      .IN_SIGNED (1'b1),
-      .OUT_W     (OUT_W),
-      .OUT_F     (OUT_F),
-      .OUT_SIGNED(OUT_SIGNED),
-      .ROUNDING  (ROUNDING),
-      .OVERFLOW  (OVERFLOW)
-    ) u_requant (
-      .in_i (acc_d[po]),
-      .out_o(res[po*OUT_W +: OUT_W])
-    );
-
-    logic unused_wide;
-    assign unused_wide = ^{term[WideW-1:ACC_W], bias[WideW-1:ACC_W]};
-  end
+  fg_mac_array #(
+    .PI        (PI),
+    .PO        (PO),
+    .X_W       (X_W),
+    .X_F       (X_F),
+    .X_SIGNED  (X_SIGNED),
+    .W_W       (W_W),
+    .W_F       (W_F),
+    .B_W       (B_W),
+    .B_F       (B_F),
+    .ACC_W     (ACC_W),
+    .ACC_F     (ACC_F),
+    .OUT_W     (OUT_W),
+    .OUT_F     (OUT_F),
+    .OUT_SIGNED(OUT_SIGNED),
+    .ROUNDING  (ROUNDING),
+    .OVERFLOW  (OVERFLOW)
+  ) u_mac (
+    .clk_i  (clk_i),
+    .x_i    (ex_x_q),
+    .w_i    (ex_w_q),
+    .b_i    (ex_b_q),
+    .first_i(ex_first_q),
+    .add_i  (1'b1),
+    .en_i   (ex_valid_q && !stall),
+    .y_o    (res)
+  );
 
   // ---------------------------------------------------------------------------------------------------------
   // Output register: groups of PO results land in place; the last group of a beat makes it valid
-  logic [OUT_LANES*OUT_W-1:0] out_d, out_q;
-  logic out_valid_d, out_valid_q, out_last_d, out_last_q, write;
-
-  assign write = ex_valid_q && ex_group_done_q;
-  assign stall = write && out_valid_q && !m_axis_tready;
-
-  always_comb begin
-    out_d = out_q;
-    out_last_d = out_last_q;
-    out_valid_d = out_valid_q && !m_axis_tready;
-    if (write && !stall) begin
-      for (int slot = 0; slot < GPB; slot++) begin  // a write enable per slot, not a shifter
-        if (ex_slot_q == SlotW'(slot)) begin
-          out_d[slot*PO*OUT_W +: PO*OUT_W] = res;
-        end
-      end
-      if (ex_beat_done_q) begin
-        out_valid_d = 1'b1;
-        out_last_d = ex_vector_done_q && ex_last_q;
-      end
-    end
-  end
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      out_valid_q <= 1'b0;
-    end else begin
-      out_valid_q <= out_valid_d;
-    end
-  end
-
-  always_ff @(posedge clk_i) begin
-    out_q <= out_d;
-    out_last_q <= out_last_d;
-  end
-
-  assign m_axis_tdata = out_q;
-  assign m_axis_tlast = out_last_q;
-  assign m_axis_tvalid = out_valid_q;
+  fg_beat_reg #(
+    .GROUPS (GPB),
+    .GROUP_W(PO*OUT_W)
+  ) u_out (
+    .clk_i        (clk_i),
+    .rst_ni       (rst_ni),
+    .write_i      (ex_valid_q && ex_group_done_q),
+    .slot_i       (ex_slot_q),
+    .done_i       (ex_beat_done_q),
+    .last_i       (ex_vector_done_q && ex_last_q),
+    .group_i      (res),
+    .stall_o      (stall),
+    .m_axis_tdata (m_axis_tdata),
+    .m_axis_tlast (m_axis_tlast),
+    .m_axis_tvalid(m_axis_tvalid),
+    .m_axis_tready(m_axis_tready)
+  );
 
 endmodule
 
