@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare latency, throughput, accuracy and quality across targets",
                        description="Run the same seeded latents on each target (CPU float, fixed point, simulated "
                                    "and real FPGA): latency, throughput per batch size (measured), cycles from "
-                                   "simulation at 100 MHz (projected), error against float, image quality; "
+                                   "simulation at the board's clock (projected), error against float, image quality; "
                                    "targets that cannot run here are listed as skipped with the reason. Writes "
                                    "compare.json, table.txt and PNG plots under --out. On a PYNQ board (numpy + "
                                    "pynq only) pass --overlay: the float reference is then numpy.")
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     p.add_argument("--torch-threads", type=positive_int, help="torch intra-op threads (default: torch's own)")
     p.add_argument("--overlay", type=Path, help="the overlay's .bit for the board target (default "
-                                                "overlays/pynq-z2/PRESET.bit); PRESET.float.npz and "
+                                                "overlays/BOARD/PRESET.bit, BOARD the preset's); PRESET.float.npz and "
                                                 "PRESET.quantized/ beside it, when present, are the numpy and "
                                                 "fixed-point models (on a board without torch: required)")
     p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")

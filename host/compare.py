@@ -269,8 +269,10 @@ def _executor(target: str, subject: Subject, checkpoint: Path | None):
         options["float_reference"] = subject.float_reference
     if target in FIXED_POINT:
         options["quantized"] = subject.quantized
-    if target == "board" and subject.bitfile is not None:
-        options["bitfile"] = subject.bitfile
+    if target == "board":
+        options["board"] = subject.board
+        if subject.bitfile is not None:
+            options["bitfile"] = subject.bitfile
     return get_executor(target, subject.preset, **options)
 
 

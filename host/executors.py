@@ -241,7 +241,8 @@ class RtlSimExecutor(VirtualGoldenExecutor):
 
 @register_executor
 class BoardExecutor(_DriverExecutor):
-    """Args beyond :class:`Executor`'s: ``board`` (the overlay folder ``overlays/<board>/``) and ``bitfile`` (the
+    """Args beyond :class:`Executor`'s: ``board`` (the overlay folder ``overlays/<board>/``; default the preset's
+    board, :func:`fpgagen.hls.boards.board_for_preset`, or pynq-z2 where torch is absent) and ``bitfile`` (the
     overlay's ``.bit``, default ``overlays/<board>/<preset>.bit``).
 
     Without a PYNQ board it runs only when ``FPGAGEN_VIRTUAL_BOARD=1`` is set and ``bitfile`` is a virtual
@@ -252,8 +253,15 @@ class BoardExecutor(_DriverExecutor):
     target = "board"
     description = "PYNQ driver on a real PYNQ board"
 
-    def __init__(self, preset: str, board: str = "pynq-z2", bitfile: Path | None = None, **options):
+    def __init__(self, preset: str, board: str | None = None, bitfile: Path | None = None, **options):
         super().__init__(preset, **options)
+        if board is None:
+            try:
+                from fpgagen.hls.boards import board_for_preset
+
+                board = board_for_preset(preset).board.name
+            except ImportError:  # on the board: no torch to size the preset with
+                from fpgagen.hls.boards import DEFAULT_BOARD as board
         self.board = board
         self.bitfile = Path(bitfile) if bitfile is not None else OVERLAY_DIR / board / f"{preset}.bit"
         self.virtual = False
