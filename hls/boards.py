@@ -199,8 +199,6 @@ DEFAULT_BOARD = "pynq-z2"
 # 3% more than the PYNQ-Z2's, so it would win only for weights that fill 97-100% of its block RAM, which would not
 # place and route.
 PRESET_BOARD_ORDER = ("pynq-z2", "zcu104", "zcu102")
-# (data, weight) bits quantize() uses for a preset without DEFAULT_WIDTHS (hls/quantize.py).
-QUANTIZE_FALLBACK_WIDTHS = (16, 10)
 
 
 @dataclass(frozen=True)
@@ -263,12 +261,12 @@ def board_for_preset(name: str) -> BoardChoice:
     """
     from ..models.cost import parameter_count
     from ..models.presets import get_preset
-    from .quantize import DEFAULT_WIDTHS
+    from .quantize import DEFAULT_WIDTHS, FALLBACK_WIDTHS
 
     preset = get_preset(name)
     parameters = parameter_count(preset.make_generator())
     source = "DEFAULT_WIDTHS" if name in DEFAULT_WIDTHS else "fallback"
-    width = DEFAULT_WIDTHS.get(name, QUANTIZE_FALLBACK_WIDTHS)[1]
+    width = DEFAULT_WIDTHS.get(name, FALLBACK_WIDTHS)[1]
     bits = parameters * width
     rejected = []
     for board_name in PRESET_BOARD_ORDER:

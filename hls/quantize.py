@@ -82,6 +82,8 @@ DEFAULT_WIDTHS: dict[str, tuple[int, int]] = {
     "vae28": (8, 7),
     "dcgan28": (8, 7),
 }
+# (data_width, weight_width) of a preset without measured widths: generous, untuned.
+FALLBACK_WIDTHS = (16, 10)
 
 
 @dataclass
@@ -250,7 +252,7 @@ def calibrate(preset: str, checkpoint: str | None, n: int) -> tuple[Preset, nn.S
 def quantize(preset: str, checkpoint: Path | None = None, config: QuantConfig | None = None) -> QuantizedModel:
     """Quantize preset ``preset`` (its shipped checkpoint unless ``checkpoint``) by the rules of this module."""
     config = config or QuantConfig()
-    data_w, weight_w = DEFAULT_WIDTHS.get(preset, (16, 10))
+    data_w, weight_w = DEFAULT_WIDTHS.get(preset, FALLBACK_WIDTHS)
     data_w = config.data_width or data_w
     weight_w = config.weight_width or weight_w
     spec, folded, z_peak, peaks = calibrate(preset, None if checkpoint is None else str(checkpoint),

@@ -16,7 +16,7 @@ from fpgagen.hls import boards
 from fpgagen.hls.accelerator import block_design_tcl, build_overlay, write_accelerator_project
 from fpgagen.hls.boards import BOARDS, Board, board_for_preset, get_board
 from fpgagen.hls.errors import ToolNotFoundError
-from fpgagen.hls.quantize import DEFAULT_WIDTHS, quantize
+from fpgagen.hls.quantize import DEFAULT_WIDTHS, FALLBACK_WIDTHS, quantize
 from fpgagen.models.cost import parameter_count
 from fpgagen.models.presets import PRESETS, get_preset
 
@@ -98,7 +98,7 @@ def test_preset_boards_are_smallest_first():
 def test_board_for_preset(preset):
     choice = board_for_preset(preset)
     params = parameter_count(get_preset(preset).make_generator())
-    width = DEFAULT_WIDTHS.get(preset, boards.QUANTIZE_FALLBACK_WIDTHS)[1]
+    width = DEFAULT_WIDTHS.get(preset, FALLBACK_WIDTHS)[1]
     assert (choice.parameters, choice.weight_width, choice.weight_bits) == (params, width, params * width)
     assert choice.width_source == ("DEFAULT_WIDTHS" if preset in DEFAULT_WIDTHS else "fallback")
     # The first board of the order whose block RAM -- not UltraRAM -- holds the weights.
