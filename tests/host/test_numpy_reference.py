@@ -175,7 +175,8 @@ def _set(key, value):
     (None, lambda a: a.pop("conv2d_6.bias"), "layer conv2d_6: missing bias"),
     (None, lambda a: a.__setitem__("conv2d_6.weight", a["conv2d_6.weight"][:, :8]), "does not take 16 channels"),
     (None, lambda a: a["dense_0.weight"].__setitem__((0, 0), np.nan), "layer dense_0: weight holds NaN"),
-    (None, lambda a: a.__setitem__("stray.weight", np.zeros(3, np.float32)), "parameters for no dense or convolution layer"),
+    (None, lambda a: a.__setitem__("stray.weight", np.zeros(3, np.float32)),
+     "parameters for no dense or convolution layer"),
     (None, lambda a: a.__setitem__("extra", np.zeros(3)), "unexpected entry 'extra'"),
 ])
 def test_bad_files(doc_edit, arrays_edit, message, exported, tmp_path):
