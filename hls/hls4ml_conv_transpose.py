@@ -32,16 +32,13 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, layer_map, register_layer
 from hls4ml.model.optimizer import get_optimizer
 
-from .quantized_model import TRANSPOSED_KERNELS, TRANSPOSED_STRIDES, transposed_out_size, transposed_support
+from .quantized_model import TRANSPOSED_SUPPORTED, transposed_module_problems, transposed_out_size
 
 HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_conv_transpose2d_stream.h"
 TORCH_CLASS = "ConvTranspose2d"
 LAYER_CLASS = "ConvTranspose2D"
 BACKENDS = ("Vivado", "VivadoAccelerator")  # VivadoAccelerator runs Vivado's flows (templates) but writes its own
 #                                             project, so it needs the source registered too
-SUPPORTED = (f"stride {' or '.join(map(str, TRANSPOSED_STRIDES))}, square kernel "
-             f"{', '.join(map(str, TRANSPOSED_KERNELS))}, padding 0 to kernel - 1, output_padding below the stride, "
-             "dilation 1, groups 1, zero padding mode, equal height and width parameters")
 
 
 class UnsupportedConvTransposeError(ValueError):
@@ -56,37 +53,14 @@ def header_digest() -> str:
 # --------------------------------------------------------------------------------------------- converter
 
 
-def _single(value, what: str, problems: list[str]) -> int:
-    values = tuple(value) if isinstance(value, tuple | list) else (value,)
-    if len(set(values)) != 1:
-        problems.append(f"{what} {values} (height and width must be equal)")
-    return int(values[0])
-
-
-def conv_transpose_problems(module) -> list[str]:
-    """What about a ``torch.nn.ConvTranspose2d`` the extension does not implement ([] when it does)."""
-    problems = []
-    k = _single(module.kernel_size, "kernel_size", problems)
-    stride = _single(module.stride, "stride", problems)
-    padding = _single(module.padding, "padding", problems)
-    output_padding = _single(module.output_padding, "output_padding", problems)
-    if _single(module.dilation, "dilation", problems) != 1:
-        problems.append(f"dilation {tuple(module.dilation)} (supported: 1)")
-    if module.groups != 1:
-        problems.append(f"groups {module.groups} (supported: 1)")
-    if module.padding_mode != "zeros":
-        problems.append(f"padding_mode {module.padding_mode!r} (supported: 'zeros')")
-    return problems + transposed_support(k, stride, padding, output_padding)
-
-
 def parse_conv_transpose2d(operation, layer_name, input_names, input_shapes, node, class_object, data_reader, config):
     """hls4ml PyTorch handler: ``ConvTranspose2d`` -> a :class:`ConvTranspose2D` layer dict (channels first, as
     every PyTorch layer enters hls4ml; the channels-last conversion turns the output shape round)."""
-    problems = conv_transpose_problems(class_object)
+    problems = transposed_module_problems(class_object)
     if problems:
         raise UnsupportedConvTransposeError(
             f"ConvTranspose2d layer {layer_name!r}: unsupported {'; '.join(problems)}. fpgagen's hls4ml extension "
-            f"supports {SUPPORTED}.")
+            f"supports {TRANSPOSED_SUPPORTED}.")
     if len(input_shapes[0]) != 4:
         raise UnsupportedConvTransposeError(f"ConvTranspose2d layer {layer_name!r}: input shape {input_shapes[0]}, "
                                             "expected (N, C, H, W)")

@@ -59,14 +59,13 @@ from .fixed import FixedType
 from .golden import TABLE_SPAN
 from .quantized_model import (
     ARITHMETIC,
-    TRANSPOSED_KERNELS,
-    TRANSPOSED_STRIDES,
+    TRANSPOSED_SUPPORTED,
     Layer,
     QuantizedModel,
     QuantizedModelError,
     accumulator_bound,
+    transposed_module_problems,
     transposed_out_size,
-    transposed_support,
     transposed_taps,
 )
 
@@ -359,26 +358,11 @@ def _layer(i: int, m: nn.Module, shape, x_t: FixedType, peak: float, data_w: int
 def _transposed_geometry(i: int, m: nn.ConvTranspose2d) -> tuple[int, int, int, int]:
     """(kernel, stride, padding, output_padding) of a ConvTranspose2d fpgagen implements; a ValueError naming the
     layer and what is supported otherwise."""
-    problems = []
-    for name in ("kernel_size", "stride", "padding", "output_padding"):
-        value = getattr(m, name)
-        if not isinstance(value, tuple) or len(set(value)) != 1:
-            problems.append(f"{name} {value} differs between the axes (supported: the same on both)")
-    if m.dilation != (1, 1):
-        problems.append(f"dilation {m.dilation} (supported: 1)")
-    if m.groups != 1:
-        problems.append(f"groups {m.groups} (supported: 1)")
-    if m.padding_mode != "zeros":
-        problems.append(f"padding_mode {m.padding_mode!r} (supported: 'zeros')")
-    k, stride, padding, output_padding = (int(getattr(m, name)[0]) for name in
-                                          ("kernel_size", "stride", "padding", "output_padding"))
-    problems += transposed_support(k, stride, padding, output_padding)
+    problems = transposed_module_problems(m)
     if problems:
-        strides, kernels = (" or ".join(map(str, v)) for v in (TRANSPOSED_STRIDES, TRANSPOSED_KERNELS))
         raise ValueError(f"layer {i} ({m}): unsupported transposed convolution: {'; '.join(problems)}. fpgagen "
-                         f"implements ConvTranspose2d with stride {strides}, a square kernel of {kernels}, padding 0 "
-                         "to kernel - 1, output_padding below the stride, dilation 1, groups 1, zero padding mode")
-    return k, stride, padding, output_padding
+                         f"implements ConvTranspose2d with {TRANSPOSED_SUPPORTED}")
+    return tuple(int(getattr(m, name)[0]) for name in ("kernel_size", "stride", "padding", "output_padding"))
 
 
 def exact_accumulator(lr: Layer, x_t: FixedType) -> FixedType:

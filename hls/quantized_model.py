@@ -54,6 +54,35 @@ def transposed_support(k: int, stride: int, padding: int, output_padding: int) -
     return p
 
 
+# What fpgagen implements of torch's ConvTranspose2d, in words (the tail of every refusal).
+TRANSPOSED_SUPPORTED = (f"stride {' or '.join(map(str, TRANSPOSED_STRIDES))}, a square kernel of "
+                        f"{', '.join(map(str, TRANSPOSED_KERNELS))}, padding 0 to kernel - 1, output_padding below "
+                        "the stride, dilation 1, groups 1, zero padding mode, each the same on both axes")
+
+
+def transposed_module_problems(module) -> list[str]:
+    """What about a torch ``ConvTranspose2d`` fpgagen does not implement ([] when it does). Reads the module's
+    attributes only, so this module needs no torch; quantization and the hls4ml handler both refuse by it."""
+    problems = []
+
+    def single(name: str) -> int:
+        value = getattr(module, name)
+        values = tuple(value) if isinstance(value, tuple | list) else (value,)
+        if len(set(values)) != 1:
+            problems.append(f"{name} {values} differs between the axes (supported: the same on both)")
+        return int(values[0])
+
+    k, stride, padding, output_padding, dilation = (
+        single(name) for name in ("kernel_size", "stride", "padding", "output_padding", "dilation"))
+    if dilation != 1:
+        problems.append(f"dilation {tuple(module.dilation)} (supported: 1)")
+    if module.groups != 1:
+        problems.append(f"groups {module.groups} (supported: 1)")
+    if module.padding_mode != "zeros":
+        problems.append(f"padding_mode {module.padding_mode!r} (supported: 'zeros')")
+    return problems + transposed_support(k, stride, padding, output_padding)
+
+
 def transposed_phases(k: int, stride: int) -> list[np.ndarray]:
     """The kernel taps of each phase of a transposed convolution, along one axis.
 

@@ -23,7 +23,6 @@ from fpgagen.hls.fixed import OVERFLOW, ROUNDING, FixedType
 from fpgagen.hls.hls4ml_conv_transpose import (
     HEADER,
     UnsupportedConvTransposeError,
-    conv_transpose_problems,
     register,
 )
 from fpgagen.hls.hls4ml_flow import convert, hls_config, hls_layer_names, to_torch
@@ -33,6 +32,7 @@ from fpgagen.hls.quantized_model import (
     Layer,
     QuantizedModel,
     accumulator_bound,
+    transposed_module_problems,
     transposed_out_size,
     transposed_support,
 )
@@ -254,7 +254,7 @@ def _convert_torch(module: nn.Module, tmp_path, io_type: str = "io_stream"):
     (nn.ConvTranspose2d(2, 3, 3, dilation=2), "dilation"),
 ])
 def test_unsupported_conv_transpose_is_refused(module, message, tmp_path):
-    assert conv_transpose_problems(module)
+    assert transposed_module_problems(module)
     with pytest.raises(UnsupportedConvTransposeError, match=f"ConvTranspose2d layer '_0': unsupported .*{message}"):
         _convert_torch(module, tmp_path)
 
@@ -262,9 +262,9 @@ def test_unsupported_conv_transpose_is_refused(module, message, tmp_path):
 def test_supported_module_has_no_problems():
     for stride, k, padding, output_padding in SUPPORTED:
         module = nn.ConvTranspose2d(2, 3, k, stride=stride, padding=padding, output_padding=output_padding)
-        assert conv_transpose_problems(module) == []
+        assert transposed_module_problems(module) == []
     # hls4ml's parser stops groups and padding modes before the handler; the handler names them too
-    assert conv_transpose_problems(nn.ConvTranspose2d(2, 4, 3, groups=2)) == ["groups 2 (supported: 1)"]
+    assert transposed_module_problems(nn.ConvTranspose2d(2, 4, 3, groups=2)) == ["groups 2 (supported: 1)"]
 
 
 def test_io_parallel_is_refused(tmp_path):
