@@ -73,7 +73,6 @@ SLOW_ACCURACY_N = 64
 QUALITY_BUDGET_S = 30.0
 BOARD_N_QUALITY = 256  # accuracy latents where there is no dataset to count (the board)
 MIN_MEASURE_S = 0.2
-ON_BOARD_MARKER = "/proc/device-tree/chosen/pynq_board"  # what pynq and the executors take for a PYNQ image
 MAX_REPEATS = 200
 # Caps on targets too slow for the full sweep: largest batch, most repeats, and why.
 CAPS = {"rtlsim": {"max_batch": 16, "max_repeats": 2,
@@ -244,7 +243,9 @@ def unavailable(target: str, subject: Subject) -> str | None:
         error = import_error(module)
         if error:
             return f"needs {module}, not importable here ({error}){hint if module == 'torch' else ''}"
-    if target in ("virtual-golden", "rtlsim") and Path(ON_BOARD_MARKER).exists():
+    from fpgagen.host.executors import on_pynq_image
+
+    if target in ("virtual-golden", "rtlsim") and on_pynq_image():
         return ("not run on a PYNQ board: the virtual board would replace the real one as pynq's active device "
                 "(the board target measures the hardware)")
     if target == "rtlsim":

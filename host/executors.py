@@ -38,6 +38,12 @@ import numpy as np
 
 EXECUTORS: dict[str, type[Executor]] = {}
 OVERLAY_DIR = Path(__file__).resolve().parent.parent / "overlays"
+PYNQ_IMAGE_MARKER = Path("/proc/device-tree/chosen/pynq_board")  # what pynq itself takes for a PYNQ image
+
+
+def on_pynq_image() -> bool:
+    """Whether this is a PYNQ board's image (a real board, not the virtual one)."""
+    return PYNQ_IMAGE_MARKER.exists()
 
 
 def register_executor(cls: type[Executor]) -> type[Executor]:
@@ -267,7 +273,7 @@ class BoardExecutor(_DriverExecutor):
         self.virtual = False
 
     def _prepare(self) -> None:
-        on_board = Path("/proc/device-tree/chosen/pynq_board").exists()
+        on_board = on_pynq_image()
         forced_virtual = os.environ.get("FPGAGEN_VIRTUAL_BOARD", "") not in ("", "0")
         if not on_board and not forced_virtual:
             raise RuntimeError("no PYNQ board found (this is not a PYNQ image): use --target virtual-golden or "
