@@ -70,10 +70,6 @@ from .driver import OverlayError, OverlayManifest
 VIRTUAL_BITSTREAM_FORMAT = "fpgagen-virtual-bitstream-1"
 # The names PYNQ's images give the boards (/proc/device-tree/chosen/pynq_board), i.e. pynq.Device.name.
 PYNQ_BOARD_NAMES = {"pynq-z2": "Pynq-Z2", "zcu102": "ZCU102", "zcu104": "ZCU104", "kv260": "KV260"}
-BOARD_NAME = PYNQ_BOARD_NAMES[DEFAULT_BOARD]
-DMA_BASE = BOARDS[DEFAULT_BOARD].dma_base
-DMA_RANGE = BOARDS[DEFAULT_BOARD].dma_range
-DDR_WINDOW = BOARDS[DEFAULT_BOARD].ddr_window  # the part of the PYNQ-Z2's 512 MB DDR that buffers come from (CMA)
 SLCR_BASE = 0xF8000000
 SLCR_RANGE = 0x1000
 
@@ -245,7 +241,7 @@ class HostMemory:
 
     PAGE = 4096
 
-    def __init__(self, window: tuple[int, int] = DDR_WINDOW):
+    def __init__(self, window: tuple[int, int]):
         self.window = window
         self._starts: list[int] = []
         self._regions: dict[int, tuple[int, weakref.ref]] = {}
