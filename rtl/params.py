@@ -50,43 +50,35 @@ def dense_split(n_in: int, n_out: int, p: int, out_lanes: int | None = None) -> 
 
 def legal_parallelism(n_in: int, n_out: int, out_lanes: int | None = None) -> list[int]:
     """Every multiplier count ``fg_dense`` accepts for an ``n_in`` x ``n_out`` layer (output beats of
-    ``out_lanes`` lanes, default ``n_out``), ascending."""
-    out = []
-    for p in range(1, n_in * n_out + 1):
-        try:
-            dense_split(n_in, n_out, p, out_lanes)
-        except ValueError:
-            continue
-        out.append(p)
-    return out
+    ``out_lanes`` lanes, default ``n_out``), ascending: by :func:`dense_split`'s rule, the divisors of ``n_in``
+    and ``n_in`` times the divisors of ``out_lanes`` (none when ``out_lanes`` does not divide ``n_out``)."""
+    out_lanes = n_out if out_lanes is None else out_lanes
+    if out_lanes < 1 or n_out % out_lanes:
+        return []
+    return sorted({q for q in range(1, n_in + 1) if n_in % q == 0}
+                  | {n_in * d for d in range(1, out_lanes + 1) if out_lanes % d == 0})
 
 
 def conv_transpose_split(c_in: int, c_out: int, p: int) -> tuple[int, int]:
     """How ``fg_conv_transpose2d`` spreads ``p`` multipliers over one kernel tap's ``c_in`` x ``c_out`` product:
-    ``(PI, PO)`` = input channels per output and outputs per cycle, ``PI = min(p, c_in)``, ``PO = p // PI``.
-
-    Legal when ``p`` divides ``c_in`` (``p <= c_in``) or ``p`` is a multiple of ``c_in`` whose quotient divides
-    ``c_out``; so ``p = c_in * c_out / reuse_factor`` is legal for every reuse factor that divides ``c_in`` or is a
-    multiple of it dividing ``c_in * c_out``. Raises ValueError naming the legal values otherwise.
-    """
-    if p < 1:
-        raise ValueError(f"conv_transpose2d parallelism must be >= 1, got {p}")
-    pi = min(p, c_in)
-    po = p // pi
-    if pi * po != p or c_in % pi or c_out % po:
+    the ``(PI, PO)`` of :func:`dense_split` (both stages multiply in an ``fg_mac_array``). Raises ValueError naming
+    the legal values (:func:`conv_transpose_parallelism`) otherwise."""
+    try:
+        return dense_split(c_in, c_out, p)
+    except ValueError:
+        if p < 1:
+            raise  # "parallelism must be >= 1"
         raise ValueError(
             f"{p} multipliers do not split a {c_in} x {c_out} (input x output channels) kernel tap: need p | {c_in}, "
             f"or {c_in} | p and (p / {c_in}) | {c_out}; legal: "
-            f"{', '.join(map(str, conv_transpose_parallelism(c_in, c_out)))}")
-    return pi, po
+            f"{', '.join(map(str, conv_transpose_parallelism(c_in, c_out)))}") from None
 
 
 def conv_transpose_parallelism(c_in: int, c_out: int) -> list[int]:
     """Every multiplier count ``fg_conv_transpose2d`` accepts for ``c_in`` input and ``c_out`` output channels,
-    ascending: the divisors of ``c_in`` and ``c_in`` times the divisors of ``c_out``. A reuse factor whose
-    ``c_in * c_out / R`` is not among them takes the next larger one (never slower than hls4ml)."""
-    return sorted({q for q in range(1, c_in + 1) if c_in % q == 0} | {c_in * d for d in range(1, c_out + 1)
-                                                                      if c_out % d == 0})
+    ascending (:func:`legal_parallelism` of the tap's product). A reuse factor whose ``c_in * c_out / R`` is not
+    among them takes the next larger one (never slower than hls4ml)."""
+    return legal_parallelism(c_in, c_out)
 
 
 def conv_transpose_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:
