@@ -46,7 +46,7 @@ from ..hls import golden
 from ..hls.quantized_model import ARITHMETIC, Layer, QuantizedModel
 from . import sv_sources
 from .memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
-from .params import conv_transpose_cycles, conv_transpose_parallelism, legal_parallelism, type_params
+from .params import conv_transpose_cycles, legal_parallelism, type_params
 
 ELEMENTWISE = ("relu", "leaky_relu", "tanh", "sigmoid")
 
@@ -140,12 +140,10 @@ def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, in
     """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor); ``out_lanes``:
     lanes per output beat of a dense that streams its result in pixel beats (default: the whole vector)."""
     if layer.kind == "conv_transpose2d":  # the reuse factor applies to one tap's C x O product
-        c, o = layer.weight.shape[:2]
-        p_hls = c * o // layer.reuse_factor
-        return min(p for p in conv_transpose_parallelism(c, o) if p >= p_hls), p_hls
-    n_out = layer.weight.shape[0]
-    n_in = layer.weight[0].size
-    p_hls = layer.weight.size // layer.reuse_factor
+        n_in, n_out = layer.weight.shape[:2]
+    else:
+        n_in, n_out = layer.weight[0].size, layer.weight.shape[0]
+    p_hls = n_in * n_out // layer.reuse_factor
     legal = legal_parallelism(n_in, n_out, out_lanes)
     faster = [p for p in legal if p >= p_hls]
     # None as fast as hls4ml: the output beats bound the stage (one beat of out_lanes per cycle) and the largest
