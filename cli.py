@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from .hls.boards import BOARDS as BOARD_REGISTRY
+from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
 
 CLASSIFIERS = ("classifier8", "classifier28")
-BOARDS = tuple(BOARD_REGISTRY)  # every registered board (fpgagen.hls.boards); each gets an accelerator project
+BOARDS = tuple(BOARD_REGISTRY)  # every registered board (fpgagen.overlays.boards); each gets an accelerator project
 
 
 def positive_int(text: str) -> int:
@@ -26,12 +26,12 @@ def positive_int(text: str) -> int:
 def cmd_train(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / f"{args.model}.safetensors"
     if args.model in CLASSIFIERS:
-        from .models.classifier import train_and_save_classifier
+        from fpgagen.models.classifier import train_and_save_classifier
 
         metrics = train_and_save_classifier(args.model, out, seed=args.seed, epochs=args.epochs)
         print(f"{args.model}: test accuracy {metrics['test_accuracy']:.4f} on {metrics['test_images']} held-out digits")
     else:
-        from .models.train import train_preset
+        from fpgagen.models.train import train_preset
 
         metrics = train_preset(args.model, out, seed=args.seed, epochs=args.epochs)
         print(format_quality(args.model, metrics["quality"]))
@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from .models.sampling import generate, latents, load_generator, save_grid
+    from fpgagen.models.sampling import generate, latents, load_generator, save_grid
 
     preset, generator = load_generator(args.preset, args.checkpoint)
     images = generate(generator, latents(args.n, preset.latent_dim, args.seed))
@@ -59,8 +59,8 @@ def format_quality(name: str, q: dict) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from .models.sampling import load_generator
-    from .models.train import evaluate
+    from fpgagen.models.sampling import load_generator
+    from fpgagen.models.train import evaluate
 
     preset, generator = load_generator(args.preset, args.checkpoint)
     q = evaluate(preset, generator, n=args.n, seed=args.seed)
@@ -71,8 +71,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
-    from .hls.quality import fixed_vs_float
-    from .hls.quantize import QuantConfig, quantize
+    from fpgagen.models.quality import fixed_vs_float
+    from fpgagen.models.quantize import QuantConfig, quantize
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     model = quantize(args.preset, args.checkpoint, config)
@@ -86,10 +86,10 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from .hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
-    from .hls.boards import get_board
-    from .hls.quantize import QuantConfig, quantize
-    from .host.numpy_reference import export_float_reference
+    from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
+    from fpgagen.host.numpy_reference import export_float_reference
+    from fpgagen.models.quantize import QuantConfig, quantize
+    from fpgagen.overlays.boards import get_board
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
@@ -111,7 +111,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    from .hls.accelerator import build_overlay
+    from fpgagen.hls.accelerator import build_overlay
 
     project = args.project or Path("build") / args.preset / args.board
     out = build_overlay(project, args.board)
@@ -121,9 +121,9 @@ def cmd_build(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     import time
 
-    from .host.executors import get_executor
-    from .models.presets import get_preset
-    from .models.sampling import latents, save_grid
+    from fpgagen.host.executors import get_executor
+    from fpgagen.models.presets import get_preset
+    from fpgagen.models.sampling import latents, save_grid
 
     preset = get_preset(args.preset)
     executor = get_executor(args.target, args.preset, checkpoint=args.checkpoint)
@@ -145,7 +145,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .host.compare import compare, format_table
+    from fpgagen.host.compare import compare, format_table
 
     result = compare(args.preset, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, checkpoint=args.checkpoint,
@@ -160,7 +160,7 @@ def preset_names() -> list[str] | None:
     """The registered presets, or None where torch (which defines them) is not installed: on a PYNQ board, where
     only ``compare --overlay`` runs."""
     try:
-        from .models.presets import PRESETS
+        from fpgagen.models.presets import PRESETS
     except ImportError:
         return None
     return sorted(PRESETS)
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
     p.set_defaults(func=cmd_build)
 
-    from .host.executors import EXECUTORS
+    from fpgagen.host.executors import EXECUTORS
 
     targets = list(EXECUTORS)
     p = sub.add_parser("generate", help="generate images on a target: torch, golden, csim, virtual board, board",
@@ -278,12 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .hls.errors import ToolNotFoundError
+    from fpgagen.core.errors import ToolNotFoundError
 
     reported: tuple[type[Exception], ...] = (ValueError, RuntimeError, TimeoutError, FileNotFoundError,
                                              ToolNotFoundError, ImportError)
     try:
-        from .models.checkpoint import CheckpointError
+        from fpgagen.models.checkpoint import CheckpointError
 
         reported += (CheckpointError,)
     except ImportError:  # no torch (a PYNQ board): no checkpoints to read either

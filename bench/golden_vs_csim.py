@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from fpgagen.hls import golden
+from fpgagen.core import golden
 from fpgagen.hls.csim import CSimExecutor
-from fpgagen.hls.quantize import quantize
+from fpgagen.models.quantize import quantize
 from fpgagen.models.sampling import latents
 
 

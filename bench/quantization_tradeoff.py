@@ -3,7 +3,7 @@
 For each preset it sweeps the data width (every activation/result) at a generous weight width, then the weight
 width at a generous data width, then checks the corner the two minima suggest, widening until both targets
 hold: Frechet distance within 5% of the float model's and PSNR >= 35 dB against float, on the same latents
-(n = held-out digits, seed 0). Results go to hls/quantization_tradeoff.json and a table on stdout.
+(n = held-out digits, seed 0). Results go to models/quantization_tradeoff.json and a table on stdout.
 
     .venv/bin/python bench/quantization_tradeoff.py [PRESET ...]
 """
@@ -13,15 +13,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-from fpgagen.hls.quality import fixed_vs_float
-from fpgagen.hls.quantize import QuantConfig, quantize
+from fpgagen.models.quality import fixed_vs_float
+from fpgagen.models.quantize import TRADEOFF_FILE, QuantConfig, quantize
 from fpgagen.models.sampling import generate, latents, load_generator
 
 FD_TOLERANCE = 0.05
 PSNR_TARGET_DB = 35.0
-OUT = Path(__file__).resolve().parent.parent / "hls" / "quantization_tradeoff.json"
+OUT = TRADEOFF_FILE
 
 
 def measure(preset: str, data_width: int, weight_width: int, float_images) -> dict:

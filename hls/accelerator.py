@@ -6,7 +6,7 @@
 part, clock). :func:`build_overlay` runs Vivado HLS and Vivado on it where they are installed, and copies the
 bitstream and hardware handoff to ``<repo>/overlays/<board>/<preset>.bit`` / ``.hwh``.
 
-Boards come from :mod:`fpgagen.hls.boards`. hls4ml 1.3.0's VivadoAccelerator knows two Zynq boards (its
+Boards come from :mod:`fpgagen.overlays.boards`. hls4ml 1.3.0's VivadoAccelerator knows two Zynq boards (its
 ``supported_boards.json``: pynq-z2, zcu102) and refuses others. For a board it knows (pynq-z2, zcu102) the project
 is hls4ml's as written, block design included: hls4ml's zcu102 design has what fpgagen needs (pl_clk0 at the board
 preset's 100 MHz, the AXI DMA in simple mode as ``hier_0/axi_dma_0``, the kernel ``hier_0/myproject_axi_0``). For
@@ -30,17 +30,17 @@ from pathlib import Path
 import hls4ml
 import numpy as np
 
-from .boards import Board, get_board
-from .errors import BuildError, ToolNotFoundError
-from .fixed import FixedType
-from .hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
-from .quantized_model import ARITHMETIC, QuantizedModel
+from fpgagen.core.errors import BuildError, ToolNotFoundError
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.quantized_model import ARITHMETIC, QuantizedModel
+from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
+from fpgagen.overlays.boards import Board, get_board
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST_FORMAT = "fpgagen-accelerator-1"
 FLOAT_REFERENCE = "float_reference.npz"  # written into the project by `fpgagen convert` (needs torch)
 HLS_DIR = "hls4ml_prj"
-BOARD_DESIGNS = Path(__file__).resolve().parent / "board_designs"
+BOARD_DESIGNS = Path(__file__).resolve().parents[1] / "overlays" / "board_designs"
 # Boards whose block design hls4ml 1.3.0 writes itself (its supported_boards.json, Zynq only).
 HLS4ML_BOARDS = ("pynq-z2", "zcu102")
 BUILD_TOOLS = ("vivado_hls", "vivado")  # hls4ml's VivadoAccelerator build drives vivado_hls, then vivado
@@ -94,7 +94,7 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
     hls4ml 1.3.0 writes its typedef as ``fixed<16,6,TRN,WRAP,0>``, which is not a C++ type (the wrapper does not
     compile; docs/hls4ml-notes.md, section 4).
 
-    ``board`` is a name in :data:`fpgagen.hls.boards.BOARDS`; for a board hls4ml does not know, the project is
+    ``board`` is a name in :data:`fpgagen.overlays.boards.BOARDS`; for a board hls4ml does not know, the project is
     hls4ml's for ``Board.hls4ml_board`` with fpgagen's block design and part (module docstring).
     """
     spec = get_board(board)
@@ -194,8 +194,8 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
     (block design, implementation, bitstream), then copies ``.bit`` and ``.hwh`` to
     ``<overlays_dir or <repo>/overlays>/<board>/<preset>.bit`` / ``.hwh``. Raises ToolNotFoundError naming any
     missing tool before doing anything (hls4ml's VivadoAccelerator flow needs Vivado HLS; Vitis HLS does not run
-    its scripts). ``board`` is any board of :data:`fpgagen.hls.boards.BOARDS`; the project must have been written for
-    it. The Zynq UltraScale+ designs take the newest installed Vivado board files of the board (the KV260's come
+    its scripts). ``board`` is any board of :data:`fpgagen.overlays.boards.BOARDS`; the project must have been written
+    for it. The Zynq UltraScale+ designs take the newest installed Vivado board files of the board (the KV260's come
     from Xilinx's board store, not with Vivado).
     """
     get_board(board)
@@ -232,7 +232,7 @@ def install_overlay(project_dir: Path, bit: Path, hwh: Path, target: Path) -> di
     ``.hwh`` (Vivado's), the stream manifest ``<preset>.json`` the driver reads, the QuantizedModel as
     ``<preset>.quantized/`` and, where `fpgagen convert` exported it, the numpy float reference as
     ``<preset>.float.npz`` (the board-side comparison's reference). Returns the paths by kind."""
-    from ..host.manifest import OverlayManifest
+    from fpgagen.core.manifest import OverlayManifest
 
     project_dir, target = Path(project_dir), Path(target)
     manifest = json.loads((project_dir / "manifest.json").read_text())

@@ -3,7 +3,7 @@
 ``CSimExecutor(model).prepare()`` converts, writes and compiles the hls4ml project once; ``run(z)`` feeds float64
 latents through hls4ml's C bridge (``<project>_double``: the input is cast to the input type exactly as the
 kernel's AXI wrapper does, and fixed-point outputs convert to double exactly) and returns NCHW float32 images,
-bit for bit what :func:`fpgagen.hls.golden.generate` returns.
+bit for bit what :func:`fpgagen.core.golden.generate` returns.
 
 Compiled projects are cached by content: ``<root>/csim/<key>/`` with ``key`` a hash of the QuantizedModel's
 arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version, fpgagen's flow version and (models with
@@ -29,11 +29,11 @@ import hls4ml
 import numpy as np
 import numpy.ctypeslib as npc
 
-from .errors import ToolNotFoundError
-from .golden import check_latents
-from .hls4ml_conv_transpose import header_digest
-from .hls4ml_flow import FLOW_VERSION, HLSConversionError, convert, model_hash
-from .quantized_model import QuantizedModel
+from fpgagen.core.errors import ToolNotFoundError
+from fpgagen.core.golden import check_latents
+from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.hls.hls4ml_conv_transpose import header_digest
+from fpgagen.hls.hls4ml_flow import FLOW_VERSION, HLSConversionError, convert, model_hash
 
 REPO = Path(__file__).resolve().parents[1]
 STAMP_FILE = "csim.json"

@@ -38,12 +38,11 @@ from hls4ml.model.optimizer import OptimizerPass, get_optimizer, register_pass
 from hls4ml.model.types import UnspecifiedPrecisionType, WeightVariable
 from torch import nn
 
+from fpgagen.core.errors import ToolNotFoundError  # noqa: F401  (re-exported)
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.quantized_model import ARITHMETIC, QuantizedModel
+from fpgagen.hls import hls4ml_conv_transpose
 from fpgagen.models.presets import Reshape
-
-from . import hls4ml_conv_transpose
-from .errors import ToolNotFoundError  # noqa: F401  (re-exported)
-from .fixed import FixedType
-from .quantized_model import ARITHMETIC, QuantizedModel
 
 FLOW_VERSION = 1  # bump when anything here changes the generated project (it keys the C-simulation cache)
 IO_TYPE = "io_stream"

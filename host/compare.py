@@ -137,7 +137,7 @@ class Subject:
         bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<preset>.bit``).
         float_reference: ``<stem>.float.npz`` beside the overlay, for ``numpy`` (None: from the checkpoint).
         quantized: ``<stem>.quantized/`` beside the overlay, for the fixed-point targets (None: quantize).
-        board: the board the overlay is for (its manifest), else the preset's (:func:`fpgagen.hls.boards.
+        board: the board the overlay is for (its manifest), else the preset's (:func:`fpgagen.overlays.boards.
             board_for_preset`): its fabric clock and DSP count set the projections and the DSP ceiling.
     """
 
@@ -153,13 +153,13 @@ class Subject:
 
     @property
     def clock_hz(self) -> float:
-        from fpgagen.hls.boards import get_board
+        from fpgagen.overlays.boards import get_board
 
         return get_board(self.board).fabric_clock_mhz * 1e6
 
     @property
     def dsps(self) -> int:
-        from fpgagen.hls.boards import get_board
+        from fpgagen.overlays.boards import get_board
 
         return get_board(self.board).dsp
 
@@ -192,8 +192,7 @@ def resolve_subject(preset: str, overlay: Path | None = None) -> Subject:
             quantized = stem.with_name(stem.name + ".quantized")
     torch_missing = import_error("torch")
     if torch_missing is None:
-        from fpgagen.hls.boards import board_for_preset
-        from fpgagen.models.presets import get_preset
+        from fpgagen.models.presets import board_for_preset, get_preset
 
         spec = get_preset(preset)
         board = _overlay_board(bitfile) or board_for_preset(preset).board.name
@@ -215,7 +214,7 @@ def resolve_subject(preset: str, overlay: Path | None = None) -> Subject:
 
 def _overlay_board(bitfile: Path | None) -> str | None:
     """The board named by the stream manifest beside ``bitfile`` (None without one)."""
-    from fpgagen.host.manifest import OverlayManifest
+    from fpgagen.core.manifest import OverlayManifest
 
     if bitfile is None or not bitfile.with_suffix(".json").is_file():
         return None

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from pynq import DefaultHierarchy, Overlay, allocate
 
-from .latents import check_latents
-from .manifest import BEAT_FORMAT, MANIFEST_FORMAT, TLAST_RULE, OverlayError, OverlayManifest
+from fpgagen.core.latents import check_latents
+from fpgagen.core.manifest import BEAT_FORMAT, MANIFEST_FORMAT, TLAST_RULE, OverlayError, OverlayManifest
 
 __all__ = ["BEAT_FORMAT", "MANIFEST_FORMAT", "TLAST_RULE", "DmaError", "DmaTimeoutError", "GeneratorDriver",
            "GeneratorOverlay", "OverlayError", "OverlayManifest"]

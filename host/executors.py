@@ -64,7 +64,7 @@ class Executor:
     Args:
         preset: preset name.
         checkpoint: trained checkpoint (default: the shipped one).
-        quant_config: a :class:`fpgagen.hls.quantize.QuantConfig` for the fixed-point targets.
+        quant_config: a :class:`fpgagen.models.quantize.QuantConfig` for the fixed-point targets.
         quantized: a saved QuantizedModel folder (``model.json`` + ``weights.npz``) the fixed-point targets run
             instead of quantizing the checkpoint (no torch needed).
     """
@@ -102,13 +102,13 @@ class Executor:
     def quantized_model(self):
         """The saved QuantizedModel ``quantized`` if given (numpy only), else the quantized checkpoint (torch)."""
         if self.quantized is not None:
-            from fpgagen.hls.quantized_model import QuantizedModel
+            from fpgagen.core.quantized_model import QuantizedModel
 
             model = QuantizedModel.load(self.quantized)
             if model.preset != self.preset:
                 raise ValueError(f"{self.quantized} holds preset {model.preset!r}, not {self.preset!r}")
             return model
-        from fpgagen.hls.quantize import quantize
+        from fpgagen.models.quantize import quantize
 
         return quantize(self.preset, self.checkpoint, self.quant_config)
 
@@ -124,7 +124,7 @@ class TorchExecutor(Executor):
         self.spec, self.generator = load_generator(self.preset, self.checkpoint)
 
     def _run(self, z) -> np.ndarray:
-        from fpgagen.host.latents import check_latents
+        from fpgagen.core.latents import check_latents
         from fpgagen.models.sampling import generate
 
         return generate(self.generator, check_latents(z, self.spec.latent_dim))
@@ -165,7 +165,7 @@ class GoldenExecutor(Executor):
         self.model = self.quantized_model()
 
     def _run(self, z) -> np.ndarray:
-        from fpgagen.hls import golden
+        from fpgagen.core import golden
 
         return golden.generate(self.model, z)
 
@@ -248,7 +248,7 @@ class RtlSimExecutor(VirtualGoldenExecutor):
 @register_executor
 class BoardExecutor(_DriverExecutor):
     """Args beyond :class:`Executor`'s: ``board`` (the overlay folder ``overlays/<board>/``; default the preset's
-    board, :func:`fpgagen.hls.boards.board_for_preset`, or pynq-z2 where torch is absent) and ``bitfile`` (the
+    board, :func:`fpgagen.overlays.boards.board_for_preset`, or pynq-z2 where torch is absent) and ``bitfile`` (the
     overlay's ``.bit``, default ``overlays/<board>/<preset>.bit``).
 
     Without a PYNQ board it runs only when ``FPGAGEN_VIRTUAL_BOARD=1`` is set and ``bitfile`` is a virtual
@@ -263,11 +263,11 @@ class BoardExecutor(_DriverExecutor):
         super().__init__(preset, **options)
         if board is None:
             try:
-                from fpgagen.hls.boards import board_for_preset
+                from fpgagen.models.presets import board_for_preset
 
                 board = board_for_preset(preset).board.name
             except ImportError:  # on the board: no torch to size the preset with
-                from fpgagen.hls.boards import DEFAULT_BOARD as board
+                from fpgagen.overlays.boards import DEFAULT_BOARD as board
         self.board = board
         self.bitfile = Path(bitfile) if bitfile is not None else OVERLAY_DIR / board / f"{preset}.bit"
         self.virtual = False

@@ -36,7 +36,7 @@ To support a new layer kind, add its forward function to ``_FORWARD`` and its sh
 teach :func:`layers_from_sequential` which torch module it comes from.
 
 Only numpy is imported at module level; :func:`export_float_reference` and :meth:`FloatReference.from_preset`
-import torch and :mod:`fpgagen.hls.quantize` lazily (workstation side).
+import torch and :mod:`fpgagen.models.quantize` lazily (workstation side).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .latents import check_latents
+from fpgagen.core.latents import check_latents
 
 FORMAT = "fpgagen-float-reference-1"
 KINDS = ("dense", "relu", "leaky_relu", "reshape", "upsample", "conv2d", "conv_transpose2d", "tanh", "sigmoid")
@@ -363,9 +363,9 @@ class FloatReference:
     def from_preset(cls, preset: str, checkpoint: str | Path | None = None) -> FloatReference:
         """The trained generator of ``preset`` (its shipped checkpoint unless ``checkpoint``), BN folded.
 
-        Workstation side: imports torch and :mod:`fpgagen.hls.quantize`.
+        Workstation side: imports torch and :mod:`fpgagen.models.quantize`.
         """
-        from fpgagen.hls.quantize import fold_batchnorm
+        from fpgagen.models.quantize import fold_batchnorm
         from fpgagen.models.sampling import load_generator
 
         spec, generator = load_generator(preset, None if checkpoint is None else Path(checkpoint))

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hls.quantized_model import QuantizedModel
-from .virtual_board import Beats, KernelBackend, VirtualBoardError, register_backend
+from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.host.virtual_board import Beats, KernelBackend, VirtualBoardError, register_backend
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_ROOT = REPO / "build" / "rtlsim"
@@ -65,13 +65,13 @@ class RtlBuildError(RuntimeError):
 # ------------------------------------------------------------------------------------------------ tools
 def missing_tools() -> list[str]:
     """What a build needs and this machine lacks (verilator, g++, make, perl, python); [] when all is there."""
-    from ..sim.runner import missing_build_tools
+    from fpgagen.rtl.tools import missing_build_tools
 
     return missing_build_tools()
 
 
 def _verilator() -> Path:
-    from ..sim.runner import verilator_bin_dir
+    from fpgagen.rtl.tools import verilator_bin_dir
 
     return verilator_bin_dir() / "verilator"
 
@@ -99,8 +99,8 @@ class RtlBuild:
 
 def content_hash(model: QuantizedModel) -> str:
     """Digest of everything the library depends on: model, RTL library, harness, Verilator, flags."""
-    from ..rtl import sv_sources
-    from ..rtl.generate import model_hash
+    from fpgagen.rtl import sv_sources
+    from fpgagen.rtl.generate import model_hash
 
     h = hashlib.sha256()
     h.update(json.dumps({"abi": ABI_VERSION, "flags": VERILATOR_FLAGS, "preset": model.preset,
@@ -133,7 +133,7 @@ def build(model: QuantizedModel, root: Path | None = None, jobs: int | None = No
 
 
 def _build_locked(model: QuantizedModel, key: str, folder: Path, jobs: int | None) -> RtlBuild:
-    from ..rtl.generate import generate_rtl
+    from fpgagen.rtl.generate import generate_rtl
 
     library = folder / LIB_NAME
     meta_file = folder / "build.json"
@@ -146,7 +146,7 @@ def _build_locked(model: QuantizedModel, key: str, folder: Path, jobs: int | Non
     if obj.exists():
         shutil.rmtree(obj)
     log = folder / "build.log"
-    from ..sim.runner import PCH_MAKEFLAGS
+    from fpgagen.rtl.tools import PCH_MAKEFLAGS
 
     env = dict(os.environ)
     env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), PCH_MAKEFLAGS]))  # OBJCACHE: setup_path

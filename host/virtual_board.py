@@ -9,7 +9,7 @@ Code written for the board -- ``pynq.Overlay(path)``, ``pynq.allocate``, ``pynq.
   (``/proc/device-tree/chosen/pynq_board`` absent) or ``FPGAGEN_VIRTUAL_BOARD=1`` is set. Importing this module
   registers it; :func:`activate` also makes a given VirtualBoard ``Device.active_device`` when pynq has already
   probed.
-- **Boards.** Every board of :data:`fpgagen.hls.boards.BOARDS`: its part, processing system (``processing_system7``
+- **Boards.** Every board of :data:`fpgagen.overlays.boards.BOARDS`: its part, processing system (``processing_system7``
   / ``zynq_ultra_ps_e``, with the clock registers pynq's ``Clocks`` reads: SLCR, or CRL_APB + CRF_APB) and the PS
   ports its block design wires (:func:`ps_view`), the DMA's register address and the DDR window buffers come
   from. A VirtualBoard starts as ``board`` (pynq-z2 by default) and takes the board of the first overlay it parses
@@ -62,10 +62,10 @@ import pynq
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
-from ..hls import golden
-from ..hls.boards import BOARDS, DEFAULT_BOARD, Board, get_board
-from ..hls.quantized_model import QuantizedModel
-from .driver import OverlayError, OverlayManifest
+from fpgagen.core import golden
+from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.host.driver import OverlayError, OverlayManifest
+from fpgagen.overlays.boards import BOARDS, DEFAULT_BOARD, Board, get_board
 
 VIRTUAL_BITSTREAM_FORMAT = "fpgagen-virtual-bitstream-1"
 # The names PYNQ's images give the boards (/proc/device-tree/chosen/pynq_board), i.e. pynq.Device.name.
@@ -131,7 +131,7 @@ class KernelBackend:
 
 
 class GoldenBackend(KernelBackend):
-    """The golden-model kernel: **fpgagen.hls.golden, not RTL** -- bit-exact results, no timing.
+    """The golden-model kernel: **fpgagen.core.golden, not RTL** -- bit-exact results, no timing.
 
     Reproduces hls4ml's VivadoAccelerator wrapper ``myproject_axi``: reads ``latent_dim`` beats per image
     regardless of TLAST, casts each float32 beat to the input type (``input_t::value_type(in[i].data)``, via
@@ -743,7 +743,7 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
         length_width: the DMA's ``c_sg_length_width`` (hls4ml's design uses 26; small values force the driver
             to split batches).
         options: passed to the backend factory.
-        board: a board of :data:`fpgagen.hls.boards.BOARDS`: the part, PS and addresses of the ``.hwh``, and the
+        board: a board of :data:`fpgagen.overlays.boards.BOARDS`: the part, PS and addresses of the ``.hwh``, and the
             manifest's ``board``.
     """
     get_board(board)
@@ -810,11 +810,11 @@ class VirtualBoard(Device):
         tag: pynq's device tag (``virtual-<board>`` by default).
         backend: overrides the backend a virtual bitstream names: a KernelBackend instance, or a name
             registered with :func:`register_backend`.
-        board: the board it starts as (:data:`fpgagen.hls.boards.BOARDS`); it takes the board of the first
+        board: the board it starts as (:data:`fpgagen.overlays.boards.BOARDS`); it takes the board of the first
             overlay it parses while nothing is programmed and no buffer is live.
 
     Attributes:
-        board: the :class:`fpgagen.hls.boards.Board` it stands in for.
+        board: the :class:`fpgagen.overlays.boards.Board` it stands in for.
         kernel: the kernel backend of the programmed overlay (None before a download).
         dma: the :class:`AxiDmaModel` of the programmed overlay.
         memory: the :class:`HostMemory` buffers are allocated from.

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
-from .data import load_dataset
+from fpgagen.models.checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
+from fpgagen.models.data import load_dataset
 
 FEATURES = 64
 

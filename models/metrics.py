@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .classifier import load_classifier
-from .data import load_dataset
+from fpgagen.models.classifier import load_classifier
+from fpgagen.models.data import load_dataset
 
 CONFIDENT = 0.9
 

@@ -20,6 +20,17 @@ from torch import nn
 
 PRESETS: dict[str, Callable[[], Preset]] = {}
 
+# The narrowest (data_width, weight_width) that hold the quality targets, measured by
+# bench/quantization_tradeoff.py (models/quantization_tradeoff.json) on the shipped checkpoints.
+DEFAULT_WIDTHS: dict[str, tuple[int, int]] = {
+    "digits8": (8, 8),
+    "mnist28": (9, 7),
+    "vae28": (8, 7),
+    "dcgan28": (8, 7),
+}
+# (data_width, weight_width) of a preset without measured widths: generous, untuned.
+FALLBACK_WIDTHS = (16, 10)
+
 
 class Reshape(nn.Module):
     """``x.view(-1, *shape)``: the flat Linear output seen as a (C, H, W) feature map.
@@ -236,3 +247,15 @@ def dcgan28() -> Preset:
         batch_size=32,
         lr=2e-4,
     )
+
+
+def board_for_preset(name: str):
+    """The board preset ``name`` goes to (:func:`fpgagen.overlays.boards.board_for_weights`): its parameters at
+    its default weight width (``DEFAULT_WIDTHS``, else ``FALLBACK_WIDTHS``)."""
+    from fpgagen.models.cost import parameter_count
+    from fpgagen.overlays.boards import board_for_weights
+
+    parameters = parameter_count(get_preset(name).make_generator())
+    source = ("the preset's DEFAULT_WIDTHS" if name in DEFAULT_WIDTHS else
+              "quantize's fallback width: the preset has no DEFAULT_WIDTHS")
+    return board_for_weights(name, parameters, DEFAULT_WIDTHS.get(name, FALLBACK_WIDTHS)[1], source)

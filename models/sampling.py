@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import default_checkpoint, load_checkpoint
-from .presets import Preset, get_preset
+from fpgagen.models.checkpoint import default_checkpoint, load_checkpoint
+from fpgagen.models.presets import Preset, get_preset
 
 MAX_SAMPLES = 100_000
 

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import save_checkpoint
-from .cost import macs_per_image, parameter_count
-from .data import load_dataset
-from .metrics import quality, reference_metrics, to_signed_unit
-from .presets import Preset, get_preset
-from .sampling import generate, latents
+from fpgagen.models.checkpoint import save_checkpoint
+from fpgagen.models.cost import macs_per_image, parameter_count
+from fpgagen.models.data import load_dataset
+from fpgagen.models.metrics import quality, reference_metrics, to_signed_unit
+from fpgagen.models.presets import Preset, get_preset
+from fpgagen.models.sampling import generate, latents
 
 
 @dataclass

@@ -3,7 +3,7 @@
 ``rtl/sv/`` holds one synthesizable module per file (``fg_*.sv``): the stream stages (dense, conv2d with line
 buffer, nearest upsample, repack, activations, float32 adapters), the fixed-point cast they share
 (``fg_requant``) and the stream plumbing (``fg_axis_fifo``, ``fg_axis_reg``). Every stage is bit-exact with
-:mod:`fpgagen.hls.golden`. Python helpers:
+:mod:`fpgagen.core.golden`. Python helpers:
 
 - :mod:`fpgagen.rtl.params`: fixed-point types as HDL parameters (rounding/overflow codes), stage parallelism.
 - :mod:`fpgagen.rtl.memfiles`: the ``$readmemh`` files of weights, biases and activation tables.

@@ -42,11 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hls import golden
-from ..hls.quantized_model import ARITHMETIC, Layer, QuantizedModel
-from . import sv_sources
-from .memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
-from .params import conv_transpose_cycles, legal_parallelism, type_params
+from fpgagen.core import golden
+from fpgagen.core.quantized_model import ARITHMETIC, Layer, QuantizedModel
+from fpgagen.rtl import sv_sources
+from fpgagen.rtl.memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
+from fpgagen.rtl.params import conv_transpose_cycles, legal_parallelism, type_params
 
 ELEMENTWISE = ("relu", "leaky_relu", "tanh", "sigmoid")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .params import conv_transpose_split, dense_split
+from fpgagen.rtl.params import conv_transpose_split, dense_split
 
 
 def pack_words(codes: np.ndarray, width: int) -> list[int]:

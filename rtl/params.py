@@ -3,12 +3,12 @@
 The SystemVerilog modules take a fixed-point type as ``<P>_W`` (width), ``<P>_F`` (fraction bits, W - I, may be
 negative) and ``<P>_SIGNED`` (1 for ap_fixed, 0 for ap_ufixed); a type that is the target of a cast also takes
 ``ROUNDING`` and ``OVERFLOW`` as integers, the index of the mode in :data:`ROUNDING_CODES` /
-:data:`OVERFLOW_CODES` (the same order as :data:`fpgagen.hls.fixed.ROUNDING` / ``OVERFLOW``).
+:data:`OVERFLOW_CODES` (the same order as :data:`fpgagen.core.fixed.ROUNDING` / ``OVERFLOW``).
 """
 
 from __future__ import annotations
 
-from ..hls.fixed import OVERFLOW, ROUNDING, FixedType
+from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
 
 ROUNDING_CODES = {name: i for i, name in enumerate(ROUNDING)}
 OVERFLOW_CODES = {name: i for i, name in enumerate(OVERFLOW)}
@@ -83,7 +83,7 @@ def conv_transpose_parallelism(c_in: int, c_out: int) -> list[int]:
 
 def conv_transpose_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:
     """Useful taps of each output index along one axis of a transposed convolution: the taps of its phase
-    whose input index lies inside ``0 .. n_in - 1`` (:func:`fpgagen.hls.quantized_model.transposed_phases`)."""
+    whose input index lies inside ``0 .. n_in - 1`` (:func:`fpgagen.core.quantized_model.transposed_phases`)."""
     counts = []
     for y in range(n_out):
         q, r = divmod(y + padding, stride)
@@ -107,3 +107,12 @@ def conv_transpose_cycles(in_hw: tuple[int, int], out_hw: tuple[int, int], c_in:
     bias_only = out_hw[0] * out_hw[1] - sum(map(bool, ty)) * sum(map(bool, tx))
     compute = c_in * c_out // p * useful + c_out // po * bias_only
     return max(in_hw[0] * in_hw[1], compute)
+
+
+def hdl_value(value: object) -> object:
+    """Python values as Verilator ``-G`` values: strings quoted, bools as 0/1."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return int(value)
+    return value

@@ -5,5 +5,5 @@
 - :mod:`fpgagen.sim.tb`: the pieces every testbench shares (clock/reset/AXI-Stream TB base, lane packing,
   idle/backpressure generators, case files).
 - ``test_<module>.py``: a pytest function per module, parametrized over HDL parameters, and the cocotb
-  coroutines it runs; expected values always come from :mod:`fpgagen.hls.golden` / :mod:`fpgagen.hls.fixed`.
+  coroutines it runs; expected values always come from :mod:`fpgagen.core.golden` / :mod:`fpgagen.core.fixed`.
 """

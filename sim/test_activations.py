@@ -1,4 +1,4 @@
-"""fg_relu, fg_leaky_relu and fg_lut_act (tanh / sigmoid tables) against fpgagen.hls.golden: lane-parallel
+"""fg_relu, fg_leaky_relu and fg_lut_act (tanh / sigmoid tables) against fpgagen.core.golden: lane-parallel
 on pixel beats, signed and unsigned types, several cast modes, every input code of narrow types (or
 random codes plus the extremes), random idle and backpressure."""
 
@@ -8,8 +8,8 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.fixed import FixedType
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
 from fpgagen.rtl.memfiles import write_table
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner

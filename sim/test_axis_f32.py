@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cocotb.triggers import Timer
 
-from fpgagen.hls.fixed import OVERFLOW, ROUNDING, FixedType
+from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
 from fpgagen.rtl import sv_source
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner

@@ -1,4 +1,4 @@
-"""fg_conv2d (window + dense kernel) against fpgagen.hls.golden.conv2d: kernel sizes, padding, channels,
+"""fg_conv2d (window + dense kernel) against fpgagen.core.golden.conv2d: kernel sizes, padding, channels,
 parallelism, cast modes; frames back to back in batches, random idle and backpressure; cycles per frame
 between max(PH*PW, OH*OW*NC) (scan- or multiplier-bound) and PH*PW + OH*OW*(NC-1) (no overlap), with
 PH x PW the padded image and NC = K*K*C_IN*C_OUT / P cycles per output pixel."""
@@ -9,8 +9,8 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.fixed import FixedType
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
 from fpgagen.rtl.memfiles import conv_weights_as_dense, write_dense
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner

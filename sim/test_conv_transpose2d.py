@@ -1,4 +1,4 @@
-"""fg_conv_transpose2d against fpgagen.hls.golden.conv_transpose2d: stride 1 and 2, kernels 2 to 5, paddings and
+"""fg_conv_transpose2d against fpgagen.core.golden.conv_transpose2d: stride 1 and 2, kernels 2 to 5, paddings and
 output paddings (bias-only rows and columns included), channels, parallelism (P = C*O, P < C, PO > 1, one
 multiplier), widths, signedness, cast modes; several frames back to back in batches (TLAST per batch) under
 random idle and backpressure, every output bit-exact; cycles against the analytical count
@@ -10,9 +10,9 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.fixed import FixedType
-from fpgagen.hls.quantized_model import (
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.quantized_model import (
     Layer,
     accumulator_bound,
     transposed_out_size,

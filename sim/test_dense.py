@@ -1,4 +1,4 @@
-"""fg_dense against fpgagen.hls.golden.dense: widths, signedness, parallelism (reuse factor), cast modes, the
+"""fg_dense against fpgagen.core.golden.dense: widths, signedness, parallelism (reuse factor), cast modes, the
 result as one beat or as N_OUT / OUT_LANES beats; random idle and backpressure; cycles per vector against
 N_IN * N_OUT / P."""
 
@@ -8,8 +8,8 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.fixed import FixedType
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
 from fpgagen.rtl.memfiles import write_dense
 from fpgagen.rtl.params import dense_split, legal_parallelism, type_params
 from fpgagen.sim import runner

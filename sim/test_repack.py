@@ -8,7 +8,7 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.hls.fixed import FixedType
+from fpgagen.core.fixed import FixedType
 from fpgagen.sim import runner
 from fpgagen.sim.tb import (
     StreamTB,

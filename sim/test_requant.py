@@ -1,4 +1,4 @@
-"""fg_requant against fpgagen.hls.fixed.FixedType.requantize: every rounding x overflow mode at once
+"""fg_requant against fpgagen.core.fixed.FixedType.requantize: every rounding x overflow mode at once
 (tb_requant_modes), every input code for narrow inputs, signed and unsigned, fraction bits dropped, kept,
 added and negative."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cocotb.triggers import Timer
 
-from fpgagen.hls.fixed import OVERFLOW, ROUNDING, FixedType
+from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
 from fpgagen.rtl import sv_source
 from fpgagen.sim import runner
 from fpgagen.sim.tb import read_case, unpack_lanes, write_case

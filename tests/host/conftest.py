@@ -1,8 +1,8 @@
 import pytest
 from pynq.pl_server.device import Device
 
-from fpgagen.hls.quantize import quantize
 from fpgagen.host import virtual_board as vb
+from fpgagen.models.quantize import quantize
 
 _MODELS = {}
 

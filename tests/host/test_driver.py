@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
+from fpgagen.core import golden
 from fpgagen.host import virtual_board as vb
 from fpgagen.host.driver import (
     DmaError,

@@ -4,8 +4,8 @@ RTL, built with Verilator, driven through the PYNQ driver on the virtual board, 
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
+from fpgagen.core import golden
+from fpgagen.core.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
 from fpgagen.host import virtual_board as vb
 from fpgagen.host.driver import GeneratorOverlay
 

@@ -8,9 +8,9 @@ import pynq
 import pytest
 from pynq.lib.dma import DMA
 
-from fpgagen.hls import golden
-from fpgagen.hls.boards import get_board
+from fpgagen.core import golden
 from fpgagen.host import virtual_board as vb
+from fpgagen.overlays.boards import get_board
 
 
 def latents(n, dim, seed=0):

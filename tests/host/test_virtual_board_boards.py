@@ -4,9 +4,9 @@ import numpy as np
 import pynq
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.boards import BOARDS, get_board
+from fpgagen.core import golden
 from fpgagen.host import virtual_board as vb
+from fpgagen.overlays.boards import BOARDS, get_board
 
 PS_CELL = {"processing_system7": "processing_system7_0", "zynq_ultra_ps_e": "zynq_ultra_ps_e_0"}
 

@@ -1,6 +1,6 @@
 """The golden model: numpy integer arithmetic, bit-exact with hls4ml's io_stream C simulation and the RTL twin.
 
-Tensors are int64 code arrays (see :mod:`fpgagen.hls.fixed`), NCHW for feature maps and (N, D) for vectors;
+Tensors are int64 code arrays (see :mod:`fpgagen.core.fixed`), NCHW for feature maps and (N, D) for vectors;
 the types travel beside them. Each layer function states the hls4ml template it reproduces.
 
 fpgagen keeps every accumulator *exact*: its fraction bits cover the product's (``F_acc >= F_x + F_w``) and the
@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from .fixed import FixedType
+from fpgagen.core.fixed import FixedType
 
 # Integer matrix products run through float64 BLAS while every partial sum stays below 2**53 (exact).
 _EXACT_FLOAT = 2**53
@@ -74,7 +74,7 @@ def conv_transpose2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, ac
     """torch's ConvTranspose2d on codes: every input pixel times every kernel tap, scattered to
     ``y = i * stride + t - padding`` (taps landing outside the output dropped), then the bias and one cast. The
     sum is exact, so this equals the sub-pixel (per-phase) order in which hls4ml's extension layer and the RTL
-    accumulate (:func:`fpgagen.hls.quantized_model.transposed_phases`).
+    accumulate (:func:`fpgagen.core.quantized_model.transposed_phases`).
 
     Args:
         x: (N, C, H, W) codes; w: (C, O, K, K) weight codes (torch's ConvTranspose2d layout); b: (O,) bias codes.
@@ -159,8 +159,8 @@ def lut_activation(x, x_t: FixedType, table: np.ndarray, table_t: FixedType, res
 
 def check_latents(z, latent_dim: int) -> np.ndarray:
     """Latents as float64 (N, latent_dim) holding float32 values (the stream's beat format, so every
-    fixed-point target agrees for any float input); see :func:`fpgagen.host.latents.check_latents`."""
-    from ..host.latents import check_latents as check_stream_latents
+    fixed-point target agrees for any float input); see :func:`fpgagen.core.latents.check_latents`."""
+    from fpgagen.core.latents import check_latents as check_stream_latents
 
     return check_stream_latents(z, latent_dim).astype(np.float64)
 

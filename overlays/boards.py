@@ -18,7 +18,7 @@ On-chip memory and weights
 hls4ml stores weights as constant arrays, i.e. ROMs initialised by the bitstream, and so does fpgagen's RTL
 (``$readmemh``). Block RAM can be initialised that way; UltraRAM cannot (UG901: "the INIT for RAM does not exist,
 the UltraRAM powers up in a 0 condition"). So the memory that holds weights is the block RAM (``rom_bits``), and
-:func:`board_for_preset` counts only that: UltraRAM would hold weights only if the design wrote them there at
+:func:`board_for_weights` counts only that: UltraRAM would hold weights only if the design wrote them there at
 start-up, which fpgagen does not build. That is why dcgan28 (16 Mbit of 7-bit weights) runs on the ZCU102 (33.6
 Mbit of block RAM, no UltraRAM) and not on the ZCU104 (11.5 Mbit of block RAM + 28.3 Mbit of UltraRAM).
 """
@@ -203,20 +203,19 @@ PRESET_BOARD_ORDER = ("pynq-z2", "zcu104", "zcu102")
 
 @dataclass(frozen=True)
 class BoardChoice:
-    """Where a preset runs, and why.
+    """Where a generator runs, and why.
 
     Attributes:
-        preset: the preset's name.
+        subject: the generator's name (a preset or an imported model).
         board: the chosen :class:`Board`: the first of :data:`PRESET_BOARD_ORDER` whose block RAM holds the weights.
         parameters: the generator's parameter count (weights and biases, before BatchNorm folding).
-        weight_bits: ``parameters`` x the preset's default weight width: what its ROMs hold.
-        weight_width: the default weight width in bits.
-        width_source: where ``weight_width`` comes from: ``"DEFAULT_WIDTHS"`` (the preset's tuned widths in
-            ``fpgagen.hls.quantize``) or ``"fallback"`` (what quantize() uses for a preset without them).
+        weight_bits: ``parameters`` x ``weight_width``: what its ROMs hold.
+        weight_width: the weight width in bits.
+        width_source: where ``weight_width`` comes from, in words (e.g. "the preset's tuned widths").
         rejected: the boards tried before, each with the reason it was passed over.
     """
 
-    preset: str
+    subject: str
     board: Board
     parameters: int
     weight_bits: int
@@ -229,9 +228,7 @@ class BoardChoice:
         """One paragraph: weight bits against each board's block RAM bits, and why UltraRAM does not count."""
         b = self.board
         mbit = 1e6
-        source = ("the preset's DEFAULT_WIDTHS" if self.width_source == "DEFAULT_WIDTHS" else
-                  "quantize's fallback width: the preset has no DEFAULT_WIDTHS")
-        text = [f"{self.preset}: {self.parameters:,} parameters x {self.weight_width} bits ({source}) = "
+        text = [f"{self.subject}: {self.parameters:,} parameters x {self.weight_width} bits ({self.width_source}) = "
                 f"{self.weight_bits / mbit:.2f} Mbit of weights, held as bitstream-initialised ROMs, so only block "
                 "RAM counts."]
         text += [f"Not {name}: {why}." for name, why in self.rejected]
@@ -250,29 +247,20 @@ def _too_small(board: Board, bits: int) -> str:
     return why
 
 
-def board_for_preset(name: str) -> BoardChoice:
-    """The first board of :data:`PRESET_BOARD_ORDER` whose block RAM holds the preset's weights.
+def board_for_weights(subject: str, parameters: int, weight_width: int, width_source: str) -> BoardChoice:
+    """The first board of :data:`PRESET_BOARD_ORDER` whose block RAM holds ``parameters`` weights of
+    ``weight_width`` bits.
 
-    Weights are counted as the generator's parameters times the preset's default weight width
-    (``fpgagen.hls.quantize.DEFAULT_WIDTHS``, or quantize's fallback of 10-bit weights where the preset has none),
-    against block RAM only: hls4ml and fpgagen's RTL keep weights in bitstream-initialised ROMs, which UltraRAM
-    cannot be. dcgan28 (2.3 M parameters) lands on zcu102, every other shipped preset on pynq-z2. Raises
-    ValueError for an unknown preset or one no listed board holds.
+    Only block RAM counts: hls4ml and fpgagen's RTL keep weights in bitstream-initialised ROMs, which UltraRAM
+    cannot be. dcgan28 (2.3 M parameters at 7 bits) lands on zcu102, every other shipped preset on pynq-z2.
+    Raises ValueError when no listed board holds the weights.
     """
-    from ..models.cost import parameter_count
-    from ..models.presets import get_preset
-    from .quantize import DEFAULT_WIDTHS, FALLBACK_WIDTHS
-
-    preset = get_preset(name)
-    parameters = parameter_count(preset.make_generator())
-    source = "DEFAULT_WIDTHS" if name in DEFAULT_WIDTHS else "fallback"
-    width = DEFAULT_WIDTHS.get(name, FALLBACK_WIDTHS)[1]
-    bits = parameters * width
+    bits = parameters * weight_width
     rejected = []
     for board_name in PRESET_BOARD_ORDER:
         board = BOARDS[board_name]
         if bits <= board.rom_bits:
-            return BoardChoice(name, board, parameters, bits, width, source, tuple(rejected))
+            return BoardChoice(subject, board, parameters, bits, weight_width, width_source, tuple(rejected))
         rejected.append((board_name, _too_small(board, bits)))
     raise ValueError(f"no board in {', '.join(PRESET_BOARD_ORDER)} holds the {bits / 1e6:.2f} Mbit of weights of "
-                     f"{name} in block RAM; register a larger board")
+                     f"{subject} in block RAM; register a larger board")

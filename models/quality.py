@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core import golden
+from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.models.data import load_dataset
 from fpgagen.models.metrics import quality, to_signed_unit
 from fpgagen.models.sampling import generate, latents, load_generator
-
-from . import golden
-from .quantized_model import QuantizedModel
 
 
 def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from fpgagen.hls.fixed import FixedType
-from fpgagen.hls.quantize import QuantConfig, fold_batchnorm, quantize
-from fpgagen.hls.quantized_model import ARITHMETIC, QuantizedModel, QuantizedModelError
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.quantized_model import ARITHMETIC, QuantizedModel, QuantizedModelError
+from fpgagen.models.quantize import QuantConfig, fold_batchnorm, quantize
 from fpgagen.models.sampling import generate, latents, load_generator
 
 DEPLOYABLE = ["digits8", "mnist28", "vae28"]

@@ -1,18 +1,16 @@
 """The golden executor: input checking, saturation of out-of-range latents, and fidelity to the float model."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fpgagen.hls import golden
-from fpgagen.hls.fixed import FixedType
-from fpgagen.hls.quality import fixed_vs_float
-from fpgagen.hls.quantize import DEFAULT_WIDTHS, quantize
+from fpgagen.core import golden
+from fpgagen.core.fixed import FixedType
+from fpgagen.models.presets import DEFAULT_WIDTHS
+from fpgagen.models.quality import fixed_vs_float
+from fpgagen.models.quantize import TRADEOFF_FILE, quantize
 from fpgagen.models.sampling import latents
-
-TRADEOFF = Path(golden.__file__).with_name("quantization_tradeoff.json")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +73,7 @@ def test_default_widths_meet_the_quality_targets(preset):
     q = fixed_vs_float(quantize(preset))
     assert q["psnr_db"] >= 35.0
     assert q["fixed"]["frechet"] <= 1.05 * q["float"]["frechet"]
-    recorded = json.loads(TRADEOFF.read_text())[preset]
+    recorded = json.loads(TRADEOFF_FILE.read_text())[preset]
     assert recorded["chosen"] == dict(zip(("data_width", "weight_width"), DEFAULT_WIDTHS[preset], strict=True))
     row = next(r for r in recorded["rows"] if (r["data_width"], r["weight_width"]) == DEFAULT_WIDTHS[preset])
     assert row["psnr_db"] == pytest.approx(q["psnr_db"], abs=0.01)

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fpgagen.hls.fixed import OVERFLOW, ROUNDING, FixedType
+from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
 
 
 def ref_round(v: Fraction, q: str) -> int:

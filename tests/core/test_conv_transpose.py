@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fpgagen.hls.fixed import FixedType
-from fpgagen.hls.golden import conv_transpose2d
-from fpgagen.hls.quantized_model import (
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.golden import conv_transpose2d
+from fpgagen.core.quantized_model import (
     Layer,
     QuantizedModel,
     QuantizedModelError,

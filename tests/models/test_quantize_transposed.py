@@ -8,11 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from fpgagen.hls import golden
-from fpgagen.hls.boards import board_for_preset
-from fpgagen.hls.quality import psnr_db
-from fpgagen.hls.quantize import (
-    DEFAULT_WIDTHS,
+from fpgagen.core import golden
+from fpgagen.core.quantized_model import QuantizedModel, transposed_taps
+from fpgagen.core.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
+from fpgagen.models.checkpoint import save_checkpoint
+from fpgagen.models.cost import macs_per_image
+from fpgagen.models.presets import DEFAULT_WIDTHS, PRESETS, Preset, Reshape, board_for_preset
+from fpgagen.models.quality import psnr_db
+from fpgagen.models.quantize import (
     QuantConfig,
     choose_reuse_factors,
     fold_batchnorm,
@@ -21,15 +24,10 @@ from fpgagen.hls.quantize import (
     quantize,
     valid_reuse_factor,
 )
-from fpgagen.hls.quantized_model import QuantizedModel, transposed_taps
-from fpgagen.hls.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
-from fpgagen.models.checkpoint import save_checkpoint
-from fpgagen.models.cost import macs_per_image
-from fpgagen.models.presets import PRESETS, Preset, Reshape
 from fpgagen.models.sampling import generate, latents, load_generator
 
 # dcgan28 at its default widths (8-bit data, 7-bit weights) measured 35.2-35.7 dB on 16 latents of seeds 0-2 and
-# 35.8 dB on 1,000 (hls/quantization_tradeoff.json); max |error| 0.35-0.40 (0.57 on 1,000).
+# 35.8 dB on 1,000 (models/quantization_tradeoff.json); max |error| 0.35-0.40 (0.57 on 1,000).
 PSNR_FLOOR_DB = 33.0
 
 

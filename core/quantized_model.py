@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fixed import FixedType
+from fpgagen.core.fixed import FixedType
 
 FORMAT = "fpgagen-quantized-model-1"
 ARITHMETIC = ("dense", "conv2d", "conv_transpose2d")

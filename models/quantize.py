@@ -6,7 +6,7 @@ The rules, and why:
   BatchNorm when the preceding layer's type is 'auto', which fpgagen never leaves). A layer without a bias gets
   a zero one.
 - **Transposed convolutions** (ConvTranspose2d) become ``conv_transpose2d`` layers when fpgagen implements them
-  (:func:`fpgagen.hls.quantized_model.transposed_support`: stride 1 or 2, square kernel 2-5, padding 0..K-1,
+  (:func:`fpgagen.core.quantized_model.transposed_support`: stride 1 or 2, square kernel 2-5, padding 0..K-1,
   output_padding < stride, dilation 1, groups 1); anything else is refused with the layer named.
 - **Integer bits** of every value come from calibration: the float (folded) model runs on calibration latents
   drawn apart from any evaluation seed, and each layer output gets the fewest integer bits that hold its largest
@@ -25,7 +25,7 @@ The rules, and why:
 - **Inputs** beyond the input type's range saturate (the input type is ``AP_RND, AP_SAT``).
 
 Two widths steer everything: ``data_width`` (every activation and result) and ``weight_width``. The reuse
-factors spend the multiplier budget of the board the preset goes to (``fpgagen.hls.boards``: 200 on the PYNQ-Z2,
+factors spend the multiplier budget of the board the preset goes to (``fpgagen.overlays.boards``: 200 on the PYNQ-Z2,
 2,000 for dcgan28 on the ZCU102) unless the config sets ``multipliers``. Width defaults per preset are the
 narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
 (see ``bench/quantization_tradeoff.py``). A JSON config file can set them and override any type or reuse factor
@@ -50,14 +50,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fpgagen.models.checkpoint import default_checkpoint
-from fpgagen.models.presets import Preset, Reshape
-from fpgagen.models.sampling import latents, load_generator
-
-from .boards import board_for_preset
-from .fixed import FixedType
-from .golden import TABLE_SPAN
-from .quantized_model import (
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.golden import TABLE_SPAN
+from fpgagen.core.quantized_model import (
     ARITHMETIC,
     TRANSPOSED_SUPPORTED,
     Layer,
@@ -68,21 +63,17 @@ from .quantized_model import (
     transposed_out_size,
     transposed_taps,
 )
+from fpgagen.models.checkpoint import default_checkpoint
+from fpgagen.models.presets import DEFAULT_WIDTHS, FALLBACK_WIDTHS, Preset, Reshape, board_for_preset
+from fpgagen.models.sampling import latents, load_generator
 
 CALIBRATION_SEED = 7_000_000  # apart from the evaluation seeds (0, 1, ...)
 CALIBRATION_LATENTS = 2048
 OVERRIDABLE = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t", "table_size", "reuse_factor")
 
-# The narrowest (data_width, weight_width) that hold the quality targets, measured by
-# bench/quantization_tradeoff.py on the shipped checkpoints.
-DEFAULT_WIDTHS: dict[str, tuple[int, int]] = {
-    "digits8": (8, 8),
-    "mnist28": (9, 7),
-    "vae28": (8, 7),
-    "dcgan28": (8, 7),
-}
-# (data_width, weight_width) of a preset without measured widths: generous, untuned.
-FALLBACK_WIDTHS = (16, 10)
+# The measured width sweep (bench/quantization_tradeoff.py writes it).
+TRADEOFF_FILE = Path(__file__).with_name("quantization_tradeoff.json")
+
 
 
 @dataclass
@@ -90,7 +81,7 @@ class QuantConfig:
     """Knobs of :func:`quantize`; ``layers`` maps a layer name to overrides of the fields in OVERRIDABLE.
 
     ``None`` means the preset's default: ``DEFAULT_WIDTHS`` for the widths, the multiplier budget of the board the
-    preset goes to (:func:`fpgagen.hls.boards.board_for_preset`) for ``multipliers``.
+    preset goes to (:func:`fpgagen.overlays.boards.board_for_preset`) for ``multipliers``.
     """
 
     data_width: int | None = None
@@ -188,7 +179,7 @@ def kernel_dims(layer: Layer) -> tuple[int, int]:
 def kernel_uses(layer: Layer) -> int:
     """How often the layer's dense kernel runs per image, each time for ``reuse_factor`` cycles: dense once;
     conv2d once per output pixel; conv_transpose2d once per useful (output pixel, tap) pair of one channel pair
-    (:func:`fpgagen.hls.quantized_model.transposed_taps`)."""
+    (:func:`fpgagen.core.quantized_model.transposed_taps`)."""
     if layer.kind == "dense":
         return 1
     if layer.kind == "conv_transpose2d":

@@ -16,9 +16,8 @@ import itertools
 
 import numpy as np
 
-from .fixed import OVERFLOW, ROUNDING, FixedType
-from .quantize import exact_accumulator, kernel_dims, valid_reuse_factor
-from .quantized_model import (
+from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
+from fpgagen.core.quantized_model import (
     TRANSPOSED_KERNELS,
     TRANSPOSED_STRIDES,
     Layer,
@@ -26,6 +25,7 @@ from .quantized_model import (
     transposed_out_size,
     transposed_support,
 )
+from fpgagen.models.quantize import exact_accumulator, kernel_dims, valid_reuse_factor
 
 # Every (stride, kernel, padding, output_padding) of a transposed convolution fpgagen implements.
 TRANSPOSED_GEOMETRIES: tuple[tuple[int, int, int, int], ...] = tuple(
