@@ -40,11 +40,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from fpgagen.models.sampling import generate, latents, load_generator, save_grid
+    from fpgagen.core.latents import latents
+    from fpgagen.models.presets import load_preset
+    from fpgagen.models.sampling import save_grid
 
-    preset, generator = load_generator(args.preset, args.checkpoint)
-    images = generate(generator, latents(args.n, preset.latent_dim, args.seed))
-    path = save_grid(images, args.out, preset.output_range)
+    generator = load_preset(args.preset, args.checkpoint)
+    images = generator.generate(latents(args.n, generator.spec.latent_dim, args.seed))
+    path = save_grid(images, args.out, generator.spec.output_range)
     print(f"wrote {path} ({args.n} {args.preset} samples, seed {args.seed})")
 
 
@@ -59,11 +61,10 @@ def format_quality(name: str, q: dict) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from fpgagen.models.sampling import load_generator
+    from fpgagen.models.presets import load_preset
     from fpgagen.models.train import evaluate
 
-    preset, generator = load_generator(args.preset, args.checkpoint)
-    q = evaluate(preset, generator, n=args.n, seed=args.seed)
+    q = evaluate(load_preset(args.preset, args.checkpoint), n=args.n, seed=args.seed)
     print(format_quality(args.preset, q))
     if args.json:
         Path(args.json).write_text(json.dumps(q, indent=2) + "\n")
@@ -71,33 +72,39 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
+    from fpgagen.core.quantize import QuantConfig
+    from fpgagen.models.presets import load_preset
     from fpgagen.models.quality import fixed_vs_float
-    from fpgagen.models.quantize import QuantConfig, quantize
+    from fpgagen.models.quantize import quantize
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
-    model = quantize(args.preset, args.checkpoint, config)
+    generator = load_preset(args.preset, args.checkpoint)
+    model = quantize(generator, config)
     out = args.out or Path("build") / args.preset / "quantized"
     model.save(out)
     print(model.summary())
-    q = fixed_vs_float(model, checkpoint=args.checkpoint)
+    print(f"widths: {model.info['width_source']}")
+    q = fixed_vs_float(model, generator)
     print(f"fixed vs float on {q['n']} latents: PSNR {q['psnr_db']:.1f} dB, max |err| {q['max_abs_error']:.4f}, "
           f"Frechet {q['fixed']['frechet']:.2f} (float {q['float']['frechet']:.2f})")
     print(f"wrote {out}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
+    from fpgagen.core.quantize import QuantConfig
     from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
-    from fpgagen.host.numpy_reference import export_float_reference
-    from fpgagen.models.quantize import QuantConfig, quantize
+    from fpgagen.models.presets import load_preset
+    from fpgagen.models.quantize import quantize
     from fpgagen.overlays.boards import get_board
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
         config.multipliers = get_board(args.board).multiplier_budget
-    model = quantize(args.preset, args.checkpoint, config)
+    generator = load_preset(args.preset, args.checkpoint)
+    model = quantize(generator, config)
     out = args.out or Path("build") / args.preset / args.board
     manifest = write_accelerator_project(model, out, args.board)
-    export_float_reference(args.preset, out / FLOAT_REFERENCE, args.checkpoint)
+    generator.float_model().save(out / FLOAT_REFERENCE)
     stream = manifest["stream"]
     print(model.summary())
     print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, {manifest['io_type']}, "
@@ -121,23 +128,26 @@ def cmd_build(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     import time
 
+    from fpgagen.core.latents import latents
+    from fpgagen.host.compare import Subject
     from fpgagen.host.executors import get_executor
-    from fpgagen.models.presets import get_preset
-    from fpgagen.models.sampling import latents, save_grid
+    from fpgagen.models.presets import load_preset
+    from fpgagen.models.sampling import save_grid
 
-    preset = get_preset(args.preset)
-    executor = get_executor(args.target, args.preset, checkpoint=args.checkpoint)
     start = time.perf_counter()
+    subject = Subject.of(load_preset(args.preset, args.checkpoint))
+    options = {"board": subject.board} if args.target == "board" else {}
+    executor = get_executor(args.target, subject.model_for(args.target), **options)
     executor.prepare()
     prepared = time.perf_counter() - start
-    z = latents(args.n, preset.latent_dim, args.seed)
+    z = latents(args.n, subject.latent_dim, args.seed)
     start = time.perf_counter()
     try:
         images = executor.run(z)
     finally:
         executor.close()
     seconds = time.perf_counter() - start
-    path = save_grid(images, args.out, preset.output_range)
+    path = save_grid(images, args.out, subject.output_range)
     extra = "".join(f", {k} {v}" for k, v in executor.last_info.items() if k in ("cycles_per_image", "transfers"))
     print(f"{args.target} ({executor.description}): {args.n} images in {seconds:.3f} s "
           f"({args.n / seconds:.1f} images/s; prepare {prepared:.1f} s{extra})")
@@ -145,11 +155,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from fpgagen.host.compare import compare, format_table
+    from fpgagen.host.compare import compare, format_table, resolve_subject
 
-    result = compare(args.preset, targets=args.targets, batches=args.batches, repeats=args.repeats,
-                     n_quality=args.n_quality, seed=args.seed, checkpoint=args.checkpoint,
-                     torch_threads=args.torch_threads, out=args.out, overlay=args.overlay)
+    subject = resolve_subject(args.preset, args.overlay, args.checkpoint)
+    result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
+                     n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
     print(format_table(result))
     print(f"wrote {args.out}: {', '.join(result['files'].values())}")
     for name, reason in result["files_skipped"].items():

@@ -16,9 +16,10 @@ import time
 import numpy as np
 
 from fpgagen.core import golden
+from fpgagen.core.latents import latents
 from fpgagen.hls.csim import CSimExecutor
+from fpgagen.models.presets import load_preset
 from fpgagen.models.quantize import quantize
-from fpgagen.models.sampling import latents
 
 
 def median_seconds(run, z, repeats: int = 3) -> float:
@@ -38,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'preset':8s} {'prepare s':>9s} {'csim s':>8s} {'golden s':>9s} {'ratio':>6s} {'differing':>9s}")
     for preset in args.presets:
-        model = quantize(preset)
+        model = quantize(load_preset(preset))
         z = latents(args.n, model.latent_dim, seed=0)
         start = time.perf_counter()
         csim = CSimExecutor(model)

@@ -1,4 +1,4 @@
-"""Quality against fixed-point width: the measurement behind quantize.DEFAULT_WIDTHS.
+"""Quality against fixed-point width: the measurement behind the presets' widths (GeneratorSpec.widths).
 
 For each preset it sweeps the data width (every activation/result) at a generous weight width, then the weight
 width at a generous data width, then checks the corner the two minima suggest, widening until both targets
@@ -14,42 +14,45 @@ import json
 import sys
 import time
 
+from fpgagen.core.latents import latents
+from fpgagen.core.quantize import QuantConfig
+from fpgagen.models.presets import load_preset
 from fpgagen.models.quality import fixed_vs_float
-from fpgagen.models.quantize import TRADEOFF_FILE, QuantConfig, quantize
-from fpgagen.models.sampling import generate, latents, load_generator
+from fpgagen.models.quantize import TRADEOFF_FILE, quantize
 
 FD_TOLERANCE = 0.05
 PSNR_TARGET_DB = 35.0
 OUT = TRADEOFF_FILE
 
 
-def measure(preset: str, data_width: int, weight_width: int, float_images) -> dict:
-    model = quantize(preset, config=QuantConfig(data_width=data_width, weight_width=weight_width))
-    q = fixed_vs_float(model, float_images=float_images)
+def measure(generator, data_width: int, weight_width: int, float_images) -> dict:
+    model = quantize(generator, QuantConfig(data_width=data_width, weight_width=weight_width))
+    q = fixed_vs_float(model, generator, float_images=float_images)
     ok = q["fixed"]["frechet"] <= q["float"]["frechet"] * (1 + FD_TOLERANCE) and q["psnr_db"] >= PSNR_TARGET_DB
     row = {"data_width": data_width, "weight_width": weight_width, "psnr_db": round(q["psnr_db"], 2),
            "max_abs_error": round(q["max_abs_error"], 4), "mean_abs_error": round(q["mean_abs_error"], 5),
            "frechet": round(q["fixed"]["frechet"], 2), "float_frechet": round(q["float"]["frechet"], 2),
            "recognizability": round(q["fixed"]["recognizability"], 3),
            "float_recognizability": round(q["float"]["recognizability"], 3), "meets_targets": bool(ok)}
-    print(f"  {preset:8s} data {data_width:2d} weight {weight_width:2d}: PSNR {row['psnr_db']:6.2f} dB  "
+    print(f"  {generator.name:8s} data {data_width:2d} weight {weight_width:2d}: PSNR {row['psnr_db']:6.2f} dB  "
           f"FD {row['frechet']:8.2f} (float {row['float_frechet']:.2f})  recog {row['recognizability']:.3f}  "
           f"{'ok' if ok else '--'}", flush=True)
     return row
 
 
 def sweep(preset: str) -> dict:
-    spec, generator = load_generator(preset)
+    generator = load_preset(preset)
+    spec = generator.spec
     n = 359 if spec.dataset == "digits8" else 1000
-    float_images = generate(generator, latents(n, spec.latent_dim, 0))
+    float_images = generator.generate(latents(n, spec.latent_dim, 0))
     rows = []
-    data_rows = [measure(preset, d, 16, float_images) for d in range(6, 15)]
-    weight_rows = [measure(preset, 16, w, float_images) for w in range(3, 11)]
+    data_rows = [measure(generator, d, 16, float_images) for d in range(6, 15)]
+    weight_rows = [measure(generator, 16, w, float_images) for w in range(3, 11)]
     rows += data_rows + weight_rows
     d = min((r["data_width"] for r in data_rows if r["meets_targets"]), default=16)
     w = min((r["weight_width"] for r in weight_rows if r["meets_targets"]), default=12)
     while True:  # the corner: widen the cheaper-to-widen side first until both targets hold
-        row = measure(preset, d, w, float_images)
+        row = measure(generator, d, w, float_images)
         rows.append(row)
         if row["meets_targets"] or (d >= 16 and w >= 16):
             break

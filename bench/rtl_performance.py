@@ -1,7 +1,7 @@
 """RTL twin performance: cycles per image in simulation against the analytical bound, simulation speed, and a
 yosys resource estimate of a generated top on its preset's board.
 
-Each preset runs on the board :func:`fpgagen.models.presets.board_for_preset` picks for it (digits8, mnist28: PYNQ-Z2's
+Each preset runs on the board :meth:`fpgagen.models.generator.Generator.board` picks for it (digits8, mnist28: PYNQ-Z2's
 xc7z020; dcgan28: ZCU102's XCZU9EG); the DSP ceiling, the yosys family and the budgets come from that board.
 
 Cycles per image: the rtlsim backend's Verilator model (:class:`fpgagen.host.rtl_backend.RtlBackend`, the same
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.errors import ToolNotFoundError
-from fpgagen.models.presets import board_for_preset
+from fpgagen.models.presets import load_preset
 from fpgagen.overlays.boards import Board
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
@@ -64,7 +64,7 @@ def make_design(preset: str):
     from fpgagen.models.quantize import quantize
     from fpgagen.rtl.generate import generate_rtl
 
-    model = quantize(preset)
+    model = quantize(load_preset(preset))
     build = WORK / preset
     return model, generate_rtl(model, build / "rtl"), build
 
@@ -76,8 +76,8 @@ def float_bits(images: np.ndarray) -> np.ndarray:
 
 
 def board_of(preset: str) -> Board:
-    """The board the preset runs on (:func:`fpgagen.models.presets.board_for_preset`)."""
-    board = board_for_preset(preset).board
+    """The board the preset runs on (:meth:`fpgagen.models.generator.Generator.board`)."""
+    board = load_preset(preset).board().board
     if board.fabric_clock_mhz * 1e6 != CLOCK_HZ:
         raise ValueError(f"{preset}: board {board.name} clocks the fabric at {board.fabric_clock_mhz} MHz; this bench "
                          f"projects at {CLOCK_HZ / 1e6:.0f} MHz")
@@ -137,8 +137,8 @@ def _rtlsim_run(backend, z: np.ndarray) -> tuple[int, np.ndarray]:
 def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
     """Steady-state cycles per image from the rtlsim backend (see the module docstring); images == golden."""
     from fpgagen.core import golden
+    from fpgagen.core.latents import latents
     from fpgagen.host.rtl_backend import RtlBackend
-    from fpgagen.models.sampling import latents
 
     if images < 2:
         raise ValueError(f"the rtlsim measurement needs at least 2 images back to back, got {images}")

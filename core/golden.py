@@ -18,6 +18,8 @@ import functools
 import numpy as np
 
 from fpgagen.core.fixed import FixedType
+from fpgagen.core.latents import check_latents as check_stream_latents
+from fpgagen.core.layers import implementation, implements, require
 
 # Integer matrix products run through float64 BLAS while every partial sum stays below 2**53 (exact).
 _EXACT_FLOAT = 2**53
@@ -74,7 +76,7 @@ def conv_transpose2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, ac
     """torch's ConvTranspose2d on codes: every input pixel times every kernel tap, scattered to
     ``y = i * stride + t - padding`` (taps landing outside the output dropped), then the bias and one cast. The
     sum is exact, so this equals the sub-pixel (per-phase) order in which hls4ml's extension layer and the RTL
-    accumulate (:func:`fpgagen.core.quantized_model.transposed_phases`).
+    accumulate (:func:`fpgagen.core.transposed.transposed_phases`).
 
     Args:
         x: (N, C, H, W) codes; w: (C, O, K, K) weight codes (torch's ConvTranspose2d layout); b: (O,) bias codes.
@@ -160,9 +162,50 @@ def lut_activation(x, x_t: FixedType, table: np.ndarray, table_t: FixedType, res
 def check_latents(z, latent_dim: int) -> np.ndarray:
     """Latents as float64 (N, latent_dim) holding float32 values (the stream's beat format, so every
     fixed-point target agrees for any float input); see :func:`fpgagen.core.latents.check_latents`."""
-    from fpgagen.core.latents import check_latents as check_stream_latents
-
     return check_stream_latents(z, latent_dim).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------- the kinds, registered
+@implements("golden", "dense")
+def _dense_layer(x, x_t: FixedType, lr):
+    return dense(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t)
+
+
+@implements("golden", "conv2d")
+def _conv2d_layer(x, x_t: FixedType, lr):
+    return conv2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t, lr.padding)
+
+
+@implements("golden", "conv_transpose2d")
+def _conv_transpose2d_layer(x, x_t: FixedType, lr):
+    return conv_transpose2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t, lr.stride,
+                            lr.padding, lr.output_padding)
+
+
+@implements("golden", "relu")
+def _relu_layer(x, x_t: FixedType, lr):
+    return relu(x, x_t, lr.result_t)
+
+
+@implements("golden", "leaky_relu")
+def _leaky_relu_layer(x, x_t: FixedType, lr):
+    return leaky_relu(x, x_t, lr.alpha, lr.param_t, lr.result_t)
+
+
+@implements("golden", "tanh", "sigmoid")
+def _table_layer(x, x_t: FixedType, lr):
+    table = activation_table(lr.kind, lr.table_size, lr.table_t)
+    return lut_activation(x, x_t, table, lr.table_t, lr.result_t, TABLE_SPAN[lr.kind])
+
+
+@implements("golden", "reshape")
+def _reshape_layer(x, x_t: FixedType, lr):
+    return x.reshape(x.shape[0], *lr.out_shape)
+
+
+@implements("golden", "upsample")
+def _upsample_layer(x, x_t: FixedType, lr):
+    return upsample_nearest(x, lr.factor)
 
 
 def run_codes(model, z) -> np.ndarray:
@@ -171,29 +214,11 @@ def run_codes(model, z) -> np.ndarray:
     Latents are cast to ``model.input_t`` (with its rounding and overflow modes: out-of-range values saturate
     under AP_SAT).
     """
+    require("golden", model.layers)
     x = model.input_t.from_float(check_latents(z, model.latent_dim))
     x_t = model.input_t
     for lr in model.layers:
-        if lr.kind == "dense":
-            x = dense(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t)
-        elif lr.kind == "conv2d":
-            x = conv2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t, lr.padding)
-        elif lr.kind == "conv_transpose2d":
-            x = conv_transpose2d(x, x_t, lr.weight, lr.bias, lr.weight_t, lr.bias_t, lr.accum_t, lr.result_t,
-                                 lr.stride, lr.padding, lr.output_padding)
-        elif lr.kind == "relu":
-            x = relu(x, x_t, lr.result_t)
-        elif lr.kind == "leaky_relu":
-            x = leaky_relu(x, x_t, lr.alpha, lr.param_t, lr.result_t)
-        elif lr.kind in ("tanh", "sigmoid"):
-            table = activation_table(lr.kind, lr.table_size, lr.table_t)
-            x = lut_activation(x, x_t, table, lr.table_t, lr.result_t, TABLE_SPAN[lr.kind])
-        elif lr.kind == "reshape":
-            x = x.reshape(x.shape[0], *lr.out_shape)
-        elif lr.kind == "upsample":
-            x = upsample_nearest(x, lr.factor)
-        else:
-            raise ValueError(f"layer {lr.name}: unknown kind {lr.kind!r}")
+        x = implementation("golden", lr)(x, x_t, lr)
         x_t = lr.result_t
     return x
 

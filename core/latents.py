@@ -1,8 +1,17 @@
-"""The one check every executor makes of latents, board side included (numpy only)."""
+"""Latents: the seeded vectors every target shares, and the one check every executor makes of them (numpy only)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+MAX_SAMPLES = 100_000
+
+
+def latents(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """``n`` standard-normal latent vectors (n, latent_dim) float32, from numpy so every target shares them."""
+    if not isinstance(n, int | np.integer) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+    return np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
 
 
 def check_latents(z, latent_dim: int) -> np.ndarray:

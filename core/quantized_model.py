@@ -22,109 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.fixed import FixedType
+from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims
+from fpgagen.core.transposed import transposed_taps
 
 FORMAT = "fpgagen-quantized-model-1"
-ARITHMETIC = ("dense", "conv2d", "conv_transpose2d")
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
-KINDS = ARITHMETIC + ACTIVATIONS + ("reshape", "upsample")
 TYPE_FIELDS = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t")
-
-
-# Transposed convolutions fpgagen implements (torch semantics, square kernels, dilation 1, groups 1).
-TRANSPOSED_STRIDES = (1, 2)
-TRANSPOSED_KERNELS = (2, 3, 4, 5)
-
-
-def transposed_out_size(n: int, k: int, stride: int, padding: int, output_padding: int) -> int:
-    """torch's ConvTranspose2d output size: (n - 1) * stride - 2 * padding + k + output_padding."""
-    return (n - 1) * stride - 2 * padding + k + output_padding
-
-
-def transposed_support(k: int, stride: int, padding: int, output_padding: int) -> list[str]:
-    """What is unsupported about a transposed convolution ([] when fpgagen implements it)."""
-    p = []
-    if stride not in TRANSPOSED_STRIDES:
-        p.append(f"stride {stride} (supported: {', '.join(map(str, TRANSPOSED_STRIDES))})")
-    if k not in TRANSPOSED_KERNELS:
-        p.append(f"kernel {k} (supported: {', '.join(map(str, TRANSPOSED_KERNELS))}, square)")
-    if not 0 <= padding <= k - 1:
-        p.append(f"padding {padding} (supported: 0 to kernel - 1 = {k - 1})")
-    if not 0 <= output_padding < stride:
-        p.append(f"output_padding {output_padding} (supported: 0 to stride - 1 = {stride - 1})")
-    return p
-
-
-# What fpgagen implements of torch's ConvTranspose2d, in words (the tail of every refusal).
-TRANSPOSED_SUPPORTED = (f"stride {' or '.join(map(str, TRANSPOSED_STRIDES))}, a square kernel of "
-                        f"{', '.join(map(str, TRANSPOSED_KERNELS))}, padding 0 to kernel - 1, output_padding below "
-                        "the stride, dilation 1, groups 1, zero padding mode, each the same on both axes")
-
-
-def transposed_module_problems(module) -> list[str]:
-    """What about a torch ``ConvTranspose2d`` fpgagen does not implement ([] when it does). Reads the module's
-    attributes only, so this module needs no torch; quantization and the hls4ml handler both refuse by it."""
-    problems = []
-
-    def single(name: str) -> int:
-        value = getattr(module, name)
-        values = tuple(value) if isinstance(value, tuple | list) else (value,)
-        if len(set(values)) != 1:
-            problems.append(f"{name} {values} differs between the axes (supported: the same on both)")
-        return int(values[0])
-
-    k, stride, padding, output_padding, dilation = (
-        single(name) for name in ("kernel_size", "stride", "padding", "output_padding", "dilation"))
-    if dilation != 1:
-        problems.append(f"dilation {tuple(module.dilation)} (supported: 1)")
-    if module.groups != 1:
-        problems.append(f"groups {module.groups} (supported: 1)")
-    if module.padding_mode != "zeros":
-        problems.append(f"padding_mode {module.padding_mode!r} (supported: 'zeros')")
-    return problems + transposed_support(k, stride, padding, output_padding)
-
-
-def transposed_phases(k: int, stride: int) -> list[np.ndarray]:
-    """The kernel taps of each phase of a transposed convolution, along one axis.
-
-    Output index ``y`` receives ``x[i] * w[t]`` exactly where ``y + padding = i * stride + t``, so it uses the
-    taps ``t`` of phase ``r = (y + padding) % stride`` -- ``r, r + stride, ...`` -- with inputs
-    ``i = (y + padding - t) // stride``. fpgagen computes each output from its phase's taps alone (the sub-pixel
-    decomposition) and, at the borders, only from the taps whose ``i`` lies inside the input: it multiplies no
-    inserted zero and no padding, so the multiplications executed are exactly the useful ones.
-    """
-    return [np.arange(r, k, stride) for r in range(stride)]
-
-
-def transposed_taps(k: int, stride: int, padding: int, out_hw, in_hw) -> tuple[int, int]:
-    """(phase, useful) (output pixel, kernel tap) pairs of one channel pair over a whole feature map: every tap
-    of each output's phase (what a per-phase convolution over a zero-padded input would multiply), and the useful
-    ones whose input pixel lies inside the input (what fpgagen executes)."""
-    executed = useful = 1
-    for n_out, n_in in zip(out_hw, in_hw, strict=True):
-        y = np.arange(n_out)[:, None] + padding
-        taps = np.arange(k)[None, :]
-        in_phase = (y - taps) % stride == 0
-        i = (y - taps) // stride
-        executed *= int(in_phase.sum())
-        useful *= int((in_phase & (i >= 0) & (i < n_in)).sum())
-    return executed, useful
-
-
-def weight_rows(lr: Layer) -> np.ndarray:
-    """The weights summed into one accumulator, one row per distinct sum (for accumulator bounds):
-    dense (O, I); conv2d (O, C*K*K); conv_transpose2d (O * stride**2, C * taps): one row per output channel and
-    phase, holding that phase's taps."""
-    w = lr.weight
-    if lr.kind == "conv_transpose2d":
-        phases = transposed_phases(w.shape[2], lr.stride)
-        rows = []
-        for ry in phases:
-            for rx in phases:
-                sub = w[:, :, ry][:, :, :, rx]  # C, O, taps_y, taps_x
-                rows.append(sub.transpose(1, 0, 2, 3).reshape(w.shape[1], -1))
-        width = max(r.shape[1] for r in rows)
-        return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in rows])
-    return w.reshape(w.shape[0], -1)
 
 
 class QuantizedModelError(ValueError):
@@ -137,7 +39,7 @@ class Layer:
 
     Attributes:
         name: unique, e.g. ``dense_0``, ``conv2d_3``.
-        kind: one of ``dense, conv2d, conv_transpose2d, relu, leaky_relu, tanh, sigmoid, reshape, upsample``.
+        kind: one of :data:`fpgagen.core.layers.KINDS` (dense, conv2d, conv_transpose2d, relu, ...).
         in_shape, out_shape: per-sample shapes, torch layout.
         result_t: type of the layer's output.
         weight, bias: integer codes of ``weight_t`` / ``bias_t``, torch layouts: dense (out, in); conv2d
@@ -187,24 +89,21 @@ class Layer:
 
     @property
     def multipliers(self) -> int:
-        """Multipliers the layer instantiates at its reuse factor (weights per output position / reuse; for
-        conv_transpose2d, weights per kernel tap / reuse)."""
-        if self.kind == "conv_transpose2d":
-            return int(self.weight[:, :, 0, 0].size) // self.reuse_factor
-        return int(self.weight.size) // self.reuse_factor if self.kind in ARITHMETIC else 0
+        """Multipliers the layer instantiates at its reuse factor: the weights of its dense kernel (per output
+        position; for conv_transpose2d per kernel tap) over the reuse factor."""
+        if self.kind not in ARITHMETIC:
+            return 0
+        n_in, n_out = kernel_dims(self)
+        return n_in * n_out // self.reuse_factor
 
     def to_json(self) -> dict:
         d = {"name": self.name, "kind": self.kind, "in_shape": list(self.in_shape), "out_shape": list(self.out_shape)}
         for key in TYPE_FIELDS:
             if getattr(self, key) is not None:
                 d[key] = str(getattr(self, key))
-        for key in ("alpha", "table_size", "factor"):
+        for key in get_kind(self.kind).attributes:
             if getattr(self, key) is not None:
                 d[key] = int(getattr(self, key))
-        if self.kind in ("conv2d", "conv_transpose2d"):
-            d["padding"] = self.padding
-        if self.kind == "conv_transpose2d":
-            d["stride"], d["output_padding"] = self.stride, self.output_padding
         if self.kind in ARITHMETIC:
             d["reuse_factor"] = self.reuse_factor
         return d
@@ -340,111 +239,12 @@ class QuantizedModel:
         prev_shape, prev_t = None, self.input_t
         for lr in self.layers:
             where = f"layer {lr.name} ({lr.kind})"
-            if lr.kind not in KINDS:
-                problems.append(f"{where}: unknown kind; known: {', '.join(KINDS)}")
-                continue
             if prev_shape is not None and tuple(lr.in_shape) != tuple(prev_shape):
                 problems.append(f"{where}: in_shape {tuple(lr.in_shape)} but the previous layer gives "
                                 f"{tuple(prev_shape)}")
-            problems += [f"{where}: {p}" for p in _check_layer(lr, prev_t)]
+            problems += [f"{where}: {p}" for p in check_layer(lr, prev_t)]
             prev_shape, prev_t = lr.out_shape, lr.result_t
         if self.layers and len(self.layers[0].in_shape) != 1:
             problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")
         if problems:
             raise QuantizedModelError(f"QuantizedModel {self.preset!r} is inconsistent:\n  " + "\n  ".join(problems))
-
-
-def _codes_fit(codes: np.ndarray, t: FixedType) -> bool:
-    """Codes lie in ``t``'s range; under AP_SAT_SYM the most negative code is excluded (a cast makes it -max)."""
-    lo = -t.max_code if t.signed and t.overflow == "SAT_SYM" else t.min_code
-    return codes.size == 0 or (codes.min() >= lo and codes.max() <= t.max_code)
-
-
-def accumulator_bound(lr: Layer, x_t: FixedType, frac: int) -> int:
-    """Largest |accumulator code| of arithmetic layer ``lr`` at ``frac`` fraction bits, over every input of type
-    ``x_t``."""
-    rows = weight_rows(lr)
-    w = np.abs(rows).sum(axis=1)
-    bias = np.tile(lr.bias, rows.shape[0] // lr.bias.size)
-    x_max = max(abs(x_t.min_code), abs(x_t.max_code))
-    sums = w * x_max * (1 << (frac - x_t.frac - lr.weight_t.frac)) + np.abs(bias) * (1 << (frac - lr.bias_t.frac))
-    return int(sums.max(initial=0))
-
-
-def _check_layer(lr: Layer, x_t: FixedType) -> list[str]:
-    p = []
-    if lr.kind in ARITHMETIC:
-        for key in ("weight_t", "bias_t", "accum_t"):
-            if getattr(lr, key) is None:
-                p.append(f"{key} missing")
-        if lr.weight is None or lr.bias is None or p:
-            return p + (["weight or bias codes missing"] if lr.weight is None or lr.bias is None else [])
-        if lr.kind == "dense":
-            want_w = (lr.out_shape[0], lr.in_shape[0])
-        elif lr.kind == "conv_transpose2d":
-            c, h, w = lr.in_shape
-            o, oh, ow = lr.out_shape
-            k = lr.weight.shape[-1] if lr.weight.ndim == 4 else -1
-            want_w = (c, o, k, k)
-            p += [f"unsupported {u}" for u in transposed_support(k, lr.stride, lr.padding, lr.output_padding)]
-            size = [transposed_out_size(n, k, lr.stride, lr.padding, lr.output_padding) for n in (h, w)]
-            if (oh, ow) != tuple(size):
-                p.append(f"out_shape {lr.out_shape} does not follow from in_shape {lr.in_shape}, kernel {k}, "
-                         f"stride {lr.stride}, padding {lr.padding}, output_padding {lr.output_padding}")
-        else:
-            c, h, w = lr.in_shape
-            o, oh, ow = lr.out_shape
-            k = lr.weight.shape[-1] if lr.weight.ndim == 4 else -1
-            want_w = (o, c, k, k)
-            if (oh, ow) != (h + 2 * lr.padding - k + 1, w + 2 * lr.padding - k + 1):
-                p.append(f"out_shape {lr.out_shape} does not follow from in_shape {lr.in_shape}, kernel {k}, "
-                         f"padding {lr.padding}")
-        if tuple(lr.weight.shape) != want_w:
-            p.append(f"weight shape {tuple(lr.weight.shape)}, expected {want_w}")
-        n_out = want_w[1] if lr.kind == "conv_transpose2d" else want_w[0]
-        if tuple(lr.bias.shape) != (n_out,):
-            p.append(f"bias shape {tuple(lr.bias.shape)}, expected {(n_out,)}")
-        if not _codes_fit(lr.weight, lr.weight_t):
-            p.append(f"weight codes outside {lr.weight_t}")
-        if not _codes_fit(lr.bias, lr.bias_t):
-            p.append(f"bias codes outside {lr.bias_t}")
-        acc = lr.accum_t
-        if acc.frac < x_t.frac + lr.weight_t.frac or acc.frac < lr.bias_t.frac:
-            p.append(f"accumulator {acc} has {acc.frac} fraction bits; exact accumulation needs "
-                     f"{max(x_t.frac + lr.weight_t.frac, lr.bias_t.frac)} (input {x_t}, weight {lr.weight_t}, "
-                     f"bias {lr.bias_t})")
-        elif not p:
-            bound = accumulator_bound(lr, x_t, acc.frac)
-            if bound > acc.max_code:
-                width = int(bound).bit_length() + 1
-                p.append(f"accumulator {acc} can overflow: sums reach {bound} codes, it holds {acc.max_code} "
-                         f"(needs at least ap_fixed<{width},{width - acc.frac}>)")
-        per_output = lr.weight[:, :, 0, 0].size if lr.kind == "conv_transpose2d" else lr.weight.size
-        if lr.reuse_factor < 1 or per_output % lr.reuse_factor:
-            what = "weights of one kernel tap" if lr.kind == "conv_transpose2d" else "weights"
-            p.append(f"reuse factor {lr.reuse_factor} does not divide the {per_output} {what}")
-    elif lr.kind == "leaky_relu":
-        if lr.alpha is None or lr.param_t is None:
-            p.append("alpha or param_t missing")
-        elif not _codes_fit(np.array([lr.alpha]), lr.param_t):
-            p.append(f"alpha code {lr.alpha} outside {lr.param_t}")
-    elif lr.kind in ("tanh", "sigmoid"):
-        if lr.table_t is None or lr.table_size is None:
-            p.append("table_t or table_size missing")
-        elif lr.table_size < 2 or lr.table_size & (lr.table_size - 1):
-            p.append(f"table_size must be a power of two >= 2, got {lr.table_size}")
-    elif lr.kind == "reshape":
-        if int(np.prod(lr.in_shape)) != int(np.prod(lr.out_shape)):
-            p.append(f"cannot reshape {lr.in_shape} to {lr.out_shape}")
-        if lr.result_t != x_t:
-            p.append(f"result_t {lr.result_t} must equal its input type {x_t} (a reshape copies)")
-    elif lr.kind == "upsample":
-        c, h, w = lr.in_shape
-        f = lr.factor or 0
-        if tuple(lr.out_shape) != (c, h * f, w * f):
-            p.append(f"out_shape {lr.out_shape} is not in_shape {lr.in_shape} upsampled by {f}")
-        if lr.result_t != x_t:
-            p.append(f"result_t {lr.result_t} must equal its input type {x_t} (nearest upsampling copies)")
-    if lr.kind in ACTIVATIONS and tuple(lr.in_shape) != tuple(lr.out_shape):
-        p.append(f"an activation keeps its shape: {lr.in_shape} -> {lr.out_shape}")
-    return p

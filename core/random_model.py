@@ -17,15 +17,11 @@ import itertools
 import numpy as np
 
 from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
-from fpgagen.core.quantized_model import (
-    TRANSPOSED_KERNELS,
-    TRANSPOSED_STRIDES,
-    Layer,
-    QuantizedModel,
-    transposed_out_size,
-    transposed_support,
-)
-from fpgagen.models.quantize import exact_accumulator, kernel_dims, valid_reuse_factor
+from fpgagen.core.folding import valid_reuse_factor
+from fpgagen.core.layers import kernel_dims
+from fpgagen.core.quantize import exact_accumulator
+from fpgagen.core.quantized_model import Layer, QuantizedModel
+from fpgagen.core.transposed import TRANSPOSED_KERNELS, TRANSPOSED_STRIDES, transposed_out_size, transposed_support
 
 # Every (stride, kernel, padding, output_padding) of a transposed convolution fpgagen implements.
 TRANSPOSED_GEOMETRIES: tuple[tuple[int, int, int, int], ...] = tuple(

@@ -32,13 +32,13 @@ import numpy as np
 
 from fpgagen.core.errors import BuildError, ToolNotFoundError
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.quantized_model import ARITHMETIC, QuantizedModel
+from fpgagen.core.layers import ARITHMETIC
+from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
 from fpgagen.overlays.boards import Board, get_board
 
-REPO = Path(__file__).resolve().parents[1]
 MANIFEST_FORMAT = "fpgagen-accelerator-1"
-FLOAT_REFERENCE = "float_reference.npz"  # written into the project by `fpgagen convert` (needs torch)
+FLOAT_REFERENCE = "float_reference.npz"  # the FloatModel, written into the project by `fpgagen convert`
 HLS_DIR = "hls4ml_prj"
 BOARD_DESIGNS = Path(__file__).resolve().parents[1] / "overlays" / "board_designs"
 # Boards whose block design hls4ml 1.3.0 writes itself (its supported_boards.json, Zynq only).
@@ -192,7 +192,7 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
 
     Runs ``vivado_hls -f build_prj.tcl`` (C synthesis, IP export) and ``vivado -mode batch -source design.tcl``
     (block design, implementation, bitstream), then copies ``.bit`` and ``.hwh`` to
-    ``<overlays_dir or <repo>/overlays>/<board>/<preset>.bit`` / ``.hwh``. Raises ToolNotFoundError naming any
+    ``<overlays_dir or ./overlays>/<board>/<preset>.bit`` / ``.hwh``. Raises ToolNotFoundError naming any
     missing tool before doing anything (hls4ml's VivadoAccelerator flow needs Vivado HLS; Vitis HLS does not run
     its scripts). ``board`` is any board of :data:`fpgagen.overlays.boards.BOARDS`; the project must have been written
     for it. The Zynq UltraScale+ designs take the newest installed Vivado board files of the board (the KV260's come
@@ -224,7 +224,7 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
     hwhs = sorted(vivado_prj.glob("project_1.*/sources_1/bd/design_1/hw_handoff/design_1.hwh"))
     if not bits or not hwhs:
         raise BuildError(f"Vivado finished without a bitstream and hardware handoff under {vivado_prj}")
-    return install_overlay(project_dir, bits[0], hwhs[0], Path(overlays_dir or REPO / "overlays") / board)
+    return install_overlay(project_dir, bits[0], hwhs[0], Path(overlays_dir or "overlays") / board)
 
 
 def install_overlay(project_dir: Path, bit: Path, hwh: Path, target: Path) -> dict[str, Path]:

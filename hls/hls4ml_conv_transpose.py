@@ -14,7 +14,7 @@ one without touching hls4ml's files, the way hls4ml's own ``test/pytest/test_ext
 :func:`register` does all of it once (idempotent); :mod:`fpgagen.hls.hls4ml_flow` calls it on import.
 
 The kernel computes each output pixel from its phase's useful taps only (see
-:func:`fpgagen.core.quantized_model.transposed_phases`), one tap's C x O product at the reuse factor, accumulates
+:func:`fpgagen.core.transposed.transposed_phases`), one tap's C x O product at the reuse factor, accumulates
 in ``accum_t`` starting from the bias and casts once to the result type: bit for bit
 :func:`fpgagen.core.golden.conv_transpose2d` when the accumulator is exact (fpgagen's contract).
 """
@@ -32,7 +32,7 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, layer_map, register_layer
 from hls4ml.model.optimizer import get_optimizer
 
-from fpgagen.core.quantized_model import TRANSPOSED_SUPPORTED, transposed_module_problems, transposed_out_size
+from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_module_problems, transposed_out_size
 
 HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_conv_transpose2d_stream.h"
 TORCH_CLASS = "ConvTranspose2d"

@@ -28,6 +28,8 @@ import contextlib
 import hashlib
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import hls4ml
 import hls4ml.model.layers as hl
@@ -40,9 +42,9 @@ from torch import nn
 
 from fpgagen.core.errors import ToolNotFoundError  # noqa: F401  (re-exported)
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.quantized_model import ARITHMETIC, QuantizedModel
+from fpgagen.core.layers import ARITHMETIC, implementation, implements, require
+from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.hls import hls4ml_conv_transpose
-from fpgagen.models.presets import Reshape
 
 FLOW_VERSION = 1  # bump when anything here changes the generated project (it keys the C-simulation cache)
 IO_TYPE = "io_stream"
@@ -81,6 +83,63 @@ def _dequantize(codes: np.ndarray, t: FixedType, dtype: torch.dtype) -> torch.Te
     return tensor
 
 
+class View(nn.Module):
+    """``x.view(-1, *shape)``: written as a ``view`` call so that torch.fx (and so hls4ml's parser) sees one."""
+
+    def __init__(self, *shape: int):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.view(-1, *self.shape)
+
+
+@dataclass(frozen=True)
+class HlsMapping:
+    """The ``hls4ml`` implementation of a layer kind: the torch module hls4ml's converter reads for it
+    (``module(layer)``, weights set afterwards) and its ``hls_config`` entry (``configure(layer, entry)`` adds to
+    the entry that already holds ``Precision`` with the result type)."""
+
+    module: Callable[[Layer], nn.Module]
+    configure: Callable[[Layer, dict], None] = lambda lr, entry: None
+
+
+def _arithmetic_config(lr: Layer, entry: dict) -> None:
+    entry["Precision"].update(weight=str(lr.weight_t), bias=str(lr.bias_t), accum=str(lr.accum_t))
+    entry.update(Strategy=STRATEGY, ReuseFactor=int(lr.reuse_factor))
+    if lr.kind == "conv2d":
+        entry.update(ParallelizationFactor=1, ConvImplementation="LineBuffer")
+
+
+def _table_config(lr: Layer, entry: dict) -> None:
+    entry.update(table_t=str(lr.table_t), TableSize=int(lr.table_size))
+
+
+def _leaky_relu_config(lr: Layer, entry: dict) -> None:
+    entry["Precision"]["param"] = str(lr.param_t)
+
+
+def _upsample_config(lr: Layer, entry: dict) -> None:
+    entry["Algorithm"] = "nearest"
+
+
+for _kind, _mapping in {
+    "dense": HlsMapping(lambda lr: nn.Linear(lr.in_shape[0], lr.out_shape[0]), _arithmetic_config),
+    "conv2d": HlsMapping(lambda lr: nn.Conv2d(lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1],
+                                              padding=lr.padding), _arithmetic_config),
+    "conv_transpose2d": HlsMapping(lambda lr: nn.ConvTranspose2d(
+        lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1], stride=lr.stride, padding=lr.padding,
+        output_padding=lr.output_padding), _arithmetic_config),
+    "relu": HlsMapping(lambda lr: nn.ReLU()),
+    "leaky_relu": HlsMapping(lambda lr: nn.LeakyReLU(float(lr.param_t.to_float(lr.alpha))), _leaky_relu_config),
+    "tanh": HlsMapping(lambda lr: nn.Tanh(), _table_config),
+    "sigmoid": HlsMapping(lambda lr: nn.Sigmoid(), _table_config),
+    "reshape": HlsMapping(lambda lr: View(*lr.out_shape)),
+    "upsample": HlsMapping(lambda lr: nn.Upsample(scale_factor=lr.factor, mode="nearest"), _upsample_config),
+}.items():
+    implements("hls4ml", _kind)(_mapping)
+
+
 @torch.no_grad()
 def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Sequential:
     """A float ``nn.Sequential`` with one child per layer, weights and biases the exact dequantized codes.
@@ -88,29 +147,10 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
     It computes in float (no fixed-point casts), so it is the input of hls4ml's converter, not a bit-exact model.
     ``dtype`` float64 keeps codes wider than 24 bits exact (a ValueError says when float32 cannot).
     """
+    require("hls4ml", model.layers)
     children: list[nn.Module] = []
     for lr in model.layers:
-        if lr.kind == "dense":
-            m = nn.Linear(lr.in_shape[0], lr.out_shape[0])
-        elif lr.kind == "conv2d":
-            m = nn.Conv2d(lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1], padding=lr.padding)
-        elif lr.kind == "conv_transpose2d":
-            m = nn.ConvTranspose2d(lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1], stride=lr.stride,
-                                   padding=lr.padding, output_padding=lr.output_padding)
-        elif lr.kind == "relu":
-            m = nn.ReLU()
-        elif lr.kind == "leaky_relu":
-            m = nn.LeakyReLU(float(lr.param_t.to_float(lr.alpha)))
-        elif lr.kind == "tanh":
-            m = nn.Tanh()
-        elif lr.kind == "sigmoid":
-            m = nn.Sigmoid()
-        elif lr.kind == "reshape":
-            m = Reshape(*lr.out_shape)
-        elif lr.kind == "upsample":
-            m = nn.Upsample(scale_factor=lr.factor, mode="nearest")
-        else:
-            raise ValueError(f"layer {lr.name}: kind {lr.kind!r} has no torch counterpart")
+        m = implementation("hls4ml", lr).module(lr)
         if lr.kind in ARITHMETIC:
             m.weight.data = _dequantize(lr.weight, lr.weight_t, dtype)
             m.bias.data = _dequantize(lr.bias, lr.bias_t, dtype)
@@ -132,19 +172,8 @@ def hls_config(model: QuantizedModel, backend: str = "Vivado") -> dict:
     names = hls_layer_names(model)
     layer_cfg = {INPUT_NAME: {"Precision": {"result": str(model.input_t)}, "Trace": False}}
     for lr in model.layers:
-        prec = {"result": str(lr.result_t)}
-        entry = {"Precision": prec, "Trace": False}
-        if lr.kind in ARITHMETIC:
-            prec.update(weight=str(lr.weight_t), bias=str(lr.bias_t), accum=str(lr.accum_t))
-            entry.update(Strategy=STRATEGY, ReuseFactor=int(lr.reuse_factor))
-            if lr.kind == "conv2d":
-                entry.update(ParallelizationFactor=1, ConvImplementation="LineBuffer")
-        elif lr.kind == "leaky_relu":
-            prec["param"] = str(lr.param_t)
-        elif lr.kind in ("tanh", "sigmoid"):
-            entry.update(table_t=str(lr.table_t), TableSize=int(lr.table_size))
-        elif lr.kind == "upsample":
-            entry["Algorithm"] = "nearest"
+        entry = {"Precision": {"result": str(lr.result_t)}, "Trace": False}
+        implementation("hls4ml", lr).configure(lr, entry)
         layer_cfg[names[lr.name]] = entry
     return {
         "Model": {"Precision": {"default": str(model.input_t)}, "ReuseFactor": 1, "Strategy": STRATEGY,

@@ -52,6 +52,7 @@ comparable one by one.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -98,18 +99,15 @@ class CudaExecutor:
     target = "cuda"
     description = "float PyTorch on CUDA"
 
-    def __init__(self, preset: str, checkpoint: Path | None = None):
-        self.preset, self.checkpoint, self.last_info = preset, checkpoint, {}
+    def __init__(self, generator):
+        self.generator, self.last_info = generator, {}
 
     def prepare(self) -> CudaExecutor:
         import torch
 
-        from fpgagen.models.sampling import load_generator
-
         if not torch.cuda.is_available():
             raise RuntimeError("torch.cuda.is_available() is False (no CUDA device or a CPU-only torch build)")
-        self.spec, generator = load_generator(self.preset, self.checkpoint)
-        self.generator = generator.to("cuda")
+        self.module = copy.deepcopy(self.generator.module).to("cuda")  # the CPU rows keep theirs
         self.description = f"float PyTorch on {torch.cuda.get_device_name(0)}"
         return self
 
@@ -118,38 +116,68 @@ class CudaExecutor:
 
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(z, np.float32)).to("cuda")
-            images = self.generator(x)
+            images = self.module(x)
             torch.cuda.synchronize()
         return images.cpu().numpy()
 
     def close(self) -> None:
-        self.generator = None
+        self.module = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Subject:
-    """What is compared: the preset's stream contract and the files the targets' models come from.
+    """What is compared: a generator's contract and the models its targets run.
 
     Attributes:
-        preset: preset name.
-        dataset: the dataset the quality metrics judge against; None where the preset registry (torch) is absent.
-        latent_dim, image_shape, output_range: the generator's contract.
-        bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<preset>.bit``).
-        float_reference: ``<stem>.float.npz`` beside the overlay, for ``numpy`` (None: from the checkpoint).
-        quantized: ``<stem>.quantized/`` beside the overlay, for the fixed-point targets (None: quantize).
-        board: the board the overlay is for (its manifest), else the preset's (:func:`fpgagen.overlays.boards.
-            board_for_preset`): its fabric clock and DSP count set the projections and the DSP ceiling.
+        name: the generator's name.
+        latent_dim, image_shape, output_range: its contract.
+        dataset: the digit dataset the quality metrics judge against (None: no quality metrics).
+        generator: the trained torch Generator (None on the board: no torch).
+        float_model: the FloatModel ``numpy`` runs (None: the generator's lowering).
+        quantized: the QuantizedModel of the fixed-point targets (None: quantize the generator with
+            ``quant_config``).
+        quant_config: a :class:`fpgagen.core.quantize.QuantConfig` for that quantization.
+        bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<name>.bit``).
+        board: the board the overlay is for (its manifest), else the generator's: its fabric clock and DSP count
+            set the projections and the DSP ceiling.
     """
 
-    preset: str
-    dataset: str | None
+    name: str
     latent_dim: int
     image_shape: tuple[int, ...]
     output_range: tuple[float, float]
+    dataset: str | None = None
+    generator: object | None = None
+    float_model: object | None = None
+    quantized: object | None = None
+    quant_config: object | None = None
     bitfile: Path | None = None
-    float_reference: Path | None = None
-    quantized: Path | None = None
     board: str = "pynq-z2"
+
+    @classmethod
+    def of(cls, generator, quant_config=None, **files) -> Subject:
+        """The subject of a torch :class:`~fpgagen.models.generator.Generator`; ``files`` may set float_model,
+        quantized, bitfile and board (default: the board the generator's weights fit)."""
+        spec = generator.spec
+        files.setdefault("board", generator.board().board.name)
+        return cls(spec.name, spec.latent_dim, tuple(spec.image_shape), tuple(spec.output_range), spec.dataset,
+                   generator, quant_config=quant_config, **files)
+
+    def model_for(self, target: str):
+        """The model ``target`` runs (see :mod:`fpgagen.host.executors`), computed once where it is derived."""
+        if target in ("torch", "cuda"):
+            if self.generator is None:
+                raise RuntimeError(f"{target} needs the torch generator")
+            return self.generator
+        if target == "numpy":
+            if self.float_model is None:
+                self.float_model = self.generator.float_model()
+            return self.float_model
+        if self.quantized is None:
+            from fpgagen.models.quantize import quantize
+
+            self.quantized = quantize(self.generator, self.quant_config)
+        return self.quantized
 
     @property
     def clock_hz(self) -> float:
@@ -174,42 +202,47 @@ def import_error(module: str) -> str | None:
     return None
 
 
-def resolve_subject(preset: str, overlay: Path | None = None) -> Subject:
-    """The :class:`Subject` of ``preset``: from the preset registry where torch imports, else from the float
-    reference beside ``overlay`` (the board). Raises FileNotFoundError, ValueError or RuntimeError saying what
-    is missing."""
-    bitfile = float_reference = quantized = None
+def resolve_subject(name: str, overlay: Path | None = None, checkpoint: Path | None = None,
+                    quant_config=None) -> Subject:
+    """The :class:`Subject` of preset ``name``: its trained generator where torch imports, else the float model
+    beside ``overlay`` (the board); the float model and QuantizedModel beside ``overlay``, where present, are
+    what ``numpy`` and the fixed-point targets run. Raises FileNotFoundError, ValueError or RuntimeError saying
+    what is missing."""
+    files: dict = {}
     if overlay is not None:
+        from fpgagen.core.float_model import FloatModel
+        from fpgagen.core.quantized_model import QuantizedModel
+
         bitfile = Path(overlay)
         if bitfile.suffix != ".bit":
             raise ValueError(f"--overlay takes the overlay's .bit file, got {bitfile}")
         if not bitfile.is_file():
             raise FileNotFoundError(f"overlay {bitfile} does not exist")
+        files["bitfile"] = bitfile
         stem = bitfile.with_suffix("")
-        if stem.with_name(stem.name + ".float.npz").is_file():
-            float_reference = stem.with_name(stem.name + ".float.npz")
-        if (stem.with_name(stem.name + ".quantized") / "model.json").is_file():
-            quantized = stem.with_name(stem.name + ".quantized")
+        float_file, quantized_dir = stem.with_name(stem.name + ".float.npz"), stem.with_name(stem.name + ".quantized")
+        if float_file.is_file():
+            files["float_model"] = FloatModel.load(float_file)
+        if (quantized_dir / "model.json").is_file():
+            files["quantized"] = QuantizedModel.load(quantized_dir)
+        for what, model in files.items():
+            found = getattr(model, "name", getattr(model, "preset", name))
+            if what in ("float_model", "quantized") and found != name:
+                raise ValueError(f"{bitfile}: the {what.replace('_', ' ')} beside it is {found!r}, not {name!r}")
+        board = _overlay_board(bitfile)
+        if board:
+            files["board"] = board
     torch_missing = import_error("torch")
     if torch_missing is None:
-        from fpgagen.models.presets import board_for_preset, get_preset
+        from fpgagen.models.presets import load_preset
 
-        spec = get_preset(preset)
-        board = _overlay_board(bitfile) or board_for_preset(preset).board.name
-        return Subject(preset, spec.dataset, spec.latent_dim, tuple(spec.image_shape), tuple(spec.output_range),
-                       bitfile, float_reference, quantized, board)
-    if float_reference is None:
-        raise RuntimeError(f"torch is not importable here ({torch_missing}), so {preset}'s shape and output range "
-                           f"come from its float reference: pass --overlay DIR/{preset}.bit with "
-                           f"{preset}.float.npz beside it (written on a workstation by "
-                           "fpgagen.host.numpy_reference.export_float_reference)")
-    from fpgagen.host.numpy_reference import FloatReference
-
-    reference = FloatReference.load(float_reference)
-    if reference.preset != preset:
-        raise ValueError(f"{float_reference} holds preset {reference.preset!r}, not {preset!r}")
-    return Subject(preset, None, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range),
-                   bitfile, float_reference, quantized, _overlay_board(bitfile) or "pynq-z2")
+        return Subject.of(load_preset(name, checkpoint), quant_config, **files)
+    if "float_model" not in files:
+        raise RuntimeError(f"torch is not importable here ({torch_missing}), so {name}'s shape and output range "
+                           f"come from its float model: pass --overlay DIR/{name}.bit with {name}.float.npz beside "
+                           "it (written on a workstation by `fpgagen convert`)")
+    reference = files["float_model"]
+    return Subject(name, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range), **files)
 
 
 def _overlay_board(bitfile: Path | None) -> str | None:
@@ -229,19 +262,22 @@ def default_targets() -> list[str]:
 
 
 def unavailable(target: str, subject: Subject) -> str | None:
-    """Why ``target`` cannot run here (a missing package or tool), or None; checked before preparing it."""
+    """Why ``target`` cannot run here (a missing package, model or tool), or None; checked before preparing it."""
     needs = list(TARGET_MODULES.get(target, ()))
     hint = ""
-    if target == "numpy" and subject.float_reference is None:
-        needs.append("torch")
-        hint = f" to read the checkpoint; or give it {subject.preset}.float.npz beside --overlay"
-    if target in FIXED_POINT and target != "board" and subject.quantized is None:
-        needs.append("torch")
-        hint = f" to quantize the checkpoint; or give it {subject.preset}.quantized/ beside --overlay"
+    if subject.generator is None:
+        if target == "numpy" and subject.float_model is None:
+            needs.append("torch")
+            hint = f" to lower the generator; or give it {subject.name}.float.npz beside --overlay"
+        if target in FIXED_POINT and target != "board" and subject.quantized is None:
+            needs.append("torch")
+            hint = f" to quantize the generator; or give it {subject.name}.quantized/ beside --overlay"
     for module in dict.fromkeys(needs):
         error = import_error(module)
         if error:
             return f"needs {module}, not importable here ({error}){hint if module == 'torch' else ''}"
+    if subject.generator is None and target in ("torch", "cuda"):
+        return "needs the torch generator (this subject comes from the overlay's files)"
     from fpgagen.host.executors import on_pynq_image
 
     if target in ("virtual-golden", "rtlsim") and on_pynq_image():
@@ -256,24 +292,21 @@ def unavailable(target: str, subject: Subject) -> str | None:
     return None
 
 
-def _executor(target: str, subject: Subject, checkpoint: Path | None):
+def _executor(target: str, subject: Subject):
     reason = unavailable(target, subject)
     if reason:
         raise RuntimeError(reason)
+    model = subject.model_for(target)
     if target == "cuda":
-        return CudaExecutor(subject.preset, checkpoint)
+        return CudaExecutor(model)
     from fpgagen.host.executors import get_executor
 
-    options: dict = {"checkpoint": checkpoint}
-    if target == "numpy":
-        options["float_reference"] = subject.float_reference
-    if target in FIXED_POINT:
-        options["quantized"] = subject.quantized
+    options: dict = {}
     if target == "board":
         options["board"] = subject.board
         if subject.bitfile is not None:
             options["bitfile"] = subject.bitfile
-    return get_executor(target, subject.preset, **options)
+    return get_executor(target, model, **options)
 
 
 def _timed_runs(executor, z: np.ndarray, repeats: int, min_time_s: float) -> tuple[list[float], dict]:
@@ -334,14 +367,14 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="step", disable=not enabled, file=sys.stderr, leave=False)
 
 
-def compare(preset: str, targets=None, batches=(1, 16, 64), repeats: int = 5, n_quality: int | None = None,
-            progress: bool = True, seed: int = 0, checkpoint: Path | None = None,
-            quality_budget_s: float = QUALITY_BUDGET_S, torch_threads: int | None = None,
-            out: Path | None = None, overlay: Path | None = None, min_measure_s: float = MIN_MEASURE_S) -> dict:
-    """Latency, throughput, accuracy against float and image quality of ``preset`` on each target.
+def compare(subject: Subject, targets=None, batches=(1, 16, 64), repeats: int = 5, n_quality: int | None = None,
+            progress: bool = True, seed: int = 0, quality_budget_s: float = QUALITY_BUDGET_S,
+            torch_threads: int | None = None, out: Path | None = None, min_measure_s: float = MIN_MEASURE_S) -> dict:
+    """Latency, throughput, accuracy against float and image quality of ``subject`` on each target.
 
     Args:
-        preset: preset name.
+        subject: what is compared (:meth:`Subject.of` a Generator, or :func:`resolve_subject` of a preset name
+            and an overlay).
         targets: target names (default :func:`default_targets`; ``cuda`` runs only where CUDA is available).
             The float reference (``torch``, or ``numpy`` where torch is absent) is always run first.
         batches: batch sizes of the throughput sweep (latency is batch 1).
@@ -349,15 +382,12 @@ def compare(preset: str, targets=None, batches=(1, 16, 64), repeats: int = 5, n_
         n_quality: latents for accuracy and quality (default: the dataset's held-out count; 256 on the board).
         progress: show a tqdm progress bar on stderr.
         seed: latent seed.
-        checkpoint: generator checkpoint (default: the shipped one).
         quality_budget_s: a target whose measured throughput would need longer than this for ``n_quality``
             images gets its quality skipped (with the reason) and its accuracy on fewer latents.
         torch_threads: torch intra-op threads for the run (default: torch's own choice), restored afterwards.
             On a loaded machine with few cores, more than one thread can make the tiny float models tens of
             milliseconds slower per call (threads waiting on each other); the JSON states the number used.
         out: when given, also :func:`write_report` there.
-        overlay: the overlay's ``.bit`` for ``board``; the float reference and QuantizedModel beside it, when
-            present, are what ``numpy`` and the fixed-point targets run (needed where torch is absent).
         min_measure_s: fast targets repeat each measurement until this many seconds have passed.
 
     Returns:
@@ -368,18 +398,17 @@ def compare(preset: str, targets=None, batches=(1, 16, 64), repeats: int = 5, n_
         raise ValueError(f"batches and repeats must be positive, got {batches} and {repeats}")
     if n_quality is not None and int(n_quality) < 1:
         raise ValueError(f"n_quality must be positive, got {n_quality}")
-    subject = resolve_subject(preset, overlay)
     if import_error("torch") is not None:
-        return _compare(subject, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
-                        out, min_measure_s)
+        return _compare(subject, targets, batches, repeats, n_quality, progress, seed, quality_budget_s, out,
+                        min_measure_s)
     import torch
 
     previous_threads = torch.get_num_threads()
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     try:
-        return _compare(subject, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
-                        out, min_measure_s)
+        return _compare(subject, targets, batches, repeats, n_quality, progress, seed, quality_budget_s, out,
+                        min_measure_s)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -398,9 +427,9 @@ def _environment() -> dict:
     return env
 
 
-def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, seed, checkpoint, quality_budget_s,
-             out, min_measure_s):
-    reference = "torch" if import_error("torch") is None else "numpy"
+def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, seed, quality_budget_s, out,
+             min_measure_s):
+    reference = "torch" if subject.generator is not None else "numpy"
     targets = list(default_targets() if targets is None else targets)
     if reference in targets:
         targets.remove(reference)
@@ -416,7 +445,7 @@ def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, s
     z_all = np.random.default_rng(seed).standard_normal((n_quality, subject.latent_dim), dtype=np.float32)
     lo, hi = subject.output_range
     result = {
-        "schema": SCHEMA, "preset": subject.preset, "dataset": subject.dataset, "output_range": [lo, hi],
+        "schema": SCHEMA, "preset": subject.name, "dataset": subject.dataset, "output_range": [lo, hi],
         "latent_dim": subject.latent_dim, "image_shape": list(subject.image_shape), "seed": seed,
         "environment": _environment(),
         "settings": {"batches": batches, "repeats": repeats, "min_measure_s": min_measure_s, "n_quality": n_quality,
@@ -427,12 +456,12 @@ def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, s
     }
     images: dict[str, np.ndarray] = {}
     steps_per_target = 3 + len(batches)  # prepare, latency, batches, accuracy/quality
-    bar = _progress(steps_per_target * len(targets), f"compare {subject.preset}", progress)
+    bar = _progress(steps_per_target * len(targets), f"compare {subject.name}", progress)
     try:
         for target in targets:
             bar.set_postfix_str(f"{target}: prepare")
-            row = _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_all, seed,
-                              quality_budget_s, reference, images, bar)
+            row = _run_target(target, subject, batches, repeats, min_measure_s, z_all, seed, quality_budget_s,
+                              reference, images, bar)
             result["targets"][target] = row
             bar.update(steps_per_target - row.pop("_steps", 0))
     finally:
@@ -452,13 +481,13 @@ def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, s
     return result
 
 
-def _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_all, seed, quality_budget_s,
-                reference, images, bar) -> dict:
+def _run_target(target, subject, batches, repeats, min_measure_s, z_all, seed, quality_budget_s, reference, images,
+                bar) -> dict:
     """One target's row (see the schema); its images on the accuracy latents go into ``images``."""
     executor = None
     try:
         start = time.perf_counter()
-        executor = _executor(target, subject, checkpoint)
+        executor = _executor(target, subject)
         executor.prepare()
         row = {"description": executor.description, "kind": KINDS.get(target, target),
                "prepare_s": time.perf_counter() - start, "_steps": 1}
@@ -538,7 +567,9 @@ def _run_target(target, subject, checkpoint, batches, repeats, min_measure_s, z_
 
 def _quality(images, subject: Subject, n_quality, within_budget, estimate_s, best, quality_budget_s) -> dict:
     if subject.dataset is None:
-        return {"skipped": f"needs torch for the metric classifier, not importable here ({import_error('torch')})"}
+        if import_error("torch") is not None:
+            return {"skipped": f"needs torch for the metric classifier, not importable here ({import_error('torch')})"}
+        return {"skipped": f"{subject.name} has no digit dataset to judge its images against (error and PSNR only)"}
     if n_quality < 2:
         return {"skipped": f"a Frechet distance needs at least 2 images, n_quality={n_quality}"}
     if not within_budget:

@@ -1,27 +1,35 @@
 """Executors: one call shape for every target, so the CLI, the comparison and the notebook switch with one word.
 
-An executor runs one preset on one target: ``prepare()`` once (load, quantize, compile, program the overlay),
-then ``run(z)`` many times -- latents (N, latent_dim) float in, images (N, C, H, W) float32 out, in the preset's
-output range. After ``run``, ``last_info`` may hold what the target measured (simulated cycles, DMA time).
+An executor runs one model on one target: ``prepare()`` once (compile, build, program the overlay), then
+``run(z)`` many times -- latents (N, latent_dim) float in, images (N, C, H, W) float32 out, in the model's output
+range. After ``run``, ``last_info`` may hold what the target measured (simulated cycles, DMA time).
 
-=================  =====================================================================================
-target             what runs
-=================  =====================================================================================
-``torch``          the float PyTorch generator on the CPU
-``numpy``          the same float generator in numpy float32 (what the board's CPU runs: it has no torch)
-``golden``         the QuantizedModel in numpy integer arithmetic (bit-exact with everything below)
-``csim``           hls4ml's C simulation of the HLS kernel (compiled once, cached by content)
-``virtual-golden`` the PYNQ driver on the virtual board, its kernel backed by the golden model (fast; checks
-                   the driver, DMA and stream contract, not the RTL)
-``rtlsim``         the PYNQ driver on the virtual board, its kernel the Verilator build of the RTL twin
-                   (cycle-accurate; reports simulated cycles)
-``board``          the PYNQ driver on a real PYNQ board with the overlay from ``overlays/<board>/`` (or, with
-                   ``FPGAGEN_VIRTUAL_BOARD=1`` and a virtual overlay, on the virtual board -- labelled virtual)
-=================  =====================================================================================
+Each target takes the model it runs, never a name (names are resolved once, at the edge: the CLI, the
+comparison's subject):
 
-Board side (numpy + pynq, no torch): ``numpy`` reads the float reference file and the fixed-point targets read a
-saved QuantizedModel when given one (``float_reference=`` / ``quantized=``); without them they build both from
-the checkpoint, which needs torch.
+=================  ======================  ==============================================================
+target             model                   what runs
+=================  ======================  ==============================================================
+``torch``          Generator               the float PyTorch generator on the CPU
+``numpy``          FloatModel              the same float generator in numpy float32 (what the board's CPU
+                                           runs: it has no torch)
+``golden``         QuantizedModel          numpy integer arithmetic (bit-exact with everything below)
+``csim``           QuantizedModel          hls4ml's C simulation of the HLS kernel (compiled once, cached)
+``virtual-golden`` QuantizedModel          the PYNQ driver on the virtual board, its kernel backed by the
+                                           golden model (fast; checks the driver, DMA and stream contract)
+``rtlsim``         QuantizedModel          the PYNQ driver on the virtual board, its kernel the Verilator
+                                           build of the RTL twin (cycle-accurate; reports simulated cycles)
+``board``          QuantizedModel          the PYNQ driver on a real PYNQ board with the overlay
+                                           ``overlays/<board>/<name>.bit`` (or, with
+                                           ``FPGAGEN_VIRTUAL_BOARD=1`` and a virtual overlay, on the virtual
+                                           board -- labelled virtual)
+=================  ======================  ==============================================================
+
+A :class:`~fpgagen.models.generator.Generator` comes from the torch front end
+(:func:`fpgagen.models.presets.load_preset`); a :class:`~fpgagen.core.float_model.FloatModel` from
+``generator.float_model()`` or a ``.float.npz`` file; a QuantizedModel from
+:func:`fpgagen.models.quantize.quantize` or a saved folder. Board side (numpy + pynq, no torch) every target but
+``torch`` runs from the files.
 
 To add a target, subclass :class:`Executor`, implement ``_prepare`` and ``_run``, and decorate the class with
 :func:`register_executor`. Imports of heavy packages stay inside the methods, so listing targets is cheap.
@@ -37,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 EXECUTORS: dict[str, type[Executor]] = {}
-OVERLAY_DIR = Path(__file__).resolve().parent.parent / "overlays"
+OVERLAY_DIR = Path("overlays")  # built overlays: the user's, relative to the current folder
 PYNQ_IMAGE_MARKER = Path("/proc/device-tree/chosen/pynq_board")  # what pynq itself takes for a PYNQ image
 
 
@@ -51,34 +59,33 @@ def register_executor(cls: type[Executor]) -> type[Executor]:
     return cls
 
 
-def get_executor(target: str, preset: str, **options) -> Executor:
-    """An executor of ``preset`` on ``target``; a ValueError lists the known targets otherwise."""
+def get_executor(target: str, model, **options) -> Executor:
+    """An executor of ``model`` (the kind the target takes, see the module docstring) on ``target``; a ValueError
+    lists the known targets otherwise."""
     if target not in EXECUTORS:
         raise ValueError(f"unknown target {target!r}; known targets: {', '.join(EXECUTORS)}")
-    return EXECUTORS[target](preset, **options)
+    return EXECUTORS[target](model, **options)
 
 
 class Executor:
     """Base class: ``prepare()`` once, ``run(z)`` many.
 
     Args:
-        preset: preset name.
-        checkpoint: trained checkpoint (default: the shipped one).
-        quant_config: a :class:`fpgagen.models.quantize.QuantConfig` for the fixed-point targets.
-        quantized: a saved QuantizedModel folder (``model.json`` + ``weights.npz``) the fixed-point targets run
-            instead of quantizing the checkpoint (no torch needed).
+        model: what the target runs (see the module docstring).
     """
 
     target = ""
     description = ""
 
-    def __init__(self, preset: str, checkpoint: Path | None = None, quant_config=None, quantized: Path | None = None):
-        self.preset = preset
-        self.checkpoint = checkpoint
-        self.quant_config = quant_config
-        self.quantized = None if quantized is None else Path(quantized)
+    def __init__(self, model):
+        self.model = model
         self.prepared = False
         self.last_info: dict = {}
+
+    @property
+    def name(self) -> str:
+        """The model's name (a preset's or an imported model's)."""
+        return self.model.name if hasattr(self.model, "name") else self.model.preset
 
     def prepare(self) -> Executor:
         if not self.prepared:
@@ -94,23 +101,10 @@ class Executor:
         """Release what ``prepare`` acquired (buffers, simulators)."""
 
     def _prepare(self) -> None:
-        raise NotImplementedError
+        pass
 
     def _run(self, z) -> np.ndarray:
         raise NotImplementedError
-
-    def quantized_model(self):
-        """The saved QuantizedModel ``quantized`` if given (numpy only), else the quantized checkpoint (torch)."""
-        if self.quantized is not None:
-            from fpgagen.core.quantized_model import QuantizedModel
-
-            model = QuantizedModel.load(self.quantized)
-            if model.preset != self.preset:
-                raise ValueError(f"{self.quantized} holds preset {model.preset!r}, not {self.preset!r}")
-            return model
-        from fpgagen.models.quantize import quantize
-
-        return quantize(self.preset, self.checkpoint, self.quant_config)
 
 
 @register_executor
@@ -118,51 +112,23 @@ class TorchExecutor(Executor):
     target = "torch"
     description = "float PyTorch on the CPU"
 
-    def _prepare(self) -> None:
-        from fpgagen.models.sampling import load_generator
-
-        self.spec, self.generator = load_generator(self.preset, self.checkpoint)
-
     def _run(self, z) -> np.ndarray:
-        from fpgagen.core.latents import check_latents
-        from fpgagen.models.sampling import generate
-
-        return generate(self.generator, check_latents(z, self.spec.latent_dim))
+        return self.model.generate(z)
 
 
 @register_executor
 class NumpyExecutor(Executor):
-    """Args beyond :class:`Executor`'s: ``float_reference``, a file written by
-    :func:`~fpgagen.host.numpy_reference.export_float_reference` (numpy only); the checkpoint (torch) otherwise."""
-
     target = "numpy"
     description = "float generator in numpy float32 (the board's CPU baseline)"
 
-    def __init__(self, preset: str, float_reference: Path | None = None, **options):
-        super().__init__(preset, **options)
-        self.float_reference = None if float_reference is None else Path(float_reference)
-
-    def _prepare(self) -> None:
-        from fpgagen.host.numpy_reference import FloatReference
-
-        if self.float_reference is None:
-            self.reference = FloatReference.from_preset(self.preset, self.checkpoint)
-            return
-        self.reference = FloatReference.load(self.float_reference)
-        if self.reference.preset != self.preset:
-            raise ValueError(f"{self.float_reference} holds preset {self.reference.preset!r}, not {self.preset!r}")
-
     def _run(self, z) -> np.ndarray:
-        return self.reference.run(z)
+        return self.model.run(z)
 
 
 @register_executor
 class GoldenExecutor(Executor):
     target = "golden"
     description = "fixed point, numpy integer arithmetic"
-
-    def _prepare(self) -> None:
-        self.model = self.quantized_model()
 
     def _run(self, z) -> np.ndarray:
         from fpgagen.core import golden
@@ -178,7 +144,7 @@ class CSimExecutorTarget(Executor):
     def _prepare(self) -> None:
         from fpgagen.hls.csim import CSimExecutor
 
-        self.csim = CSimExecutor(self.quantized_model())
+        self.csim = CSimExecutor(self.model)
         self.csim.prepare()
 
     def _run(self, z) -> np.ndarray:
@@ -211,7 +177,6 @@ class VirtualGoldenExecutor(_DriverExecutor):
 
         activate()
         self._dir = tempfile.TemporaryDirectory(prefix=f"fpgagen-{self.target}-")
-        self.model = self.quantized_model()
         bit = write_virtual_overlay(self.model, Path(self._dir.name), backend=self.backend)
         self.overlay = GeneratorOverlay(str(bit))
 
@@ -247,9 +212,9 @@ class RtlSimExecutor(VirtualGoldenExecutor):
 
 @register_executor
 class BoardExecutor(_DriverExecutor):
-    """Args beyond :class:`Executor`'s: ``board`` (the overlay folder ``overlays/<board>/``; default the preset's
-    board, :func:`fpgagen.overlays.boards.board_for_preset`, or pynq-z2 where torch is absent) and ``bitfile`` (the
-    overlay's ``.bit``, default ``overlays/<board>/<preset>.bit``).
+    """Args beyond :class:`Executor`'s: ``board`` (the overlay folder ``overlays/<board>/`` under the current
+    folder; default :data:`fpgagen.overlays.boards.DEFAULT_BOARD`) and ``bitfile`` (the overlay's ``.bit``,
+    default ``overlays/<board>/<name>.bit``).
 
     Without a PYNQ board it runs only when ``FPGAGEN_VIRTUAL_BOARD=1`` is set and ``bitfile`` is a virtual
     overlay (:func:`fpgagen.host.virtual_board.write_virtual_overlay`); ``virtual`` is then True and the
@@ -259,17 +224,12 @@ class BoardExecutor(_DriverExecutor):
     target = "board"
     description = "PYNQ driver on a real PYNQ board"
 
-    def __init__(self, preset: str, board: str | None = None, bitfile: Path | None = None, **options):
-        super().__init__(preset, **options)
+    def __init__(self, model, board: str | None = None, bitfile: Path | None = None):
+        super().__init__(model)
         if board is None:
-            try:
-                from fpgagen.models.presets import board_for_preset
-
-                board = board_for_preset(preset).board.name
-            except ImportError:  # on the board: no torch to size the preset with
-                from fpgagen.overlays.boards import DEFAULT_BOARD as board
+            from fpgagen.overlays.boards import DEFAULT_BOARD as board
         self.board = board
-        self.bitfile = Path(bitfile) if bitfile is not None else OVERLAY_DIR / board / f"{preset}.bit"
+        self.bitfile = Path(bitfile) if bitfile is not None else OVERLAY_DIR / board / f"{self.name}.bit"
         self.virtual = False
 
     def _prepare(self) -> None:
@@ -281,8 +241,8 @@ class BoardExecutor(_DriverExecutor):
                                "virtual overlay to this target")
         bit = self.bitfile
         if not bit.is_file():
-            raise FileNotFoundError(f"overlay {bit} does not exist; build it with: fpgagen convert {self.preset} "
-                                    f"--board {self.board} && fpgagen build {self.preset} --board {self.board}")
+            raise FileNotFoundError(f"overlay {bit} does not exist; build it with: fpgagen convert {self.name} "
+                                    f"--board {self.board} && fpgagen build {self.name} --board {self.board}")
         if not on_board:
             from fpgagen.host.virtual_board import activate, read_virtual_bitstream
 

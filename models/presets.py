@@ -1,84 +1,73 @@
 """Generator presets: a registry of named models, each built only from layers the FPGA flow converts.
 
-A preset bundles the deployable generator (a GAN generator or a VAE decoder) with what training needs: its
-partner network (a discriminator for a GAN, an encoder for a VAE), its dataset and its training defaults.
+A preset is a named source of trained generators: the deployable generator's spec (a GAN generator or a VAE
+decoder; :class:`~fpgagen.models.generator.GeneratorSpec`), the function that builds its module, and, apart from
+both, the training recipe (partner network -- a discriminator for a GAN, an encoder for a VAE --, dataset, epochs).
+:func:`load_preset` gives the trained :class:`~fpgagen.models.generator.Generator` every later stage takes.
 
 The generator of every preset except ``dcgan28`` is an ``nn.Sequential`` of Linear, BatchNorm, LeakyReLU/ReLU,
 :class:`Reshape`, nearest Upsample x2, Conv2d with integer padding and Tanh/Sigmoid: the vocabulary hls4ml
 1.3.0 converts. ``dcgan28`` is the seed's TensorFlow DCGAN generator ported to torch; its ConvTranspose2d layers
 go through fpgagen's hls4ml extension (``fpgagen.hls.hls4ml_conv_transpose``) and RTL (``fg_conv_transpose2d``).
 
-To add a preset, write a function returning a :class:`Preset` and decorate it with :func:`register_preset`.
+To add a preset, write a function returning a :class:`Preset` and decorate it with :func:`register_preset`;
+train it with ``fpgagen train NAME``, then measure its widths (``bench/quantization_tradeoff.py``) and set them in
+its spec.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
+from fpgagen.models.checkpoint import default_checkpoint, load_checkpoint
+from fpgagen.models.generator import Generator, GeneratorSpec
+from fpgagen.models.lower import Reshape
+
 PRESETS: dict[str, Callable[[], Preset]] = {}
 
-# The narrowest (data_width, weight_width) that hold the quality targets, measured by
-# bench/quantization_tradeoff.py (models/quantization_tradeoff.json) on the shipped checkpoints.
-DEFAULT_WIDTHS: dict[str, tuple[int, int]] = {
-    "digits8": (8, 8),
-    "mnist28": (9, 7),
-    "vae28": (8, 7),
-    "dcgan28": (8, 7),
-}
-# (data_width, weight_width) of a preset without measured widths: generous, untuned.
-FALLBACK_WIDTHS = (16, 10)
-
-
-class Reshape(nn.Module):
-    """``x.view(-1, *shape)``: the flat Linear output seen as a (C, H, W) feature map.
-
-    Written as a ``view`` call so that torch.fx (and so hls4ml's parser) sees an ordinary ``view``.
-    """
-
-    def __init__(self, *shape: int):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return x.view(-1, *self.shape)
-
-    def extra_repr(self) -> str:
-        return ", ".join(str(s) for s in self.shape)
 
 
 @dataclass(frozen=True)
-class Preset:
-    """Everything fpgagen knows about one generator preset.
+class TrainingRecipe:
+    """How a preset's generator is trained (:mod:`fpgagen.models.train`); nothing after training reads it.
 
     Attributes:
-        name: registry key, e.g. ``"mnist28"``.
         kind: ``"gan"`` (adversarial training) or ``"vae"`` (ELBO training; the decoder is deployed).
         dataset: name of the dataset in :mod:`fpgagen.models.data`.
-        latent_dim: length of a latent vector.
-        image_shape: (C, H, W) of a generated image.
-        output_range: (low, high) of the generator's output activation.
-        description: one line for ``--help`` and reports.
-        make_generator: builds the deployable network, latents (N, latent_dim) -> images (N, C, H, W).
         make_partner: builds the discriminator (GAN: images -> logits (N, 1)) or the encoder
             (VAE: images -> (N, 2 * latent_dim) holding mean and log-variance).
         epochs, batch_size, lr: training defaults that fit a few CPU minutes.
     """
 
-    name: str
     kind: str
     dataset: str
-    latent_dim: int
-    image_shape: tuple[int, int, int]
-    output_range: tuple[float, float]
-    description: str
-    make_generator: Callable[[], nn.Module]
     make_partner: Callable[[], nn.Module]
     epochs: int
     batch_size: int
     lr: float
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named generator: its spec, how to build its module, how to train it.
+
+    Attributes:
+        spec: the deployable generator's contract (name, latent size, image shape, output range, widths).
+        make_generator: builds the deployable network, latents (N, latent_dim) -> images (N, C, H, W).
+        training: the training recipe.
+    """
+
+    spec: GeneratorSpec
+    make_generator: Callable[[], nn.Module]
+    training: TrainingRecipe
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 def register_preset(fn: Callable[[], Preset]) -> Callable[[], Preset]:
@@ -145,13 +134,15 @@ def leaky() -> nn.LeakyReLU:
 @register_preset
 def digits8() -> Preset:
     return Preset(
-        name="digits8",
-        kind="gan",
-        dataset="digits8",
-        latent_dim=16,
-        image_shape=(1, 8, 8),
-        output_range=(-1.0, 1.0),
-        description="tiny GAN generator for scikit-learn's 8x8 digits (RTL simulates in seconds)",
+        spec=GeneratorSpec(
+            name="digits8",
+            latent_dim=16,
+            image_shape=(1, 8, 8),
+            output_range=(-1.0, 1.0),
+            description="tiny GAN generator for scikit-learn's 8x8 digits (RTL simulates in seconds)",
+            widths=(8, 8),
+            dataset="digits8",
+        ),
         make_generator=lambda: nn.Sequential(
             nn.Linear(16, 16 * 4 * 4, bias=False),
             nn.BatchNorm1d(16 * 4 * 4),
@@ -164,28 +155,38 @@ def digits8() -> Preset:
             conv3x3(16, 1),
             nn.Tanh(),
         ),
-        make_partner=lambda: conv_discriminator((1, 8, 8), [32, 64], kernel=3),
-        epochs=300,
-        batch_size=64,
-        lr=2e-4,
+        training=TrainingRecipe(
+            kind="gan",
+            dataset="digits8",
+            make_partner=lambda: conv_discriminator((1, 8, 8), [32, 64], kernel=3),
+            epochs=300,
+            batch_size=64,
+            lr=2e-4,
+        ),
     )
 
 
 @register_preset
 def mnist28() -> Preset:
     return Preset(
-        name="mnist28",
-        kind="gan",
-        dataset="mnist28",
-        latent_dim=64,
-        image_shape=(1, 28, 28),
-        output_range=(-1.0, 1.0),
-        description="GAN generator for 28x28 MNIST sized for PYNQ-Z2",
+        spec=GeneratorSpec(
+            name="mnist28",
+            latent_dim=64,
+            image_shape=(1, 28, 28),
+            output_range=(-1.0, 1.0),
+            description="GAN generator for 28x28 MNIST sized for PYNQ-Z2",
+            widths=(9, 7),
+            dataset="mnist28",
+        ),
         make_generator=lambda: upconv_generator(64, (64, 7, 7), [32, 1], leaky, nn.Tanh()),
-        make_partner=lambda: conv_discriminator((1, 28, 28), [32, 64], kernel=5),
-        epochs=40,
-        batch_size=32,
-        lr=5e-4,
+        training=TrainingRecipe(
+            kind="gan",
+            dataset="mnist28",
+            make_partner=lambda: conv_discriminator((1, 28, 28), [32, 64], kernel=5),
+            epochs=40,
+            batch_size=32,
+            lr=5e-4,
+        ),
     )
 
 
@@ -193,25 +194,31 @@ def mnist28() -> Preset:
 def vae28() -> Preset:
     latent = 16
     return Preset(
-        name="vae28",
-        kind="vae",
-        dataset="mnist28",
-        latent_dim=latent,
-        image_shape=(1, 28, 28),
-        output_range=(0.0, 1.0),
-        description="VAE for 28x28 MNIST; its decoder is the deployed generator",
+        spec=GeneratorSpec(
+            name="vae28",
+            latent_dim=latent,
+            image_shape=(1, 28, 28),
+            output_range=(0.0, 1.0),
+            description="VAE for 28x28 MNIST; its decoder is the deployed generator",
+            widths=(8, 7),
+            dataset="mnist28",
+        ),
         make_generator=lambda: upconv_generator(
             latent, (64, 7, 7), [32, 1], nn.ReLU, nn.Sigmoid(), batchnorm=False
         ),
-        make_partner=lambda: nn.Sequential(
+        training=TrainingRecipe(
+            kind="vae",
+            dataset="mnist28",
+            make_partner=lambda: nn.Sequential(
             nn.Flatten(),
             nn.Linear(28 * 28, 256),
             nn.ReLU(),
             nn.Linear(256, 2 * latent),
         ),
-        epochs=60,
-        batch_size=64,
-        lr=1e-3,
+            epochs=60,
+            batch_size=64,
+            lr=1e-3,
+        ),
     )
 
 
@@ -234,28 +241,45 @@ def dcgan28() -> Preset:
         )
 
     return Preset(
-        name="dcgan28",
-        kind="gan",
-        dataset="mnist28",
-        latent_dim=100,
-        image_shape=(1, 28, 28),
-        output_range=(-1.0, 1.0),
-        description="the seed's TF DCGAN generator (Dense 100->7x7x256, ConvTranspose 5x5) ported to torch",
+        spec=GeneratorSpec(
+            name="dcgan28",
+            latent_dim=100,
+            image_shape=(1, 28, 28),
+            output_range=(-1.0, 1.0),
+            description="the seed's TF DCGAN generator (Dense 100->7x7x256, ConvTranspose 5x5) ported to torch",
+            widths=(8, 7),
+            dataset="mnist28",
+        ),
         make_generator=generator,
-        make_partner=lambda: conv_discriminator((1, 28, 28), [32, 64], kernel=5),
-        epochs=12,
-        batch_size=32,
-        lr=2e-4,
+        training=TrainingRecipe(
+            kind="gan",
+            dataset="mnist28",
+            make_partner=lambda: conv_discriminator((1, 28, 28), [32, 64], kernel=5),
+            epochs=12,
+            batch_size=32,
+            lr=2e-4,
+        ),
     )
 
 
-def board_for_preset(name: str):
-    """The board preset ``name`` goes to (:func:`fpgagen.overlays.boards.board_for_weights`): its parameters at
-    its default weight width (``DEFAULT_WIDTHS``, else ``FALLBACK_WIDTHS``)."""
-    from fpgagen.models.cost import parameter_count
-    from fpgagen.overlays.boards import board_for_weights
+def load_preset_modules(name: str, checkpoint: Path | None = None) -> tuple[Preset, dict[str, nn.Module]]:
+    """Build preset ``name`` and load its checkpoint (default: the shipped one); modules are in eval mode. A VAE's
+    checkpoint also holds its ``encoder``."""
+    preset = get_preset(name)
+    path = default_checkpoint(name) if checkpoint is None else Path(checkpoint)
+    modules = {"generator": preset.make_generator()}
+    if preset.training.kind == "vae":
+        modules["encoder"] = preset.training.make_partner()
+    if not path.is_file():
+        hint = f"; train it with: fpgagen train {name} --out {path}" if checkpoint is None else ""
+        raise FileNotFoundError(f"checkpoint {path} does not exist{hint}")
+    load_checkpoint(path, name, modules)
+    return preset, {k: m.eval() for k, m in modules.items()}
 
-    parameters = parameter_count(get_preset(name).make_generator())
-    source = ("the preset's DEFAULT_WIDTHS" if name in DEFAULT_WIDTHS else
-              "quantize's fallback width: the preset has no DEFAULT_WIDTHS")
-    return board_for_weights(name, parameters, DEFAULT_WIDTHS.get(name, FALLBACK_WIDTHS)[1], source)
+
+def load_preset(name: str, checkpoint: Path | None = None) -> Generator:
+    """The trained generator of preset ``name`` (the decoder of a VAE) from ``checkpoint`` (default: the shipped
+    one), in eval mode."""
+    preset, modules = load_preset_modules(name, checkpoint)
+    path = default_checkpoint(name) if checkpoint is None else Path(checkpoint)
+    return Generator(preset.spec, modules["generator"], path)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from fpgagen.core import golden
+from fpgagen.core.latents import latents
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.models.data import load_dataset
+from fpgagen.models.generator import Generator
 from fpgagen.models.metrics import quality, to_signed_unit
-from fpgagen.models.sampling import generate, latents, load_generator
 
 
 def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
@@ -18,16 +17,19 @@ def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
 
 
-def fixed_vs_float(model: QuantizedModel, checkpoint: Path | None = None, n: int | None = None, seed: int = 0,
+def fixed_vs_float(model: QuantizedModel, generator: Generator, n: int | None = None, seed: int = 0,
                    float_images: np.ndarray | None = None) -> dict:
-    """Errors (max/mean abs, PSNR over the output range) and quality metrics of fixed vs float on the same latents.
+    """Errors (max/mean abs, PSNR over the output range) and quality metrics of ``model`` against the float
+    ``generator`` it was quantized from, on the same latents.
 
     ``n`` defaults to the number of held-out digits (the scale the Frechet distance is judged at).
     """
-    spec, generator = load_generator(model.preset, checkpoint)
+    spec = generator.spec
+    if spec.dataset is None:
+        raise ValueError(f"{spec.name}: no dataset to judge quality against (the digit metrics need one)")
     n = len(load_dataset(spec.dataset).held_out) if n is None else n
     z = latents(n, spec.latent_dim, seed)
-    ref = generate(generator, z) if float_images is None else float_images
+    ref = generator.generate(z) if float_images is None else float_images
     fixed = golden.generate(model, z)
     err = np.abs(fixed.astype(np.float64) - ref)
     lo, hi = spec.output_range

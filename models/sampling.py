@@ -1,4 +1,4 @@
-"""Latents, trained generators and image grids: what ``fpgagen sample`` and ``fpgagen eval`` stand on."""
+"""Images from a torch generator module, and image grids: what ``fpgagen sample`` and ``fpgagen eval`` stand on."""
 
 from __future__ import annotations
 
@@ -7,38 +7,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-
-from fpgagen.models.checkpoint import default_checkpoint, load_checkpoint
-from fpgagen.models.presets import Preset, get_preset
-
-MAX_SAMPLES = 100_000
-
-
-def latents(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
-    """``n`` standard-normal latent vectors (n, latent_dim) float32, from numpy so every target shares them."""
-    if not isinstance(n, int | np.integer) or not 1 <= n <= MAX_SAMPLES:
-        raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
-    return np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
-
-
-def load_preset_modules(name: str, checkpoint: Path | None = None) -> tuple[Preset, dict[str, nn.Module]]:
-    """Build preset ``name`` and load its checkpoint (default: the shipped one); modules are in eval mode."""
-    preset = get_preset(name)
-    path = default_checkpoint(name) if checkpoint is None else Path(checkpoint)
-    modules = {"generator": preset.make_generator()}
-    if preset.kind == "vae":
-        modules["encoder"] = preset.make_partner()
-    if not path.is_file():
-        hint = f"; train it with: fpgagen train {name} --out {path}" if checkpoint is None else ""
-        raise FileNotFoundError(f"checkpoint {path} does not exist{hint}")
-    load_checkpoint(path, name, modules)
-    return preset, {k: m.eval() for k, m in modules.items()}
-
-
-def load_generator(name: str, checkpoint: Path | None = None) -> tuple[Preset, nn.Module]:
-    """Preset ``name`` and its trained generator (the decoder for a VAE), in eval mode."""
-    preset, modules = load_preset_modules(name, checkpoint)
-    return preset, modules["generator"]
 
 
 @torch.no_grad()

@@ -16,12 +16,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from fpgagen.core.latents import latents
 from fpgagen.models.checkpoint import save_checkpoint
 from fpgagen.models.cost import macs_per_image, parameter_count
 from fpgagen.models.data import load_dataset
+from fpgagen.models.generator import Generator
 from fpgagen.models.metrics import quality, reference_metrics, to_signed_unit
 from fpgagen.models.presets import Preset, get_preset
-from fpgagen.models.sampling import generate, latents
 
 
 @dataclass
@@ -69,10 +70,10 @@ def recalibrate_batchnorm(generator: nn.Module, latent_dim: int, seed: int, batc
 def train_gan(preset: Preset, seed: int, epochs: int, progress: bool = True) -> TrainResult:
     """Adversarial training with the non-saturating loss, one-sided label smoothing and Adam(0.5, 0.999)."""
     torch.manual_seed(seed)
-    images = torch.from_numpy(load_dataset(preset.dataset).train.images)
-    generator, discriminator = preset.make_generator(), preset.make_partner()
-    opt_g = torch.optim.Adam(generator.parameters(), lr=preset.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=preset.lr, betas=(0.5, 0.999))
+    images = torch.from_numpy(load_dataset(preset.training.dataset).train.images)
+    generator, discriminator = preset.make_generator(), preset.training.make_partner()
+    opt_g = torch.optim.Adam(generator.parameters(), lr=preset.training.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=preset.training.lr, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator().manual_seed(seed + 1)
@@ -83,10 +84,10 @@ def train_gan(preset: Preset, seed: int, epochs: int, progress: bool = True) -> 
         generator.train()
         discriminator.train()
         sums = np.zeros(2)
-        batches = _batches(len(images), preset.batch_size, shuffle)
+        batches = _batches(len(images), preset.training.batch_size, shuffle)
         for idx in batches:
             real = images[idx]
-            fake = generator(torch.randn(len(idx), preset.latent_dim, generator=noise))
+            fake = generator(torch.randn(len(idx), preset.spec.latent_dim, generator=noise))
             logits_real, logits_fake = discriminator(real), discriminator(fake.detach())
             loss_d = bce(logits_real, torch.full_like(logits_real, 0.9)) + bce(
                 logits_fake, torch.zeros_like(logits_fake)
@@ -104,7 +105,7 @@ def train_gan(preset: Preset, seed: int, epochs: int, progress: bool = True) -> 
         history["loss_d"].append(sums[0] / len(batches))
         history["loss_g"].append(sums[1] / len(batches))
         bar.set_postfix(loss_d=f"{history['loss_d'][-1]:.3f}", loss_g=f"{history['loss_g'][-1]:.3f}")
-    recalibrate_batchnorm(generator, preset.latent_dim, seed)
+    recalibrate_batchnorm(generator, preset.spec.latent_dim, seed)
     return TrainResult(preset, {"generator": generator.eval()}, history, time.perf_counter() - start)
 
 
@@ -119,10 +120,10 @@ def elbo_loss(encoder: nn.Module, decoder: nn.Module, x: torch.Tensor, eps: torc
 
 def train_vae(preset: Preset, seed: int, epochs: int, progress: bool = True) -> TrainResult:
     torch.manual_seed(seed)
-    images = torch.from_numpy(load_dataset(preset.dataset).train.images) * 0.5 + 0.5
-    decoder, encoder = preset.make_generator(), preset.make_partner()
+    images = torch.from_numpy(load_dataset(preset.training.dataset).train.images) * 0.5 + 0.5
+    decoder, encoder = preset.make_generator(), preset.training.make_partner()
     params = list(decoder.parameters()) + list(encoder.parameters())
-    optimizer = torch.optim.Adam(params, lr=preset.lr)
+    optimizer = torch.optim.Adam(params, lr=preset.training.lr)
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator().manual_seed(seed + 1)
     history: dict[str, list[float]] = {"loss": []}
@@ -132,9 +133,9 @@ def train_vae(preset: Preset, seed: int, epochs: int, progress: bool = True) -> 
         decoder.train()
         encoder.train()
         total = 0.0
-        batches = _batches(len(images), preset.batch_size, shuffle)
+        batches = _batches(len(images), preset.training.batch_size, shuffle)
         for idx in batches:
-            eps = torch.randn(len(idx), preset.latent_dim, generator=noise)
+            eps = torch.randn(len(idx), preset.spec.latent_dim, generator=noise)
             loss = elbo_loss(encoder, decoder, images[idx], eps)
             optimizer.zero_grad()
             loss.backward()
@@ -153,18 +154,21 @@ TRAINERS = {"gan": train_gan, "vae": train_vae}
 def train(name: str, seed: int = 0, epochs: int | None = None, progress: bool = True) -> TrainResult:
     """Train preset ``name`` for ``epochs`` (default: the preset's) from ``seed``."""
     preset = get_preset(name)
-    epochs = preset.epochs if epochs is None else epochs
+    epochs = preset.training.epochs if epochs is None else epochs
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    return TRAINERS[preset.kind](preset, seed, epochs, progress)
+    return TRAINERS[preset.training.kind](preset, seed, epochs, progress)
 
 
-def evaluate(preset: Preset, generator: nn.Module, n: int | None = None, seed: int = 0) -> dict:
+def evaluate(generator: Generator, n: int | None = None, seed: int = 0) -> dict:
     """Quality of ``n`` samples (default: as many as held-out digits) beside the real and noise references."""
-    n = len(load_dataset(preset.dataset).held_out) if n is None else n
-    images = to_signed_unit(generate(generator, latents(n, preset.latent_dim, seed)), preset.output_range)
-    return {"n": n, "seed": seed, "generated": quality(images, preset.dataset),
-            **reference_metrics(preset.dataset, n, seed)}
+    spec = generator.spec
+    if spec.dataset is None:
+        raise ValueError(f"{spec.name}: no digit dataset to judge its images against")
+    n = len(load_dataset(spec.dataset).held_out) if n is None else n
+    images = to_signed_unit(generator.generate(latents(n, spec.latent_dim, seed)), spec.output_range)
+    return {"n": n, "seed": seed, "generated": quality(images, spec.dataset),
+            **reference_metrics(spec.dataset, n, seed)}
 
 
 def train_preset(name: str, out: Path, seed: int = 0, epochs: int | None = None, progress: bool = True) -> dict:
@@ -173,18 +177,18 @@ def train_preset(name: str, out: Path, seed: int = 0, epochs: int | None = None,
     preset = result.preset
     metrics = {
         "preset": preset.name,
-        "kind": preset.kind,
-        "dataset": preset.dataset,
-        "latent_dim": preset.latent_dim,
-        "image_shape": list(preset.image_shape),
+        "kind": preset.training.kind,
+        "dataset": preset.training.dataset,
+        "latent_dim": preset.spec.latent_dim,
+        "image_shape": list(preset.spec.image_shape),
         "generator_parameters": parameter_count(result.generator),
-        "macs_per_image": macs_per_image(result.generator, preset.latent_dim),
+        "macs_per_image": macs_per_image(result.generator, preset.spec.latent_dim),
         "seed": seed,
         "epochs": len(next(iter(result.history.values()))),
         "train_seconds": round(result.seconds, 1),
         "torch_threads": torch.get_num_threads(),
         "final_losses": {k: round(v[-1], 4) for k, v in result.history.items()},
-        "quality": evaluate(preset, result.generator, seed=seed),
+        "quality": evaluate(Generator(preset.spec, result.generator), seed=seed),
     }
     save_checkpoint(out, preset.name, result.modules, metrics)
     return metrics

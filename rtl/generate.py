@@ -43,12 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core import golden
-from fpgagen.core.quantized_model import ARITHMETIC, Layer, QuantizedModel
+from fpgagen.core.layers import ACTIVATIONS, implementation, implements, require
+from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
 from fpgagen.rtl.params import conv_transpose_cycles, legal_parallelism, type_params
 
-ELEMENTWISE = ("relu", "leaky_relu", "tanh", "sigmoid")
+ELEMENTWISE = ACTIVATIONS  # stages that keep the stream's shape
 
 
 @dataclass
@@ -213,6 +214,7 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     Returns:
         The :class:`GeneratedDesign` (files, top name, stages with parallelism and cycles per image).
     """
+    require("rtl", model.layers)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     top = f"fg_top_{model.preset}_{model_hash(model)}"
@@ -231,74 +233,8 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
 
     for lr, reshape in _plan(model):
         lanes_in, beats_in = lanes_beats(shape)
-        if lr.kind in ARITHMETIC:
-            out_lanes = reshape.out_shape[0] if reshape is not None else None
-            p, p_hls = rtl_parallelism(lr, out_lanes)
-            types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
-                     **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
-                     **type_params(lr.result_t, "OUT", cast=True)}
-            if lr.kind == "dense":
-                w, b = lr.weight, lr.bias
-                n_in, n_out = w.shape[1], w.shape[0]
-                params = {"N_IN": n_in, "N_OUT": n_out, "P": p}
-                cycles = n_in * n_out // p
-                lanes_out, beats_out = n_out, 1
-                if reshape is not None:
-                    rows = channels_last_rows(*reshape.out_shape)
-                    w, b = w[rows], b[rows]
-                    lanes_out, beats_out = out_lanes, n_out // out_lanes
-                    params["OUT_LANES"] = out_lanes
-            elif lr.kind == "conv_transpose2d":
-                c_in, h, wd = lr.in_shape
-                c_out, oh, ow = lr.out_shape
-                k = lr.weight.shape[-1]
-                params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
-                          "PAD": lr.padding, "OUT_PAD": lr.output_padding, "P": p}
-                cycles = conv_transpose_cycles((h, wd), (oh, ow), c_in, c_out, k, lr.stride, lr.padding, p)
-                lanes_out, beats_out = c_out, oh * ow
-            else:
-                c_in, h, wd = lr.in_shape
-                c_out, oh, ow = lr.out_shape
-                k = lr.weight.shape[-1]
-                w, b = conv_weights_as_dense(lr.weight), lr.bias
-                params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
-                per_pixel = w.size // p
-                cycles = max((h + 2 * lr.padding) * (wd + 2 * lr.padding), oh * ow * per_pixel)
-                lanes_out, beats_out = c_out, oh * ow
-            files = (out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem")
-            if lr.kind == "conv_transpose2d":  # torch layout (C, O, K, K); the writer orders the ROM words
-                wf, bf = write_conv_transpose(*files, lr.weight, lr.bias, p, lr.weight_t.width, lr.bias_t.width)
-            else:
-                wf, bf = write_dense(*files, w, b, p, lr.weight_t.width, lr.bias_t.width)
-            mem_files += [wf, bf]
-            params |= {**types, "WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
-            module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
-            stage = Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p, p_hls,
-                          cycles, params=params)
-        elif lr.kind in ELEMENTWISE:
-            io = {"LANES": lanes_in, **type_params(x_t, "IN"), **type_params(lr.result_t, "OUT", cast=True)}
-            if lr.kind == "relu":
-                module, params = "fg_relu", io
-            elif lr.kind == "leaky_relu":
-                module = "fg_leaky_relu"
-                params = {**io, **type_params(lr.param_t, "PARAM", signed=False), "ALPHA": int(lr.alpha)}
-            else:
-                module = "fg_lut_act"
-                table = golden.activation_table(lr.kind, lr.table_size, lr.table_t)
-                tf = write_table(out_dir / f"{lr.name}_table.mem", table, lr.table_t.width)
-                mem_files.append(tf)
-                params = {**io, "TABLE_SIZE": lr.table_size, "SPAN": golden.TABLE_SPAN[lr.kind],
-                          **type_params(lr.table_t, "TABLE"), "TABLE_FILE": str(tf)}
-            stage = Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_in, beats_in, beats_in,
-                          cycles_per_image=beats_in, params=params)
-        elif lr.kind == "upsample":
-            c, h, wd = lr.in_shape
-            params = {"H": h, "W": wd, "C": c, "X_W": x_t.width, "FACTOR": lr.factor}
-            beats_out = h * wd * lr.factor**2
-            stage = Stage(f"u_{lr.name}", lr.name, "fg_upsample", c, c, beats_in, beats_out,
-                          cycles_per_image=beats_out, params=params)
-        else:
-            raise NotImplementedError(f"layer {lr.name}: kind {lr.kind!r} has no RTL stage")
+        stage, files = implementation("rtl", lr)(lr, x_t, lanes_in, beats_in, out_dir, reshape)
+        mem_files += files
         stages.append(stage)
         x_t = lr.result_t
         if reshape is not None:
@@ -318,6 +254,90 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     top_file.write_text(_top_sv(top, model, stages, widths))
     return GeneratedDesign(top, top_file, mem_files, [*sv_sources(), top_file], stages, model.latent_dim,
                            tuple(model.image_shape))
+
+
+# ------------------------------------------------------------------------------------- the kinds' stages
+# Each builder: (layer, input type, lanes and beats per image in, folder for memory files, the reshape a dense
+# streams into or None) -> (Stage, memory files written).
+@implements("rtl", "dense", "conv2d", "conv_transpose2d")
+def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+    out_lanes = reshape.out_shape[0] if reshape is not None else None
+    p, p_hls = rtl_parallelism(lr, out_lanes)
+    types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
+             **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
+             **type_params(lr.result_t, "OUT", cast=True)}
+    if lr.kind == "dense":
+        w, b = lr.weight, lr.bias
+        n_in, n_out = w.shape[1], w.shape[0]
+        params = {"N_IN": n_in, "N_OUT": n_out, "P": p}
+        cycles = n_in * n_out // p
+        lanes_out, beats_out = n_out, 1
+        if reshape is not None:
+            rows = channels_last_rows(*reshape.out_shape)
+            w, b = w[rows], b[rows]
+            lanes_out, beats_out = out_lanes, n_out // out_lanes
+            params["OUT_LANES"] = out_lanes
+    elif lr.kind == "conv_transpose2d":
+        c_in, h, wd = lr.in_shape
+        c_out, oh, ow = lr.out_shape
+        k = lr.weight.shape[-1]
+        params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
+                  "PAD": lr.padding, "OUT_PAD": lr.output_padding, "P": p}
+        cycles = conv_transpose_cycles((h, wd), (oh, ow), c_in, c_out, k, lr.stride, lr.padding, p)
+        lanes_out, beats_out = c_out, oh * ow
+    else:
+        c_in, h, wd = lr.in_shape
+        c_out, oh, ow = lr.out_shape
+        k = lr.weight.shape[-1]
+        w, b = conv_weights_as_dense(lr.weight), lr.bias
+        params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
+        per_pixel = w.size // p
+        cycles = max((h + 2 * lr.padding) * (wd + 2 * lr.padding), oh * ow * per_pixel)
+        lanes_out, beats_out = c_out, oh * ow
+    files = (out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem")
+    if lr.kind == "conv_transpose2d":  # torch layout (C, O, K, K); the writer orders the ROM words
+        wf, bf = write_conv_transpose(*files, lr.weight, lr.bias, p, lr.weight_t.width, lr.bias_t.width)
+    else:
+        wf, bf = write_dense(*files, w, b, p, lr.weight_t.width, lr.bias_t.width)
+    params |= {**types, "WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
+    module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
+    return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p, p_hls, cycles,
+                 params=params), [wf, bf]
+
+
+@implements("rtl", "relu", "leaky_relu", "tanh", "sigmoid")
+def _elementwise_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+    io = {"LANES": lanes_in, **type_params(x_t, "IN"), **type_params(lr.result_t, "OUT", cast=True)}
+    files = []
+    if lr.kind == "relu":
+        module, params = "fg_relu", io
+    elif lr.kind == "leaky_relu":
+        module = "fg_leaky_relu"
+        params = {**io, **type_params(lr.param_t, "PARAM", signed=False), "ALPHA": int(lr.alpha)}
+    else:
+        module = "fg_lut_act"
+        table = golden.activation_table(lr.kind, lr.table_size, lr.table_t)
+        files.append(write_table(out_dir / f"{lr.name}_table.mem", table, lr.table_t.width))
+        params = {**io, "TABLE_SIZE": lr.table_size, "SPAN": golden.TABLE_SPAN[lr.kind],
+                  **type_params(lr.table_t, "TABLE"), "TABLE_FILE": str(files[0])}
+    return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_in, beats_in, beats_in, cycles_per_image=beats_in,
+                 params=params), files
+
+
+@implements("rtl", "upsample")
+def _upsample_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+    c, h, wd = lr.in_shape
+    params = {"H": h, "W": wd, "C": c, "X_W": x_t.width, "FACTOR": lr.factor}
+    beats_out = h * wd * lr.factor**2
+    return Stage(f"u_{lr.name}", lr.name, "fg_upsample", c, c, beats_in, beats_out, cycles_per_image=beats_out,
+                 params=params), []
+
+
+@implements("rtl", "reshape")
+def _reshape_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+    """A reshape has no stage: the dense before it streams pixel beats (see :func:`_plan`); one anywhere else is
+    refused there."""
+    raise NotImplementedError(f"{lr.name}: a reshape must directly follow a dense (and its activations)")
 
 
 def _stream_widths(model: QuantizedModel, stages: list[Stage]) -> list[tuple[int, int]]:

@@ -83,7 +83,7 @@ def conv_transpose_parallelism(c_in: int, c_out: int) -> list[int]:
 
 def conv_transpose_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:
     """Useful taps of each output index along one axis of a transposed convolution: the taps of its phase
-    whose input index lies inside ``0 .. n_in - 1`` (:func:`fpgagen.core.quantized_model.transposed_phases`)."""
+    whose input index lies inside ``0 .. n_in - 1`` (:func:`fpgagen.core.transposed.transposed_phases`)."""
     counts = []
     for y in range(n_out):
         q, r = divmod(y + padding, stride)

@@ -12,13 +12,9 @@ import pytest
 
 from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.quantized_model import (
-    Layer,
-    accumulator_bound,
-    transposed_out_size,
-    transposed_support,
-    transposed_taps,
-)
+from fpgagen.core.layers import accumulator_bound
+from fpgagen.core.quantized_model import Layer
+from fpgagen.core.transposed import transposed_out_size, transposed_support, transposed_taps
 from fpgagen.rtl.memfiles import conv_transpose_words, read_memh, write_conv_transpose
 from fpgagen.rtl.params import (
     conv_transpose_cycles,

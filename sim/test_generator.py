@@ -1,5 +1,5 @@
 """Whole generators: the top that :func:`fpgagen.rtl.generate.generate_rtl` writes for digits8 and mnist28
-(``quantize(preset)`` defaults), against :func:`fpgagen.core.golden.generate` bit for bit (float32 beats).
+(``quantize(load_preset(preset))`` defaults), against :func:`fpgagen.core.golden.generate` bit for bit (float32 beats).
 
 Each design is built once (one pytest case = one Verilator build) and every scenario runs in that simulation:
 
@@ -41,10 +41,11 @@ DESIGNS = ["digits8", "mnist28"]
 
 def make_design(preset: str, build_name: str | None = None):
     """Quantize ``preset`` (defaults), generate its RTL into its build folder; returns (model, design, build)."""
+    from fpgagen.models.presets import load_preset
     from fpgagen.models.quantize import quantize
     from fpgagen.rtl.generate import generate_rtl, model_hash
 
-    model = quantize(preset)
+    model = quantize(load_preset(preset))
     top = f"fg_top_{preset}_{model_hash(model)}"
     build = runner.build_dir(build_name or f"generator-{preset}", top, {})
     design = generate_rtl(model, build / "rtl")
@@ -61,7 +62,7 @@ def float_bits(images: np.ndarray) -> np.ndarray:
 
 def write_generator_case(preset: str, model, design, build: Path) -> dict[str, str]:
     from fpgagen.core import golden
-    from fpgagen.models.sampling import latents
+    from fpgagen.core.latents import latents
 
     n_main = sum(MAIN_BATCHES)
     n = n_main + B2B_IMAGES[preset] + RESET_IMAGES + TLAST_IMAGES

@@ -4,8 +4,7 @@ from safetensors.torch import load_file, save_file
 
 from fpgagen.cli import main
 from fpgagen.models.checkpoint import FORMAT, CheckpointError, save_checkpoint
-from fpgagen.models.presets import get_preset
-from fpgagen.models.sampling import load_generator
+from fpgagen.models.presets import get_preset, load_preset
 
 
 @pytest.fixture
@@ -23,34 +22,34 @@ def rewrite(path, change):
 
 def test_round_trip(digits8_checkpoint):
     path, generator = digits8_checkpoint
-    _, loaded = load_generator("digits8", path)
+    loaded = load_preset("digits8", path).module
     for (k, a), (_, b) in zip(generator.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.safetensors does not exist"):
-        load_generator("digits8", tmp_path / "nothere.safetensors")
+        load_preset("digits8", tmp_path / "nothere.safetensors")
 
 
 def test_corrupt_file(digits8_checkpoint):
     path, _ = digits8_checkpoint
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
-        load_generator("digits8", path)
+        load_preset("digits8", path)
 
 
 def test_not_a_fpgagen_checkpoint(tmp_path):
     path = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, str(path))
     with pytest.raises(CheckpointError, match="not a fpgagen checkpoint"):
-        load_generator("digits8", path)
+        load_preset("digits8", path)
 
 
 def test_checkpoint_of_another_preset(digits8_checkpoint):
     path, _ = digits8_checkpoint
     with pytest.raises(CheckpointError, match="checkpoint of 'digits8', not of 'mnist28'"):
-        load_generator("mnist28", path)
+        load_preset("mnist28", path)
 
 
 def test_every_mismatch_is_named(digits8_checkpoint):
@@ -65,7 +64,7 @@ def test_every_mismatch_is_named(digits8_checkpoint):
 
     rewrite(path, damage)
     with pytest.raises(CheckpointError) as info:
-        load_generator("digits8", path)
+        load_preset("digits8", path)
     message = str(info.value)
     assert "generator.0.weight: shape (3, 16) in file, model expects (256, 16)" in message
     assert "missing tensors: generator.1.running_var" in message

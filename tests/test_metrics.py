@@ -7,7 +7,7 @@ from fpgagen.models.checkpoint import default_checkpoint, metrics_path
 from fpgagen.models.classifier import accuracy, load_classifier
 from fpgagen.models.data import load_dataset
 from fpgagen.models.metrics import frechet_distance, quality
-from fpgagen.models.sampling import load_generator
+from fpgagen.models.presets import load_preset
 from fpgagen.models.train import evaluate
 
 
@@ -31,8 +31,7 @@ def test_shipped_classifier_accuracy(dataset):
 
 
 def test_frechet_orders_real_generated_noise(preset_name):
-    preset, generator = load_generator(preset_name)
-    q = evaluate(preset, generator)
+    q = evaluate(load_preset(preset_name))
     assert q["real"]["frechet"] < q["generated"]["frechet"] < q["noise"]["frechet"]
     assert q["generated"]["recognizability"] > q["noise"]["recognizability"]
     recorded = json.loads(metrics_path(default_checkpoint(preset_name)).read_text())["quality"]

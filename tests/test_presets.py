@@ -3,8 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from fpgagen.models.presets import PRESETS, Reshape, get_preset
-from fpgagen.models.sampling import generate, latents, load_generator
+from fpgagen.core.latents import latents
+from fpgagen.models.lower import Reshape
+from fpgagen.models.presets import PRESETS, get_preset, load_preset
+from fpgagen.models.sampling import generate
 
 # What hls4ml 1.3.0 converts; dcgan28 alone adds ConvTranspose2d.
 CONVERTIBLE = (nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.LeakyReLU, Reshape, nn.Upsample, nn.Conv2d,
@@ -22,16 +24,16 @@ def test_unknown_preset_names_the_known_ones():
 
 @pytest.mark.parametrize("trained", [False, True], ids=["random-init", "shipped"])
 def test_generator_maps_latents_to_images(preset_name, trained):
+    spec = get_preset(preset_name).spec
     if trained:
-        preset, generator = load_generator(preset_name)
+        generator = load_preset(preset_name).module
     else:
         torch.manual_seed(0)
-        preset = get_preset(preset_name)
-        generator = preset.make_generator()
-    images = generate(generator, latents(7, preset.latent_dim, seed=3))
-    assert images.shape == (7, *preset.image_shape)
+        generator = get_preset(preset_name).make_generator()
+    images = generate(generator, latents(7, spec.latent_dim, seed=3))
+    assert images.shape == (7, *spec.image_shape)
     assert images.dtype == np.float32
-    lo, hi = preset.output_range
+    lo, hi = spec.output_range
     assert np.isfinite(images).all()
     assert images.min() >= lo and images.max() <= hi
     assert images.std() > 0.01, "a generator that outputs a constant image"

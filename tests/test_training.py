@@ -1,16 +1,17 @@
 import numpy as np
 import torch
 
+from fpgagen.core.latents import latents
 from fpgagen.models.data import load_dataset
 from fpgagen.models.metrics import quality, to_signed_unit
 from fpgagen.models.presets import get_preset
-from fpgagen.models.sampling import generate, latents
+from fpgagen.models.sampling import generate
 from fpgagen.models.train import elbo_loss, train
 
 
 def frechet_of(preset, generator, n=359):
-    images = to_signed_unit(generate(generator, latents(n, preset.latent_dim, seed=5)), preset.output_range)
-    return quality(images, preset.dataset)["frechet"]
+    images = to_signed_unit(generate(generator, latents(n, preset.spec.latent_dim, seed=5)), preset.spec.output_range)
+    return quality(images, preset.spec.dataset)["frechet"]
 
 
 def test_gan_smoke_run_moves_samples_toward_real_digits():
@@ -29,9 +30,9 @@ def test_vae_smoke_run_lowers_the_loss():
     # and against the untrained pair, on held-out digits and the same noise
     preset = result.preset
     torch.manual_seed(0)
-    decoder, encoder = preset.make_generator(), preset.make_partner()
+    decoder, encoder = preset.make_generator(), preset.training.make_partner()
     x = torch.from_numpy(load_dataset("mnist28").held_out.images[:256]) * 0.5 + 0.5
-    eps = torch.randn(256, preset.latent_dim)
+    eps = torch.randn(256, preset.spec.latent_dim)
     with torch.no_grad():
         assert elbo_loss(result.modules["encoder"], result.generator, x, eps) < elbo_loss(encoder, decoder, x, eps)
 

@@ -8,14 +8,8 @@ import torch
 
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.golden import conv_transpose2d
-from fpgagen.core.quantized_model import (
-    Layer,
-    QuantizedModel,
-    QuantizedModelError,
-    transposed_out_size,
-    transposed_support,
-    transposed_taps,
-)
+from fpgagen.core.quantized_model import Layer, QuantizedModel, QuantizedModelError
+from fpgagen.core.transposed import transposed_out_size, transposed_support, transposed_taps
 from fpgagen.models.cost import _transposed_taps
 
 X_T = FixedType(8, 3, True, "RND", "SAT")

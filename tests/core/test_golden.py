@@ -7,15 +7,15 @@ import pytest
 
 from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
-from fpgagen.models.presets import DEFAULT_WIDTHS
+from fpgagen.core.latents import latents
+from fpgagen.models.presets import PRESETS, get_preset, load_preset
 from fpgagen.models.quality import fixed_vs_float
 from fpgagen.models.quantize import TRADEOFF_FILE, quantize
-from fpgagen.models.sampling import latents
 
 
 @pytest.fixture(scope="module")
 def digits8():
-    return quantize("digits8")
+    return quantize(load_preset("digits8"))
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -68,13 +68,14 @@ def test_layer_functions_by_hand():
     assert golden.table_index(np.array([-1, 1, 10000, -10000]), x_t, 1024, 8).tolist() == [504, 520, 1023, 0]
 
 
-@pytest.mark.parametrize("preset", sorted(DEFAULT_WIDTHS))
+@pytest.mark.parametrize("preset", [p for p in sorted(PRESETS) if get_preset(p).spec.widths])
 def test_default_widths_meet_the_quality_targets(preset):
-    q = fixed_vs_float(quantize(preset))
+    generator = load_preset(preset)
+    q = fixed_vs_float(quantize(generator), generator)
     assert q["psnr_db"] >= 35.0
     assert q["fixed"]["frechet"] <= 1.05 * q["float"]["frechet"]
     recorded = json.loads(TRADEOFF_FILE.read_text())[preset]
-    assert recorded["chosen"] == dict(zip(("data_width", "weight_width"), DEFAULT_WIDTHS[preset], strict=True))
-    row = next(r for r in recorded["rows"] if (r["data_width"], r["weight_width"]) == DEFAULT_WIDTHS[preset])
+    assert recorded["chosen"] == dict(zip(("data_width", "weight_width"), generator.spec.widths, strict=True))
+    row = next(r for r in recorded["rows"] if (r["data_width"], r["weight_width"]) == generator.spec.widths)
     assert row["psnr_db"] == pytest.approx(q["psnr_db"], abs=0.01)
     assert row["meets_targets"]

@@ -7,16 +7,21 @@ import numpy as np
 import pytest
 
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.quantized_model import ARITHMETIC, QuantizedModel, QuantizedModelError
-from fpgagen.models.quantize import QuantConfig, fold_batchnorm, quantize
-from fpgagen.models.sampling import generate, latents, load_generator
+from fpgagen.core.latents import latents
+from fpgagen.core.layers import ARITHMETIC
+from fpgagen.core.quantize import QuantConfig
+from fpgagen.core.quantized_model import QuantizedModel, QuantizedModelError
+from fpgagen.models.lower import fold_batchnorm
+from fpgagen.models.presets import load_preset
+from fpgagen.models.quantize import quantize
+from fpgagen.models.sampling import generate
 
 DEPLOYABLE = ["digits8", "mnist28", "vae28"]
 
 
 @pytest.fixture(scope="module")
 def digits8():
-    return quantize("digits8")
+    return quantize(load_preset("digits8"))
 
 
 @pytest.fixture
@@ -25,7 +30,7 @@ def saved(digits8, tmp_path):
 
 
 def test_fold_batchnorm_keeps_the_function():
-    _, generator = load_generator("mnist28")
+    generator = load_preset("mnist28").module
     z = latents(64, 64, seed=1)
     folded = fold_batchnorm(generator)
     assert not any("BatchNorm" in type(m).__name__ for m in folded)
@@ -34,7 +39,7 @@ def test_fold_batchnorm_keeps_the_function():
 
 @pytest.mark.parametrize("preset", DEPLOYABLE)
 def test_every_type_is_explicit_and_accumulators_exact(preset):
-    model = quantize(preset)
+    model = quantize(load_preset(preset))
     x_t = model.input_t
     assert x_t.rounding == "RND" and x_t.overflow == "SAT"
     for layer in model.layers:
@@ -111,7 +116,7 @@ def test_config_file_overrides(tmp_path):
     config.write_text(json.dumps({"data_width": 12, "weight_width": 6, "layers": {
         "conv2d_4": {"weight_t": "ap_fixed<10,1,AP_RND_CONV,AP_SAT>", "reuse_factor": 144},
         "tanh_7": {"table_size": 256}}}))
-    model = quantize("digits8", config=QuantConfig.from_file(config))
+    model = quantize(load_preset("digits8"), QuantConfig.from_file(config))
     conv = model.layer("conv2d_4")
     assert model.input_t.width == 12 and model.layer("dense_0").weight_t.width == 6
     assert conv.weight_t == FixedType(10, 1, True, "RND_CONV", "SAT") and conv.reuse_factor == 144
@@ -132,4 +137,4 @@ def test_bad_config_files(tmp_path, doc, message):
 
 def test_override_of_an_unknown_layer():
     with pytest.raises(ValueError, match="unknown layers \\['conv9'\\]"):
-        quantize("digits8", config=QuantConfig(layers={"conv9": {"reuse_factor": 2}}))
+        quantize(load_preset("digits8"), QuantConfig(layers={"conv9": {"reuse_factor": 2}}))

@@ -19,17 +19,16 @@ from torch import nn
 
 from fpgagen.core import golden
 from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
-from fpgagen.core.quantized_model import (
+from fpgagen.core.layers import accumulator_bound
+from fpgagen.core.quantized_model import Layer, QuantizedModel
+from fpgagen.core.random_model import random_model, random_transposed_model
+from fpgagen.core.transposed import (
     TRANSPOSED_KERNELS,
     TRANSPOSED_STRIDES,
-    Layer,
-    QuantizedModel,
-    accumulator_bound,
     transposed_module_problems,
     transposed_out_size,
     transposed_support,
 )
-from fpgagen.core.random_model import random_model, random_transposed_model
 from fpgagen.hls.csim import CSimExecutor, cache_key
 from fpgagen.hls.hls4ml_conv_transpose import (
     HEADER,

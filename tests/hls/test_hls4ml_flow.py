@@ -18,6 +18,7 @@ from fpgagen.cli import main
 from fpgagen.core import golden
 from fpgagen.core.errors import ToolNotFoundError
 from fpgagen.core.fixed import FixedType
+from fpgagen.core.folding import valid_reuse_factor
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.core.random_model import random_model
 from fpgagen.hls.accelerator import BUILD_TOOLS, build_overlay, write_accelerator_project
@@ -31,7 +32,8 @@ from fpgagen.hls.hls4ml_flow import (
     model_hash,
     to_torch,
 )
-from fpgagen.models.quantize import quantize, valid_reuse_factor
+from fpgagen.models.presets import load_preset
+from fpgagen.models.quantize import quantize
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
 needs_vivado = pytest.mark.skipif(any(shutil.which(t) is None for t in BUILD_TOOLS),
@@ -53,7 +55,7 @@ def models():
 
     def get(name):
         if name not in cache:
-            cache[name] = random_model(int(name[6:])) if name.startswith("random") else quantize(name)
+            cache[name] = random_model(int(name[6:])) if name.startswith("random") else quantize(load_preset(name))
         return cache[name]
 
     return get
@@ -285,10 +287,10 @@ def test_installed_overlay_holds_what_the_board_reads(tmp_path, capsys):
     float reference beside it)."""
     from pynq.pl_server.device import Device
 
+    from fpgagen.core.float_model import FloatModel
     from fpgagen.hls.accelerator import install_overlay
     from fpgagen.host import virtual_board as vb
     from fpgagen.host.driver import GeneratorOverlay
-    from fpgagen.host.numpy_reference import FloatReference
 
     assert main(["convert", "digits8", "--board", "zcu102", "--out", str(tmp_path / "prj")]) == 0
     model = QuantizedModel.load(tmp_path / "prj" / "quantized")
@@ -309,14 +311,14 @@ def test_installed_overlay_holds_what_the_board_reads(tmp_path, capsys):
             del Device._active_device
         else:
             Device.active_device = previous
-    reference = FloatReference.load(out["float_reference"])
+    reference = FloatModel.load(out["float_reference"])
     assert reference.run(z).shape == (5, 1, 8, 8)
 
 
 @pytest.mark.vivado
 @needs_vivado
 def test_build_overlay_with_vivado(tmp_path):
-    model = quantize("digits8")
+    model = quantize(load_preset("digits8"))
     write_accelerator_project(model, tmp_path / "prj", "pynq-z2")
     out = build_overlay(tmp_path / "prj", "pynq-z2", overlays_dir=tmp_path / "overlays")
     assert out["bit"].stat().st_size > 0 and out["hwh"].stat().st_size > 0

@@ -2,6 +2,7 @@ import pytest
 from pynq.pl_server.device import Device
 
 from fpgagen.host import virtual_board as vb
+from fpgagen.models.presets import load_preset
 from fpgagen.models.quantize import quantize
 
 _MODELS = {}
@@ -13,7 +14,7 @@ def models():
 
     def get(preset):
         if preset not in _MODELS:
-            _MODELS[preset] = quantize(preset)
+            _MODELS[preset] = quantize(load_preset(preset))
         return _MODELS[preset]
 
     return get

@@ -11,16 +11,21 @@ import numpy as np
 import pytest
 
 from fpgagen.cli import main
-from fpgagen.host.compare import CLOCK_HZ, SCHEMA, compare, format_table, projected
+from fpgagen.host.compare import CLOCK_HZ, SCHEMA, Subject, compare, format_table, projected
+from fpgagen.models.presets import load_preset
 
 TARGETS = ["torch", "numpy", "golden", "csim", "rtlsim", "board"]
 ROW_KEYS = {"description", "kind", "prepare_s", "latency", "throughput", "quality"}
 
 
+def digits8() -> Subject:
+    return Subject.of(load_preset("digits8"))
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
-    r = compare("digits8", targets=TARGETS, batches=(1, 4), repeats=1, n_quality=24, progress=False, out=out,
+    r = compare(digits8(), targets=TARGETS, batches=(1, 4), repeats=1, n_quality=24, progress=False, out=out,
                 min_measure_s=0.0)
     return r, out
 
@@ -116,7 +121,7 @@ def test_cuda_row_is_skipped_without_cuda():
 
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    r = compare("digits8", targets=["cuda"], batches=(1,), repeats=1, n_quality=4, progress=False)
+    r = compare(digits8(), targets=["cuda"], batches=(1,), repeats=1, n_quality=4, progress=False)
     assert "torch.cuda.is_available() is False" in r["targets"]["cuda"]["skipped"]
 
 
@@ -138,12 +143,12 @@ def test_torch_threads_are_set_stated_and_restored():
     import torch
 
     before = torch.get_num_threads()
-    r = compare("digits8", targets=["torch"], batches=(1,), repeats=1, n_quality=4, progress=False, torch_threads=1)
+    r = compare(digits8(), targets=["torch"], batches=(1,), repeats=1, n_quality=4, progress=False, torch_threads=1)
     assert r["environment"]["torch_threads"] == 1 and torch.get_num_threads() == before
 
 
 def test_slow_target_quality_is_skipped_with_the_reason():
-    r = compare("digits8", targets=["golden"], batches=(1,), repeats=1, n_quality=40, progress=False,
+    r = compare(digits8(), targets=["golden"], batches=(1,), repeats=1, n_quality=40, progress=False,
                 quality_budget_s=1e-9)
     row = r["targets"]["golden"]
     assert "would take" in row["quality"]["skipped"] and "budget" in row["quality"]["skipped"]
@@ -183,12 +188,11 @@ NOT_ON_A_BOARD = ["torch", "torchvision", "hls4ml", "cocotb", "cocotb_tools", "c
 def test_board_only_path_runs_without_torch(models, tmp_path, plots):
     """numpy + pynq only, on the virtual board: numpy is the reference, board runs (labelled virtual), golden runs
     from the QuantizedModel beside the overlay, everything that needs torch/hls4ml/Verilator says why not."""
-    from fpgagen.host.numpy_reference import export_float_reference
     from fpgagen.host.virtual_board import write_virtual_overlay
 
     overlays = tmp_path / "overlays" / "pynq-z2"
     bit = write_virtual_overlay(models("digits8"), overlays, backend="golden")
-    export_float_reference("digits8", overlays / "digits8.float.npz")
+    load_preset("digits8").float_model().save(overlays / "digits8.float.npz")
     blocked = NOT_ON_A_BOARD + ([] if plots else ["matplotlib", "PIL"])
     out = tmp_path / "out"
     env = {**os.environ, "FPGAGEN_VIRTUAL_BOARD": "1"}

@@ -1,21 +1,30 @@
 """One executor interface behind every target; the fixed-point targets agree bit for bit."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from fpgagen.cli import main
+from fpgagen.core.latents import latents
+from fpgagen.host.compare import Subject
 from fpgagen.host.executors import EXECUTORS, get_executor
-from fpgagen.models.sampling import latents
+from fpgagen.models.presets import load_preset
 
 FIXED_POINT = ["golden", "csim", "virtual-golden"]
 
 
 @pytest.fixture(scope="module")
-def digits8_images():
+def digits8():
+    return Subject.of(load_preset("digits8"))
+
+
+@pytest.fixture(scope="module")
+def digits8_images(digits8):
     z = latents(37, 16, seed=4)
     out = {}
-    for target in ["torch", *FIXED_POINT]:
-        executor = get_executor(target, "digits8").prepare()
+    for target in ["torch", "numpy", *FIXED_POINT]:
+        executor = get_executor(target, digits8.model_for(target)).prepare()
         try:
             out[target] = executor.run(z)
         finally:
@@ -32,17 +41,25 @@ def test_fixed_point_targets_agree_bit_for_bit(digits8_images):
 def test_fixed_point_is_close_to_float(digits8_images):
     err = np.abs(digits8_images["golden"] - digits8_images["torch"])
     assert err.mean() < 0.02 and err.max() < 0.3
+    assert np.abs(digits8_images["numpy"] - digits8_images["torch"]).max() < 1e-5
 
 
-def test_run_validates_latents():
-    executor = get_executor("golden", "digits8")
+def test_each_target_takes_its_model(digits8):
+    assert digits8.model_for("torch") is digits8.generator
+    assert digits8.model_for("numpy") is digits8.generator.float_model()
+    assert digits8.model_for("golden") is digits8.model_for("rtlsim")  # quantized once
+    assert get_executor("board", digits8.model_for("board")).bitfile == Path("overlays/pynq-z2/digits8.bit")
+
+
+def test_run_validates_latents(digits8):
+    executor = get_executor("golden", digits8.model_for("golden"))
     with pytest.raises(ValueError, match=r"shape \(N, 16\)"):
         executor.run(np.zeros((2, 3), np.float32))
 
 
-def test_unknown_target():
+def test_unknown_target(digits8):
     with pytest.raises(ValueError, match="unknown target 'fpga'; known targets: torch, numpy, golden"):
-        get_executor("fpga", "digits8")
+        get_executor("fpga", digits8.model_for("golden"))
 
 
 def test_board_target_without_a_board_says_so(capsys, tmp_path):

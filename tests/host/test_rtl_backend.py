@@ -64,7 +64,7 @@ def test_executor_reuses_the_build(models):
     assert EXECUTORS["rtlsim"].description == ("PYNQ driver on the virtual board, kernel = Verilator build of the "
                                                "RTL twin")
     z = latents(5, 16, seed=9)
-    first = get_executor("rtlsim", "digits8").prepare()
+    first = get_executor("rtlsim", models("digits8")).prepare()
     try:
         lib = first.board.kernel.build.library
         out = first.run(z)
@@ -75,7 +75,7 @@ def test_executor_reuses_the_build(models):
     mtime = lib.stat().st_mtime_ns
     log_mtime = (lib.parent / "build.log").stat().st_mtime_ns
     t = time.perf_counter()
-    second = get_executor("rtlsim", "digits8").prepare()
+    second = get_executor("rtlsim", models("digits8")).prepare()
     try:
         elapsed = time.perf_counter() - t
         assert second.board.kernel.build.built is False and second.board.kernel.build.library == lib

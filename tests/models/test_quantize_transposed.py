@@ -9,22 +9,19 @@ import torch
 from torch import nn
 
 from fpgagen.core import golden
-from fpgagen.core.quantized_model import QuantizedModel, transposed_taps
+from fpgagen.core.folding import choose_reuse_factors, kernel_uses, valid_reuse_factor
+from fpgagen.core.latents import latents
+from fpgagen.core.layers import kernel_dims
+from fpgagen.core.quantize import QuantConfig
+from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.core.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
-from fpgagen.models.checkpoint import save_checkpoint
+from fpgagen.core.transposed import transposed_taps
 from fpgagen.models.cost import macs_per_image
-from fpgagen.models.presets import DEFAULT_WIDTHS, PRESETS, Preset, Reshape, board_for_preset
+from fpgagen.models.generator import Generator, GeneratorSpec
+from fpgagen.models.lower import Reshape, fold_batchnorm
+from fpgagen.models.presets import load_preset
 from fpgagen.models.quality import psnr_db
-from fpgagen.models.quantize import (
-    QuantConfig,
-    choose_reuse_factors,
-    fold_batchnorm,
-    kernel_dims,
-    kernel_uses,
-    quantize,
-    valid_reuse_factor,
-)
-from fpgagen.models.sampling import generate, latents, load_generator
+from fpgagen.models.quantize import quantize
 
 # dcgan28 at its default widths (8-bit data, 7-bit weights) measured 35.2-35.7 dB on 16 latents of seeds 0-2 and
 # 35.8 dB on 1,000 (models/quantization_tradeoff.json); max |error| 0.35-0.40 (0.57 on 1,000).
@@ -33,13 +30,13 @@ PSNR_FLOOR_DB = 33.0
 
 @pytest.fixture(scope="module")
 def dcgan28():
-    return quantize("dcgan28")
+    return quantize(load_preset("dcgan28"))
 
 
 @pytest.fixture(scope="module")
 def budget():
     """The multiplier budget of the board dcgan28 goes to (quantize's default for it)."""
-    return board_for_preset("dcgan28").board.multiplier_budget
+    return load_preset("dcgan28").board().board.multiplier_budget
 
 
 def _bn(channels: int, seed: int) -> nn.BatchNorm2d:
@@ -75,11 +72,11 @@ def test_batchnorm_after_a_grouped_transposed_convolution_is_refused():
 
 
 def test_dcgan28_quantizes_with_exact_accumulators(dcgan28, tmp_path):
-    _, generator = load_generator("dcgan28")
-    torch_layers = [m for m in generator if isinstance(m, nn.ConvTranspose2d)]
+    generator = load_preset("dcgan28")
+    torch_layers = [m for m in generator.module if isinstance(m, nn.ConvTranspose2d)]
     layers = [lr for lr in dcgan28.layers if lr.kind == "conv_transpose2d"]
     assert [lr.name for lr in layers] == ["conv_transpose2d_3", "conv_transpose2d_5", "conv_transpose2d_7"]
-    assert (dcgan28.input_t.width, layers[0].weight_t.width) == DEFAULT_WIDTHS["dcgan28"]
+    assert (dcgan28.input_t.width, layers[0].weight_t.width) == generator.spec.widths
     for lr, m in zip(layers, torch_layers, strict=True):
         assert lr.weight.shape == tuple(m.weight.shape)  # (C, O, K, K)
         assert (lr.stride, lr.padding, lr.output_padding) == (m.stride[0], m.padding[0], m.output_padding[0])
@@ -95,16 +92,15 @@ def test_dcgan28_quantizes_with_exact_accumulators(dcgan28, tmp_path):
 
 
 def test_dcgan28_golden_is_close_to_float(dcgan28):
-    _, generator = load_generator("dcgan28")
     z = latents(16, 100, seed=0)
-    ref, fixed = generate(generator, z), golden.generate(dcgan28, z)
+    ref, fixed = load_preset("dcgan28").generate(z), golden.generate(dcgan28, z)
     assert psnr_db(ref, fixed, 2.0) >= PSNR_FLOOR_DB
     assert np.abs(fixed - ref).max() < 0.6
 
 
 def test_dcgan28_executes_the_useful_macs_within_its_boards_budget(dcgan28, budget):
-    spec, generator = load_generator("dcgan28")
-    useful = macs_per_image(generator, spec.latent_dim)["useful"]
+    generator = load_preset("dcgan28")
+    useful = macs_per_image(generator.module, generator.spec.latent_dim)["useful"]
     assert sum(lr.multiplications for lr in dcgan28.layers) == useful == 37_488_192
     arith = [lr for lr in dcgan28.layers if lr.weight is not None]
     assert dcgan28.info["multipliers_budget"] == budget > 200
@@ -123,11 +119,11 @@ def test_dcgan28_executes_the_useful_macs_within_its_boards_budget(dcgan28, budg
 
 
 def test_an_explicit_budget_overrides_the_boards(dcgan28):
-    model = quantize("dcgan28", config=QuantConfig(multipliers=400))
+    model = quantize(load_preset("dcgan28"), QuantConfig(multipliers=400))
     assert model.info["multipliers_budget"] == 400
     assert sum(lr.multipliers for lr in model.layers) <= 400 < sum(lr.multipliers for lr in dcgan28.layers)
     with pytest.raises(ValueError, match="multipliers must be a positive integer .* got 0"):
-        quantize("dcgan28", config=QuantConfig(multipliers=0))
+        quantize(load_preset("dcgan28"), QuantConfig(multipliers=0))
 
 
 def test_kernel_uses_of_a_transposed_convolution_are_its_useful_taps(dcgan28):
@@ -138,14 +134,13 @@ def test_kernel_uses_of_a_transposed_convolution_are_its_useful_taps(dcgan28):
     assert lr.reuse_factor == 64 and lr.multipliers == 128
 
 
-def _preset_with(module: nn.Module, tmp_path, monkeypatch) -> tuple[str, str]:
-    """A throwaway preset ``Linear(4, 72) -> view(2, 6, 6) -> module -> Tanh`` and its (untrained) checkpoint."""
-    name = "transposed_test"
-    make = lambda: nn.Sequential(nn.Linear(4, 72), Reshape(2, 6, 6), copy.deepcopy(module), nn.Tanh())  # noqa: E731
-    preset = Preset(name, "gan", "digits8", 4, (1, 6, 6), (-1.0, 1.0), "test", make, lambda: nn.Identity(), 1, 1, 1e-3)
-    monkeypatch.setitem(PRESETS, name, lambda: preset)
-    path = save_checkpoint(tmp_path / f"{name}.safetensors", name, {"generator": make()})
-    return name, str(path)
+def _generator_with(module: nn.Module) -> Generator:
+    """An untrained generator ``Linear(4, 72) -> view(2, 6, 6) -> module -> Tanh``: a model of the user's own, no
+    preset, no checkpoint."""
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(4, 72), Reshape(2, 6, 6), copy.deepcopy(module), nn.Tanh()).eval()
+    image_shape = tuple(seq(torch.zeros(1, 4)).shape[1:])
+    return Generator(GeneratorSpec("transposed_test", 4, image_shape, (-1.0, 1.0)), seq)
 
 
 @pytest.mark.parametrize("module,message", [
@@ -158,22 +153,20 @@ def _preset_with(module: nn.Module, tmp_path, monkeypatch) -> tuple[str, str]:
                                                                   r"\(supported: 0 to stride - 1 = 0\)"),
     (nn.ConvTranspose2d(2, 2, 3, groups=2), r"groups 2 \(supported: 1\)"),
 ])
-def test_unsupported_transposed_convolutions_are_refused_naming_the_layer(module, message, tmp_path, monkeypatch):
-    name, checkpoint = _preset_with(module, tmp_path, monkeypatch)
-    with pytest.raises(ValueError, match=r"layer 2 \(ConvTranspose2d\(.*unsupported transposed convolution: .*"
-                                         + message + r".*fpgagen implements ConvTranspose2d with stride 1 or 2"):
-        quantize(name, checkpoint, QuantConfig(calibration_latents=16))
+def test_unsupported_transposed_convolutions_are_refused_naming_the_layer(module, message):
+    with pytest.raises(ValueError, match=r"conv_transpose2d_2 \(ConvTranspose2d\(.*unsupported transposed "
+                                         r"convolution: .*" + message + r".*fpgagen implements ConvTranspose2d with "
+                                         "stride 1 or 2"):
+        quantize(_generator_with(module), QuantConfig(calibration_latents=16))
 
 
-def test_supported_transposed_convolution_of_a_small_preset(tmp_path, monkeypatch):
-    name, checkpoint = _preset_with(nn.ConvTranspose2d(2, 1, 4, stride=2, padding=1, bias=True), tmp_path,
-                                    monkeypatch)
-    model = quantize(name, checkpoint, QuantConfig(calibration_latents=64, data_width=14, weight_width=12))
+def test_supported_transposed_convolution_of_a_small_generator():
+    generator = _generator_with(nn.ConvTranspose2d(2, 1, 4, stride=2, padding=1, bias=True))
+    model = quantize(generator, QuantConfig(calibration_latents=64, data_width=14, weight_width=12))
     lr = model.layer("conv_transpose2d_2")
     assert lr.out_shape == (1, 12, 12) and (lr.stride, lr.padding, lr.output_padding) == (2, 1, 0)
-    _, generator = load_generator(name, checkpoint)
     z = latents(32, 4, seed=5)
-    assert psnr_db(generate(generator, z), golden.generate(model, z), 2.0) > 50
+    assert psnr_db(generator.generate(z), golden.generate(model, z), 2.0) > 50
 
 
 def test_random_transposed_stacks_cover_every_geometry_and_validate():

@@ -15,7 +15,8 @@ import pytest
 from fpgagen.core.errors import ToolNotFoundError
 from fpgagen.hls.accelerator import block_design_tcl, build_overlay, write_accelerator_project
 from fpgagen.models.cost import parameter_count
-from fpgagen.models.presets import DEFAULT_WIDTHS, FALLBACK_WIDTHS, PRESETS, board_for_preset, get_preset
+from fpgagen.models.generator import FALLBACK_WIDTHS
+from fpgagen.models.presets import PRESETS, get_preset, load_preset
 from fpgagen.models.quantize import quantize
 from fpgagen.overlays import boards
 from fpgagen.overlays.boards import BOARDS, Board, get_board
@@ -95,12 +96,13 @@ def test_preset_boards_are_smallest_first():
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_board_for_preset(preset):
-    choice = board_for_preset(preset)
+def test_a_generators_board(preset):
+    choice = load_preset(preset).board()
     params = parameter_count(get_preset(preset).make_generator())
-    width = DEFAULT_WIDTHS.get(preset, FALLBACK_WIDTHS)[1]
+    widths = get_preset(preset).spec.widths
+    width = (widths or FALLBACK_WIDTHS)[1]
     assert (choice.parameters, choice.weight_width, choice.weight_bits) == (params, width, params * width)
-    assert ("DEFAULT_WIDTHS" in choice.width_source) == (preset in DEFAULT_WIDTHS)
+    assert ("measured widths" in choice.width_source) == (widths is not None)
     # The first board of the order whose block RAM -- not UltraRAM -- holds the weights.
     fits = [name for name in boards.PRESET_BOARD_ORDER if params * width <= get_board(name).rom_bits]
     assert choice.board.name == fits[0]
@@ -112,7 +114,7 @@ def test_board_for_preset(preset):
 
 
 def test_dcgan28_goes_to_the_zcu102_and_the_reason_says_why_not_the_zcu104():
-    choice = board_for_preset("dcgan28")
+    choice = load_preset("dcgan28").board()
     zcu104 = get_board("zcu104")
     # The ZCU104's on-chip memory would hold the weights; its block RAM does not, and its UltraRAM cannot.
     assert zcu104.rom_bits < choice.weight_bits <= zcu104.on_chip_memory_bits
@@ -123,20 +125,19 @@ def test_dcgan28_goes_to_the_zcu102_and_the_reason_says_why_not_the_zcu104():
             "them: UltraRAM has no bitstream initialisation (it powers up at 0, UG901) and fpgagen does not build "
             "loading weights into UltraRAM at start-up.") in choice.reason
     assert "zcu102: 33.62 Mbit of block RAM (912 BRAM36), 2,520 DSP48E2" in choice.reason
-    source = "the preset's DEFAULT_WIDTHS" if "dcgan28" in DEFAULT_WIDTHS else "quantize's fallback width"
-    assert source in choice.reason
+    assert "(dcgan28's measured widths)" in choice.reason
 
 
 def test_a_preset_no_board_holds(monkeypatch):
     monkeypatch.setattr(boards, "PRESET_BOARD_ORDER", ("pynq-z2", "kv260"))
     with pytest.raises(ValueError, match=r"no board in pynq-z2, kv260 holds the [\d.]+ Mbit of weights of dcgan28 in "
                                          "block RAM; register a larger board"):
-        board_for_preset("dcgan28")
+        load_preset("dcgan28").board()
 
 
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset 'nope'"):
-        board_for_preset("nope")
+        load_preset("nope")
 
 
 # ------------------------------------------------------------------------------------------------- projects
@@ -144,7 +145,7 @@ def test_unknown_preset():
 
 @pytest.fixture(scope="module")
 def digits8():
-    return quantize("digits8")
+    return quantize(load_preset("digits8"))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""FloatReference: the BN-folded float generator in numpy float32, the board's CPU baseline."""
+"""FloatModel: the BN-folded float generator in numpy float32 (the board's CPU baseline), as the torch front end
+lowers it."""
 
 import json
 import subprocess
@@ -9,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from fpgagen.host import numpy_reference as nr
-from fpgagen.host.numpy_reference import FloatReference, FloatReferenceError, export_float_reference
-from fpgagen.models.presets import Reshape
-from fpgagen.models.sampling import generate, latents, load_generator
+from fpgagen.core import float_model as fm
+from fpgagen.core.float_model import FloatModel, FloatModelError
+from fpgagen.core.latents import latents
+from fpgagen.models.lower import Reshape, lower_sequential
+from fpgagen.models.presets import load_preset
 
 PRESETS = ["digits8", "mnist28", "vae28", "dcgan28"]
 
@@ -25,7 +27,7 @@ def exported(tmp_path_factory):
 
     def export(preset):
         if preset not in paths:
-            paths[preset] = export_float_reference(preset, folder / f"{preset}.float.npz")
+            paths[preset] = load_preset(preset).float_model().save(folder / f"{preset}.float.npz")
         return paths[preset]
 
     return export
@@ -33,39 +35,40 @@ def exported(tmp_path_factory):
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_matches_torch_generator(preset, exported):
-    spec, generator = load_generator(preset)
-    ref = FloatReference.load(exported(preset))
+    generator = load_preset(preset)
+    spec = generator.spec
+    ref = FloatModel.load(exported(preset))
     z = latents(512, spec.latent_dim, seed=11)
     images = ref.run(z)
-    expected = generate(generator, z)
+    expected = generator.generate(z)
     assert images.dtype == np.float32 and images.shape == expected.shape == (512, *spec.image_shape)
     assert images.flags.c_contiguous
     np.testing.assert_allclose(images, expected, rtol=0, atol=1e-5)
-    assert (ref.preset, ref.latent_dim, ref.image_shape, ref.output_range) == (
+    assert (ref.name, ref.latent_dim, ref.image_shape, ref.output_range) == (
         spec.name, spec.latent_dim, spec.image_shape, spec.output_range)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_file_round_trip_is_exact(preset, exported, tmp_path):
     path = exported(preset)
-    direct = FloatReference.from_preset(preset)
-    loaded = FloatReference.load(path)
+    direct = load_preset(preset).float_model()
+    loaded = FloatModel.load(path)
     z = latents(16, direct.latent_dim, seed=3)
     np.testing.assert_array_equal(loaded.run(z), direct.run(z))
     np.testing.assert_array_equal(loaded.generate(z), direct.run(z))
-    assert loaded.layers == direct.layers
-    again = FloatReference.load(loaded.save(tmp_path / "again.npz"))
+    assert [lr.to_json() for lr in loaded.layers] == [lr.to_json() for lr in direct.layers]
+    again = FloatModel.load(loaded.save(tmp_path / "again.npz"))
     np.testing.assert_array_equal(again.run(z), direct.run(z))
-    n_params = sum(v.size for p in direct.params.values() for v in p.values())
+    n_params = sum(lr.weight.size + lr.bias.size for lr in direct.layers if lr.weight is not None)
     assert path.stat().st_size < 4 * n_params + 8_000  # float32 weights and a small JSON layer list
 
 
 def test_batchnorm_is_folded(exported):
-    ref = FloatReference.load(exported("mnist28"))
-    kinds = [lr["kind"] for lr in ref.layers]
+    ref = FloatModel.load(exported("mnist28"))
+    kinds = [lr.kind for lr in ref.layers]
     assert kinds == ["dense", "leaky_relu", "reshape", "upsample", "conv2d", "leaky_relu", "upsample", "conv2d",
                      "tanh"]
-    assert ref.layers[1]["alpha"] == pytest.approx(0.2)
+    assert ref.layers[1].alpha == pytest.approx(0.2)
 
 
 def random_generator(latent_dim, start, convs, act, out_act, seed=0):
@@ -88,12 +91,11 @@ def random_generator(latent_dim, start, convs, act, out_act, seed=0):
     ([(6, 5, 2, True), (4, 3, 0, True), (2, 1, 0, False)], nn.LeakyReLU(0.1), nn.Sigmoid()),
     ([(5, 3, 0, False), (1, 5, 3, True)], nn.LeakyReLU(0.3), nn.Tanh()),
 ])
-@pytest.mark.parametrize("chunk_bytes", [nr.CHUNK_BYTES, 1])
+@pytest.mark.parametrize("chunk_bytes", [fm.CHUNK_BYTES, 1])
 def test_random_layers_match_torch(convs, act, out_act, chunk_bytes, monkeypatch):
-    monkeypatch.setattr(nr, "CHUNK_BYTES", chunk_bytes)  # 1: one image per im2col GEMM
+    monkeypatch.setattr(fm, "CHUNK_BYTES", chunk_bytes)  # 1: one image per im2col GEMM
     seq, shape = random_generator(12, (4, 5, 6), convs, act, out_act)
-    layers, params = nr.layers_from_sequential(seq)
-    ref = FloatReference(layers, params, "random", 12, shape, (-1, 1))
+    ref = lower_sequential(seq, "random", 12, shape, (-1, 1))
     z = np.random.default_rng(0).standard_normal((7, 12)).astype(np.float32)
     with torch.no_grad():
         expected = seq(torch.from_numpy(z)).numpy()
@@ -104,7 +106,7 @@ def test_sigmoid_saturates_without_warnings():
     seq = nn.Sequential(nn.Linear(2, 4), Reshape(1, 2, 2), nn.Sigmoid())
     with torch.no_grad():
         seq[0].weight.fill_(100.0)
-    ref = FloatReference(*nr.layers_from_sequential(seq), "s", 2, (1, 2, 2))
+    ref = lower_sequential(seq, "s", 2, (1, 2, 2), (0, 1))
     with np.errstate(all="raise"):
         out = ref.run(np.array([[-5.0, -5.0], [5.0, 5.0]], np.float32))
     np.testing.assert_array_equal(out[0], 0.0)
@@ -112,7 +114,7 @@ def test_sigmoid_saturates_without_warnings():
 
 
 def test_input_is_not_modified(exported):
-    ref = FloatReference.load(exported("digits8"))
+    ref = FloatModel.load(exported("digits8"))
     z = latents(4, 16, seed=0)
     before = z.copy()
     ref.run(z)
@@ -132,13 +134,13 @@ def test_input_is_not_modified(exported):
     (np.full((1, 16), 1e300), "NaN or Inf"),  # overflows float32
 ])
 def test_bad_latents(z, message, exported):
-    ref = FloatReference.load(exported("digits8"))
+    ref = FloatModel.load(exported("digits8"))
     with pytest.raises(ValueError, match=message):
         ref.run(z)
 
 
 def test_float64_and_float16_latents_accepted(exported):
-    ref = FloatReference.load(exported("digits8"))
+    ref = FloatModel.load(exported("digits8"))
     z = latents(3, 16, seed=1)
     np.testing.assert_array_equal(ref.run(z.astype(np.float64)), ref.run(z))
     assert ref.run(z.astype(np.float16)).dtype == np.float32
@@ -165,15 +167,15 @@ def _set(key, value):
 @pytest.mark.parametrize("doc_edit, arrays_edit, message", [
     (_set("format", "something-else"), None, "format 'something-else', expected 'fpgagen-float-reference-1'"),
     (lambda d: d.pop("layers"), None, "lacks layers"),
-    (_set("latent_dim", 17), None, r"dense weight \(256, 16\) takes \(16,\), input is \(17,\)"),
+    (_set("latent_dim", 17), None, r"dense_0 \(dense\): weight \(256, 16\) \(out, in\) does not take \(17,\)"),
     (_set("image_shape", [1, 7, 7]), None, r"produce \(1, 8, 8\), the image shape is \(1, 7, 7\)"),
-    (lambda d: d["layers"][2].__setitem__("shape", [16, 4, 5]), None, r"cannot view \(256,\) as"),
+    (lambda d: d["layers"][2].__setitem__("shape", [16, 4, 5]), None, r"cannot reshape \(256,\) to \(16, 4, 5\)"),
     (lambda d: d["layers"][1].__setitem__("kind", "gelu"), None, "unknown kind 'gelu'"),
     (lambda d: d["layers"][3].__setitem__("factor", 3), None, "only nearest x2"),
     (lambda d: d["layers"][4].__setitem__("padding", -1), None, "padding must be a non-negative integer"),
     (lambda d: d["layers"][1].__setitem__("name", "dense_0"), None, "used twice"),
     (None, lambda a: a.pop("conv2d_6.bias"), "layer conv2d_6: missing bias"),
-    (None, lambda a: a.__setitem__("conv2d_6.weight", a["conv2d_6.weight"][:, :8]), "does not take 16 channels"),
+    (None, lambda a: a.__setitem__("conv2d_6.weight", a["conv2d_6.weight"][:, :8]), "does not take 16 input channels"),
     (None, lambda a: a["dense_0.weight"].__setitem__((0, 0), np.nan), "layer dense_0: weight holds NaN"),
     (None, lambda a: a.__setitem__("stray.weight", np.zeros(3, np.float32)),
      "parameters for no dense or convolution layer"),
@@ -181,32 +183,38 @@ def _set(key, value):
 ])
 def test_bad_files(doc_edit, arrays_edit, message, exported, tmp_path):
     path = rewrite(exported("digits8"), tmp_path, doc_edit, arrays_edit)
-    with pytest.raises(FloatReferenceError, match=message) as info:
-        FloatReference.load(path)
+    with pytest.raises(FloatModelError, match=message) as info:
+        FloatModel.load(path)
     assert str(path) in str(info.value)
 
 
 def test_missing_and_damaged_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="export_float_reference"):
-        FloatReference.load(tmp_path / "absent.float.npz")
+    with pytest.raises(FileNotFoundError, match="fpgagen convert"):
+        FloatModel.load(tmp_path / "absent.float.npz")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file")
-    with pytest.raises(FloatReferenceError, match="not a readable .npz"):
-        FloatReference.load(junk)
+    with pytest.raises(FloatModelError, match="not a readable .npz"):
+        FloatModel.load(junk)
     np.savez(tmp_path / "plain.npz", w=np.zeros(3))
-    with pytest.raises(FloatReferenceError, match="no 'model.json' entry"):
-        FloatReference.load(tmp_path / "plain.npz")
+    with pytest.raises(FloatModelError, match="no 'model.json' entry"):
+        FloatModel.load(tmp_path / "plain.npz")
     with pytest.raises(ValueError, match="written as .npz"):
-        FloatReference.from_preset("digits8").save(tmp_path / "ref.json")
+        load_preset("digits8").float_model().save(tmp_path / "ref.json")
 
 
-def test_unsupported_modules():
-    with pytest.raises(FloatReferenceError, match="BatchNorm1d has no numpy float reference"):
-        nr.layers_from_sequential(nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4)))
-    with pytest.raises(FloatReferenceError, match="stride-1"):
-        nr.layers_from_sequential(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2)))
-    with pytest.raises(FloatReferenceError, match="only square transposed convolutions"):
-        nr.layers_from_sequential(nn.Sequential(nn.ConvTranspose2d(1, 1, 3, dilation=2)))
+def lower(*modules):
+    return lower_sequential(nn.Sequential(*modules), "t", 2, (1, 2, 2), (-1, 1))
+
+
+def test_unsupported_modules_are_refused_naming_them():
+    with pytest.raises(ValueError, match="BatchNorm after ReLU cannot be folded"):
+        lower(nn.Linear(2, 4), nn.ReLU(), nn.BatchNorm1d(4))
+    with pytest.raises(ValueError, match="layer 1: Dropout is not supported .*Linear, Conv2d, ConvTranspose2d"):
+        lower(nn.Linear(2, 4), nn.Dropout(0.3))
+    with pytest.raises(ValueError, match="conv2d_0 .*stride-1"):
+        lower(nn.Conv2d(1, 1, 3, stride=2))
+    with pytest.raises(ValueError, match="conv_transpose2d_0 .*unsupported transposed convolution: dilation"):
+        lower(nn.ConvTranspose2d(1, 1, 3, dilation=2))
 
 
 @pytest.mark.parametrize("stride,k,padding,output_padding", [(1, 2, 0, 0), (1, 5, 2, 0), (2, 3, 1, 1), (2, 4, 1, 0),
@@ -215,17 +223,16 @@ def test_conv_transpose2d_matches_torch(stride, k, padding, output_padding):
     torch.manual_seed(k + stride)
     seq = nn.Sequential(nn.Linear(6, 3 * 4 * 5), Reshape(3, 4, 5),
                         nn.ConvTranspose2d(3, 2, k, stride=stride, padding=padding, output_padding=output_padding))
-    layers, params = nr.layers_from_sequential(seq)
     with torch.no_grad():
         out = seq(torch.randn(1, 6))
-    ref = FloatReference(layers, params, "t", 6, tuple(out.shape[1:]), (-1.0, 1.0))
+    ref = lower_sequential(seq, "t", 6, tuple(out.shape[1:]), (-1.0, 1.0))
     z = latents(7, 6, seed=1)
     with torch.no_grad():
         np.testing.assert_allclose(ref.run(z), seq(torch.from_numpy(z)).numpy(), rtol=0, atol=1e-5)
 
 
 def test_benchmark(exported):
-    ref = FloatReference.load(exported("digits8"))
+    ref = FloatModel.load(exported("digits8"))
     result = ref.benchmark(n=40, batch=16)
     assert result.images == 40 and result.batch == 16
     assert result.images_per_s > 0 and result.latency_s > 0
@@ -234,7 +241,7 @@ def test_benchmark(exported):
 
 
 def test_board_side_imports_only_numpy():
-    code = ("import sys; import fpgagen.host.numpy_reference; "
+    code = ("import sys; import fpgagen.core.float_model; "
             "bad = sorted(m for m in ('torch', 'pynq', 'fpgagen.models', 'fpgagen.hls') if m in sys.modules); "
             "print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,0 +1,254 @@
+"""From a float model and its calibration to a QuantizedModel: every fixed-point type, every reuse factor.
+
+Front ends lower a trained generator to a :class:`~fpgagen.core.float_model.FloatModel` (BatchNorm folded) and
+measure its calibration peaks (:class:`Calibration`); :func:`quantize_float` does the rest, torch-free, by the
+``quantize`` rule each layer kind registers here (:mod:`fpgagen.core.layers`). The torch front end's entry is
+:func:`fpgagen.models.quantize.quantize`.
+
+The rules, and why:
+
+- **BatchNorm** is folded by the front end into the Linear/Conv2d/ConvTranspose2d before it, once, in float64
+  (hls4ml only fuses BatchNorm when the preceding layer's type is 'auto', which fpgagen never leaves). A layer
+  without a bias gets a zero one.
+- **Transposed convolutions** (ConvTranspose2d) become ``conv_transpose2d`` layers when fpgagen implements them
+  (:func:`fpgagen.core.transposed.transposed_support`: stride 1 or 2, square kernel 2-5, padding 0..K-1,
+  output_padding < stride, dilation 1, groups 1); anything else is refused with the layer named.
+- **Integer bits** of every value come from calibration: the float (folded) model runs on calibration latents
+  drawn apart from any evaluation seed, and each layer output gets the fewest integer bits that hold its largest
+  magnitude. Weights get theirs per layer from their own largest magnitude.
+- **Results** round to nearest and saturate (``AP_RND, AP_SAT``): hls4ml's default truncate/wrap turns a rare
+  out-of-range value into a sign flip and biases every value down by half an LSB; at 8 bits that ruins images.
+- **Accumulators are exact**: fraction bits = input's + weight's, integer bits from the worst-case sum. Nothing
+  rounds or overflows before the single cast to the result type, so the order of accumulation is free (adder
+  trees in RTL, any reuse factor in HLS) and numpy, hls4ml and RTL agree by construction. Biases are stored at
+  the accumulator's fraction bits (exact alignment).
+- **Weights** are rounded to nearest (ties to even) by fpgagen itself; hls4ml then receives exactly
+  representable values, so its own decimal formatting of weights cannot round them again.
+- **Tables**: 1024 entries by default; tanh results ``ap_fixed<W, 1>``, sigmoid ``ap_ufixed<W, 0>``. The layer
+  feeding a table gets integer bits for the table's span only (tanh [-4, 4), sigmoid [-8, 8)): larger values
+  saturate to the table's end entries anyway, so more range would only cost fraction bits.
+- **Inputs** beyond the input type's range saturate (the input type is ``AP_RND, AP_SAT``).
+
+Two widths steer everything: ``data_width`` (every activation and result) and ``weight_width``. The reuse
+factors spend the multiplier budget of the board the preset goes to (``fpgagen.overlays.boards``: 200 on the PYNQ-Z2,
+2,000 for dcgan28 on the ZCU102) unless the config sets ``multipliers``. Width defaults per preset are the
+narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
+(see ``bench/quantization_tradeoff.py``). A JSON config file can set them and override any type or reuse factor
+of any layer::
+
+    {"data_width": 10, "weight_width": 8, "table_size": 1024, "multipliers": 200,
+     "layers": {"conv2d_4": {"weight_t": "ap_fixed<10,1>", "result_t": "ap_fixed<12,4,AP_RND,AP_SAT>",
+                             "reuse_factor": 64}}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.float_model import FloatModel
+from fpgagen.core.folding import choose_reuse_factors
+from fpgagen.core.golden import TABLE_SPAN
+from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, require
+from fpgagen.core.quantized_model import Layer, QuantizedModel, QuantizedModelError
+
+CALIBRATION_SEED = 7_000_000  # apart from the evaluation seeds (0, 1, ...)
+CALIBRATION_LATENTS = 2048
+OVERRIDABLE = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t", "table_size", "reuse_factor")
+
+
+@dataclass
+class QuantConfig:
+    """Knobs of :func:`quantize`; ``layers`` maps a layer name to overrides of the fields in OVERRIDABLE.
+
+    ``None`` means the generator's default: its measured widths (else the fallback widths) and the multiplier
+    budget of the board its weights fit.
+    """
+
+    data_width: int | None = None
+    weight_width: int | None = None
+    table_size: int = 1024
+    multipliers: int | None = None
+    calibration_latents: int = CALIBRATION_LATENTS
+    layers: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: Path) -> QuantConfig:
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"quantization config {path} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        known = {"data_width", "weight_width", "table_size", "multipliers", "calibration_latents", "layers"}
+        if not isinstance(doc, dict) or set(doc) - known:
+            raise ValueError(f"{path}: unknown keys {sorted(set(doc) - known)}; known: {sorted(known)}")
+        for name, over in doc.get("layers", {}).items():
+            bad = set(over) - set(OVERRIDABLE)
+            if bad:
+                raise ValueError(f"{path}: layer {name}: cannot override {sorted(bad)}; can: {', '.join(OVERRIDABLE)}")
+        return cls(**doc)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the float model did on calibration latents: the largest |latent| and each layer's largest |output|.
+
+    Attributes:
+        latents: how many calibration latents.
+        seed: their seed (:data:`CALIBRATION_SEED`, apart from every evaluation seed).
+        latent_peak: the largest |latent|.
+        peaks: the largest |output| of each layer, in order.
+    """
+
+    latents: int
+    seed: int
+    latent_peak: float
+    peaks: tuple[float, ...]
+
+
+def integer_bits(max_abs: float, signed: bool = True) -> int:
+    """Fewest integer bits (sign included when signed) whose range holds ``max_abs``."""
+    if max_abs <= 0:
+        return 1 if signed else 0
+    return max(math.floor(math.log2(max_abs)) + 1, -8) + (1 if signed else 0)
+
+
+def round_codes(values: np.ndarray, t: FixedType) -> np.ndarray:
+    """Round float values to the nearest codes of ``t`` (ties to even), clipped to its range."""
+    codes = np.rint(np.ldexp(np.asarray(values, np.float64), t.frac))
+    lo = -t.max_code if t.signed and t.overflow == "SAT_SYM" else t.min_code
+    return np.clip(codes, lo, t.max_code).astype(np.int64)
+
+
+def data_type(width: int, max_abs: float) -> FixedType:
+    return FixedType(width, integer_bits(max_abs), True, "RND", "SAT")
+
+
+# ------------------------------------------------------------------------------------ the kinds' type rules
+@implements("quantize", "dense", "conv2d", "conv_transpose2d")
+def _arithmetic(fl, x_t: FixedType, peak: float, data_w: int, weight_w: int, table_size: int) -> Layer:
+    w, b = fl.weight.astype(np.float64), fl.bias.astype(np.float64)
+    weight_t = FixedType(weight_w, integer_bits(float(np.abs(w).max())), True, "RND_CONV", "SAT")
+    frac = x_t.frac + weight_t.frac
+    bias_t = FixedType(max(1, integer_bits(float(np.abs(b).max())) + frac), integer_bits(float(np.abs(b).max())),
+                       True, "RND_CONV", "SAT")
+    lr = Layer(fl.name, fl.kind, fl.in_shape, fl.out_shape, data_type(data_w, peak), weight=round_codes(w, weight_t),
+               bias=round_codes(b, bias_t), weight_t=weight_t, bias_t=bias_t, padding=fl.padding, stride=fl.stride,
+               output_padding=fl.output_padding)
+    lr.accum_t = exact_accumulator(lr, x_t)
+    return lr
+
+
+@implements("quantize", "relu", "reshape")
+def _same_type(fl, x_t: FixedType, peak: float, data_w: int, weight_w: int, table_size: int) -> Layer:
+    return Layer(fl.name, fl.kind, fl.in_shape, fl.out_shape, x_t)
+
+
+@implements("quantize", "upsample")
+def _upsample(fl, x_t: FixedType, peak: float, data_w: int, weight_w: int, table_size: int) -> Layer:
+    return Layer(fl.name, fl.kind, fl.in_shape, fl.out_shape, x_t, factor=fl.factor)
+
+
+@implements("quantize", "leaky_relu")
+def _leaky_relu(fl, x_t: FixedType, peak: float, data_w: int, weight_w: int, table_size: int) -> Layer:
+    param_t = FixedType(weight_w, integer_bits(fl.alpha), True, "RND_CONV", "SAT")
+    return Layer(fl.name, fl.kind, fl.in_shape, fl.out_shape, x_t, param_t=param_t,
+                 alpha=int(round_codes(np.array([fl.alpha]), param_t)[0]))
+
+
+@implements("quantize", "tanh", "sigmoid")
+def _table(fl, x_t: FixedType, peak: float, data_w: int, weight_w: int, table_size: int) -> Layer:
+    t = FixedType(data_w, 1, True, "RND", "SAT") if fl.kind == "tanh" else FixedType(data_w, 0, False, "RND", "SAT")
+    return Layer(fl.name, fl.kind, fl.in_shape, fl.out_shape, t, table_size=table_size, table_t=t)
+
+
+def quantize_float(model: FloatModel, calibration: Calibration, config: QuantConfig | None = None, *,
+                   widths: tuple[int, int], multipliers: int, info: dict | None = None) -> QuantizedModel:
+    """The QuantizedModel of ``model`` by the rules of this module.
+
+    Args:
+        model: the float model (BatchNorm folded).
+        calibration: its peaks on calibration latents (one per layer).
+        config: knobs; its widths and multiplier budget override ``widths`` and ``multipliers``.
+        widths: the default (data_width, weight_width).
+        multipliers: the default multiplier budget (the board's).
+        info: provenance recorded in the model (the calibration and widths are added).
+    """
+    config = config or QuantConfig()
+    require("quantize", model.layers)
+    if len(calibration.peaks) != len(model.layers):
+        raise ValueError(f"{model.name}: {len(calibration.peaks)} calibration peaks for {len(model.layers)} layers")
+    data_w = config.data_width or widths[0]
+    weight_w = config.weight_width or widths[1]
+    overrides = dict(config.layers)
+    input_t = data_type(data_w, calibration.latent_peak)
+    layers: list[Layer] = []
+    x_t = input_t
+    for i, (fl, peak) in enumerate(zip(model.layers, calibration.peaks, strict=True)):
+        following = model.layers[i + 1].kind if i + 1 < len(model.layers) else None
+        if following in TABLE_SPAN:
+            # the table saturates beyond its span: range bits past it would only cost precision
+            peak = min(peak, float(np.nextafter(TABLE_SPAN[following] / 2, 0)))
+        lr = implementation("quantize", fl)(fl, x_t, peak, data_w, weight_w, config.table_size)
+        _apply_overrides(lr, overrides.pop(lr.name, {}), x_t)
+        layers.append(lr)
+        x_t = lr.result_t
+    if overrides:
+        raise ValueError(f"config overrides name unknown layers {sorted(overrides)}; layers: "
+                         f"{', '.join(lr.name for lr in layers)}")
+    keep = frozenset(name for name, over in config.layers.items() if "reuse_factor" in over)
+    if config.multipliers is not None:
+        multipliers = config.multipliers
+        if not isinstance(multipliers, int) or multipliers < 1:
+            raise ValueError(f"multipliers must be a positive integer (the budget for the reuse factors), got "
+                             f"{multipliers!r}")
+    choose_reuse_factors(layers, multipliers, keep)
+    info = {
+        **(info or {}),
+        "data_width": data_w,
+        "weight_width": weight_w,
+        "table_size": config.table_size,
+        "multipliers_budget": multipliers,
+        "calibration": {"latents": calibration.latents, "seed": calibration.seed,
+                        "peaks": {lr.name: round(p, 6) for lr, p in zip(layers, calibration.peaks, strict=True)}},
+    }
+    quantized = QuantizedModel(model.name, input_t, layers, model.output_range, info)
+    quantized.validate()
+    return quantized
+
+
+def exact_accumulator(lr: Layer, x_t: FixedType) -> FixedType:
+    """The narrowest accumulator that can neither round nor overflow for inputs of type ``x_t``."""
+    frac = max(x_t.frac + lr.weight_t.frac, lr.bias_t.frac)
+    width = accumulator_bound(lr, x_t, frac).bit_length() + 1
+    return FixedType(width, width - frac, True, "TRN", "WRAP")
+
+
+def _apply_overrides(lr: Layer, over: dict, x_t: FixedType) -> None:
+    """Apply a layer's config overrides; weights and biases are re-rounded to an overridden type."""
+    for key, value in over.items():
+        if key in ("table_size", "reuse_factor"):
+            setattr(lr, key, int(value))
+            continue
+        if getattr(lr, key) is None:
+            raise QuantizedModelError(f"layer {lr.name} ({lr.kind}) has no {key} to override")
+        t = FixedType.parse(value)
+        if key in ("weight_t", "bias_t"):
+            old_t, codes = getattr(lr, key), getattr(lr, key[:-2])
+            setattr(lr, key[:-2], round_codes(old_t.to_float(codes), t))
+        if key == "param_t":
+            lr.alpha = int(round_codes(np.array([lr.param_t.to_float(lr.alpha)]), t)[0])
+        setattr(lr, key, t)
+    if lr.kind in ARITHMETIC and "accum_t" not in over:
+        if lr.bias_t.frac < x_t.frac + lr.weight_t.frac:
+            frac = x_t.frac + lr.weight_t.frac
+            lr.bias = lr.bias << (frac - lr.bias_t.frac)
+            lr.bias_t = FixedType(lr.bias_t.integer + frac, lr.bias_t.integer, True, "RND_CONV", "SAT")
+        lr.accum_t = exact_accumulator(lr, x_t)
