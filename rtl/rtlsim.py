@@ -16,30 +16,33 @@ the benches drive the same backend.
 
 **Build and cache.** :func:`build` hashes everything that shapes the library (the model's
 :func:`~fpgagen.rtl.generate.model_hash` and its quantized content, the ``rtl/sv`` library, the harness, the
-Verilator version, the flags) and builds into ``<repo>/build/rtlsim/<hash>/`` once: ``rtl/`` (generated top and
-memory files, referenced by absolute path), ``obj/`` (Verilator's C++ and objects; ccache when installed),
-``libfgsim.so``, ``build.log``. A later build of the same content -- another executor, another process --
-finds ``libfgsim.so`` and loads it; within a process loaded libraries are kept in :data:`_LIBS`.
+Verilator version, the flags) and builds into ``<cache>/rtlsim/<hash>/`` once (``<cache>`` is
+:func:`fpgagen.core.cache.cache_root`): ``rtl/`` (generated top and memory files, referenced by absolute path, so
+the entry is built in place), ``obj/`` (Verilator's C++ and objects; ccache when installed), ``libfgsim.so``,
+``build.log`` and, written last, ``build.json`` with the top, its cycle bound and the sha256 of the library and of
+every ``rtl/`` file (:class:`fpgagen.core.cache.CacheEntry`). A later build of the same content -- another executor,
+another process -- uses the entry only if that record checks out, hashes included, *before* the library is loaded
+(a truncated library would kill the interpreter with SIGBUS); otherwise it builds the entry again. Within a process
+loaded libraries are kept in :data:`_LIBS`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpgagen.core.cache import CacheEntry, cache_dir
 from fpgagen.core.quantized_model import QuantizedModel
 
-REPO = Path(__file__).resolve().parents[1]
 HARNESS = Path(__file__).resolve().parent / "harness" / "fg_sim_harness.cpp"
 LIB_NAME = "libfgsim.so"
+RECORD = "build.json"
 ABI_VERSION = 1
 # default Verilator optimisation of the model; the harness itself is tiny
 VERILATOR_FLAGS = ["--cc", "--exe", "--build", "--prefix", "Vtop", "-Wno-fatal", "-Werror-USERFATAL", "-Wno-lint",
@@ -54,8 +57,8 @@ class RtlBuildError(RuntimeError):
 
 
 def build_root() -> Path:
-    """Where builds live by default: ``<repo>/build/rtlsim``."""
-    return REPO / "build" / "rtlsim"
+    """Where builds live by default: ``<cache root>/rtlsim`` (:func:`fpgagen.core.cache.cache_root`)."""
+    return cache_dir("rtlsim")
 
 
 # ------------------------------------------------------------------------------------------------ tools
@@ -112,7 +115,7 @@ def content_hash(model: QuantizedModel) -> str:
 
 
 def build(model: QuantizedModel, root: Path | None = None, jobs: int | None = None) -> RtlBuild:
-    """The simulator library of ``model``, built into ``<root>/<hash>/`` unless already there.
+    """The simulator library of ``model``, built into ``<root>/<hash>/`` unless a complete build is there.
 
     Args:
         model: the QuantizedModel.
@@ -126,49 +129,45 @@ def build(model: QuantizedModel, root: Path | None = None, jobs: int | None = No
     if missing:
         raise RtlBuildError(f"the rtlsim backend needs {', '.join(missing)}")
     key = content_hash(model)
-    folder = Path(root or build_root()) / key
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:  # one build per folder, also across processes (pytest-xdist)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(model, key, folder, jobs)
+    entry = CacheEntry(Path(root or build_root()) / key, RECORD)
+    with entry.lock():  # one build per entry, also across processes (pytest-xdist)
+        record = entry.check(key, {"top": str, "bound_cycles": int})
+        if record is not None and LIB_NAME in record["files"]:
+            return RtlBuild(key, entry.folder, entry.folder / LIB_NAME, record["top"], record["bound_cycles"],
+                            built=False)
+        return _build_locked(model, key, entry, jobs)
 
 
-def _build_locked(model: QuantizedModel, key: str, folder: Path, jobs: int | None) -> RtlBuild:
+def _build_locked(model: QuantizedModel, key: str, entry: CacheEntry, jobs: int | None) -> RtlBuild:
     from fpgagen.rtl.generate import generate_rtl
     from fpgagen.rtl.tools import PCH_MAKEFLAGS
 
-    library = folder / LIB_NAME
-    meta_file = folder / "build.json"
-    if library.is_file() and meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        return RtlBuild(key, folder, library, meta["top"], meta["bound_cycles"], built=False)
-
+    entry.clear()
+    folder = entry.folder
     design = generate_rtl(model, folder / "rtl")
-    obj = folder / "obj"
-    if obj.exists():
-        shutil.rmtree(obj)
     log = folder / "build.log"
     env = dict(os.environ)
     env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), PCH_MAKEFLAGS]))  # OBJCACHE: setup_path
-    cmd = [str(_verilator()), *VERILATOR_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--Mdir", str(obj),
-           "--top-module", design.top, "-o", str(folder / (LIB_NAME + ".tmp")),
-           *map(str, design.sources), str(HARNESS)]
+    partial = folder / (LIB_NAME + ".tmp")
+    cmd = [str(_verilator()), *VERILATOR_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--Mdir", str(folder / "obj"),
+           "--top-module", design.top, "-o", str(partial), *map(str, design.sources), str(HARNESS)]
     with open(log, "w") as f:
         f.write(" ".join(cmd) + "\n\n")
         f.flush()
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=folder)
-    if proc.returncode != 0 or not (folder / (LIB_NAME + ".tmp")).is_file():
+    if proc.returncode != 0 or not partial.is_file():
         tail = log.read_text(errors="replace")[-4000:]
         raise RtlBuildError(f"Verilator build of {design.top} failed (exit {proc.returncode}, {log}):\n{tail}")
-    os.replace(folder / (LIB_NAME + ".tmp"), library)
-    meta_file.write_text(json.dumps({"top": design.top, "bound_cycles": design.bound_cycles,
-                                     "preset": model.preset, "latent_dim": model.latent_dim,
-                                     "image_shape": list(model.image_shape)}, indent=1))
-    return RtlBuild(key, folder, library, design.top, design.bound_cycles, built=True)
+    os.replace(partial, folder / LIB_NAME)
+    rtl_files = sorted(p.relative_to(folder) for p in (folder / "rtl").rglob("*") if p.is_file())
+    entry.commit(key, [LIB_NAME, *rtl_files], top=design.top, bound_cycles=design.bound_cycles,
+                 preset=model.preset, latent_dim=model.latent_dim, image_shape=list(model.image_shape))
+    return RtlBuild(key, folder, folder / LIB_NAME, design.top, design.bound_cycles, built=True)
 
 
 def load_library(path: Path) -> ctypes.CDLL:
-    """ctypes handle of a built ``libfgsim.so`` (loaded once per path and process)."""
+    """ctypes handle of a built ``libfgsim.so`` (loaded once per path and process); load only what :func:`build`
+    returned, whose hash it checked."""
     with _LOCK:
         key = str(path)
         if key not in _LIBS:

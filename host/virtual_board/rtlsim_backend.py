@@ -35,7 +35,7 @@ class RtlBackend(KernelBackend):
     Args:
         model: the QuantizedModel the overlay was built from.
         out_buffer: beats of output the kernel may make ahead of ``produce`` (backpressure beyond that).
-        build_root: where builds live (default :func:`fpgagen.rtl.rtlsim.build_root`).
+        build_root: where builds live (default :func:`fpgagen.rtl.rtlsim.build_root`, under the cache root).
     """
 
     name = "rtlsim"
