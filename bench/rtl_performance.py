@@ -4,8 +4,9 @@ yosys resource estimate of a generated top on its preset's board.
 Each preset runs on the board :meth:`fpgagen.models.generator.Generator.board` picks for it (digits8, mnist28: PYNQ-Z2's
 xc7z020; dcgan28: ZCU102's XCZU9EG); the DSP ceiling, the yosys family and the budgets come from that board.
 
-Cycles per image: the rtlsim backend's Verilator model (:class:`fpgagen.host.rtl_backend.RtlBackend`, the same
-cached build as ``fpgagen generate --target rtlsim``) is reset and fed :data:`RTLSIM_IMAGES` latents back to back,
+Cycles per image: the rtlsim backend's Verilator model
+(:class:`fpgagen.host.virtual_board.rtlsim_backend.RtlBackend`, the same cached build as ``fpgagen generate --target
+rtlsim``) is reset and fed :data:`RTLSIM_IMAGES` latents back to back,
 then, after another reset, one latent; steady state = (cycles of the batch - cycles of the one image) / (batch - 1),
 each run clocked until its last output beat, the images checked bit for bit against golden. (``sim/test_generator.py``
 asserts the same bound from cocotb's ``back_to_back`` scenario for digits8 and mnist28.)
@@ -138,7 +139,7 @@ def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
     """Steady-state cycles per image from the rtlsim backend (see the module docstring); images == golden."""
     from fpgagen.core import golden
     from fpgagen.core.latents import latents
-    from fpgagen.host.rtl_backend import RtlBackend
+    from fpgagen.host.virtual_board.rtlsim_backend import RtlBackend
 
     if images < 2:
         raise ValueError(f"the rtlsim measurement needs at least 2 images back to back, got {images}")

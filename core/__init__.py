@@ -7,6 +7,7 @@
 - ``manifest``: the stream manifest beside an overlay's ``.bit``.
 - ``random_model``: random small QuantizedModels for agreement tests.
 - ``errors``: errors shared by the layers above (a missing tool, a failed build).
+- ``cache``: the one root of all build caches (``$FPGAGEN_CACHE``) and the completion check of a cache entry.
 
 Nothing here imports torch, hls4ml, cocotb or pynq, nor any other fpgagen package: the board's Python runs it.
 """

@@ -7,18 +7,18 @@ bit for bit what :func:`fpgagen.core.golden.generate` returns.
 
 Compiled projects are cached by content: ``<root>/csim/<key>/`` with ``key`` a hash of the QuantizedModel's
 arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version, fpgagen's flow version and (models with
-a transposed convolution) the hash of fpgagen's ConvTranspose2d kernel header; ``<root>``
-is ``$FPGAGEN_CACHE`` or ``<repo>/build``. A folder whose ``csim.json`` names its key and library is reused: the
-library hls4ml's ``build_lib.sh`` built is loaded with ctypes, nothing is rewritten or recompiled.
+a transposed convolution) the hash of fpgagen's ConvTranspose2d kernel header; ``<root>`` is the cache root,
+:func:`fpgagen.core.cache.cache_root` (``$FPGAGEN_CACHE``, else the user's cache folder). The project is written and
+compiled in place (its library reads ``firmware/weights/`` by absolute path) under a lock, and ``csim.json`` is
+written last, atomically, with the sha256 of the library and the weight files (:class:`fpgagen.core.cache.CacheEntry`).
+A folder whose ``csim.json`` names its key and whose files still have their hashes is reused: the library hls4ml's
+``build_lib.sh`` built is loaded with ctypes, nothing is rewritten or recompiled. Any other folder is built again.
 """
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,19 +29,14 @@ import hls4ml
 import numpy as np
 import numpy.ctypeslib as npc
 
+from fpgagen.core.cache import CacheEntry, cache_root
 from fpgagen.core.errors import ToolNotFoundError
 from fpgagen.core.golden import check_latents
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.hls.hls4ml_conv_transpose import header_digest
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, HLSConversionError, convert, model_hash
 
-REPO = Path(__file__).resolve().parents[1]
 STAMP_FILE = "csim.json"
-
-
-def cache_root() -> Path:
-    """``$FPGAGEN_CACHE`` if set, else ``<repo>/build``."""
-    return Path(os.environ.get("FPGAGEN_CACHE") or REPO / "build")
 
 
 def cache_key(model: QuantizedModel, backend: str = "Vivado") -> str:
@@ -74,7 +69,7 @@ class CSimExecutor:
 
     Args:
         model: the QuantizedModel.
-        workdir: cache root instead of ``$FPGAGEN_CACHE`` / ``<repo>/build``; the project goes to
+        workdir: cache root instead of :func:`fpgagen.core.cache.cache_root`; the project goes to
             ``<workdir>/csim/<key>/``.
 
     Attributes:
@@ -106,9 +101,7 @@ class CSimExecutor:
     def prepare(self) -> CSimExecutor:
         """Load the cached library of this model, or convert, write and compile it (under a file lock)."""
         t0 = time.perf_counter()
-        self.project_dir.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.project_dir.parent / f"{self.key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._entry().lock():
             stamp = self._cached()
             self.compiled = stamp is None
             if stamp is None:
@@ -117,27 +110,27 @@ class CSimExecutor:
         self.prepare_seconds = time.perf_counter() - t0
         return self
 
+    def _entry(self) -> CacheEntry:
+        return CacheEntry(self.project_dir, STAMP_FILE)
+
     def _cached(self) -> dict | None:
-        try:
-            stamp = json.loads((self.project_dir / STAMP_FILE).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        ok = stamp.get("key") == self.key and (self.project_dir / stamp.get("library", "-")).is_file()
-        return stamp if ok else None
+        """The completion record of a complete, intact project in the cache, else None."""
+        stamp = self._entry().check(self.key, {"library": str, "project": str})
+        return stamp if stamp is not None and stamp["library"] in stamp["files"] else None
 
     def _build(self) -> dict:
-        if self.project_dir.exists():
-            shutil.rmtree(self.project_dir)
+        entry = self._entry()
+        entry.clear()
         hm = convert(self.model, self.project_dir / "prj")
         hm.write()
         t0 = time.perf_counter()
         lib = compile_project(self.project_dir / "prj")
-        stamp = {"key": self.key, "preset": self.model.preset, "model_hash": model_hash(self.model),
-                 "hls4ml": hls4ml.__version__, "flow_version": FLOW_VERSION,
-                 "library": str(lib.relative_to(self.project_dir)), "project": hm.config.get_project_name(),
-                 "compile_seconds": round(time.perf_counter() - t0, 2)}
-        (self.project_dir / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n")
-        return stamp
+        weights = sorted(p.relative_to(self.project_dir) for p in (self.project_dir / "prj" / "firmware" /
+                                                                    "weights").glob("*") if p.is_file())
+        return entry.commit(self.key, [lib.relative_to(self.project_dir), *weights], preset=self.model.preset,
+                            model_hash=model_hash(self.model), hls4ml=hls4ml.__version__, flow_version=FLOW_VERSION,
+                            library=lib.relative_to(self.project_dir).as_posix(),
+                            project=hm.config.get_project_name(), compile_seconds=round(time.perf_counter() - t0, 2))
 
     def _load(self, lib: Path, project: str) -> None:
         top = getattr(ctypes.cdll.LoadLibrary(str(lib)), f"{project}_double")

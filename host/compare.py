@@ -284,7 +284,7 @@ def unavailable(target: str, subject: Subject) -> str | None:
         return ("not run on a PYNQ board: the virtual board would replace the real one as pynq's active device "
                 "(the board target measures the hardware)")
     if target == "rtlsim":
-        from fpgagen.host.rtl_backend import missing_tools
+        from fpgagen.rtl.rtlsim import missing_tools
 
         missing = missing_tools()
         if missing:

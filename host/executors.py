@@ -183,8 +183,8 @@ class VirtualGoldenExecutor(_DriverExecutor):
 
 @register_executor
 class RtlSimExecutor(VirtualGoldenExecutor):
-    """The virtual board with the Verilator build of the RTL twin as its kernel (``fpgagen.host.rtl_backend``:
-    built once per model content into ``build/rtlsim/<hash>/``, reused afterwards). ``last_info`` adds
+    """The virtual board with the Verilator build of the RTL twin as its kernel (:mod:`fpgagen.rtl.rtlsim`: built
+    once per model content into ``<cache>/rtlsim/<hash>/``, reused afterwards). ``last_info`` adds
     ``cycles`` (simulated kernel clocks of the run) and ``cycles_per_image``."""
 
     target = "rtlsim"

@@ -7,6 +7,8 @@ buffer, nearest upsample, repack, activations, float32 adapters), the fixed-poin
 
 - :mod:`fpgagen.rtl.params`: fixed-point types as HDL parameters (rounding/overflow codes), stage parallelism.
 - :mod:`fpgagen.rtl.memfiles`: the ``$readmemh`` files of weights, biases and activation tables.
+- :mod:`fpgagen.rtl.rtlsim`: the Verilator build of a generated top as a shared library with a C API, cached
+  under the cache root; the virtual board's ``rtlsim`` kernel backend drives it.
 
 Stream conventions inside the datapath: AXI-Stream valid/ready (``s_axis_t*`` in, ``m_axis_t*`` out, ``clk_i`` /
 ``rst_ni``); a beat is one pixel (all channels) or one vector; lanes of ``W`` bits, lane 0 in the LSBs; pixels

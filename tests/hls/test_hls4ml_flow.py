@@ -1,8 +1,8 @@
 """QuantizedModel -> hls4ml: golden == C simulation bit for bit (presets and random stacks), every type explicit,
 the view fix, the compiled-project cache, the accelerator project and the build's missing-tool error.
 
-Compiled projects are cached under build/csim/ (or $FPGAGEN_CACHE): the first run compiles each model once (~7 s
-each), later runs reuse them.
+Compiled projects are cached under <cache root>/csim/ ($FPGAGEN_CACHE, else ~/.cache/fpgagen): the first run compiles
+each model once (~7 s each), later runs reuse them.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ import pytest
 
 from fpgagen.core import golden
 from fpgagen.host.driver import GeneratorOverlay
+from fpgagen.host.virtual_board.rtlsim_backend import RtlBackend
+from fpgagen.rtl import rtlsim
 
-rb = pytest.importorskip("fpgagen.host.rtl_backend")
-_missing = rb.missing_tools()
+_missing = rtlsim.missing_tools()
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"rtlsim backend needs {', '.join(_missing)}")
 
 
@@ -35,7 +36,7 @@ def test_digits8_bit_exact_in_batches(board, models, overlay_files):
     # length_width=10: a transfer holds at most 1023 bytes = 3 images of 64 beats, so the driver splits
     overlay = GeneratorOverlay(str(overlay_files("digits8", backend="rtlsim", length_width=10)))
     kernel = board.kernel
-    assert isinstance(kernel, rb.RtlBackend) and kernel.build.folder.parent == rb.BUILD_ROOT
+    assert isinstance(kernel, RtlBackend) and kernel.build.folder.parent == rtlsim.build_root()
     for n, seed in ((1, 1), (13, 2), (40, 3)):
         cycles = run(board, overlay, model, n, seed)
         assert cycles >= kernel.build.bound_cycles * 0.9
@@ -88,5 +89,5 @@ def test_executor_reuses_the_build(models):
 
 def test_content_hash_follows_the_model(models):
     a = models("digits8")
-    assert rb.content_hash(a) == rb.content_hash(a)
-    assert rb.content_hash(a) != rb.content_hash(models("mnist28"))
+    assert rtlsim.content_hash(a) == rtlsim.content_hash(a)
+    assert rtlsim.content_hash(a) != rtlsim.content_hash(models("mnist28"))

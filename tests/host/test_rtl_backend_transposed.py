@@ -8,9 +8,9 @@ from fpgagen.core import golden
 from fpgagen.core.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
 from fpgagen.host import virtual_board as vb
 from fpgagen.host.driver import GeneratorOverlay
+from fpgagen.rtl import rtlsim
 
-rb = pytest.importorskip("fpgagen.host.rtl_backend")
-_missing = rb.missing_tools()
+_missing = rtlsim.missing_tools()
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"rtlsim backend needs {', '.join(_missing)}")
 
 

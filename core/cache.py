@@ -1,0 +1,154 @@
+"""Where fpgagen keeps its build caches, and when a cache entry is trusted (standard library only).
+
+Nothing is written inside the installed package: every build cache -- the Verilator builds of the RTL twin
+(``rtlsim/``), hls4ml's compiled C simulations (``csim/``), the cocotb testbench builds (``sim_build/``) -- lives
+under one root, :func:`cache_root`: ``$FPGAGEN_CACHE`` when set, else ``$XDG_CACHE_HOME/fpgagen``, else
+``~/.cache/fpgagen``. Entries are keyed by a hash of their content, so several checkouts and processes share them.
+
+A :class:`CacheEntry` is a folder ``<kind>/<key>/`` plus a completion record (a JSON file in it) written last,
+under a temporary name and renamed into place, that lists the sha256 of the files the entry is used through. An
+entry is used only when its record parses, names its key and every file still has its recorded hash; otherwise it
+is cleared and built again (a truncated shared library is caught before it is loaded). Builds hold the entry's lock
+(``<key>.lock`` beside the folder, ``fcntl``), so one process builds while the others wait and then reuse it.
+
+Entries are built in place rather than in a temporary folder renamed at the end: the libraries in them name files
+of their own folder by absolute path (the ``$readmemh`` files of the RTL twin, hls4ml's weight files), which a
+rename would break. The record, written last, is what makes an entry complete.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+CACHE_ENV = "FPGAGEN_CACHE"
+
+
+def cache_root() -> Path:
+    """The root of all build caches: ``$FPGAGEN_CACHE``, else ``$XDG_CACHE_HOME/fpgagen``, else
+    ``~/.cache/fpgagen`` (read on every call, not created)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fpgagen"
+
+
+def cache_dir(kind: str) -> Path:
+    """``<cache root>/<kind>``, the folder of one kind of entry (``rtlsim``, ``csim``, ``sim_build``); not created."""
+    return cache_root() / kind
+
+
+def file_digest(path: Path) -> str:
+    """sha256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``path`` (created, with its folder), across threads and processes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk and rename it to ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CacheEntry:
+    """A cache folder that is trusted only when its completion record checks out.
+
+    Typical use, by a builder::
+
+        entry = CacheEntry(cache_dir("rtlsim") / key, "build.json")
+        with entry.lock():
+            record = entry.check(key, {"top": str})
+            if record is None:
+                entry.clear()
+                ...  # build into entry.folder
+                record = entry.commit(key, ["libfgsim.so"], top=top)
+
+    Args:
+        folder: the entry's folder (its name is usually the key).
+        record: file name of the completion record inside ``folder``.
+    """
+
+    def __init__(self, folder: Path, record: str):
+        self.folder = Path(folder)
+        self.record_path = self.folder / record
+
+    def lock(self):
+        """Context manager: the entry's lock (``<folder>.lock`` beside it), held while checking and building."""
+        return locked(self.folder.with_name(self.folder.name + ".lock"))
+
+    def check(self, key: str, fields: Mapping[str, type | tuple[type, ...]] | None = None) -> dict | None:
+        """The completion record if the entry is complete, else None.
+
+        Complete: the record is a JSON object whose ``key`` is ``key``, which has every field of ``fields`` with a
+        value of the given type, and whose ``files`` (path relative to the folder -> sha256) is non-empty and
+        matches every file's bytes now.
+        """
+        try:
+            record = json.loads(self.record_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("key") != key:
+            return None
+        for name, kind in (fields or {}).items():
+            if not isinstance(record.get(name), kind):
+                return None
+        files = record.get("files")
+        if not isinstance(files, dict) or not files:
+            return None
+        for rel, digest in files.items():
+            path = self.folder / rel
+            try:
+                if not path.is_file() or file_digest(path) != digest:
+                    return None
+            except OSError:
+                return None
+        return record
+
+    def clear(self) -> None:
+        """Remove whatever the folder holds (an incomplete or damaged entry) and create it empty."""
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+
+    def commit(self, key: str, files: Iterable[str | Path], **fields) -> dict:
+        """Record the entry as complete: hash ``files`` (relative to the folder), write the record with ``key``
+        and ``fields`` atomically (:func:`write_atomic`); returns the record."""
+        digests = {Path(rel).as_posix(): file_digest(self.folder / rel) for rel in files}
+        if not digests:
+            raise ValueError("a cache entry records at least one file")
+        record = {"key": key, **fields, "files": digests}
+        write_atomic(self.record_path, json.dumps(record, indent=1) + "\n")
+        return record

@@ -1,0 +1,150 @@
+"""The ``rtlsim`` kernel backend: the Verilator build of the RTL twin (:mod:`fpgagen.rtl.rtlsim`) behind the virtual
+board's DMA.
+
+Workstation-side (the build needs Verilator, g++, make and perl; the board never imports it): the registry
+(:mod:`fpgagen.host.virtual_board.registry`) imports this module the first time a virtual bitstream names
+``rtlsim``. :class:`RtlBackend` builds (or finds in the cache) the library of its model and drives one simulated
+kernel through its C API.
+
+**Timing.** Between DMA calls the simulated clock stands still (the model does not run while the DMA is not
+pumping): ``cycles`` counts the clocks the kernel was actually run, i.e. busy time, not wall time of the
+driver. Output beats the kernel makes while it is fed go into an output buffer (``out_buffer`` beats, default
+4096, like a FIFO in front of S2MM); when it is full the kernel stops until ``produce`` drains it. ``produce``
+clocks the model without input only when the last ``consume`` took everything offered (the DMA has nothing more
+to send now), to flush the images still in flight.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.host.virtual_board.kernel import Beats, KernelBackend, VirtualBoardError
+from fpgagen.rtl import rtlsim
+
+RESET_CYCLES = 4
+DEFAULT_OUT_BUFFER = 4096
+
+
+class RtlBackend(KernelBackend):
+    """The AXI-Stream kernel as the cycle-accurate Verilator model of the RTL twin.
+
+    Args:
+        model: the QuantizedModel the overlay was built from.
+        out_buffer: beats of output the kernel may make ahead of ``produce`` (backpressure beyond that).
+        build_root: where builds live (default :func:`fpgagen.rtl.rtlsim.build_root`, under the cache root).
+    """
+
+    name = "rtlsim"
+
+    def __init__(self, model: QuantizedModel, out_buffer: int = DEFAULT_OUT_BUFFER, build_root: Path | None = None):
+        self.model = model
+        self.latent_dim = int(model.latent_dim)
+        self.beats_out = int(np.prod(model.image_shape))
+        self.build = rtlsim.build(model, build_root)
+        self.lib = rtlsim.load_library(self.build.library)
+        self.out_buffer = max(int(out_buffer), 1)
+        # a stage never needs more than a few images' worth of cycles to move a beat (latency ~2 images)
+        self.idle_limit = 8 * self.build.bound_cycles + 100_000
+        self._handle = self.lib.fg_create()
+        self._result = (ctypes.c_int64 * 3)()
+        self._obuf_data = np.zeros(self.out_buffer, np.uint32)
+        self._obuf_last = np.zeros(self.out_buffer, np.uint8)
+        self.reset()
+
+    def reset(self) -> None:
+        self.lib.fg_reset(self._handle, RESET_CYCLES)
+        self._queue_data: list[np.ndarray] = []
+        self._queue_last: list[np.ndarray] = []
+        self._queued = 0
+        self.beats_in = 0  # since reset
+        self.beats_out_total = 0  # taken from the model since reset
+        self._starved = True  # the last consume took every beat offered (the DMA has nothing more right now)
+
+    @property
+    def cycles(self) -> int:
+        return int(self.lib.fg_cycles(self._handle))
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            self.lib.fg_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    @property
+    def pending_out(self) -> int:
+        """Output beats of fully received latents not yet out of the model."""
+        return self.beats_in // self.latent_dim * self.beats_out - self.beats_out_total
+
+    def _run(self, data: np.ndarray, last: np.ndarray, want_out: int, stop_at_last: bool) -> int:
+        room = self.out_buffer - self._queued
+        if room <= 0:
+            return 0
+        data = np.ascontiguousarray(data, np.uint32)
+        last = np.ascontiguousarray(last, np.uint8)
+        max_cycles = (self.build.bound_cycles * (len(data) // self.latent_dim + self.pending_out // self.beats_out
+                                                 + 4) + 4 * len(data) + 1_000_000)
+        rc = self.lib.fg_run(self._handle, data.ctypes.data, last.ctypes.data, len(data),
+                             self._obuf_data.ctypes.data, self._obuf_last.ctypes.data, room, want_out,
+                             int(stop_at_last), self.idle_limit, max_cycles, self._result)
+        consumed, produced, _ = (int(v) for v in self._result)
+        if produced:
+            self._queue_data.append(self._obuf_data[:produced].copy())
+            self._queue_last.append(self._obuf_last[:produced].astype(bool))
+            self._queued += produced
+            self.beats_out_total += produced
+        self.beats_in += consumed
+        if rc and (consumed < len(data) or (want_out and produced < want_out)):
+            what = f"no handshake for {self.idle_limit} cycles" if rc == 1 else f"cycle limit {max_cycles}"
+            raise VirtualBoardError(f"rtlsim kernel {self.build.top} hung ({what}; {consumed}/{len(data)} beats "
+                                    f"taken, {produced} produced, {self.pending_out} owed)")
+        return consumed
+
+    def consume(self, beats: Beats) -> int:
+        if not len(beats):
+            return 0
+        taken = self._run(beats.data, beats.last, 0, False)
+        self._starved = taken == len(beats)
+        return taken
+
+    def produce(self, max_beats: int) -> Beats:
+        if max_beats <= 0:
+            return Beats.empty()
+        # clock the model without input only once the DMA has no more input to offer; while it has (the output
+        # buffer filled up during consume), draining the buffer lets the next consume run with input and output
+        # moving together, as they do on the board
+        if self._starved and self._queued < max_beats and self.pending_out > 0:
+            have_last = any(q.any() for q in self._queue_last)
+            if not have_last:
+                want = min(self.pending_out, max_beats - self._queued)
+                self._run(np.zeros(0, np.uint32), np.zeros(0, np.uint8), want, True)
+        if not self._queued:
+            return Beats.empty()
+        data = np.concatenate(self._queue_data)
+        last = np.concatenate(self._queue_last)
+        take = min(max_beats, len(data))
+        ends = np.flatnonzero(last[:take])
+        if len(ends):
+            take = int(ends[0]) + 1
+        head = Beats(data[:take], last[:take])
+        rest_d, rest_l = data[take:], last[take:]
+        self._queue_data = [rest_d] if len(rest_d) else []
+        self._queue_last = [rest_l] if len(rest_l) else []
+        self._queued = len(rest_d)
+        return head
+
+
+def factory(model: QuantizedModel, overlay_dir: Path, options: dict | None) -> RtlBackend:
+    """The ``rtlsim`` backend of a virtual bitstream; options: ``out_buffer`` (beats), ``build_root`` (folder)."""
+    options = dict(options or {})
+    return RtlBackend(model, out_buffer=int(options.get("out_buffer", DEFAULT_OUT_BUFFER)),
+                      build_root=Path(options["build_root"]) if options.get("build_root") else None)
+

@@ -1,0 +1,189 @@
+"""The Verilator build of the RTL twin as a shared library with a C API: built once per content, cached, loaded with
+ctypes.
+
+Workstation-side (it needs Verilator, g++, make and perl). No cocotb: the generated top
+(:func:`fpgagen.rtl.generate.generate_rtl`) is verilated together with a small C++ harness
+(``rtl/harness/fg_sim_harness.cpp``) into ``libfgsim.so``, whose C API :func:`load_library` declares:
+
+- ``fg_create`` / ``fg_destroy``: one simulated kernel (its own ``VerilatedContext``).
+- ``fg_reset(h, cycles)``: ``aresetn`` low for ``cycles`` clocks.
+- ``fg_run(h, in beats, out buffer, ...)``: clocks the model, driving ``s_axis_t*`` from the input beats while
+  honouring ``s_axis_tready`` and holding ``m_axis_tready`` high while the output buffer has room, until the
+  input is taken and enough output came out, the buffer is full, or no handshake happened for a long time.
+
+The virtual board drives it as its ``rtlsim`` kernel backend (:mod:`fpgagen.host.virtual_board.rtlsim_backend`);
+the benches drive the same backend.
+
+**Build and cache.** :func:`build` hashes everything that shapes the library (the model's
+:func:`~fpgagen.rtl.generate.model_hash` and its quantized content, the ``rtl/sv`` library, the harness, the
+Verilator version, the flags) and builds into ``<cache>/rtlsim/<hash>/`` once (``<cache>`` is
+:func:`fpgagen.core.cache.cache_root`): ``rtl/`` (generated top and memory files, referenced by absolute path, so
+the entry is built in place), ``obj/`` (Verilator's C++ and objects; ccache when installed), ``libfgsim.so``,
+``build.log`` and, written last, ``build.json`` with the top, its cycle bound and the sha256 of the library and of
+every ``rtl/`` file (:class:`fpgagen.core.cache.CacheEntry`). A later build of the same content -- another executor,
+another process -- uses the entry only if that record checks out, hashes included, *before* the library is loaded
+(a truncated library would kill the interpreter with SIGBUS); otherwise it builds the entry again. Within a process
+loaded libraries are kept in :data:`_LIBS`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from fpgagen.core.cache import CacheEntry, cache_dir
+from fpgagen.core.quantized_model import QuantizedModel
+
+HARNESS = Path(__file__).resolve().parent / "harness" / "fg_sim_harness.cpp"
+LIB_NAME = "libfgsim.so"
+RECORD = "build.json"
+ABI_VERSION = 1
+# default Verilator optimisation of the model; the harness itself is tiny
+VERILATOR_FLAGS = ["--cc", "--exe", "--build", "--prefix", "Vtop", "-Wno-fatal", "-Werror-USERFATAL", "-Wno-lint",
+                   "-Wno-style", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
+
+_LIBS: dict[str, ctypes.CDLL] = {}
+_LOCK = threading.Lock()
+
+
+class RtlBuildError(RuntimeError):
+    """The Verilator build of the RTL twin failed (the message ends with the build log's tail)."""
+
+
+def build_root() -> Path:
+    """Where builds live by default: ``<cache root>/rtlsim`` (:func:`fpgagen.core.cache.cache_root`)."""
+    return cache_dir("rtlsim")
+
+
+# ------------------------------------------------------------------------------------------------ tools
+def missing_tools() -> list[str]:
+    """What a build needs and this machine lacks (verilator, g++, make, perl, python); [] when all is there."""
+    from fpgagen.rtl.tools import missing_build_tools
+
+    return missing_build_tools()
+
+
+def _verilator() -> Path:
+    from fpgagen.rtl.tools import verilator_bin_dir
+
+    return verilator_bin_dir() / "verilator"
+
+
+def _verilator_version() -> str:
+    try:
+        return subprocess.run([str(_verilator()), "--version"], capture_output=True, text=True,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# ------------------------------------------------------------------------------------------------ build
+@dataclass
+class RtlBuild:
+    """A built simulator: ``library`` in ``folder``; ``built`` is False when it came from the cache."""
+
+    key: str
+    folder: Path
+    library: Path
+    top: str
+    bound_cycles: int
+    built: bool
+
+
+def content_hash(model: QuantizedModel) -> str:
+    """Digest of everything the library depends on: model, RTL library, harness, Verilator, flags."""
+    from fpgagen.rtl import sv_sources
+    from fpgagen.rtl.generate import model_hash
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"abi": ABI_VERSION, "flags": VERILATOR_FLAGS, "preset": model.preset,
+                         "input_t": str(model.input_t), "output_range": list(model.output_range),
+                         "model": model_hash(model), "latent_dim": model.latent_dim,
+                         "image_shape": list(model.image_shape), "verilator": _verilator_version()}).encode())
+    for lr in model.layers:  # model_hash covers weights and biases; tables etc. travel in to_json
+        h.update(json.dumps(lr.to_json(), sort_keys=True, default=str).encode())
+    for path in [*sv_sources(), HARNESS]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build(model: QuantizedModel, root: Path | None = None, jobs: int | None = None) -> RtlBuild:
+    """The simulator library of ``model``, built into ``<root>/<hash>/`` unless a complete build is there.
+
+    Args:
+        model: the QuantizedModel.
+        root: the folder of the builds, default :func:`build_root`.
+        jobs: parallel C++ compiles, default one per CPU.
+
+    Raises:
+        RtlBuildError: missing tools, or Verilator/g++ failed (with the tail of ``build.log``).
+    """
+    missing = missing_tools()
+    if missing:
+        raise RtlBuildError(f"the rtlsim backend needs {', '.join(missing)}")
+    key = content_hash(model)
+    entry = CacheEntry(Path(root or build_root()) / key, RECORD)
+    with entry.lock():  # one build per entry, also across processes (pytest-xdist)
+        record = entry.check(key, {"top": str, "bound_cycles": int})
+        if record is not None and LIB_NAME in record["files"]:
+            return RtlBuild(key, entry.folder, entry.folder / LIB_NAME, record["top"], record["bound_cycles"],
+                            built=False)
+        return _build_locked(model, key, entry, jobs)
+
+
+def _build_locked(model: QuantizedModel, key: str, entry: CacheEntry, jobs: int | None) -> RtlBuild:
+    from fpgagen.rtl.generate import generate_rtl
+    from fpgagen.rtl.tools import PCH_MAKEFLAGS
+
+    entry.clear()
+    folder = entry.folder
+    design = generate_rtl(model, folder / "rtl")
+    log = folder / "build.log"
+    env = dict(os.environ)
+    env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), PCH_MAKEFLAGS]))  # OBJCACHE: setup_path
+    partial = folder / (LIB_NAME + ".tmp")
+    cmd = [str(_verilator()), *VERILATOR_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--Mdir", str(folder / "obj"),
+           "--top-module", design.top, "-o", str(partial), *map(str, design.sources), str(HARNESS)]
+    with open(log, "w") as f:
+        f.write(" ".join(cmd) + "\n\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=folder)
+    if proc.returncode != 0 or not partial.is_file():
+        tail = log.read_text(errors="replace")[-4000:]
+        raise RtlBuildError(f"Verilator build of {design.top} failed (exit {proc.returncode}, {log}):\n{tail}")
+    os.replace(partial, folder / LIB_NAME)
+    rtl_files = sorted(p.relative_to(folder) for p in (folder / "rtl").rglob("*") if p.is_file())
+    entry.commit(key, [LIB_NAME, *rtl_files], top=design.top, bound_cycles=design.bound_cycles,
+                 preset=model.preset, latent_dim=model.latent_dim, image_shape=list(model.image_shape))
+    return RtlBuild(key, folder, folder / LIB_NAME, design.top, design.bound_cycles, built=True)
+
+
+def load_library(path: Path) -> ctypes.CDLL:
+    """ctypes handle of a built ``libfgsim.so`` (loaded once per path and process); load only what :func:`build`
+    returned, whose hash it checked."""
+    with _LOCK:
+        key = str(path)
+        if key not in _LIBS:
+            lib = ctypes.CDLL(key)
+            P, I64, U64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64
+            lib.fg_abi_version.restype = ctypes.c_int
+            lib.fg_create.restype = P
+            lib.fg_create.argtypes = []
+            lib.fg_destroy.argtypes = [P]
+            lib.fg_cycles.restype = U64
+            lib.fg_cycles.argtypes = [P]
+            lib.fg_reset.argtypes = [P, ctypes.c_int]
+            lib.fg_run.restype = ctypes.c_int
+            lib.fg_run.argtypes = [P, P, P, I64, P, P, I64, I64, ctypes.c_int, U64, U64,
+                                   ctypes.POINTER(I64)]
+            if lib.fg_abi_version() != ABI_VERSION:
+                raise RtlBuildError(f"{path}: harness ABI {lib.fg_abi_version()}, expected {ABI_VERSION}")
+            _LIBS[key] = lib
+        return _LIBS[key]
