@@ -170,7 +170,7 @@ def test_the_checks_report_a_new_violation_and_cycle(graph):
            "fpgagen.core.fixed": edges["fpgagen.core.fixed"] | {"fpgagen.core.golden"}}
     new = set(layering_violations(bad, runtime)) - set(layering_violations(edges, runtime))
     assert new == {"fpgagen.hls.csim imports fpgagen.host.executors"}
-    assert ["fpgagen.core.fixed", "fpgagen.core.golden"] in import_cycles(bad, runtime)
+    assert any({"fpgagen.core.fixed", "fpgagen.core.golden"} <= set(c) for c in import_cycles(bad, runtime))
 
 
 BLOCKED_IMPORT = textwrap.dedent("""
