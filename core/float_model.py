@@ -223,10 +223,6 @@ class FloatModel:
         self.layers = list(layers)
         self._validate()
 
-    @property
-    def preset(self) -> str:
-        return self.name
-
     def _validate(self) -> None:
         if not self.layers:
             raise FloatModelError("the layer list is empty")

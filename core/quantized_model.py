@@ -25,7 +25,8 @@ from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims
 from fpgagen.core.transposed import transposed_taps
 
-FORMAT = "fpgagen-quantized-model-1"
+FORMAT = "fpgagen-quantized-model-2"
+FORMATS_READ = ("fpgagen-quantized-model-1", FORMAT)  # 1 named the generator "preset"
 TYPE_FIELDS = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t")
 
 
@@ -126,7 +127,7 @@ class QuantizedModel:
     """A quantized generator: latents (N, latent_dim) float -> images (N, *image_shape).
 
     Attributes:
-        preset: the preset it was made from.
+        name: the generator's name (a preset's or an imported model's).
         input_t: type the float latents are cast to (its rounding and overflow modes decide what happens to
             values beyond its range: with AP_SAT they saturate).
         layers: in order.
@@ -134,7 +135,7 @@ class QuantizedModel:
         info: provenance and calibration (free-form, JSON-serializable).
     """
 
-    preset: str
+    name: str
     input_t: FixedType
     layers: list[Layer]
     output_range: tuple[float, float]
@@ -156,12 +157,12 @@ class QuantizedModel:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"no layer {name!r} in {self.preset}; layers: {', '.join(lr.name for lr in self.layers)}")
+        raise KeyError(f"no layer {name!r} in {self.name}; layers: {', '.join(lr.name for lr in self.layers)}")
 
     def summary(self) -> str:
         """A table of the layers with their types, reuse factors and multipliers."""
         name_w = max([14] + [len(lr.name) for lr in self.layers])
-        rows = [f"{self.preset}: input {self.input_t}, {len(self.layers)} layers",
+        rows = [f"{self.name}: input {self.input_t}, {len(self.layers)} layers",
                 f"  {'layer':{name_w}s} {'out shape':13s} {'result':28s} {'weight':28s} {'accumulator':28s} "
                 f"{'reuse':>6s} {'mult':>5s}"]
         for lr in self.layers:
@@ -182,7 +183,7 @@ class QuantizedModel:
         np.savez_compressed(folder / "weights.npz", **arrays)
         doc = {
             "format": FORMAT,
-            "preset": self.preset,
+            "name": self.name,
             "input_t": str(self.input_t),
             "output_range": list(self.output_range),
             "layers": [lr.to_json() for lr in self.layers],
@@ -203,7 +204,7 @@ class QuantizedModel:
             doc = json.loads((folder / "model.json").read_text())
         except json.JSONDecodeError as e:
             raise QuantizedModelError(f"{folder / 'model.json'}: not valid JSON ({e})") from e
-        if doc.get("format") != FORMAT:
+        if doc.get("format") not in FORMATS_READ:
             raise QuantizedModelError(f"{folder / 'model.json'}: format {doc.get('format')!r}, expected {FORMAT!r}")
         try:
             with np.load(folder / "weights.npz") as npz:
@@ -212,8 +213,8 @@ class QuantizedModel:
             raise QuantizedModelError(f"{folder / 'weights.npz'}: unreadable ({e})") from e
         try:
             layers = [Layer.from_json(d, arrays) for d in doc["layers"]]
-            model = cls(doc["preset"], FixedType.parse(doc["input_t"]), layers, tuple(doc["output_range"]),
-                        doc.get("info", {}))
+            name = doc["name" if doc["format"] == FORMAT else "preset"]
+            model = cls(name, FixedType.parse(doc["input_t"]), layers, tuple(doc["output_range"]), doc.get("info", {}))
         except (KeyError, TypeError, ValueError) as e:
             raise QuantizedModelError(f"{folder / 'model.json'}: malformed ({type(e).__name__}: {e})") from e
         expected = {f"{lr.name}.{k}" for lr in layers if lr.kind in ARITHMETIC for k in ("weight", "bias")}
@@ -247,4 +248,4 @@ class QuantizedModel:
         if self.layers and len(self.layers[0].in_shape) != 1:
             problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")
         if problems:
-            raise QuantizedModelError(f"QuantizedModel {self.preset!r} is inconsistent:\n  " + "\n  ".join(problems))
+            raise QuantizedModelError(f"QuantizedModel {self.name!r} is inconsistent:\n  " + "\n  ".join(problems))

@@ -136,7 +136,7 @@ def _manifest(model: QuantizedModel, hm, board: Board) -> dict:
     out_bits = model.output_t.width
     return {
         "format": MANIFEST_FORMAT,
-        "preset": model.preset,
+        "preset": model.name,
         "model_hash": model_hash(model),
         "board": board.name,
         "part": board.part,

@@ -127,7 +127,7 @@ class CSimExecutor:
         lib = compile_project(self.project_dir / "prj")
         weights = sorted(p.relative_to(self.project_dir) for p in (self.project_dir / "prj" / "firmware" /
                                                                     "weights").glob("*") if p.is_file())
-        return entry.commit(self.key, [lib.relative_to(self.project_dir), *weights], preset=self.model.preset,
+        return entry.commit(self.key, [lib.relative_to(self.project_dir), *weights], preset=self.model.name,
                             model_hash=model_hash(self.model), hls4ml=hls4ml.__version__, flow_version=FLOW_VERSION,
                             library=lib.relative_to(self.project_dir).as_posix(),
                             project=hm.config.get_project_name(), compile_seconds=round(time.perf_counter() - t0, 2))

@@ -248,7 +248,7 @@ def check_codes(model: QuantizedModel) -> None:
                 if changed:
                     problems.append(f"{lr.name}: {changed} {what} code(s) change when cast to {t}")
     if problems:
-        raise HLSConversionError(f"{model.preset!r}: codes hls4ml cannot load unchanged:\n  " + "\n  ".join(problems))
+        raise HLSConversionError(f"{model.name!r}: codes hls4ml cannot load unchanged:\n  " + "\n  ".join(problems))
 
 
 def _same(hls_text: str, want: FixedType) -> bool:
@@ -304,7 +304,7 @@ def check_graph(model: QuantizedModel, hm) -> None:
                                 f"layers -> reshape; target_shape {view.get_attr('target_shape')})")
         prev_t = lr.result_t
     if problems:
-        raise HLSConversionError(f"hls4ml conversion of {model.preset!r} differs from the QuantizedModel:\n  "
+        raise HLSConversionError(f"hls4ml conversion of {model.name!r} differs from the QuantizedModel:\n  "
                                  + "\n  ".join(problems))
 
 
@@ -313,7 +313,7 @@ def check_graph(model: QuantizedModel, hm) -> None:
 
 def model_hash(model: QuantizedModel) -> str:
     """Hash of everything that decides the arithmetic (``model.json`` minus ``info``, and every code array)."""
-    doc = {"preset": model.preset, "input_t": str(model.input_t), "output_range": list(model.output_range),
+    doc = {"preset": model.name, "input_t": str(model.input_t), "output_range": list(model.output_range),
            "layers": [lr.to_json() for lr in model.layers]}
     h = hashlib.sha256(json.dumps(doc, sort_keys=True).encode())
     for lr in model.layers:

@@ -225,10 +225,10 @@ def resolve_subject(name: str, overlay: Path | None = None, checkpoint: Path | N
             files["float_model"] = FloatModel.load(float_file)
         if (quantized_dir / "model.json").is_file():
             files["quantized"] = QuantizedModel.load(quantized_dir)
-        for what, model in files.items():
-            found = getattr(model, "name", getattr(model, "preset", name))
-            if what in ("float_model", "quantized") and found != name:
-                raise ValueError(f"{bitfile}: the {what.replace('_', ' ')} beside it is {found!r}, not {name!r}")
+        for what in ("float_model", "quantized"):
+            if what in files and files[what].name != name:
+                raise ValueError(f"{bitfile}: the {what.replace('_', ' ')} beside it is {files[what].name!r}, not "
+                                 f"{name!r}")
         board = _overlay_board(bitfile)
         if board:
             files["board"] = board

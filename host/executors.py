@@ -85,7 +85,7 @@ class Executor:
     @property
     def name(self) -> str:
         """The model's name (a preset's or an imported model's)."""
-        return self.model.name if hasattr(self.model, "name") else self.model.preset
+        return self.model.name
 
     def prepare(self) -> Executor:
         if not self.prepared:

@@ -102,7 +102,7 @@ def content_hash(model: QuantizedModel) -> str:
     from fpgagen.rtl.generate import model_hash
 
     h = hashlib.sha256()
-    h.update(json.dumps({"abi": ABI_VERSION, "flags": VERILATOR_FLAGS, "preset": model.preset,
+    h.update(json.dumps({"abi": ABI_VERSION, "flags": VERILATOR_FLAGS, "preset": model.name,
                          "input_t": str(model.input_t), "output_range": list(model.output_range),
                          "model": model_hash(model), "latent_dim": model.latent_dim,
                          "image_shape": list(model.image_shape), "verilator": _verilator_version()}).encode())
@@ -161,7 +161,7 @@ def _build_locked(model: QuantizedModel, key: str, entry: CacheEntry, jobs: int 
     os.replace(partial, folder / LIB_NAME)
     rtl_files = sorted(p.relative_to(folder) for p in (folder / "rtl").rglob("*") if p.is_file())
     entry.commit(key, [LIB_NAME, *rtl_files], top=design.top, bound_cycles=design.bound_cycles,
-                 preset=model.preset, latent_dim=model.latent_dim, image_shape=list(model.image_shape))
+                 preset=model.name, latent_dim=model.latent_dim, image_shape=list(model.image_shape))
     return RtlBuild(key, folder, folder / LIB_NAME, design.top, design.bound_cycles, built=True)
 
 

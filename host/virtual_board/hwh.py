@@ -308,7 +308,7 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
 
 def manifest_for(model: QuantizedModel, **fields) -> OverlayManifest:
     """The stream manifest of an overlay built from ``model`` (fields override the hls4ml defaults)."""
-    return OverlayManifest(preset=model.preset, latent_dim=model.latent_dim,
+    return OverlayManifest(preset=model.name, latent_dim=model.latent_dim,
                            image_shape=tuple(int(v) for v in model.image_shape), **fields)
 
 
@@ -337,7 +337,7 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
         raise ValueError(f"c_sg_length_width must be within 8..26 (PG021), got {length_width}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = name or model.preset
+    name = name or model.name
     manifest = manifest_for(model, board=board)
     model.save(folder / f"{name}.quantized")
     manifest.save(folder / f"{name}.json")

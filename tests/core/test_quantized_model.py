@@ -138,3 +138,9 @@ def test_bad_config_files(tmp_path, doc, message):
 def test_override_of_an_unknown_layer():
     with pytest.raises(ValueError, match="unknown layers \\['conv9'\\]"):
         quantize(load_preset("digits8"), QuantConfig(layers={"conv9": {"reuse_factor": 2}}))
+
+
+def test_a_format_1_folder_still_loads(saved):
+    """Files written before imported models named the generator "preset"; they load under the same name."""
+    edit_json(saved, lambda d: d.update(format="fpgagen-quantized-model-1", preset=d.pop("name")))
+    assert QuantizedModel.load(saved).name == "digits8"

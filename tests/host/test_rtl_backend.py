@@ -27,7 +27,7 @@ def run(board, overlay, model, n, seed):
     images = overlay.generate(z)
     want = golden.generate(model, z.astype(np.float64))
     assert images.shape == want.shape
-    assert np.array_equal(images.view(np.uint32), want.view(np.uint32)), f"{model.preset}: {n} images differ"
+    assert np.array_equal(images.view(np.uint32), want.view(np.uint32)), f"{model.name}: {n} images differ"
     return (board.kernel_cycles - before) / n
 
 

@@ -23,7 +23,7 @@ def run_exact(board, model, folder, n, seed):
     images = overlay.generate(z)
     want = golden.generate(model, z.astype(np.float64))
     assert images.shape == want.shape
-    assert np.array_equal(images.view(np.uint32), want.view(np.uint32)), f"{model.preset}: images differ"
+    assert np.array_equal(images.view(np.uint32), want.view(np.uint32)), f"{model.name}: images differ"
     return ((board.kernel_cycles or 0) - before) / n
 
 
@@ -35,7 +35,7 @@ SEEDS = [s for s in range(len(TRANSPOSED_GEOMETRIES))
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_transposed_stacks_bit_exact(board, tmp_path, seed):
     model = random_transposed_model(seed)
-    run_exact(board, model, tmp_path / model.preset, 12, seed)
+    run_exact(board, model, tmp_path / model.name, 12, seed)
 
 
 def test_dcgan28_bit_exact(board, models, tmp_path):
