@@ -145,7 +145,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from fpgagen.host.compare import compare, format_table
+    from fpgagen.host.compare import compare
+    from fpgagen.host.report import format_table
 
     result = compare(args.preset, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, checkpoint=args.checkpoint,

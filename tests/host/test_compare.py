@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fpgagen.cli import main
-from fpgagen.host.compare import CLOCK_HZ, SCHEMA, compare, format_table, projected
+from fpgagen.host.compare import CLOCK_HZ, SCHEMA, compare, projected
+from fpgagen.host.report import format_table
 
 TARGETS = ["torch", "numpy", "golden", "csim", "rtlsim", "board"]
 ROW_KEYS = {"description", "kind", "prepare_s", "latency", "throughput", "quality"}
