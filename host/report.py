@@ -10,6 +10,7 @@ numpy (and matplotlib for the plots, where present), so it runs on the board too
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,28 +39,32 @@ def _fmt_error(value: float) -> str:
     return f"{value:.4f}" if value == 0 or value >= 1e-3 else f"{value:.1e}"
 
 
-def format_table(result: dict) -> str:
-    """The terminal report: measured speed, projected hardware speed, accuracy and quality, skipped targets."""
+@dataclass
+class Table:
+    """One table of the report: its title, columns (name, terminal width), rows of cells, lines printed under it."""
+
+    title: str
+    columns: list[tuple[str, int]]
+    rows: list[list[str]]
+    footnotes: list[str] = field(default_factory=list)
+
+
+def headline(result: dict) -> str:
+    """Where and how the comparison measured, in one line."""
     settings, env = result["settings"], result["environment"]
-    batches, reference = settings["batches"], settings["reference"]
-    targets = result["targets"]
-    ran = {k: v for k, v in targets.items() if "skipped" not in v}
     threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
     gpu = f", GPU {env['cuda_device']}" if env.get("cuda_device") else ""
-    lines = [f"{result['preset']} on {env['cpu_count']} CPU cores ({env['machine']}, {threads}{gpu}); "
-             f"median of >= {settings['repeats']} runs (fast targets repeat for >= {settings['min_measure_s']:g} s) "
-             "after a warm-up"]
+    return (f"{result['preset']} on {env['cpu_count']} CPU cores ({env['machine']}, {threads}{gpu}); "
+            f"median of >= {settings['repeats']} runs (fast targets repeat for >= {settings['min_measure_s']:g} s) "
+            "after a warm-up")
 
-    def table(title: str, head: list[tuple[str, int]], rows: list[list[str]]) -> None:
-        """Text columns (target, what) left-aligned, numbers right-aligned."""
-        def cell(text: str, column: tuple[str, int]) -> str:
-            return f"{text:<{column[1]}s}" if column[0] in ("target", "what") else f"{text:>{column[1]}s}"
 
-        lines.extend(["", title])
-        header = " ".join(cell(h, c) for h, c in zip([h for h, _ in head], head, strict=True))
-        lines.extend([header, "-" * len(header)])
-        lines.extend(" ".join(cell(t, c) for t, c in zip(cells, head, strict=True)).rstrip() for cells in rows)
-
+def tables(result: dict) -> list[Table]:
+    """The report's tables, cells formatted: measured speed, projected hardware speed (simulated hardware only),
+    accuracy and quality. :func:`format_table` prints them; other renderers (a markdown page) take them too."""
+    settings = result["settings"]
+    batches, reference = settings["batches"], settings["reference"]
+    ran = {k: v for k, v in result["targets"].items() if "skipped" not in v}
     name_w = max([15, *(len(_label(k, v)) for k, v in ran.items())])
     speed_rows = []
     for name, row in ran.items():
@@ -67,8 +72,9 @@ def format_table(result: dict) -> str:
         cells = [_fmt_rate(tput[b]["images_per_s"]) if "images_per_s" in tput.get(b, {}) else "not run"
                  for b in batches]
         speed_rows.append([_label(name, row), row["kind"], f"{row['latency']['median_s'] * 1e3:.3f}", *cells])
-    table("MEASURED on this machine (wall clock): latency at batch 1, throughput in images/s",
-          [("target", name_w), ("what", 28), ("latency ms", 10), *((f"batch {b}", 10) for b in batches)], speed_rows)
+    result_tables = [Table("MEASURED on this machine (wall clock): latency at batch 1, throughput in images/s",
+                           [("target", name_w), ("what", 28), ("latency ms", 10),
+                            *((f"batch {b}", 10) for b in batches)], speed_rows)]
 
     hw = {k: v for k, v in ran.items() if "projected" in v}
     if hw:
@@ -85,13 +91,15 @@ def format_table(result: dict) -> str:
                                 _fmt_rate(p["bound_images_per_s"]), _fmt_rate(p["dsp_limit_images_per_s"])])
             lat = row["latency"].get("projected")
         board = settings.get("board", "pynq-z2")
-        table(f"PROJECTED {board} speed at {clock:g} MHz from cycles MEASURED in simulation (DMA stream beats "
-              "included)",
-              [("target", name_w), ("batch", 5), ("cycles/img", 11), ("bound", 9), ("efficiency", 10),
-               ("proj. img/s", 11), ("bound img/s", 11), (f"{settings['dsps']}-DSP ceiling", 16)], hw_rows)
+        footnotes = []
         if lat:
-            lines.append(f"  projected latency at batch 1: {lat['cycles']:,d} cycles = {lat['s'] * 1e6:.1f} us")
-        lines.append("  bound: the slowest stage's analytical cycles/image; ceiling: every DSP one MAC per clock")
+            footnotes.append(f"projected latency at batch 1: {lat['cycles']:,d} cycles = {lat['s'] * 1e6:.1f} us")
+        footnotes.append("bound: the slowest stage's analytical cycles/image; ceiling: every DSP one MAC per clock")
+        result_tables.append(Table(
+            f"PROJECTED {board} speed at {clock:g} MHz from cycles MEASURED in simulation (DMA stream beats "
+            "included)",
+            [("target", name_w), ("batch", 5), ("cycles/img", 11), ("bound", 9), ("efficiency", 10),
+             ("proj. img/s", 11), ("bound img/s", 11), (f"{settings['dsps']}-DSP ceiling", 16)], hw_rows, footnotes))
 
     acc_rows = []
     for name, row in ran.items():
@@ -107,25 +115,55 @@ def format_table(result: dict) -> str:
         q_cells = (["-", "-", "-"] if "skipped" in q
                    else [f"{q['frechet']:.2f}", f"{q['recognizability']:.3f}", f"{q['coverage']:.3f}"])
         acc_rows.append([_label(name, row), *acc_cells, *q_cells])
-    table(f"ACCURACY against {reference} float (same latents; PSNR over the output range) and IMAGE QUALITY",
-          [("target", name_w), ("n", 5), ("max|err|", 9), ("mean|err|", 9), ("PSNR dB", 8), ("=golden", 7),
-           ("frechet", 8), ("recog.", 6), ("cover.", 6)], acc_rows)
+    result_tables.append(Table(
+        f"ACCURACY against {reference} float (same latents; PSNR over the output range) and IMAGE QUALITY",
+        [("target", name_w), ("n", 5), ("max|err|", 9), ("mean|err|", 9), ("PSNR dB", 8), ("=golden", 7),
+         ("frechet", 8), ("recog.", 6), ("cover.", 6)], acc_rows))
+    return result_tables
 
-    notes = [f"  {name}: {row['limits']['reason']}" for name, row in ran.items() if "limits" in row]
+
+def notes(result: dict) -> list[str]:
+    """What the tables' reader needs to know: capped targets, skipped quality and why, virtual boards."""
+    ran = {k: v for k, v in result["targets"].items() if "skipped" not in v}
+    lines = [f"{name}: {row['limits']['reason']}" for name, row in ran.items() if "limits" in row]
     same = [name for name, row in ran.items() if row.get("accuracy", {}).get("bit_exact_with_golden")
             and "skipped" in row["quality"]]
     if same and "skipped" not in ran.get("golden", {"quality": {"skipped": ""}})["quality"]:
-        notes.append(f"  {', '.join(same)}: quality not measured, but their images equal golden's on every latent "
+        lines.append(f"{', '.join(same)}: quality not measured, but their images equal golden's on every latent "
                      "checked (=golden yes), so golden's quality applies")
     quality_skipped: dict[str, list[str]] = {}
     for name, row in ran.items():
         if "skipped" in row["quality"]:
             quality_skipped.setdefault(row["quality"]["skipped"], []).append(name)
-    notes += [f"  quality skipped for {', '.join(names)}: {why}" for why, names in quality_skipped.items()]
-    notes += [f"  {_label(name, row)}: {row['description']}" for name, row in ran.items() if row.get("virtual")]
-    if notes:
-        lines.extend(["", "notes:", *notes])
-    skipped = {k: v["skipped"] for k, v in targets.items() if "skipped" in v}
+    lines += [f"quality skipped for {', '.join(names)}: {why}" for why, names in quality_skipped.items()]
+    lines += [f"{_label(name, row)}: {row['description']}" for name, row in ran.items() if row.get("virtual")]
+    return lines
+
+
+def skipped_targets(result: dict) -> dict[str, str]:
+    """{target: why it could not run here}."""
+    return {k: v["skipped"] for k, v in result["targets"].items() if "skipped" in v}
+
+
+def format_table(result: dict) -> str:
+    """The terminal report: measured speed, projected hardware speed, accuracy and quality, skipped targets."""
+    lines = [headline(result)]
+
+    def cell(text: str, column: tuple[str, int]) -> str:
+        """Text columns (target, what) left-aligned, numbers right-aligned."""
+        return f"{text:<{column[1]}s}" if column[0] in ("target", "what") else f"{text:>{column[1]}s}"
+
+    for table in tables(result):
+        lines.extend(["", table.title])
+        header = " ".join(cell(name, column) for name, column in zip([n for n, _ in table.columns], table.columns,
+                                                                      strict=True))
+        lines.extend([header, "-" * len(header)])
+        lines.extend(" ".join(cell(t, c) for t, c in zip(cells, table.columns, strict=True)).rstrip()
+                     for cells in table.rows)
+        lines.extend(f"  {line}" for line in table.footnotes)
+    if notes(result):
+        lines.extend(["", "notes:", *(f"  {line}" for line in notes(result))])
+    skipped = skipped_targets(result)
     if skipped:
         lines.extend(["", "SKIPPED (cannot run here):", *(f"  {k}: {v}" for k, v in skipped.items())])
     return "\n".join(lines)
@@ -301,4 +339,4 @@ def _tile(images: np.ndarray, output_range: tuple[float, float], cols: int, pad:
 
 
 
-__all__ = ["GRID_N", "format_table", "write_report"]
+__all__ = ["GRID_N", "Table", "format_table", "headline", "notes", "skipped_targets", "tables", "write_report"]
