@@ -1,0 +1,67 @@
+"""The benches' docs/results.md writer."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))  # the benches are scripts that import results_doc from their own folder
+
+import results_doc  # noqa: E402
+
+DOC = """# Measured results
+
+## A bench
+
+<!-- begin: a -->
+old a
+<!-- end: a -->
+
+## B bench
+
+<!-- begin: b/one -->
+old b/one
+<!-- end: b/one -->
+
+## Last
+"""
+MEASURED = {"date": "2026-11-29", "cores": 2, "machine": "x86_64", "cpu": "", "load_average": 1.5}
+
+
+def test_replace_section_keeps_everything_else():
+    new = results_doc.replace_section(DOC, "a", "<!-- begin: a -->\nnew a\n<!-- end: a -->")
+    assert new == DOC.replace("old a", "new a")
+
+
+def test_new_section_goes_after_its_bench_else_at_the_end():
+    section = results_doc.render_section("b/two", "Two", "cmd", MEASURED, "body")
+    new = results_doc.replace_section(DOC, "b/two", section)
+    assert new.index("<!-- end: b/one -->") < new.index("<!-- begin: b/two -->") < new.index("## Last")
+    new = results_doc.replace_section(DOC, "c", results_doc.render_section("c", "C", "cmd", MEASURED, "body"))
+    assert new.rstrip().endswith("<!-- end: c -->")
+
+
+def test_section_heads_with_command_and_machine(tmp_path):
+    path = tmp_path / "results.md"
+    path.write_text(DOC)
+    results_doc.write_section("a", "Title", ".venv/bin/python bench/x.py --n 3", MEASURED, "the table", path=path)
+    text = path.read_text()
+    assert "### Title\n\n`.venv/bin/python bench/x.py --n 3`\n\nMeasured 2026-11-29 on 2 CPU cores" in text
+    assert "load average 1.5" in text and "old a" not in text and "old b/one" in text
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_markdown_table():
+    assert results_doc.markdown_table(["a", "b"], [["x|y", 1]]) == "| a | b |\n| --- | ---: |\n| x\\|y | 1 |"
+    with pytest.raises(ValueError):
+        results_doc.markdown_table(["a", "b"], [["x"]])
+
+
+def test_command_is_relative_to_the_repository():
+    assert results_doc.command([str(BENCH / "x.py"), "--n", "3"]) == ".venv/bin/python bench/x.py --n 3"
+
+
+def test_bad_section_name():
+    with pytest.raises(ValueError):
+        results_doc.render_section("a b", "t", "c", MEASURED, "")
