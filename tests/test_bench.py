@@ -1,4 +1,5 @@
-"""The benches' docs/results.md writer."""
+"""The benches' docs/results.md writer, and benches failing loudly: a failed measurement writes nothing and the
+bench exits non-zero."""
 
 import sys
 from pathlib import Path
@@ -65,3 +66,20 @@ def test_command_is_relative_to_the_repository():
 def test_bad_section_name():
     with pytest.raises(ValueError):
         results_doc.render_section("a b", "t", "c", MEASURED, "")
+
+
+@pytest.fixture
+def doc(tmp_path, monkeypatch):
+    """docs/results.md redirected to a copy, to see what a bench writes."""
+    path = tmp_path / "results.md"
+    path.write_text(DOC)
+    monkeypatch.setattr(results_doc, "RESULTS_MD", path)
+    return path
+
+
+def test_golden_vs_csim_fails_loudly(doc, tmp_path, monkeypatch):
+    import golden_vs_csim
+
+    monkeypatch.setattr(golden_vs_csim, "RESULTS", tmp_path / "golden_vs_csim.json")
+    assert golden_vs_csim.main(["no-such-preset"]) == 1
+    assert doc.read_text() == DOC and not (tmp_path / "golden_vs_csim.json").exists()
