@@ -1,6 +1,7 @@
 """The benches' docs/results.md writer, and benches failing loudly: a failed measurement writes nothing and the
 bench exits non-zero."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -83,3 +84,22 @@ def test_golden_vs_csim_fails_loudly(doc, tmp_path, monkeypatch):
     monkeypatch.setattr(golden_vs_csim, "RESULTS", tmp_path / "golden_vs_csim.json")
     assert golden_vs_csim.main(["no-such-preset"]) == 1
     assert doc.read_text() == DOC and not (tmp_path / "golden_vs_csim.json").exists()
+
+
+def test_compare_targets_fails_when_a_required_target_does_not_run(doc, tmp_path, monkeypatch, capsys):
+    import compare_targets
+
+    monkeypatch.setattr(compare_targets, "OUT", tmp_path / "compare")
+    small = ["--batches", "1", "--repeats", "1", "--n-quality", "8"]
+    assert compare_targets.main(["digits8", "--targets", "numpy", "golden", "board", "--may-skip", *small]) == 1
+    assert "board did not run" in capsys.readouterr().err
+    assert doc.read_text() == DOC and not (tmp_path / "compare").exists()
+
+    assert compare_targets.main(["digits8", "--targets", "numpy", "golden", "board", *small]) == 0
+    text = doc.read_text()
+    assert "<!-- begin: compare_targets/digits8 -->\n### digits8 on the CPU" in text
+    assert "`.venv/bin/python bench/compare_targets.py digits8 --batches 1 --repeats 1 --targets numpy golden " \
+           "board --n-quality 8`" in text
+    assert "| golden | CPU fixed point |" in text and "- board: no PYNQ board found" in text
+    data = json.loads((tmp_path / "compare" / "digits8" / "compare.json").read_text())
+    assert data["schema"] == "fpgagen.compare/2" and list(data["targets"]) == ["torch", "numpy", "golden", "board"]
