@@ -155,7 +155,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from fpgagen.host.compare import compare, format_table, resolve_subject
+    from fpgagen.host.compare import compare, resolve_subject
+    from fpgagen.host.report import format_table
 
     subject = resolve_subject(args.preset, args.overlay, args.checkpoint)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,

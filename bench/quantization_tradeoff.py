@@ -3,7 +3,10 @@
 For each preset it sweeps the data width (every activation/result) at a generous weight width, then the weight
 width at a generous data width, then checks the corner the two minima suggest, widening until both targets
 hold: Frechet distance within 5% of the float model's and PSNR >= 35 dB against float, on the same latents
-(n = held-out digits, seed 0). Results go to models/quantization_tradeoff.json and a table on stdout.
+(n = held-out digits, seed 0). Results are merged by preset into models/quantization_tradeoff.json (each preset
+with the date and machine it was measured on), and docs/results.md's section ``quantization_tradeoff`` is rendered
+from that file. A preset whose sweep fails, or whose widest corner misses the targets, is left as it was in both,
+and the bench exits 1.
 
     .venv/bin/python bench/quantization_tradeoff.py [PRESET ...]
 """
@@ -14,6 +17,8 @@ import json
 import sys
 import time
 
+from results_doc import describe, machine, markdown_table, write_section
+
 from fpgagen.core.latents import latents
 from fpgagen.core.quantize import QuantConfig
 from fpgagen.models.presets import load_preset
@@ -23,6 +28,7 @@ from fpgagen.models.quantize import TRADEOFF_FILE, quantize
 FD_TOLERANCE = 0.05
 PSNR_TARGET_DB = 35.0
 OUT = TRADEOFF_FILE
+PRESETS = ["digits8", "mnist28", "vae28", "dcgan28"]
 
 
 def measure(generator, data_width: int, weight_width: int, float_images) -> dict:
@@ -60,19 +66,86 @@ def sweep(preset: str) -> dict:
     return {"chosen": {"data_width": d, "weight_width": w}, "rows": rows}
 
 
-def main(presets: list[str]) -> None:
+def chosen_row(result: dict) -> dict:
+    """The sweep row of the widths a preset's sweep chose."""
+    chosen = result["chosen"]
+    return next(r for r in reversed(result["rows"])
+                if (r["data_width"], r["weight_width"]) == (chosen["data_width"], chosen["weight_width"]))
+
+
+def _presets_in(results: dict) -> list[str]:
+    known = [p for p in PRESETS if p in results]
+    return known + sorted(k for k, v in results.items() if k not in known and isinstance(v, dict) and "chosen" in v)
+
+
+def section(results: dict) -> tuple[str, str]:
+    """The docs/results.md section of every preset in ``results``: (where it was measured, markdown body)."""
+    presets = _presets_in(results)
+    targets = results["targets"]
+    rows = []
+    for preset in presets:
+        r = chosen_row(results[preset])
+        rows.append([f"`{preset}`", r["data_width"], r["weight_width"], f"{r['psnr_db']:.1f} dB",
+                     f"{r['max_abs_error']:.3f} / {r['mean_abs_error']:.4f}",
+                     f"{r['frechet']:.2f} ({r['float_frechet']:.2f})",
+                     f"{r['recognizability']:.3f} ({r['float_recognizability']:.3f})",
+                     f"{results[preset]['seconds']:.0f} s"])
+    body = [f"The narrowest widths that keep the Frechet distance within {100 * targets['frechet_within']:g}% of the "
+            f"float model's and PSNR >= {targets['psnr_db']:g} dB against float (same latents: n = held-out digits, "
+            "seed 0); the presets' widths (`GeneratorSpec.widths`, quantize's defaults) are these. Raw results: "
+            "`models/quantization_tradeoff.json`.", "",
+            markdown_table(["preset", "data bits", "weight bits", "PSNR vs float", "max / mean abs error",
+                            "Frechet fixed (float)", "recognizability fixed (float)", "sweep time"], rows,
+                           align="lrrrrrrr")]
+    for preset in presets:
+        sweep_rows = [[r["data_width"], r["weight_width"], f"{r['psnr_db']:.2f}",
+                       f"{r['max_abs_error']:.4f} / {r['mean_abs_error']:.5f}", f"{r['frechet']:.2f}",
+                       f"{r['recognizability']:.3f}", "yes" if r["meets_targets"] else "no"]
+                      for r in results[preset]["rows"]]
+        body += ["", f"<details><summary>{preset}: every width tried (data widths at 16-bit weights, weight widths "
+                 "at 16-bit data, then the corner)</summary>", "",
+                 markdown_table(["data bits", "weight bits", "PSNR dB", "max / mean abs error", "Frechet",
+                                 "recognizability", "meets targets"], sweep_rows, align="rrrrrrl"), "", "</details>"]
+    when: dict[str, list[str]] = {}
+    for preset in presets:
+        m = results[preset].get("measured")
+        when.setdefault(describe(m) if m else "before dates were recorded", []).append(preset)
+    measured = "Measured " + "; ".join(f"{', '.join(names)}: {where}" for where, names in when.items()) + "."
+    return measured, "\n".join(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    presets = (sys.argv[1:] if argv is None else argv) or list(PRESETS)
+    measured = machine()
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    failed: dict[str, str] = {}
     for preset in presets:
         start = time.perf_counter()
         print(f"{preset}:", flush=True)
-        results[preset] = sweep(preset)
-        results[preset]["seconds"] = round(time.perf_counter() - start, 1)
-        print(f"  -> narrowest meeting the targets: data {results[preset]['chosen']['data_width']}, weight "
-              f"{results[preset]['chosen']['weight_width']}")
-    results["targets"] = {"frechet_within": FD_TOLERANCE, "psnr_db": PSNR_TARGET_DB}
-    OUT.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {OUT}")
+        try:
+            result = sweep(preset)
+        except Exception as e:  # noqa: BLE001 -- reported, the bench exits non-zero; the other presets still run
+            failed[preset] = f"{type(e).__name__}: {e}"
+            continue
+        if not chosen_row(result)["meets_targets"]:
+            failed[preset] = "no widths up to 16 x 16 bits meet the targets"
+            continue
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        result["measured"] = measured
+        results[preset] = result
+        print(f"  -> narrowest meeting the targets: data {result['chosen']['data_width']}, weight "
+              f"{result['chosen']['weight_width']}")
+    if len(failed) < len(presets):
+        results["targets"] = {"frechet_within": FD_TOLERANCE, "psnr_db": PSNR_TARGET_DB}
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {OUT}")
+        where, body = section(results)
+        write_section("quantization_tradeoff", "Fixed-point widths: quality against float",
+                      ".venv/bin/python bench/quantization_tradeoff.py", where, body)
+    for preset, why in failed.items():
+        print(f"FAILED {preset}: {why} (nothing written for it)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["digits8", "mnist28", "vae28", "dcgan28"])
+    sys.exit(main())

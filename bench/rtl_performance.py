@@ -29,7 +29,10 @@ dcgan28's 19 ~14 minutes (u_conv_transpose2d_3 5, u_dense_0 4).
 
 Usage: ``python bench/rtl_performance.py [--presets P ...] [--synth P ... | --no-synth] [--resynth]``; merges its
 rows into ``bench/results/rtl_performance.json`` (designs by preset, synthesis by preset) and writes the synthesis
-work under ``bench/results/rtl_performance/<preset>/synth_stages``.
+work under ``bench/results/rtl_performance/<preset>/synth_stages``. docs/results.md gets one section for the cycles
+of the presets measured together (``rtl_performance/cycles-<presets>``) and one per synthesized preset
+(``rtl_performance/synth-<preset>``). A preset whose measurement raises, or a synthesis with a failed stage, is
+written to neither, and the bench exits 1.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_doc import command, machine, markdown_table, write_section
 
 from fpgagen.core.errors import ToolNotFoundError
 from fpgagen.models.presets import load_preset
@@ -327,6 +331,50 @@ def _load_results() -> dict:
     return {"designs": designs, "synth": synth}
 
 
+def cycles_section(rows: list[dict]) -> str:
+    """docs/results.md's table of measured cycles per image (``rows`` from :func:`measure`)."""
+    table = [[f"`{r['preset']}`", r["board"], f"{r['measured_cycles_per_image']:,.0f} ({r['bound_cycles']:,d})",
+              f"{r['efficiency']:.1%}", f"{r['projected_images_per_s_100mhz']:,.0f}",
+              f"{r['dsp_limit_images_per_s_100mhz']:,.0f} ({r['board_dsp']:,d} DSP)",
+              f"{r['multipliers']:,d} / {r['hls_multipliers']:,d}", f"{r['latency_cycles']:,d}",
+              f"{r['sim_images_per_s']:.1f}"] for r in rows]
+    return ("Steady-state cycles per image of the RTL twin streaming images back to back on the rtlsim backend "
+            f"({RTLSIM_IMAGES} latents, minus one latent, over {RTLSIM_IMAGES - 1}), every image equal to golden's; "
+            "the bound is the slowest stage's analytical cycles per image. Projected images/s = 100 MHz / measured "
+            "cycles; the DSP limit is every DSP of the board doing one MAC per clock. Multipliers: instantiated in "
+            "the RTL / what hls4ml's reuse factors ask for. Simulation speed is wall clock on the machine above.\n\n"
+            + markdown_table(["preset", "board", "cycles/image measured (bound)", "of bound",
+                              "projected images/s at 100 MHz", "DSP limit images/s at 100 MHz",
+                              "multipliers RTL / HLS", "latency cycles (1 image)", "simulated images/s"],
+                             table, align="llrrrrrrr"))
+
+
+def synth_section(preset: str, synth: dict) -> str:
+    """docs/results.md's resource table of one preset's synthesis (from :func:`synthesize_stages`)."""
+    total, budget, share = synth["total"], synth["budget"], synth["utilisation"]
+    names = FAMILY_CELLS[synth["family"]]
+    rows = []
+    for key, available in budget.items():
+        if not available and not total.get(key, 0):
+            continue  # no UltraRAM on the part, none used
+        used = total.get(key, 0)
+        label = key
+        if key == "LUT":
+            label = f"LUT ({total.get('LUT_memory', 0):,.0f} of them distributed RAM or shift registers)"
+        elif key == "BRAM36":
+            label = (f"BRAM36 ({total.get(names['bram36'], 0):,.0f} {names['bram36']} + "
+                     f"{total.get(names['bram18'], 0):,.0f} {names['bram18']})")
+        rows.append([label, f"{used:,.1f}".removesuffix(".0"), f"{available:,d}",
+                     f"{share[key]:.1%}" if key in share else "-"])
+    stages = sorted(((k, v["seconds"]) for k, v in synth["stages"].items()), key=lambda kv: -kv[1])[:2]
+    slowest = ", ".join(f"{k} {v:.0f} s" for k, v in stages)
+    return (f"yosys `synth_xilinx -family {synth['family']}` (no `-uram`) of `{synth['top']}` for {synth['board']}'s "
+            f"{synth['part']}, stage by stage and FIFO by FIFO, before place and route: {len(synth['stages'])} "
+            f"syntheses, {total.get('seconds', 0):,.0f} s on one core (slowest: {slowest}). Unmapped cells: "
+            f"{total.get('unmapped', 0):,.0f}.\n\n"
+            + markdown_table(["resource", preset, synth["board"], "utilisation"], rows, align="lrrr"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="*", default=["digits8", "mnist28"],
@@ -336,6 +384,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-synth", action="store_true", help="skip the yosys estimate")
     ap.add_argument("--resynth", action="store_true", help="synthesize every stage again, even when unchanged")
     args = ap.parse_args(argv)
+    measured = machine()
     try:
         boards = {p: board_of(p) for p in set(args.presets) | (set() if args.no_synth else set(args.synth))}
         if not args.no_synth:
@@ -343,8 +392,23 @@ def main(argv=None) -> int:
     except (ToolNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = [measure(p) for p in args.presets]
-    synths = {} if args.no_synth else {p: synthesize_stages(p, args.resynth) for p in args.synth}
+    failed: dict[str, str] = {}
+    rows = []
+    for preset in args.presets:
+        try:
+            rows.append(measure(preset))
+        except Exception as e:  # noqa: BLE001 -- reported, the bench exits non-zero; the other presets still run
+            failed[f"cycles of {preset}"] = f"{type(e).__name__}: {e}"
+    synths = {}
+    for preset in [] if args.no_synth else args.synth:
+        try:
+            synth = synthesize_stages(preset, args.resynth)
+        except Exception as e:  # noqa: BLE001 -- as above
+            failed[f"synthesis of {preset}"] = f"{type(e).__name__}: {e}"
+            continue
+        if synth["failed_stages"]:
+            failed[f"synthesis of {preset}"] = f"stages failed: {', '.join(synth['failed_stages'])}"
+        synths[preset] = synth
     if rows:
         print(f"{'preset':8s} {'board':8s} {'method':7s} {'bound':>7s} {'measured':>9s} {'eff':>6s} "
               f"{'P rtl/hls':>10s} {'sim img/s':>10s} {'sim cyc/s':>10s} {'img/s@100MHz':>13s} {'DSP limit':>16s}")
@@ -369,14 +433,26 @@ def main(argv=None) -> int:
               f"unmapped cells {total.get('unmapped', 0)}")
         if synth["failed_stages"]:
             print(f"  FAILED (not counted): {', '.join(synth['failed_stages'])}")
-    results = _load_results()
-    results["designs"].update({r["preset"]: r for r in rows})
-    results["synth"].update(synths)
-    results["clock_hz"] = CLOCK_HZ
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
-    return 0
+    synths = {p: s for p, s in synths.items() if not s["failed_stages"]}
+    if rows or synths:
+        results = _load_results()
+        results["designs"].update({r["preset"]: {**r, "measured": measured} for r in rows})
+        results["synth"].update({p: {**s, "measured": measured} for p, s in synths.items()})
+        results["clock_hz"] = CLOCK_HZ
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {RESULTS}")
+    script = __file__
+    if rows:
+        presets = [r["preset"] for r in rows]
+        write_section(f"rtl_performance/cycles-{'-'.join(presets)}", f"Cycles per image: {', '.join(presets)}",
+                      command([script, "--presets", *presets, "--no-synth"]), measured, cycles_section(rows))
+    for preset, synth in synths.items():
+        write_section(f"rtl_performance/synth-{preset}", f"Resources: {preset} on {synth['board']} (yosys)",
+                      command([script, "--presets", "--synth", preset]), measured, synth_section(preset, synth))
+    for what, why in failed.items():
+        print(f"FAILED {what}: {why} (nothing written for it)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

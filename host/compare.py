@@ -1,7 +1,8 @@
 """CPU against FPGA: latency, throughput, accuracy against float and image quality of one preset on every target.
 
 :func:`compare` runs the same seeded latents through each executor (``fpgagen.host.executors``) and returns a
-JSON-ready dict; :func:`write_report` writes it with its plots under a folder; :func:`format_table` prints it.
+JSON-ready dict. This module measures; :mod:`fpgagen.host.report` reports: ``format_table`` prints the dict and
+``write_report`` writes it with its plots under a folder.
 A target that cannot run here (no board, no CUDA, no Verilator, no torch) is reported as ``{"skipped": reason}``,
 never faked.
 
@@ -38,7 +39,7 @@ JSON schema ``fpgagen.compare/2`` (``compare.json``)::
                         latents (PSNR over the output range); ``bit_exact_with_golden`` and
                         ``max_abs_diff_to_golden`` on the fixed-point targets; {"skipped": reason} without one
         quality         {n, recognizability, coverage, frechet} or {"skipped": reason}
-    files           {name: file name} of what write_report wrote beside compare.json
+    files           {name: file name} of what report.write_report wrote beside compare.json
     files_skipped   {name: reason} of what it could not write here (plots without matplotlib)
 
 The dict :func:`compare` returns also holds ``_images`` ({target: images on the accuracy latents}); it is left
@@ -55,7 +56,6 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
-import json
 import os
 import platform
 import statistics
@@ -66,10 +66,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.host.report import GRID_N, write_report
+
 SCHEMA = "fpgagen.compare/2"
 CLOCK_HZ = 100e6  # default overlay fabric clock; a comparison uses its board's (Subject.board)
 FIXED_POINT = ("golden", "csim", "virtual-golden", "rtlsim", "board")
-GRID_N = 16
 SLOW_ACCURACY_N = 64
 QUALITY_BUDGET_S = 30.0
 BOARD_N_QUALITY = 256  # accuracy latents where there is no dataset to count (the board)
@@ -387,7 +388,7 @@ def compare(subject: Subject, targets=None, batches=(1, 16, 64), repeats: int = 
         torch_threads: torch intra-op threads for the run (default: torch's own choice), restored afterwards.
             On a loaded machine with few cores, more than one thread can make the tiny float models tens of
             milliseconds slower per call (threads waiting on each other); the JSON states the number used.
-        out: when given, also :func:`write_report` there.
+        out: when given, also :func:`fpgagen.host.report.write_report` there.
         min_measure_s: fast targets repeat each measurement until this many seconds have passed.
 
     Returns:
@@ -580,280 +581,5 @@ def _quality(images, subject: Subject, n_quality, within_budget, estimate_s, bes
     return {"n": len(images), **quality(to_signed_unit(images, subject.output_range), subject.dataset)}
 
 
-# ============================================================================================== output
-def _label(name: str, row: dict) -> str:
-    return f"{name} (virtual)" if row.get("virtual") else name
-
-
-def _fmt_rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-
-
-def _fmt_error(value: float) -> str:
-    return f"{value:.4f}" if value == 0 or value >= 1e-3 else f"{value:.1e}"
-
-
-def format_table(result: dict) -> str:
-    """The terminal report: measured speed, projected hardware speed, accuracy and quality, skipped targets."""
-    settings, env = result["settings"], result["environment"]
-    batches, reference = settings["batches"], settings["reference"]
-    targets = result["targets"]
-    ran = {k: v for k, v in targets.items() if "skipped" not in v}
-    threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
-    gpu = f", GPU {env['cuda_device']}" if env.get("cuda_device") else ""
-    lines = [f"{result['preset']} on {env['cpu_count']} CPU cores ({env['machine']}, {threads}{gpu}); "
-             f"median of >= {settings['repeats']} runs (fast targets repeat for >= {settings['min_measure_s']:g} s) "
-             "after a warm-up"]
-
-    def table(title: str, head: list[tuple[str, int]], rows: list[list[str]]) -> None:
-        """Text columns (target, what) left-aligned, numbers right-aligned."""
-        def cell(text: str, column: tuple[str, int]) -> str:
-            return f"{text:<{column[1]}s}" if column[0] in ("target", "what") else f"{text:>{column[1]}s}"
-
-        lines.extend(["", title])
-        header = " ".join(cell(h, c) for h, c in zip([h for h, _ in head], head, strict=True))
-        lines.extend([header, "-" * len(header)])
-        lines.extend(" ".join(cell(t, c) for t, c in zip(cells, head, strict=True)).rstrip() for cells in rows)
-
-    name_w = max([15, *(len(_label(k, v)) for k, v in ran.items())])
-    speed_rows = []
-    for name, row in ran.items():
-        tput = {e["batch"]: e for e in row["throughput"]}
-        cells = [_fmt_rate(tput[b]["images_per_s"]) if "images_per_s" in tput.get(b, {}) else "not run"
-                 for b in batches]
-        speed_rows.append([_label(name, row), row["kind"], f"{row['latency']['median_s'] * 1e3:.3f}", *cells])
-    table("MEASURED on this machine (wall clock): latency at batch 1, throughput in images/s",
-          [("target", name_w), ("what", 28), ("latency ms", 10), *((f"batch {b}", 10) for b in batches)], speed_rows)
-
-    hw = {k: v for k, v in ran.items() if "projected" in v}
-    if hw:
-        clock = settings["clock_hz"] / 1e6
-        hw_rows = []
-        for name, row in hw.items():
-            p = row["projected"]
-            for e in row["throughput"]:
-                if "projected" not in e:
-                    continue
-                q = e["projected"]
-                hw_rows.append([_label(name, row), str(e["batch"]), f"{q['cycles_per_image']:,.0f}",
-                                f"{q['bound_cycles']:,d}", f"{q['efficiency']:.1%}", _fmt_rate(q["images_per_s"]),
-                                _fmt_rate(p["bound_images_per_s"]), _fmt_rate(p["dsp_limit_images_per_s"])])
-            lat = row["latency"].get("projected")
-        board = settings.get("board", "pynq-z2")
-        table(f"PROJECTED {board} speed at {clock:g} MHz from cycles MEASURED in simulation (DMA stream beats "
-              "included)",
-              [("target", name_w), ("batch", 5), ("cycles/img", 11), ("bound", 9), ("efficiency", 10),
-               ("proj. img/s", 11), ("bound img/s", 11), (f"{settings['dsps']}-DSP ceiling", 16)], hw_rows)
-        if lat:
-            lines.append(f"  projected latency at batch 1: {lat['cycles']:,d} cycles = {lat['s'] * 1e6:.1f} us")
-        lines.append("  bound: the slowest stage's analytical cycles/image; ceiling: every DSP one MAC per clock")
-
-    acc_rows = []
-    for name, row in ran.items():
-        acc, q = row.get("accuracy", {}), row["quality"]
-        if name == reference:
-            acc_cells = [str(q.get("n", settings["n_quality"])), "(ref)", "(ref)", "(ref)", ""]
-        elif "skipped" in acc:
-            acc_cells = ["-", "-", "-", "-", ""]
-        else:
-            exact = {True: "yes", False: "NO"}.get(acc.get("bit_exact_with_golden"), "")
-            acc_cells = [str(acc["n"]), _fmt_error(acc["max_abs_error"]), _fmt_error(acc["mean_abs_error"]),
-                         f"{acc['psnr_db']:.1f}", exact]
-        q_cells = (["-", "-", "-"] if "skipped" in q
-                   else [f"{q['frechet']:.2f}", f"{q['recognizability']:.3f}", f"{q['coverage']:.3f}"])
-        acc_rows.append([_label(name, row), *acc_cells, *q_cells])
-    table(f"ACCURACY against {reference} float (same latents; PSNR over the output range) and IMAGE QUALITY",
-          [("target", name_w), ("n", 5), ("max|err|", 9), ("mean|err|", 9), ("PSNR dB", 8), ("=golden", 7),
-           ("frechet", 8), ("recog.", 6), ("cover.", 6)], acc_rows)
-
-    notes = [f"  {name}: {row['limits']['reason']}" for name, row in ran.items() if "limits" in row]
-    same = [name for name, row in ran.items() if row.get("accuracy", {}).get("bit_exact_with_golden")
-            and "skipped" in row["quality"]]
-    if same and "skipped" not in ran.get("golden", {"quality": {"skipped": ""}})["quality"]:
-        notes.append(f"  {', '.join(same)}: quality not measured, but their images equal golden's on every latent "
-                     "checked (=golden yes), so golden's quality applies")
-    quality_skipped: dict[str, list[str]] = {}
-    for name, row in ran.items():
-        if "skipped" in row["quality"]:
-            quality_skipped.setdefault(row["quality"]["skipped"], []).append(name)
-    notes += [f"  quality skipped for {', '.join(names)}: {why}" for why, names in quality_skipped.items()]
-    notes += [f"  {_label(name, row)}: {row['description']}" for name, row in ran.items() if row.get("virtual")]
-    if notes:
-        lines.extend(["", "notes:", *notes])
-    skipped = {k: v["skipped"] for k, v in targets.items() if "skipped" in v}
-    if skipped:
-        lines.extend(["", "SKIPPED (cannot run here):", *(f"  {k}: {v}" for k, v in skipped.items())])
-    return "\n".join(lines)
-
-
-def write_report(result: dict, images: dict[str, np.ndarray], out: Path) -> dict[str, str]:
-    """Write compare.json and table.txt under ``out``, and where matplotlib imports throughput.png,
-    error_histogram.png and grid.png (otherwise ``files_skipped`` says why)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": "compare.json", "table": "table.txt"}
-    skipped: dict[str, str] = {}
-    missing = import_error("matplotlib")
-    if missing:
-        for name in ("throughput", "error_histogram", "grid"):
-            skipped[name] = f"needs matplotlib, not importable here ({missing})"
-    else:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        plots = {"throughput": _plot_throughput, "error_histogram": _plot_errors, "grid": _plot_grid}
-        for name, plot in plots.items():
-            files[name] = f"{name}.png"
-            plot(result, images, out / files[name])
-    result["files"], result["files_skipped"] = files, skipped
-    (out / files["table"]).write_text(format_table(result) + "\n")
-    public = {k: v for k, v in result.items() if not k.startswith("_")}
-    (out / files["json"]).write_text(json.dumps(public, indent=2) + "\n")
-    return files
-
-
-def _plot_throughput(result: dict, images: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    batches, targets = result["settings"]["batches"], result["targets"]
-    clock = result["settings"]["clock_hz"] / 1e6
-    groups = []  # (label, {batch: images/s}, projected?)
-    for name, row in targets.items():
-        if "skipped" in row:
-            groups.append((f"{name}\n(skipped)", {}, False))
-            continue
-        groups.append((f"{_label(name, row)}\n{row['kind'].replace(' (', chr(10) + '(')}",
-                       {e["batch"]: e["images_per_s"] for e in row["throughput"] if "images_per_s" in e}, False))
-        if "projected" in row:
-            groups.append((f"{name} PROJECTED\nFPGA at {clock:g} MHz",
-                           {e["batch"]: e["projected"]["images_per_s"] for e in row["throughput"]
-                            if "projected" in e}, True))
-    fig, ax = plt.subplots(figsize=(max(9.0, 1.5 * len(groups) + 1.5), 5.0))
-    width = 0.8 / len(batches)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    values = [v for _, g, _ in groups for v in g.values()]
-    floor = min(values) / 3 if values else 1.0
-    for j, (label, rates, is_projected) in enumerate(groups):
-        if not rates:
-            ax.text(j + 0.4 - width / 2, floor * 1.2, "skipped" if "(skipped)" in label else "", ha="center",
-                    fontsize=8, color="0.4", rotation=90, va="bottom")
-        for i, b in enumerate(batches):
-            x = j + i * width
-            if b in rates:
-                ax.bar(x, rates[b], width, color=colors[i % len(colors)], hatch="//" if is_projected else None,
-                       edgecolor="k" if is_projected else None, linewidth=0.5)
-            elif rates:
-                ax.text(x, floor * 1.2, "not run", ha="center", va="bottom", rotation=90, fontsize=7, color="0.4")
-    legend = [Patch(color=colors[i % len(colors)], label=f"batch {b}") for i, b in enumerate(batches)]
-    legend.append(Patch(facecolor="w", edgecolor="k", label="measured wall clock here (plain)"))
-    if any(is_projected for *_, is_projected in groups):
-        legend.append(Patch(facecolor="w", edgecolor="k", hatch="//",
-                            label=f"projected at {clock:g} MHz from simulated cycles (hatched)"))
-    for name, row in targets.items():
-        if "projected" in row:
-            p = row["projected"]
-            legend.append(ax.axhline(p["bound_images_per_s"], color="k", ls="--", lw=1,
-                                     label=f"{name} bound at {clock:g} MHz ({p['bound_cycles']:,d} cycles/image)"))
-            legend.append(ax.axhline(p["dsp_limit_images_per_s"], color="r", ls=":", lw=1.2,
-                                     label=f"{p['dsps']}-DSP ceiling at {clock:g} MHz"))
-    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [g[0] for g in groups], fontsize=8)
-    ax.set_xlim(-0.6, len(groups) - 0.2)
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=floor)
-    ax.set_ylabel("images / s (log scale)")
-    env = result["environment"]
-    threads = f"torch threads {env['torch_threads']}" if env["torch_version"] else "no torch"
-    gpu = f", {env['cuda_device']}" if env.get("cuda_device") else ""
-    versus = " vs projected FPGA" if any(is_projected for *_, is_projected in groups) else ""
-    ax.set_title(f"{result['preset']}: throughput per target\nmeasured on {env['cpu_count']} CPU cores ({threads}"
-                 f"{gpu}){versus}", fontsize=10)
-    ax.legend(handles=legend, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(axis="y", which="major", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _same_images(images: dict[str, np.ndarray], names: list[str]) -> list[list[str]]:
-    """``names`` grouped by identical images (on their common latents)."""
-    groups: list[list[str]] = []
-    for name in names:
-        for group in groups:
-            other = images[group[0]]
-            n = min(len(other), len(images[name]))
-            if np.array_equal(other[:n], images[name][:n]):
-                group.append(name)
-                break
-        else:
-            groups.append([name])
-    return groups
-
-
-def _plot_errors(result: dict, images: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    reference = result["settings"]["reference"]
-    ref = images.get(reference)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    others = [k for k in images if k != reference]
-    for group in _same_images(images, others) if ref is not None else []:
-        imgs = images[group[0]]
-        err = (imgs.astype(np.float64) - ref[: len(imgs)]).ravel()
-        names = " = ".join(_label(k, result["targets"][k]) + ("" if len(images[k]) == len(imgs) else
-                                                                f" (n={len(images[k])})") for k in group)
-        same = " (identical images)" if len(group) > 1 else ""
-        ax.hist(err, bins=101, histtype="step", lw=1.5, log=True,
-                label=f"{names}{same}: max |err| {np.abs(err).max():.2g}, n={len(imgs)}")
-    lo, hi = result["output_range"]
-    ax.set_xlabel(f"image - {reference} float, per pixel (output range [{lo:g}, {hi:g}])")
-    ax.set_ylabel("pixels (log scale)")
-    ax.set_title(f"{result['preset']}: error against the {reference} float reference, same latents", fontsize=10)
-    if ref is None:
-        ax.text(0.5, 0.5, f"the reference {reference} did not run", ha="center", transform=ax.transAxes)
-    else:
-        ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_grid(result: dict, images: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    lo, hi = result["output_range"]
-    n = min([GRID_N, *(len(v) for v in images.values())])
-    cols = int(np.ceil(np.sqrt(n)))
-    fig, axes = plt.subplots(1, max(1, len(images)), figsize=(2.2 * max(1, len(images)), 2.8), squeeze=False)
-    for ax, (name, imgs) in zip(axes[0], images.items(), strict=False):
-        ax.imshow(_tile(imgs[:n], (lo, hi), cols), cmap="gray", vmin=0, vmax=255)
-        row = result["targets"][name]
-        acc = row.get("accuracy", {})
-        under = "reference" if name == result["settings"]["reference"] else (
-            f"PSNR {acc['psnr_db']:.1f} dB" if "psnr_db" in acc else "")
-        ax.set_title(f"{_label(name, row)}\n{under}", fontsize=8)
-        ax.axis("off")
-    skipped = [k for k, v in result["targets"].items() if "skipped" in v]
-    note = f"; skipped: {', '.join(skipped)}" if skipped else ""
-    fig.suptitle(f"{result['preset']}: the same {n} latents (seed {result['seed']}) on each target{note}",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _tile(images: np.ndarray, output_range: tuple[float, float], cols: int, pad: int = 1) -> np.ndarray:
-    """Images (N, 1, H, W) as one uint8 picture, ``pad`` grey pixels between tiles (numpy only)."""
-    n, _, h, w = images.shape
-    rows = -(-n // cols)
-    lo, hi = output_range
-    pixels = np.round(np.clip((images[:, 0] - lo) / (hi - lo), 0.0, 1.0) * 255).astype(np.uint8)
-    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 96, np.uint8)
-    for i, tile in enumerate(pixels):
-        r, c = divmod(i, cols)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = tile
-    return grid
-
-
-__all__ = ["CLOCK_HZ", "SCHEMA", "Subject", "compare", "default_targets", "format_table", "projected",
-           "resolve_subject", "unavailable", "write_report"]
+__all__ = ["CLOCK_HZ", "SCHEMA", "Subject", "compare", "default_targets", "projected", "resolve_subject",
+           "unavailable"]
