@@ -19,51 +19,23 @@ import time
 
 from results_doc import describe, machine, markdown_table, write_section
 
-from fpgagen.core.latents import latents
-from fpgagen.core.quantize import QuantConfig
+from fpgagen.models import widths
 from fpgagen.models.presets import load_preset
-from fpgagen.models.quality import fixed_vs_float
-from fpgagen.models.quantize import TRADEOFF_FILE, quantize
+from fpgagen.models.quantize import TRADEOFF_FILE
 
-FD_TOLERANCE = 0.05
-PSNR_TARGET_DB = 35.0
 OUT = TRADEOFF_FILE
 PRESETS = ["digits8", "mnist28", "vae28", "dcgan28"]
 
 
-def measure(generator, data_width: int, weight_width: int, float_images) -> dict:
-    model = quantize(generator, QuantConfig(data_width=data_width, weight_width=weight_width))
-    q = fixed_vs_float(model, generator, float_images=float_images)
-    ok = q["fixed"]["frechet"] <= q["float"]["frechet"] * (1 + FD_TOLERANCE) and q["psnr_db"] >= PSNR_TARGET_DB
-    row = {"data_width": data_width, "weight_width": weight_width, "psnr_db": round(q["psnr_db"], 2),
-           "max_abs_error": round(q["max_abs_error"], 4), "mean_abs_error": round(q["mean_abs_error"], 5),
-           "frechet": round(q["fixed"]["frechet"], 2), "float_frechet": round(q["float"]["frechet"], 2),
-           "recognizability": round(q["fixed"]["recognizability"], 3),
-           "float_recognizability": round(q["float"]["recognizability"], 3), "meets_targets": bool(ok)}
-    print(f"  {generator.name:8s} data {data_width:2d} weight {weight_width:2d}: PSNR {row['psnr_db']:6.2f} dB  "
-          f"FD {row['frechet']:8.2f} (float {row['float_frechet']:.2f})  recog {row['recognizability']:.3f}  "
-          f"{'ok' if ok else '--'}", flush=True)
-    return row
-
-
 def sweep(preset: str) -> dict:
-    generator = load_preset(preset)
-    spec = generator.spec
-    n = 359 if spec.dataset == "digits8" else 1000
-    float_images = generator.generate(latents(n, spec.latent_dim, 0))
-    rows = []
-    data_rows = [measure(generator, d, 16, float_images) for d in range(6, 15)]
-    weight_rows = [measure(generator, 16, w, float_images) for w in range(3, 11)]
-    rows += data_rows + weight_rows
-    d = min((r["data_width"] for r in data_rows if r["meets_targets"]), default=16)
-    w = min((r["weight_width"] for r in weight_rows if r["meets_targets"]), default=12)
-    while True:  # the corner: widen the cheaper-to-widen side first until both targets hold
-        row = measure(generator, d, w, float_images)
-        rows.append(row)
-        if row["meets_targets"] or (d >= 16 and w >= 16):
-            break
-        d, w = (d + 1, w) if d <= w else (d, w + 1)
-    return {"chosen": {"data_width": d, "weight_width": w}, "rows": rows}
+    """The width rule's sweep of ``preset`` (:func:`fpgagen.models.widths.sweep`), each point printed."""
+
+    def show(row: dict) -> None:
+        print(f"  {preset:8s} data {row['data_width']:2d} weight {row['weight_width']:2d}: PSNR {row['psnr_db']:6.2f} "
+              f"dB  FD {row['frechet']:8.2f} (float {row['float_frechet']:.2f})  recog {row['recognizability']:.3f}  "
+              f"{'ok' if row['meets_targets'] else '--'}", flush=True)
+
+    return widths.sweep(load_preset(preset), report=show)
 
 
 def chosen_row(result: dict) -> dict:
@@ -136,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  -> narrowest meeting the targets: data {result['chosen']['data_width']}, weight "
               f"{result['chosen']['weight_width']}")
     if len(failed) < len(presets):
-        results["targets"] = {"frechet_within": FD_TOLERANCE, "psnr_db": PSNR_TARGET_DB}
+        results["targets"] = {"frechet_within": widths.FD_TOLERANCE, "psnr_db": widths.PSNR_TARGET_DB}
         OUT.write_text(json.dumps(results, indent=1) + "\n")
         print(f"wrote {OUT}")
         where, body = section(results)

@@ -19,26 +19,29 @@ def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
 
 def fixed_vs_float(model: QuantizedModel, generator: Generator, n: int | None = None, seed: int = 0,
                    float_images: np.ndarray | None = None) -> dict:
-    """Errors (max/mean abs, PSNR over the output range) and quality metrics of ``model`` against the float
-    ``generator`` it was quantized from, on the same latents.
+    """Errors (max/mean abs, PSNR over the output range) of ``model`` against the float ``generator`` it was
+    quantized from, on the same latents; with the generator's digit dataset also the quality metrics of both
+    (``float``, ``fixed``).
 
-    ``n`` defaults to the number of held-out digits (the scale the Frechet distance is judged at).
+    ``n`` defaults to the number of held-out digits (the scale the Frechet distance is judged at), or 256 latents
+    for a generator without a dataset.
     """
     spec = generator.spec
-    if spec.dataset is None:
-        raise ValueError(f"{spec.name}: no dataset to judge quality against (the digit metrics need one)")
-    n = len(load_dataset(spec.dataset).held_out) if n is None else n
+    if n is None:
+        n = len(load_dataset(spec.dataset).held_out) if spec.dataset else 256
     z = latents(n, spec.latent_dim, seed)
     ref = generator.generate(z) if float_images is None else float_images
     fixed = golden.generate(model, z)
     err = np.abs(fixed.astype(np.float64) - ref)
     lo, hi = spec.output_range
-    return {
+    result = {
         "n": n,
         "seed": seed,
         "max_abs_error": float(err.max()),
         "mean_abs_error": float(err.mean()),
         "psnr_db": psnr_db(ref, fixed, hi - lo),
-        "float": quality(to_signed_unit(ref, spec.output_range), spec.dataset),
-        "fixed": quality(to_signed_unit(fixed, spec.output_range), spec.dataset),
     }
+    if spec.dataset is not None:
+        result.update(float=quality(to_signed_unit(ref, spec.output_range), spec.dataset),
+                      fixed=quality(to_signed_unit(fixed, spec.output_range), spec.dataset))
+    return result

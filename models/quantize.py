@@ -23,6 +23,7 @@ from fpgagen.models.lower import fold_batchnorm
 # The measured width sweep behind the presets' widths (bench/quantization_tradeoff.py writes it).
 TRADEOFF_FILE = Path(__file__).with_name("quantization_tradeoff.json")
 _CALIBRATIONS: dict[tuple, Calibration] = {}
+_SWEPT: dict[tuple, tuple[tuple[int, int], str]] = {}
 
 
 @torch.no_grad()
@@ -48,10 +49,39 @@ def calibrate(generator, n: int) -> Calibration:
     return calibration
 
 
+def swept_widths(generator) -> tuple[tuple[int, int], str]:
+    """The width rule's (data_width, weight_width) for ``generator``, and that sentence for ``info``."""
+    from fpgagen.models import widths
+
+    key = (generator.name, str(generator.checkpoint), generator.checkpoint_sha256)
+    if generator.checkpoint is None or key not in _SWEPT:
+        result = widths.sweep(generator)
+        chosen = (result["chosen"]["data_width"], result["chosen"]["weight_width"])
+        row = next(r for r in reversed(result["rows"]) if (r["data_width"], r["weight_width"]) == chosen)
+        judged = "PSNR" + (" and Frechet distance" if "frechet" in row else "")
+        text = (f"{generator.name} has no measured widths: the width rule chose data {chosen[0]}, weight "
+                f"{chosen[1]} bits at quantize time ({len(result['rows'])} points; {judged} against float: "
+                f"PSNR {row['psnr_db']:.1f} dB)")
+        if generator.checkpoint is None:
+            return chosen, text
+        _SWEPT[key] = chosen, text
+    return _SWEPT[key]
+
+
 def quantize(generator, config: QuantConfig | None = None) -> QuantizedModel:
-    """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`)."""
+    """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`).
+
+    A generator without measured widths whose config does not set both gets them from the width rule
+    (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per checkpoint content); ``info["width_source"]``
+    says where the widths came from.
+    """
     config = config or QuantConfig()
-    widths, width_source = generator.spec.default_widths
+    if config.data_width and config.weight_width:
+        widths, width_source = (config.data_width, config.weight_width), "set by the quantization config"
+    elif generator.spec.widths is None:
+        widths, width_source = swept_widths(generator)
+    else:
+        widths, width_source = generator.spec.default_widths
     multipliers = None
     if config.multipliers is None:
         multipliers = generator.board().board.multiplier_budget

@@ -1,0 +1,72 @@
+"""The width rule: the narrowest fixed-point widths that keep a generator's images close to its float images.
+
+The sweep quantizes at a range of data widths (every activation and result) with generous 16-bit weights, then a
+range of weight widths with generous 16-bit data, then tries the corner the two minima suggest, widening the
+narrower side until both targets hold on the same latents: PSNR >= 35 dB against float and, where the generator
+has a digit dataset to judge by, a Frechet distance within 5% of the float model's. ``bench/quantization_tradeoff.py``
+runs it on the presets and records the result (their ``GeneratorSpec.widths``); quantization runs it for a
+generator that has no measured widths and says so in the model's ``info``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+FD_TOLERANCE = 0.05
+PSNR_TARGET_DB = 35.0
+DATA_WIDTHS = range(6, 15)
+WEIGHT_WIDTHS = range(3, 11)
+WIDEST = 16
+N_WITHOUT_DATASET = 256  # latents judged by PSNR alone
+
+
+def measure(generator, data_width: int, weight_width: int, float_images) -> dict:
+    """One point: the generator quantized at these widths, against ``float_images`` (its images on latents of
+    seed 0)."""
+    from fpgagen.core.quantize import QuantConfig
+    from fpgagen.models.quality import fixed_vs_float
+    from fpgagen.models.quantize import quantize
+
+    model = quantize(generator, QuantConfig(data_width=data_width, weight_width=weight_width))
+    q = fixed_vs_float(model, generator, n=len(float_images), float_images=float_images)
+    ok = q["psnr_db"] >= PSNR_TARGET_DB
+    row = {"data_width": data_width, "weight_width": weight_width, "psnr_db": round(q["psnr_db"], 2),
+           "max_abs_error": round(q["max_abs_error"], 4), "mean_abs_error": round(q["mean_abs_error"], 5)}
+    if "fixed" in q:
+        ok = ok and q["fixed"]["frechet"] <= q["float"]["frechet"] * (1 + FD_TOLERANCE)
+        row.update(frechet=round(q["fixed"]["frechet"], 2), float_frechet=round(q["float"]["frechet"], 2),
+                   recognizability=round(q["fixed"]["recognizability"], 3),
+                   float_recognizability=round(q["float"]["recognizability"], 3))
+    row["meets_targets"] = bool(ok)
+    return row
+
+
+def sweep(generator, n: int | None = None, report: Callable[[dict], None] | None = None) -> dict:
+    """``{"chosen": {"data_width", "weight_width"}, "rows": [every point tried]}`` for ``generator`` on ``n``
+    latents (default: the held-out digits of its dataset, else :data:`N_WITHOUT_DATASET`); ``report`` sees each
+    row as it is measured."""
+    from fpgagen.core.latents import latents
+    from fpgagen.models.data import load_dataset
+
+    spec = generator.spec
+    if n is None:
+        n = len(load_dataset(spec.dataset).held_out) if spec.dataset else N_WITHOUT_DATASET
+    float_images = generator.generate(latents(n, spec.latent_dim, 0))
+    rows = []
+
+    def point(d: int, w: int) -> dict:
+        row = measure(generator, d, w, float_images)
+        rows.append(row)
+        if report:
+            report(row)
+        return row
+
+    data_rows = [point(d, WIDEST) for d in DATA_WIDTHS]
+    weight_rows = [point(WIDEST, w) for w in WEIGHT_WIDTHS]
+    d = min((r["data_width"] for r in data_rows if r["meets_targets"]), default=WIDEST)
+    w = min((r["weight_width"] for r in weight_rows if r["meets_targets"]), default=12)
+    while True:  # the corner: widen the cheaper-to-widen side first until both targets hold
+        if point(d, w)["meets_targets"] or (d >= WIDEST and w >= WIDEST):
+            break
+        d, w = (d + 1, w) if d <= w else (d, w + 1)
+    return {"chosen": {"data_width": d, "weight_width": w}, "rows": rows}

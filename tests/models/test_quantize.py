@@ -1,0 +1,41 @@
+"""Quantizing a generator that is no preset: its own module and spec, its widths from the width rule."""
+
+import dataclasses
+
+import pytest
+
+from fpgagen.core.quantize import QuantConfig
+from fpgagen.models import widths
+from fpgagen.models.generator import Generator
+from fpgagen.models.presets import load_preset
+from fpgagen.models.quality import fixed_vs_float
+from fpgagen.models.quantize import quantize
+
+
+@pytest.fixture(scope="module")
+def unmeasured():
+    """digits8's trained module under a spec with no measured widths and no dataset (as an imported model)."""
+    digits8 = load_preset("digits8")
+    spec = dataclasses.replace(digits8.spec, name="mine", widths=None, dataset=None)
+    return Generator(spec, digits8.module)
+
+
+def test_a_generator_without_widths_gets_the_width_rules_choice_and_says_so(unmeasured):
+    model = quantize(unmeasured)
+    source = model.info["width_source"]
+    assert source.startswith("mine has no measured widths: the width rule chose data ")
+    data_w, weight_w = model.input_t.width, model.layers[0].weight_t.width
+    assert f"data {data_w}, weight {weight_w} bits at quantize time" in source
+    q = fixed_vs_float(model, unmeasured)
+    assert q["psnr_db"] >= widths.PSNR_TARGET_DB and "fixed" not in q  # no dataset: PSNR alone
+    # the narrowest: one bit less data (at these weights) misses the target
+    narrower = quantize(unmeasured, QuantConfig(data_width=data_w - 1, weight_width=weight_w))
+    assert fixed_vs_float(narrower, unmeasured)["psnr_db"] < widths.PSNR_TARGET_DB or \
+        fixed_vs_float(quantize(unmeasured, QuantConfig(data_width=data_w, weight_width=weight_w - 1)),
+                       unmeasured)["psnr_db"] < widths.PSNR_TARGET_DB
+
+
+def test_explicit_widths_skip_the_sweep(unmeasured):
+    model = quantize(unmeasured, QuantConfig(data_width=10, weight_width=9))
+    assert (model.input_t.width, model.layers[0].weight_t.width) == (10, 9)
+    assert model.info["width_source"] == "set by the quantization config"
