@@ -129,8 +129,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     import time
 
     from fpgagen.core.latents import latents
-    from fpgagen.host.compare import Subject
     from fpgagen.host.executors import get_executor
+    from fpgagen.host.subject import Subject
     from fpgagen.models.presets import load_preset
     from fpgagen.models.sampling import save_grid
 
@@ -155,8 +155,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from fpgagen.host.compare import compare, resolve_subject
+    from fpgagen.host.compare import compare
     from fpgagen.host.report import format_table
+    from fpgagen.host.subject import resolve_subject
 
     subject = resolve_subject(args.preset, args.overlay, args.checkpoint)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,

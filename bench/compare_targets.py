@@ -24,8 +24,9 @@ from pathlib import Path
 
 from results_doc import command, machine, markdown_table, write_section
 
-from fpgagen.host.compare import compare, default_targets, resolve_subject
+from fpgagen.host.compare import compare, default_targets
 from fpgagen.host.report import headline, notes, skipped_targets, tables, write_report
+from fpgagen.host.subject import resolve_subject
 
 OUT = Path(__file__).resolve().parent / "results" / "compare"
 MAY_SKIP = ["cuda", "board"]  # targets that need hardware a workstation may lack

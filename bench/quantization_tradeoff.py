@@ -19,9 +19,10 @@ import time
 
 from results_doc import describe, machine, markdown_table, write_section
 
+from fpgagen.core.quantize import QuantConfig
 from fpgagen.models import widths
 from fpgagen.models.presets import load_preset
-from fpgagen.models.quantize import TRADEOFF_FILE
+from fpgagen.models.quantize import TRADEOFF_FILE, quantize
 
 OUT = TRADEOFF_FILE
 PRESETS = ["digits8", "mnist28", "vae28", "dcgan28"]
@@ -35,7 +36,9 @@ def sweep(preset: str) -> dict:
               f"dB  FD {row['frechet']:8.2f} (float {row['float_frechet']:.2f})  recog {row['recognizability']:.3f}  "
               f"{'ok' if row['meets_targets'] else '--'}", flush=True)
 
-    return widths.sweep(load_preset(preset), report=show)
+    generator = load_preset(preset)
+    return widths.sweep(generator, lambda d, w: quantize(generator, QuantConfig(data_width=d, weight_width=w)),
+                        report=show)
 
 
 def chosen_row(result: dict) -> dict:

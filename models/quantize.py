@@ -55,7 +55,7 @@ def swept_widths(generator) -> tuple[tuple[int, int], str]:
 
     key = (generator.name, str(generator.checkpoint), generator.checkpoint_sha256)
     if generator.checkpoint is None or key not in _SWEPT:
-        result = widths.sweep(generator)
+        result = widths.sweep(generator, lambda d, w: quantize(generator, QuantConfig(data_width=d, weight_width=w)))
         chosen = (result["chosen"]["data_width"], result["chosen"]["weight_width"])
         row = next(r for r in reversed(result["rows"]) if (r["data_width"], r["weight_width"]) == chosen)
         judged = "PSNR" + (" and Frechet distance" if "frechet" in row else "")

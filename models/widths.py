@@ -20,14 +20,12 @@ WIDEST = 16
 N_WITHOUT_DATASET = 256  # latents judged by PSNR alone
 
 
-def measure(generator, data_width: int, weight_width: int, float_images) -> dict:
-    """One point: the generator quantized at these widths, against ``float_images`` (its images on latents of
-    seed 0)."""
-    from fpgagen.core.quantize import QuantConfig
+def measure(generator, model, float_images) -> dict:
+    """One point: ``model`` (the generator quantized at some widths) against ``float_images`` (the generator's
+    images on latents of seed 0)."""
     from fpgagen.models.quality import fixed_vs_float
-    from fpgagen.models.quantize import quantize
 
-    model = quantize(generator, QuantConfig(data_width=data_width, weight_width=weight_width))
+    data_width, weight_width = model.info["data_width"], model.info["weight_width"]
     q = fixed_vs_float(model, generator, n=len(float_images), float_images=float_images)
     ok = q["psnr_db"] >= PSNR_TARGET_DB
     row = {"data_width": data_width, "weight_width": weight_width, "psnr_db": round(q["psnr_db"], 2),
@@ -41,10 +39,11 @@ def measure(generator, data_width: int, weight_width: int, float_images) -> dict
     return row
 
 
-def sweep(generator, n: int | None = None, report: Callable[[dict], None] | None = None) -> dict:
+def sweep(generator, quantize_at: Callable[[int, int], object], n: int | None = None,
+          report: Callable[[dict], None] | None = None) -> dict:
     """``{"chosen": {"data_width", "weight_width"}, "rows": [every point tried]}`` for ``generator`` on ``n``
-    latents (default: the held-out digits of its dataset, else :data:`N_WITHOUT_DATASET`); ``report`` sees each
-    row as it is measured."""
+    latents (default: the held-out digits of its dataset, else :data:`N_WITHOUT_DATASET`). ``quantize_at(data_width,
+    weight_width)`` quantizes the generator at those widths; ``report`` sees each row as it is measured."""
     from fpgagen.core.latents import latents
     from fpgagen.models.data import load_dataset
 
@@ -55,7 +54,7 @@ def sweep(generator, n: int | None = None, report: Callable[[dict], None] | None
     rows = []
 
     def point(d: int, w: int) -> dict:
-        row = measure(generator, d, w, float_images)
+        row = measure(generator, quantize_at(d, w), float_images)
         rows.append(row)
         if report:
             report(row)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from fpgagen.cli import main
-from fpgagen.host.compare import CLOCK_HZ, SCHEMA, Subject, compare, projected
+from fpgagen.host.compare import CLOCK_HZ, SCHEMA, compare, projected
 from fpgagen.host.report import format_table
+from fpgagen.host.subject import Subject
 from fpgagen.models.presets import load_preset
 
 TARGETS = ["torch", "numpy", "golden", "csim", "rtlsim", "board"]

@@ -7,8 +7,8 @@ import pytest
 
 from fpgagen.cli import main
 from fpgagen.core.latents import latents
-from fpgagen.host.compare import Subject
 from fpgagen.host.executors import EXECUTORS, get_executor
+from fpgagen.host.subject import Subject
 from fpgagen.models.presets import load_preset
 
 FIXED_POINT = ["golden", "csim", "virtual-golden"]

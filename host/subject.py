@@ -1,0 +1,143 @@
+"""What a comparison or a CLI command runs: a generator's contract and the model each target takes.
+
+A :class:`Subject` is built once, at the edge, from a trained Generator (:meth:`Subject.of`) or from a preset name
+and an overlay's files (:func:`resolve_subject`, the board path without torch); :meth:`Subject.model_for` hands each
+target its model (:mod:`fpgagen.host.executors`), deriving the float model and the QuantizedModel once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(eq=False)
+class Subject:
+    """What is compared: a generator's contract and the models its targets run.
+
+    Attributes:
+        name: the generator's name.
+        latent_dim, image_shape, output_range: its contract.
+        dataset: the digit dataset the quality metrics judge against (None: no quality metrics).
+        generator: the trained torch Generator (None on the board: no torch).
+        float_model: the FloatModel ``numpy`` runs (None: the generator's lowering).
+        quantized: the QuantizedModel of the fixed-point targets (None: quantize the generator with
+            ``quant_config``).
+        quant_config: a :class:`fpgagen.core.quantize.QuantConfig` for that quantization.
+        bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<name>.bit``).
+        board: the board the overlay is for (its manifest), else the generator's: its fabric clock and DSP count
+            set the projections and the DSP ceiling.
+    """
+
+    name: str
+    latent_dim: int
+    image_shape: tuple[int, ...]
+    output_range: tuple[float, float]
+    dataset: str | None = None
+    generator: object | None = None
+    float_model: object | None = None
+    quantized: object | None = None
+    quant_config: object | None = None
+    bitfile: Path | None = None
+    board: str = "pynq-z2"
+
+    @classmethod
+    def of(cls, generator, quant_config=None, **files) -> Subject:
+        """The subject of a torch :class:`~fpgagen.models.generator.Generator`; ``files`` may set float_model,
+        quantized, bitfile and board (default: the board the generator's weights fit)."""
+        spec = generator.spec
+        files.setdefault("board", generator.board().board.name)
+        return cls(spec.name, spec.latent_dim, tuple(spec.image_shape), tuple(spec.output_range), spec.dataset,
+                   generator, quant_config=quant_config, **files)
+
+    def model_for(self, target: str):
+        """The model ``target`` runs (see :mod:`fpgagen.host.executors`), computed once where it is derived."""
+        if target in ("torch", "cuda"):
+            if self.generator is None:
+                raise RuntimeError(f"{target} needs the torch generator")
+            return self.generator
+        if target == "numpy":
+            if self.float_model is None:
+                self.float_model = self.generator.float_model()
+            return self.float_model
+        if self.quantized is None:
+            from fpgagen.models.quantize import quantize
+
+            self.quantized = quantize(self.generator, self.quant_config)
+        return self.quantized
+
+    @property
+    def clock_hz(self) -> float:
+        from fpgagen.overlays.boards import get_board
+
+        return get_board(self.board).fabric_clock_mhz * 1e6
+
+    @property
+    def dsps(self) -> int:
+        from fpgagen.overlays.boards import get_board
+
+        return get_board(self.board).dsp
+
+
+@functools.cache
+def import_error(module: str) -> str | None:
+    """Why ``module`` cannot be imported here, or None when it can."""
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def resolve_subject(name: str, overlay: Path | None = None, checkpoint: Path | None = None,
+                    quant_config=None) -> Subject:
+    """The :class:`Subject` of preset ``name``: its trained generator where torch imports, else the float model
+    beside ``overlay`` (the board); the float model and QuantizedModel beside ``overlay``, where present, are
+    what ``numpy`` and the fixed-point targets run. Raises FileNotFoundError, ValueError or RuntimeError saying
+    what is missing."""
+    files: dict = {}
+    if overlay is not None:
+        from fpgagen.core.float_model import FloatModel
+        from fpgagen.core.quantized_model import QuantizedModel
+
+        bitfile = Path(overlay)
+        if bitfile.suffix != ".bit":
+            raise ValueError(f"--overlay takes the overlay's .bit file, got {bitfile}")
+        if not bitfile.is_file():
+            raise FileNotFoundError(f"overlay {bitfile} does not exist")
+        files["bitfile"] = bitfile
+        stem = bitfile.with_suffix("")
+        float_file, quantized_dir = stem.with_name(stem.name + ".float.npz"), stem.with_name(stem.name + ".quantized")
+        if float_file.is_file():
+            files["float_model"] = FloatModel.load(float_file)
+        if (quantized_dir / "model.json").is_file():
+            files["quantized"] = QuantizedModel.load(quantized_dir)
+        for what in ("float_model", "quantized"):
+            if what in files and files[what].name != name:
+                raise ValueError(f"{bitfile}: the {what.replace('_', ' ')} beside it is {files[what].name!r}, not "
+                                 f"{name!r}")
+        board = _overlay_board(bitfile)
+        if board:
+            files["board"] = board
+    torch_missing = import_error("torch")
+    if torch_missing is None:
+        from fpgagen.models.presets import load_preset
+
+        return Subject.of(load_preset(name, checkpoint), quant_config, **files)
+    if "float_model" not in files:
+        raise RuntimeError(f"torch is not importable here ({torch_missing}), so {name}'s shape and output range "
+                           f"come from its float model: pass --overlay DIR/{name}.bit with {name}.float.npz beside "
+                           "it (written on a workstation by `fpgagen convert`)")
+    reference = files["float_model"]
+    return Subject(name, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range), **files)
+
+
+def _overlay_board(bitfile: Path | None) -> str | None:
+    """The board named by the stream manifest beside ``bitfile`` (None without one)."""
+    from fpgagen.core.manifest import OverlayManifest
+
+    if bitfile is None or not bitfile.with_suffix(".json").is_file():
+        return None
+    return OverlayManifest.beside(bitfile).board
