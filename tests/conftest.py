@@ -1,3 +1,7 @@
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from fpgagen.models.checkpoint import default_checkpoint
@@ -11,3 +15,37 @@ def shipped(name: str) -> bool:
 @pytest.fixture(params=sorted(PRESETS))
 def preset_name(request):
     return request.param
+
+
+_BLOCKER = textwrap.dedent('''
+    import sys
+
+    BLOCKED = set(sys.argv[1].split(","))
+
+
+    class NotInstalled:
+        """A meta-path finder that makes the blocked packages fail to import, as where they are not installed."""
+
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked: not installed here)", name=name)
+            return None
+
+
+    loaded = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
+    assert not loaded, f"already imported before the block: {loaded}"
+    sys.meta_path.insert(0, NotInstalled())
+    del sys.argv[1]
+''')
+
+
+@pytest.fixture
+def without():
+    """``run(blocked, code, *argv, **kw)``: ``code`` in a fresh Python in which the packages ``blocked`` cannot be
+    imported (``BLOCKED`` holds their names, ``sys.argv[1:]`` is ``argv``); the CompletedProcess, output captured."""
+
+    def run(blocked, code: str, *argv, **kw):
+        return subprocess.run([sys.executable, "-c", _BLOCKER + textwrap.dedent(code), ",".join(blocked), *argv],
+                              capture_output=True, text=True, **kw)
+
+    return run

