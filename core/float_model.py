@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.latents import check_latents
-from fpgagen.core.layers import ARITHMETIC, LayerError, get_kind, implementation, implements, require
+from fpgagen.core.layers import ARITHMETIC, LayerError, get_kind, implementation, implements, kernel_dims, require
 
 FORMAT = "fpgagen-float-reference-1"
 CHUNK_BYTES = 32 << 20  # largest im2col matrix built at once (the PYNQ-Z2 has 512 MB in all)
@@ -242,7 +242,7 @@ class FloatModel:
                     raise FloatModelError(f"layer {layer.name}: missing {' and '.join(missing)}")
                 layer.weight = np.ascontiguousarray(layer.weight, np.float32)
                 layer.bias = np.ascontiguousarray(layer.bias, np.float32)
-                outputs = layer.weight.shape[1:2] if layer.kind == "conv_transpose2d" else layer.weight.shape[:1]
+                outputs = (kernel_dims(layer)[1],) if layer.weight.ndim in (2, 4) else None
                 if layer.bias.shape != outputs:
                     raise FloatModelError(f"layer {layer.name}: bias {layer.bias.shape} does not match weight "
                                           f"{layer.weight.shape}")

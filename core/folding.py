@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import math
 
-from fpgagen.core.layers import ARITHMETIC, kernel_dims
-from fpgagen.core.transposed import transposed_taps
+from fpgagen.core.layers import ARITHMETIC, kernel_dims, kernel_uses
 
 
 def valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
     """hls4ml's Resource-strategy rule for a dense kernel of n_in x n_out weights (checked before it adjusts)."""
     mult_limit = math.ceil(n_in * n_out / min(n_in, rf))
     return ((mult_limit % n_out == 0) or rf >= n_in) and (rf % n_in == 0 or rf < n_in) and (n_in * n_out) % rf == 0
-
-
-def kernel_uses(layer) -> int:
-    """How often the layer's dense kernel runs per image, each time for ``reuse_factor`` cycles: dense once;
-    conv2d once per output pixel; conv_transpose2d once per useful (output pixel, tap) pair of one channel pair
-    (:func:`fpgagen.core.transposed.transposed_taps`)."""
-    if layer.kind == "dense":
-        return 1
-    if layer.kind == "conv_transpose2d":
-        k = layer.weight.shape[-1]
-        return transposed_taps(k, layer.stride, layer.padding, layer.out_shape[1:], layer.in_shape[1:])[1]
-    return layer.out_shape[1] * layer.out_shape[2]
 
 
 def choose_reuse_factors(layers: list, multipliers: int, keep: frozenset[str] = frozenset()) -> None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.transposed import transposed_out_size, transposed_phases, transposed_support
+from fpgagen.core.transposed import transposed_out_size, transposed_phases, transposed_support, transposed_taps
 
 ROLES = ("arithmetic", "activation", "copy")
 
@@ -66,6 +66,9 @@ class LayerKind:
         out_shape: ``(layer) -> shape`` of one output sample; raises LayerError where the layer's input shape,
             weights or attributes do not fit the kind.
         checks: ``(layer, input type) -> [problems]``: the kind's contract on a quantized layer beyond its shape.
+        kernel: arithmetic kinds: ``(layer) -> (n_in, n_out)`` of the dense kernel the layer runs (the product its
+            reuse factor divides), from its weights alone.
+        kernel_uses: arithmetic kinds: ``(layer) -> runs of that kernel per image`` (from its shapes).
     """
 
     name: str
@@ -74,6 +77,8 @@ class LayerKind:
     description: str
     out_shape: Callable
     checks: Callable | None = None
+    kernel: Callable | None = None
+    kernel_uses: Callable | None = None
 
 
 KINDS: dict[str, LayerKind] = {}
@@ -183,14 +188,13 @@ def accumulator_bound(lr, x_t: FixedType, frac: int) -> int:
 
 
 def kernel_dims(lr) -> tuple[int, int]:
-    """(n_in, n_out) of the dense kernel an arithmetic layer runs (the product its reuse factor divides): dense
-    (I, O); conv2d (C*K*K, O) per output pixel; conv_transpose2d (C, O), one kernel tap's product."""
-    w = lr.weight
-    if lr.kind == "dense":
-        return w.shape[1], w.shape[0]
-    if lr.kind == "conv_transpose2d":
-        return w.shape[0], w.shape[1]
-    return w[0].size, w.shape[0]
+    """(n_in, n_out) of the dense kernel an arithmetic layer runs (the product its reuse factor divides)."""
+    return get_kind(lr.kind).kernel(lr)
+
+
+def kernel_uses(lr) -> int:
+    """How often an arithmetic layer's dense kernel runs per image, each time for ``reuse_factor`` cycles."""
+    return get_kind(lr.kind).kernel_uses(lr)
 
 
 def _arithmetic_checks(lr, x_t: FixedType) -> list[str]:
@@ -316,15 +320,26 @@ def _table_checks(lr, x_t: FixedType) -> list[str]:
     return []
 
 
+def _useful_taps(lr) -> int:
+    """Useful (output pixel, kernel tap) pairs of one channel pair: those whose input pixel exists."""
+    k = lr.weight.shape[-1]
+    return transposed_taps(k, lr.stride, lr.padding, lr.out_shape[1:], lr.in_shape[1:])[1]
+
+
+# dense: one (I x O) kernel per image; conv2d: one (C*K*K x O) kernel per output pixel; conv_transpose2d: one
+# tap's (C x O) kernel per useful (output pixel, tap) pair -- the border and inserted zeros are never multiplied.
 register_kind(LayerKind("dense", "arithmetic", (), "x @ weight.T + bias; weight (out, in)", _dense_shape,
-                        _arithmetic_checks))
+                        _arithmetic_checks, kernel=lambda lr: (lr.weight.shape[1], lr.weight.shape[0]),
+                        kernel_uses=lambda lr: 1))
 register_kind(LayerKind("conv2d", "arithmetic", ("padding",),
                         "stride-1 square convolution (cross-correlation) with zero padding; weight (O, C, K, K)",
-                        _conv2d_shape, _arithmetic_checks))
+                        _conv2d_shape, _arithmetic_checks, kernel=lambda lr: (lr.weight[0].size, lr.weight.shape[0]),
+                        kernel_uses=lambda lr: lr.out_shape[1] * lr.out_shape[2]))
 register_kind(LayerKind("conv_transpose2d", "arithmetic", ("stride", "padding", "output_padding"),
                         "torch's ConvTranspose2d, square kernel, sub-pixel; weight (C, O, K, K)",
                         _conv_transpose2d_shape,
-                        lambda lr, x_t: _conv_transpose2d_checks(lr, x_t) + _arithmetic_checks(lr, x_t)))
+                        lambda lr, x_t: _conv_transpose2d_checks(lr, x_t) + _arithmetic_checks(lr, x_t),
+                        kernel=lambda lr: (lr.weight.shape[0], lr.weight.shape[1]), kernel_uses=_useful_taps))
 register_kind(LayerKind("relu", "activation", (), "max(x, 0)", _same_shape))
 register_kind(LayerKind("leaky_relu", "activation", ("alpha",), "x if x > 0 else alpha * x", _same_shape,
                         _leaky_relu_checks))

@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims
-from fpgagen.core.transposed import transposed_taps
+from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims, kernel_uses
 
 FORMAT = "fpgagen-quantized-model-2"
 FORMATS_READ = ("fpgagen-quantized-model-1", FORMAT)  # 1 named the generator "preset"
@@ -78,15 +77,12 @@ class Layer:
 
     @property
     def multiplications(self) -> int:
-        """Multiplications per sample (dense, conv2d), 0 otherwise."""
-        if self.kind == "dense":
-            return int(self.weight.size)
-        if self.kind == "conv2d":
-            return int(self.weight.size) * self.out_shape[1] * self.out_shape[2]
-        if self.kind == "conv_transpose2d":  # the useful ones: border and inserted zeros are skipped
-            c, o, k, _ = self.weight.shape
-            return c * o * transposed_taps(k, self.stride, self.padding, self.out_shape[1:], self.in_shape[1:])[1]
-        return 0
+        """Multiplications per sample of an arithmetic layer (the useful ones: a transposed convolution skips the
+        border and the inserted zeros), 0 otherwise."""
+        if self.kind not in ARITHMETIC:
+            return 0
+        n_in, n_out = kernel_dims(self)
+        return n_in * n_out * kernel_uses(self)
 
     @property
     def multipliers(self) -> int:

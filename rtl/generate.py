@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core import golden
-from fpgagen.core.layers import ACTIVATIONS, implementation, implements, require
+from fpgagen.core.layers import ACTIVATIONS, implementation, implements, kernel_dims, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
@@ -140,10 +140,7 @@ class GeneratedDesign:
 def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, int]:
     """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor); ``out_lanes``:
     lanes per output beat of a dense that streams its result in pixel beats (default: the whole vector)."""
-    if layer.kind == "conv_transpose2d":  # the reuse factor applies to one tap's C x O product
-        n_in, n_out = layer.weight.shape[:2]
-    else:
-        n_in, n_out = layer.weight[0].size, layer.weight.shape[0]
+    n_in, n_out = kernel_dims(layer)  # for conv_transpose2d one tap's C x O product
     p_hls = n_in * n_out // layer.reuse_factor
     legal = legal_parallelism(n_in, n_out, out_lanes)
     faster = [p for p in legal if p >= p_hls]

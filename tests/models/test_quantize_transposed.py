@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from fpgagen.core import golden
-from fpgagen.core.folding import choose_reuse_factors, kernel_uses, valid_reuse_factor
+from fpgagen.core.folding import choose_reuse_factors, valid_reuse_factor
 from fpgagen.core.latents import latents
-from fpgagen.core.layers import kernel_dims
+from fpgagen.core.layers import kernel_dims, kernel_uses
 from fpgagen.core.quantize import QuantConfig
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.core.random_model import TRANSPOSED_GEOMETRIES, random_transposed_model
