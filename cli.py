@@ -121,7 +121,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     from fpgagen.hls.accelerator import build_overlay
 
     project = args.project or Path("build") / args.preset / args.board
-    out = build_overlay(project, args.board)
+    out = build_overlay(project, args.board, overlays_dir=args.out)
     print(f"wrote {', '.join(str(path) for path in out.values())}")
 
 
@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_preset(p, presets, checkpoint=False)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
+    p.add_argument("--out", type=Path, help="overlays folder: the overlay goes to OUT/BOARD/ (default overlays/)")
     p.set_defaults(func=cmd_build)
 
     from fpgagen.host.executors import EXECUTORS
