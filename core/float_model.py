@@ -20,6 +20,7 @@ come out NCHW, like the torch generator's. Each kind's kernel is registered as t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -302,6 +303,15 @@ class FloatModel:
         return CpuBenchmark(images=n, batch=batch, latency_s=float(np.median(latencies)), images_per_s=n / wall)
 
     # ------------------------------------------------------------------------------------------ files
+    def digest(self) -> str:
+        """sha256 of everything that decides the model's outputs: its JSON document and every weight."""
+        h = hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode())
+        for lr in self.layers:
+            for array in (lr.weight, lr.bias):
+                if array is not None:
+                    h.update(array.tobytes())
+        return h.hexdigest()
+
     def to_json(self) -> dict:
         return {"format": FORMAT, "preset": self.name, "latent_dim": self.latent_dim,
                 "image_shape": list(self.image_shape), "output_range": list(self.output_range),

@@ -54,11 +54,13 @@ from fpgagen.core.fixed import FixedType
 from fpgagen.core.float_model import FloatModel
 from fpgagen.core.folding import choose_reuse_factors
 from fpgagen.core.golden import TABLE_SPAN
+from fpgagen.core.latents import latents
 from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel, QuantizedModelError
 
 CALIBRATION_SEED = 7_000_000  # apart from the evaluation seeds (0, 1, ...)
 CALIBRATION_LATENTS = 2048
+_CALIBRATIONS: dict[tuple[str, int], Calibration] = {}
 OVERRIDABLE = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t", "table_size", "reuse_factor")
 
 
@@ -111,6 +113,19 @@ class Calibration:
     seed: int
     latent_peak: float
     peaks: tuple[float, ...]
+
+
+def calibrate(model: FloatModel, n: int = CALIBRATION_LATENTS, distribution: str = "normal") -> Calibration:
+    """The float model on ``n`` calibration latents of :data:`CALIBRATION_SEED`: the largest |latent| and each
+    layer's largest |output| (numpy float32, :meth:`~fpgagen.core.float_model.FloatModel.peaks`). Kept per model
+    content and ``n``, so a sweep over widths calibrates once."""
+    if distribution != "normal":
+        raise ValueError(f"{model.name}: calibration latents {distribution!r} (supported: 'normal')")
+    key = (model.digest(), n)
+    if key not in _CALIBRATIONS:
+        z = latents(n, model.latent_dim, CALIBRATION_SEED)
+        _CALIBRATIONS[key] = Calibration(n, CALIBRATION_SEED, float(np.abs(z).max()), tuple(model.peaks(z)))
+    return _CALIBRATIONS[key]
 
 
 def integer_bits(max_abs: float, signed: bool = True) -> int:

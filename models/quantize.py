@@ -1,52 +1,22 @@
 """The torch front end's quantization: a trained :class:`~fpgagen.models.generator.Generator` -> QuantizedModel.
 
-The generator is lowered to the layer vocabulary with BatchNorm folded (:func:`fpgagen.models.lower.lower`), run
-in torch on calibration latents (:data:`~fpgagen.core.quantize.CALIBRATION_LATENTS` of seed
-:data:`~fpgagen.core.quantize.CALIBRATION_SEED`, apart from every evaluation seed) to measure each layer's
-largest output, and handed to :func:`fpgagen.core.quantize.quantize_float`, which states the rules. The defaults
-come from the generator: its measured widths (else the fallback widths, said in the model's ``info``) and the
-multiplier budget of the board its weights fit (:meth:`~fpgagen.models.generator.Generator.board`).
+The generator is lowered to the layer vocabulary with BatchNorm folded (:func:`fpgagen.models.lower.lower`); the
+rest is torch-free and serves every front end: the FloatModel is calibrated (:func:`fpgagen.core.quantize.calibrate`)
+and quantized by :func:`fpgagen.core.quantize.quantize_float`, which states the rules. The defaults come from the
+generator: its measured widths (else the width rule's choice, said in the model's ``info``) and the multiplier budget
+of the board its weights fit (:meth:`~fpgagen.models.generator.Generator.board`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from fpgagen.core.latents import latents
-from fpgagen.core.quantize import CALIBRATION_SEED, Calibration, QuantConfig, quantize_float
+from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
 from fpgagen.core.quantized_model import QuantizedModel
-from fpgagen.models.lower import fold_batchnorm
 
 # The measured width sweep behind the presets' widths (bench/quantization_tradeoff.py writes it).
 TRADEOFF_FILE = Path(__file__).with_name("quantization_tradeoff.json")
-_CALIBRATIONS: dict[tuple, Calibration] = {}
 _SWEPT: dict[tuple, tuple[tuple[int, int], str]] = {}
-
-
-@torch.no_grad()
-def calibrate(generator, n: int) -> Calibration:
-    """The largest |latent| and the largest |output| of every folded module on ``n`` calibration latents (kept per
-    checkpoint content: a sweep over widths calibrates once)."""
-    key = None
-    if generator.checkpoint is not None:
-        key = (generator.name, str(generator.checkpoint), generator.checkpoint_sha256, n)
-        if key in _CALIBRATIONS:
-            return _CALIBRATIONS[key]
-    if generator.spec.latents != "normal":
-        raise ValueError(f"{generator.name}: calibration latents {generator.spec.latents!r} (supported: 'normal')")
-    z = latents(n, generator.spec.latent_dim, CALIBRATION_SEED)
-    x = torch.from_numpy(z)
-    peaks = []
-    for m in fold_batchnorm(generator.module):
-        x = m(x)
-        peaks.append(float(x.abs().max()))
-    calibration = Calibration(n, CALIBRATION_SEED, float(np.abs(z).max()), tuple(peaks))
-    if key is not None:
-        _CALIBRATIONS[key] = calibration
-    return calibration
 
 
 def swept_widths(generator) -> tuple[tuple[int, int], str]:
@@ -88,5 +58,6 @@ def quantize(generator, config: QuantConfig | None = None) -> QuantizedModel:
     info = {"width_source": width_source}
     if generator.checkpoint is not None:
         info.update(checkpoint=Path(generator.checkpoint).name, checkpoint_sha256=generator.checkpoint_sha256)
-    return quantize_float(generator.float_model(), calibrate(generator, config.calibration_latents), config,
-                          widths=widths, multipliers=multipliers, info=info)
+    float_model = generator.float_model()
+    calibration = calibrate(float_model, config.calibration_latents, generator.spec.latents)
+    return quantize_float(float_model, calibration, config, widths=widths, multipliers=multipliers, info=info)

@@ -144,3 +144,19 @@ def test_a_format_1_folder_still_loads(saved):
     """Files written before imported models named the generator "preset"; they load under the same name."""
     edit_json(saved, lambda d: d.update(format="fpgagen-quantized-model-1", preset=d.pop("name")))
     assert QuantizedModel.load(saved).name == "digits8"
+
+
+def test_quantization_needs_only_the_float_model(tmp_path):
+    """Calibration and type choice run on the FloatModel (numpy): the model read back from its file, as any front
+    end could have written it, quantizes to the same QuantizedModel."""
+    from fpgagen.core.float_model import FloatModel
+    from fpgagen.core.quantize import calibrate, quantize_float
+
+    generator = load_preset("digits8")
+    float_model = FloatModel.load(generator.float_model().save(tmp_path / "digits8.float.npz"))
+    model = quantize_float(float_model, calibrate(float_model), widths=generator.spec.widths,
+                           multipliers=generator.board().board.multiplier_budget)
+    reference = quantize(generator)
+    assert [lr.to_json() for lr in model.layers] == [lr.to_json() for lr in reference.layers]
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(model.layers, reference.layers, strict=True)
+               if a.weight is not None)
