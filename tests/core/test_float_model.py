@@ -13,7 +13,7 @@ from torch import nn
 from fpgagen.core import float_model as fm
 from fpgagen.core.float_model import FloatModel, FloatModelError
 from fpgagen.core.latents import latents
-from fpgagen.models.lower import Reshape, lower_sequential
+from fpgagen.models.lower import Reshape, lower_module
 from fpgagen.models.presets import load_preset
 
 PRESETS = ["digits8", "mnist28", "vae28", "dcgan28"]
@@ -95,7 +95,7 @@ def random_generator(latent_dim, start, convs, act, out_act, seed=0):
 def test_random_layers_match_torch(convs, act, out_act, chunk_bytes, monkeypatch):
     monkeypatch.setattr(fm, "CHUNK_BYTES", chunk_bytes)  # 1: one image per im2col GEMM
     seq, shape = random_generator(12, (4, 5, 6), convs, act, out_act)
-    ref = lower_sequential(seq, "random", 12, shape, (-1, 1))
+    ref = lower_module(seq, "random", 12, shape, (-1, 1))
     z = np.random.default_rng(0).standard_normal((7, 12)).astype(np.float32)
     with torch.no_grad():
         expected = seq(torch.from_numpy(z)).numpy()
@@ -106,7 +106,7 @@ def test_sigmoid_saturates_without_warnings():
     seq = nn.Sequential(nn.Linear(2, 4), Reshape(1, 2, 2), nn.Sigmoid())
     with torch.no_grad():
         seq[0].weight.fill_(100.0)
-    ref = lower_sequential(seq, "s", 2, (1, 2, 2), (0, 1))
+    ref = lower_module(seq, "s", 2, (1, 2, 2), (0, 1))
     with np.errstate(all="raise"):
         out = ref.run(np.array([[-5.0, -5.0], [5.0, 5.0]], np.float32))
     np.testing.assert_array_equal(out[0], 0.0)
@@ -202,21 +202,6 @@ def test_missing_and_damaged_files(tmp_path):
         load_preset("digits8").float_model().save(tmp_path / "ref.json")
 
 
-def lower(*modules):
-    return lower_sequential(nn.Sequential(*modules), "t", 2, (1, 2, 2), (-1, 1))
-
-
-def test_unsupported_modules_are_refused_naming_them():
-    with pytest.raises(ValueError, match="BatchNorm after ReLU cannot be folded"):
-        lower(nn.Linear(2, 4), nn.ReLU(), nn.BatchNorm1d(4))
-    with pytest.raises(ValueError, match="layer 1: Dropout is not supported .*Linear, Conv2d, ConvTranspose2d"):
-        lower(nn.Linear(2, 4), nn.Dropout(0.3))
-    with pytest.raises(ValueError, match="conv2d_0 .*stride-1"):
-        lower(nn.Conv2d(1, 1, 3, stride=2))
-    with pytest.raises(ValueError, match="conv_transpose2d_0 .*unsupported transposed convolution: dilation"):
-        lower(nn.ConvTranspose2d(1, 1, 3, dilation=2))
-
-
 @pytest.mark.parametrize("stride,k,padding,output_padding", [(1, 2, 0, 0), (1, 5, 2, 0), (2, 3, 1, 1), (2, 4, 1, 0),
                                                              (2, 5, 2, 1), (2, 2, 0, 1)])
 def test_conv_transpose2d_matches_torch(stride, k, padding, output_padding):
@@ -225,7 +210,7 @@ def test_conv_transpose2d_matches_torch(stride, k, padding, output_padding):
                         nn.ConvTranspose2d(3, 2, k, stride=stride, padding=padding, output_padding=output_padding))
     with torch.no_grad():
         out = seq(torch.randn(1, 6))
-    ref = lower_sequential(seq, "t", 6, tuple(out.shape[1:]), (-1.0, 1.0))
+    ref = lower_module(seq, "t", 6, tuple(out.shape[1:]), (-1.0, 1.0))
     z = latents(7, 6, seed=1)
     with torch.no_grad():
         np.testing.assert_allclose(ref.run(z), seq(torch.from_numpy(z)).numpy(), rtol=0, atol=1e-5)

@@ -11,7 +11,6 @@ from fpgagen.core.latents import latents
 from fpgagen.core.layers import ARITHMETIC
 from fpgagen.core.quantize import QuantConfig
 from fpgagen.core.quantized_model import QuantizedModel, QuantizedModelError
-from fpgagen.models.lower import fold_batchnorm
 from fpgagen.models.presets import load_preset
 from fpgagen.models.quantize import quantize
 from fpgagen.models.sampling import generate
@@ -29,12 +28,12 @@ def saved(digits8, tmp_path):
     return digits8.save(tmp_path / "qm")
 
 
-def test_fold_batchnorm_keeps_the_function():
-    generator = load_preset("mnist28").module
+def test_the_float_model_folds_batchnorm_and_keeps_the_function():
+    generator = load_preset("mnist28")
     z = latents(64, 64, seed=1)
-    folded = fold_batchnorm(generator)
-    assert not any("BatchNorm" in type(m).__name__ for m in folded)
-    assert np.abs(generate(folded, z) - generate(generator, z)).max() < 1e-5
+    kinds = [lr.kind for lr in generator.float_model().layers]
+    assert kinds == ["dense", "leaky_relu", "reshape", "upsample", "conv2d", "leaky_relu", "upsample", "conv2d", "tanh"]
+    assert np.abs(generator.float_model().run(z) - generate(generator.module, z)).max() < 1e-5
 
 
 @pytest.mark.parametrize("preset", DEPLOYABLE)
