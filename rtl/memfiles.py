@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.cache import write_atomic
 from fpgagen.rtl.params import conv_transpose_split, dense_split
 
 
@@ -53,7 +54,8 @@ def write_memh(path: str | Path, codes: np.ndarray, width: int) -> Path:
     digits = max(1, -(-lanes * width // 4))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in pack_words(codes, width)))
+    # renamed into place: a reader (another process writing the same file, say) never sees it half written
+    write_atomic(path, "".join(f"{w:0{digits}x}\n" for w in pack_words(codes, width)))
     return path
 
 
