@@ -25,8 +25,10 @@ demo: $(STAMP)
 	$(BIN)/fpgagen eval $(PRESET)
 	$(BIN)/fpgagen generate $(PRESET) --target rtlsim --n 64 --out out/$(PRESET)-rtlsim.png
 
+# One pytest-xdist worker per core (TEST_WORKERS=0: one process).
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
