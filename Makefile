@@ -25,10 +25,11 @@ demo: $(STAMP)
 	$(BIN)/fpgagen eval $(PRESET)
 	$(BIN)/fpgagen generate $(PRESET) --target rtlsim --n 64 --out out/$(PRESET)-rtlsim.png
 
-# One pytest-xdist worker per core (TEST_WORKERS=0: one process).
+# One pytest-xdist worker per core (TEST_WORKERS=0: one process), handed the tests in the order tests/conftest.py
+# gives them (longest first), each xdist_group to one worker.
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

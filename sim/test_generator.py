@@ -37,6 +37,7 @@ RESET_IMAGES, TLAST_IMAGES = 7, 6
 EFFICIENCY_TARGET = 0.9
 
 DESIGNS = ["digits8", "mnist28"]
+SECONDS = {"digits8": 25, "mnist28": 115}  # build and simulation, for the order of a parallel run
 
 
 def make_design(preset: str, build_name: str | None = None):
@@ -75,7 +76,7 @@ def write_generator_case(preset: str, model, design, build: Path) -> dict[str, s
                       warmup=B2B_WARMUP[preset], z=z.view(np.uint32), want=want)
 
 
-@pytest.mark.parametrize("preset", DESIGNS)
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow(SECONDS[p])) for p in DESIGNS])
 def test_generator(preset):
     runner.require_tools()
     model, design, build = make_design(preset)

@@ -25,6 +25,7 @@ SYNTH = ("axis_fifo", "dense_beats", "conv2d", "upsample", "relu", "leaky_relu",
          "axis_f32_out", "conv_transpose2d")
 
 
+@pytest.mark.slow(35)
 def test_synth_xc7():
     cmd = yosys_command()
     if cmd is None:

@@ -1,6 +1,13 @@
-"""Fixtures shared by tests/, and the compute threads of parallel runs (``make test`` runs one pytest-xdist worker
-per core): each worker gets ``cores // workers`` torch and BLAS threads. OpenMP threads beyond the free cores spin
-against each other: the GAN training smoke test took 44 s with two torch threads beside other work, 9 s with one.
+"""Fixtures shared by tests/, and two settings for parallel runs (``make test`` runs one pytest-xdist worker per
+core; the hooks here see the items under sim/ too):
+
+- compute threads: each worker gets ``cores // workers`` torch and BLAS threads. OpenMP threads beyond the free
+  cores spin against each other: the GAN training smoke test took 44 s with two torch threads beside other work,
+  9 s with one.
+- longest first: items marked ``slow(seconds)`` move to the front, longest first, the rest keep their order. With
+  ``--dist loadgroup --no-loadscope-reorder`` (the Makefile's) xdist hands the items out in this order, so the
+  long ones start early and the workers finish together. The members of an ``xdist_group`` run on one worker
+  and move as one item, with their seconds added up.
 """
 
 import os
@@ -27,6 +34,24 @@ def pytest_configure(config):
         except ImportError:
             return
         threadpool_limits(threads, user_api="blas")
+
+
+def _seconds(item) -> float:
+    mark = item.get_closest_marker("slow")
+    return float(mark.args[0]) if mark is not None else 0.0
+
+
+def _unit(item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    return f"@{mark.args[0]}" if mark is not None else item.nodeid
+
+
+def pytest_collection_modifyitems(config, items):
+    units: dict[str, list] = {}
+    for item in items:
+        units.setdefault(_unit(item), []).append(item)
+    ordered = sorted(units.values(), key=lambda unit: -sum(map(_seconds, unit)))  # stable: ties keep their order
+    items[:] = [item for unit in ordered for item in unit]
 
 
 def shipped(name: str) -> bool:

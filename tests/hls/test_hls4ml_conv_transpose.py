@@ -163,6 +163,7 @@ def test_stacks_cover_every_supported_configuration():
 
 
 @needs_gxx
+@pytest.mark.slow(16)
 @pytest.mark.parametrize("index", range(len(STACKS)))
 def test_random_convt_stack_csim_equals_golden(index):
     model = convt_stack(100 + index, STACKS[index], side=3)
@@ -197,6 +198,7 @@ def test_random_transposed_model_csim_equals_golden(seed):
 
 
 @needs_gxx
+@pytest.mark.slow(11)
 def test_reuse_factor_extremes_csim_equals_golden():
     """Reuse factor 1 (C*O multipliers) and C*O (one multiplier) on the same layer shape."""
     for rf in (1, 12):

@@ -39,6 +39,7 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (h
 needs_vivado = pytest.mark.skipif(any(shutil.which(t) is None for t in BUILD_TOOLS),
                                   reason="needs Vivado (vivado_hls and vivado on PATH)")
 PRESETS = ("digits8", "mnist28", "vae28")
+SECONDS = {"digits8": 8, "mnist28": 25, "vae28": 25}  # conversion, compilation and 256 latents
 RANDOM_SEEDS = range(8)
 N = 256
 
@@ -84,7 +85,7 @@ def assert_bit_exact(got: np.ndarray, want: np.ndarray) -> None:
 
 
 @needs_gxx
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow(SECONDS[p])) for p in PRESETS])
 def test_preset_csim_equals_golden(preset, models, csim):
     model = models(preset)
     z = latents(N, model.latent_dim, seed=1)
@@ -92,6 +93,7 @@ def test_preset_csim_equals_golden(preset, models, csim):
 
 
 @needs_gxx
+@pytest.mark.slow(30)
 def test_dcgan28_csim_equals_golden(models, csim):
     """The seed's DCGAN (three ConvTranspose2d through fpgagen's hls4ml extension): 16 latents, since the C simulation
     takes ~1.5 s per image (36 M useful multiplications)."""

@@ -13,6 +13,9 @@ from fpgagen.host.report import format_table
 from fpgagen.host.subject import Subject
 from fpgagen.models.presets import load_preset
 
+# one worker runs the whole module, so the comparison of the module fixture (8 s) is made once
+pytestmark = pytest.mark.xdist_group("compare")
+
 TARGETS = ["torch", "numpy", "golden", "csim", "rtlsim", "board"]
 ROW_KEYS = {"description", "kind", "prepare_s", "latency", "throughput", "quality"}
 

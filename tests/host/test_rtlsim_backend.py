@@ -51,6 +51,7 @@ def test_digits8_small_output_buffer_backpressure(board, models, overlay_files):
     run(board, overlay, model, 9, 5)
 
 
+@pytest.mark.slow(15)
 def test_mnist28_bit_exact(board, models, overlay_files):
     model = models("mnist28")
     overlay = GeneratorOverlay(str(overlay_files("mnist28", backend="rtlsim")))

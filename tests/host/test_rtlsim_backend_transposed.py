@@ -38,6 +38,7 @@ def test_random_transposed_stacks_bit_exact(board, tmp_path, seed):
     run_exact(board, model, tmp_path / model.name, 12, seed)
 
 
+@pytest.mark.slow(30)
 def test_dcgan28_bit_exact(board, models, tmp_path):
     model = models("dcgan28")
     cycles = run_exact(board, model, tmp_path / "dcgan28", 6, 11)
