@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fpgagen.core.cache import cache_dir
+from fpgagen.core.cache import cache_dir, locked
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.params import hdl_value
 from fpgagen.rtl.tools import PCH_MAKEFLAGS, missing_build_tools, setup_path, verilator_bin_dir  # noqa: F401
@@ -80,8 +80,20 @@ def run(toplevel: str, test_module: str, parameters: Mapping[str, object], *, bu
 
     Returns:
         The results file; under pytest a failing cocotb test fails the caller.
+
+    The build folder is locked (``<build>.lock`` beside it) from the build to the end of the simulation: the cache
+    root is shared, and two processes (pytest-xdist workers, test runs of two checkouts) running the same case
+    take turns instead of rebuilding under each other.
     """
     require_tools()
+    with locked(build.with_name(build.name + ".lock")):
+        return _build_and_test(toplevel, test_module, parameters, build=build, sources=sources,
+                               extra_env=extra_env, test_filter=test_filter, seed=seed, optimize=optimize,
+                               results_xml=results_xml)
+
+
+def _build_and_test(toplevel, test_module, parameters, *, build, sources, extra_env, test_filter, seed, optimize,
+                    results_xml) -> Path:
     from cocotb_tools.runner import get_runner
 
     hdl_params = {k: hdl_value(v) for k, v in parameters.items()}

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.cache import write_atomic
+
 CASE_ENV = "FPGAGEN_SIM_CASE"
 CLOCK_NS = 10
 
@@ -48,12 +50,15 @@ def random_codes(rng: np.random.Generator, t, shape) -> np.ndarray:
 
 def write_case(build: Path, **values) -> dict[str, str]:
     """Write ``case.json`` (scalars, strings, FixedType as text) and ``case.npz`` (arrays) into ``build``;
-    returns the simulation environment that points at them."""
+    returns the simulation environment that points at them. Both are renamed into place: a simulation of the same
+    case in another process never reads them half written."""
     arrays = {k: v for k, v in values.items() if isinstance(v, np.ndarray)}
     scalars = {k: (str(v) if not isinstance(v, (int, float, str, bool, list)) else v)
                for k, v in values.items() if k not in arrays}
-    (build / "case.json").write_text(json.dumps(scalars, indent=1))
-    np.savez(build / "case.npz", **arrays)
+    write_atomic(build / "case.json", json.dumps(scalars, indent=1))
+    tmp = build / f".case.{os.getpid()}.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, build / "case.npz")
     return {CASE_ENV: str(build)}
 
 
