@@ -42,6 +42,7 @@ def fresh_model():
 
 @pytest.mark.skipif(bool(rtlsim.missing_tools()) or shutil.which("g++") is None,
                     reason="needs the Verilator build tools and g++")
+@pytest.mark.slow(11)
 def test_builds_write_nothing_inside_the_package(tmp_path, monkeypatch):
     from fpgagen.hls.csim import CSimExecutor
     from fpgagen.host.virtual_board.rtlsim_backend import RtlBackend

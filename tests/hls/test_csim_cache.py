@@ -15,7 +15,9 @@ from fpgagen.core.cache import file_digest
 from fpgagen.core.random_model import random_model
 from fpgagen.hls.csim import STAMP_FILE, CSimExecutor
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation)")
+# one worker runs the module in order, on the module's cache folder: one compile per test (6 s each)
+pytestmark = [pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation)"),
+              pytest.mark.xdist_group("csim_cache"), pytest.mark.slow(6)]
 
 
 @pytest.fixture(scope="module")
