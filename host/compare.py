@@ -63,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.accuracy import errors
 from fpgagen.host.report import GRID_N, write_report
 from fpgagen.host.subject import Subject, import_error
 
@@ -218,16 +219,8 @@ def _hardware_projection(executor, subject: Subject) -> dict:
             "beats_in_per_image": subject.latent_dim, "beats_out_per_image": int(np.prod(subject.image_shape))}
 
 
-def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
-    """PSNR of ``test`` against ``reference`` over ``peak`` (the output range); inf when identical."""
-    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
-
-
 def _accuracy(images: np.ndarray, reference: np.ndarray, peak: float) -> dict:
-    err = np.abs(images.astype(np.float64) - reference.astype(np.float64))
-    return {"n": len(images), "max_abs_error": float(err.max()), "mean_abs_error": float(err.mean()),
-            "psnr_db": psnr_db(reference, images, peak), "peak": peak}
+    return {**errors(images, reference, peak), "peak": peak}
 
 
 def _progress(total: int, desc: str, enabled: bool):

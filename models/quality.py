@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from fpgagen.core import golden
+from fpgagen.core.accuracy import errors
 from fpgagen.core.latents import latents
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.models.data import load_dataset
 from fpgagen.models.generator import Generator
 from fpgagen.models.metrics import quality, to_signed_unit
-
-
-def psnr_db(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
 
 
 def fixed_vs_float(model: QuantizedModel, generator: Generator, n: int | None = None, seed: int = 0,
@@ -32,15 +28,8 @@ def fixed_vs_float(model: QuantizedModel, generator: Generator, n: int | None = 
     z = latents(n, spec.latent_dim, seed)
     ref = generator.generate(z) if float_images is None else float_images
     fixed = golden.generate(model, z)
-    err = np.abs(fixed.astype(np.float64) - ref)
     lo, hi = spec.output_range
-    result = {
-        "n": n,
-        "seed": seed,
-        "max_abs_error": float(err.max()),
-        "mean_abs_error": float(err.mean()),
-        "psnr_db": psnr_db(ref, fixed, hi - lo),
-    }
+    result = {**errors(fixed, ref, hi - lo), "seed": seed}
     if spec.dataset is not None:
         result.update(float=quality(to_signed_unit(ref, spec.output_range), spec.dataset),
                       fixed=quality(to_signed_unit(fixed, spec.output_range), spec.dataset))

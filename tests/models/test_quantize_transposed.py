@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fpgagen.core import golden
+from fpgagen.core.accuracy import psnr_db
 from fpgagen.core.folding import choose_reuse_factors, valid_reuse_factor
 from fpgagen.core.latents import latents
 from fpgagen.core.layers import kernel_dims, kernel_uses
@@ -20,7 +21,6 @@ from fpgagen.models.cost import macs_per_image
 from fpgagen.models.generator import Generator, GeneratorSpec
 from fpgagen.models.lower import Reshape, lower_module
 from fpgagen.models.presets import load_preset
-from fpgagen.models.quality import psnr_db
 from fpgagen.models.quantize import quantize
 from fpgagen.models.trace import LoweringError
 
