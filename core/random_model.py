@@ -75,21 +75,26 @@ def _activation(rng, name_index: int, shape, x_t: FixedType, kinds=("relu", "lea
                  table_size=int(2 ** rng.integers(5, 11)))
 
 
+def _stem(rng, latent: int, input_t: FixedType, c: int, h: int) -> list[Layer]:
+    """dense -> random activation -> reshape to (c, h, h): how every random model starts."""
+    dense = _arith(rng, "dense_0", "dense", (latent,), (c * h * h,), input_t, (c * h * h, latent))
+    act = _activation(rng, 1, (c * h * h,), dense.result_t)
+    return [dense, act, Layer("reshape_2", "reshape", (c * h * h,), (c, h, h), act.result_t)]
+
+
 def random_model(seed: int) -> QuantizedModel:
     """A small random QuantizedModel (validated); the same seed gives the same model."""
     rng = np.random.default_rng(seed)
     latent = int(rng.integers(3, 13))
     input_t = _type(rng, (5, 12), (2, 4))
     c, h = int(rng.integers(1, 5)), int(rng.integers(2, 5))
-    layers: list[Layer] = []
+    layers = _stem(rng, latent, input_t, c, h)
+    x_t = layers[-1].result_t
 
     def add(layer: Layer) -> Layer:
         layers.append(layer)
         return layer
 
-    x_t = add(_arith(rng, "dense_0", "dense", (latent,), (c * h * h,), input_t, (c * h * h, latent))).result_t
-    x_t = add(_activation(rng, 1, (c * h * h,), x_t)).result_t
-    add(Layer("reshape_2", "reshape", (c * h * h,), (c, h, h), x_t))
     shape = (c, h, h)
     if rng.integers(2) or h < 3:
         shape = (c, 2 * h, 2 * h)
@@ -133,15 +138,13 @@ def random_transposed_model(seed: int) -> QuantizedModel:
     latent = int(rng.integers(3, 13))
     input_t = _type(rng, (5, 12), (2, 4))
     c, h = int(rng.integers(1, 5)), _input_size(rng, geometry)
-    layers: list[Layer] = []
+    layers = _stem(rng, latent, input_t, c, h)
+    x_t = layers[-1].result_t
 
     def add(layer: Layer) -> Layer:
         layers.append(layer)
         return layer
 
-    x_t = add(_arith(rng, "dense_0", "dense", (latent,), (c * h * h,), input_t, (c * h * h, latent))).result_t
-    x_t = add(_activation(rng, 1, (c * h * h,), x_t)).result_t
-    add(Layer("reshape_2", "reshape", (c * h * h,), (c, h, h), x_t))
     shape = (c, h, h)
     for index in range(int(rng.integers(1, 3))):
         if index:

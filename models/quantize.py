@@ -16,25 +16,23 @@ from fpgagen.core.quantized_model import QuantizedModel
 
 # The measured width sweep behind the presets' widths (bench/quantization_tradeoff.py writes it).
 TRADEOFF_FILE = Path(__file__).with_name("quantization_tradeoff.json")
-_SWEPT: dict[tuple, tuple[tuple[int, int], str]] = {}
+_SWEPT: dict[str, tuple[tuple[int, int], str]] = {}
 
 
 def swept_widths(generator) -> tuple[tuple[int, int], str]:
-    """The width rule's (data_width, weight_width) for ``generator``, and that sentence for ``info``."""
+    """The width rule's (data_width, weight_width) for ``generator``, and that sentence for ``info``; kept per float
+    model content, like its calibration."""
     from fpgagen.models import widths
 
-    key = (generator.name, str(generator.checkpoint), generator.checkpoint_sha256)
-    if generator.checkpoint is None or key not in _SWEPT:
+    key = generator.float_model().digest()
+    if key not in _SWEPT:
         result = widths.sweep(generator, lambda d, w: quantize(generator, QuantConfig(data_width=d, weight_width=w)))
         chosen = (result["chosen"]["data_width"], result["chosen"]["weight_width"])
         row = next(r for r in reversed(result["rows"]) if (r["data_width"], r["weight_width"]) == chosen)
         judged = "PSNR" + (" and Frechet distance" if "frechet" in row else "")
-        text = (f"{generator.name} has no measured widths: the width rule chose data {chosen[0]}, weight "
-                f"{chosen[1]} bits at quantize time ({len(result['rows'])} points; {judged} against float: "
-                f"PSNR {row['psnr_db']:.1f} dB)")
-        if generator.checkpoint is None:
-            return chosen, text
-        _SWEPT[key] = chosen, text
+        _SWEPT[key] = chosen, (f"{generator.name} has no measured widths: the width rule chose data {chosen[0]}, "
+                               f"weight {chosen[1]} bits at quantize time ({len(result['rows'])} points; {judged} "
+                               f"against float: PSNR {row['psnr_db']:.1f} dB)")
     return _SWEPT[key]
 
 
@@ -42,7 +40,7 @@ def quantize(generator, config: QuantConfig | None = None) -> QuantizedModel:
     """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`).
 
     A generator without measured widths whose config does not set both gets them from the width rule
-    (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per checkpoint content); ``info["width_source"]``
+    (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per float model content); ``info["width_source"]``
     says where the widths came from.
     """
     config = config or QuantConfig()
