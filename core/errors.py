@@ -1,6 +1,34 @@
-"""Errors of the hls4ml flow that the command line reports (importing this module imports nothing heavy)."""
+"""Errors the command line reports (importing this module imports nothing heavy)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class LoweringError(ValueError):
+    """A model (torch module, ONNX graph, Keras model) fpgagen cannot lower to its layer vocabulary; the message
+    names every offending node or layer and what is supported."""
+
+
+@dataclass
+class Problems:
+    """Everything unsupported about a model, by node or layer, reported in graph order as one :class:`LoweringError`."""
+
+    _by_node: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+
+    def add(self, index: int, label: str, text: str) -> None:
+        """Record ``text`` against the node ``label`` at graph position ``index`` (-1: the module as a whole)."""
+        self._by_node.setdefault(label, (index, []))[1].append(text)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_node)
+
+    def __len__(self) -> int:
+        return len(self._by_node)
+
+    def lines(self) -> list[str]:
+        ordered = sorted(self._by_node.items(), key=lambda item: item[1][0])
+        return [f"  {label}: {'; '.join(texts)}" for label, (_, texts) in ordered]
 
 
 class ToolNotFoundError(ValueError):

@@ -34,10 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fpgagen.core.errors import LoweringError, Problems
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import LayerError, get_kind, implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_module_problems
-from fpgagen.models.trace import LoweringError, Problems, TracedOp, qualified_name, trace
+from fpgagen.models.trace import TracedOp, qualified_name, trace
 
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 END = 1 << 30  # graph position of problems with the output (reported last)

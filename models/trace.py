@@ -16,11 +16,13 @@ from __future__ import annotations
 import copy
 import inspect
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
+
+from fpgagen.core.errors import LoweringError, Problems
 
 # The example batch ShapeProp runs: more than one latent, so that squeeze() cannot drop the batch axis and a view
 # that merges or moves the batch axis shows in the shapes.
@@ -29,10 +31,6 @@ EXAMPLE_BATCH = 2
 # Calls on a tensor that return its shape, not a tensor: x.size(0), x.shape[0], x.dim().
 _QUERY_METHODS = ("size", "dim", "numel")
 _QUERY_ATTRIBUTES = ("shape", "ndim")
-
-
-class LoweringError(ValueError):
-    """A torch module fpgagen cannot lower; the message names every offending node and what is supported."""
 
 
 def qualified_name(fn) -> str:
@@ -89,27 +87,6 @@ class TracedOp:
             return dict(self.kwargs)
         bound.apply_defaults()
         return dict(bound.arguments)
-
-
-@dataclass
-class Problems:
-    """Everything unsupported about a module, by node, reported in graph order as one :class:`LoweringError`."""
-
-    _by_node: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
-
-    def add(self, index: int, label: str, text: str) -> None:
-        """Record ``text`` against the node ``label`` at graph position ``index`` (-1: the module as a whole)."""
-        self._by_node.setdefault(label, (index, []))[1].append(text)
-
-    def __bool__(self) -> bool:
-        return bool(self._by_node)
-
-    def __len__(self) -> int:
-        return len(self._by_node)
-
-    def lines(self) -> list[str]:
-        ordered = sorted(self._by_node.items(), key=lambda item: item[1][0])
-        return [f"  {label}: {'; '.join(texts)}" for label, (_, texts) in ordered]
 
 
 @dataclass

@@ -11,13 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from fpgagen.core import golden
+from fpgagen.core.errors import LoweringError
 from fpgagen.core.latents import latents
 from fpgagen.core.quantize import QuantConfig
 from fpgagen.models.generator import Generator, GeneratorSpec
 from fpgagen.models.lower import Reshape, lower, lower_module
 from fpgagen.models.presets import load_preset
 from fpgagen.models.quantize import quantize
-from fpgagen.models.trace import LoweringError
 
 
 def _seeded(seed: int) -> torch.Generator:

@@ -10,6 +10,7 @@ from torch import nn
 
 from fpgagen.core import golden
 from fpgagen.core.accuracy import psnr_db
+from fpgagen.core.errors import LoweringError
 from fpgagen.core.folding import choose_reuse_factors, valid_reuse_factor
 from fpgagen.core.latents import latents
 from fpgagen.core.layers import kernel_dims, kernel_uses
@@ -22,7 +23,6 @@ from fpgagen.models.generator import Generator, GeneratorSpec
 from fpgagen.models.lower import Reshape, lower_module
 from fpgagen.models.presets import load_preset
 from fpgagen.models.quantize import quantize
-from fpgagen.models.trace import LoweringError
 
 # dcgan28 at its default widths (8-bit data, 7-bit weights) measured 35.2-35.7 dB on 16 latents of seeds 0-2 and
 # 35.8 dB on 1,000 (models/quantization_tradeoff.json); max |error| 0.35-0.40 (0.57 on 1,000).
