@@ -39,15 +39,39 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
-    from fpgagen.core.latents import latents
-    from fpgagen.models.presets import load_preset
+def load_generator(args: argparse.Namespace):
+    """The Generator the MODEL argument (and --weights, --latent-dim, --latents) names."""
+    from fpgagen.models.load import load_model
+
+    return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents)
+
+
+def check_image_out(path: Path) -> None:
+    """Refuse an images file ``save_images`` cannot write, before the work that makes the images."""
+    if path.suffix.lower() not in (".png", ".npy"):
+        raise ValueError(f"--out {path}: images are written as a .png grid or a .npy array")
+
+
+def save_images(images, path: Path, output_range) -> Path:
+    """A PNG grid, or a .npy file of the images as float32 (N, C, H, W)."""
     from fpgagen.models.sampling import save_grid
 
-    generator = load_preset(args.preset, args.checkpoint)
-    images = generator.generate(latents(args.n, generator.spec.latent_dim, args.seed))
-    path = save_grid(images, args.out, generator.spec.output_range)
-    print(f"wrote {path} ({args.n} {args.preset} samples, seed {args.seed})")
+    check_image_out(path)
+    if path.suffix.lower() == ".npy":
+        import numpy as np
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.ascontiguousarray(images, np.float32))
+        return path
+    return save_grid(images, path, output_range)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    check_image_out(args.out)
+    generator = load_generator(args)
+    images = generator.generate(generator.latents(args.n, args.seed))
+    path = save_images(images, args.out, generator.spec.output_range)
+    print(f"wrote {path} ({args.n} {generator.name} samples, seed {args.seed})")
 
 
 def format_quality(name: str, q: dict) -> str:
@@ -61,48 +85,80 @@ def format_quality(name: str, q: dict) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from fpgagen.models.presets import load_preset
     from fpgagen.models.train import evaluate
 
-    q = evaluate(load_preset(args.preset, args.checkpoint), n=args.n, seed=args.seed)
-    print(format_quality(args.preset, q))
+    generator = load_generator(args)
+    if generator.spec.dataset is None:
+        raise ValueError(f"{generator.name}: the quality metrics judge 1x28x28 and 1x8x8 digit images with the digit "
+                         f"classifiers; {generator.name} makes {'x'.join(map(str, generator.spec.image_shape))} images "
+                         "(`fpgagen quantize` reports error and PSNR against its float model)")
+    q = evaluate(generator, n=args.n, seed=args.seed)
+    print(format_quality(generator.name, q))
     if args.json:
         Path(args.json).write_text(json.dumps(q, indent=2) + "\n")
         print(f"wrote {args.json}")
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    from fpgagen.models.load import describe_import, load_model, source_kind
+    from fpgagen.models.model_folder import check_out, write_model_folder
+
+    if source_kind(args.model) in ("preset", "folder"):
+        raise ValueError(f"{args.model} is a {source_kind(args.model)}: every command takes it as it is; import reads "
+                         "file.py:factory, .onnx and .keras files")
+    check_out(args.out)
+    generator = load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents,
+                           name=args.name, digit_metrics=not args.no_digit_metrics)
+    print(describe_import(generator))
+    print(board_fit(generator))
+    write_model_folder(generator, args.out)
+    print(f"wrote {args.out}: model.json, weights.safetensors ({generator.float_model()!r})")
+    print(f"next: fpgagen quantize {args.out}")
+
+
+def board_fit(generator) -> str:
+    """Where the generator's weights fit at its default widths, or why none does, in one line."""
+    try:
+        choice = generator.board()
+    except ValueError as e:
+        return f"warning: {e}"
+    return (f"board: {choice.board.name} holds its {choice.parameters:,} parameters at {choice.weight_width} bits "
+            f"({choice.weight_bits / 1e6:.2f} of {choice.board.rom_bits / 1e6:.2f} Mbit block RAM; "
+            f"{choice.width_source})")
+
+
 def cmd_quantize(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
-    from fpgagen.models.presets import load_preset
     from fpgagen.models.quality import fixed_vs_float
     from fpgagen.models.quantize import quantize
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
-    generator = load_preset(args.preset, args.checkpoint)
+    generator = load_generator(args)
     model = quantize(generator, config)
-    out = args.out or Path("build") / args.preset / "quantized"
+    out = args.out or Path("build") / generator.name / "quantized"
     model.save(out)
     print(model.summary())
     print(f"widths: {model.info['width_source']}")
     q = fixed_vs_float(model, generator)
-    print(f"fixed vs float on {q['n']} latents: PSNR {q['psnr_db']:.1f} dB, max |err| {q['max_abs_error']:.4f}, "
-          f"Frechet {q['fixed']['frechet']:.2f} (float {q['float']['frechet']:.2f})")
+    quality = (f", Frechet {q['fixed']['frechet']:.2f} (float {q['float']['frechet']:.2f})" if "fixed" in q else
+               f" (no digit metrics: {generator.name} makes {'x'.join(map(str, generator.spec.image_shape))} images)")
+    print(f"fixed vs float on {q['n']} latents: PSNR {q['psnr_db']:.1f} dB, max |err| {q['max_abs_error']:.4f}"
+          + quality)
     print(f"wrote {out}")
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
     from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
-    from fpgagen.models.presets import load_preset
     from fpgagen.models.quantize import quantize
     from fpgagen.overlays.boards import get_board
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
         config.multipliers = get_board(args.board).multiplier_budget
-    generator = load_preset(args.preset, args.checkpoint)
+    generator = load_generator(args)
     model = quantize(generator, config)
-    out = args.out or Path("build") / args.preset / args.board
+    out = args.out or Path("build") / generator.name / args.board
     manifest = write_accelerator_project(model, out, args.board)
     generator.float_model().save(out / FLOAT_REFERENCE)
     stream = manifest["stream"]
@@ -114,13 +170,14 @@ def cmd_convert(args: argparse.Namespace) -> None:
     print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
           f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
           f"manifest.json, {FLOAT_REFERENCE}")
-    print(f"next: fpgagen build {args.preset} --board {args.board}" + (f" --project {out}" if args.out else ""))
+    print(f"next: fpgagen build {args.model} --board {args.board}" + (f" --project {out}" if args.out else ""))
 
 
 def cmd_build(args: argparse.Namespace) -> None:
     from fpgagen.hls.accelerator import build_overlay
+    from fpgagen.models.load import model_name
 
-    project = args.project or Path("build") / args.preset / args.board
+    project = args.project or Path("build") / model_name(args.model) / args.board
     out = build_overlay(project, args.board, overlays_dir=args.out)
     print(f"wrote {', '.join(str(path) for path in out.values())}")
 
@@ -131,23 +188,22 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from fpgagen.core.latents import latents
     from fpgagen.host.executors import get_executor
     from fpgagen.host.subject import Subject
-    from fpgagen.models.presets import load_preset
-    from fpgagen.models.sampling import save_grid
 
+    check_image_out(args.out)
     start = time.perf_counter()
-    subject = Subject.of(load_preset(args.preset, args.checkpoint))
+    subject = Subject.of(load_generator(args))
     options = {"board": subject.board} if args.target == "board" else {}
     executor = get_executor(args.target, subject.model_for(args.target), **options)
     executor.prepare()
     prepared = time.perf_counter() - start
-    z = latents(args.n, subject.latent_dim, args.seed)
+    z = latents(args.n, subject.latent_dim, args.seed, subject.latents)
     start = time.perf_counter()
     try:
         images = executor.run(z)
     finally:
         executor.close()
     seconds = time.perf_counter() - start
-    path = save_grid(images, args.out, subject.output_range)
+    path = save_images(images, args.out, subject.output_range)
     extra = "".join(f", {k} {v}" for k, v in executor.last_info.items() if k in ("cycles_per_image", "transfers"))
     print(f"{args.target} ({executor.description}): {args.n} images in {seconds:.3f} s "
           f"({args.n / seconds:.1f} images/s; prepare {prepared:.1f} s{extra})")
@@ -159,7 +215,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from fpgagen.host.report import format_table
     from fpgagen.host.subject import resolve_subject
 
-    subject = resolve_subject(args.preset, args.overlay, args.checkpoint)
+    subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
+                              distribution=args.latents)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
     print(format_table(result))
@@ -178,12 +235,23 @@ def preset_names() -> list[str] | None:
     return sorted(PRESETS)
 
 
-def add_preset(p: argparse.ArgumentParser, presets: list[str] | None, checkpoint: bool = True) -> None:
-    """The PRESET argument (and --checkpoint) that most subcommands take."""
-    p.add_argument("preset", choices=presets, metavar="PRESET",
-                   help=", ".join(presets) if presets else "preset name (torch is not installed: no list)")
-    if checkpoint:
-        p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
+MODEL_HELP = ("a preset ({presets}), path/to/file.py:factory (a function returning an nn.Module; --weights), a .onnx "
+              "file, a .keras file (Keras 3), or a model folder written by `fpgagen import`")
+
+
+def add_model(p: argparse.ArgumentParser, presets: list[str] | None, weights: bool = True) -> None:
+    """The MODEL argument that most subcommands take, with the options of an imported model."""
+    p.add_argument("model", metavar="MODEL",
+                   help=MODEL_HELP.format(presets=", ".join(presets) if presets else "torch is not installed here"))
+    if weights:
+        p.add_argument("--weights", "--checkpoint", dest="weights", type=Path,
+                       help="weights of a preset (default: its shipped checkpoint) or of file.py:factory "
+                            "(.safetensors, or a state_dict .pt read with weights_only=True)")
+        p.add_argument("--latent-dim", type=positive_int,
+                       help="latent size of an imported model whose input does not say it")
+        p.add_argument("--latents", choices=("normal", "uniform"),
+                       help="latent distribution of an imported model (default normal): calibration and sampling "
+                            "draw from it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,25 +274,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write a grid of generated images",
                        description="Generate images from seeded latents with a trained preset; write a PNG grid.")
-    add_preset(p, presets)
+    add_model(p, presets)
     p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
+    p.add_argument("--out", type=Path, default=Path("grid.png"),
+                   help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="measure sample quality against real digits and noise",
                        description="Recognizability, class coverage and Frechet distance of a preset's samples, "
                                    "judged by the digit classifier, beside real-digit and noise references.")
-    add_preset(p, presets)
+    add_model(p, presets)
     p.add_argument("--n", type=positive_int, help="samples (default: as many as held-out digits)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("import", help="import a PyTorch, ONNX or Keras generator into a model folder",
+                       description="Read a generator (file.py:factory with --weights, .onnx, .keras), lower it to "
+                                   "fpgagen's layers, check it against its own framework on 256 latents (refused "
+                                   "beyond 1e-4 of the output range) and write a self-contained model folder "
+                                   "(model.json + weights.safetensors) that every command takes as MODEL.")
+    add_model(p, presets)
+    p.add_argument("--name", help="the model's name (default: the file's stem)")
+    p.add_argument("--no-digit-metrics", action="store_true",
+                   help="do not judge 1x28x28 / 1x8x8 images with the digit classifiers (error and PSNR only)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.set_defaults(func=cmd_import)
+
     p = sub.add_parser("quantize", help="fold, calibrate and quantize a preset into a QuantizedModel",
                        description="Fold BatchNorm, calibrate ranges and choose every fixed-point type; write the "
                                    "QuantizedModel (model.json + weights.npz) that every later step reads.")
-    add_preset(p, presets)
+    add_model(p, presets)
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
     p.set_defaults(func=cmd_quantize)
@@ -233,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Quantize a preset, convert it with hls4ml (VivadoAccelerator, AXI-Stream) and "
                                    "write the QuantizedModel, the HLS project with its AXI-Stream wrapper and block "
                                    "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
-    add_preset(p, presets)
+    add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/BOARD)")
@@ -242,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="synthesize a converted project into an overlay (needs Vivado)",
                        description="Run Vivado HLS and Vivado on the project `fpgagen convert` wrote and copy the "
                                    "bitstream and hardware handoff to overlays/BOARD/PRESET.bit and .hwh.")
-    add_preset(p, presets, checkpoint=False)
+    add_model(p, presets, weights=False)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
     p.add_argument("--out", type=Path, help="overlays folder: the overlay goes to OUT/BOARD/ (default overlays/)")
@@ -254,11 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="generate images on a target: torch, golden, csim, virtual board, board",
                        description="Generate images from seeded latents on one target (one executor interface "
                                    "behind all of them) and write a PNG grid.")
-    add_preset(p, presets)
+    add_model(p, presets)
     p.add_argument("--target", choices=targets, default="golden", help=f"{', '.join(targets)} (default golden)")
     p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
+    p.add_argument("--out", type=Path, default=Path("grid.png"),
+                   help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("compare", help="compare latency, throughput, accuracy and quality across targets",
@@ -268,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "targets that cannot run here are listed as skipped with the reason. Writes "
                                    "compare.json, table.txt and PNG plots under --out. On a PYNQ board (numpy + "
                                    "pynq only) pass --overlay: the float reference is then numpy.")
-    add_preset(p, presets)
+    add_model(p, presets)
     p.add_argument("--targets", nargs="+", choices=targets + ["cuda"], metavar="TARGET",
                    help=f"targets (default all: {', '.join(targets[:1] + ['cuda'] + targets[1:])})")
     p.add_argument("--batches", nargs="+", type=positive_int, default=[1, 16, 64],
@@ -294,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     from fpgagen.core.errors import ToolNotFoundError
 
     reported: tuple[type[Exception], ...] = (ValueError, RuntimeError, TimeoutError, FileNotFoundError,
-                                             ToolNotFoundError, ImportError)
+                                             FileExistsError, PermissionError, ToolNotFoundError, ImportError)
     try:
         from fpgagen.models.checkpoint import CheckpointError
 

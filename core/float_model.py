@@ -353,21 +353,31 @@ class FloatModel:
         missing = [k for k in ("preset", "latent_dim", "image_shape", "output_range", "layers") if k not in doc]
         if missing:
             raise FloatModelError(f"{path}: model.json lacks {', '.join(missing)}")
-        params: dict[str, dict[str, np.ndarray]] = {}
-        for key, value in arrays.items():
-            name, _, part = key.rpartition(".")
-            if part not in ("weight", "bias") or value.dtype.kind != "f":
-                raise FloatModelError(f"{path}: unexpected entry {key!r} ({value.dtype}, {value.shape})")
-            params.setdefault(name, {})[part] = value
         try:
-            layers = [FloatLayer.from_json(d, params.get(d.get("name") if isinstance(d, dict) else None, {}))
-                      for d in doc["layers"]]
-            extra = set(params) - {lr.name for lr in layers if lr.kind in ARITHMETIC}
-            if extra:
-                raise FloatModelError(f"parameters for no dense or convolution layer: {sorted(extra)}")
-            return cls(layers, doc["preset"], doc["latent_dim"], doc["image_shape"], doc["output_range"])
+            return cls.from_parts(doc["layers"], arrays, doc["preset"], doc["latent_dim"], doc["image_shape"],
+                                  doc["output_range"])
         except FloatModelError as e:
             raise FloatModelError(f"{path}: {e}") from None
+
+    @classmethod
+    def from_parts(cls, layers: list[dict], arrays: dict[str, np.ndarray], name: str, latent_dim: int,
+                   image_shape, output_range) -> FloatModel:
+        """The model of layer dicts (:meth:`FloatLayer.to_json`) and ``<layer name>.weight`` / ``.bias`` float
+        arrays, as its files hold them; FloatModelError names what does not fit."""
+        if not isinstance(layers, list):
+            raise FloatModelError(f"'layers' must be a list, got {type(layers).__name__}")
+        params: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in arrays.items():
+            layer, _, part = key.rpartition(".")
+            if part not in ("weight", "bias") or value.dtype.kind != "f":
+                raise FloatModelError(f"unexpected entry {key!r} ({value.dtype}, {value.shape})")
+            params.setdefault(layer, {})[part] = value
+        built = [FloatLayer.from_json(d, params.get(d.get("name") if isinstance(d, dict) else None, {}))
+                 for d in layers]
+        extra = set(params) - {lr.name for lr in built if lr.kind in ARITHMETIC}
+        if extra:
+            raise FloatModelError(f"parameters for no dense or convolution layer: {sorted(extra)}")
+        return cls(built, name, latent_dim, image_shape, output_range)
 
     def __repr__(self) -> str:
         kinds = " -> ".join(lr.kind for lr in self.layers)

@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 MAX_SAMPLES = 100_000
+# What a generator's latents are drawn from (its spec says which): standard normal, or uniform on [-1, 1).
+DISTRIBUTIONS = ("normal", "uniform")
 
 
-def latents(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
-    """``n`` standard-normal latent vectors (n, latent_dim) float32, from numpy so every target shares them."""
+def latents(n: int, latent_dim: int, seed: int = 0, distribution: str = "normal") -> np.ndarray:
+    """``n`` latent vectors (n, latent_dim) float32 of ``distribution`` (standard normal, or uniform on [-1, 1)),
+    from numpy so every target shares them."""
     if not isinstance(n, int | np.integer) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
-    return np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    if distribution == "normal":
+        return rng.standard_normal((n, latent_dim), dtype=np.float32)
+    if distribution == "uniform":
+        return rng.uniform(-1.0, 1.0, (n, latent_dim)).astype(np.float32)
+    raise ValueError(f"latent distribution {distribution!r} (supported: {', '.join(DISTRIBUTIONS)})")
 
 
 def check_latents(z, latent_dim: int) -> np.ndarray:

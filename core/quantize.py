@@ -119,11 +119,9 @@ def calibrate(model: FloatModel, n: int = CALIBRATION_LATENTS, distribution: str
     """The float model on ``n`` calibration latents of :data:`CALIBRATION_SEED`: the largest |latent| and each
     layer's largest |output| (numpy float32, :meth:`~fpgagen.core.float_model.FloatModel.peaks`). Kept per model
     content and ``n``, so a sweep over widths calibrates once."""
-    if distribution != "normal":
-        raise ValueError(f"{model.name}: calibration latents {distribution!r} (supported: 'normal')")
-    key = (model.digest(), n)
+    key = (model.digest(), n, distribution)
     if key not in _CALIBRATIONS:
-        z = latents(n, model.latent_dim, CALIBRATION_SEED)
+        z = latents(n, model.latent_dim, CALIBRATION_SEED, distribution)
         _CALIBRATIONS[key] = Calibration(n, CALIBRATION_SEED, float(np.abs(z).max()), tuple(model.peaks(z)))
     return _CALIBRATIONS[key]
 

@@ -46,8 +46,8 @@ The dict :func:`compare` returns also holds ``_images`` ({target: images on the 
 out of the JSON.
 
 Times are medians over at least ``repeats`` runs (fast targets repeat until ``min_measure_s`` has passed) after
-one warm-up run. The accuracy and quality latents are the first ``n`` of
-``default_rng(seed).standard_normal((n_quality, latent_dim), float32)``, shared by every target, so images are
+one warm-up run. The accuracy and quality latents are ``latents(n_quality, latent_dim, seed, distribution)``
+(:func:`fpgagen.core.latents.latents`, the generator's distribution), shared by every target, so images are
 comparable one by one.
 """
 
@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.accuracy import errors
+from fpgagen.core.latents import latents
 from fpgagen.host.report import GRID_N, write_report
 from fpgagen.host.subject import Subject, import_error
 
@@ -304,7 +305,7 @@ def _compare(subject: Subject, targets, batches, repeats, n_quality, progress, s
 
             n_quality = len(load_dataset(subject.dataset).held_out)
     n_quality = int(n_quality)
-    z_all = np.random.default_rng(seed).standard_normal((n_quality, subject.latent_dim), dtype=np.float32)
+    z_all = latents(n_quality, subject.latent_dim, seed, subject.latents)
     lo, hi = subject.output_range
     result = {
         "schema": SCHEMA, "preset": subject.name, "dataset": subject.dataset, "output_range": [lo, hi],
@@ -400,7 +401,7 @@ def _run_target(target, subject, batches, repeats, min_measure_s, z_all, seed, q
                 row["throughput"].append({"batch": b, "skipped": cap["reason"]})
                 continue
             bar.set_postfix_str(f"{target}: batch {b}")
-            z = np.random.default_rng(seed + 1).standard_normal((b, subject.latent_dim), dtype=np.float32)
+            z = latents(b, subject.latent_dim, seed + 1, subject.latents)
             seconds, info = _timed_runs(executor, z, t_repeats, t_min_s)
             median = statistics.median(seconds)
             entry = {"batch": b, "repeats": len(seconds), "median_s": median, "images_per_s": b / median,
@@ -431,7 +432,12 @@ def _quality(images, subject: Subject, n_quality, within_budget, estimate_s, bes
     if subject.dataset is None:
         if import_error("torch") is not None:
             return {"skipped": f"needs torch for the metric classifier, not importable here ({import_error('torch')})"}
-        return {"skipped": f"{subject.name} has no digit dataset to judge its images against (error and PSNR only)"}
+        shape = "x".join(map(str, subject.image_shape))
+        if shape in ("1x28x28", "1x8x8"):
+            return {"skipped": f"{subject.name} is not judged as a digit model (turned off at import): error and PSNR "
+                               "against float only"}
+        return {"skipped": f"{subject.name} makes {shape} images; the digit classifiers judge 1x28x28 and 1x8x8 digit "
+                           "models only (error and PSNR against float instead)"}
     if n_quality < 2:
         return {"skipped": f"a Frechet distance needs at least 2 images, n_quality={n_quality}"}
     if not within_budget:

@@ -21,6 +21,8 @@ class Subject:
         name: the generator's name.
         latent_dim, image_shape, output_range: its contract.
         dataset: the digit dataset the quality metrics judge against (None: no quality metrics).
+        latents: the latent distribution (:data:`fpgagen.core.latents.DISTRIBUTIONS`) every target's latents are
+            drawn from.
         generator: the trained torch Generator (None on the board: no torch).
         float_model: the FloatModel ``numpy`` runs (None: the generator's lowering).
         quantized: the QuantizedModel of the fixed-point targets (None: quantize the generator with
@@ -36,6 +38,7 @@ class Subject:
     image_shape: tuple[int, ...]
     output_range: tuple[float, float]
     dataset: str | None = None
+    latents: str = "normal"
     generator: object | None = None
     float_model: object | None = None
     quantized: object | None = None
@@ -50,7 +53,7 @@ class Subject:
         spec = generator.spec
         files.setdefault("board", generator.board().board.name)
         return cls(spec.name, spec.latent_dim, tuple(spec.image_shape), tuple(spec.output_range), spec.dataset,
-                   generator, quant_config=quant_config, **files)
+                   spec.latents, generator, quant_config=quant_config, **files)
 
     def model_for(self, target: str):
         """The model ``target`` runs (see :mod:`fpgagen.host.executors`), computed once where it is derived."""
@@ -91,12 +94,20 @@ def import_error(module: str) -> str | None:
     return None
 
 
-def resolve_subject(name: str, overlay: Path | None = None, checkpoint: Path | None = None,
-                    quant_config=None) -> Subject:
-    """The :class:`Subject` of preset ``name``: its trained generator where torch imports, else the float model
-    beside ``overlay`` (the board); the float model and QuantizedModel beside ``overlay``, where present, are
-    what ``numpy`` and the fixed-point targets run. Raises FileNotFoundError, ValueError or RuntimeError saying
-    what is missing."""
+def resolve_subject(model: str, overlay: Path | None = None, weights: Path | None = None, quant_config=None,
+                    **import_options) -> Subject:
+    """The :class:`Subject` of MODEL ``model`` (a preset, an importable file or a model folder:
+    :func:`fpgagen.models.load.load_model`, which takes ``weights`` and ``import_options``) where torch imports, else
+    the float model beside ``overlay`` (the board, where ``model`` is the overlay's model name); the float model and
+    QuantizedModel beside ``overlay``, where present, are what ``numpy`` and the fixed-point targets run. Raises
+    FileNotFoundError, ValueError or RuntimeError saying what is missing."""
+    torch_missing = import_error("torch")
+    generator = None
+    if torch_missing is None:
+        from fpgagen.models.load import load_model
+
+        generator = load_model(model, weights, **{k: v for k, v in import_options.items() if v is not None})
+    name = generator.name if generator is not None else model
     files: dict = {}
     if overlay is not None:
         from fpgagen.core.float_model import FloatModel
@@ -121,11 +132,8 @@ def resolve_subject(name: str, overlay: Path | None = None, checkpoint: Path | N
         board = _overlay_board(bitfile)
         if board:
             files["board"] = board
-    torch_missing = import_error("torch")
-    if torch_missing is None:
-        from fpgagen.models.presets import load_preset
-
-        return Subject.of(load_preset(name, checkpoint), quant_config, **files)
+    if generator is not None:
+        return Subject.of(generator, quant_config, **files)
     if "float_model" not in files:
         raise RuntimeError(f"torch is not importable here ({torch_missing}), so {name}'s shape and output range "
                            f"come from its float model: pass --overlay DIR/{name}.bit with {name}.float.npz beside "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from fpgagen.core.latents import check_latents
+from fpgagen.core.latents import check_latents, latents
 
 # (data_width, weight_width) for a generator whose widths no sweep measured: generous, untuned.
 FALLBACK_WIDTHS = (16, 10)
@@ -36,7 +36,10 @@ class GeneratorSpec:
             (``bench/quantization_tradeoff.py``), or None: quantization then applies :data:`FALLBACK_WIDTHS` and
             says so.
         dataset: the digit dataset the quality metrics judge the images against (None: error and PSNR only).
-        latents: the distribution of the latents it was trained on (``"normal"``): calibration draws from it.
+        latents: the distribution of the latents it was trained on (``"normal"`` or ``"uniform"``,
+            :data:`fpgagen.core.latents.DISTRIBUTIONS`): calibration, sampling and comparisons draw from it.
+        source: where an imported generator came from (:mod:`fpgagen.models.imports`): framework, file and sha256,
+            the import check's figures; None for a preset.
     """
 
     name: str
@@ -47,6 +50,7 @@ class GeneratorSpec:
     widths: tuple[int, int] | None = None
     dataset: str | None = None
     latents: str = "normal"
+    source: dict | None = None
 
     @property
     def default_widths(self) -> tuple[tuple[int, int], str]:
@@ -71,6 +75,17 @@ class Generator:
     checkpoint: Path | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def of_float_model(cls, spec: GeneratorSpec, float_model, checkpoint: Path | None = None) -> Generator:
+        """The generator of an imported float model (ONNX, Keras, a model folder): its ``module`` computes the float
+        model in torch (:func:`fpgagen.models.float_module.to_module`), and quantization takes the float model
+        itself."""
+        from fpgagen.models.float_module import to_module
+
+        generator = cls(spec, to_module(float_model), checkpoint)
+        generator._cache["float_model"] = float_model
+        return generator
+
     @property
     def name(self) -> str:
         return self.spec.name
@@ -88,6 +103,10 @@ class Generator:
         from fpgagen.models.sampling import generate
 
         return generate(self.module, check_latents(z, self.spec.latent_dim))
+
+    def latents(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` seeded latents of the generator's distribution (:func:`fpgagen.core.latents.latents`)."""
+        return latents(n, self.spec.latent_dim, seed, self.spec.latents)
 
     def float_model(self):
         """The generator lowered to the layer vocabulary, BatchNorm folded (:func:`fpgagen.models.lower.lower`)."""

@@ -1,8 +1,9 @@
 """A user's own generator -- a torch module, an ONNX file, a Keras model -- read into the layer vocabulary.
 
-Each front end reads its framework's model into a :class:`SourceModel`: the :class:`~fpgagen.core.float_model.FloatModel`
-it lowers to (BatchNorm folded, channels-last layouts turned into fpgagen's channels-first one) and a runner of
-the source framework itself, so that the import can be checked against it. The front ends:
+Each front end reads its framework's model into a :class:`SourceModel`: the
+:class:`~fpgagen.core.float_model.FloatModel` it lowers to (BatchNorm folded, channels-last layouts turned into
+fpgagen's channels-first one) and a runner of the source framework itself, so that the import can be checked
+against it. The front ends:
 
 - :func:`fpgagen.models.torch_import.read_torch`: ``file.py:factory`` (+ weights), traced with torch.fx;
 - :func:`fpgagen.models.onnx_import.read_onnx`: a ``.onnx`` file, checked with onnxruntime;
@@ -15,6 +16,7 @@ This module holds what they share; numpy only at import, so the ONNX front end s
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ class SourceModel:
         framework: the framework and version that ran ``run``, e.g. ``"onnxruntime 1.32.0 (opset 17)"``.
         file: the file the model came from (its sha256 goes into the spec); None for a module built in memory.
         module: the torch module (torch front end only): the ``torch`` target runs it.
+        weights: the weights file loaded into ``module`` (torch front end only).
     """
 
     float_model: FloatModel
@@ -44,6 +47,12 @@ class SourceModel:
     framework: str
     file: Path | None = None
     module: object | None = None
+    weights: Path | None = None
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file (a model's source file and weights are recorded by it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def channels_last_reshape(layers: list[FloatLayer], hwc: tuple[int, int, int], name: str) -> FloatLayer:

@@ -38,7 +38,7 @@ def test_eval_prints_and_writes_json(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["sample", "nope"], "invalid choice: 'nope'"),
+    (["sample", "nope"], "MODEL 'nope' is not a preset name"),
     (["sample", "digits8", "--n", "0"], "expected a positive integer, got 0"),
     (["sample", "digits8", "--n", "abc"], "expected a positive integer, got 'abc'"),
     (["eval", "digits8", "--n", "-5"], "expected a positive integer, got -5"),
@@ -52,7 +52,7 @@ def test_bad_arguments(args, message):
 
 def test_sample_refuses_non_png(tmp_path):
     result = run_cli("sample", "digits8", "--out", str(tmp_path / "grid.jpg"))
-    assert result.returncode == 2 and "must be written as .png" in result.stderr
+    assert result.returncode == 2 and "written as a .png grid or a .npy array" in result.stderr
 
 
 def test_eval_more_samples_than_the_real_reference_has():
