@@ -1,0 +1,199 @@
+"""A user's own torch generator through `fpgagen import`, the model folder and the MODEL argument of every command:
+checked against torch at import, refused clearly, and the same model whichever way it is named."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from fpgagen.cli import main
+from fpgagen.core import golden
+from fpgagen.core.errors import LoweringError
+from fpgagen.core.quantize import QuantConfig
+from fpgagen.models.imports import SourceModel
+from fpgagen.models.load import TOLERANCE, ImportCheckError, check_import, load_model, model_name
+from fpgagen.models.model_folder import ModelFolderError, read_model_folder, write_model_folder
+from fpgagen.models.quantize import quantize
+
+USER_FILE = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class DCGAN(nn.Module):
+        """pytorch/examples' DCGAN generator, small: RGB 32x32 from nz latents viewed as (nz, 1, 1)."""
+
+        def __init__(self, nz=8, ngf=4):
+            super().__init__()
+            self.nz = nz
+            self.main = nn.Sequential(
+                nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+                nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+        def forward(self, z):
+            return self.main(z.view(-1, self.nz, 1, 1))
+
+
+    def make():
+        torch.manual_seed(0)
+        return DCGAN()
+
+
+    def plain():
+        """No final activation: the output range comes from calibration."""
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(6, 32), nn.LeakyReLU(0.2), nn.Linear(32, 64), nn.Unflatten(1, (1, 8, 8)))
+
+
+    def conv_first():
+        return nn.Sequential(nn.Unflatten(1, (1, 2, 2)), nn.Conv2d(1, 1, 1))
+
+
+    def softmax():
+        return nn.Sequential(nn.Linear(4, 16), nn.Softmax(dim=1), nn.Unflatten(1, (1, 4, 4)))
+
+
+    def not_a_module():
+        return 3
+''')
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """The user's file, and its DCGAN's trained-looking weights as .pt and .safetensors."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("user")
+    (folder / "my_gan.py").write_text(USER_FILE)
+    namespace: dict = {}
+    exec(compile(USER_FILE, "my_gan.py", "exec"), namespace)
+    module = namespace["make"]()
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+                m.weight.uniform_(0.5, 1.5, generator=gen)
+                m.bias.uniform_(-0.2, 0.2, generator=gen)
+    torch.save(module.state_dict(), folder / "w.pt")
+    save_file(module.state_dict(), str(folder / "w.safetensors"))
+    return folder
+
+
+def test_a_torch_file_imports_checked_against_torch_and_round_trips_through_its_folder(user, tmp_path):
+    ref = f"{user / 'my_gan.py'}:make"
+    generator = load_model(ref, user / "w.pt")
+    spec = generator.spec
+    assert (spec.name, spec.latent_dim, spec.image_shape, spec.output_range) == ("my_gan", 8, (3, 32, 32), (-1, 1))
+    check = spec.source["check"]
+    assert check["latents"] == 256 and check["relative"] <= TOLERANCE and check["framework"].startswith("torch")
+    assert spec.source["weights_sha256"] and spec.source["sha256"] and spec.dataset is None
+    assert "3x32x32" in spec.source["metrics"]
+    # the same weights from safetensors: the same float model
+    assert load_model(ref, user / "w.safetensors").float_model().digest() == generator.float_model().digest()
+
+    folder = write_model_folder(generator, tmp_path / "my_gan")
+    again = read_model_folder(folder)
+    assert again.spec == spec and model_name(str(folder)) == "my_gan"
+    assert again.float_model().digest() == generator.float_model().digest()
+    z = generator.latents(16, seed=3)
+    np.testing.assert_allclose(again.generate(z), generator.generate(z), atol=1e-5)  # torch rebuilt from the layers
+    config = QuantConfig(data_width=16, weight_width=10)
+    a, b = quantize(generator, config), quantize(load_model(str(folder)), config)
+    assert [lr.to_json() for lr in a.layers] == [lr.to_json() for lr in b.layers]
+    assert all(np.array_equal(x.weight, y.weight) and np.array_equal(x.bias, y.bias)
+               for x, y in zip(a.layers, b.layers, strict=True) if x.weight is not None)
+
+
+def test_import_command_then_every_command_takes_the_folder(user, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["import", f"{user / 'my_gan.py'}:make", "--weights", str(user / "w.pt"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "import check: max |torch" in printed and "board: pynq-z2" in printed
+    assert json.loads((out / "model.json").read_text())["source"]["check"]["relative"] <= TOLERANCE
+    images = tmp_path / "images.npy"
+    assert main(["generate", str(out), "--target", "golden", "--n", "8", "--seed", "4", "--out", str(images)]) == 0
+    got = np.load(images)
+    assert got.dtype == np.float32 and got.shape == (8, 3, 32, 32)
+    generator = read_model_folder(out)
+    want = golden.generate(quantize(generator), generator.latents(8, seed=4))
+    np.testing.assert_array_equal(got, want)
+    assert main(["eval", str(out)]) == 2
+    assert "judge 1x28x28 and 1x8x8 digit images" in capsys.readouterr().err
+
+
+def test_output_range_from_calibration_uniform_latents_and_digit_metrics_by_shape(user):
+    generator = load_model(f"{user / 'my_gan.py'}:plain", distribution="uniform")
+    spec = generator.spec
+    assert spec.latents == "uniform" and spec.image_shape == (1, 8, 8) and spec.dataset == "digits8"
+    assert "calibration latents" in spec.source["output_range"]
+    lo, hi = spec.output_range
+    images = generator.generate(generator.latents(512))
+    assert lo < 0 < hi and images.min() >= lo - 0.5 * (hi - lo) and images.max() <= hi + 0.5 * (hi - lo)
+    z = generator.latents(1000)
+    assert z.min() >= -1 and z.max() < 1 and z.std() < 0.7  # uniform on [-1, 1): std 0.577
+    assert load_model(f"{user / 'my_gan.py'}:plain", digit_metrics=False).spec.dataset is None
+
+
+def test_the_import_check_refuses_a_model_that_differs_from_its_framework(user):
+    generator = load_model(f"{user / 'my_gan.py'}:make", user / "w.pt")
+    fm = generator.float_model()
+    source = SourceModel(fm, lambda z: fm.run(z) + np.float32(1e-3), "a drifting framework")
+    with pytest.raises(ImportCheckError, match=r"differs from a drifting framework by 0.001 = 0.0005 of the output"):
+        check_import(source)
+
+
+@pytest.mark.parametrize("factory, weights, error, message", [
+    ("missing.py:make", None, FileNotFoundError, "does not exist"),
+    ("my_gan.py:nothing", None, ValueError, "defines no function 'nothing'"),
+    ("my_gan.py:not_a_module", None, ValueError, "returned a int, not a torch nn.Module"),
+    ("my_gan.py:softmax", None, LoweringError, "Softmax"),
+    ("my_gan.py:conv_first", None, ValueError, "pass --latent-dim"),
+    ("my_gan.py:plain", "w.pt", ValueError, "do not fit the module: missing 0.weight"),
+    ("my_gan.py:make", "pickle.pt", ValueError, "not readable as a tensor file"),
+])
+def test_refusals_name_the_problem(user, factory, weights, error, message):
+    torch.save({"x": datetime.date(2026, 11, 29)}, user / "pickle.pt")  # an object weights_only does not unpickle
+    with pytest.raises(error, match=message):
+        load_model(f"{user / factory}", user / weights if weights else None)
+
+
+def test_an_unsupported_model_is_refused_before_anything_is_written(user, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["import", f"{user / 'my_gan.py'}:softmax", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Softmax" in err and "Traceback" not in err and not out.exists()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    assert main(["import", f"{user / 'my_gan.py'}:make", "--out", str(tmp_path / "taken")]) == 2
+    assert "not an empty folder or a model folder" in capsys.readouterr().err
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="--latent-dim 5, but the module's first layer takes 8"):
+        load_model(f"{user / 'my_gan.py'}:make", latent_dim=5)
+
+
+def test_a_damaged_model_folder_is_refused(user, tmp_path):
+    folder = write_model_folder(load_model(f"{user / 'my_gan.py'}:make", user / "w.pt"), tmp_path / "m")
+    weights = folder / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelFolderError, match="sha256 is not the one model.json records"):
+        read_model_folder(folder)
+    doc = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**doc, "format": "something-else"}))
+    with pytest.raises(ModelFolderError, match="format 'something-else'"):
+        read_model_folder(folder)
+    (folder / "model.json").unlink()
+    with pytest.raises(ValueError, match="is not a preset name"):  # no longer a model folder, nor anything else
+        load_model(str(folder / "nothing"))
+    with pytest.raises(FileNotFoundError, match="no model.json"):
+        read_model_folder(folder)
