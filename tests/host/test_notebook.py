@@ -45,24 +45,33 @@ def test_committed_without_outputs():
     assert NOTEBOOK.stat().st_size < 20_000
 
 
-def test_runs_on_virtual_board(venv_kernel, tmp_path):
+def run_notebook(kernel: str, folder: Path, model: str | None = None):
+    """The notebook executed in ``folder`` (MODEL set to ``model`` where given); its code cells' text and the
+    notebook, and the seconds it took."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    n_cells = len(nb.cells)
+    if model is not None:
+        parameters = nb.cells[1]
+        parameters.source = re.sub(r'^MODEL = "[^"]*"', f"MODEL = {model!r}", parameters.source, flags=re.M)
+        assert repr(model) in parameters.source
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print('kernel interpreter:', sys.executable)"))
     t0 = time.perf_counter()
-    client = nbclient.NotebookClient(nb, kernel_name=venv_kernel, timeout=120,
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(nb, kernel_name=kernel, timeout=120, resources={"metadata": {"path": str(folder)}})
     client.execute()
     elapsed = time.perf_counter() - t0
-
     code = [c for c in nb.cells if c.cell_type == "code"]
     errors = [o for c in code for o in c.outputs if o["output_type"] == "error"]
     assert not errors, errors
-    text = "\n".join(stream_text(c) for c in code)
+    return "\n".join(stream_text(c) for c in code), nb, elapsed
+
+
+def test_runs_on_virtual_board(venv_kernel, tmp_path):
+    n_cells = len(nbformat.read(NOTEBOOK, as_version=4).cells)
+    text, nb, elapsed = run_notebook(venv_kernel, tmp_path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
     assert f"kernel interpreter: {sys.executable}" in text
     assert "board: virtual" in text
-    assert "grid: (64, 1, 28, 28) -> (224, 224)" in text
-    assert "interpolation row: (10, 1, 28, 28) -> (28, 280)" in text
+    assert "grid: (64, 1, 28, 28) -> (224, 224, 1)" in text
+    assert "interpolation row: (10, 1, 28, 28) -> (28, 280, 1)" in text
     assert re.search(r"^target\s+images/s\s+ms/call\s+pack us/img\s+DMA us/img\s+unpack us/img$", text, re.M)
     overlay_rate = re.search(r"^overlay \(virtual\)\s+(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", text, re.M)
     cpu_rate = re.search(r"^CPU numpy float32\s+(\d+)\s+[\d.]+\s+-\s+-\s+-$", text, re.M)
@@ -76,6 +85,30 @@ def test_runs_on_virtual_board(venv_kernel, tmp_path):
     assert all(len(o["data"]["image/png"]) < 60_000 for o in images)  # small figures
     assert len(nb.cells) == n_cells + 1
     assert elapsed < 60, f"notebook took {elapsed:.1f} s"
+
+
+def test_runs_an_imported_model_folder(venv_kernel, tmp_path):
+    """MODEL set to a model folder from `fpgagen import` (a colour DCGAN of the user's own): the same cells run."""
+    from fpgagen.cli import main
+
+    (tmp_path / "rgb.py").write_text(RGB_GENERATOR)
+    assert main(["import", f"{tmp_path / 'rgb.py'}:make", "--out", str(tmp_path / "rgb")]) == 0
+    text, nb, _ = run_notebook(venv_kernel, tmp_path, str(tmp_path / "rgb"))
+    assert "board: virtual" in text and "overlay rgb: latent (8,) -> image (3, 16, 16)" in text
+    assert "grid: (64, 3, 16, 16) -> (128, 128, 3)" in text
+    assert len([o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]) == 2
+
+
+RGB_GENERATOR = """
+import torch
+from torch import nn
+
+
+def make():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Unflatten(1, (4, 4, 4)),
+                         nn.ConvTranspose2d(4, 4, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(4, 3, 4, 2, 1), nn.Tanh())
+"""
 
 
 def test_pynq_notebooks_entry_point():
