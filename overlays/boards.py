@@ -262,5 +262,12 @@ def board_for_weights(subject: str, parameters: int, weight_width: int, width_so
         if bits <= board.rom_bits:
             return BoardChoice(subject, board, parameters, bits, weight_width, width_source, tuple(rejected))
         rejected.append((board_name, _too_small(board, bits)))
+    tried = [BOARDS[name] for name in PRESET_BOARD_ORDER]
+    largest = max(tried, key=lambda b: b.rom_bits)
+    fits_at = largest.rom_bits // parameters if parameters else 0
+    narrower = (f"at {fits_at} bits or fewer per weight they would fit {largest.name}" if fits_at >= 2 else
+                "no narrower weights make them fit")
     raise ValueError(f"no board in {', '.join(PRESET_BOARD_ORDER)} holds the {bits / 1e6:.2f} Mbit of weights of "
-                     f"{subject} in block RAM; register a larger board")
+                     f"{subject} in block RAM ({parameters:,} weights at {weight_width} bits, {width_source}; "
+                     + ", ".join(f"{b.name} {b.rom_bits / 1e6:.2f} Mbit" for b in tried)
+                     + f"): {narrower} (a quantization config's weight_width), or register a larger board")
