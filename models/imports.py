@@ -17,6 +17,7 @@ This module holds what they share; numpy only at import, so the ONNX front end s
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,14 @@ class SourceModel:
     file: Path | None = None
     module: object | None = None
     weights: Path | None = None
+
+
+def check_name(name: str) -> str:
+    """``name`` when it can name a model's files (``overlays/<board>/<name>.bit`` ...), else ValueError."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise ValueError(f"model name {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or "
+                         "digit (it names the model's files)")
+    return name
 
 
 def sha256(path: Path) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from fpgagen.core.latents import DISTRIBUTIONS, latents
 from fpgagen.core.quantize import CALIBRATION_LATENTS, CALIBRATION_SEED
 from fpgagen.models.generator import Generator, GeneratorSpec
-from fpgagen.models.imports import SourceModel, sha256
+from fpgagen.models.imports import SourceModel, check_name, sha256
 
 TOLERANCE = 1e-4  # largest |source - imported| allowed, as a fraction of the output range
 CHECK_LATENTS = 256
@@ -113,7 +113,7 @@ def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None 
         raise FileNotFoundError(f"MODEL {ref}: {path} does not exist")
     if weights is not None and kind != "torch":
         raise ValueError(f"{ref}: --weights applies to a preset or file.py:factory; a {kind} file holds its weights")
-    name = name or default_name(path)
+    name = check_name(name) if name else default_name(path)
     if kind == "torch":
         from fpgagen.models.torch_import import read_torch
 

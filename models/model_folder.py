@@ -20,7 +20,7 @@ from fpgagen.core.float_model import FloatModel, FloatModelError
 from fpgagen.core.latents import DISTRIBUTIONS
 from fpgagen.core.layers import ARITHMETIC
 from fpgagen.models.generator import Generator, GeneratorSpec
-from fpgagen.models.imports import sha256
+from fpgagen.models.imports import check_name, sha256
 
 FORMAT = "fpgagen-model-1"
 SPEC_FILE = "model.json"
@@ -98,6 +98,10 @@ def read_spec(folder: Path) -> dict:
     for key, kind in expected.items():
         if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
             raise ModelFolderError(f"{path}: {key!r} must be a {kind.__name__}, got {doc.get(key)!r:.60}")
+    try:
+        check_name(doc["name"])
+    except ValueError as e:
+        raise ModelFolderError(f"{path}: {e}") from None
     if doc["latents"] not in DISTRIBUTIONS:
         raise ModelFolderError(f"{path}: latents {doc['latents']!r} (supported: {', '.join(DISTRIBUTIONS)})")
     if doc.get("dataset") not in (None, "mnist28", "digits8"):

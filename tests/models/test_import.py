@@ -178,6 +178,8 @@ def test_an_unsupported_model_is_refused_before_anything_is_written(user, tmp_pa
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
     with pytest.raises(ValueError, match="--latent-dim 5, but the module's first layer takes 8"):
         load_model(f"{user / 'my_gan.py'}:make", latent_dim=5)
+    with pytest.raises(ValueError, match="model name '../up': use 1-64 letters"):
+        load_model(f"{user / 'my_gan.py'}:make", name="../up")
 
 
 def test_a_damaged_model_folder_is_refused(user, tmp_path):
@@ -189,6 +191,9 @@ def test_a_damaged_model_folder_is_refused(user, tmp_path):
     with pytest.raises(ModelFolderError, match="sha256 is not the one model.json records"):
         read_model_folder(folder)
     doc = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**doc, "name": "../../elsewhere"}))
+    with pytest.raises(ModelFolderError, match="model name '../../elsewhere'"):
+        read_model_folder(folder)
     (folder / "model.json").write_text(json.dumps({**doc, "format": "something-else"}))
     with pytest.raises(ModelFolderError, match="format 'something-else'"):
         read_model_folder(folder)
