@@ -38,6 +38,7 @@ written to neither, and the bench exits 1.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import re
@@ -51,7 +52,7 @@ import numpy as np
 from results_doc import command, machine, markdown_table, write_section
 
 from fpgagen.core.errors import ToolNotFoundError
-from fpgagen.models.presets import load_preset
+from fpgagen.models.load import load_model
 from fpgagen.overlays.boards import Board
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
@@ -64,13 +65,20 @@ CLOCK_HZ = 100e6
 RTLSIM_IMAGES = 8  # latents back to back in the rtlsim measurement
 
 
+@functools.cache
+def generator_of(preset: str):
+    """The Generator of MODEL ``preset``: a preset name, or any MODEL `fpgagen` takes (an imported model folder)."""
+    return load_model(preset)
+
+
 def make_design(preset: str):
-    """Quantize ``preset`` (its defaults) and generate its RTL into ``WORK/<preset>/``: (model, design, folder)."""
+    """Quantize ``preset`` (its defaults) and generate its RTL into ``WORK/<name>/``: (model, design, folder)."""
     from fpgagen.models.quantize import quantize
     from fpgagen.rtl.generate import generate_rtl
 
-    model = quantize(load_preset(preset))
-    build = WORK / preset
+    generator = generator_of(preset)
+    model = quantize(generator)
+    build = WORK / generator.name
     return model, generate_rtl(model, build / "rtl"), build
 
 
@@ -82,7 +90,7 @@ def float_bits(images: np.ndarray) -> np.ndarray:
 
 def board_of(preset: str) -> Board:
     """The board the preset runs on (:meth:`fpgagen.models.generator.Generator.board`)."""
-    board = load_preset(preset).board().board
+    board = generator_of(preset).board().board
     if board.fabric_clock_mhz * 1e6 != CLOCK_HZ:
         raise ValueError(f"{preset}: board {board.name} clocks the fabric at {board.fabric_clock_mhz} MHz; this bench "
                          f"projects at {CLOCK_HZ / 1e6:.0f} MHz")
@@ -378,7 +386,8 @@ def synth_section(preset: str, synth: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="*", default=["digits8", "mnist28"],
-                    help="presets whose cycles per image to measure (default digits8 mnist28; none: only --synth)")
+                    help="presets (or any MODEL: an imported model folder) whose cycles per image to measure "
+                         "(default digits8 mnist28; none: only --synth)")
     ap.add_argument("--synth", nargs="+", default=["mnist28"], metavar="PRESET",
                     help="presets to estimate resources for on their board (default mnist28)")
     ap.add_argument("--no-synth", action="store_true", help="skip the yosys estimate")
