@@ -43,7 +43,7 @@ def load_generator(args: argparse.Namespace):
     """The Generator the MODEL argument (and --weights, --latent-dim, --latents) names."""
     from fpgagen.models.load import load_model
 
-    return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents)
+    return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents, quiet=False)
 
 
 def check_image_out(path: Path) -> None:
@@ -216,7 +216,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from fpgagen.host.subject import resolve_subject
 
     subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
-                              distribution=args.latents)
+                              distribution=args.latents, quiet=False)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
     print(format_table(result))
