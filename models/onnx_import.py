@@ -604,7 +604,8 @@ def read_onnx(path: Path, name: str, latent_dim: int | None = None) -> SourceMod
         problems.add(END, "the model", f"{len(graph.output)} graph outputs (supported: one image output)")
 
     layers: list[FloatLayer] = []
-    walk = not problems
+    walk = True  # shapes known: layers placed (after a refused node, the flow goes on from onnx's shape inference)
+    inferred = _inferred_shapes(model)
     for index, node in enumerate(graph.node):
         label = _label(index, node)
         computed = [i for i, t in enumerate(node.input) if t in flows]
@@ -618,8 +619,7 @@ def read_onnx(path: Path, name: str, latent_dim: int | None = None) -> SourceMod
         if len(computed) > 1:
             problems.add(index, label, f"merges {len(computed)} computed tensors "
                          f"({', '.join(node.input[i] for i in computed)}); fpgagen lowers a chain")
-            flows[node.output[0]] = flow
-            walk = False
+            flows[node.output[0]], walk = _guessed(inferred.get(node.output[0]), flow, walk)
             continue
         op = OnnxOp(index, label, node, _attributes(node), [values.get(t) for t in node.input], computed[0], opset,
                     batch)
@@ -631,9 +631,9 @@ def read_onnx(path: Path, name: str, latent_dim: int | None = None) -> SourceMod
         except Unsupported as e:
             for text in e.problems:
                 problems.add(index, label, text)
+            flow, walk = _guessed(inferred.get(node.output[0]), flow, walk)
         flows[node.output[0]] = flow
         _check_branch(node.output[0], label, index, consumers, problems)
-        walk = walk and not problems
 
     image_shape, out_perm = (), ()
     if graph.output and walk:
@@ -678,6 +678,27 @@ def _latent_input(value: onnx.ValueInfoProto, latent_dim: int | None, problems: 
     latent_dim = int(stated if stated is not None else latent_dim)
     batch = dims[0] if dims[0] is not None else BATCH
     return latent_dim, batch, (latent_dim,) if len(dims) == 2 else (latent_dim, 1, 1)
+
+
+def _inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
+    """Per-sample shapes onnx's shape inference finds (the refusal goes on judging the nodes after a refused one)."""
+    try:
+        graph = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    except Exception:  # a refusal is coming anyway; judge what can be judged
+        return {}
+    shapes = {}
+    for value in [*graph.value_info, *graph.output]:
+        dims = _dims(value)
+        if len(dims) > 1 and None not in dims[1:]:
+            shapes[value.name] = tuple(dims[1:])
+    return shapes
+
+
+def _guessed(shape: tuple | None, flow: Flow, walk: bool) -> tuple[Flow, bool]:
+    """The flow after a refused node: its inferred shape in fpgagen's layout, else the old one, no longer walked."""
+    if shape is None or not walk:
+        return flow, False
+    return Flow(shape, shape, _identity(len(shape))), walk
 
 
 def _check_branch(tensor: str, label: str, index: int, consumers: dict, problems: Problems) -> None:
@@ -729,12 +750,12 @@ def _lower_node(op: OnnxOp, flow: Flow, layers: list[FloatLayer] | None) -> Flow
     kind, lowering = found
     if kind == "reshape":
         return lowering.lower(op, flow)
-    role = get_kind(kind).role
-    if kind != "dense" and role != "activation" and layers is not None:
-        flow = _materialize(flow, layers)
     layer = lowering.lower(op, flow)
+    role = get_kind(layer.kind).role
     if layers is None:
         return flow
+    if layer.kind != "dense" and role != "activation":
+        flow = _materialize(flow, layers)
     if role == "activation":
         layer.in_shape = flow.x_shape
         layers.append(layer)
