@@ -58,6 +58,7 @@ BATCH = 1021  # the batch size shape arithmetic sees where the graph's batch axi
 END = 1 << 30  # graph position of problems with the output (reported last)
 PASSED = ("Identity", "Dropout")
 SHAPE_READERS = ("Shape", "Size")  # read only the shape of a computed tensor: not a use of its values
+RANDOM = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli")
 
 
 class Unsupported(Exception):
@@ -714,6 +715,9 @@ def _evaluate(index: int, label: str, node: onnx.NodeProto, values: dict, opset:
 
     if any(t and t not in values for t in node.input):
         return  # downstream of a refused node: already reported
+    if node.op_type in RANDOM:
+        problems.add(index, label, "draws random numbers at run time (supported: constants evaluated at import)")
+        return
     try:
         results = ReferenceEvaluator(node, opsets={"": opset}).run(None, {t: values[t] for t in node.input if t})
     except Exception as e:

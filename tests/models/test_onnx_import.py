@@ -318,3 +318,47 @@ def test_the_onnx_front_end_reads_and_runs_without_torch(without, tmp_path):
     """, str(path), timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "LOADED []" in proc.stdout
+
+
+def _spellings_graph(opset: int, rng) -> onnx.ModelProto:
+    """Latent 5 -> MatMul + Add + BatchNormalization -> Identity, Dropout -> Unsqueeze, Unsqueeze, Squeeze, Flatten,
+    Reshape (a run of shape-only nodes) -> Gemm (transB 0, alpha, beta) -> LeakyRelu -> Reshape to (3, 2, 4) ->
+    nearest x2 (Upsample at opset 9, Resize by sizes after) -> Conv SAME_UPPER -> Sigmoid."""
+    unsqueeze = {"axes": [2]} if opset < 13 else {}  # an attribute before opset 13, an input after
+    axes = ["axes"] if opset >= 13 else []
+    if opset < 10:
+        upsample = helper.make_node("Upsample", ["r", "scales"], ["up"], mode="nearest", name="upsample")
+    else:
+        upsample = helper.make_node("Resize", ["r", "", "", "sizes"], ["up"], mode="nearest", name="upsample",
+                                    coordinate_transformation_mode="half_pixel")
+    nodes = [helper.make_node("MatMul", ["z", "w"], ["m"]), helper.make_node("Add", ["bias", "m"], ["a"]),
+             helper.make_node("BatchNormalization", ["a", "gamma", "beta", "mean", "var"], ["bn"], epsilon=1e-3),
+             helper.make_node("Identity", ["bn"], ["i"]), helper.make_node("Dropout", ["i"], ["d"]),
+             helper.make_node("Unsqueeze", ["d", *axes], ["u"], **unsqueeze),
+             helper.make_node("Unsqueeze", ["u", *axes], ["q"], **unsqueeze),
+             helper.make_node("Squeeze", ["q", *axes], ["s"], **unsqueeze), helper.make_node("Flatten", ["s"], ["f"]),
+             helper.make_node("Reshape", ["f", "flat"], ["v"]),
+             helper.make_node("Gemm", ["v", "w2", "c2"], ["g"], alpha=0.7, beta=1.5),
+             helper.make_node("LeakyRelu", ["g"], ["l"], alpha=0.1),
+             helper.make_node("Reshape", ["l", "chw"], ["r"]), upsample,
+             helper.make_node("Conv", ["up", "k", "kb"], ["c"], auto_pad="SAME_UPPER"),
+             helper.make_node("Sigmoid", ["c"], ["image"])]
+    weights = {"w": rng.standard_normal((5, 12)), "bias": rng.standard_normal(12),
+               "gamma": rng.random(12) + 0.5, "beta": rng.standard_normal(12), "mean": rng.standard_normal(12),
+               "var": rng.random(12) + 0.5, "axes": np.array([2], np.int64), "flat": np.array([0, -1], np.int64),
+               "w2": rng.standard_normal((12, 24)), "c2": rng.standard_normal((1, 24)),
+               "chw": np.array([-1, 3, 2, 4], np.int64), "scales": np.array([1, 1, 2, 2], np.float32),
+               "sizes": np.array([7, 3, 4, 8], np.int64),
+               "k": 0.3 * rng.standard_normal((2, 3, 3, 3)), "kb": rng.standard_normal(2)}
+    weights = {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in weights.items()}
+    return _model(nodes, [_value("z", [7, 5])], [_value("image", [7, 2, 4, 8])], weights, opset=opset)
+
+
+@pytest.mark.parametrize("opset", [OPSETS[0], 13, 20, OPSETS[1]])
+def test_other_spellings_import_and_run_as_onnxruntime_does(opset, tmp_path):
+    path = _save(_spellings_graph(opset, np.random.default_rng(4)), tmp_path / "spellings.onnx")
+    source = read_onnx(path, "spellings")
+    assert [lr.kind for lr in source.float_model.layers] == ["dense", "dense", "leaky_relu", "reshape", "upsample",
+                                                             "conv2d", "sigmoid"]
+    z = latents(20, 5, 6)  # 20 latents through a graph of batch 7: three runs, the last padded
+    assert np.abs(source.float_model.run(z) - source.run(z)).max() <= 1e-5
