@@ -810,7 +810,7 @@ def _output(flow: Flow, layers: list[FloatLayer], problems: Problems) -> tuple[t
     if len(flow.x_shape) == 3 and flow.view == flow.x_shape:
         return flow.x_shape, flow.perm
     if len(flow.shape) != 3:
-        raise Unsupported(f"is {_batched((0, *flow.shape), 0)} per batch (supported: images (N, C, H, W))")
+        raise Unsupported(f"has shape {_batched((0, *flow.shape), 0)} (supported: images (N, C, H, W))")
     return _materialize(flow, layers).x_shape, _identity(3)
 
 

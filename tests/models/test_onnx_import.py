@@ -362,3 +362,15 @@ def test_other_spellings_import_and_run_as_onnxruntime_does(opset, tmp_path):
                                                              "conv2d", "sigmoid"]
     z = latents(20, 5, 6)  # 20 latents through a graph of batch 7: three runs, the last padded
     assert np.abs(source.float_model.run(z) - source.run(z)).max() <= 1e-5
+
+
+def test_a_batchnorm_after_an_activation_and_a_vector_output_are_refused(tmp_path):
+    nodes = [helper.make_node("MatMul", ["z", "w"], ["m"], name="dense"),
+             helper.make_node("Relu", ["m"], ["r"], name="relu"),
+             helper.make_node("BatchNormalization", ["r", "one", "zero", "zero", "one"], ["image"], name="bn")]
+    weights = {"w": np.ones((2, 8), np.float32), "one": np.ones(8, np.float32), "zero": np.zeros(8, np.float32)}
+    path = _save(_model(nodes, [_value("z", ["n", 2])], [_value("image", ["n", 8])], weights), tmp_path / "v.onnx")
+    with pytest.raises(LoweringError) as info:
+        read_onnx(path, "v")
+    assert "bn (BatchNormalization): not directly after a Gemm, MatMul, Conv or ConvTranspose" in str(info.value)
+    assert "graph output 'image': has shape (N, 8) (supported: images (N, C, H, W))" in str(info.value)
