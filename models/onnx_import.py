@@ -27,7 +27,7 @@ vocabulary. Nothing is written anywhere.
 
 **Opsets** 9 to 28 of the default domain: 9 is the first whose BatchNormalization has no ``spatial`` attribute and
 whose Upsample takes its scales as an input; 28 is the newest both onnx 1.23.2's checker and onnxruntime 1.32.0
-accept. torch's legacy (TorchScript) exporter writes opsets 7 to 20, 20 by default; tf2onnx writes 13 to 18.
+accept. torch 2.13's legacy (TorchScript) exporter writes opsets 7 to 20, 20 by default.
 
 torch-free: onnx, onnxruntime and numpy only, so an ONNX file is read and checked without torch.
 
@@ -407,7 +407,8 @@ def _replicates(coordinates: str, nearest: str) -> bool:
 @lowers("upsample", ("Resize", "Upsample"),
         limits="mode nearest, scales (or sizes) of 2 on H and W of an NCHW map, with a coordinate_transformation_mode "
                "and nearest_mode whose nearest x2 copies each pixel twice: asymmetric (nearest_mode floor or "
-               "round_prefer_floor), half_pixel and pytorch_half_pixel (round_prefer_floor or round_prefer_ceil)")
+               "round_prefer_floor); half_pixel, pytorch_half_pixel, align_corners (round_prefer_floor or "
+               "round_prefer_ceil); tf_half_pixel_for_nn (floor); not tf_crop_and_resize")
 def _upsample(op: OnnxOp, flow: Flow) -> FloatLayer:
     problems = []
     if op.data != 0:
@@ -441,7 +442,8 @@ def _upsample(op: OnnxOp, flow: Flow) -> FloatLayer:
         problems.append(f"nearest_mode {nearest!r} (supported: {', '.join(_ROUNDING)})")
     elif mode == "nearest" and not _replicates(coordinates, nearest):
         problems.append(f"coordinate_transformation_mode {coordinates!r} with nearest_mode {nearest!r} does not copy "
-                        "each pixel twice (supported: asymmetric, half_pixel, pytorch_half_pixel with their rounding)")
+                        "each pixel twice (supported: asymmetric with floor or round_prefer_floor; half_pixel, "
+                        "pytorch_half_pixel, align_corners with round_prefer_floor or round_prefer_ceil)")
     if problems:
         raise Unsupported(*problems)
     return FloatLayer("", "upsample", factor=2)
