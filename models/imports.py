@@ -88,3 +88,28 @@ def channels_last_reshape(layers: list[FloatLayer], hwc: tuple[int, int, int], n
     before = f"a {layers[-len(between) - 1].kind} layer" if len(layers) > len(between) else "the latent input"
     raise ValueError(f"a channels-last reshape to {(h, w, c)} needs a dense layer before it (element-wise layers "
                      f"between allowed), found {before}")
+
+
+def conv_transpose_1x1_as_dense(weight: np.ndarray, bias: np.ndarray, padding: tuple[int, int],
+                                output_padding: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A transposed convolution on a 1x1 map as the ``(weight, bias)`` of the dense layer whose output, viewed as
+    (O, H, W), is its output (the canonical PyTorch DCGAN's first layer, after ``z.view(-1, nz, 1, 1)``).
+
+    Input pixel (0, 0) reaches output (y, x) through tap (y + p, x + p) of the kernel (``padding`` p is cropped from
+    each side of the K x K map and ``output_padding`` rows and columns are added, which no tap reaches), so
+    H = K - 2 p + output_padding and dense row (o, y, x) holds ``weight[:, o, y + p, x + p]`` (zero beyond the
+    kernel); every row of channel o gets bias o. Stride does not matter for one input pixel.
+
+    Args:
+        weight: (C, O, KH, KW), torch's and ONNX's ConvTranspose layout (BatchNorm already folded).
+        bias: (O,).
+        padding, output_padding: (along H, along W).
+    """
+    c_in, c_out, kh, kw = weight.shape
+    (ph, pw), (oh, ow) = padding, output_padding
+    full = np.zeros((c_in, c_out, kh + oh, kw + ow), np.float32)
+    full[:, :, :kh, :kw] = weight
+    h, wd = kh - 2 * ph + oh, kw - 2 * pw + ow
+    crop = full[:, :, ph : ph + h, pw : pw + wd]  # (C, O, H, W)
+    dense = np.ascontiguousarray(crop.transpose(1, 2, 3, 0).reshape(c_out * h * wd, c_in))
+    return dense, np.repeat(np.asarray(bias, np.float32), h * wd)

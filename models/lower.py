@@ -29,7 +29,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +37,7 @@ from fpgagen.core.errors import LoweringError, Problems
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import LayerError, get_kind, implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_module_problems
+from fpgagen.models.imports import conv_transpose_1x1_as_dense
 from fpgagen.models.trace import TracedOp, qualified_name, trace
 
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -196,25 +196,14 @@ def _conv_transpose2d(op: TracedOp, x_shape, bn) -> FloatLayer:
 
 
 def _conv_transpose_1x1_as_dense(m: nn.ConvTranspose2d, bn) -> FloatLayer:
-    """A ConvTranspose2d on a 1x1 map as the dense layer whose output, viewed as (O, H, W), is its output.
-
-    Input pixel (0, 0) reaches output (y, x) through tap (y + p, x + p) of the kernel (torch crops ``padding`` p
-    from each side of the K x K map and adds ``output_padding`` rows and columns, which no tap reaches), so
-    H = K - 2 p + output_padding and dense row (o, y, x) holds ``weight[:, o, y + p, x + p]`` (zero beyond the
-    kernel); every row of channel o gets bias o. Stride does not matter for one input pixel.
-    """
+    """A ConvTranspose2d on a 1x1 map as a dense layer (:func:`~fpgagen.models.imports.conv_transpose_1x1_as_dense`,
+    shared with the ONNX front end)."""
     problems = _pair_problems(m, {"dilation": (1, 1), "groups": 1, "padding_mode": "zeros"})
     if problems:
         raise Unsupported(*problems)
     w = _weights(m, bn, m.out_channels, channel_axis=1)
-    c_in, c_out, kh, kw = w["weight"].shape
-    (ph, pw), (oh, ow) = m.padding, m.output_padding
-    full = np.zeros((c_in, c_out, kh + oh, kw + ow), np.float32)
-    full[:, :, :kh, :kw] = w["weight"]
-    h, wd = kh - 2 * ph + oh, kw - 2 * pw + ow
-    crop = full[:, :, ph : ph + h, pw : pw + wd]  # (C, O, H, W)
-    weight = np.ascontiguousarray(crop.transpose(1, 2, 3, 0).reshape(c_out * h * wd, c_in))
-    return FloatLayer("", "dense", weight=weight, bias=np.repeat(w["bias"], h * wd))
+    weight, bias = conv_transpose_1x1_as_dense(w["weight"], w["bias"], tuple(m.padding), tuple(m.output_padding))
+    return FloatLayer("", "dense", weight=weight, bias=bias)
 
 
 def _activation(kind: str, **attributes) -> FloatLayer:

@@ -10,6 +10,7 @@ import fpgagen.core.golden  # noqa: F401
 import fpgagen.core.quantize  # noqa: F401
 import fpgagen.hls.hls4ml_flow  # noqa: F401
 import fpgagen.models.lower  # noqa: F401
+import fpgagen.models.onnx_import  # noqa: F401
 import fpgagen.rtl.generate  # noqa: F401
 from fpgagen.core import golden, layers
 from fpgagen.core.fixed import FixedType
