@@ -59,7 +59,7 @@ def to_module(model: FloatModel) -> nn.Sequential:
         m = _BUILDERS[lr.kind](lr)
         if lr.weight is not None:
             target = m[0] if isinstance(m, nn.Sequential) else m
-            target.weight.copy_(torch.from_numpy(lr.weight))
-            target.bias.copy_(torch.from_numpy(lr.bias))
+            target.weight.copy_(torch.from_numpy(lr.weight.copy()))  # a loaded file's arrays may be read-only
+            target.bias.copy_(torch.from_numpy(lr.bias.copy()))
         children[lr.name] = m
     return nn.Sequential(OrderedDict(children)).eval()

@@ -16,7 +16,6 @@ This module holds what they share; numpy only at import, so the ONNX front end s
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,11 +56,6 @@ def check_name(name: str) -> str:
         raise ValueError(f"model name {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or "
                          "digit (it names the model's files)")
     return name
-
-
-def sha256(path: Path) -> str:
-    """The sha256 of a file (a model's source file and weights are recorded by it)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def channels_last_reshape(layers: list[FloatLayer], hwc: tuple[int, int, int], name: str) -> FloatLayer:

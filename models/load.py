@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.cache import file_digest
 from fpgagen.core.latents import DISTRIBUTIONS, latents
 from fpgagen.core.quantize import CALIBRATION_LATENTS, CALIBRATION_SEED
 from fpgagen.models.generator import Generator, GeneratorSpec
-from fpgagen.models.imports import SourceModel, check_name, sha256
+from fpgagen.models.imports import SourceModel, check_name
 
 TOLERANCE = 1e-4  # largest |source - imported| allowed, as a fraction of the output range
 CHECK_LATENTS = 256
@@ -148,9 +149,9 @@ def import_source(source: SourceModel, distribution: str = "normal", digit_metri
     else:
         metrics = "error and PSNR against its float model only (digit metrics turned off at import)"
     files = {"file": str(source.file) if source.file else None,
-             "sha256": sha256(source.file) if source.file else None}
+             "sha256": file_digest(source.file) if source.file else None}
     if source.weights is not None:
-        files.update(weights=str(source.weights), weights_sha256=sha256(source.weights))
+        files.update(weights=str(source.weights), weights_sha256=file_digest(source.weights))
     spec = GeneratorSpec(
         fm.name, fm.latent_dim, fm.image_shape, fm.output_range,
         description=f"imported from {Path(source.file).name if source.file else 'memory'} ({source.framework})",

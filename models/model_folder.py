@@ -16,11 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from fpgagen.core.cache import file_digest
 from fpgagen.core.float_model import FloatModel, FloatModelError
 from fpgagen.core.latents import DISTRIBUTIONS
 from fpgagen.core.layers import ARITHMETIC
 from fpgagen.models.generator import Generator, GeneratorSpec
-from fpgagen.models.imports import check_name, sha256
+from fpgagen.models.imports import check_name
 
 FORMAT = "fpgagen-model-1"
 SPEC_FILE = "model.json"
@@ -63,7 +64,7 @@ def write_model_folder(generator: Generator, out: Path) -> Path:
         doc = {"format": FORMAT, "name": spec.name, "latent_dim": spec.latent_dim,
                "image_shape": list(spec.image_shape), "output_range": list(spec.output_range),
                "latents": spec.latents, "dataset": spec.dataset, "description": spec.description,
-               "source": spec.source, "weights_sha256": sha256(tmp / WEIGHTS_FILE),
+               "source": spec.source, "weights_sha256": file_digest(tmp / WEIGHTS_FILE),
                "layers": [lr.to_json() for lr in fm.layers]}
         (tmp / SPEC_FILE).write_text(json.dumps(doc, indent=2) + "\n")
         for path, mode in ((tmp / WEIGHTS_FILE, 0o666), (tmp / SPEC_FILE, 0o666), (tmp, 0o777)):
@@ -119,7 +120,7 @@ def read_model_folder(folder: Path) -> Generator:
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{folder}: {WEIGHTS_FILE} is missing")
-    if sha256(weights) != doc["weights_sha256"]:
+    if file_digest(weights) != doc["weights_sha256"]:
         raise ModelFolderError(f"{weights}: its sha256 is not the one {SPEC_FILE} records; the folder's files do not "
                                "belong together (re-run `fpgagen import`)")
     try:

@@ -25,7 +25,7 @@ def fixed_vs_float(model: QuantizedModel, generator: Generator, n: int | None = 
     spec = generator.spec
     if n is None:
         n = len(load_dataset(spec.dataset).held_out) if spec.dataset else 256
-    z = latents(n, spec.latent_dim, seed)
+    z = latents(n, spec.latent_dim, seed, spec.latents)
     ref = generator.generate(z) if float_images is None else float_images
     fixed = golden.generate(model, z)
     lo, hi = spec.output_range

@@ -9,8 +9,11 @@ of the board its weights fit (:meth:`~fpgagen.models.generator.Generator.board`)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+from fpgagen.core.cache import cache_dir, write_atomic
 from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
 from fpgagen.core.quantized_model import QuantizedModel
 
@@ -21,19 +24,50 @@ _SWEPT: dict[str, tuple[tuple[int, int], str]] = {}
 
 def swept_widths(generator) -> tuple[tuple[int, int], str]:
     """The width rule's (data_width, weight_width) for ``generator``, and that sentence for ``info``; kept per float
-    model content, like its calibration."""
+    model content, latent distribution, dataset and rule, in this process and in the cache root (``widths/``), so a
+    model is swept once on a machine (a sweep of a dcgan28-sized model takes minutes)."""
     from fpgagen.models import widths
 
-    key = generator.float_model().digest()
+    spec = generator.spec
+    key = hashlib.sha256(json.dumps([generator.float_model().digest(), spec.latents, spec.dataset, widths.RULE])
+                         .encode()).hexdigest()[:32]
     if key not in _SWEPT:
-        result = widths.sweep(generator, lambda d, w: quantize(generator, QuantConfig(data_width=d, weight_width=w)))
-        chosen = (result["chosen"]["data_width"], result["chosen"]["weight_width"])
-        row = next(r for r in reversed(result["rows"]) if (r["data_width"], r["weight_width"]) == chosen)
-        judged = "PSNR" + (" and Frechet distance" if "frechet" in row else "")
-        _SWEPT[key] = chosen, (f"{generator.name} has no measured widths: the width rule chose data {chosen[0]}, "
-                               f"weight {chosen[1]} bits at quantize time ({len(result['rows'])} points; {judged} "
-                               f"against float: PSNR {row['psnr_db']:.1f} dB)")
+        _SWEPT[key] = _cached_sweep(key) or _store_sweep(key, *_sweep(generator))
     return _SWEPT[key]
+
+
+def _sweep(generator) -> tuple[tuple[int, int], str]:
+    from fpgagen.models import widths
+
+    result = widths.sweep(generator, lambda d, w: quantize(generator, QuantConfig(data_width=d, weight_width=w)))
+    chosen = (result["chosen"]["data_width"], result["chosen"]["weight_width"])
+    row = next(r for r in reversed(result["rows"]) if (r["data_width"], r["weight_width"]) == chosen)
+    judged = "PSNR" + (" and Frechet distance" if "frechet" in row else "")
+    return chosen, (f"{generator.name} has no measured widths: the width rule chose data {chosen[0]}, weight "
+                    f"{chosen[1]} bits ({len(result['rows'])} points; {judged} against float: PSNR "
+                    f"{row['psnr_db']:.1f} dB)")
+
+
+def _cached_sweep(key: str) -> tuple[tuple[int, int], str] | None:
+    try:
+        doc = json.loads((cache_dir("widths") / f"{key}.json").read_text())
+        (d, w), source = doc["chosen"], doc["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 < v <= 32 for v in (d, w)) \
+            or not isinstance(source, str):
+        return None
+    return (d, w), source
+
+
+def _store_sweep(key: str, chosen: tuple[int, int], source: str) -> tuple[tuple[int, int], str]:
+    folder = cache_dir("widths")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / f"{key}.json", json.dumps({"chosen": list(chosen), "source": source}) + "\n")
+    except OSError:  # a read-only cache costs a sweep next time, nothing else
+        pass
+    return chosen, source
 
 
 def quantize(generator, config: QuantConfig | None = None) -> QuantizedModel:

@@ -18,6 +18,7 @@ DATA_WIDTHS = range(6, 15)
 WEIGHT_WIDTHS = range(3, 11)
 WIDEST = 16
 N_WITHOUT_DATASET = 256  # latents judged by PSNR alone
+RULE = f"psnr>={PSNR_TARGET_DB},frechet<=+{FD_TOLERANCE},data{DATA_WIDTHS},weights{WEIGHT_WIDTHS},widest{WIDEST}"
 
 
 def measure(generator, model, float_images) -> dict:
@@ -44,13 +45,12 @@ def sweep(generator, quantize_at: Callable[[int, int], object], n: int | None = 
     """``{"chosen": {"data_width", "weight_width"}, "rows": [every point tried]}`` for ``generator`` on ``n``
     latents (default: the held-out digits of its dataset, else :data:`N_WITHOUT_DATASET`). ``quantize_at(data_width,
     weight_width)`` quantizes the generator at those widths; ``report`` sees each row as it is measured."""
-    from fpgagen.core.latents import latents
     from fpgagen.models.data import load_dataset
 
     spec = generator.spec
     if n is None:
         n = len(load_dataset(spec.dataset).held_out) if spec.dataset else N_WITHOUT_DATASET
-    float_images = generator.generate(latents(n, spec.latent_dim, 0))
+    float_images = generator.generate(generator.latents(n, 0))
     rows = []
 
     def point(d: int, w: int) -> dict:

@@ -25,7 +25,7 @@ def test_a_generator_without_widths_gets_the_width_rules_choice_and_says_so(unme
     source = model.info["width_source"]
     assert source.startswith("mine has no measured widths: the width rule chose data ")
     data_w, weight_w = model.input_t.width, model.layers[0].weight_t.width
-    assert f"data {data_w}, weight {weight_w} bits at quantize time" in source
+    assert f"data {data_w}, weight {weight_w} bits (" in source
     q = fixed_vs_float(model, unmeasured)
     assert q["psnr_db"] >= widths.PSNR_TARGET_DB and "fixed" not in q  # no dataset: PSNR alone
     # the narrowest: one bit less data (at these weights) misses the target
@@ -33,6 +33,27 @@ def test_a_generator_without_widths_gets_the_width_rules_choice_and_says_so(unme
     assert fixed_vs_float(narrower, unmeasured)["psnr_db"] < widths.PSNR_TARGET_DB or \
         fixed_vs_float(quantize(unmeasured, QuantConfig(data_width=data_w, weight_width=weight_w - 1)),
                        unmeasured)["psnr_db"] < widths.PSNR_TARGET_DB
+
+
+def test_the_width_rules_choice_is_kept_in_the_cache_root(unmeasured, tmp_path, monkeypatch):
+    from fpgagen.models import quantize as quantize_module
+
+    monkeypatch.setenv("FPGAGEN_CACHE", str(tmp_path))
+    monkeypatch.setattr(quantize_module, "_SWEPT", {})
+    first = quantize(unmeasured)
+    (stored,) = (tmp_path / "widths").glob("*.json")
+    monkeypatch.setattr(quantize_module, "_SWEPT", {})  # a new process: only the file remains
+
+    def no_sweep(*args, **kwargs):
+        raise AssertionError("swept again although the cache holds the choice")
+
+    monkeypatch.setattr(widths, "sweep", no_sweep)
+    again = quantize(unmeasured)
+    assert again.info["width_source"] == first.info["width_source"] and again.input_t == first.input_t
+    stored.write_text("{not json")  # a damaged entry is swept again, not trusted
+    monkeypatch.setattr(quantize_module, "_SWEPT", {})
+    with pytest.raises(AssertionError, match="swept again"):
+        quantize(unmeasured)
 
 
 def test_explicit_widths_skip_the_sweep(unmeasured):
