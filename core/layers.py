@@ -275,9 +275,9 @@ def _conv_transpose2d_shape(lr) -> tuple:
     c, h, w = _feature_map(lr)
     k = _square_kernel(lr, 0, c)
     s, pad, out_pad = lr.stride, lr.padding, lr.output_padding
-    _need(all(isinstance(v, int | np.integer) for v in (s, pad, out_pad)) and s >= 1 and pad >= 0
-          and out_pad >= 0, lr, f"stride >= 1, padding >= 0 and output_padding >= 0 needed, got stride {s}, "
-          f"padding {pad}, output_padding {out_pad}")
+    _need(all(isinstance(v, int | np.integer) for v in (s, pad, out_pad)) and s >= 1 and pad >= 0, lr,
+          f"integers stride >= 1, padding >= 0 and output_padding needed, got stride {s}, padding {pad}, "
+          f"output_padding {out_pad}")
     size = [transposed_out_size(n, k, s, pad, out_pad) for n in (h, w)]
     _need(min(size) >= 1, lr, f"output size {size} from input {(c, h, w)}")
     return (int(lr.weight.shape[1]), *size)
