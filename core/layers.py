@@ -18,6 +18,7 @@ back end       what it registers per kind                           registered b
 ``golden``     integer kernel, bit-exact with C-sim and RTL          :mod:`fpgagen.core.golden`
 ``quantize``   the fixed-point type rules of a float layer           :mod:`fpgagen.core.quantize`
 ``torch``      the torch modules that lower to the kind              :mod:`fpgagen.models.lower`
+``keras``      the Keras 3 layers that lower to the kind             :mod:`fpgagen.models.keras_import`
 ``hls4ml``     the torch module hls4ml's converter reads + config    :mod:`fpgagen.hls.hls4ml_flow`
 ``rtl``        the RTL stage (module, parameters, memory files)      :mod:`fpgagen.rtl.generate`
 =============  ===================================================  ==========================================
@@ -84,7 +85,7 @@ class LayerKind:
 KINDS: dict[str, LayerKind] = {}
 # back end -> kind -> implementation
 _IMPLEMENTATIONS: dict[str, dict[str, object]] = {}
-BACKENDS = ("float", "golden", "quantize", "torch", "hls4ml", "rtl")
+BACKENDS = ("float", "golden", "quantize", "torch", "keras", "hls4ml", "rtl")
 
 
 def register_kind(kind: LayerKind) -> LayerKind:

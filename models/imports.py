@@ -1,8 +1,9 @@
 """A user's own generator -- a torch module, an ONNX file, a Keras model -- read into the layer vocabulary.
 
-Each front end reads its framework's model into a :class:`SourceModel`: the :class:`~fpgagen.core.float_model.FloatModel`
-it lowers to (BatchNorm folded, channels-last layouts turned into fpgagen's channels-first one) and a runner of
-the source framework itself, so that the import can be checked against it. The front ends:
+Each front end reads its framework's model into a :class:`SourceModel`: the
+:class:`~fpgagen.core.float_model.FloatModel` it lowers to (BatchNorm folded, channels-last layouts turned into
+fpgagen's channels-first one) and a runner of the source framework itself, so that the import can be checked against
+it. The front ends:
 
 - :func:`fpgagen.models.torch_import.read_torch`: ``file.py:factory`` (+ weights), traced with torch.fx;
 - :func:`fpgagen.models.onnx_import.read_onnx`: a ``.onnx`` file, checked with onnxruntime;
