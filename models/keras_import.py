@@ -14,7 +14,7 @@ it lowers and its limits), with
   and kernel 5 is torch's padding 1, output_padding -1 (the full map cropped by 1 and 2);
 - kernels turned into torch layouts: Dense (in, out) -> (out, in); Conv2D (kh, kw, in, out) -> (out, in, kh, kw);
   Conv2DTranspose (kh, kw, out, in) -> (in, out, kh, kw);
-- InputLayer and Dropout (the identity at inference) skipped.
+- InputLayer, Dropout (the identity at inference) and Activation('linear') skipped.
 
 Layer ``i`` of the FloatModel is named ``<kind>_<i>``. Whatever is unsupported -- an unknown layer, an unsupported
 attribute, a second input or output, a branch or merge, a nested model -- is refused before anything else, in one
@@ -324,7 +324,7 @@ def vocabulary() -> str:
     lines = [f"  {kind}: {lowering.describe()}" for kind, lowering in registered("keras").items()]
     lines.append("  BatchNormalization (inference statistics, the last axis) directly after a Dense, Conv2D or "
                  "Conv2DTranspose without activation: folded into it")
-    lines.append("  InputLayer, Dropout (the identity at inference): skipped")
+    lines.append("  InputLayer, Dropout (the identity at inference), Activation('linear'): skipped")
     return "\n".join(lines)
 
 
@@ -379,7 +379,7 @@ def _lower_chain(layers: list, problems: Problems) -> list[FloatLayer]:
         layer, index = layers[i], i
         cls = type(layer).__name__
         i += 1
-        if cls in SKIPPED:
+        if cls in SKIPPED or (cls == "Activation" and _activation_name(layer) == "linear"):
             continue
         if cls == "BatchNormalization":
             problems.add(index, _label(layer), "BatchNormalization not directly after a Dense, Conv2D or "
@@ -398,7 +398,7 @@ def _lower_chain(layers: list, problems: Problems) -> list[FloatLayer]:
                              "cannot be folded")
             else:
                 bn = layers[i]
-                rank = len(bn.input.shape) if hasattr(bn, "input") else None
+                rank = _input_rank(bn)
                 axes = bn.axis if isinstance(bn.axis, list | tuple) else [bn.axis]
                 if rank is not None and [a % rank for a in axes] != [rank - 1]:
                     problems.add(i, _label(bn), f"axis {bn.axis} (supported: the last, the channels)")
