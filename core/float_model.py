@@ -48,7 +48,8 @@ class FloatLayer:
         kind: a kind of :data:`fpgagen.core.layers.KINDS`.
         weight, bias: float32 arrays of an arithmetic layer, torch layouts: dense (out, in); conv2d (O, C, K, K);
             conv_transpose2d (C, O, K, K).
-        padding, stride, output_padding: convolution geometry as torch defines it.
+        padding, stride, output_padding: convolution geometry as torch defines it; a negative output_padding
+            crops the end (Keras's 'same': :func:`fpgagen.core.transposed.transposed_out_size`).
         alpha: leaky_relu slope.
         factor: upsample factor.
         in_shape, out_shape: per-sample shapes; the FloatModel fills them from its layers' shape rules (give a

@@ -74,7 +74,8 @@ def conv2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: Fixed
 def conv_transpose2d(x, x_t: FixedType, w, b, w_t: FixedType, b_t: FixedType, acc_t: FixedType,
                      res_t: FixedType, stride: int, padding: int, output_padding: int):
     """torch's ConvTranspose2d on codes: every input pixel times every kernel tap, scattered to
-    ``y = i * stride + t - padding`` (taps landing outside the output dropped), then the bias and one cast. The
+    ``y = i * stride + t - padding`` (taps landing outside the output dropped; a negative ``output_padding`` drops
+    more rows and columns at the end, as Keras's 'same' does), then the bias and one cast. The
     sum is exact, so this equals the sub-pixel (per-phase) order in which hls4ml's extension layer and the RTL
     accumulate (:func:`fpgagen.core.transposed.transposed_phases`).
 

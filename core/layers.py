@@ -19,6 +19,7 @@ back end       what it registers per kind                           registered b
 ``quantize``   the fixed-point type rules of a float layer           :mod:`fpgagen.core.quantize`
 ``torch``      the torch modules that lower to the kind              :mod:`fpgagen.models.lower`
 ``onnx``       the ONNX op types that lower to the kind              :mod:`fpgagen.models.onnx_import`
+``keras``      the Keras 3 layers that lower to the kind             :mod:`fpgagen.models.keras_import`
 ``hls4ml``     the torch module hls4ml's converter reads + config    :mod:`fpgagen.hls.hls4ml_flow`
 ``rtl``        the RTL stage (module, parameters, memory files)      :mod:`fpgagen.rtl.generate`
 =============  ===================================================  ==========================================
@@ -85,7 +86,7 @@ class LayerKind:
 KINDS: dict[str, LayerKind] = {}
 # back end -> kind -> implementation
 _IMPLEMENTATIONS: dict[str, dict[str, object]] = {}
-BACKENDS = ("float", "golden", "quantize", "torch", "onnx", "hls4ml", "rtl")
+BACKENDS = ("float", "golden", "quantize", "torch", "onnx", "keras", "hls4ml", "rtl")
 
 
 def register_kind(kind: LayerKind) -> LayerKind:
@@ -276,9 +277,9 @@ def _conv_transpose2d_shape(lr) -> tuple:
     c, h, w = _feature_map(lr)
     k = _square_kernel(lr, 0, c)
     s, pad, out_pad = lr.stride, lr.padding, lr.output_padding
-    _need(all(isinstance(v, int | np.integer) for v in (s, pad, out_pad)) and s >= 1 and pad >= 0
-          and out_pad >= 0, lr, f"stride >= 1, padding >= 0 and output_padding >= 0 needed, got stride {s}, "
-          f"padding {pad}, output_padding {out_pad}")
+    _need(all(isinstance(v, int | np.integer) for v in (s, pad, out_pad)) and s >= 1 and pad >= 0, lr,
+          f"integers stride >= 1, padding >= 0 and output_padding needed, got stride {s}, padding {pad}, "
+          f"output_padding {out_pad}")
     size = [transposed_out_size(n, k, s, pad, out_pad) for n in (h, w)]
     _need(min(size) >= 1, lr, f"output size {size} from input {(c, h, w)}")
     return (int(lr.weight.shape[1]), *size)

@@ -16,7 +16,13 @@ TRANSPOSED_KERNELS = (2, 3, 4, 5)
 
 
 def transposed_out_size(n: int, k: int, stride: int, padding: int, output_padding: int) -> int:
-    """torch's ConvTranspose2d output size: (n - 1) * stride - 2 * padding + k + output_padding."""
+    """torch's ConvTranspose2d output size: (n - 1) * stride - 2 * padding + k + output_padding.
+
+    The output is rows ``padding .. padding + out - 1`` of the full transposed convolution (``(n - 1) * stride + k``
+    rows): ``padding`` cropped at the start and ``padding - output_padding`` at the end. A negative
+    ``output_padding`` (which torch's modules refuse) crops more at the end than at the start: Keras's 'same'
+    Conv2DTranspose of stride 2 and kernel 5 is padding 1, output_padding -1 (17 full rows, 1 and 2 cropped).
+    """
     return (n - 1) * stride - 2 * padding + k + output_padding
 
 
@@ -29,15 +35,20 @@ def transposed_support(k: int, stride: int, padding: int, output_padding: int) -
         p.append(f"kernel {k} (supported: {', '.join(map(str, TRANSPOSED_KERNELS))}, square)")
     if not 0 <= padding <= k - 1:
         p.append(f"padding {padding} (supported: 0 to kernel - 1 = {k - 1})")
-    if not 0 <= output_padding < stride:
-        p.append(f"output_padding {output_padding} (supported: 0 to stride - 1 = {stride - 1})")
+    # output_padding < stride: no output row beyond the full map but the bias-only ones torch allows; an end crop
+    # padding - output_padding <= k - 1: the last output row still reads the last input row, so every streaming
+    # kernel (hls4ml's, the RTL stage) consumes each frame's every row before its last output
+    if not padding - (k - 1) <= output_padding < stride:
+        p.append(f"output_padding {output_padding} (supported: padding - kernel + 1 = {padding - k + 1} to stride - 1 "
+                 f"= {stride - 1})")
     return p
 
 
 # What fpgagen implements of torch's ConvTranspose2d, in words (the tail of every refusal).
 TRANSPOSED_SUPPORTED = (f"stride {' or '.join(map(str, TRANSPOSED_STRIDES))}, a square kernel of "
                         f"{', '.join(map(str, TRANSPOSED_KERNELS))}, padding 0 to kernel - 1, output_padding below "
-                        "the stride, dilation 1, groups 1, zero padding mode, each the same on both axes")
+                        "the stride and at least padding - kernel + 1 (negative: an end crop, as Keras's 'same'), "
+                        "dilation 1, groups 1, zero padding mode, each the same on both axes")
 
 
 def transposed_module_problems(module) -> list[str]:

@@ -46,8 +46,9 @@ class UnsupportedConvTransposeError(ValueError):
 
 
 def header_digest() -> str:
-    """Hash of the C++ kernel: part of the C-simulation cache key of models that use it."""
-    return hashlib.sha256(HEADER.read_bytes()).hexdigest()[:16]
+    """Hash of the C++ kernel and the templates that configure and call it: part of the C-simulation cache key of
+    models that use it."""
+    return hashlib.sha256(HEADER.read_bytes() + (CONFIG_TEMPLATE + FUNCTION_TEMPLATE).encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------------- converter
@@ -126,7 +127,7 @@ CONFIG_TEMPLATE = """struct config{index} : nnet::conv_transpose2d_config {{
     static const unsigned filt_size = {filt_size};
     static const unsigned stride = {stride};
     static const unsigned pad = {pad};
-    static const unsigned output_padding = {output_padding};
+    static const int output_padding = {output_padding};
     static const unsigned n_rows = {n_rows};
     static const unsigned reuse_factor = {reuse};
     static const unsigned multiplier_limit = {multiplier_limit};

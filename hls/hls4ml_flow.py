@@ -11,9 +11,10 @@ mapping lives). In io_stream hls4ml also inserts ``zp2d_<conv>`` (ZeroPadding2D,
 padded convolution and replaces ``view`` by ``repack_view`` (Repack, typed as the reshape's result); both copy, and
 :func:`convert` checks their types.
 
-``conv_transpose2d`` layers become ``nn.ConvTranspose2d``, which hls4ml 1.3.0 cannot convert by itself: fpgagen's
-extension (:mod:`fpgagen.hls.hls4ml_conv_transpose`: converter handler, IR layer, templates, C++ kernel) is
-registered when this module is imported.
+``conv_transpose2d`` layers become :class:`ConvTranspose2d` (an ``nn.ConvTranspose2d`` that also computes a negative
+``output_padding``, Keras's 'same'), which hls4ml 1.3.0 cannot convert by itself: fpgagen's extension
+(:mod:`fpgagen.hls.hls4ml_conv_transpose`: converter handler, IR layer, templates, C++ kernel) is registered when
+this module is imported.
 
 The view fix: hls4ml's channels-last conversion gives a ``view(-1, C, H, W)`` the output shape (H, W, C) but keeps
 ``target_shape = [C, H, W]`` and the Dense's torch (C, H, W) output order: the numbers come out permuted, and in
@@ -38,7 +39,9 @@ import torch
 from hls4ml.model.flow import get_flow, register_flow
 from hls4ml.model.optimizer import OptimizerPass, get_optimizer, register_pass
 from hls4ml.model.types import UnspecifiedPrecisionType, WeightVariable
+from hls4ml.utils.torch import HLS4MLModule
 from torch import nn
+from torch.nn import functional as F
 
 from fpgagen.core.errors import ToolNotFoundError  # noqa: F401  (re-exported)
 from fpgagen.core.fixed import FixedType
@@ -104,6 +107,20 @@ class HlsMapping:
     configure: Callable[[Layer, dict], None] = lambda lr, entry: None
 
 
+class ConvTranspose2d(HLS4MLModule, nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` whose ``output_padding`` may also be negative: the output then loses that many more
+    rows and columns at the end (:func:`fpgagen.core.transposed.transposed_out_size`), which torch's own forward
+    refuses. hls4ml's converter picks its handler by the class name (fpgagen's extension handler, which reads the
+    attributes) and, as an ``HLS4MLModule``, does not trace into this forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        crop = [-op for op in self.output_padding]
+        if max(crop) <= 0:
+            return super().forward(x)
+        y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, 0, self.groups, self.dilation)
+        return y[..., : y.shape[-2] - max(crop[0], 0), : y.shape[-1] - max(crop[1], 0)]
+
+
 def _arithmetic_config(lr: Layer, entry: dict) -> None:
     entry["Precision"].update(weight=str(lr.weight_t), bias=str(lr.bias_t), accum=str(lr.accum_t))
     entry.update(Strategy=STRATEGY, ReuseFactor=int(lr.reuse_factor))
@@ -127,7 +144,7 @@ for _kind, _mapping in {
     "dense": HlsMapping(lambda lr: nn.Linear(lr.in_shape[0], lr.out_shape[0]), _arithmetic_config),
     "conv2d": HlsMapping(lambda lr: nn.Conv2d(lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1],
                                               padding=lr.padding), _arithmetic_config),
-    "conv_transpose2d": HlsMapping(lambda lr: nn.ConvTranspose2d(
+    "conv_transpose2d": HlsMapping(lambda lr: ConvTranspose2d(
         lr.in_shape[0], lr.out_shape[0], lr.weight.shape[-1], stride=lr.stride, padding=lr.padding,
         output_padding=lr.output_padding), _arithmetic_config),
     "relu": HlsMapping(lambda lr: nn.ReLU()),

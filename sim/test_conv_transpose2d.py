@@ -54,6 +54,15 @@ CASES = [
     # one input row: the ring holds rows of several frames at once
     ("s2_k3_one_row", 1, 3, 2, 2, 3, 2, 0, 1, 4, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
      "ap_fixed<24,12>", "ap_fixed<8,3,AP_TRN,AP_SAT>"),
+    # negative output_padding, an end crop: Keras's 'same' of stride 2, kernel 5 (padding 1, output_padding -1)
+    ("s2_k5_keras_same", 4, 3, 3, 2, 5, 2, 1, -1, 6, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
+     "ap_fixed<26,12>", "ap_fixed<8,3,AP_RND,AP_SAT>"),
+    # kernel 3, padding 1, output_padding -1, P < C; and the deepest end crop (K - 1: the last output row reads
+    # only the last input row)
+    ("s2_k3_end_crop", 3, 4, 4, 2, 3, 2, 1, -1, 2, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
+     "ap_fixed<24,12>", "ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
+    ("s2_k5_end_crop_k_minus_1", 3, 3, 2, 2, 5, 2, 0, -4, 4, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
+     "ap_fixed<24,12>", "ap_fixed<8,3,AP_TRN,AP_WRAP>"),
 ]
 
 
@@ -117,7 +126,8 @@ def test_rom_files_round_trip(tmp_path):
     np.testing.assert_array_equal(read_memh(bf, 8, 2).ravel(), b)
 
 
-@pytest.mark.parametrize("s,k,pad,opad", [(1, 3, 1, 0), (2, 5, 2, 1), (2, 2, 0, 1), (2, 4, 3, 0), (1, 5, 4, 0)])
+@pytest.mark.parametrize("s,k,pad,opad", [(1, 3, 1, 0), (2, 5, 2, 1), (2, 2, 0, 1), (2, 4, 3, 0), (1, 5, 4, 0),
+                                          (2, 5, 1, -1), (2, 3, 0, -1), (2, 5, 0, -4)])
 def test_cycle_model_counts_the_useful_taps(s, k, pad, opad):
     in_hw = (3, 5)
     out_hw = tuple(transposed_out_size(n, k, s, pad, opad) for n in in_hw)

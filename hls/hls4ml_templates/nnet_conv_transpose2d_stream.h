@@ -10,6 +10,9 @@
 // of each output to the result type -- fpgagen.hls.golden.conv_transpose2d.
 //
 // Streams: one beat is one pixel, all channels (channels last), raster order, in and out.
+// Output size: out_height follows from torch's output_padding, which fpgagen also allows negative (an end crop,
+// as Keras's 'same'); the kernel needs only that the last output row reads the last input row, so each frame's
+// every input row is consumed (asserted below; fpgagen.core.transposed.transposed_support keeps to it).
 // Line buffer: the n_rows = (filt_size - 1) / stride + 1 input rows one output row can need, as a ring.
 // Weights: layout (filt_size, filt_size, n_filt, n_chan), i.e. tap (ty, tx) then output channel then input channel.
 
@@ -87,6 +90,9 @@ void conv_transpose_2d_cl(
     assert(CONFIG_T::n_chan * CONFIG_T::n_filt == CONFIG_T::multiplier_limit * CONFIG_T::reuse_factor &&
            "the reuse factor must divide n_chan * n_filt");
     assert(CONFIG_T::pad < CONFIG_T::filt_size && CONFIG_T::n_rows == (CONFIG_T::filt_size - 1) / CONFIG_T::stride + 1);
+    assert((CONFIG_T::out_height - 1 + CONFIG_T::pad) / CONFIG_T::stride >= CONFIG_T::in_height - 1 &&
+           (CONFIG_T::out_width - 1 + CONFIG_T::pad) / CONFIG_T::stride >= CONFIG_T::in_width - 1 &&
+           "the last output row and column must read the last input row and column");
 
     // One word holds the multiplier_limit weights a ReuseLoop iteration reads (consecutive within a tap).
     const int multiplier_limit = CONFIG_T::multiplier_limit;

@@ -1,5 +1,5 @@
 // Transposed 2-D convolution stage, torch ConvTranspose2d (stride 1 or 2, square K x K kernel, padding PAD,
-// output_padding OUT_PAD, dilation 1, groups 1): pixels of C_IN lanes in, pixels of C_OUT lanes out, both in
+// output_padding OUT_PAD -- negative: an end crop, Keras's 'same' --, dilation 1, groups 1): pixels of C_IN lanes in, pixels of C_OUT lanes out, both in
 // raster order (channels last, lane 0 in the LSBs), frames back to back.
 //
 // Sub-pixel form, no zero insertion (fpgagen.hls.quantized_model.transposed_phases): along each axis, output
@@ -41,7 +41,7 @@ module fg_conv_transpose2d #(
   parameter int unsigned K            = 3,     // kernel size (K x K)
   parameter int unsigned STRIDE       = 2,     // stride, 1 or 2
   parameter int unsigned PAD          = 1,     // torch padding, 0 .. K - 1
-  parameter int unsigned OUT_PAD      = 1,     // torch output_padding, 0 .. STRIDE - 1
+  parameter int          OUT_PAD      = 1,     // torch output_padding, PAD - K + 1 .. STRIDE - 1 (< 0: end crop)
   parameter int unsigned P            = 1,     // multipliers; legal values: fpgagen.rtl.params.conv_transpose_split
   parameter int unsigned X_W          = 8,     // input width
   parameter int          X_F          = 4,     // input fraction bits
@@ -78,8 +78,8 @@ module fg_conv_transpose2d #(
     return (n > 1) ? $clog2(n) : 1;
   endfunction
 
-  localparam int OhI = int'((H - 1) * STRIDE + K + OUT_PAD) - 2 * int'(PAD);  // output rows
-  localparam int OwI = int'((W - 1) * STRIDE + K + OUT_PAD) - 2 * int'(PAD);  // output columns
+  localparam int OhI = int'((H - 1) * STRIDE + K) + OUT_PAD - 2 * int'(PAD);  // output rows
+  localparam int OwI = int'((W - 1) * STRIDE + K) + OUT_PAD - 2 * int'(PAD);  // output columns
   localparam int unsigned OH = (OhI > 0) ? OhI : 1;
   localparam int unsigned OW = (OwI > 0) ? OwI : 1;
   localparam int unsigned S = (STRIDE > 0) ? STRIDE : 1;
@@ -110,8 +110,11 @@ module fg_conv_transpose2d #(
   localparam int unsigned AddrW = bits(NWords);
   localparam int unsigned PxW = C_IN * X_W;
 
-  if (STRIDE < 1 || STRIDE > 2 || K < 1 || PAD > K - 1 || OUT_PAD >= STRIDE) begin : gen_err_geometry
-    $fatal(1, "fg_conv_transpose2d: need STRIDE in 1..2, K >= 1, PAD <= K-1, OUT_PAD < STRIDE (STRIDE=%0d K=%0d PAD=%0d OUT_PAD=%0d)",
+  // PAD - OUT_PAD <= K - 1 (the end crop): the last output row reads the last input row, so a frame's rows are all
+  // consumed before its last output (the frame-end release below frees all H)
+  if (STRIDE < 1 || STRIDE > 2 || K < 1 || PAD > K - 1 || OUT_PAD >= int'(STRIDE)
+      || int'(PAD) - OUT_PAD > int'(K) - 1) begin : gen_err_geometry
+    $fatal(1, "fg_conv_transpose2d: need STRIDE in 1..2, K >= 1, PAD <= K-1, PAD-K+1 <= OUT_PAD < STRIDE (STRIDE=%0d K=%0d PAD=%0d OUT_PAD=%0d)",
            STRIDE, K, PAD, OUT_PAD);
   end
   if (H < 1 || W < 1 || C_IN < 1 || C_OUT < 1 || X_W < 1 || OhI < 1 || OwI < 1) begin : gen_err_size

@@ -19,6 +19,21 @@ WIDE = FixedType(40, 20, True, "TRN", "WRAP")  # accumulator and result: nothing
 
 SUPPORTED = [(s, k, p, op) for s, k, p, op in itertools.product((1, 2), (2, 3, 4, 5), range(5), (0, 1))
              if not transposed_support(k, s, p, op)]
+# Negative output_padding, an end crop: Keras's 'same' (s2 k5 -> p1 op-1, s2 k3 -> p0 op-1, s1 k4 -> p1 op-1,
+# s1 k2 -> p0 op-1), the brief's s2 k3 p1 op-1, and the deepest end crops (K - 1)
+END_CROPS = [(2, 5, 1, -1), (2, 3, 0, -1), (1, 4, 1, -1), (1, 2, 0, -1), (2, 3, 1, -1), (2, 5, 0, -4), (2, 4, 0, -3),
+             (1, 3, 0, -2), (1, 5, 2, -2)]
+
+
+def _cropped_reference(x, w, stride, padding, output_padding):
+    """torch's full transposed convolution (padding 0), rows and columns ``padding .. padding + out - 1`` (zero
+    beyond its end, where output_padding exceeds padding)."""
+    full = torch.nn.functional.conv_transpose2d(torch.tensor(x, dtype=torch.float64),
+                                                torch.tensor(w, dtype=torch.float64), stride=stride).numpy()
+    k, grow = w.shape[-1], max(0, output_padding - padding)
+    full = np.pad(full, ((0, 0), (0, 0), (0, grow), (0, grow)))
+    oh, ow = (transposed_out_size(n, k, stride, padding, output_padding) for n in x.shape[2:])
+    return full[:, :, padding : padding + oh, padding : padding + ow]
 
 
 @pytest.mark.parametrize("stride,k,padding,output_padding", SUPPORTED)
@@ -39,13 +54,44 @@ def test_golden_equals_torch_on_integer_codes(stride, k, padding, output_padding
         np.testing.assert_array_equal(got, ref)
 
 
-@pytest.mark.parametrize("stride,k,padding,output_padding", SUPPORTED)
+@pytest.mark.parametrize("stride,k,padding,output_padding", END_CROPS + SUPPORTED[::5])
+def test_golden_equals_the_cropped_full_convolution(stride, k, padding, output_padding):
+    assert not transposed_support(k, stride, padding, output_padding)
+    rng = np.random.default_rng(k * 100 + padding * 10 + stride - output_padding)
+    for h, w in ((1, 2), (3, 4), (7, 5)):
+        if transposed_out_size(h, k, stride, padding, output_padding) < 1:
+            continue
+        x = rng.integers(-128, 128, (2, 3, h, w))
+        wt = rng.integers(-32, 32, (3, 4, k, k))
+        b = rng.integers(-500, 500, 4)
+        got = conv_transpose2d(x, X_T, wt, b, W_T, B_T, WIDE, WIDE, stride, padding, output_padding)
+        ref = _cropped_reference(x, wt, stride, padding, output_padding)
+        ref = ref * (1 << (WIDE.frac - X_T.frac - W_T.frac)) + (b << (WIDE.frac - B_T.frac))[None, :, None, None]
+        assert got.shape == ref.shape
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_keras_same_is_a_negative_output_padding():
+    """Keras 3's 'same' of stride 2, kernel 5 on 7 rows: the full 17 rows cropped by 1 and 2, i.e. padding 1,
+    output_padding -1 -> 14 rows; one more row of end crop than the kernel allows is refused."""
+    assert transposed_out_size(7, 5, 2, 1, -1) == 14
+    assert transposed_support(5, 2, 1, -1) == [] and transposed_support(5, 2, 0, -4) == []
+    assert transposed_support(5, 2, 0, -5) == ["output_padding -5 (supported: padding - kernel + 1 = -4 to stride "
+                                               "- 1 = 1)"]
+    assert transposed_support(3, 2, 1, 2)
+
+
+@pytest.mark.parametrize("stride,k,padding,output_padding", SUPPORTED + END_CROPS)
 def test_useful_taps_match_the_cost_model(stride, k, padding, output_padding):
     in_hw = (4, 6)
     out_hw = tuple(transposed_out_size(n, k, stride, padding, output_padding) for n in in_hw)
     phase, useful = transposed_taps(k, stride, padding, out_hw, in_hw)
-    layer = torch.nn.ConvTranspose2d(1, 1, k, stride=stride, padding=padding, output_padding=output_padding)
-    assert useful == _transposed_taps(layer, in_hw)
+    if output_padding >= 0:
+        layer = torch.nn.ConvTranspose2d(1, 1, k, stride=stride, padding=padding, output_padding=output_padding)
+        assert useful == _transposed_taps(layer, in_hw)
+    else:  # torch's module refuses it: count the ones of the cropped full map
+        assert useful == _cropped_reference(np.ones((1, 1, *in_hw)), np.ones((1, 1, k, k)), stride, padding,
+                                            output_padding).sum()
     assert useful <= phase <= out_hw[0] * out_hw[1] * k * k
 
 
@@ -79,6 +125,7 @@ def test_validate_accepts_and_round_trips(tmp_path):
 @pytest.mark.parametrize("kw,message", [
     ({"stride": 3, "out_hw": 7}, "unsupported stride 3"),
     ({"output_padding": 2, "out_hw": 7}, "unsupported output_padding 2"),
+    ({"k": 3, "padding": 0, "output_padding": -3, "out_hw": 2}, "unsupported output_padding -3"),
     ({"padding": 3, "out_hw": 1}, "unsupported padding 3"),
     ({"out_hw": 9}, "does not follow from in_shape"),
 ])

@@ -216,6 +216,27 @@ def test_conv_transpose2d_matches_torch(stride, k, padding, output_padding):
         np.testing.assert_allclose(ref.run(z), seq(torch.from_numpy(z)).numpy(), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("stride,k,padding,output_padding", [(2, 5, 1, -1), (2, 3, 1, -1), (2, 3, 0, -1),
+                                                             (1, 4, 1, -1), (2, 5, 0, -4)])
+def test_conv_transpose2d_end_crop_matches_the_cropped_full_convolution(stride, k, padding, output_padding):
+    """A negative output_padding (Keras's 'same'): torch's full transposed convolution (padding 0) cropped to rows
+    and columns padding .. padding + out - 1, computed independently of the float kernel."""
+    rng = np.random.default_rng(k * 10 + padding)
+    w, b = rng.standard_normal((3, 2, k, k)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    dense_w, dense_b = rng.standard_normal((3 * 7 * 6, 5)).astype(np.float32), np.zeros(3 * 7 * 6, np.float32)
+    oh, ow = ((n - 1) * stride - 2 * padding + k + output_padding for n in (7, 6))
+    layers = [fm.FloatLayer("dense_0", "dense", dense_w, dense_b),
+              fm.FloatLayer("reshape_1", "reshape", out_shape=(3, 7, 6)),
+              fm.FloatLayer("conv_transpose2d_2", "conv_transpose2d", w, b, padding=padding, stride=stride,
+                            output_padding=output_padding)]
+    model = FloatModel(layers, "t", 5, (2, oh, ow))
+    z = latents(4, 5, seed=2)
+    x = torch.from_numpy((z @ dense_w.T).reshape(-1, 3, 7, 6)).double()
+    full = torch.nn.functional.conv_transpose2d(x, torch.from_numpy(w).double(), stride=stride).numpy()
+    want = full[:, :, padding : padding + oh, padding : padding + ow] + b[None, :, None, None]
+    np.testing.assert_allclose(model.run(z), want, rtol=0, atol=1e-4)
+
+
 def test_benchmark(exported):
     ref = FloatModel.load(exported("digits8"))
     result = ref.benchmark(n=40, batch=16)

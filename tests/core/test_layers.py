@@ -9,6 +9,7 @@ import fpgagen.core.float_model  # noqa: F401  (each back-end module registers i
 import fpgagen.core.golden  # noqa: F401
 import fpgagen.core.quantize  # noqa: F401
 import fpgagen.hls.hls4ml_flow  # noqa: F401
+import fpgagen.models.keras_import  # noqa: F401
 import fpgagen.models.lower  # noqa: F401
 import fpgagen.models.onnx_import  # noqa: F401
 import fpgagen.rtl.generate  # noqa: F401

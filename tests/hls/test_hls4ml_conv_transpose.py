@@ -173,6 +173,43 @@ def test_random_convt_stack_csim_equals_golden(index):
     assert_bit_exact(CSimExecutor(model).prepare().run(z), want)
 
 
+# Negative output_padding, an end crop (Keras's 'same': s2 k5 -> p1 op-1, s2 k3 -> p0 op-1, s1 k4 and k2 -> op-1),
+# the brief's s2 k3 p1 op-1 and the deepest end crop (K - 1), with SHRINK between: 3 -> 6 -> 6 -> 10 -> 6 -> 12 -> 8
+# -> 4 -> 7 -> 7 pixels a side
+END_CROP_CHAIN = [(2, 5, 1, -1), (1, 4, 1, -1), (2, 3, 1, -1), SHRINK, (2, 3, 0, -1), SHRINK, SHRINK, (2, 5, 0, -4),
+                  (1, 2, 0, -1)]
+
+
+@needs_gxx
+@pytest.mark.slow(16)
+def test_end_crop_csim_equals_golden():
+    model = convt_stack(21, END_CROP_CHAIN, side=3)
+    assert model.image_shape[1:] == (7, 7)
+    z = latents(48, model.latent_dim, seed=21)
+    want = golden.generate(model, z)
+    assert len(np.unique(want)) > 8, "degenerate test: the outputs hardly vary"
+    assert_bit_exact(CSimExecutor(model).prepare().run(z), want)
+
+
+def test_end_crop_torch_module_computes_the_cropped_full_convolution(tmp_path):
+    """to_torch's ConvTranspose2d with output_padding -1 (which torch's own forward refuses) is the full transposed
+    convolution cropped to rows padding .. padding + out - 1, and hls4ml's converter takes it as such."""
+    model = convt_stack(22, [(2, 5, 1, -1)], side=7, activations=False)
+    assert model.image_shape[1:] == (14, 14)
+    seq = to_torch(model, torch.float64)
+    m = seq[3]
+    assert isinstance(m, nn.ConvTranspose2d) and m.output_padding == (-1, -1)
+    x = torch.randn(2, *model.layers[3].in_shape, dtype=torch.float64)
+    full = torch.nn.functional.conv_transpose2d(x, m.weight, m.bias, stride=2)
+    assert full.shape[-1] == 17
+    with torch.no_grad():
+        assert torch.equal(m(x), full[..., 1:15, 1:15])
+    hm = convert(model, tmp_path / "prj")
+    layer = {lr.name: lr for lr in hm.get_layers()}[hls_layer_names(model)["conv_transpose2d_3"]]
+    assert layer.get_attr("output_padding") == -1
+    assert list(layer.get_output_variable().shape) == [14, 14, model.image_shape[0]]
+
+
 @needs_gxx
 def test_dcgan28_shapes_scaled_down_csim_equals_golden():
     """The seed's generator with channels 256/128/64/1 scaled to 16/8/4/1: 7x7 -> k5 s1 p2 -> 7x7 -> k5 s2 p2 op1

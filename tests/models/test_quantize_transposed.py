@@ -154,8 +154,8 @@ def _generator_with(module: nn.Module) -> Generator:
     (nn.ConvTranspose2d(2, 1, 3, padding=3), r"padding 3 \(supported: 0 to kernel - 1 = 2\)"),
     (nn.ConvTranspose2d(2, 1, (3, 5)), r"kernel_size \(3, 5\) differs between the axes"),
     (nn.ConvTranspose2d(2, 1, 3, stride=(1, 2)), r"stride \(1, 2\) differs between the axes"),
-    (nn.ConvTranspose2d(2, 1, 3, dilation=2, output_padding=1), r"dilation \(2, 2\) .*output_padding 1 "
-                                                                  r"\(supported: 0 to stride - 1 = 0\)"),
+    (nn.ConvTranspose2d(2, 1, 3, dilation=2, output_padding=1),
+     r"dilation \(2, 2\) .*output_padding 1 \(supported: padding - kernel \+ 1 = -2 to stride - 1 = 0\)"),
     (nn.ConvTranspose2d(2, 2, 3, groups=2), r"groups 2 \(supported: 1\)"),
 ])
 def test_unsupported_transposed_convolutions_are_refused_naming_the_layer(module, message):
