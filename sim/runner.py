@@ -48,7 +48,12 @@ def sim_build_root() -> Path:
 
 
 def case_hash(toplevel: str, parameters: Mapping[str, object]) -> str:
-    text = json.dumps({"top": toplevel, "params": {k: parameters[k] for k in sorted(parameters)}}, default=str)
+    """The build folder's key: top, parameters and the Verilator installation. A build's make dependency files name
+    that installation's files by absolute path, so a build made with another one (another venv, another checkout)
+    is never reused: its make would stop at "No rule to make target" for a file that is gone."""
+    verilator = verilator_bin_dir()
+    text = json.dumps({"top": toplevel, "params": {k: parameters[k] for k in sorted(parameters)},
+                       "verilator": str(verilator.resolve()) if verilator else None}, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
