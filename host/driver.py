@@ -24,10 +24,16 @@ Batches larger than the DMA's maximum transfer (its length register is ``c_sg_le
 split; two sets of buffers let packing of the next chunk and unpacking of the last overlap the DMA. Every wait
 on the DMA is bounded: a channel that does not finish within ``timeout`` seconds raises :class:`DmaTimeoutError`
 (pynq's own ``wait()`` polls forever); error bits in DMASR raise :class:`DmaError`.
+
+After a timeout or a DMA error the kernel may still hold beats of the failed call -- images it finished late,
+latents it had not yet consumed -- and they would come back as the next call's images. So the driver refuses every
+further call (:class:`OverlayFaultError`) until :meth:`GeneratorDriver.reset` has programmed the PL again. Calls
+from several threads are serialized, one transfer sequence at a time per overlay.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +45,7 @@ from fpgagen.core.latents import check_latents
 from fpgagen.core.manifest import BEAT_FORMAT, MANIFEST_FORMAT, TLAST_RULE, OverlayError, OverlayManifest
 
 __all__ = ["BEAT_FORMAT", "MANIFEST_FORMAT", "TLAST_RULE", "DmaError", "DmaTimeoutError", "GeneratorDriver",
-           "GeneratorOverlay", "OverlayError", "OverlayManifest"]
+           "GeneratorOverlay", "OverlayError", "OverlayFaultError", "OverlayManifest"]
 
 AXI_DMA_VLNV = "xilinx.com:ip:axi_dma:"
 
@@ -58,6 +64,10 @@ class DmaError(RuntimeError):
 
 class DmaTimeoutError(TimeoutError):
     """A DMA channel did not finish its transfer in time (a stalled kernel, or the wrong beat count)."""
+
+
+class OverlayFaultError(RuntimeError):
+    """The overlay failed an earlier call and refuses work until ``reset()`` has emptied its kernel."""
 
 
 
@@ -128,7 +138,9 @@ class GeneratorDriver(DefaultHierarchy):
         self.timeout = timeout
         self.max_batch = max_batch
         self.last_timing = Timing()
+        self.fault: str | None = None  # why the last failed call failed, until reset()
         self._buffers: list[tuple[np.ndarray, np.ndarray]] = []
+        self._lock = threading.RLock()
 
     @staticmethod
     def checkhierarchy(description) -> bool:
@@ -175,10 +187,25 @@ class GeneratorDriver(DefaultHierarchy):
 
         The latents travel as float32 (rounded from wider floats) and are cast to the kernel's fixed-point
         input type on the board. Raises ValueError for wrong shapes, dtypes or non-finite values,
-        :class:`DmaTimeoutError` / :class:`DmaError` when the DMA stalls or fails (the DMA is then reset).
+        :class:`DmaTimeoutError` / :class:`DmaError` when the DMA stalls or fails, and :class:`OverlayFaultError`
+        for every call after that until :meth:`reset`. Thread-safe: calls are serialized.
         """
-        t0 = time.perf_counter()
         z = check_latents(z, self.latent_dim)
+        with self._lock:
+            if self.fault is not None:
+                raise OverlayFaultError(
+                    f"{self._dma_path}: refused, an earlier call failed ({self.fault}). The kernel may still hold "
+                    "beats of that call, which would come back as this call's images: call reset() (it programs "
+                    "the PL again, so the kernel starts empty) or download the overlay again")
+            try:
+                return self._generate(z)
+            except (DmaError, DmaTimeoutError) as e:
+                self.fault = f"{type(e).__name__}: {str(e)[:300]}"
+                self._abort()
+                raise
+
+    def _generate(self, z: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
         n = len(z)
         per = self.images_per_transfer
         self._ensure_buffers(min(per, n))
@@ -186,19 +213,15 @@ class GeneratorDriver(DefaultHierarchy):
         images = np.empty((n, c, h, w), np.float32)
         timing = Timing(images=n)
         chunks = [(i, min(i + per, n)) for i in range(0, n, per)]
-        try:
-            self._pack(z, chunks[0], 0, timing)
-            self._start(chunks[0], 0, timing)
-            for k in range(1, len(chunks) + 1):
-                if k < len(chunks):
-                    self._pack(z, chunks[k], k % 2, timing)
-                self._wait(chunks[k - 1], timing)
-                if k < len(chunks):
-                    self._start(chunks[k], k % 2, timing)
-                self._unpack(images, chunks[k - 1], (k - 1) % 2, timing)
-        except (DmaError, DmaTimeoutError):
-            self.reset()
-            raise
+        self._pack(z, chunks[0], 0, timing)
+        self._start(chunks[0], 0, timing)
+        for k in range(1, len(chunks) + 1):
+            if k < len(chunks):
+                self._pack(z, chunks[k], k % 2, timing)
+            self._wait(chunks[k - 1], timing)
+            if k < len(chunks):
+                self._start(chunks[k], k % 2, timing)
+            self._unpack(images, chunks[k - 1], (k - 1) % 2, timing)
         timing.total = time.perf_counter() - t0
         self.last_timing = timing
         return images
@@ -225,25 +248,39 @@ class GeneratorDriver(DefaultHierarchy):
                                dma_s_per_image=parts.dma / n, transfers=parts.transfers)
 
     def reset(self) -> None:
-        """Soft-reset the AXI DMA (DMACR.Reset) and restart both channels.
+        """Bring the kernel and the DMA back to a known-empty state, and accept calls again.
 
-        Clears errors and aborts transfers in flight. The kernel is not reset: after a stall, beats it still
-        holds would corrupt the next transfer, so download the overlay again before trusting results.
+        It programs the PL again (``Overlay.download``): reconfiguring the fabric clears every register and FIFO
+        of the kernel and reloads its block RAMs (the weight ROMs) from the bitstream, so no beat of a failed call
+        survives, whatever state the kernel was stuck in; the DMA comes up halted and both channels are started
+        again. A soft reset of the AXI DMA alone would not do: it aborts the DMA's transfers but leaves the
+        kernel's pipeline as it was. On a PYNQ-Z2 this takes about a second; on the virtual board it builds a fresh
+        kernel backend and DMA model. Buffers stay allocated.
         """
-        self.dma.mmio.write(0x00, 0x4)
-        deadline = time.monotonic() + 1.0
-        while self.dma.mmio.read(0x00) & 0x4:
-            if time.monotonic() > deadline:
-                raise DmaTimeoutError(f"{self._dma_path}: soft reset did not complete within 1 s")
-        self.dma.sendchannel.start()
-        self.dma.recvchannel.start()
+        with self._lock:
+            self._overlay.download()
+            self.dma.sendchannel.start()
+            self.dma.recvchannel.start()
+            self.fault = None
+
+    def _abort(self) -> None:
+        """After a failed call: stop the DMA's transfers (DMACR.Reset) so no late beat lands in a buffer the caller
+        reuses; the kernel is emptied only by :meth:`reset`."""
+        try:
+            self.dma.mmio.write(0x00, 0x4)
+            deadline = time.monotonic() + 1.0
+            while self.dma.mmio.read(0x00) & 0x4 and time.monotonic() < deadline:
+                pass
+        except Exception:  # noqa: BLE001 -- best effort: the call's own error is what the caller needs
+            pass
 
     def close(self) -> None:
         """Free the DMA buffers (they are allocated again on the next ``generate``)."""
-        for buffers in self._buffers:
-            for b in buffers:
-                b.freebuffer()
-        self._buffers = []
+        with self._lock:
+            for buffers in self._buffers:
+                for b in buffers:
+                    b.freebuffer()
+            self._buffers = []
 
     # ------------------------------------------------------------------------------------------ internals
     @property
@@ -371,3 +408,9 @@ class GeneratorOverlay(Overlay):
     def benchmark(self, n: int = 1024, batch: int = 64) -> BenchmarkResult:
         """See :meth:`GeneratorDriver.benchmark`."""
         return self.generator.benchmark(n, batch)
+
+    def reset(self) -> None:
+        """Empty the kernel after a failed call and accept calls again (:meth:`GeneratorDriver.reset`: the PL is
+        programmed again), then pynq's own reset of the overlay's dictionaries."""
+        self.generator.reset()
+        super().reset()

@@ -32,6 +32,9 @@ The package, one module per part:
 
 - :mod:`~fpgagen.host.virtual_board.kernel`: :class:`KernelBackend` (and how to write one), :class:`Beats`,
   :class:`GoldenBackend`, :class:`StalledBackend`, :class:`VirtualBoardError`.
+- :mod:`~fpgagen.host.virtual_board.faults`: :class:`Faults` (stalls, a slow kernel, DMA error bits, dropped or
+  extra TLAST) from the overlay, ``$FPGAGEN_VIRTUAL_FAULTS`` or ``board.faults``, and :class:`FaultyKernel`, which
+  applies them to a kernel's streams; what the driver does about each.
 - :mod:`~fpgagen.host.virtual_board.registry`: kernel backends by name (:func:`register_backend`); ``rtlsim`` is
   imported when first named.
 - :mod:`~fpgagen.host.virtual_board.rtlsim_backend`: the ``rtlsim`` backend, the Verilator build of the RTL twin
@@ -48,6 +51,7 @@ vb.activate(vb.VirtualBoard())``.
 
 from fpgagen.host.virtual_board.axi_dma import AxiDmaModel
 from fpgagen.host.virtual_board.device import PYNQ_BOARD_NAMES, VirtualBoard, activate
+from fpgagen.host.virtual_board.faults import FAULTS_ENV, Faults, FaultyKernel
 from fpgagen.host.virtual_board.hwh import (
     DMA_CONFIG,
     DMA_REGISTERS,
@@ -71,9 +75,9 @@ from fpgagen.host.virtual_board.memory import HostMemory
 from fpgagen.host.virtual_board.registry import BACKENDS, backend_factory, register_backend
 
 __all__ = [
-    "BACKENDS", "DMA_CONFIG", "DMA_REGISTERS", "PS_PARAMETERS", "PS_VIEWS", "PYNQ_BOARD_NAMES", "SLCR_BASE",
-    "SLCR_RANGE", "VIRTUAL_BITSTREAM_FORMAT", "ZU_PORT_PARAMETERS", "AxiDmaModel", "Beats", "GoldenBackend",
-    "HostMemory", "KernelBackend", "PsView", "StalledBackend", "VirtualBoard", "VirtualBoardError", "activate",
-    "backend_factory", "hwh_board", "hwh_text", "manifest_for", "ps_view", "read_virtual_bitstream",
-    "register_backend", "write_virtual_overlay", "zu_ps_parameters",
+    "BACKENDS", "DMA_CONFIG", "DMA_REGISTERS", "FAULTS_ENV", "PS_PARAMETERS", "PS_VIEWS", "PYNQ_BOARD_NAMES",
+    "SLCR_BASE", "SLCR_RANGE", "VIRTUAL_BITSTREAM_FORMAT", "ZU_PORT_PARAMETERS", "AxiDmaModel", "Beats", "Faults",
+    "FaultyKernel", "GoldenBackend", "HostMemory", "KernelBackend", "PsView", "StalledBackend", "VirtualBoard",
+    "VirtualBoardError", "activate", "backend_factory", "hwh_board", "hwh_text", "manifest_for", "ps_view",
+    "read_virtual_bitstream", "register_backend", "write_virtual_overlay", "zu_ps_parameters",
 ]

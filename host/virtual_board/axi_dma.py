@@ -68,6 +68,14 @@ class AxiDmaModel:
         self.mm2s = _Channel("MM2S", 0x00)
         self.s2mm = _Channel("S2MM", 0x30)
         self.injected: dict[str, int] = {}
+        self.arm(None)
+
+    def arm(self, faults) -> None:
+        """Fail a transfer as ``faults.dma_error`` says (:class:`~fpgagen.host.virtual_board.faults.Faults`;
+        None: none); transfers are counted from now."""
+        self.planned_error = faults.dma_error_bit if faults else None
+        self.planned_transfer = faults.error_on_transfer if faults else 0
+        self.transfers = {"MM2S": 0, "S2MM": 0}
 
     def _channel(self, offset: int) -> tuple[_Channel, int]:
         return (self.mm2s, offset) if offset < 0x30 else (self.s2mm, offset - 0x30)
@@ -110,7 +118,10 @@ class AxiDmaModel:
         ch.sr &= ~0x2
         ch.done_beats = 0
         ch.total_bytes = ch.length
+        self.transfers[ch.name] += 1
         injected = self.injected.pop(ch.name, None)
+        if self.planned_error and self.planned_error[0] == ch.name and self.transfers[ch.name] == self.planned_transfer:
+            injected = self.planned_error[1]
         if injected:
             ch.fail(injected)
             return

@@ -15,6 +15,7 @@ from pynq.pl_server.device import Device
 from fpgagen.core.manifest import OverlayError, OverlayManifest
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.host.virtual_board.axi_dma import AxiDmaModel
+from fpgagen.host.virtual_board.faults import Faults, FaultyKernel
 from fpgagen.host.virtual_board.hwh import PS_VIEWS, hwh_board, read_virtual_bitstream
 from fpgagen.host.virtual_board.kernel import KernelBackend, VirtualBoardError
 from fpgagen.host.virtual_board.memory import HostMemory
@@ -53,6 +54,9 @@ class VirtualBoard(Device):
         dma: the :class:`AxiDmaModel` of the programmed overlay.
         memory: the :class:`HostMemory` buffers are allocated from.
         register_log: when a list, every register access is appended as (op, address, value).
+        faults: the :class:`~fpgagen.host.virtual_board.faults.Faults` in effect (the overlay's, the
+            environment's and this attribute's, merged); assign a Faults, a dict, a ``"key=value,..."`` string or
+            None between calls (see :mod:`fpgagen.host.virtual_board.faults`).
     """
 
     _probe_priority_ = 300
@@ -69,6 +73,9 @@ class VirtualBoard(Device):
         self.backend_override = backend
         self.kernel: KernelBackend | None = None
         self.dma: AxiDmaModel | None = None
+        self._faults_set: Faults | None = None  # board.faults = ...
+        self._overlay_faults = Faults()  # the programmed overlay's and the environment's
+        self._stream = (1, 1)  # beats of a latent and of an image, from the programmed overlay's manifest
         self._dma_window: tuple[int, int] | None = None
         self._become(get_board(board))
         self._ids = itertools.count(1)
@@ -134,10 +141,46 @@ class VirtualBoard(Device):
             raise VirtualBoardError(f"{bitstream.bitfile_name}: the virtual board emulates exactly one AXI DMA, the "
                                     f"hardware handoff has {len(dmas)} ({', '.join(dmas) or 'none'})")
         (_, desc), = dmas.items()
+        overlay_faults = Faults.of(doc.get("faults")).merged(Faults.from_environment())
         self.kernel = self._make_kernel(doc, Path(bitstream.bitfile_name).parent)
         self.dma = AxiDmaModel(self.memory, self.kernel, int(desc["parameters"].get("c_sg_length_width", 26)))
         self._dma_window = (int(desc["phys_addr"]), int(desc["addr_range"]))
+        self._overlay_faults = overlay_faults
+        self._stream = self._stream_of(doc, Path(bitstream.bitfile_name))
+        self._arm_faults()
         super().post_download(bitstream, parser, self.name)
+
+    @staticmethod
+    def _stream_of(doc: dict, bitfile: Path) -> tuple[int, int]:
+        """Beats of a latent and of an image: from the stream manifest, else (hls4ml's own overlays have none) from
+        the QuantizedModel the virtual bitstream names."""
+        try:
+            manifest = OverlayManifest.beside(bitfile)
+            return manifest.latent_dim, manifest.beats_per_image
+        except (FileNotFoundError, OverlayError):
+            model = QuantizedModel.load(bitfile.parent / doc["quantized_model"])
+            return model.latent_dim, int(np.prod(model.image_shape))
+
+    @property
+    def faults(self) -> Faults:
+        return self._overlay_faults.merged(self._faults_set)
+
+    @faults.setter
+    def faults(self, value) -> None:
+        self._faults_set = None if value is None else Faults.of(value)
+        if self.dma is not None:
+            self._arm_faults()
+
+    def _arm_faults(self) -> None:
+        """Put the faults in effect between the DMA and the kernel; their counts start now. A kernel already
+        wrapped keeps what it holds (changing the faults does not empty the PL; a download does)."""
+        faults = self.faults
+        if isinstance(self.kernel, FaultyKernel):
+            self.kernel.faults = faults
+            self.kernel.restart()
+        elif faults:
+            self.kernel = self.dma.kernel = FaultyKernel(self.kernel, faults, *self._stream)
+        self.dma.arm(faults)
 
     def _make_kernel(self, doc: dict, folder: Path) -> KernelBackend:
         override = self.backend_override

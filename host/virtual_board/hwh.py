@@ -19,6 +19,7 @@ from xml.etree import ElementTree as ET
 
 from fpgagen.core.manifest import OverlayManifest
 from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.host.virtual_board.faults import Faults
 from fpgagen.host.virtual_board.kernel import VirtualBoardError
 from fpgagen.host.virtual_board.registry import BACKENDS, backend_factory
 from fpgagen.overlays.boards import BOARDS, DEFAULT_BOARD, Board, get_board
@@ -313,7 +314,8 @@ def manifest_for(model: QuantizedModel, **fields) -> OverlayManifest:
 
 
 def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None = None, backend: str = "golden",
-                          length_width: int = 26, options: dict | None = None, board: str = DEFAULT_BOARD) -> Path:
+                          length_width: int = 26, options: dict | None = None, board: str = DEFAULT_BOARD,
+                          faults=None) -> Path:
     """Write a virtual-board overlay of ``model`` into ``folder``; return the path of its ``.bit``.
 
     Files: ``<name>.bit`` (a virtual bitstream: JSON naming ``backend`` and the QuantizedModel), ``<name>.hwh``
@@ -329,7 +331,10 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
         options: passed to the backend factory.
         board: a board of :data:`fpgagen.overlays.boards.BOARDS`: the part, PS and addresses of the ``.hwh``, and the
             manifest's ``board``.
+        faults: what the overlay does wrong, armed at every download
+            (:class:`~fpgagen.host.virtual_board.faults.Faults`, a dict or a ``"key=value,..."`` string).
     """
+    faults = Faults.of(faults)
     get_board(board)
     if backend_factory(backend) is None:
         raise ValueError(f"unknown kernel backend {backend!r}; registered: {', '.join(sorted(BACKENDS))}")
@@ -345,7 +350,8 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
                                                  kernel=manifest.kernel, length_width=length_width, board=board))
     bit = folder / f"{name}.bit"
     bit.write_text(json.dumps({"format": VIRTUAL_BITSTREAM_FORMAT, "backend": backend,
-                               "quantized_model": f"{name}.quantized", "options": options or {}}, indent=1) + "\n")
+                               "quantized_model": f"{name}.quantized", "options": options or {},
+                               "faults": faults.as_dict()}, indent=1) + "\n")
     return bit
 
 

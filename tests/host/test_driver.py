@@ -14,6 +14,7 @@ from fpgagen.host.driver import (
     GeneratorDriver,
     GeneratorOverlay,
     OverlayError,
+    OverlayFaultError,
     OverlayManifest,
 )
 
@@ -93,7 +94,9 @@ def test_stalled_kernel_times_out(board, overlay_files, models, stall, channel):
     with pytest.raises(DmaTimeoutError, match=rf"hier_0/axi_dma_0 {channel} .* within 0.2 s"):
         ol.generate(latents(5, 16))
     assert time.monotonic() - t < 1.0
-    board.replace_kernel(vb.GoldenBackend(models("digits8")))  # the driver reset the DMA: usable again
+    with pytest.raises(OverlayFaultError, match=r"refused, an earlier call failed \(DmaTimeoutError: .*call reset\(\)"):
+        ol.generate(latents(2, 16))
+    ol.reset()  # programs the PL again: the overlay's own (golden) kernel, empty
     z = latents(2, 16, seed=9)
     np.testing.assert_array_equal(ol.generate(z), golden.generate(models("digits8"), z))
 
@@ -105,6 +108,9 @@ def test_dma_error_bits_are_surfaced(board, overlay_files, channel, error, bit):
     board.inject_dma_error(channel, error)
     with pytest.raises(DmaError, match=rf"hier_0/axi_dma_0 {channel.upper()} failed on latents 0..2: {bit}"):
         ol.generate(latents(3, 16))
+    with pytest.raises(OverlayFaultError, match=rf"DmaError: .*{bit}"):
+        ol.generate(latents(3, 16))
+    ol.reset()
     assert ol.generate(latents(3, 16)).shape == (3, 1, 8, 8)
 
 
