@@ -122,11 +122,11 @@ class Generator:
 
         return parameter_count(self.module)
 
-    def board(self):
-        """The board its weights fit (:func:`fpgagen.overlays.boards.board_for_weights`) at its default weight
-        width."""
+    def board(self, weight_width: int | None = None, width_source: str | None = None):
+        """The board its weights fit (:func:`fpgagen.overlays.boards.board_for_weights`) at ``weight_width`` bits
+        (default: its default weight width; ``width_source`` says where a given width comes from)."""
         from fpgagen.overlays.boards import board_for_weights
 
-        (_, weight_width), source = self.spec.default_widths
-        return board_for_weights(self.name, self.parameters(), weight_width, source)
-
+        if weight_width is None:
+            (_, weight_width), width_source = self.spec.default_widths
+        return board_for_weights(self.name, self.parameters(), weight_width, width_source or "given")

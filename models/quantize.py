@@ -78,15 +78,17 @@ def quantize(generator, config: QuantConfig | None = None) -> QuantizedModel:
     says where the widths came from.
     """
     config = config or QuantConfig()
+    board = None  # the board whose multiplier budget is spent: where the weights fit at the default widths ...
     if config.data_width and config.weight_width:
         widths, width_source = (config.data_width, config.weight_width), "set by the quantization config"
     elif generator.spec.widths is None:
         widths, width_source = swept_widths(generator)
+        board = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
     else:
         widths, width_source = generator.spec.default_widths
     multipliers = None
     if config.multipliers is None:
-        multipliers = generator.board().board.multiplier_budget
+        multipliers = (board or generator.board()).board.multiplier_budget
     info = {"width_source": width_source}
     if generator.checkpoint is not None:
         info.update(checkpoint=Path(generator.checkpoint).name, checkpoint_sha256=generator.checkpoint_sha256)
