@@ -200,6 +200,8 @@ class QuantizedModel:
             doc = json.loads((folder / "model.json").read_text())
         except json.JSONDecodeError as e:
             raise QuantizedModelError(f"{folder / 'model.json'}: not valid JSON ({e})") from e
+        if not isinstance(doc, dict):
+            raise QuantizedModelError(f"{folder / 'model.json'}: a JSON object expected, got {type(doc).__name__}")
         if doc.get("format") not in FORMATS_READ:
             raise QuantizedModelError(f"{folder / 'model.json'}: format {doc.get('format')!r}, expected {FORMAT!r}")
         try:
@@ -207,6 +209,10 @@ class QuantizedModel:
                 arrays = dict(npz)
         except Exception as e:  # zipfile / pickle errors of a damaged file
             raise QuantizedModelError(f"{folder / 'weights.npz'}: unreadable ({e})") from e
+        not_codes = [f"{key} ({value.dtype})" for key, value in arrays.items() if value.dtype.kind not in "iu"]
+        if not_codes:
+            raise QuantizedModelError(f"{folder / 'weights.npz'}: weights and biases are integer codes; "
+                                      f"{', '.join(not_codes)} hold other values (nothing is rounded on reading)")
         try:
             layers = [Layer.from_json(d, arrays) for d in doc["layers"]]
             name = doc["name" if doc["format"] == FORMAT else "preset"]
@@ -243,5 +249,10 @@ class QuantizedModel:
             prev_shape, prev_t = lr.out_shape, lr.result_t
         if self.layers and len(self.layers[0].in_shape) != 1:
             problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")
+        lo_hi = self.output_range
+        if not (isinstance(lo_hi, tuple | list) and len(lo_hi) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in lo_hi)
+                and lo_hi[0] < lo_hi[1]):
+            problems.append(f"output_range must be two finite numbers, low < high, got {lo_hi!r}")
         if problems:
             raise QuantizedModelError(f"QuantizedModel {self.name!r} is inconsistent:\n  " + "\n  ".join(problems))

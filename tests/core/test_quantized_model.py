@@ -80,6 +80,8 @@ def edit_json(folder, change):
     (lambda d: d["layers"][1].update(kind="gelu"), "unknown kind"),
     (lambda d: d["layers"][7].update(table_size=1000), "power of two"),
     (lambda d: d.update(format="something-else"), "format 'something-else'"),
+    (lambda d: d.update(output_range=[1.0, -1.0]), r"output_range must be two finite numbers, low < high"),
+    (lambda d: d.update(output_range=[-1.0, float("nan")]), r"output_range must be two finite numbers"),
     (lambda d: d["layers"][0].pop("result_t"), "malformed"),
 ])
 def test_inconsistent_model_json_is_refused(saved, change, message):
@@ -95,6 +97,21 @@ def test_weights_and_json_must_match(saved):
     del arrays["conv2d_6.bias"]
     np.savez(saved / "weights.npz", **arrays)
     with pytest.raises(QuantizedModelError, match="missing \\['conv2d_6.bias'\\]"):
+        QuantizedModel.load(saved)
+
+
+def test_codes_with_fractions_are_refused_not_truncated(saved):
+    with np.load(saved / "weights.npz") as npz:
+        arrays = dict(npz)
+    arrays["dense_0.weight"] = arrays["dense_0.weight"] + 0.5
+    np.savez(saved / "weights.npz", **arrays)
+    with pytest.raises(QuantizedModelError, match=r"integer codes; dense_0.weight \(float64\) hold other values"):
+        QuantizedModel.load(saved)
+
+
+def test_a_model_json_of_the_wrong_type_is_named(saved):
+    (saved / "model.json").write_text("[1, 2]")
+    with pytest.raises(QuantizedModelError, match="model.json: a JSON object expected, got list"):
         QuantizedModel.load(saved)
 
 
