@@ -53,13 +53,16 @@ def check_image_out(path: Path) -> None:
 
 
 def save_images(images, path: Path, output_range) -> Path:
-    """A PNG grid, or a .npy file of the images as float32 (N, C, H, W)."""
+    """A PNG grid, or a .npy file of the images as float32 (N, C, H, W); images with NaN or Inf are refused."""
+    import numpy as np
+
     from fpgagen.models.sampling import save_grid
 
     check_image_out(path)
+    if not np.isfinite(images).all():
+        raise ValueError(f"the images hold NaN or Inf ({int((~np.isfinite(images)).sum())} values): {path} not "
+                         "written (the model's weights or statistics are broken)")
     if path.suffix.lower() == ".npy":
-        import numpy as np
-
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, np.ascontiguousarray(images, np.float32))
         return path

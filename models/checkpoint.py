@@ -106,3 +106,24 @@ def load_checkpoint(path: Path, name: str, modules: dict[str, nn.Module]) -> Non
     for prefix, module in modules.items():
         state = {k[len(prefix) + 1 :]: v for k, v in found.items() if k.startswith(prefix + ".")}
         module.load_state_dict(state, strict=True)
+    problems = [p for prefix, module in modules.items() for p in batchnorm_problems(module, prefix)]
+    if problems:
+        raise CheckpointError(f"{path}: its BatchNorm statistics would make the output NaN:\n  "
+                              + "\n  ".join(problems))
+
+
+def batchnorm_problems(module: nn.Module, prefix: str = "") -> list[str]:
+    """What in ``module``'s BatchNorm layers makes their output non-finite in eval mode: a running variance at or
+    below ``-eps`` (the layer divides by sqrt(var + eps)) or an ``eps`` that is not positive; one text per tensor."""
+    problems = []
+    for name, m in module.named_modules():
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm) or m.running_var is None:
+            continue
+        where = ".".join(part for part in (prefix, name) if part)
+        if not m.eps > 0:
+            problems.append(f"{where}: eps {m.eps} (it must be positive)")
+        bad = m.running_var + m.eps <= 0
+        if bad.any():
+            problems.append(f"{where}.running_var: {int(bad.sum())} of {bad.numel()} values at or below -eps (lowest "
+                            f"{float(m.running_var.min()):.4g}); a variance is never negative")
+    return problems

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fpgagen.models.checkpoint import batchnorm_problems
 from fpgagen.models.imports import SourceModel
 from fpgagen.models.lower import lower_module
 from fpgagen.models.sampling import generate
@@ -83,6 +84,10 @@ def load_weights(module: nn.Module, weights: Path) -> None:
     if non_finite:
         raise ValueError(f"weights {weights}: NaN or Inf in {', '.join(non_finite)}")
     module.load_state_dict(state, strict=True)
+    problems = batchnorm_problems(module)
+    if problems:
+        raise ValueError(f"weights {weights}: its BatchNorm statistics would make the output NaN: "
+                         + "; ".join(problems))
 
 
 def infer_latent_dim(module: nn.Module) -> int | None:

@@ -77,3 +77,20 @@ def test_cli_reports_a_bad_checkpoint(digits8_checkpoint, tmp_path, capsys):
     path, _ = digits8_checkpoint
     assert main(["sample", "mnist28", "--checkpoint", str(path), "--out", str(tmp_path / "g.png")]) == 2
     assert "not of 'mnist28'" in capsys.readouterr().err
+
+
+def test_a_negative_batchnorm_variance_is_refused_by_name(digits8_checkpoint, tmp_path, capsys):
+    """Finite, yet the output would be NaN: refused at load with the tensor named, and no image is written."""
+    path, _ = digits8_checkpoint
+
+    def negative(t):
+        t["generator.1.running_var"][3] = -0.5
+
+    rewrite(path, negative)
+    with pytest.raises(CheckpointError, match=r"generator.1.running_var: 1 of 256 values at or below -eps \(lowest "
+                                              r"-0.5\)"):
+        load_preset("digits8", path)
+    for command in (["sample", "digits8"], ["generate", "digits8", "--target", "torch"]):
+        out = tmp_path / f"{command[0]}.png"
+        assert main([*command, "--checkpoint", str(path), "--out", str(out)]) == 2
+        assert "would make the output NaN" in capsys.readouterr().err and not out.exists()
