@@ -190,12 +190,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     from fpgagen.core.latents import latents
     from fpgagen.host.executors import get_executor
-    from fpgagen.host.subject import Subject
+    from fpgagen.host.subject import resolve_subject
 
     check_image_out(args.out)
     start = time.perf_counter()
-    subject = Subject.of(load_generator(args))
-    options = {"board": subject.board} if args.target == "board" else {}
+    subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
+                              distribution=args.latents, quiet=False)
+    options = {"board": subject.board, "bitfile": subject.bitfile} if args.target == "board" else {}
     executor = get_executor(args.target, subject.model_for(args.target), **options)
     executor.prepare()
     prepared = time.perf_counter() - start
@@ -342,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=targets, default="golden", help=f"{', '.join(targets)} (default golden)")
     p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--overlay", type=Path, help="the overlay's .bit for the board target (default "
+                                                "overlays/BOARD/NAME.bit); NAME.quantized/ and NAME.float.npz beside "
+                                                "it, when present, are what the fixed-point and numpy targets run")
     p.add_argument("--out", type=Path, default=Path("grid.png"),
                    help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_generate)

@@ -72,3 +72,20 @@ def test_cli_generate_on_the_virtual_board(capsys, tmp_path):
     out = tmp_path / "grid.png"
     assert main(["generate", "digits8", "--target", "virtual-golden", "--n", "9", "--out", str(out)]) == 0
     assert out.is_file() and "9 images" in capsys.readouterr().out
+
+
+def test_generate_on_the_board_target_takes_an_overlay_anywhere(board, models, tmp_path, monkeypatch):
+    """`generate --target board --overlay PATH`: an overlay outside overlays/ (here a virtual one)."""
+    import numpy as np
+
+    from fpgagen.cli import main
+    from fpgagen.core import golden
+    from fpgagen.core.latents import latents
+    from fpgagen.host import virtual_board as vb
+
+    monkeypatch.setenv("FPGAGEN_VIRTUAL_BOARD", "1")
+    bit = vb.write_virtual_overlay(models("digits8"), tmp_path / "elsewhere")
+    out = tmp_path / "images.npy"
+    assert main(["generate", "digits8", "--target", "board", "--overlay", str(bit), "--n", "5", "--seed", "2",
+                 "--out", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), golden.generate(models("digits8"), latents(5, 16, 2)))
