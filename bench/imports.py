@@ -3,8 +3,9 @@ Keras DCGAN through quantization to its cycles per image on the ZCU102.
 
     .venv/bin/python bench/imports.py [--no-rtlsim]
 
-- **PyTorch**: the canonical PyTorch DCGAN generator (pytorch/examples, RGB 32x32, nz 100, ngf 64, BatchNorm with
-  seeded running statistics) written to a file and imported as ``file.py:make`` with a ``.safetensors`` file.
+- **PyTorch**: the canonical PyTorch DCGAN generator (:mod:`fpgagen.models.torch_dcgan`: pytorch/examples, RGB
+  32x32, nz 100, ngf 64, BatchNorm statistics of its own activations), imported as ``file.py:make`` with a
+  ``.safetensors`` file.
 - **ONNX**: each preset exported by torch's exporter (opset 20) and imported: the check against onnxruntime, the
   float model against the preset's own lowering, and whether quantizing it gives the preset's QuantizedModel.
 - **Keras**: the seed's ``make_generator_model()`` (``fpgagen.models.keras_seed``, seeded weights, realistic
@@ -32,28 +33,11 @@ WORK = Path(__file__).resolve().parent / "results" / "imports"
 PRESETS = ("digits8", "mnist28", "vae28", "dcgan28")
 
 PYTORCH_DCGAN = '''
-import torch
-from torch import nn
-
-
-class Generator(nn.Module):
-    """pytorch/examples/dcgan's generator: nz latents viewed as (nz, 1, 1) -> RGB 32x32 (its 64x64 less a stage)."""
-
-    def __init__(self, nz=100, ngf=64, nc=3):
-        super().__init__()
-        self.nz = nz
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-
-    def forward(self, z):
-        return self.main(z.view(-1, self.nz, 1, 1))
+from fpgagen.models.torch_dcgan import DCGAN
 
 
 def make():
-    return Generator()
+    return DCGAN()  # pytorch/examples' generator at 32x32: nz 100, ngf 64, RGB
 '''
 
 
@@ -69,19 +53,13 @@ def measure_torch() -> dict:
     from safetensors.torch import save_file
 
     from fpgagen.models.load import load_model
+    from fpgagen.models.torch_dcgan import DCGAN, with_batchnorm_statistics
 
     folder = WORK / "pytorch_dcgan"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dcgan.py").write_text(PYTORCH_DCGAN)
-    namespace: dict = {}
-    exec(compile(PYTORCH_DCGAN, "dcgan.py", "exec"), namespace)
     torch.manual_seed(0)
-    module = namespace["make"]()
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
+    module = with_batchnorm_statistics(DCGAN(), 100)
     save_file(module.state_dict(), str(folder / "dcgan.safetensors"))
     start = time.perf_counter()
     generator = load_model(f"{folder / 'dcgan.py'}:make", folder / "dcgan.safetensors")

@@ -10,6 +10,15 @@ class LoweringError(ValueError):
     names every offending node or layer and what is supported."""
 
 
+class Unsupported(Exception):
+    """Raised by a front end's lowering of one call, node or layer: what about it fpgagen does not implement (one
+    text per attribute); the front end records them in :class:`Problems`."""
+
+    def __init__(self, *problems: str):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 @dataclass
 class Problems:
     """Everything unsupported about a model, by node or layer, reported in graph order as one :class:`LoweringError`."""

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgagen.core.errors import LoweringError, Problems
+from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_support
@@ -61,14 +61,6 @@ def keras_on_torch():
                            f"fpgagen runs Keras models on the {KERAS_BACKEND!r} backend. Import fpgagen before "
                            f"keras, or set KERAS_BACKEND={KERAS_BACKEND} for the process.")
     return keras
-
-
-class Unsupported(Exception):
-    """Raised by a lowering: what about the layer fpgagen does not implement (one text per attribute)."""
-
-    def __init__(self, *problems: str):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

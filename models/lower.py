@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fpgagen.core.errors import LoweringError, Problems
+from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import LayerError, get_kind, implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_module_problems
@@ -59,14 +59,6 @@ class Reshape(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(str(s) for s in self.shape)
-
-
-class Unsupported(Exception):
-    """Raised by a lowering: what about the call fpgagen does not implement (one text per attribute)."""
-
-    def __init__(self, *problems: str):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from fpgagen.core.errors import LoweringError, Problems
+from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.latents import check_latents
 from fpgagen.core.layers import LayerError, get_kind, implements, registered
@@ -59,14 +59,6 @@ END = 1 << 30  # graph position of problems with the output (reported last)
 PASSED = ("Identity", "Dropout")
 SHAPE_READERS = ("Shape", "Size")  # read only the shape of a computed tensor: not a use of its values
 RANDOM = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli")
-
-
-class Unsupported(Exception):
-    """Raised by a lowering: what about the node fpgagen does not implement (one text per attribute)."""
-
-    def __init__(self, *problems: str):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,37 @@ def without():
                               capture_output=True, text=True, **kw)
 
     return run
+
+
+@pytest.fixture
+def equals_golden():
+    """check(target, model, z): ``target`` ("csim" or "rtlsim") gives the golden model's images for latents ``z``, bit
+    for bit (skipped where its tools are missing); the message names how many outputs differ and the first."""
+    import shutil
+
+    import numpy as np
+
+    from fpgagen.core import golden
+    from fpgagen.host.executors import get_executor
+
+    def check(target: str, model, z) -> None:
+        if target == "csim" and shutil.which("g++") is None:
+            pytest.skip("csim needs g++ (hls4ml's C simulation compiles with it)")
+        if target == "rtlsim":
+            from fpgagen.rtl import rtlsim
+
+            missing = rtlsim.missing_tools()
+            if missing:
+                pytest.skip(f"rtlsim needs {', '.join(missing)}")
+        want = golden.generate(model, z)
+        assert len(np.unique(want)) > 100, "degenerate test: the outputs hardly vary"
+        executor = get_executor(target, model).prepare()
+        try:
+            got = executor.run(z)
+        finally:
+            executor.close()
+        assert got.shape == want.shape and got.dtype == want.dtype == np.float32
+        bad = np.argwhere(got != want)
+        assert len(bad) == 0, f"{target}: {len(bad)} of {want.size} outputs differ from golden, first {tuple(bad[0])}"
+
+    return check

@@ -24,26 +24,12 @@ USER_FILE = textwrap.dedent('''
     import torch
     from torch import nn
 
-
-    class DCGAN(nn.Module):
-        """pytorch/examples' DCGAN generator, small: RGB 32x32 from nz latents viewed as (nz, 1, 1)."""
-
-        def __init__(self, nz=8, ngf=4):
-            super().__init__()
-            self.nz = nz
-            self.main = nn.Sequential(
-                nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-                nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-                nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-                nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh())
-
-        def forward(self, z):
-            return self.main(z.view(-1, self.nz, 1, 1))
+    from fpgagen.models.torch_dcgan import DCGAN
 
 
     def make():
         torch.manual_seed(0)
-        return DCGAN()
+        return DCGAN(nz=8, ngf=4)
 
 
     def plain():

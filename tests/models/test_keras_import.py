@@ -4,7 +4,6 @@ for bit, the accelerator project, Keras's 'same' crops, refusals."""
 
 import copy
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -166,37 +165,10 @@ def _seed_latents() -> np.ndarray:
     return z
 
 
-def _assert_bit_exact(got, want, target):
-    assert got.shape == want.shape == (8, *IMAGE_SHAPE) and got.dtype == want.dtype == np.float32
-    bad = np.argwhere(got != want)
-    assert len(bad) == 0, f"{target}: {len(bad)} of {want.size} outputs differ from golden, first at {tuple(bad[0])}"
-
-
-@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
-@pytest.mark.slow(30)
-def test_the_seed_csim_equals_golden(quantized):
-    from fpgagen.hls.csim import CSimExecutor
-
-    z = _seed_latents()
-    want = golden.generate(quantized, z)
-    assert len(np.unique(want)) > 100, "degenerate test: the outputs hardly vary"
-    _assert_bit_exact(CSimExecutor(quantized).prepare().run(z), want, "csim")
-
-
 @pytest.mark.slow(40)
-def test_the_seed_rtl_twin_on_the_virtual_board_equals_golden(quantized):
-    from fpgagen.host.executors import get_executor
-    from fpgagen.rtl import rtlsim
-
-    missing = rtlsim.missing_tools()
-    if missing:
-        pytest.skip(f"rtlsim needs {', '.join(missing)}")
-    z = _seed_latents()
-    executor = get_executor("rtlsim", quantized).prepare()
-    try:
-        _assert_bit_exact(executor.run(z), golden.generate(quantized, z), "rtlsim")
-    finally:
-        executor.close()
+@pytest.mark.parametrize("target", ["csim", "rtlsim"])
+def test_the_seed_is_bit_exact_on(target, quantized, equals_golden):
+    equals_golden(target, quantized, _seed_latents())
 
 
 @pytest.mark.slow(15)

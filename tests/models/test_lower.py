@@ -2,7 +2,6 @@
 runs bit-exact on golden, hls4ml's C simulation and the RTL twin, everything unsupported is refused in one error,
 and the presets lower exactly as they did."""
 
-import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fpgagen.core import golden
 from fpgagen.core.errors import LoweringError
 from fpgagen.core.latents import latents
 from fpgagen.core.quantize import QuantConfig
@@ -18,6 +16,7 @@ from fpgagen.models.generator import Generator, GeneratorSpec
 from fpgagen.models.lower import Reshape, lower, lower_module
 from fpgagen.models.presets import load_preset
 from fpgagen.models.quantize import quantize
+from fpgagen.models.torch_dcgan import DCGAN, with_batchnorm_statistics
 
 
 def _seeded(seed: int) -> torch.Generator:
@@ -185,37 +184,13 @@ def test_a_transposed_convolution_on_a_1x1_input_lowers_to_dense_and_reshape(ker
 # --------------------------------------------------------------------------------------------- the canonical DCGAN
 
 
-class DCGAN(nn.Module):
-    """The canonical PyTorch DCGAN generator (pytorch/examples), RGB 32x32, nz latents viewed as (nz, 1, 1)."""
-
-    def __init__(self, nz: int = 16, ngf: int = 16):
-        super().__init__()
-        self.nz = nz
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh())
-
-    def forward(self, z):
-        return self.main(z.view(-1, self.nz, 1, 1))
-
-
 @pytest.fixture(scope="module")
 def dcgan() -> Generator:
-    """Random weights; BatchNorm affine parameters random and running statistics those of 256 latents' own
-    activations (a cumulative average, as training leaves them)."""
+    """Random weights; BatchNorm statistics of its own activations (:func:`with_batchnorm_statistics`)."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        module = DCGAN()
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.data = torch.rand(m.num_features) + 0.5
-                m.bias.data = 0.1 * torch.randn(m.num_features)
-                m.momentum = None
-        with torch.no_grad():
-            module.train()(torch.randn(256, 16))
-    return Generator(GeneratorSpec("dcgan32", 16, (3, 32, 32), (-1.0, 1.0)), module.eval())
+        module = with_batchnorm_statistics(DCGAN(nz=16, ngf=16), 16)
+    return Generator(GeneratorSpec("dcgan32", 16, (3, 32, 32), (-1.0, 1.0)), module)
 
 
 @pytest.fixture(scope="module")
@@ -236,35 +211,9 @@ def test_the_canonical_dcgan_lowers_to_dense_reshape_and_transposed_convolutions
     assert [lr.kind for lr in model.layers[4:]] == ["relu", "conv_transpose2d", "relu", "conv_transpose2d", "tanh"]
 
 
-def assert_bit_exact(got, want, target):
-    assert got.shape == want.shape == (8, 3, 32, 32) and got.dtype == want.dtype == np.float32
-    bad = np.argwhere(got != want)
-    assert len(bad) == 0, f"{target}: {len(bad)} of {want.size} outputs differ from golden, first at {tuple(bad[0])}"
-
-
-@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
-def test_the_canonical_dcgan_csim_equals_golden(dcgan_quantized):
-    from fpgagen.hls.csim import CSimExecutor
-
-    z = dcgan_latents()
-    want = golden.generate(dcgan_quantized, z)
-    assert len(np.unique(want)) > 100, "degenerate test: the outputs hardly vary"
-    assert_bit_exact(CSimExecutor(dcgan_quantized).prepare().run(z), want, "csim")
-
-
-def test_the_canonical_dcgan_rtl_twin_equals_golden(dcgan_quantized):
-    from fpgagen.host.executors import get_executor
-    from fpgagen.rtl import rtlsim
-
-    missing = rtlsim.missing_tools()
-    if missing:
-        pytest.skip(f"rtlsim needs {', '.join(missing)}")
-    z = dcgan_latents()
-    executor = get_executor("rtlsim", dcgan_quantized).prepare()
-    try:
-        assert_bit_exact(executor.run(z), golden.generate(dcgan_quantized, z), "rtlsim")
-    finally:
-        executor.close()
+@pytest.mark.parametrize("target", ["csim", "rtlsim"])
+def test_the_canonical_dcgan_is_bit_exact_on(target, dcgan_quantized, equals_golden):
+    equals_golden(target, dcgan_quantized, dcgan_latents())
 
 
 # --------------------------------------------------------------------------------------------- refusals
