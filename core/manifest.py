@@ -51,6 +51,18 @@ class OverlayManifest:
         c, h, w = self.image_shape
         return c * h * w
 
+    def mismatches(self, model) -> list[str]:
+        """How the stream contract differs from ``model`` (a QuantizedModel the kernel runs): name, latent size,
+        image shape; [] when they agree."""
+        found = []
+        if model.name != self.preset:
+            found.append(f"model {model.name!r} (the manifest says {self.preset!r})")
+        if model.latent_dim != self.latent_dim:
+            found.append(f"latent_dim {model.latent_dim} (the manifest says {self.latent_dim})")
+        if tuple(model.image_shape) != tuple(self.image_shape):
+            found.append(f"image_shape {tuple(model.image_shape)} (the manifest says {tuple(self.image_shape)})")
+        return found
+
     def to_json(self) -> dict:
         return {"format": MANIFEST_FORMAT, **asdict(self), "image_shape": list(self.image_shape)}
 

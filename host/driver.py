@@ -43,6 +43,7 @@ from pynq import DefaultHierarchy, Overlay, allocate
 
 from fpgagen.core.latents import check_latents
 from fpgagen.core.manifest import BEAT_FORMAT, MANIFEST_FORMAT, TLAST_RULE, OverlayError, OverlayManifest
+from fpgagen.core.quantized_model import QuantizedModel
 
 __all__ = ["BEAT_FORMAT", "MANIFEST_FORMAT", "TLAST_RULE", "DmaError", "DmaTimeoutError", "GeneratorDriver",
            "GeneratorOverlay", "OverlayError", "OverlayFaultError", "OverlayManifest"]
@@ -382,6 +383,13 @@ class GeneratorOverlay(Overlay):
             raise FileNotFoundError(f"overlay {bit}: missing {', '.join(missing)} in {bit.parent} (an overlay is "
                                     f"{bit.stem}.bit, {bit.stem}.hwh and the stream manifest {bit.stem}.json)")
         self.manifest = OverlayManifest.beside(bit)
+        quantized = bit.with_name(bit.stem + ".quantized")
+        if (quantized / "model.json").is_file():  # fpgagen's overlays carry the QuantizedModel the kernel runs
+            mismatches = self.manifest.mismatches(QuantizedModel.load(quantized))
+            if mismatches:
+                raise OverlayError(f"overlay {bit}: the kernel's QuantizedModel ({quantized.name}/) has "
+                                   f"{'; '.join(mismatches)}: the overlay's files do not belong together (copy "
+                                   "them from one `fpgagen build`)")
         try:
             super().__init__(str(bit), download=download, ignore_version=ignore_version, device=device)
         except (OverlayError, FileNotFoundError):

@@ -115,13 +115,39 @@ def test_dma_error_bits_are_surfaced(board, overlay_files, channel, error, bit):
 
 
 def test_wrong_image_size_in_manifest_is_caught(board, overlay_files):
+    """Without a QuantizedModel beside the .bit (hls4ml's own overlays) the mismatch shows on the stream."""
     bit = overlay_files("digits8")
+    bit.with_name("digits8.quantized").rename(bit.with_name("kernel.quantized"))  # the virtual kernel's, not beside
+    virtual = json.loads(bit.read_text())
+    bit.write_text(json.dumps({**virtual, "quantized_model": "kernel.quantized"}))
     doc = json.loads(bit.with_suffix(".json").read_text())
     doc["image_shape"] = [1, 4, 4]  # the kernel sends 64 beats per image, the manifest says 16
     bit.with_suffix(".json").write_text(json.dumps(doc))
     ol = GeneratorOverlay(str(bit))
     with pytest.raises(DmaError, match="DMAIntErr"):
         ol.generate(latents(2, 16))
+
+
+@pytest.mark.parametrize("edit, message", [
+    ("swap", r"has model 'mnist28' \(the manifest says 'digits8'\); latent_dim 64 \(the manifest says 16\)"),
+    ("reshape", r"image_shape \(1, 8, 8\) \(the manifest says \(1, 4, 16\)\)"),  # the same 64 beats per image
+])
+def test_an_overlay_whose_files_do_not_belong_together_is_refused_at_load(board, overlay_files, models, edit,
+                                                                          message):
+    import shutil
+
+    bit = overlay_files("digits8")
+    if edit == "swap":  # another model's QuantizedModel behind a digits8 manifest: it would time out at generate
+        shutil.rmtree(bit.with_name("digits8.quantized"))
+        models("mnist28").save(bit.with_name("digits8.quantized"))
+    else:  # a manifest with the kernel's beat count but another shape: it would reshape images silently
+        doc = json.loads(bit.with_suffix(".json").read_text())
+        doc["image_shape"] = [1, 4, 16]
+        bit.with_suffix(".json").write_text(json.dumps(doc))
+    t = time.monotonic()
+    with pytest.raises(OverlayError, match=message):
+        GeneratorOverlay(str(bit))
+    assert time.monotonic() - t < 2.0
 
 
 def test_benchmark(board, overlay_files):
