@@ -81,10 +81,14 @@ class OverlayManifest:
             raise OverlayError(f"{source}: missing field(s) {', '.join(missing)}")
         shape = doc["image_shape"]
         if (not isinstance(shape, list) or len(shape) != 3
-                or not all(isinstance(v, int) and v > 0 for v in shape)):
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
             raise OverlayError(f"{source}: image_shape must be [C, H, W] of positive integers, got {shape!r}")
-        if not isinstance(doc["latent_dim"], int) or doc["latent_dim"] < 1:
-            raise OverlayError(f"{source}: latent_dim must be a positive integer, got {doc['latent_dim']!r}")
+        latent_dim = doc["latent_dim"]
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise OverlayError(f"{source}: latent_dim must be a positive integer, got {latent_dim!r}")
+        for key in ("preset", "hierarchy", "dma", "kernel", "board"):
+            if key in doc and (not isinstance(doc[key], str) or not doc[key]):
+                raise OverlayError(f"{source}: {key} must be a non-empty string, got {doc[key]!r}")
         if doc.get("beat", BEAT_FORMAT) != BEAT_FORMAT:
             raise OverlayError(f"{source}: beat format {doc['beat']!r} is not supported (only {BEAT_FORMAT!r})")
         if doc.get("tlast", TLAST_RULE) != TLAST_RULE:

@@ -52,10 +52,10 @@ import numpy as np
 
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.float_model import FloatModel
-from fpgagen.core.folding import choose_reuse_factors
+from fpgagen.core.folding import choose_reuse_factors, valid_reuse_factor
 from fpgagen.core.golden import TABLE_SPAN
 from fpgagen.core.latents import latents
-from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, require
+from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, kernel_dims, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel, QuantizedModelError
 
 CALIBRATION_SEED = 7_000_000  # apart from the evaluation seeds (0, 1, ...)
@@ -64,12 +64,20 @@ _CALIBRATIONS: dict[tuple[str, int], Calibration] = {}
 OVERRIDABLE = ("result_t", "weight_t", "bias_t", "accum_t", "param_t", "table_t", "table_size", "reuse_factor")
 
 
+WIDTHS = range(2, 33)  # data and weight widths a config may ask for (ap_fixed, and the RTL's arithmetic)
+TABLE_SIZES = tuple(2**k for k in range(4, 17))  # 16 .. 65,536 entries
+MAX_MULTIPLIERS = 1_000_000
+
+
 @dataclass
 class QuantConfig:
     """Knobs of :func:`quantize`; ``layers`` maps a layer name to overrides of the fields in OVERRIDABLE.
 
-    ``None`` means the generator's default: its measured widths (else the fallback widths) and the multiplier
-    budget of the board its weights fit.
+    ``None`` means the generator's default: its measured widths (else the width rule's) and the multiplier
+    budget of the board its weights fit. Every value is checked on construction (ValueError naming the key and
+    what is allowed): widths 2-32 bits, table sizes a power of two 16-65,536, budgets 1-1,000,000 multipliers,
+    calibration latents 16-100,000, reuse factors positive integers (whether hls4ml accepts one for its layer is
+    checked at quantization, where the layer's size is known).
     """
 
     data_width: int | None = None
@@ -79,23 +87,58 @@ class QuantConfig:
     calibration_latents: int = CALIBRATION_LATENTS
     layers: dict[str, dict] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        def integer(key: str, value, allowed, what: str, optional: bool = False) -> None:
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+                raise ValueError(f"{key}: {what}, got {value!r}")
+
+        integer("data_width", self.data_width, WIDTHS, "an integer number of bits, 2 to 32", optional=True)
+        integer("weight_width", self.weight_width, WIDTHS, "an integer number of bits, 2 to 32", optional=True)
+        integer("table_size", self.table_size, TABLE_SIZES, "a power of two, 16 to 65,536 entries")
+        integer("multipliers", self.multipliers, range(1, MAX_MULTIPLIERS + 1),
+                f"a positive integer budget up to {MAX_MULTIPLIERS:,}", optional=True)
+        integer("calibration_latents", self.calibration_latents, range(16, 100_001), "an integer, 16 to 100,000")
+        if not isinstance(self.layers, dict):
+            raise ValueError(f"layers: an object of layer name -> overrides, got {type(self.layers).__name__}")
+        for name, over in self.layers.items():
+            if not isinstance(over, dict):
+                raise ValueError(f"layers.{name}: an object of overrides, got {type(over).__name__}")
+            bad = set(over) - set(OVERRIDABLE)
+            if bad:
+                raise ValueError(f"layers.{name}: cannot override {sorted(bad)}; can: {', '.join(OVERRIDABLE)}")
+            for key, value in over.items():
+                where = f"layers.{name}.{key}"
+                if key == "reuse_factor":
+                    integer(where, value, range(1, 1 << 31), "a positive integer")
+                elif key == "table_size":
+                    integer(where, value, TABLE_SIZES, "a power of two, 16 to 65,536 entries")
+                else:
+                    try:
+                        FixedType.parse(value)
+                    except (TypeError, ValueError) as e:
+                        raise ValueError(f"{where}: {e}") from None
+
     @classmethod
     def from_file(cls, path: Path) -> QuantConfig:
+        """The config of a JSON file; FileNotFoundError or ValueError name the file, the key and what is allowed."""
         path = Path(path)
         try:
             doc = json.loads(path.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"quantization config {path} does not exist") from None
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: not valid JSON ({e})") from e
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: a JSON object of settings expected, got {type(doc).__name__}")
         known = {"data_width", "weight_width", "table_size", "multipliers", "calibration_latents", "layers"}
-        if not isinstance(doc, dict) or set(doc) - known:
+        if set(doc) - known:
             raise ValueError(f"{path}: unknown keys {sorted(set(doc) - known)}; known: {sorted(known)}")
-        for name, over in doc.get("layers", {}).items():
-            bad = set(over) - set(OVERRIDABLE)
-            if bad:
-                raise ValueError(f"{path}: layer {name}: cannot override {sorted(bad)}; can: {', '.join(OVERRIDABLE)}")
-        return cls(**doc)
+        try:
+            return cls(**doc)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -219,10 +262,13 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
     keep = frozenset(name for name, over in config.layers.items() if "reuse_factor" in over)
     if config.multipliers is not None:
         multipliers = config.multipliers
-        if not isinstance(multipliers, int) or multipliers < 1:
-            raise ValueError(f"multipliers must be a positive integer (the budget for the reuse factors), got "
-                             f"{multipliers!r}")
     choose_reuse_factors(layers, multipliers, keep)
+    used = sum(lr.multipliers for lr in layers)
+    if used > multipliers:
+        raise ValueError(f"{model.name}: a budget of {multipliers:,} multipliers is below what its layers need at "
+                         f"their largest reuse factors ({used:,}: at least one each"
+                         + (", plus the fixed reuse factors of " + ", ".join(sorted(keep)) if keep else "")
+                         + "); raise multipliers")
     info = {
         **(info or {}),
         "data_width": data_w,
@@ -247,7 +293,19 @@ def exact_accumulator(lr: Layer, x_t: FixedType) -> FixedType:
 def _apply_overrides(lr: Layer, over: dict, x_t: FixedType) -> None:
     """Apply a layer's config overrides; weights and biases are re-rounded to an overridden type."""
     for key, value in over.items():
-        if key in ("table_size", "reuse_factor"):
+        if key == "reuse_factor":
+            n_in, n_out = kernel_dims(lr) if lr.kind in ARITHMETIC else (0, 0)
+            if lr.kind not in ARITHMETIC:
+                raise QuantizedModelError(f"layer {lr.name} ({lr.kind}) has no reuse factor to override")
+            if not valid_reuse_factor(n_in, n_out, value):
+                near = [rf for rf in range(1, n_in * n_out + 1) if valid_reuse_factor(n_in, n_out, rf)]
+                near = sorted(near, key=lambda rf: abs(rf - value))[:6]
+                raise ValueError(f"layer {lr.name}: reuse factor {value} is not one hls4ml accepts for its "
+                                 f"{n_in} x {n_out} kernel (the Resource strategy's rule); the nearest it accepts: "
+                                 f"{', '.join(map(str, sorted(near)))}")
+            lr.reuse_factor = value
+            continue
+        if key == "table_size":
             setattr(lr, key, int(value))
             continue
         if getattr(lr, key) is None:

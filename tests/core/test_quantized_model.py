@@ -143,12 +143,37 @@ def test_config_file_overrides(tmp_path):
 @pytest.mark.parametrize("doc, message", [
     ({"data_widht": 8}, "unknown keys \\['data_widht'\\]"),
     ({"layers": {"conv2d_4": {"stride": 2}}}, "cannot override \\['stride'\\]"),
+    ({"layers": {"conv2d_4": {"reuse_factor": 0}}}, r"layers.conv2d_4.reuse_factor: a positive integer, got 0"),
+    ({"layers": {"conv2d_4": {"reuse_factor": 4.7}}}, r"layers.conv2d_4.reuse_factor: a positive integer, got 4.7"),
+    ({"layers": {"conv2d_4": {"reuse_factor": "16"}}}, r"layers.conv2d_4.reuse_factor: a positive integer, got '16'"),
+    ({"layers": "dense_0"}, "layers: an object of layer name -> overrides, got str"),
+    ({"layers": {"dense_0": ["reuse_factor"]}}, "layers.dense_0: an object of overrides, got list"),
+    ({"table_size": 2**40}, "table_size: a power of two, 16 to 65,536 entries, got 1099511627776"),
+    ({"data_width": 0}, "data_width: an integer number of bits, 2 to 32, got 0"),
+    ({"weight_width": True}, "weight_width: an integer number of bits, 2 to 32, got True"),
+    ({"multipliers": -3}, "multipliers: a positive integer budget"),
+    ({"layers": {"dense_0": {"weight_t": "ap_fixed<4>"}}}, "layers.dense_0.weight_t: "),
+    ([1, 2], "a JSON object of settings expected, got list"),
 ])
 def test_bad_config_files(tmp_path, doc, message):
+    """The whole file is checked before any work; the error names the file, the key and what is allowed."""
     config = tmp_path / "q.json"
     config.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         QuantConfig.from_file(config)
+    assert str(config) in str(info.value)
+
+
+def test_a_reuse_factor_hls4ml_rejects_is_refused_at_quantize_for_every_target():
+    with pytest.raises(ValueError, match=r"layer dense_0: reuse factor 7 is not one hls4ml accepts for its 16 x 256 "
+                                         r"kernel .* the nearest it accepts: "):
+        quantize(load_preset("digits8"), QuantConfig(layers={"dense_0": {"reuse_factor": 7}}))
+
+
+def test_a_budget_below_one_multiplier_per_layer_is_refused():
+    with pytest.raises(ValueError, match=r"a budget of 1 multipliers is below what its layers need at their largest "
+                                         r"reuse factors \(3: at least one each\)"):
+        quantize(load_preset("digits8"), QuantConfig(multipliers=1))
 
 
 def test_override_of_an_unknown_layer():

@@ -190,14 +190,16 @@ def test_hierarchy_with_scatter_gather_dma_is_not_bound(board, overlay_files):
         GeneratorOverlay(str(bit))
 
 
-@pytest.mark.parametrize("text, message", [("{", "not valid JSON"), ('{"format": "x"}', "format 'x'"),
-                                           (None, "beat format 'int16'")])
+@pytest.mark.parametrize("text, message", [
+    ("{", "not valid JSON"), ('{"format": "x"}', "format 'x'"), ({"beat": "int16"}, "beat format 'int16'"),
+    ({"latent_dim": True}, "latent_dim must be a positive integer, got True"),
+    ({"dma": 5}, "dma must be a non-empty string, got 5"), ("[]", "format 'list'"),
+])
 def test_bad_manifest(board, overlay_files, text, message):
     bit = overlay_files("digits8")
     manifest = bit.with_suffix(".json")
-    if text is None:
-        doc = json.loads(manifest.read_text())
-        text = json.dumps({**doc, "beat": "int16"})
+    if isinstance(text, dict):
+        text = json.dumps({**json.loads(manifest.read_text()), **text})
     manifest.write_text(text)
     with pytest.raises(OverlayError, match=message):
         GeneratorOverlay(str(bit))
