@@ -23,6 +23,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_in(low: int, high: int):
+    """An argparse type: an integer in ``low..high`` (bounds that keep a run finite), named in its error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low:,}..{high:,}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low:,}..{high:,}, got {value:,}")
+        return value
+
+    return parse
+
+
+MAX_IMAGES = 100_000  # fpgagen.core.latents.MAX_SAMPLES: latents per run
+MAX_GRID = 4096  # images a PNG grid shows (64 x 64 tiles); more go to a .npy file
+SEED = int_in(0, 2**32 - 1)  # numpy's seed range
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / f"{args.model}.safetensors"
     if args.model in CLASSIFIERS:
@@ -46,10 +66,13 @@ def load_generator(args: argparse.Namespace):
     return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents, quiet=False)
 
 
-def check_image_out(path: Path) -> None:
-    """Refuse an images file ``save_images`` cannot write, before the work that makes the images."""
+def check_image_out(path: Path, n: int) -> None:
+    """Refuse an images file ``save_images`` cannot write, before the work that makes the ``n`` images."""
     if path.suffix.lower() not in (".png", ".npy"):
         raise ValueError(f"--out {path}: images are written as a .png grid or a .npy array")
+    if path.suffix.lower() == ".png" and n > MAX_GRID:
+        raise ValueError(f"--out {path}: a PNG grid shows at most {MAX_GRID:,} images (64 x 64 tiles), not {n:,}; "
+                         "write a .npy file for more")
 
 
 def save_images(images, path: Path, output_range) -> Path:
@@ -58,7 +81,7 @@ def save_images(images, path: Path, output_range) -> Path:
 
     from fpgagen.models.sampling import save_grid
 
-    check_image_out(path)
+    check_image_out(path, len(images))
     if not np.isfinite(images).all():
         raise ValueError(f"the images hold NaN or Inf ({int((~np.isfinite(images)).sum())} values): {path} not "
                          "written (the model's weights or statistics are broken)")
@@ -70,7 +93,7 @@ def save_images(images, path: Path, output_range) -> Path:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    check_image_out(args.out)
+    check_image_out(args.out, args.n)
     generator = load_generator(args)
     images = generator.generate(generator.latents(args.n, args.seed))
     path = save_images(images, args.out, generator.spec.output_range)
@@ -192,7 +215,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from fpgagen.host.executors import get_executor
     from fpgagen.host.subject import resolve_subject
 
-    check_image_out(args.out)
+    check_image_out(args.out, args.n)
     start = time.perf_counter()
     subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
                               distribution=args.latents, quiet=False)
@@ -270,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "classifiers the quality metrics use. Seeded and reproducible.")
     p.add_argument("model", choices=presets and presets + list(CLASSIFIERS), metavar="MODEL",
                    help=f"preset ({', '.join(presets or [])}) or classifier ({', '.join(CLASSIFIERS)})")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: the model's own)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int_in(1, 10_000), help="epochs (default: the model's own)")
     p.add_argument("--out", type=Path, help="checkpoint to write (default runs/MODEL.safetensors); "
                                             "metrics.json goes beside it")
     p.set_defaults(func=cmd_train)
@@ -279,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="write a grid of generated images",
                        description="Generate images from seeded latents with a trained preset; write a PNG grid.")
     add_model(p, presets)
-    p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--n", type=int_in(1, MAX_IMAGES), default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     p.add_argument("--out", type=Path, default=Path("grid.png"),
                    help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_sample)
@@ -289,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Recognizability, class coverage and Frechet distance of a preset's samples, "
                                    "judged by the digit classifier, beside real-digit and noise references.")
     add_model(p, presets)
-    p.add_argument("--n", type=positive_int, help="samples (default: as many as held-out digits)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--n", type=int_in(1, MAX_IMAGES), help="samples (default: as many as held-out digits)")
+    p.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     p.set_defaults(func=cmd_eval)
 
@@ -341,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "behind all of them) and write a PNG grid.")
     add_model(p, presets)
     p.add_argument("--target", choices=targets, default="golden", help=f"{', '.join(targets)} (default golden)")
-    p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--n", type=int_in(1, MAX_IMAGES), default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     p.add_argument("--overlay", type=Path, help="the overlay's .bit for the board target (default "
                                                 "overlays/BOARD/NAME.bit); NAME.quantized/ and NAME.float.npz beside "
                                                 "it, when present, are what the fixed-point and numpy targets run")
@@ -360,14 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_model(p, presets)
     p.add_argument("--targets", nargs="+", choices=targets + ["cuda"], metavar="TARGET",
                    help=f"targets (default all: {', '.join(targets[:1] + ['cuda'] + targets[1:])})")
-    p.add_argument("--batches", nargs="+", type=positive_int, default=[1, 16, 64],
+    p.add_argument("--batches", nargs="+", type=int_in(1, 4096), default=[1, 16, 64],
                    help="batch sizes of the throughput sweep (default 1 16 64)")
-    p.add_argument("--repeats", type=positive_int, default=5,
+    p.add_argument("--repeats", type=int_in(1, 200), default=5,
                    help="least timed runs per measurement, after a warm-up; fast targets repeat for at least 0.2 s "
                         "(default 5)")
-    p.add_argument("--n-quality", type=positive_int, help="latents for accuracy and quality (default: as many "
+    p.add_argument("--n-quality", type=int_in(1, MAX_IMAGES), help="latents for accuracy and quality (default: as many "
                                                           "as held-out digits)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     p.add_argument("--torch-threads", type=positive_int, help="torch intra-op threads (default: torch's own)")
     p.add_argument("--overlay", type=Path, help="the overlay's .bit for the board target (default "
                                                 "overlays/BOARD/PRESET.bit, BOARD the preset's); PRESET.float.npz and "

@@ -39,10 +39,14 @@ def test_eval_prints_and_writes_json(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["sample", "nope"], "MODEL 'nope' is not a preset name"),
-    (["sample", "digits8", "--n", "0"], "expected a positive integer, got 0"),
-    (["sample", "digits8", "--n", "abc"], "expected a positive integer, got 'abc'"),
-    (["eval", "digits8", "--n", "-5"], "expected a positive integer, got -5"),
-    (["train", "mnist28", "--epochs", "0"], "expected a positive integer, got 0"),
+    (["sample", "digits8", "--n", "0"], "argument --n: expected an integer in 1..100,000, got 0"),
+    (["sample", "digits8", "--n", "abc"], "argument --n: expected an integer in 1..100,000, got 'abc'"),
+    (["generate", "digits8", "--n", "100001"], "argument --n: expected an integer in 1..100,000, got 100,001"),
+    (["eval", "digits8", "--n", "-5"], "argument --n: expected an integer in 1..100,000, got -5"),
+    (["train", "mnist28", "--epochs", "0"], "argument --epochs: expected an integer in 1..10,000, got 0"),
+    (["sample", "digits8", "--seed", "-1"], "argument --seed: expected an integer in 0..4,294,967,295, got -1"),
+    (["compare", "digits8", "--repeats", "1000000"], "argument --repeats: expected an integer in 1..200"),
+    (["sample", "digits8", "--n", "5000", "--out", "big.png"], "a PNG grid shows at most 4,096 images"),
 ])
 def test_bad_arguments(args, message):
     result = run_cli(*args)
