@@ -44,7 +44,7 @@ SEED = int_in(0, 2**32 - 1)  # numpy's seed range
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    out = args.out or Path("runs") / f"{args.model}.safetensors"
+    out = check_out(args.out or Path("runs") / f"{args.model}.safetensors")
     if args.model in CLASSIFIERS:
         from fpgagen.models.classifier import train_and_save_classifier
 
@@ -66,8 +66,27 @@ def load_generator(args: argparse.Namespace):
     return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents, quiet=False)
 
 
+def check_out(path: Path, folder: bool = False, option: str = "--out") -> Path:
+    """Refuse an output path before any work: a file where a folder goes or the reverse, a parent that is a file,
+    a folder this user cannot write. Outputs are written whole or not at all (:func:`fpgagen.core.cache.replacing`)."""
+    import os
+
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file; a folder is written there")
+    if not folder and path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; a file is written there")
+    existing = path if folder and path.is_dir() else next(p for p in path.parents if p.exists() or p == Path(p.anchor))
+    if existing.exists() and not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {path}: {existing} is not writable by this user")
+    return path
+
+
 def check_image_out(path: Path, n: int) -> None:
     """Refuse an images file ``save_images`` cannot write, before the work that makes the ``n`` images."""
+    check_out(path)
     if path.suffix.lower() not in (".png", ".npy"):
         raise ValueError(f"--out {path}: images are written as a .png grid or a .npy array")
     if path.suffix.lower() == ".png" and n > MAX_GRID:
@@ -86,8 +105,10 @@ def save_images(images, path: Path, output_range) -> Path:
         raise ValueError(f"the images hold NaN or Inf ({int((~np.isfinite(images)).sum())} values): {path} not "
                          "written (the model's weights or statistics are broken)")
     if path.suffix.lower() == ".npy":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, np.ascontiguousarray(images, np.float32))
+        from fpgagen.core.cache import replacing
+
+        with replacing(path) as tmp:
+            np.save(tmp, np.ascontiguousarray(images, np.float32))
         return path
     return save_grid(images, path, output_range)
 
@@ -113,6 +134,8 @@ def format_quality(name: str, q: dict) -> str:
 def cmd_eval(args: argparse.Namespace) -> None:
     from fpgagen.models.train import evaluate
 
+    if args.json:
+        check_out(args.json, option="--json")
     generator = load_generator(args)
     if generator.spec.dataset is None:
         raise ValueError(f"{generator.name}: the quality metrics judge 1x28x28 and 1x8x8 digit images with the digit "
@@ -121,7 +144,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     q = evaluate(generator, n=args.n, seed=args.seed)
     print(format_quality(generator.name, q))
     if args.json:
-        Path(args.json).write_text(json.dumps(q, indent=2) + "\n")
+        from fpgagen.core.cache import write_atomic
+
+        write_atomic(Path(args.json), json.dumps(q, indent=2) + "\n")
         print(f"wrote {args.json}")
 
 
@@ -159,9 +184,11 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     from fpgagen.models.quantize import quantize
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
+    if args.out:
+        check_out(args.out, folder=True)
     generator = load_generator(args)
+    out = check_out(args.out or Path("build") / generator.name / "quantized", folder=True)
     model = quantize(generator, config)
-    out = args.out or Path("build") / generator.name / "quantized"
     model.save(out)
     print(model.summary())
     print(f"widths: {model.info['width_source']}")
@@ -182,9 +209,11 @@ def cmd_convert(args: argparse.Namespace) -> None:
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
         config.multipliers = get_board(args.board).multiplier_budget
+    if args.out:
+        check_out(args.out, folder=True)
     generator = load_generator(args)
+    out = check_out(args.out or Path("build") / generator.name / args.board, folder=True)
     model = quantize(generator, config)
-    out = args.out or Path("build") / generator.name / args.board
     manifest = write_accelerator_project(model, out, args.board)
     generator.float_model().save(out / FLOAT_REFERENCE)
     stream = manifest["stream"]
@@ -204,6 +233,8 @@ def cmd_build(args: argparse.Namespace) -> None:
     from fpgagen.models.load import model_name
 
     project = args.project or Path("build") / model_name(args.model) / args.board
+    if args.out:
+        check_out(args.out, folder=True)
     out = build_overlay(project, args.board, overlays_dir=args.out)
     print(f"wrote {', '.join(str(path) for path in out.values())}")
 
@@ -242,6 +273,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from fpgagen.host.report import format_table
     from fpgagen.host.subject import resolve_subject
 
+    check_out(args.out, folder=True)
     subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
                               distribution=args.latents, quiet=False)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,

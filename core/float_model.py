@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.cache import replacing
 from fpgagen.core.latents import check_latents
 from fpgagen.core.layers import ARITHMETIC, LayerError, get_kind, implementation, implements, kernel_dims, require
 
@@ -327,7 +328,8 @@ class FloatModel:
         arrays = {f"{lr.name}.{k}": getattr(lr, k) for lr in self.layers if lr.kind in ARITHMETIC
                   for k in ("weight", "bias")}
         doc = np.frombuffer(json.dumps(self.to_json()).encode(), np.uint8)
-        np.savez(path, **{"model.json": doc}, **arrays)
+        with replacing(path) as tmp:
+            np.savez(tmp, **{"model.json": doc}, **arrays)
         return path
 
     @classmethod

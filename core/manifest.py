@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fpgagen.core.cache import write_atomic
+
 MANIFEST_FORMAT = "fpgagen-overlay-1"
 BEAT_FORMAT = "float32"
 TLAST_RULE = "per-image-if-input-tlast"
@@ -67,7 +69,7 @@ class OverlayManifest:
         return {"format": MANIFEST_FORMAT, **asdict(self), "image_shape": list(self.image_shape)}
 
     def save(self, path: Path) -> Path:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        write_atomic(Path(path), json.dumps(self.to_json(), indent=1) + "\n")
         return Path(path)
 
     @classmethod

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.cache import replacing, write_atomic
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims, kernel_uses
 
@@ -170,13 +171,14 @@ class QuantizedModel:
 
     # ------------------------------------------------------------------------------------------ persistence
     def save(self, folder: Path) -> Path:
-        """Write ``model.json`` and ``weights.npz`` into ``folder`` (created)."""
+        """Write ``model.json`` and ``weights.npz`` into ``folder`` (created), each whole or not at all."""
         self.validate()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {f"{lr.name}.{k}": getattr(lr, k) for lr in self.layers for k in ("weight", "bias")
                   if getattr(lr, k) is not None}
-        np.savez_compressed(folder / "weights.npz", **arrays)
+        with replacing(folder / "weights.npz") as tmp:
+            np.savez_compressed(tmp, **arrays)
         doc = {
             "format": FORMAT,
             "name": self.name,
@@ -185,7 +187,7 @@ class QuantizedModel:
             "layers": [lr.to_json() for lr in self.layers],
             "info": self.info,
         }
-        (folder / "model.json").write_text(json.dumps(doc, indent=1) + "\n")
+        write_atomic(folder / "model.json", json.dumps(doc, indent=1) + "\n")
         return folder
 
     @classmethod

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core.cache import replacing, write_atomic
+
 GRID_N = 16  # latents in the image grid; slow targets still run at least this many
 
 
@@ -187,11 +189,12 @@ def write_report(result: dict, images: dict[str, np.ndarray], out: Path) -> dict
         plots = {"throughput": _plot_throughput, "error_histogram": _plot_errors, "grid": _plot_grid}
         for name, plot in plots.items():
             files[name] = f"{name}.png"
-            plot(result, images, out / files[name])
+            with replacing(out / files[name]) as tmp:
+                plot(result, images, tmp)
     result["files"], result["files_skipped"] = files, skipped
-    (out / files["table"]).write_text(format_table(result) + "\n")
+    write_atomic(out / files["table"], format_table(result) + "\n")
     public = {k: v for k, v in result.items() if not k.startswith("_")}
-    (out / files["json"]).write_text(json.dumps(public, indent=2) + "\n")
+    write_atomic(out / files["json"], json.dumps(public, indent=2) + "\n")
     return files
 
 

@@ -16,6 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from fpgagen.core.cache import replacing, write_atomic
+
 FORMAT = "fpgagen-checkpoint-1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
@@ -44,9 +46,10 @@ def save_checkpoint(path: Path, name: str, modules: dict[str, nn.Module], metric
         for prefix, module in modules.items()
         for key, value in module.state_dict().items()
     }
-    save_file(tensors, str(path), metadata={"format": FORMAT, "model": name})
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "model": name})
     if metrics is not None:
-        metrics_path(path).write_text(json.dumps(metrics, indent=2) + "\n")
+        write_atomic(metrics_path(path), json.dumps(metrics, indent=2) + "\n")
     return path
 
 

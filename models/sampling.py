@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fpgagen.core.cache import replacing
+
 
 @torch.no_grad()
 def generate(generator: nn.Module, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -41,7 +43,7 @@ def save_grid(images: np.ndarray, path: Path, output_range: tuple[float, float])
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"image grid must be written as .png, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     scale = max(1, 56 // images.shape[-1])
-    Image.fromarray(image_grid(images, output_range, scale=scale)).save(path)
+    with replacing(path) as tmp:
+        Image.fromarray(image_grid(images, output_range, scale=scale)).save(tmp)
     return path

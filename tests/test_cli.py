@@ -1,4 +1,6 @@
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -62,3 +64,30 @@ def test_sample_refuses_non_png(tmp_path):
 def test_eval_more_samples_than_the_real_reference_has():
     result = run_cli("eval", "digits8", "--n", "5000")
     assert result.returncode == 2 and "at most 1438" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "digits8", "--out", "{tmp}/afile.txt/x"], "afile.txt is a file, not a folder"),
+    (["compare", "digits8", "--out", "{tmp}/afile.txt"], "afile.txt is a file; a folder is written there"),
+    (["quantize", "digits8", "--out", "{tmp}/afile.txt"], "afile.txt is a file; a folder is written there"),
+    (["generate", "digits8", "--target", "rtlsim", "--out", "{tmp}/grid.jpg"], "written as a .png grid or a .npy"),
+    (["sample", "digits8", "--out", "{tmp}"], "is a folder; a file is written there"),
+    (["eval", "digits8", "--json", "{tmp}/afile.txt/q.json"], "--json .*afile.txt is a file, not a folder"),
+])
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys, args, message):
+    import time
+
+    (tmp_path / "afile.txt").write_text("mine")
+    t = time.monotonic()
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert time.monotonic() - t < 10  # refused up front, not after training or simulating
+    assert (tmp_path / "afile.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders: the permission check cannot fail")
+def test_a_read_only_folder_is_refused_before_any_work(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    assert main(["sample", "digits8", "--out", str(folder / "g.png")]) == 2
+    assert "is not writable by this user" in capsys.readouterr().err

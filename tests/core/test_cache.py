@@ -82,3 +82,17 @@ def test_write_atomic_replaces_whole_files(tmp_path):
     write_atomic(path, "first")
     write_atomic(path, "second")
     assert path.read_text() == "second" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_replacing_leaves_the_old_file_or_the_new_one_never_half(tmp_path):
+    from fpgagen.core.cache import replacing
+
+    target = tmp_path / "out" / "images.npy"
+    with replacing(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".npy" and tmp != target
+        tmp.write_bytes(b"old")
+    assert target.read_bytes() == b"old"
+    with pytest.raises(RuntimeError, match="killed"), replacing(target) as tmp:
+        tmp.write_bytes(b"half of the new")
+        raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in target.parent.iterdir()) == ["images.npy"]
