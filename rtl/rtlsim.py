@@ -7,6 +7,9 @@ Workstation-side (it needs Verilator, g++, make and perl). No cocotb: the genera
 
 - ``fg_create`` / ``fg_destroy``: one simulated kernel (its own ``VerilatedContext``).
 - ``fg_reset(h, cycles)``: ``aresetn`` low for ``cycles`` clocks.
+- ``fg_set_stalls(h, idle, backpressure, seed)``: random stalls of the streams from then on -- each cycle the
+  input idles (TVALID low) with ``idle`` / 1000 chance and the output holds TREADY low with ``backpressure`` / 1000
+  chance, drawn from ``seed`` (0, 0: none).
 - ``fg_run(h, in beats, out buffer, ...)``: clocks the model, driving ``s_axis_t*`` from the input beats while
   honouring ``s_axis_tready`` and holding ``m_axis_tready`` high while the output buffer has room, until the
   input is taken and enough output came out, the buffer is full, or no handshake happened for a long time.
@@ -43,7 +46,7 @@ from fpgagen.core.quantized_model import QuantizedModel
 HARNESS = Path(__file__).resolve().parent / "harness" / "fg_sim_harness.cpp"
 LIB_NAME = "libfgsim.so"
 RECORD = "build.json"
-ABI_VERSION = 1
+ABI_VERSION = 2
 # default Verilator optimisation of the model; the harness itself is tiny
 VERILATOR_FLAGS = ["--cc", "--exe", "--build", "--prefix", "Vtop", "-Wno-fatal", "-Werror-USERFATAL", "-Wno-lint",
                    "-Wno-style", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
@@ -180,6 +183,7 @@ def load_library(path: Path) -> ctypes.CDLL:
             lib.fg_cycles.restype = U64
             lib.fg_cycles.argtypes = [P]
             lib.fg_reset.argtypes = [P, ctypes.c_int]
+            lib.fg_set_stalls.argtypes = [P, ctypes.c_uint32, ctypes.c_uint32, U64]
             lib.fg_run.restype = ctypes.c_int
             lib.fg_run.argtypes = [P, P, P, I64, P, P, I64, I64, ctypes.c_int, U64, U64,
                                    ctypes.POINTER(I64)]

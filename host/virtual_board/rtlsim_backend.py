@@ -36,11 +36,19 @@ class RtlBackend(KernelBackend):
         model: the QuantizedModel the overlay was built from.
         out_buffer: beats of output the kernel may make ahead of ``produce`` (backpressure beyond that).
         build_root: where builds live (default :func:`fpgagen.rtl.rtlsim.build_root`, under the cache root).
+        idle, backpressure: chance per cycle (0 to 1) that the input stream idles (TVALID low) and that the output
+            stream holds TREADY low: random stalls around the kernel, as a busy interconnect gives.
+        seed: of those stalls (reproducible).
     """
 
     name = "rtlsim"
 
-    def __init__(self, model: QuantizedModel, out_buffer: int = DEFAULT_OUT_BUFFER, build_root: Path | None = None):
+    def __init__(self, model: QuantizedModel, out_buffer: int = DEFAULT_OUT_BUFFER, build_root: Path | None = None,
+                 idle: float = 0.0, backpressure: float = 0.0, seed: int = 1):
+        for name, chance in (("idle", idle), ("backpressure", backpressure)):
+            if not 0 <= chance < 1:
+                raise ValueError(f"rtlsim {name}: a chance per cycle in [0, 1), got {chance!r}")
+        self.stalls = (round(idle * 1000), round(backpressure * 1000), int(seed))
         self.model = model
         self.latent_dim = int(model.latent_dim)
         self.beats_out = int(np.prod(model.image_shape))
@@ -53,6 +61,7 @@ class RtlBackend(KernelBackend):
         self._result = (ctypes.c_int64 * 3)()
         self._obuf_data = np.zeros(self.out_buffer, np.uint32)
         self._obuf_last = np.zeros(self.out_buffer, np.uint8)
+        self.lib.fg_set_stalls(self._handle, *self.stalls)
         self.reset()
 
     def reset(self) -> None:
@@ -143,8 +152,11 @@ class RtlBackend(KernelBackend):
 
 
 def factory(model: QuantizedModel, overlay_dir: Path, options: dict | None) -> RtlBackend:
-    """The ``rtlsim`` backend of a virtual bitstream; options: ``out_buffer`` (beats), ``build_root`` (folder)."""
+    """The ``rtlsim`` backend of a virtual bitstream; options: ``out_buffer`` (beats), ``build_root`` (folder),
+    ``idle`` and ``backpressure`` (chances per cycle of random stalls on the input and output streams), ``seed``."""
     options = dict(options or {})
     return RtlBackend(model, out_buffer=int(options.get("out_buffer", DEFAULT_OUT_BUFFER)),
-                      build_root=Path(options["build_root"]) if options.get("build_root") else None)
+                      build_root=Path(options["build_root"]) if options.get("build_root") else None,
+                      idle=float(options.get("idle", 0.0)), backpressure=float(options.get("backpressure", 0.0)),
+                      seed=int(options.get("seed", 1)))
 

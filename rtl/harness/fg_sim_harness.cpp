@@ -12,7 +12,18 @@ struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
     std::unique_ptr<Vtop> top;
     uint64_t cycles = 0;
+    // random stalls of the streams around the kernel (fg_set_stalls): per-mille chances per cycle
+    uint32_t idle_permille = 0, backpressure_permille = 0;
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
 };
+
+// xorshift64*: a draw in 0..999, reproducible from the seed
+inline uint32_t draw(Sim* s) {
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return static_cast<uint32_t>(((s->rng * 0x2545F4914F6CDD1Dull) >> 32) % 1000);
+}
 
 inline void tick(Sim* s) {
     s->top->aclk = 1;
@@ -24,7 +35,16 @@ inline void tick(Sim* s) {
 
 extern "C" {
 
-int fg_abi_version() { return 1; }
+int fg_abi_version() { return 2; }
+
+// From the next fg_run on: each cycle the input holds TVALID low with idle_permille / 1000 chance (the source
+// idles) and the output holds TREADY low with backpressure_permille / 1000 chance, drawn from `seed`.
+void fg_set_stalls(void* h, uint32_t idle_permille, uint32_t backpressure_permille, uint64_t seed) {
+    Sim* s = static_cast<Sim*>(h);
+    s->idle_permille = idle_permille;
+    s->backpressure_permille = backpressure_permille;
+    s->rng = seed ? seed : 0x9E3779B97F4A7C15ull;
+}
 
 void* fg_create() {
     Sim* s = new Sim;
@@ -65,7 +85,8 @@ void fg_reset(void* h, int cycles) {
 }
 
 // Clock the model: offer in_data/in_last (n_in beats, in order, honouring s_axis_tready) while holding
-// m_axis_tready high as long as fewer than out_cap beats were taken into out_data/out_last.
+// m_axis_tready high as long as fewer than out_cap beats were taken into out_data/out_last (both with the random
+// stalls of fg_set_stalls, if set).
 // Stops (before clocking further) when
 //   - out_cap beats were produced, or
 //   - every input beat was accepted and at least want_out beats were produced, or
@@ -88,14 +109,16 @@ int fg_run(void* h, const uint32_t* in_data, const uint8_t* in_last, int64_t n_i
         if (stop_at_last && saw_last) break;
         if (clocked >= max_cycles) { rc = 2; break; }
         if (idle >= idle_limit) { rc = 1; break; }
-        const bool offer = consumed < n_in;
+        const bool source_idle = s->idle_permille && draw(s) < s->idle_permille;
+        const bool sink_stalls = s->backpressure_permille && draw(s) < s->backpressure_permille;
+        const bool offer = consumed < n_in && !source_idle;
         t->s_axis_tvalid = offer;
         t->s_axis_tdata = offer ? in_data[consumed] : 0;
         t->s_axis_tlast = offer ? (in_last[consumed] != 0) : 0;
-        t->m_axis_tready = 1;
+        t->m_axis_tready = !sink_stalls;
         t->eval();
         const bool s_fire = offer && t->s_axis_tready;
-        const bool m_fire = t->m_axis_tvalid;
+        const bool m_fire = t->m_axis_tvalid && !sink_stalls;
         if (m_fire) {
             out_data[produced] = t->m_axis_tdata;
             out_last[produced] = t->m_axis_tlast ? 1 : 0;
