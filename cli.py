@@ -437,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from fpgagen.core.errors import ToolNotFoundError
 
-    reported: tuple[type[Exception], ...] = (ValueError, RuntimeError, TimeoutError, FileNotFoundError,
-                                             FileExistsError, PermissionError, ToolNotFoundError, ImportError)
+    reported: tuple[type[Exception], ...] = (ValueError, RuntimeError, TimeoutError, OSError, ToolNotFoundError,
+                                             ImportError)
     try:
         from fpgagen.models.checkpoint import CheckpointError
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,8 @@ def get_executor(target: str, model, **options) -> Executor:
 
 
 class Executor:
-    """Base class: ``prepare()`` once, ``run(z)`` many.
+    """Base class: ``prepare()`` once, ``run(z)`` many. Thread-safe: one executor shared by threads runs one call
+    at a time (simulators, DMA buffers and ``last_info`` are per executor).
 
     Args:
         model: what the target runs (see the module docstring).
@@ -81,6 +83,7 @@ class Executor:
         self.model = model
         self.prepared = False
         self.last_info: dict = {}
+        self._lock = threading.RLock()
 
     @property
     def name(self) -> str:
@@ -88,14 +91,16 @@ class Executor:
         return self.model.name
 
     def prepare(self) -> Executor:
-        if not self.prepared:
-            self._prepare()
-            self.prepared = True
+        with self._lock:
+            if not self.prepared:
+                self._prepare()
+                self.prepared = True
         return self
 
     def run(self, z) -> np.ndarray:
-        self.prepare()
-        return self._run(z)
+        with self._lock:
+            self.prepare()
+            return self._run(z)
 
     def close(self) -> None:
         """Release what ``prepare`` acquired (buffers, simulators)."""

@@ -104,6 +104,31 @@ def test_one_overlay_shared_by_threads(board, overlay_files, models):
     assert (wrong, errors) == ([], [])
 
 
+@pytest.mark.parametrize("target", ["virtual-golden", "golden"])
+def test_one_executor_shared_by_threads(models, target):
+    from fpgagen.host.executors import get_executor
+
+    model = models("digits8")
+    executor = get_executor(target, model).prepare()
+    results, errors = {}, []
+
+    def work(thread: int) -> None:
+        for call in range(20):
+            z = latents(1 + (thread + call) % 4, seed=100 * thread + call)
+            try:
+                results[(thread, call)] = np.array_equal(executor.run(z), golden.generate(model, z))
+            except Exception as e:  # noqa: BLE001 -- counted: the test fails on any
+                errors.append(f"{type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    executor.close()
+    assert errors == [] and len(results) == 80 and all(results.values())
+
+
 @pytest.mark.parametrize("text, message", [
     ("stall_output=5", "is not KEY=VALUE with KEY one of"),
     ("slow=-1", r"slow: seconds in \[0, 3600\)"),
