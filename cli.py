@@ -214,7 +214,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
     generator = load_generator(args)
     out = check_out(args.out or Path("build") / generator.name / args.board, folder=True)
     model = quantize(generator, config)
-    manifest = write_accelerator_project(model, out, args.board)
+    manifest = write_accelerator_project(model, out, args.board, force=args.force)
     generator.float_model().save(out / FLOAT_REFERENCE)
     stream = manifest["stream"]
     print(model.summary())
@@ -225,7 +225,13 @@ def cmd_convert(args: argparse.Namespace) -> None:
     print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
           f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
           f"manifest.json, {FLOAT_REFERENCE}")
-    print(f"next: fpgagen build {args.model} --board {args.board}" + (f" --project {out}" if args.out else ""))
+    fit = manifest["fit"]
+    for text in fit["problems"]:
+        print(f"warning: does not fit {args.board} (written anyway: --force): {text}")
+    for text in fit["warnings"]:
+        print(f"warning: {text}")
+    print(f"next: fpgagen build {args.model} --board {args.board}" + (f" --project {out}" if args.out else "")
+          + (" --force" if fit["problems"] else ""))
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -235,7 +241,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     project = args.project or Path("build") / model_name(args.model) / args.board
     if args.out:
         check_out(args.out, folder=True)
-    out = build_overlay(project, args.board, overlays_dir=args.out)
+    out = build_overlay(project, args.board, overlays_dir=args.out, force=args.force)
     print(f"wrote {', '.join(str(path) for path in out.values())}")
 
 
@@ -376,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
-    p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/BOARD)")
+    p.add_argument("--out", type=Path, help="folder to write (default build/NAME/BOARD)")
+    p.add_argument("--force", action="store_true", help="write the project even when the model does not fit the "
+                                                        "board (block RAM, DSP); the manifest records it")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("build", help="synthesize a converted project into an overlay (needs Vivado)",
@@ -386,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
     p.add_argument("--out", type=Path, help="overlays folder: the overlay goes to OUT/BOARD/ (default overlays/)")
+    p.add_argument("--force", action="store_true", help="build even when the model does not fit the board")
     p.set_defaults(func=cmd_build)
 
     from fpgagen.host.executors import EXECUTORS

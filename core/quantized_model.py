@@ -156,6 +156,17 @@ class QuantizedModel:
                 return layer
         raise KeyError(f"no layer {name!r} in {self.name}; layers: {', '.join(lr.name for lr in self.layers)}")
 
+    @property
+    def weight_bits(self) -> int:
+        """Bits of the weight and bias ROMs: every code at its type's width."""
+        return sum(getattr(lr, k).size * getattr(lr, f"{k}_t").width for lr in self.layers for k in ("weight", "bias")
+                   if getattr(lr, k) is not None)
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers the reuse factors instantiate, all layers together."""
+        return sum(lr.multipliers for lr in self.layers)
+
     def summary(self) -> str:
         """A table of the layers with their types, reuse factors and multipliers."""
         name_w = max([14] + [len(lr.name) for lr in self.layers])

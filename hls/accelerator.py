@@ -30,12 +30,13 @@ from pathlib import Path
 import hls4ml
 import numpy as np
 
+from fpgagen.core.cache import write_atomic
 from fpgagen.core.errors import BuildError, ToolNotFoundError
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import ARITHMETIC
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
-from fpgagen.overlays.boards import Board, get_board
+from fpgagen.overlays.boards import Board, BoardFit, board_fit, get_board
 
 MANIFEST_FORMAT = "fpgagen-accelerator-1"
 FLOAT_REFERENCE = "float_reference.npz"  # the FloatModel, written into the project by `fpgagen convert`
@@ -85,8 +86,26 @@ def _retarget(hls_dir: Path, board: Board) -> None:
         path.write_text(text)
 
 
-def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z2") -> dict:
+class BoardFitError(ValueError):
+    """The model does not fit the board (block RAM for its weights, DSP slices for its multipliers)."""
+
+
+def check_board_fit(model: QuantizedModel, board: str, force: bool = False) -> BoardFit:
+    """The model against the board before anything is written: BoardFitError with the figures and the boards where
+    it fits, unless ``force`` (then the fit, problems included, goes into the manifest)."""
+    fit = board_fit(model.weight_bits, model.multipliers, board)
+    if fit.problems and not force:
+        raise BoardFitError(fit.refusal(model.name))
+    return fit
+
+
+def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z2",
+                              force: bool = False) -> dict:
     """Write the VivadoAccelerator project of ``model`` for ``board`` under ``out_dir``; return the manifest.
+
+    First the model is checked against the board (:func:`check_board_fit`): one that does not fit is refused before
+    anything is written, unless ``force``; the manifest's ``fit`` records the figures, any problem and the warnings
+    of a fit with little margin (over UG949's 80%).
 
     The AXI-Stream ports carry one float32 per beat (``input_type``/``output_type`` 'float', what hls4ml's PYNQ
     driver allocates): the wrapper casts each float to the input type exactly as C simulation does, and every
@@ -98,6 +117,7 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
     hls4ml's for ``Board.hls4ml_board`` with fpgagen's block design and part (module docstring).
     """
     spec = get_board(board)
+    fit = check_board_fit(model, board, force)
     out_dir = Path(out_dir)
     hls_dir = out_dir / HLS_DIR
     hm = convert(model, hls_dir, backend="VivadoAccelerator", board=spec.hls4ml_board, part=spec.part,
@@ -109,7 +129,8 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
         _retarget(hls_dir, spec)
     model.save(out_dir / "quantized")
     manifest = _manifest(model, hm, spec)
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    manifest["fit"] = {**fit.as_dict(), "forced": bool(fit.problems)}
+    write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -187,7 +208,8 @@ def _clock_source(board: Board) -> str:
     return source
 
 
-def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path | None = None) -> dict[str, Path]:
+def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path | None = None,
+                  force: bool = False) -> dict[str, Path]:
     """Synthesize the project written by :func:`write_accelerator_project` and build the bitstream.
 
     Runs ``vivado_hls -f build_prj.tcl`` (C synthesis, IP export) and ``vivado -mode batch -source design.tcl``
@@ -200,6 +222,9 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
     """
     get_board(board)
     project_dir = Path(project_dir)
+    quantized = project_dir / "quantized"
+    if (quantized / "model.json").is_file():  # the fit first: hours of Vivado are not spent on what cannot fit
+        check_board_fit(QuantizedModel.load(quantized), board, force)
     missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
     if missing:
         raise ToolNotFoundError(

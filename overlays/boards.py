@@ -271,3 +271,64 @@ def board_for_weights(subject: str, parameters: int, weight_width: int, width_so
                      f"{subject} in block RAM ({parameters:,} weights at {weight_width} bits, {width_source}; "
                      + ", ".join(f"{b.name} {b.rom_bits / 1e6:.2f} Mbit" for b in tried)
                      + f"): {narrower} (a quantization config's weight_width), or register a larger board")
+
+
+UG949_GUIDELINE = 0.8  # UG949: above ~80% of DSP or block RAM, placement and timing closure get hard
+
+
+@dataclass(frozen=True)
+class BoardFit:
+    """Whether a quantized model fits a board, checked before a project is written for it.
+
+    Attributes:
+        board: the board.
+        weight_bits: bits of the model's weight and bias ROMs (each at its own type's width).
+        multipliers: multipliers its reuse factors instantiate (one DSP slice each: fpgagen's widths fit a DSP's
+            multiplier).
+        problems: what does not fit, each with needed, available and the resource (empty: it fits).
+        warnings: what fits with little margin (over UG949's 80% guideline).
+        fits_on: the registered boards where it would fit.
+    """
+
+    board: Board
+    weight_bits: int
+    multipliers: int
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+    fits_on: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"board": self.board.name, "weight_bits": self.weight_bits, "multipliers": self.multipliers,
+                "problems": list(self.problems), "warnings": list(self.warnings), "fits_on": list(self.fits_on)}
+
+    def refusal(self, subject: str) -> str:
+        """The refusal message: each problem and where it would fit."""
+        where = (f"it fits {', '.join(self.fits_on)}" if self.fits_on else
+                 "no registered board holds it: fewer weight bits (a quantization config's weight_width) or a larger "
+                 "board")
+        return (f"{subject} does not fit {self.board.name}: {'; '.join(self.problems)}. {where[0].upper()}{where[1:]}"
+                " (--force writes the project anyway)")
+
+
+def _fit_problems(board: Board, weight_bits: int, multipliers: int, share: float) -> list[str]:
+    found = []
+    if weight_bits > share * board.rom_bits:
+        found.append(f"block RAM: its weights need {weight_bits / 1e6:.2f} Mbit, {board.name} has "
+                     f"{board.rom_bits / 1e6:.2f} Mbit ({weight_bits / board.rom_bits:.0%}; {board.bram36} BRAM36"
+                     + (", and UltraRAM cannot hold bitstream-initialised weights" if board.uram else "") + ")")
+    if multipliers > share * board.dsp:
+        found.append(f"DSP: its reuse factors need {multipliers:,} multipliers, {board.name} has {board.dsp:,} "
+                     f"{board.dsp_primitive} ({multipliers / board.dsp:.0%})")
+    return found
+
+
+def board_fit(weight_bits: int, multipliers: int, board: str) -> BoardFit:
+    """Check ``weight_bits`` of ROM and ``multipliers`` against ``board``'s block RAM and DSP slices: problems
+    beyond 100%, warnings beyond :data:`UG949_GUIDELINE`, and the boards where it fits."""
+    spec = get_board(board)
+    problems = _fit_problems(spec, weight_bits, multipliers, 1.0)
+    warnings = [] if problems else [f"{w} is over UG949's {UG949_GUIDELINE:.0%} guideline: placement and timing "
+                                    "may not close" for w in _fit_problems(spec, weight_bits, multipliers,
+                                                                           UG949_GUIDELINE)]
+    fits_on = tuple(b.name for b in BOARDS.values() if not _fit_problems(b, weight_bits, multipliers, 1.0))
+    return BoardFit(spec, weight_bits, multipliers, tuple(problems), tuple(warnings), fits_on)

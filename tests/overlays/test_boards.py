@@ -312,3 +312,74 @@ def test_manifest_board_must_match_the_build(projects, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ValueError, match=re.escape("was written for board 'zcu104', not 'kv260'")):
         build_overlay(projects["zcu104"][1].parent, "kv260")
+
+
+# ------------------------------------------------------------------------------------------ fitting the board
+@pytest.fixture(scope="module")
+def dcgan28_for():
+    """dcgan28 quantized for a board (its multiplier budget), as `fpgagen convert --board` does."""
+    from fpgagen.core.quantize import QuantConfig
+    from fpgagen.models.quantize import quantize
+
+    generator, made = load_preset("dcgan28"), {}
+
+    def get(board: str):
+        if board not in made:
+            made[board] = quantize(generator, QuantConfig(multipliers=get_board(board).multiplier_budget))
+        return made[board]
+
+    return get
+
+
+@pytest.mark.parametrize("board", ["zcu104", "kv260"])
+def test_a_model_that_does_not_fit_is_refused_before_anything_is_written(dcgan28_for, tmp_path, board):
+    from fpgagen.hls.accelerator import BoardFitError
+
+    rom = f"{get_board(board).rom_bits / 1e6:.2f}"
+    with pytest.raises(BoardFitError, match=rf"dcgan28 does not fit {board}: block RAM: its weights need 16.08 Mbit, "
+                                            rf"{board} has {rom} Mbit .*UltraRAM cannot hold.*\)\. It fits zcu102 "
+                                            r"\(--force writes the project anyway\)"):
+        write_accelerator_project(dcgan28_for(board), tmp_path / "prj", board)
+    assert not (tmp_path / "prj").exists()
+
+
+def test_the_cli_refuses_a_board_too_small_naming_the_figures(capsys, tmp_path):
+    from fpgagen.cli import main
+
+    assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 2
+    err = capsys.readouterr().err
+    assert "block RAM: its weights need 16.08 Mbit, zcu104 has 11.50 Mbit" in err and "It fits zcu102" in err
+    assert not (tmp_path / "prj").exists()
+
+
+def test_the_zcu102_holds_dcgan28_with_margin(dcgan28_for):
+    from fpgagen.overlays.boards import board_fit
+
+    model = dcgan28_for("zcu102")
+    fit = board_fit(model.weight_bits, model.multipliers, "zcu102")
+    assert fit.problems == () and fit.warnings == () and fit.fits_on == ("zcu102",)
+    assert 16.0e6 < model.weight_bits < 16.2e6 and model.multipliers <= 2000
+
+
+def test_little_margin_is_a_warning_not_a_refusal():
+    from fpgagen.overlays.boards import board_fit
+
+    board = get_board("pynq-z2")
+    fit = board_fit(int(0.85 * board.rom_bits), 190, "pynq-z2")
+    assert fit.problems == ()
+    assert [w.split(":")[0] for w in fit.warnings] == ["block RAM", "DSP"]
+    assert all("over UG949's 80% guideline" in w for w in fit.warnings) and "86%" in fit.warnings[1]
+
+
+@pytest.mark.slow(30)
+def test_force_writes_the_project_and_records_why_and_build_refuses_without_it(dcgan28_for, tmp_path):
+    from fpgagen.hls.accelerator import BoardFitError
+
+    manifest = write_accelerator_project(dcgan28_for("zcu104"), tmp_path, "zcu104", force=True)
+    fit = json.loads((tmp_path / "manifest.json").read_text())["fit"]
+    assert fit == manifest["fit"] and fit["forced"] and fit["problems"][0].startswith("block RAM: its weights need")
+    with pytest.raises(BoardFitError, match="does not fit zcu104"):
+        build_overlay(tmp_path, "zcu104")
+    if shutil.which("vivado_hls") is None:  # forced, it goes on to look for Vivado
+        with pytest.raises(ToolNotFoundError):
+            build_overlay(tmp_path, "zcu104", force=True)
