@@ -82,26 +82,32 @@ def test_faults_from_the_overlay_and_the_environment_are_armed_at_every_download
         ol.generate(z[:1])
 
 
-def test_one_overlay_shared_by_threads(board, overlay_files, models):
-    model = models("digits8")
-    ol = GeneratorOverlay(str(overlay_files("digits8")))
-    wrong, errors = [], []
+def from_threads(run, model, threads: int = 4, calls: int = 30) -> tuple[int, list, list]:
+    """``run(z)`` called from ``threads`` threads at once, ``calls`` each: (calls made, wrong images, errors)."""
+    made, wrong, errors = [], [], []
 
     def work(thread: int) -> None:
-        for call in range(30):
+        for call in range(calls):
             z = latents(1 + (thread + call) % 5, seed=1000 * thread + call)
             try:
-                if not np.array_equal(ol.generate(z), golden.generate(model, z)):
+                if not np.array_equal(run(z), golden.generate(model, z)):
                     wrong.append((thread, call))
             except Exception as e:  # noqa: BLE001 -- counted: the test fails on any
                 errors.append(f"{type(e).__name__}: {e}")
+            made.append(1)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for t in threads:
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for t in pool:
         t.start()
-    for t in threads:
+    for t in pool:
         t.join()
-    assert (wrong, errors) == ([], [])
+    return len(made), wrong, errors
+
+
+def test_one_overlay_shared_by_threads(board, overlay_files, models):
+    model = models("digits8")
+    overlay = GeneratorOverlay(str(overlay_files("digits8")))
+    assert from_threads(overlay.generate, model) == (120, [], [])
 
 
 @pytest.mark.parametrize("target", ["virtual-golden", "golden"])
@@ -110,23 +116,10 @@ def test_one_executor_shared_by_threads(models, target):
 
     model = models("digits8")
     executor = get_executor(target, model).prepare()
-    results, errors = {}, []
-
-    def work(thread: int) -> None:
-        for call in range(20):
-            z = latents(1 + (thread + call) % 4, seed=100 * thread + call)
-            try:
-                results[(thread, call)] = np.array_equal(executor.run(z), golden.generate(model, z))
-            except Exception as e:  # noqa: BLE001 -- counted: the test fails on any
-                errors.append(f"{type(e).__name__}: {e}")
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    executor.close()
-    assert errors == [] and len(results) == 80 and all(results.values())
+    try:
+        assert from_threads(executor.run, model, calls=20) == (80, [], [])
+    finally:
+        executor.close()
 
 
 @pytest.mark.parametrize("text, message", [
