@@ -18,7 +18,7 @@ back end       what it registers per kind                           registered b
 ``golden``     integer kernel, bit-exact with C-sim and RTL          :mod:`fpgagen.core.golden`
 ``quantize``   the fixed-point type rules of a float layer           :mod:`fpgagen.core.quantize`
 ``torch``      the torch modules that lower to the kind              :mod:`fpgagen.models.lower`
-``onnx``       the ONNX op types that lower to the kind              :mod:`fpgagen.models.onnx_import`
+``onnx``       the ONNX op types that lower to the kind              :mod:`fpgagen.models.onnx_ops`
 ``keras``      the Keras 3 layers that lower to the kind             :mod:`fpgagen.models.keras_import`
 ``hls4ml``     the torch module hls4ml's converter reads + config    :mod:`fpgagen.hls.hls4ml_flow`
 ``rtl``        the RTL stage (module, parameters, memory files)      :mod:`fpgagen.rtl.generate`
