@@ -254,7 +254,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     check_image_out(args.out, args.n)
     start = time.perf_counter()
-    subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
+    from fpgagen.core.quantize import QuantConfig
+
+    config = QuantConfig.from_file(args.config) if args.config else None
+    subject = resolve_subject(args.model, args.overlay, args.weights, config, latent_dim=args.latent_dim,
                               distribution=args.latents, quiet=False)
     options = {"board": subject.board, "bitfile": subject.bitfile} if args.target == "board" else {}
     executor = get_executor(args.target, subject.model_for(args.target), **options)
@@ -272,6 +275,34 @@ def cmd_generate(args: argparse.Namespace) -> None:
     print(f"{args.target} ({executor.description}): {args.n} images in {seconds:.3f} s "
           f"({args.n / seconds:.1f} images/s; prepare {prepared:.1f} s{extra})")
     print(f"wrote {path}")
+
+
+def cmd_explore(args: argparse.Namespace) -> None:
+    from fpgagen.host.explore import explore, format_front, points
+
+    out = check_out(args.out or Path("explore") / f"{Path(args.model).stem}-{args.board}", folder=True)
+    generator = load_generator(args)
+    (data_width, weight_width), source = generator.spec.default_widths
+    if generator.spec.widths is None:
+        from fpgagen.models.quantize import swept_widths
+
+        (data_width, weight_width), source = swept_widths(generator)
+    grid = points((data_width, weight_width), args.board, quick=args.quick)
+    result = explore(generator.float_model(), args.board, out, grid, generator.spec.latents, args.engine,
+                     args.ray_address)
+    print(format_front(result))
+    chosen = result["chosen"]
+    print(f"{len(result['points'])} points ({result['measured_now']} measured now on {result['engine']}, "
+          f"{result['seconds']:.1f} s), {len(result['front'])} on the front; centre of the grid: data "
+          f"{data_width}, weight {weight_width} bits ({source})")
+    if chosen is None:
+        print("no point fits the board with PSNR >= 35 dB: nothing chosen")
+    else:
+        print(f"chosen: {chosen['key']} (PSNR {chosen['psnr_db']:.1f} dB, {chosen['images_per_s']:,.0f} images/s, "
+              f"{chosen['multipliers']} multipliers)")
+    print(f"wrote {out}: {', '.join(result['files'].values())}")
+    if chosen is not None:
+        print(f"next: fpgagen convert {args.model} --board {args.board} --config {out / 'chosen.json'}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -410,9 +441,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlay", type=Path, help="the overlay's .bit for the board target (default "
                                                 "overlays/BOARD/NAME.bit); NAME.quantized/ and NAME.float.npz beside "
                                                 "it, when present, are what the fixed-point and numpy targets run")
+    p.add_argument("--config", type=Path, help="JSON quantization config for the fixed-point targets (e.g. "
+                                               "`fpgagen explore`'s chosen.json)")
     p.add_argument("--out", type=Path, default=Path("grid.png"),
                    help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("explore", help="sweep precision and folding on a board: Pareto front and a chosen config",
+                       description="Quantize the model at a grid of data widths, weight widths, table sizes and "
+                                   "multiplier budgets; measure each point (PSNR against float on the golden model, "
+                                   "cycles per image from the RTL twin's bound, multipliers and weight ROM bits "
+                                   "against the board) on Ray when installed (else one after the other); write "
+                                   "points.jsonl (resumable), front.json, front.png and chosen.json, a config for "
+                                   "quantize/convert/generate --config.")
+    add_model(p, presets)
+    p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
+    p.add_argument("--quick", action="store_true", help="a small grid (one bit either side, two budgets)")
+    p.add_argument("--engine", choices=("auto", "ray", "serial"), default="auto",
+                   help="Ray when installed (auto, the default), Ray required, or one point after the other")
+    p.add_argument("--ray-address", help="a Ray cluster's address (default: a local instance on this machine)")
+    p.add_argument("--out", type=Path, help="folder to write (default explore/MODEL-BOARD; an earlier run there is "
+                                            "resumed)")
+    p.set_defaults(func=cmd_explore)
 
     p = sub.add_parser("compare", help="compare latency, throughput, accuracy and quality across targets",
                        description="Run the same seeded latents on each target (CPU float, fixed point, simulated "

@@ -20,7 +20,7 @@ def pinned(extra: str) -> dict[str, str]:
     return pins
 
 
-@pytest.mark.parametrize("extra", ["onnx", "frontends"])
+@pytest.mark.parametrize("extra", ["onnx", "frontends", "explore"])
 def test_the_installed_versions_are_the_pinned_ones(extra):
     pins = pinned(extra)
     assert pins, f"no pins found for the {extra} extra in fpgagen's metadata (pip install -e '.[{extra}]')"
@@ -67,4 +67,4 @@ def test_the_dev_extra_names_only_extras_that_exist():
             named |= {e.strip() for e in m.group(1).split(",")}
     assert named, "dev names no extras"
     assert named <= provided, f"dev names undeclared extras: {sorted(named - provided)}"
-    assert {"train", "convert", "frontends", "sim", "board", "notebook"} <= named
+    assert {"train", "convert", "frontends", "explore", "sim", "board", "notebook"} <= named

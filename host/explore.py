@@ -1,0 +1,278 @@
+"""Design-space exploration: precision x folding points of a generator on a board, measured, and their Pareto front.
+
+:func:`explore` sweeps data width, weight width, table size and the multiplier budget the reuse factors spend
+(:func:`points`), measures every point (:func:`measure_point`) and keeps the points no other point beats on all of
+quality, resources and speed (:func:`pareto_front`). Each point is measured, not guessed:
+
+- **quality**: the point's QuantizedModel on the golden model against the float model, on the same latents of the
+  generator's distribution: PSNR over the output range and the largest error;
+- **speed**: cycles per image from the RTL twin's analytical bound (the slowest stage of the generated pipeline,
+  :attr:`fpgagen.rtl.generate.GeneratedDesign.bound_cycles`) and images/s at the board's fabric clock;
+- **resources**: the multipliers the reuse factors instantiate (one DSP slice each) and the weight ROM bits (block
+  RAM), checked against the board (:func:`fpgagen.overlays.boards.board_fit`); a point that does not fit is kept and
+  marked with the resource it overflows.
+
+Measuring a point needs only the float model (numpy): quantization, golden and the RTL generator are torch-free.
+The points run on Ray (``pip install fpgagen[explore]``) when it is importable -- a local instance on this machine's
+cores, or a cluster with ``ray_address`` -- each point a task; without Ray they run one after the other, and the
+exploration says so. Results are the same either way. Every measured point is appended to ``points.jsonl`` in the
+output folder as it finishes, keyed by its configuration, so an interrupted exploration resumes from what it already
+measured. The output folder also gets ``front.json`` (the front, every point's config), ``front.png`` (PSNR against
+images/s) and ``chosen.json``, a quantization config file that ``quantize``, ``convert`` and ``generate --config``
+take: the fastest fitting point whose PSNR holds the width rule's target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fpgagen.core.accuracy import errors
+from fpgagen.core.cache import write_atomic
+from fpgagen.core.float_model import FloatModel
+
+PSNR_TARGET_DB = 35.0  # the width rule's target (fpgagen.models.widths)
+QUALITY_LATENTS = 256
+QUALITY_SEED = 0
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration of the design space: the quantization config fields it sets."""
+
+    data_width: int
+    weight_width: int
+    table_size: int
+    multipliers: int
+
+    @property
+    def key(self) -> str:
+        return f"d{self.data_width}-w{self.weight_width}-t{self.table_size}-m{self.multipliers}"
+
+    def config(self) -> dict:
+        """The quantization config file of this point (:class:`fpgagen.core.quantize.QuantConfig`)."""
+        return asdict(self)
+
+
+def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Point]:
+    """The grid around ``widths`` (the generator's default data and weight widths) for ``board``: data and weight
+    widths from two bits below to two above (one either side when ``quick``), table sizes 256 and 1,024 (1,024 when
+    ``quick``), and multiplier budgets of a quarter, half and all of the board's (half and all when ``quick``)."""
+    from fpgagen.overlays.boards import get_board
+
+    budget = get_board(board).multiplier_budget
+    span = 1 if quick else 2
+    data = [d for d in range(widths[0] - span, widths[0] + span + 1) if 4 <= d <= 24]
+    weight = [w for w in range(widths[1] - span, widths[1] + span + 1) if 3 <= w <= 16]
+    tables = (1024,) if quick else (256, 1024)
+    budgets = sorted({max(1, budget // 2), budget} if quick else {max(1, budget // 4), max(1, budget // 2), budget})
+    return [Point(d, w, t, m) for d in data for w in weight for t in tables for m in budgets]
+
+
+def measure_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal",
+                  n: int = QUALITY_LATENTS) -> dict:
+    """Quantize ``float_model`` at ``point`` and measure quality, cycles and resources (module docstring).
+    A point the rules refuse (a budget below one multiplier per layer, say) comes back with ``error``."""
+    from fpgagen.core import golden
+    from fpgagen.core.latents import latents
+    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
+    from fpgagen.overlays.boards import board_fit, get_board
+    from fpgagen.rtl.generate import generate_rtl
+
+    row: dict = {"key": point.key, "config": point.config()}
+    started = time.perf_counter()
+    try:
+        config = QuantConfig(**point.config())
+        model = quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
+                               widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
+    except ValueError as e:
+        return {**row, "error": str(e)}
+    z = latents(n, float_model.latent_dim, QUALITY_SEED, distribution)
+    lo, hi = float_model.output_range
+    quality = errors(golden.generate(model, z), float_model.run(z), hi - lo)
+    with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
+        design = generate_rtl(model, folder)
+    spec = get_board(board)
+    fit = board_fit(model.weight_bits, model.multipliers, board)
+    cycles = design.bound_cycles
+    return {**row, "psnr_db": round(float(quality["psnr_db"]), 3), "max_abs_error": float(quality["max_abs_error"]),
+            "cycles_per_image": int(cycles), "bottleneck": design.bottleneck.name,
+            "images_per_s": spec.fabric_clock_mhz * 1e6 / cycles, "multipliers": model.multipliers,
+            "weight_bits": model.weight_bits, "fits": not fit.problems, "fit_problems": list(fit.problems),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """The measured points no other point matches or beats on PSNR (higher), images/s (higher), multipliers and
+    weight bits (fewer), better on at least one; in order of images/s."""
+    ok = [r for r in rows if "error" not in r]
+
+    def beats(a: dict, b: dict) -> bool:
+        ge = (a["psnr_db"] >= b["psnr_db"] and a["images_per_s"] >= b["images_per_s"]
+              and a["multipliers"] <= b["multipliers"] and a["weight_bits"] <= b["weight_bits"])
+        gt = (a["psnr_db"] > b["psnr_db"] or a["images_per_s"] > b["images_per_s"]
+              or a["multipliers"] < b["multipliers"] or a["weight_bits"] < b["weight_bits"])
+        return ge and gt
+
+    front = [r for r in ok if not any(beats(o, r) for o in ok if o is not r)]
+    return sorted(front, key=lambda r: (-r["images_per_s"], r["key"]))
+
+
+def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB) -> dict | None:
+    """The fastest point of the front that fits the board and holds ``psnr_db``; ties: fewer multipliers, then fewer
+    weight bits (None when no point does)."""
+    good = [r for r in front if r["fits"] and r["psnr_db"] >= psnr_db]
+    return min(good, key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"]), default=None)
+
+
+def _run_serial(float_model, todo: list[Point], board: str, distribution: str, report: Callable[[dict], None]):
+    for point in todo:
+        report(measure_point(float_model, point, board, distribution))
+
+
+def _run_ray(float_model, todo: list[Point], board: str, distribution: str, report: Callable[[dict], None],
+             address: str | None) -> None:
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(measure_point)
+        model_ref = ray.put(float_model)
+        pending = [task.remote(model_ref, point, board, distribution) for point in todo]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            report(ray.get(done[0]))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def ray_missing() -> str | None:
+    """Why Ray cannot be imported here, or None."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], distribution: str = "normal",
+            engine: str = "auto", ray_address: str | None = None, progress: Callable[[str], None] = print) -> dict:
+    """Measure ``grid`` for ``float_model`` on ``board`` into ``out`` (resuming from its ``points.jsonl``); write
+    the front, its plot and the chosen config; return ``{"engine", "points", "front", "chosen", "out", "files",
+    ...}`` (``files`` relative to ``out``).
+
+    ``engine``: ``"ray"`` (Ray required), ``"serial"``, or ``"auto"`` (Ray when importable, else serial, said so).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "points.jsonl"
+    identity = {"model": float_model.digest(), "board": board, "distribution": distribution,
+                "n": QUALITY_LATENTS, "seed": QUALITY_SEED}
+    tag = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    done: dict[str, dict] = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run: measured again
+            if row.get("tag") == tag:
+                done[row["key"]] = row
+    todo = [p for p in grid if p.key not in done]
+    missing = ray_missing()
+    if engine == "ray" and missing:
+        raise RuntimeError(f"the Ray engine needs ray ({missing}): pip install 'fpgagen[explore]'")
+    use_ray = engine == "ray" or (engine == "auto" and missing is None)
+    progress(f"{float_model.name} on {board}: {len(grid)} points, {len(done)} already measured in {log}; "
+             + (f"{len(todo)} on Ray" + (f" at {ray_address}" if ray_address else " (a local instance)") if use_ray
+                else f"{len(todo)} one after the other"
+                + (f" (Ray is not installed: {missing})" if engine == "auto" and missing else "")))
+    started = time.perf_counter()
+    measured = []
+
+    def report(row: dict) -> None:
+        row = {**row, "tag": tag}
+        with open(log, "a") as f:  # one line per point as it finishes: an interrupted run resumes from here
+            f.write(json.dumps(row) + "\n")
+        measured.append(row)
+        what = (f"error: {row['error']}" if "error" in row else
+                f"PSNR {row['psnr_db']:.1f} dB, {row['cycles_per_image']:,} cycles/image, {row['multipliers']} "
+                f"multipliers" + ("" if row["fits"] else " (does not fit)"))
+        progress(f"  [{len(done) + len(measured)}/{len(grid)}] {row['key']}: {what}")
+
+    if todo:
+        if use_ray:
+            _run_ray(float_model, todo, board, distribution, report, ray_address)
+        else:
+            _run_serial(float_model, todo, board, distribution, report)
+    rows = [{**done, **{r["key"]: r for r in measured}}[p.key] for p in grid]
+    front = pareto_front(rows)
+    chosen = choose(front)
+    files = {"points": log.name, "front": "front.json"}
+    write_atomic(out / "front.json", json.dumps({"model": float_model.name, "board": board, **identity,
+                                                 "front": front, "chosen": chosen, "points": rows}, indent=1) + "\n")
+    if chosen is not None:
+        write_atomic(out / "chosen.json", json.dumps(chosen["config"], indent=1) + "\n")
+        files["chosen"] = "chosen.json"
+    if _plot(rows, front, chosen, out / "front.png", f"{float_model.name} on {board}"):
+        files["plot"] = "front.png"
+    return {"engine": "ray" if use_ray else "serial", "points": rows, "front": front, "chosen": chosen, "out": out,
+            "files": files, "measured_now": len(measured), "seconds": time.perf_counter() - started}
+
+
+def _plot(rows: list[dict], front: list[dict], chosen: dict | None, path: Path, title: str) -> bool:
+    """PSNR against images/s, marker size by multipliers, the front joined; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    from fpgagen.core.cache import replacing
+
+    ok = [r for r in rows if "error" not in r]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for fits, colour, label in ((True, "tab:blue", "fits the board"), (False, "tab:red", "does not fit")):
+        pts = [r for r in ok if r["fits"] == fits]
+        if pts:
+            ax.scatter([r["images_per_s"] for r in pts], [r["psnr_db"] for r in pts], c=colour, alpha=0.5,
+                       s=[10 + 60 * r["multipliers"] / max(1, max(p["multipliers"] for p in ok)) for r in pts],
+                       label=label)
+    ax.plot([r["images_per_s"] for r in front], [r["psnr_db"] for r in front], "k-", lw=0.8, label="Pareto front")
+    if chosen:
+        ax.scatter([chosen["images_per_s"]], [chosen["psnr_db"]], marker="*", s=200, c="gold", edgecolors="k",
+                   label=f"chosen {chosen['key']}")
+    ax.axhline(PSNR_TARGET_DB, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel("images/s at the fabric clock (analytical bound)")
+    ax.set_ylabel("PSNR against float, dB")
+    ax.set_title(f"{title}: {len(ok)} points (marker size: multipliers)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def format_front(result: dict) -> str:
+    """The front as a table."""
+    lines = [f"{'point':24s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'img/s':>9s} {'mult':>6s} "
+             f"{'ROM Mbit':>9s} fits"]
+    for r in result["front"]:
+        lines.append(f"{r['key']:24s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
+                     f"{r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:9.2f} "
+                     + ("yes" if r["fits"] else "no: " + "; ".join(p.split(":")[0] for p in r["fit_problems"])))
+    return "\n".join(lines)
