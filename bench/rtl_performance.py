@@ -48,7 +48,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from results_doc import command, machine, markdown_table, write_section
 
 from fpgagen.core.errors import ToolNotFoundError
@@ -80,12 +79,6 @@ def make_design(preset: str):
     model = quantize(generator)
     build = WORK / generator.name
     return model, generate_rtl(model, build / "rtl"), build
-
-
-def float_bits(images: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) float32 images as (N, beats) uint32 beats, channels last (the kernel's output stream)."""
-    x = np.ascontiguousarray(np.asarray(images, np.float32).transpose(0, 2, 3, 1))
-    return x.reshape(len(x), -1).view(np.uint32)
 
 
 def board_of(preset: str) -> Board:
@@ -125,52 +118,16 @@ def _design_row(preset: str, model, design, board: Board, method: str, cycles_pe
     }
 
 
-def _rtlsim_run(backend, z: np.ndarray) -> tuple[int, np.ndarray]:
-    """Reset, feed the latents ``z`` back to back, clock until the last image is out: (cycles, images as beats)."""
-    from fpgagen.host.virtual_board import Beats
-
-    n, latent_dim = z.shape
-    backend.reset()
-    c0 = backend.cycles
-    last = np.zeros(z.size, bool)
-    last[latent_dim - 1::latent_dim] = True
-    taken = backend.consume(Beats.from_floats(z.reshape(-1), last))
-    if taken != z.size:
-        raise RuntimeError(f"rtlsim kernel {backend.build.top} took {taken} of {z.size} input beats")
-    out, images = [], 0
-    while images < n:
-        beats = backend.produce(backend.out_buffer)
-        if not len(beats):
-            raise RuntimeError(f"rtlsim kernel {backend.build.top} stopped after {images} of {n} images")
-        out.append(beats.data)
-        images += int(beats.last.sum())
-    return backend.cycles - c0, np.concatenate(out).reshape(n, -1)
-
-
 def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
     """Steady-state cycles per image from the rtlsim backend (see the module docstring); images == golden."""
-    from fpgagen.core import golden
-    from fpgagen.core.latents import latents
-    from fpgagen.host.virtual_board.rtlsim_backend import RtlBackend
+    from fpgagen.host.virtual_board.rtlsim_backend import steady_state
 
-    if images < 2:
-        raise ValueError(f"the rtlsim measurement needs at least 2 images back to back, got {images}")
     board = board_of(preset)
     model, design, _ = make_design(preset)
     t0 = time.perf_counter()
-    backend = RtlBackend(model, out_buffer=images * int(np.prod(model.image_shape)))
-    z = latents(images, model.latent_dim, seed=1234).astype(np.float32)
-    want = float_bits(golden.generate(model, z.astype(np.float64)))
-    wall = time.perf_counter()
-    cycles_batch, got = _rtlsim_run(backend, z)
-    cycles_one, got_one = _rtlsim_run(backend, z[:1])
-    wall = time.perf_counter() - wall
-    backend.close()
-    if not (np.array_equal(got, want) and np.array_equal(got_one, want[:1])):
-        raise RuntimeError(f"{preset}: the rtlsim images differ from golden")
-    per_image = (cycles_batch - cycles_one) / (images - 1)
-    return _design_row(preset, model, design, board, "rtlsim", per_image, cycles_one, cycles_batch + cycles_one,
-                       wall, images + 1, time.perf_counter() - t0)
+    s = steady_state(model, images)
+    return _design_row(preset, model, design, board, "rtlsim", s.cycles_per_image, s.latency_cycles,
+                       s.total_cycles, s.wall_s, s.images, time.perf_counter() - t0)
 
 
 def measure(preset: str) -> dict:

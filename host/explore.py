@@ -108,6 +108,20 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
             "seconds": round(time.perf_counter() - started, 2)}
 
 
+def simulate_point(float_model: FloatModel, point: Point, distribution: str = "normal") -> dict:
+    """The point's RTL twin simulated (Verilator, cached build): steady-state cycles per image back to back, every
+    image bit-exact with golden (:func:`fpgagen.host.virtual_board.rtlsim_backend.steady_state`)."""
+    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
+    from fpgagen.host.virtual_board.rtlsim_backend import steady_state
+
+    config = QuantConfig(**point.config())
+    model = quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
+                           widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
+    state = steady_state(model, images=4)
+    return {"key": point.key, "rtlsim_cycles_per_image": state.cycles_per_image,
+            "rtlsim_latency_cycles": state.latency_cycles}
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
     """The measured points no other point matches or beats on PSNR (higher), images/s (higher), multipliers and
     weight bits (fewer), better on at least one; in order of images/s."""
@@ -131,13 +145,15 @@ def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB) -> dict | None:
     return min(good, key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"]), default=None)
 
 
-def _run_serial(float_model, todo: list[Point], board: str, distribution: str, report: Callable[[dict], None]):
+def _run_serial(fn, float_model, todo: list[Point], args: tuple, report: Callable[[dict], None], address=None):
     for point in todo:
-        report(measure_point(float_model, point, board, distribution))
+        report(fn(float_model, point, *args))
 
 
-def _run_ray(float_model, todo: list[Point], board: str, distribution: str, report: Callable[[dict], None],
+def _run_ray(fn, float_model, todo: list[Point], args: tuple, report: Callable[[dict], None],
              address: str | None) -> None:
+    """``fn(float_model, point, *args)`` for every point as Ray tasks (long ones -- a Verilator build -- run in
+    parallel on a cluster), reported as each finishes."""
     import ray
 
     started_here = not ray.is_initialized()
@@ -147,9 +163,9 @@ def _run_ray(float_model, todo: list[Point], board: str, distribution: str, repo
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
-        task = ray.remote(measure_point)
+        task = ray.remote(fn)
         model_ref = ray.put(float_model)
-        pending = [task.remote(model_ref, point, board, distribution) for point in todo]
+        pending = [task.remote(model_ref, point, *args) for point in todo]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             report(ray.get(done[0]))
@@ -168,12 +184,15 @@ def ray_missing() -> str | None:
 
 
 def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], distribution: str = "normal",
-            engine: str = "auto", ray_address: str | None = None, progress: Callable[[str], None] = print) -> dict:
+            engine: str = "auto", ray_address: str | None = None, rtlsim: bool = False,
+            progress: Callable[[str], None] = print) -> dict:
     """Measure ``grid`` for ``float_model`` on ``board`` into ``out`` (resuming from its ``points.jsonl``); write
     the front, its plot and the chosen config; return ``{"engine", "points", "front", "chosen", "out", "files",
     ...}`` (``files`` relative to ``out``).
 
     ``engine``: ``"ray"`` (Ray required), ``"serial"``, or ``"auto"`` (Ray when importable, else serial, said so).
+    ``rtlsim``: simulate the RTL twin of every fitting point on the front (:func:`simulate_point`) and record its
+    measured cycles beside the bound.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,13 +231,18 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
                 f"multipliers" + ("" if row["fits"] else " (does not fit)"))
         progress(f"  [{len(done) + len(measured)}/{len(grid)}] {row['key']}: {what}")
 
+    run = _run_ray if use_ray else _run_serial
     if todo:
-        if use_ray:
-            _run_ray(float_model, todo, board, distribution, report, ray_address)
-        else:
-            _run_serial(float_model, todo, board, distribution, report)
+        run(measure_point, float_model, todo, (board, distribution), report, ray_address)
     rows = [{**done, **{r["key"]: r for r in measured}}[p.key] for p in grid]
     front = pareto_front(rows)
+    if rtlsim:
+        simulated = {}
+        fitting = [Point(**r["config"]) for r in front if r["fits"]]
+        progress(f"simulating the RTL twin of {len(fitting)} front points")
+        run(simulate_point, float_model, fitting, (distribution,),
+            lambda s: simulated.update({s["key"]: s}), ray_address)
+        front = [{**r, **simulated.get(r["key"], {})} for r in front]
     chosen = choose(front)
     files = {"points": log.name, "front": "front.json"}
     write_atomic(out / "front.json", json.dumps({"model": float_model.name, "board": board, **identity,
@@ -269,10 +293,11 @@ def _plot(rows: list[dict], front: list[dict], chosen: dict | None, path: Path, 
 
 def format_front(result: dict) -> str:
     """The front as a table."""
-    lines = [f"{'point':24s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'img/s':>9s} {'mult':>6s} "
-             f"{'ROM Mbit':>9s} fits"]
+    lines = [f"{'point':24s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'RTL sim':>9s} {'img/s':>9s} "
+             f"{'mult':>6s} {'ROM Mbit':>9s} fits"]
     for r in result["front"]:
+        simulated = f"{r['rtlsim_cycles_per_image']:9,.0f}" if "rtlsim_cycles_per_image" in r else f"{'-':>9s}"
         lines.append(f"{r['key']:24s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
-                     f"{r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:9.2f} "
+                     f"{simulated} {r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:9.2f} "
                      + ("yes" if r["fits"] else "no: " + "; ".join(p.split(":")[0] for p in r["fit_problems"])))
     return "\n".join(lines)

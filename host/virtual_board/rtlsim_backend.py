@@ -17,6 +17,8 @@ to send now), to flush the images still in flight.
 from __future__ import annotations
 
 import ctypes
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,64 @@ class RtlBackend(KernelBackend):
         self._queue_last = [rest_l] if len(rest_l) else []
         self._queued = len(rest_d)
         return head
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """What :func:`steady_state` measured: cycles per image back to back, the latency of one image, and the
+    cycles and wall seconds simulated in all."""
+
+    cycles_per_image: float
+    latency_cycles: int
+    total_cycles: int
+    wall_s: float
+    images: int
+
+
+def _run_back_to_back(backend: RtlBackend, z: np.ndarray) -> tuple[int, np.ndarray]:
+    """Reset, feed the latents ``z`` back to back, clock until the last image is out: (cycles, images as beats)."""
+    n, latent_dim = z.shape
+    backend.reset()
+    c0 = backend.cycles
+    last = np.zeros(z.size, bool)
+    last[latent_dim - 1::latent_dim] = True
+    taken = backend.consume(Beats.from_floats(z.reshape(-1), last))
+    if taken != z.size:
+        raise VirtualBoardError(f"rtlsim kernel {backend.build.top} took {taken} of {z.size} input beats")
+    out, images = [], 0
+    while images < n:
+        beats = backend.produce(backend.out_buffer)
+        if not len(beats):
+            raise VirtualBoardError(f"rtlsim kernel {backend.build.top} stopped after {images} of {n} images")
+        out.append(beats.data)
+        images += int(beats.last.sum())
+    return backend.cycles - c0, np.concatenate(out).reshape(n, -1)
+
+
+def steady_state(model: QuantizedModel, images: int = 8, seed: int = 1234) -> SteadyState:
+    """The RTL twin's steady-state cycles per image: ``images`` latents back to back, then (after a reset) one; the
+    difference over ``images - 1``. Every image is checked bit for bit against the golden model (a VirtualBoardError
+    otherwise)."""
+    from fpgagen.core import golden
+    from fpgagen.core.latents import latents
+
+    if images < 2:
+        raise ValueError(f"a steady state needs at least 2 images back to back, got {images}")
+    backend = RtlBackend(model, out_buffer=images * int(np.prod(model.image_shape)))
+    try:
+        z = latents(images, model.latent_dim, seed)
+        want = np.ascontiguousarray(golden.generate(model, z.astype(np.float64)).transpose(0, 2, 3, 1))
+        want = want.reshape(images, -1).view(np.uint32)
+        start = time.perf_counter()
+        cycles_batch, got = _run_back_to_back(backend, z)
+        cycles_one, got_one = _run_back_to_back(backend, z[:1])
+        wall = time.perf_counter() - start
+    finally:
+        backend.close()
+    if not (np.array_equal(got, want) and np.array_equal(got_one, want[:1])):
+        raise VirtualBoardError(f"{model.name}: the RTL twin's images differ from golden")
+    return SteadyState((cycles_batch - cycles_one) / (images - 1), cycles_one, cycles_batch + cycles_one, wall,
+                       images + 1)
 
 
 def factory(model: QuantizedModel, overlay_dir: Path, options: dict | None) -> RtlBackend:

@@ -79,6 +79,20 @@ def test_an_interrupted_exploration_resumes(digits8, tmp_path):
     assert other_board["measured_now"] == 2  # points of another board are not reused
 
 
+@pytest.mark.slow(30)
+def test_the_front_points_rtl_twins_meet_their_bound(digits8, tmp_path):
+    from fpgagen.rtl import rtlsim
+
+    if rtlsim.missing_tools():
+        pytest.skip(f"rtlsim needs {', '.join(rtlsim.missing_tools())}")
+    result = explore(digits8.float_model(), "pynq-z2", tmp_path, GRID[-3:], engine="serial", rtlsim=True,
+                     progress=lambda line: None)
+    simulated = [r for r in result["front"] if "rtlsim_cycles_per_image" in r]
+    assert simulated and len(simulated) == sum(r["fits"] for r in result["front"])
+    for r in simulated:
+        assert r["cycles_per_image"] <= r["rtlsim_cycles_per_image"] <= 1.1 * r["cycles_per_image"], r
+
+
 def test_the_chosen_config_round_trips_to_every_target(serial, digits8, equals_golden):
     chosen = serial["chosen"]
     config = QuantConfig.from_file(serial["out"] / serial["files"]["chosen"])
