@@ -289,7 +289,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
         (data_width, weight_width), source = swept_widths(generator)
     grid = points((data_width, weight_width), args.board, quick=args.quick)
     result = explore(generator.float_model(), args.board, out, grid, generator.spec.latents, args.engine,
-                     args.ray_address, rtlsim=args.rtlsim)
+                     args.ray_address, rtlsim=args.rtlsim, synth=args.synth)
     print(format_front(result))
     chosen = result["chosen"]
     print(f"{len(result['points'])} points ({result['measured_now']} measured now on {result['engine']}, "
@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="a Ray cluster's address (default: a local instance on this machine)")
     p.add_argument("--rtlsim", action="store_true", help="also simulate the RTL twin of every fitting front point "
                                                          "(Verilator; its measured cycles beside the bound)")
+    p.add_argument("--synth", action="store_true", help="also estimate every fitting front point's resources with "
+                                                        "yosys (DSP, BRAM36, LUT, FF against the board)")
     p.add_argument("--out", type=Path, help="folder to write (default explore/MODEL-BOARD; an earlier run there is "
                                             "resumed)")
     p.set_defaults(func=cmd_explore)

