@@ -63,15 +63,18 @@ class Point:
 def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Point]:
     """The grid around ``widths`` (the generator's default data and weight widths) for ``board``: data and weight
     widths from two bits below to two above (one either side when ``quick``), table sizes 256 and 1,024 (1,024 when
-    ``quick``), and multiplier budgets of a quarter, half and all of the board's (half and all when ``quick``)."""
+    ``quick``), and multiplier budgets of a quarter, half and all of the board's, and every DSP slice of the board
+    (half and all of the budget when ``quick``)."""
     from fpgagen.overlays.boards import get_board
 
-    budget = get_board(board).multiplier_budget
+    spec = get_board(board)
+    budget = spec.multiplier_budget
     span = 1 if quick else 2
     data = [d for d in range(widths[0] - span, widths[0] + span + 1) if 4 <= d <= 24]
     weight = [w for w in range(widths[1] - span, widths[1] + span + 1) if 3 <= w <= 16]
     tables = (1024,) if quick else (256, 1024)
-    budgets = sorted({max(1, budget // 2), budget} if quick else {max(1, budget // 4), max(1, budget // 2), budget})
+    budgets = sorted({max(1, budget // 2), budget} if quick else
+                     {max(1, budget // 4), max(1, budget // 2), budget, spec.dsp})
     return [Point(d, w, t, m) for d in data for w in weight for t in tables for m in budgets]
 
 
@@ -103,6 +106,7 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
     cycles = design.bound_cycles
     return {**row, "psnr_db": round(float(quality["psnr_db"]), 3), "max_abs_error": float(quality["max_abs_error"]),
             "cycles_per_image": int(cycles), "bottleneck": design.bottleneck.name,
+            "stages": [[s.name, s.cycles_per_image, s.multipliers] for s in design.stages if s.multipliers],
             "images_per_s": spec.fabric_clock_mhz * 1e6 / cycles, "multipliers": model.multipliers,
             "weight_bits": model.weight_bits, "fits": not fit.problems, "fit_problems": list(fit.problems),
             "seconds": round(time.perf_counter() - started, 2)}
