@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="write a grid of generated images",
-                       description="Generate images from seeded latents with a trained preset; write a PNG grid.")
+                       description="Generate images from seeded latents with a trained model (PNG grid or .npy).")
     add_model(p, presets)
     p.add_argument("--n", type=int_in(1, MAX_IMAGES), default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("quantize", help="fold, calibrate and quantize a preset into a QuantizedModel",
+    p = sub.add_parser("quantize", help="fold, calibrate and quantize a model into a QuantizedModel",
                        description="Fold BatchNorm, calibrate ranges and choose every fixed-point type; write the "
                                    "QuantizedModel (model.json + weights.npz) that every later step reads.")
     add_model(p, presets)
@@ -406,8 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("convert", help="quantize a preset and write its hls4ml accelerator project",
-                       description="Quantize a preset, convert it with hls4ml (VivadoAccelerator, AXI-Stream) and "
+    p = sub.add_parser("convert", help="quantize a model and write its hls4ml accelerator project",
+                       description="Quantize the model, check that it fits the board (block RAM, DSP; --force "
+                                   "writes the project anyway), convert it with hls4ml (VivadoAccelerator, AXI-Stream) "
+                                   "and "
                                    "write the QuantizedModel, the HLS project with its AXI-Stream wrapper and block "
                                    "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
     add_model(p, presets)
