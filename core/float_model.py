@@ -9,8 +9,9 @@ A :class:`FloatModel` is what every front end lowers a trained generator to (Bat
   generator there in float32 from one small ``.npz`` file (``<name>.float.npz`` beside the overlay's ``.bit``).
 
 The file holds ``model.json`` (a JSON document stored as uint8 bytes, so loading needs no pickle) with ``format``,
-``preset`` (the generator's name), ``latent_dim``, ``image_shape``, ``output_range`` and the ordered ``layers``,
-each a dict with ``name``, ``kind`` and the kind's attributes (a reshape's target as ``shape``); and
+``preset`` (the generator's name), ``latent_dim``, ``image_shape``, ``output_range``, ``latents`` (the latent
+distribution, written only when it is not ``"normal"``) and the ordered ``layers``, each a dict with ``name``,
+``kind`` and the kind's attributes (a reshape's target as ``shape``); and
 ``<layer name>.weight`` / ``<layer name>.bias`` float32 arrays of the arithmetic layers.
 
 Feature maps run channels-last inside (a convolution is then a single matrix product over contiguous windows) and
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.cache import replacing
-from fpgagen.core.latents import check_latents
+from fpgagen.core.latents import DISTRIBUTIONS, check_latents
 from fpgagen.core.layers import ARITHMETIC, LayerError, get_kind, implementation, implements, kernel_dims, require
 
 FORMAT = "fpgagen-float-reference-1"
@@ -218,7 +219,10 @@ class FloatModel:
     """
 
     def __init__(self, layers: list[FloatLayer], name: str, latent_dim: int, image_shape: tuple[int, int, int],
-                 output_range: tuple[float, float] = (-1.0, 1.0)):
+                 output_range: tuple[float, float] = (-1.0, 1.0), latents: str = "normal"):
+        if latents not in DISTRIBUTIONS:
+            raise FloatModelError(f"latent distribution {latents!r} (supported: {', '.join(DISTRIBUTIONS)})")
+        self.latents = latents
         self.name = name
         self.latent_dim = int(latent_dim)
         self.image_shape = tuple(int(v) for v in image_shape)
@@ -315,7 +319,8 @@ class FloatModel:
         return h.hexdigest()
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "preset": self.name, "latent_dim": self.latent_dim,
+        extra = {} if self.latents == "normal" else {"latents": self.latents}  # normal: the format as it always was
+        return {"format": FORMAT, "preset": self.name, "latent_dim": self.latent_dim, **extra,
                 "image_shape": list(self.image_shape), "output_range": list(self.output_range),
                 "layers": [layer.to_json() for layer in self.layers]}
 
@@ -358,13 +363,13 @@ class FloatModel:
             raise FloatModelError(f"{path}: model.json lacks {', '.join(missing)}")
         try:
             return cls.from_parts(doc["layers"], arrays, doc["preset"], doc["latent_dim"], doc["image_shape"],
-                                  doc["output_range"])
+                                  doc["output_range"], doc.get("latents", "normal"))
         except FloatModelError as e:
             raise FloatModelError(f"{path}: {e}") from None
 
     @classmethod
     def from_parts(cls, layers: list[dict], arrays: dict[str, np.ndarray], name: str, latent_dim: int,
-                   image_shape, output_range) -> FloatModel:
+                   image_shape, output_range, latents: str = "normal") -> FloatModel:
         """The model of layer dicts (:meth:`FloatLayer.to_json`) and ``<layer name>.weight`` / ``.bias`` float
         arrays, as its files hold them; FloatModelError names what does not fit."""
         if not isinstance(layers, list):
@@ -380,7 +385,7 @@ class FloatModel:
         extra = set(params) - {lr.name for lr in built if lr.kind in ARITHMETIC}
         if extra:
             raise FloatModelError(f"parameters for no dense or convolution layer: {sorted(extra)}")
-        return cls(built, name, latent_dim, image_shape, output_range)
+        return cls(built, name, latent_dim, image_shape, output_range, latents)
 
     def __repr__(self) -> str:
         kinds = " -> ".join(lr.kind for lr in self.layers)

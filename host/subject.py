@@ -139,7 +139,8 @@ def resolve_subject(model: str, overlay: Path | None = None, weights: Path | Non
                            f"come from its float model: pass --overlay DIR/{name}.bit with {name}.float.npz beside "
                            "it (written on a workstation by `fpgagen convert`)")
     reference = files["float_model"]
-    return Subject(name, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range), **files)
+    return Subject(name, reference.latent_dim, tuple(reference.image_shape), tuple(reference.output_range),
+                   latents=reference.latents, **files)
 
 
 def _overlay_board(bitfile: Path | None) -> str | None:

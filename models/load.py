@@ -138,6 +138,7 @@ def import_source(source: SourceModel, distribution: str = "normal", digit_metri
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"latent distribution {distribution!r} (supported: {', '.join(DISTRIBUTIONS)})")
     fm = source.float_model
+    fm.latents = distribution  # kept in its .float.npz: the board draws the same latents
     fm.output_range, range_source = output_range(fm, distribution)
     check = check_import(source, distribution)
     dataset = DIGIT_DATASETS.get(fm.image_shape) if digit_metrics else None

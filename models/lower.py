@@ -390,6 +390,8 @@ def _materialize(layers: list[FloatLayer], x_shape: tuple, want: tuple, at: Trac
 
 
 def lower(generator) -> FloatModel:
-    """The FloatModel of a :class:`~fpgagen.models.generator.Generator`."""
+    """The FloatModel of a :class:`~fpgagen.models.generator.Generator` (its latent distribution included)."""
     spec = generator.spec
-    return lower_module(generator.module, spec.name, spec.latent_dim, spec.image_shape, spec.output_range)
+    model = lower_module(generator.module, spec.name, spec.latent_dim, spec.image_shape, spec.output_range)
+    model.latents = spec.latents
+    return model

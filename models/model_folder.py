@@ -129,7 +129,7 @@ def read_model_folder(folder: Path) -> Generator:
         raise ModelFolderError(f"{weights}: not readable ({e})") from None
     try:
         fm = FloatModel.from_parts(doc["layers"], arrays, doc["name"], doc["latent_dim"], doc["image_shape"],
-                                   doc["output_range"])
+                                   doc["output_range"], doc["latents"])
         spec = GeneratorSpec(doc["name"], fm.latent_dim, fm.image_shape, fm.output_range,
                              description=doc.get("description") or "", dataset=doc.get("dataset"),
                              latents=doc["latents"], source=doc["source"])

@@ -121,7 +121,7 @@ def test_import_command_then_every_command_takes_the_folder(user, tmp_path, caps
     assert "judge 1x28x28 and 1x8x8 digit images" in capsys.readouterr().err
 
 
-def test_output_range_from_calibration_uniform_latents_and_digit_metrics_by_shape(user):
+def test_output_range_from_calibration_uniform_latents_and_digit_metrics_by_shape(user, tmp_path):
     generator = load_model(f"{user / 'my_gan.py'}:plain", distribution="uniform")
     spec = generator.spec
     assert spec.latents == "uniform" and spec.image_shape == (1, 8, 8) and spec.dataset == "digits8"
@@ -132,6 +132,12 @@ def test_output_range_from_calibration_uniform_latents_and_digit_metrics_by_shap
     z = generator.latents(1000)
     assert z.min() >= -1 and z.max() < 1 and z.std() < 0.7  # uniform on [-1, 1): std 0.577
     assert load_model(f"{user / 'my_gan.py'}:plain", digit_metrics=False).spec.dataset is None
+    # the float model the board's CPU runs keeps the distribution, so a board without torch draws the same latents
+    from fpgagen.core.float_model import FloatModel
+
+    fm = generator.float_model()
+    assert fm.latents == "uniform" and FloatModel.load(fm.save(tmp_path / "plain.float.npz")).latents == "uniform"
+    assert "latents" not in load_model(f"{user / 'my_gan.py'}:make").float_model().to_json()  # normal: as before
 
 
 def test_the_import_check_refuses_a_model_that_differs_from_its_framework(user):
