@@ -67,21 +67,10 @@ def load_generator(args: argparse.Namespace):
 
 
 def check_out(path: Path, folder: bool = False, option: str = "--out") -> Path:
-    """Refuse an output path before any work: a file where a folder goes or the reverse, a parent that is a file,
-    a folder this user cannot write. Outputs are written whole or not at all (:func:`fpgagen.core.cache.replacing`)."""
-    import os
+    """An output path checked before any work (:func:`fpgagen.core.cache.check_output_path`)."""
+    from fpgagen.core.cache import check_output_path
 
-    path = Path(path)
-    if folder and path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path} is a file; a folder is written there")
-    if not folder and path.is_dir():
-        raise ValueError(f"{option} {path} is a folder; a file is written there")
-    existing = path if folder and path.is_dir() else next(p for p in path.parents if p.exists() or p == Path(p.anchor))
-    if existing.exists() and not existing.is_dir():
-        raise ValueError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"{option} {path}: {existing} is not writable by this user")
-    return path
+    return check_output_path(path, folder, option)
 
 
 def check_image_out(path: Path, n: int) -> None:
@@ -95,12 +84,12 @@ def check_image_out(path: Path, n: int) -> None:
 
 
 def save_images(images, path: Path, output_range) -> Path:
-    """A PNG grid, or a .npy file of the images as float32 (N, C, H, W); images with NaN or Inf are refused."""
+    """A PNG grid, or a .npy file of the images as float32 (N, C, H, W) (``path`` checked by
+    :func:`check_image_out` before the work); images with NaN or Inf are refused."""
     import numpy as np
 
     from fpgagen.models.sampling import save_grid
 
-    check_image_out(path, len(images))
     if not np.isfinite(images).all():
         raise ValueError(f"the images hold NaN or Inf ({int((~np.isfinite(images)).sum())} values): {path} not "
                          "written (the model's weights or statistics are broken)")
@@ -161,13 +150,13 @@ def cmd_import(args: argparse.Namespace) -> None:
     generator = load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents,
                            name=args.name, digit_metrics=not args.no_digit_metrics)
     print(describe_import(generator))
-    print(board_fit(generator))
+    print(describe_board(generator))
     write_model_folder(generator, args.out)
     print(f"wrote {args.out}: model.json, weights.safetensors ({generator.float_model()!r})")
     print(f"next: fpgagen quantize {args.out}")
 
 
-def board_fit(generator) -> str:
+def describe_board(generator) -> str:
     """Where the generator's weights fit at its default widths, or why none does, in one line."""
     try:
         choice = generator.board()
@@ -180,14 +169,13 @@ def board_fit(generator) -> str:
 
 def cmd_quantize(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
+    from fpgagen.models.load import model_name
     from fpgagen.models.quality import fixed_vs_float
     from fpgagen.models.quantize import quantize
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
-    if args.out:
-        check_out(args.out, folder=True)
+    out = check_out(args.out or Path("build") / model_name(args.model) / "quantized", folder=True)
     generator = load_generator(args)
-    out = check_out(args.out or Path("build") / generator.name / "quantized", folder=True)
     model = quantize(generator, config)
     model.save(out)
     print(model.summary())
@@ -203,16 +191,15 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
     from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
+    from fpgagen.models.load import model_name
     from fpgagen.models.quantize import quantize
     from fpgagen.overlays.boards import get_board
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
         config.multipliers = get_board(args.board).multiplier_budget
-    if args.out:
-        check_out(args.out, folder=True)
+    out = check_out(args.out or Path("build") / model_name(args.model) / args.board, folder=True)
     generator = load_generator(args)
-    out = check_out(args.out or Path("build") / generator.name / args.board, folder=True)
     model = quantize(generator, config)
     manifest = write_accelerator_project(model, out, args.board, force=args.force)
     generator.float_model().save(out / FLOAT_REFERENCE)
@@ -249,13 +236,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
     import time
 
     from fpgagen.core.latents import latents
+    from fpgagen.core.quantize import QuantConfig
     from fpgagen.host.executors import get_executor
     from fpgagen.host.subject import resolve_subject
 
     check_image_out(args.out, args.n)
     start = time.perf_counter()
-    from fpgagen.core.quantize import QuantConfig
-
     config = QuantConfig.from_file(args.config) if args.config else None
     subject = resolve_subject(args.model, args.overlay, args.weights, config, latent_dim=args.latent_dim,
                               distribution=args.latents, quiet=False)
@@ -279,8 +265,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_explore(args: argparse.Namespace) -> None:
     from fpgagen.host.explore import explore, format_front, points
+    from fpgagen.models.load import model_name
 
-    out = check_out(args.out or Path("explore") / f"{Path(args.model).stem}-{args.board}", folder=True)
+    out = check_out(args.out or Path("explore") / f"{model_name(args.model)}-{args.board}", folder=True)
     generator = load_generator(args)
     (data_width, weight_width), source = generator.spec.default_widths
     if generator.spec.widths is None:

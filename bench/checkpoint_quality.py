@@ -16,7 +16,7 @@ import json
 import math
 import sys
 
-from results_doc import command, machine, markdown_table, write_section
+from results_doc import command, exit_status, machine, markdown_table, write_section
 
 from fpgagen.models.checkpoint import default_checkpoint, metrics_path
 from fpgagen.models.presets import load_preset
@@ -85,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if rows:
         write_section("checkpoint_quality", "Quality of the shipped checkpoints",
                       command([__file__, *(presets if presets != PRESETS else [])]), measured, section(rows))
-    for preset, why in failed.items():
-        print(f"FAILED {preset}: {why} (nothing written for it)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from results_doc import command, machine, markdown_table, write_section
+from results_doc import command, exit_status, machine, markdown_table, write_section
 
 from fpgagen.host.compare import compare, default_targets
 from fpgagen.host.report import headline, notes, skipped_targets, tables, write_report
@@ -99,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"on {result['environment']['cuda_device']}" if gpu else "on the CPU"
         write_section(f"compare_targets/{name}", f"{preset} {where}", command(reproduce(args, preset)), measured,
                       section(result))
-    for preset, why in failed.items():
-        print(f"FAILED {preset}: {why} (nothing written for it)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_doc import command, machine, markdown_table, write_section
+from results_doc import command, exit_status, machine, markdown_table, write_section
 
 RESULTS = Path(__file__).resolve().parent / "results" / "explore.json"
 WORK = Path(__file__).resolve().parent / "results" / "explore"
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"measured": measured, "rows": rows}, indent=1) + "\n")
         write_section("explore", "Design-space exploration", command(), measured, section(rows))
-    for model, why in failed.items():
-        print(f"FAILED {model}: {why} (nothing written for it)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

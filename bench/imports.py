@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from results_doc import command, machine, markdown_table, write_section
+from results_doc import command, exit_status, machine, markdown_table, write_section
 
 RESULTS = Path(__file__).resolve().parent / "results" / "imports.json"
 WORK = Path(__file__).resolve().parent / "results" / "imports"
@@ -193,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"measured": measured, "checks": checks, "seed": seed}, indent=1) + "\n")
         write_section("imports", "Importing generators", command(), measured, section(checks, seed))
-    for what, why in failed.items():
-        print(f"FAILED {what}: {why} (nothing written for it)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

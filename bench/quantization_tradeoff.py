@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from results_doc import describe, machine, markdown_table, write_section
+from results_doc import describe, exit_status, machine, markdown_table, write_section
 
 from fpgagen.core.quantize import QuantConfig
 from fpgagen.models import widths
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         where, body = section(results)
         write_section("quantization_tradeoff", "Fixed-point widths: quality against float",
                       ".venv/bin/python bench/quantization_tradeoff.py", where, body)
-    for preset, why in failed.items():
-        print(f"FAILED {preset}: {why} (nothing written for it)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "docs" / "results.md"
 
 
+def exit_status(failed: dict[str, str], note: str = " (nothing written for it)") -> int:
+    """Print every failed measurement and why (standard error); the bench's exit status: 1 when any failed."""
+    for what, why in failed.items():
+        print(f"FAILED {what}: {why}{note}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def machine() -> dict:
     """Where and when a measurement runs: UTC date, CPU cores, architecture, CPU model, 1-minute load average."""
     model = ""

@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_doc import command, machine, markdown_table, write_section
+from results_doc import command, exit_status, machine, markdown_table, write_section
 
 from fpgagen.core.errors import ToolNotFoundError
 from fpgagen.models.load import load_model
@@ -64,15 +64,16 @@ def generator_of(preset: str):
     return load_model(preset)
 
 
+@functools.cache
 def make_design(preset: str):
-    """Quantize ``preset`` (its defaults) and generate its RTL into ``WORK/<name>/``: (model, design, folder)."""
+    """Quantize ``preset`` (its defaults) and generate its RTL into ``WORK/<name>/rtl``, once per run: (model,
+    design)."""
     from fpgagen.models.quantize import quantize
     from fpgagen.rtl.generate import generate_rtl
 
     generator = generator_of(preset)
     model = quantize(generator)
-    build = WORK / generator.name
-    return model, generate_rtl(model, build / "rtl"), build
+    return model, generate_rtl(model, WORK / generator.name / "rtl")
 
 
 def board_of(preset: str) -> Board:
@@ -117,7 +118,7 @@ def measure_rtlsim(preset: str, images: int = RTLSIM_IMAGES) -> dict:
     from fpgagen.host.virtual_board.rtlsim_backend import steady_state
 
     board = board_of(preset)
-    model, design, _ = make_design(preset)
+    model, design = make_design(preset)
     t0 = time.perf_counter()
     s = steady_state(model, images)
     return _design_row(preset, model, design, board, "rtlsim", s.cycles_per_image, s.latency_cycles,
@@ -133,7 +134,7 @@ def synthesize_stages(preset: str = "mnist28", resynth: bool = False) -> dict:
     """Stage by stage, each stage and FIFO of the preset's generated top synthesized on its own for its board
     (:func:`fpgagen.rtl.synth.synthesize_design`: cached by stage content under the cache root, so a stage already
     synthesized is counted from its statistics unless ``resynth``)."""
-    _, design, _ = make_design(preset)
+    _, design = make_design(preset)
     return synthesize_design(design, board_of(preset), resynth,
                              report=lambda name, row: print(f"  {name:22s} {row}", flush=True))
 
@@ -271,9 +272,7 @@ def main(argv=None) -> int:
     for preset, synth in synths.items():
         write_section(f"rtl_performance/synth-{preset}", f"Resources: {preset} on {synth['board']} (yosys)",
                       command([script, "--presets", "--synth", preset]), measured, synth_section(preset, synth))
-    for what, why in failed.items():
-        print(f"FAILED {what}: {why} (nothing written for it)", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed)
 
 
 if __name__ == "__main__":

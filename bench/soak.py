@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from results_doc import command, machine, markdown_table, write_section
+from results_doc import command, exit_status, machine, markdown_table, write_section
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 TIMEOUT_S = {"digits8": 1.0, "mnist28": 6.0}  # the driver's DMA timeout: a batch takes well under it
@@ -178,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.write_text(json.dumps({"measured": measured, "rows": rows}, indent=1) + "\n")
         if not failed:
             write_section("soak", "Soak: faults and stalls on the virtual board", command(), measured, section(rows))
-    for preset, why in failed.items():
-        print(f"FAILED {preset}: {why}", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(failed, note="")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,23 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def check_output_path(path: Path, folder: bool = False, option: str = "--out") -> Path:
+    """``path`` when an output can be written there, checked before any work: not a file where a folder goes or
+    the reverse, no parent that is a file, a folder this user can write; ValueError or PermissionError naming
+    ``option`` otherwise. Outputs are then written whole or not at all (:func:`replacing`)."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file; a folder is written there")
+    if not folder and path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; a file is written there")
+    existing = path if folder and path.is_dir() else next(p for p in path.parents if p.exists() or p == Path(p.anchor))
+    if existing.exists() and not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {path}: {existing} is not writable by this user")
+    return path
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary file path beside ``path`` (same suffix, so writers that go by it keep working) for the block to

@@ -30,6 +30,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,22 +79,28 @@ def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Poi
     return [Point(d, w, t, m) for d in data for w in weight for t in tables for m in budgets]
 
 
+def quantized(float_model: FloatModel, point: Point, distribution: str = "normal"):
+    """The QuantizedModel of ``float_model`` at ``point`` (:func:`fpgagen.core.quantize.quantize_float`)."""
+    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
+
+    config = QuantConfig(**point.config())
+    return quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
+                          widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
+
+
 def measure_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal",
                   n: int = QUALITY_LATENTS) -> dict:
     """Quantize ``float_model`` at ``point`` and measure quality, cycles and resources (module docstring).
     A point the rules refuse (a budget below one multiplier per layer, say) comes back with ``error``."""
     from fpgagen.core import golden
     from fpgagen.core.latents import latents
-    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
     from fpgagen.overlays.boards import board_fit, get_board
     from fpgagen.rtl.generate import generate_rtl
 
     row: dict = {"key": point.key, "config": point.config()}
     started = time.perf_counter()
     try:
-        config = QuantConfig(**point.config())
-        model = quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
-                               widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
+        model = quantized(float_model, point, distribution)
     except ValueError as e:
         return {**row, "error": str(e)}
     z = latents(n, float_model.latent_dim, QUALITY_SEED, distribution)
@@ -115,13 +122,9 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
 def simulate_point(float_model: FloatModel, point: Point, distribution: str = "normal") -> dict:
     """The point's RTL twin simulated (Verilator, cached build): steady-state cycles per image back to back, every
     image bit-exact with golden (:func:`fpgagen.host.virtual_board.rtlsim_backend.steady_state`)."""
-    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
     from fpgagen.host.virtual_board.rtlsim_backend import steady_state
 
-    config = QuantConfig(**point.config())
-    model = quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
-                           widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
-    state = steady_state(model, images=4)
+    state = steady_state(quantized(float_model, point, distribution), images=4)
     return {"key": point.key, "rtlsim_cycles_per_image": state.cycles_per_image,
             "rtlsim_latency_cycles": state.latency_cycles}
 
@@ -130,17 +133,13 @@ def synthesize_point(float_model: FloatModel, point: Point, board: str, distribu
     """The point's RTL twin through yosys stage by stage (:func:`fpgagen.rtl.synth.synthesize_design`, cached by
     stage content: a stage another point already synthesized is not synthesized again): DSP, BRAM36, LUT and FF
     against the board's, and what overflows."""
-    from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
     from fpgagen.overlays.boards import get_board
     from fpgagen.rtl.generate import generate_rtl
     from fpgagen.rtl.synth import synthesize_design
 
     spec = get_board(board)
-    config = QuantConfig(**point.config())
-    model = quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
-                           widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
     with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
-        synth = synthesize_design(generate_rtl(model, folder), spec)
+        synth = synthesize_design(generate_rtl(quantized(float_model, point, distribution), folder), spec)
     if synth["failed_stages"]:
         return {"key": point.key, "yosys_error": f"stages failed: {', '.join(synth['failed_stages'])}"}
     used = {k: synth["total"].get(k, 0) for k in (spec.dsp_primitive, "BRAM36", "LUT", "FF")}
@@ -171,15 +170,18 @@ def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB) -> dict | None:
     return min(good, key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"]), default=None)
 
 
-def _run_serial(fn, float_model, todo: list[Point], args: tuple, report: Callable[[dict], None], address=None):
-    for point in todo:
-        report(fn(float_model, point, *args))
+@contextmanager
+def _engine(float_model: FloatModel, use_ray: bool, address: str | None):
+    """``run(fn, points, args, report)``: ``report(fn(float_model, point, *args))`` for every point, one after the
+    other or as Ray tasks (long ones -- a Verilator build -- run in parallel on a cluster), reported as each
+    finishes. Ray starts once for the whole exploration, and stops after it if it was started here."""
+    if not use_ray:
+        def run_serial(fn, todo: list[Point], args: tuple, report: Callable[[dict], None]) -> None:
+            for point in todo:
+                report(fn(float_model, point, *args))
 
-
-def _run_ray(fn, float_model, todo: list[Point], args: tuple, report: Callable[[dict], None],
-             address: str | None) -> None:
-    """``fn(float_model, point, *args)`` for every point as Ray tasks (long ones -- a Verilator build -- run in
-    parallel on a cluster), reported as each finishes."""
+        yield run_serial
+        return
     import ray
 
     started_here = not ray.is_initialized()
@@ -189,12 +191,16 @@ def _run_ray(fn, float_model, todo: list[Point], args: tuple, report: Callable[[
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
-        task = ray.remote(fn)
         model_ref = ray.put(float_model)
-        pending = [task.remote(model_ref, point, *args) for point in todo]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            report(ray.get(done[0]))
+
+        def run_ray(fn, todo: list[Point], args: tuple, report: Callable[[dict], None]) -> None:
+            task = ray.remote(fn)
+            pending = [task.remote(model_ref, point, *args) for point in todo]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                report(ray.get(done[0]))
+
+        yield run_ray
     finally:
         if started_here:
             ray.shutdown()
@@ -258,25 +264,21 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
                 f"multipliers" + ("" if row["fits"] else " (does not fit)"))
         progress(f"  [{len(done) + len(measured)}/{len(grid)}] {row['key']}: {what}")
 
-    run = _run_ray if use_ray else _run_serial
-    if todo:
-        run(measure_point, float_model, todo, (board, distribution), report, ray_address)
-    rows = [{**done, **{r["key"]: r for r in measured}}[p.key] for p in grid]
-    front = pareto_front(rows)
-    if rtlsim:
-        simulated = {}
-        fitting = [Point(**r["config"]) for r in front if r["fits"]]
-        progress(f"simulating the RTL twin of {len(fitting)} front points")
-        run(simulate_point, float_model, fitting, (distribution,),
-            lambda s: simulated.update({s["key"]: s}), ray_address)
-        front = [{**r, **simulated.get(r["key"], {})} for r in front]
-    if synth:
-        estimated = {}
-        fitting = [Point(**r["config"]) for r in front if r["fits"]]
-        progress(f"yosys on the RTL twin of {len(fitting)} front points (stages cached by content)")
-        run(synthesize_point, float_model, fitting, (board, distribution),
-            lambda s: estimated.update({s["key"]: s}), ray_address)
-        front = [{**r, **estimated.get(r["key"], {})} for r in front]
+    with _engine(float_model, use_ray, ray_address) as run:
+        if todo:
+            run(measure_point, todo, (board, distribution), report)
+        by_key = {**done, **{r["key"]: r for r in measured}}
+        rows = [by_key[p.key] for p in grid]
+        front = pareto_front(rows)
+        for wanted, fn, args, what in ((rtlsim, simulate_point, (distribution,), "simulating the RTL twin of"),
+                                       (synth, synthesize_point, (board, distribution), "yosys on the RTL twin of")):
+            if not wanted:
+                continue
+            extra: dict[str, dict] = {}
+            fitting = [Point(**r["config"]) for r in front if r["fits"]]
+            progress(f"{what} {len(fitting)} front points")
+            run(fn, fitting, args, lambda s, extra=extra: extra.update({s["key"]: s}))
+            front = [{**r, **extra.get(r["key"], {})} for r in front]
     chosen = choose(front)
     files = {"points": log.name, "front": "front.json"}
     write_atomic(out / "front.json", json.dumps({"model": float_model.name, "board": board, **identity,

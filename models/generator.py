@@ -76,13 +76,16 @@ class Generator:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of_float_model(cls, spec: GeneratorSpec, float_model, checkpoint: Path | None = None) -> Generator:
-        """The generator of an imported float model (ONNX, Keras, a model folder): its ``module`` computes the float
-        model in torch (:func:`fpgagen.models.float_module.to_module`), and quantization takes the float model
-        itself."""
-        from fpgagen.models.float_module import to_module
+    def of_float_model(cls, spec: GeneratorSpec, float_model, checkpoint: Path | None = None,
+                       module: nn.Module | None = None) -> Generator:
+        """The generator of an imported float model: quantization takes the float model itself (never lowered
+        again), and ``module`` -- the user's own torch module, else (ONNX, Keras, a model folder) the float model
+        rebuilt in torch (:func:`fpgagen.models.float_module.to_module`) -- is what the ``torch`` target runs."""
+        if module is None:
+            from fpgagen.models.float_module import to_module
 
-        generator = cls(spec, to_module(float_model), checkpoint)
+            module = to_module(float_model)
+        generator = cls(spec, module, checkpoint)
         generator._cache["float_model"] = float_model
         return generator
 

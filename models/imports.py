@@ -84,6 +84,21 @@ def channels_last_reshape(layers: list[FloatLayer], hwc: tuple[int, int, int], n
                      f"between allowed), found {before}")
 
 
+def fold_batchnorm_into(weight, bias, gamma, beta, mean, var, eps: float,
+                        channel_axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(weight, bias)`` of an arithmetic layer with the inference BatchNorm after it folded in, as every front end
+    folds: ``gamma (W x + b - mean) / sqrt(var + eps) + beta = (s W) x + s (b - mean) + beta`` with
+    ``s = gamma / sqrt(var + eps)``, in float64, returned as float32. ``s`` scales the weights of each output
+    channel, along ``channel_axis`` (0 for dense and conv2d (O, ...), 1 for a transposed convolution (C, O, K, K));
+    the statistics are per output channel (numpy arrays, or anything ``np.asarray`` takes)."""
+    f64 = [np.asarray(v, np.float64) for v in (weight, bias, gamma, beta, mean, var)]
+    weight, bias, gamma, beta, mean, var = f64
+    s = gamma / np.sqrt(var + eps)
+    per_output = [1] * weight.ndim
+    per_output[channel_axis] = -1
+    return (weight * s.reshape(per_output)).astype(np.float32), (s * (bias - mean) + beta).astype(np.float32)
+
+
 def conv_transpose_1x1_as_dense(weight: np.ndarray, bias: np.ndarray, padding: tuple[int, int],
                                 output_padding: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """A transposed convolution on a 1x1 map as the ``(weight, bias)`` of the dense layer whose output, viewed as

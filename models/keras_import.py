@@ -37,7 +37,7 @@ from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_support
-from fpgagen.models.imports import SourceModel, channels_last_reshape
+from fpgagen.models.imports import SourceModel, channels_last_reshape, fold_batchnorm_into
 
 KERAS_BACKEND = "torch"
 ACTIVATIONS = {"linear": None, "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}  # Keras name -> kind
@@ -100,23 +100,16 @@ def _numpy(variable) -> np.ndarray:
 
 
 def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, bn, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(weight, bias)`` (torch layout) with the Keras BatchNormalization ``bn`` after the layer folded in.
-
-    ``gamma (y - mean) / sqrt(var + epsilon) + beta`` with ``y = W x + b`` is ``(s W) x + s (b - mean) + beta``,
-    ``s = gamma / sqrt(var + epsilon)``, in float64, returned as float32; ``s`` scales the weights of each output
-    channel along ``channel_axis``.
-    """
+    """``(weight, bias)`` (torch layout) with the Keras BatchNormalization ``bn`` after the layer folded in
+    (:func:`fpgagen.models.imports.fold_batchnorm_into`; ``s`` scales the weights of each output channel along
+    ``channel_axis``)."""
     n = weight.shape[channel_axis]
-    gamma = _numpy(bn.gamma).astype(np.float64) if bn.gamma is not None else np.ones(n)
-    beta = _numpy(bn.beta).astype(np.float64) if bn.beta is not None else np.zeros(n)
-    mean, var = _numpy(bn.moving_mean).astype(np.float64), _numpy(bn.moving_variance).astype(np.float64)
+    mean, var = _numpy(bn.moving_mean), _numpy(bn.moving_variance)
     if mean.shape != (n,):
         raise Unsupported(f"BatchNormalization {bn.name!r} of {mean.shape[0]} features after {n} channels")
-    s = gamma / np.sqrt(var + float(bn.epsilon))
-    per_output = [1] * weight.ndim
-    per_output[channel_axis] = -1
-    w = weight.astype(np.float64) * s.reshape(per_output)
-    return w.astype(np.float32), (s * (bias.astype(np.float64) - mean) + beta).astype(np.float32)
+    gamma = _numpy(bn.gamma) if bn.gamma is not None else np.ones(n)
+    beta = _numpy(bn.beta) if bn.beta is not None else np.zeros(n)
+    return fold_batchnorm_into(weight, bias, gamma, beta, mean, var, float(bn.epsilon), channel_axis)
 
 
 def _weights(layer, bn, layout: tuple[int, ...], channel_axis: int) -> dict:

@@ -62,6 +62,11 @@ def source_kind(ref: str) -> str:
     return "preset"
 
 
+def source_path(ref: str, kind: str) -> Path:
+    """The file an importable MODEL names (``file.py`` of ``file.py:factory``)."""
+    return Path(ref.rsplit(":", 1)[0] if kind == "torch" else ref)
+
+
 def model_name(ref: str, name: str | None = None) -> str:
     """The name MODEL ``ref`` goes by (its files and overlays are named after it), without importing it."""
     if name:
@@ -73,7 +78,7 @@ def model_name(ref: str, name: str | None = None) -> str:
         from fpgagen.models.model_folder import read_spec
 
         return read_spec(Path(ref))["name"]
-    return default_name(Path(ref.rsplit(":", 1)[0]) if kind == "torch" else Path(ref))
+    return default_name(source_path(ref, kind))
 
 
 def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None = None, distribution: str | None = None,
@@ -109,7 +114,7 @@ def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None 
             raise ValueError(f"{ref} is a model folder: it holds its weights, latent size and latent distribution "
                              "(--weights, --latent-dim and --latents apply to what `fpgagen import` reads)")
         return read_model_folder(Path(ref))
-    path = Path(ref.rsplit(":", 1)[0] if kind == "torch" else ref)
+    path = source_path(ref, kind)
     if not path.is_file():
         raise FileNotFoundError(f"MODEL {ref}: {path} does not exist")
     if weights is not None and kind != "torch":
@@ -159,9 +164,8 @@ def import_source(source: SourceModel, distribution: str = "normal", digit_metri
         dataset=dataset, latents=distribution,
         source={"framework": source.framework, **files, "output_range": range_source, "metrics": metrics,
                 "check": check})
-    if source.module is not None:
-        return Generator(spec, source.module, source.weights)
-    return Generator.of_float_model(spec, fm, source.file)
+    checkpoint = source.weights if source.module is not None else source.file
+    return Generator.of_float_model(spec, fm, checkpoint, module=source.module)
 
 
 def output_range(fm, distribution: str) -> tuple[tuple[float, float], str]:

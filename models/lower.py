@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +38,7 @@ from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import LayerError, get_kind, implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_module_problems
-from fpgagen.models.imports import conv_transpose_1x1_as_dense
+from fpgagen.models.imports import conv_transpose_1x1_as_dense, fold_batchnorm_into
 from fpgagen.models.trace import TracedOp, qualified_name, trace
 
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -111,37 +112,30 @@ def lowers(kind: str, modules=(), functions=(), methods=(), limits: str = ""):
 
 
 # ============================================================================================== weights, folding
-@torch.no_grad()
-def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Module, channel_axis: int = 0):
-    """``(weight, bias)`` of a Linear/Conv2d/ConvTranspose2d with the BatchNorm ``bn`` after it folded in.
-
-    ``gamma (W x + b - mean) / sqrt(var + eps) + beta = (s W) x + s (b - mean) + beta``, ``s = gamma / sqrt(var +
-    eps)``, computed in float64 and returned as float32 tensors. ``s`` scales the weights of each output channel,
-    along ``channel_axis`` (0 for a Linear/Conv2d weight (O, ...), 1 for a ConvTranspose2d weight (C, O, K, K)).
-    """
+def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, bn: nn.Module, channel_axis: int = 0):
+    """``(weight, bias)`` (float32 numpy) of a Linear/Conv2d/ConvTranspose2d with the BatchNorm ``bn`` after it folded
+    in (:func:`fpgagen.models.imports.fold_batchnorm_into`; ``channel_axis`` 0 for a Linear/Conv2d weight (O, ...),
+    1 for a ConvTranspose2d weight (C, O, K, K))."""
     if bn.running_mean is None or bn.running_var is None:
         raise Unsupported(f"{type(bn).__name__} without running statistics (track_running_stats=False) normalizes "
                           "by each batch and cannot be folded")
     if bn.num_features != weight.shape[channel_axis]:
         raise Unsupported(f"{type(bn).__name__}({bn.num_features}) after {weight.shape[channel_axis]} channels")
-    gamma = bn.weight.double() if bn.weight is not None else torch.ones(bn.num_features, dtype=torch.float64)
-    beta = bn.bias.double() if bn.bias is not None else torch.zeros(bn.num_features, dtype=torch.float64)
-    s = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
-    per_output = [1] * weight.dim()
-    per_output[channel_axis] = -1
-    w = weight.double() * s.view(per_output)
-    b = bias.double() if bias is not None else torch.zeros_like(s)
-    return w.float(), (s * (b - bn.running_mean.double()) + beta).float()
+    n = bn.num_features
+    gamma = bn.weight.detach().double().numpy() if bn.weight is not None else np.ones(n)
+    beta = bn.bias.detach().double().numpy() if bn.bias is not None else np.zeros(n)
+    return fold_batchnorm_into(weight, bias, gamma, beta, bn.running_mean.double().numpy(),
+                               bn.running_var.double().numpy(), bn.eps, channel_axis)
 
 
 @torch.no_grad()
 def _weights(m: nn.Module, bn: nn.Module | None, n_out: int, channel_axis: int = 0) -> dict:
     """float32 numpy ``weight`` and ``bias`` of module ``m`` (a zero bias where it has none), ``bn`` folded."""
-    weight, bias = m.weight.detach(), m.bias.detach() if m.bias is not None else None
+    weight = m.weight.detach().float().numpy().copy()
+    bias = m.bias.detach().float().numpy().copy() if m.bias is not None else np.zeros(n_out, np.float32)
     if bn is not None:
         weight, bias = fold_batchnorm(weight, bias, bn, channel_axis)
-    return {"weight": weight.float().numpy().copy(),
-            "bias": bias.float().numpy().copy() if bias is not None else torch.zeros(n_out).numpy()}
+    return {"weight": weight, "bias": bias}
 
 
 def _pair_problems(m: nn.Module, supported: dict[str, object]) -> list[str]:

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fpgagen.core.cache import file_digest
+from fpgagen.core.cache import check_output_path, file_digest
 from fpgagen.core.float_model import FloatModel, FloatModelError
 from fpgagen.core.latents import DISTRIBUTIONS
 from fpgagen.core.layers import ARITHMETIC
@@ -34,13 +34,11 @@ class ModelFolderError(ValueError):
 
 def check_out(out: Path) -> None:
     """Refuse ``out`` before any work unless a model folder can be written there: a new path, an empty folder or a
-    model folder (replaced), in a folder that is writable."""
+    model folder (replaced), in a folder that is writable (:func:`fpgagen.core.cache.check_output_path`)."""
     out = Path(out)
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / SPEC_FILE).is_file())):
         raise FileExistsError(f"{out} exists and is not an empty folder or a model folder; choose another --out")
-    parent = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write {out}: {parent} is not a writable folder")
+    check_output_path(out, folder=True)
 
 
 def write_model_folder(generator: Generator, out: Path) -> Path:

@@ -23,7 +23,7 @@ from fpgagen.core.errors import Unsupported
 from fpgagen.core.float_model import FloatLayer
 from fpgagen.core.layers import implements
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_support
-from fpgagen.models.imports import conv_transpose_1x1_as_dense
+from fpgagen.models.imports import conv_transpose_1x1_as_dense, fold_batchnorm_into
 
 
 @dataclass(frozen=True)
@@ -425,18 +425,12 @@ def fold_batchnorm(op: OnnxOp, flow: Flow) -> Flow:
     channels = flow.shape[0]
     if gamma.size != channels:
         raise Unsupported(f"{gamma.size} channels after a layer of {channels}")
-    s = gamma / np.sqrt(var + _decimal(op.attrs.get("epsilon", 1e-5)))
-    weight = layer.weight.astype(np.float64)
     if layer.kind == "dense":  # rows are the graph's tensor in C order: channel c holds rows c*g .. c*g + g - 1
         group = layer.bias.size // channels
-        s, mean, beta = (np.repeat(v, group) for v in (s, mean, beta))
-        weight *= s[:, None]
-    elif layer.kind == "conv2d":
-        weight *= s[:, None, None, None]
-    else:
-        weight *= s[None, :, None, None]
-    layer.weight = weight.astype(np.float32)
-    layer.bias = (s * (layer.bias.astype(np.float64) - mean) + beta).astype(np.float32)
+        gamma, beta, mean, var = (np.repeat(v, group) for v in (gamma, beta, mean, var))
+    layer.weight, layer.bias = fold_batchnorm_into(layer.weight, layer.bias, gamma, beta, mean, var,
+                                                   _decimal(op.attrs.get("epsilon", 1e-5)),
+                                                   channel_axis=1 if layer.kind == "conv_transpose2d" else 0)
     return replace(flow, fold=None)
 
 

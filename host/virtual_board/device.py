@@ -150,15 +150,14 @@ class VirtualBoard(Device):
         self._arm_faults()
         super().post_download(bitstream, parser, self.name)
 
-    @staticmethod
-    def _stream_of(doc: dict, bitfile: Path) -> tuple[int, int]:
+    def _stream_of(self, doc: dict, bitfile: Path) -> tuple[int, int]:
         """Beats of a latent and of an image: from the stream manifest, else (hls4ml's own overlays have none) from
-        the QuantizedModel the virtual bitstream names."""
+        the QuantizedModel the kernel runs (loaded once more only for a kernel that does not hold it)."""
         try:
             manifest = OverlayManifest.beside(bitfile)
             return manifest.latent_dim, manifest.beats_per_image
         except (FileNotFoundError, OverlayError):
-            model = QuantizedModel.load(bitfile.parent / doc["quantized_model"])
+            model = getattr(self.kernel, "model", None) or QuantizedModel.load(bitfile.parent / doc["quantized_model"])
             return model.latent_dim, int(np.prod(model.image_shape))
 
     @property

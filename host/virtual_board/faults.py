@@ -155,14 +155,13 @@ class FaultyKernel(KernelBackend):
     def __init__(self, inner: KernelBackend, faults: Faults, latent_beats: int, image_beats: int):
         self.inner, self.faults = inner, faults
         self.latent_beats, self.image_beats = latent_beats, image_beats
+        self._arrivals: deque[float] = deque()  # arrival time of each latent whose image has not wholly left
+        self._queue = Beats.empty()
         self.restart()
 
     def restart(self) -> None:
         """Count beats and images from now; what the kernel holds stays in it."""
         self.beats_in = self.beats_out = self._pulled = 0
-        if not hasattr(self, "_queue"):
-            self._arrivals: deque[float] = deque()  # arrival time of each latent whose image has not wholly left
-            self._queue = Beats.empty()
 
     def reset(self) -> None:
         self.inner.reset()

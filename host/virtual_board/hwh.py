@@ -140,19 +140,18 @@ def ps_view(board: Board) -> PsView:
     return view
 
 
-DMA_REGISTERS = [  # name, offset, fields (name, bit, width)
-    ("MM2S_DMACR", 0x00, [("RS", 0, 1), ("Reset", 2, 1), ("IOC_IrqEn", 12, 1), ("Err_IrqEn", 14, 1)]),
-    ("MM2S_DMASR", 0x04, [("Halted", 0, 1), ("Idle", 1, 1), ("DMAIntErr", 4, 1), ("DMASlvErr", 5, 1),
-                          ("DMADecErr", 6, 1), ("IOC_Irq", 12, 1), ("Err_Irq", 14, 1)]),
-    ("MM2S_SA", 0x18, [("Source_Address", 0, 32)]),
-    ("MM2S_SA_MSB", 0x1C, [("Source_Address", 0, 32)]),
-    ("MM2S_LENGTH", 0x28, [("Length", 0, 26)]),
-    ("S2MM_DMACR", 0x30, [("RS", 0, 1), ("Reset", 2, 1), ("IOC_IrqEn", 12, 1), ("Err_IrqEn", 14, 1)]),
-    ("S2MM_DMASR", 0x34, [("Halted", 0, 1), ("Idle", 1, 1), ("DMAIntErr", 4, 1), ("DMASlvErr", 5, 1),
-                          ("DMADecErr", 6, 1), ("IOC_Irq", 12, 1), ("Err_Irq", 14, 1)]),
-    ("S2MM_DA", 0x48, [("Destination_Address", 0, 32)]),
-    ("S2MM_DA_MSB", 0x4C, [("Destination_Address", 0, 32)]),
-    ("S2MM_LENGTH", 0x58, [("Length", 0, 26)]),
+_DMACR = [("RS", 0, 1), ("Reset", 2, 1), ("IOC_IrqEn", 12, 1), ("Err_IrqEn", 14, 1)]
+_DMASR = [("Halted", 0, 1), ("Idle", 1, 1), ("DMAIntErr", 4, 1), ("DMASlvErr", 5, 1), ("DMADecErr", 6, 1),
+          ("IOC_Irq", 12, 1), ("Err_Irq", 14, 1)]
+# name, offset, fields (name, bit, width): each channel's registers, S2MM's 0x30 above MM2S's (PG021)
+DMA_REGISTERS = [
+    (f"{channel}_{name}", base + offset, fields)
+    for channel, base, address in (("MM2S", 0x00, ("SA", "Source_Address")),
+                                   ("S2MM", 0x30, ("DA", "Destination_Address")))
+    for name, offset, fields in (("DMACR", 0x00, _DMACR), ("DMASR", 0x04, _DMASR),
+                                 (address[0], 0x18, [(address[1], 0, 32)]),
+                                 (f"{address[0]}_MSB", 0x1C, [(address[1], 0, 32)]),
+                                 ("LENGTH", 0x28, [("Length", 0, 26)]))
 ]
 
 # The AXI DMA's configuration in hls4ml's design.tcl (pynq-z2): direct register mode, 32-bit streams and memory

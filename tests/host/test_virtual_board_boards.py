@@ -5,6 +5,7 @@ import pynq
 import pytest
 
 from fpgagen.core import golden
+from fpgagen.host import driver  # noqa: F401 -- defines GeneratorDriver, which pynq binds to hier_0
 from fpgagen.host import virtual_board as vb
 from fpgagen.overlays.boards import BOARDS, get_board
 
