@@ -193,14 +193,11 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
     from fpgagen.models.load import model_name
     from fpgagen.models.quantize import quantize
-    from fpgagen.overlays.boards import get_board
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
-    if config.multipliers is None:  # the multipliers of the board the project is for, not the preset's default
-        config.multipliers = get_board(args.board).multiplier_budget
     out = check_out(args.out or Path("build") / model_name(args.model) / args.board, folder=True)
     generator = load_generator(args)
-    model = quantize(generator, config)
+    model = quantize(generator, config, board=args.board)  # folded for the board the project is for
     manifest = write_accelerator_project(model, out, args.board, force=args.force)
     generator.float_model().save(out / FLOAT_REFERENCE)
     stream = manifest["stream"]
@@ -275,15 +272,18 @@ def cmd_explore(args: argparse.Namespace) -> None:
 
         (data_width, weight_width), source = swept_widths(generator)
     grid = points((data_width, weight_width), args.board, quick=args.quick)
+    from fpgagen.models.widths import judge
+
     result = explore(generator.float_model(), args.board, out, grid, generator.spec.latents, args.engine,
-                     args.ray_address, rtlsim=args.rtlsim, synth=args.synth)
+                     args.ray_address, rtlsim=args.rtlsim, synth=args.synth, judge=judge(generator))
     print(format_front(result))
     chosen = result["chosen"]
     print(f"{len(result['points'])} points ({result['measured_now']} measured now on {result['engine']}, "
           f"{result['seconds']:.1f} s), {len(result['front'])} on the front; centre of the grid: data "
           f"{data_width}, weight {weight_width} bits ({source})")
     if chosen is None:
-        print("no point fits the board with PSNR >= 35 dB: nothing chosen")
+        print("no point fits the board and meets the width rule's targets (PSNR >= 35 dB; for a digit generator "
+              "the Frechet distance within 5% of float's): nothing chosen")
     else:
         print(f"chosen: {chosen['key']} (PSNR {chosen['psnr_db']:.1f} dB, {chosen['images_per_s']:,.0f} images/s, "
               f"{chosen['multipliers']} multipliers)")

@@ -88,9 +88,9 @@ def measure_onnx(preset: str) -> dict:
     row["vs_torch_lowering"] = float(np.abs(imported.float_model().run(zs) - generator.float_model().run(zs)).max()
                                      / (hi - lo))
     data_width, weight_width = generator.spec.widths
-    config = QuantConfig(data_width=data_width, weight_width=weight_width,
-                         multipliers=generator.board().board.multiplier_budget)
-    a, b = quantize(generator, config), quantize(imported, config)
+    config = QuantConfig(data_width=data_width, weight_width=weight_width)
+    board = generator.board().board.name
+    a, b = quantize(generator, config, board=board), quantize(imported, config, board=board)
     row["same_quantized_model"] = bool(
         [lr.to_json() for lr in a.layers] == [lr.to_json() for lr in b.layers]
         and all(np.array_equal(x.weight, y.weight) and np.array_equal(x.bias, y.bias)

@@ -42,7 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.transposed import transposed_out_size, transposed_phases, transposed_support, transposed_taps
+from fpgagen.core.transposed import (
+    tap_split,
+    transposed_out_size,
+    transposed_phases,
+    transposed_support,
+    transposed_taps,
+)
 
 ROLES = ("arithmetic", "activation", "copy")
 
@@ -224,10 +230,13 @@ def _arithmetic_checks(lr, x_t: FixedType) -> list[str]:
             width = int(bound).bit_length() + 1
             p.append(f"accumulator {acc} can overflow: sums reach {bound} codes, it holds {acc.max_code} "
                      f"(needs at least ap_fixed<{width},{width - acc.frac}>)")
-    per_output = n_in * n_out
-    if lr.reuse_factor < 1 or per_output % lr.reuse_factor:
-        what = "weights of one kernel tap" if lr.kind == "conv_transpose2d" else "weights"
-        p.append(f"reuse factor {lr.reuse_factor} does not divide the {per_output} {what}")
+    if lr.kind == "conv_transpose2d":
+        try:
+            tap_split(n_in, n_out, lr.reuse_factor)
+        except ValueError as e:
+            p.append(str(e))
+    elif lr.reuse_factor < 1 or (n_in * n_out) % lr.reuse_factor:
+        p.append(f"reuse factor {lr.reuse_factor} does not divide the {n_in * n_out} weights")
     return p
 
 

@@ -30,8 +30,9 @@ The rules, and why:
 - **Inputs** beyond the input type's range saturate (the input type is ``AP_RND, AP_SAT``).
 
 Two widths steer everything: ``data_width`` (every activation and result) and ``weight_width``. The reuse
-factors spend the multiplier budget of the board the preset goes to (``fpgagen.overlays.boards``: 200 on the PYNQ-Z2,
-2,000 for dcgan28 on the ZCU102) unless the config sets ``multipliers``. Width defaults per preset are the
+factors (:mod:`fpgagen.core.folding`) balance the pipeline within the folding budget of the board the preset goes to
+(``fpgagen.overlays.boards``: every DSP slice -- 220 on the PYNQ-Z2, 2,520 for dcgan28 on the ZCU102 -- and 80% of
+its BRAM and LUTs by estimate) unless the config sets ``multipliers``. Width defaults per preset are the
 narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
 (see ``bench/quantization_tradeoff.py``). A JSON config file can set them and override any type or reuse factor
 of any layer::
@@ -45,14 +46,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.float_model import FloatModel
-from fpgagen.core.folding import choose_reuse_factors, valid_reuse_factor
+from fpgagen.core.folding import Budget, choose_reuse_factors, reuse_factors
 from fpgagen.core.golden import TABLE_SPAN
 from fpgagen.core.latents import latents
 from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, kernel_dims, require
@@ -226,15 +227,16 @@ def _table(fl, x_t: FixedType, peak: float, data_w: int, weight_w: int, table_si
 
 
 def quantize_float(model: FloatModel, calibration: Calibration, config: QuantConfig | None = None, *,
-                   widths: tuple[int, int], multipliers: int, info: dict | None = None) -> QuantizedModel:
+                   widths: tuple[int, int], budget: Budget | int, info: dict | None = None) -> QuantizedModel:
     """The QuantizedModel of ``model`` by the rules of this module.
 
     Args:
         model: the float model (BatchNorm folded).
         calibration: its peaks on calibration latents (one per layer).
-        config: knobs; its widths and multiplier budget override ``widths`` and ``multipliers``.
+        config: knobs; its widths and multiplier budget override ``widths`` and ``budget.multipliers``.
         widths: the default (data_width, weight_width).
-        multipliers: the default multiplier budget (the board's).
+        budget: what the folding may spend (the board's :class:`fpgagen.core.folding.Budget`; an int: multipliers
+            alone).
         info: provenance recorded in the model (the calibration and widths are added).
     """
     config = config or QuantConfig()
@@ -260,9 +262,12 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         raise ValueError(f"config overrides name unknown layers {sorted(overrides)}; layers: "
                          f"{', '.join(lr.name for lr in layers)}")
     keep = frozenset(name for name, over in config.layers.items() if "reuse_factor" in over)
+    if not isinstance(budget, Budget):
+        budget = Budget(int(budget))
     if config.multipliers is not None:
-        multipliers = config.multipliers
-    choose_reuse_factors(layers, multipliers, keep)
+        budget = replace(budget, multipliers=config.multipliers)
+    multipliers = budget.multipliers
+    choose_reuse_factors(layers, budget, keep)
     used = sum(lr.multipliers for lr in layers)
     if used > multipliers:
         raise ValueError(f"{model.name}: a budget of {multipliers:,} multipliers is below what its layers need at "
@@ -297,12 +302,14 @@ def _apply_overrides(lr: Layer, over: dict, x_t: FixedType) -> None:
             n_in, n_out = kernel_dims(lr) if lr.kind in ARITHMETIC else (0, 0)
             if lr.kind not in ARITHMETIC:
                 raise QuantizedModelError(f"layer {lr.name} ({lr.kind}) has no reuse factor to override")
-            if not valid_reuse_factor(n_in, n_out, value):
-                near = [rf for rf in range(1, n_in * n_out + 1) if valid_reuse_factor(n_in, n_out, rf)]
-                near = sorted(near, key=lambda rf: abs(rf - value))[:6]
+            accepted = reuse_factors(lr)
+            if value not in accepted:
+                near = sorted(sorted(accepted, key=lambda rf: abs(rf - value))[:6])
+                rule = ("a transposed convolution's tap split" if lr.kind == "conv_transpose2d"
+                        else "the Resource strategy's rule")
                 raise ValueError(f"layer {lr.name}: reuse factor {value} is not one hls4ml accepts for its "
-                                 f"{n_in} x {n_out} kernel (the Resource strategy's rule); the nearest it accepts: "
-                                 f"{', '.join(map(str, sorted(near)))}")
+                                 f"{n_in} x {n_out} kernel ({rule}); the nearest it accepts: "
+                                 f"{', '.join(map(str, near))}")
             lr.reuse_factor = value
             continue
         if key == "table_size":

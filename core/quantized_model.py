@@ -24,6 +24,7 @@ import numpy as np
 from fpgagen.core.cache import replacing, write_atomic
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims, kernel_uses
+from fpgagen.core.transposed import tap_multipliers
 
 FORMAT = "fpgagen-quantized-model-2"
 FORMATS_READ = ("fpgagen-quantized-model-1", FORMAT)  # 1 named the generator "preset"
@@ -52,8 +53,9 @@ class Layer:
         table_size, table_t: tanh / sigmoid lookup table.
         factor: upsample factor (nearest).
         reuse_factor: multiplications per multiplier per output (hls4ml's ReuseFactor; RTL parallelism). For
-            conv_transpose2d it applies to one kernel tap's C x O product: C * O / reuse_factor multipliers, an
-            output pixel takes reuse_factor cycles per useful tap (its phase's taps whose input exists).
+            conv_transpose2d it is the cycles per useful kernel tap (its phase's taps whose input exists) of one
+            tap's C x O product, split as PI input x PO output channels (:func:`fpgagen.core.transposed.tap_split`;
+            PO need not divide O).
     """
 
     name: str
@@ -88,10 +90,13 @@ class Layer:
     @property
     def multipliers(self) -> int:
         """Multipliers the layer instantiates at its reuse factor: the weights of its dense kernel (per output
-        position; for conv_transpose2d per kernel tap) over the reuse factor."""
+        position) over the reuse factor; for conv_transpose2d PI * PO of one kernel tap's split
+        (:func:`fpgagen.core.transposed.tap_split`)."""
         if self.kind not in ARITHMETIC:
             return 0
         n_in, n_out = kernel_dims(self)
+        if self.kind == "conv_transpose2d":
+            return tap_multipliers(n_in, n_out, self.reuse_factor)
         return n_in * n_out // self.reuse_factor
 
     def to_json(self) -> dict:

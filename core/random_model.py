@@ -17,8 +17,7 @@ import itertools
 import numpy as np
 
 from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
-from fpgagen.core.folding import valid_reuse_factor
-from fpgagen.core.layers import kernel_dims
+from fpgagen.core.folding import reuse_factors
 from fpgagen.core.quantize import exact_accumulator
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.core.transposed import TRANSPOSED_KERNELS, TRANSPOSED_STRIDES, transposed_out_size, transposed_support
@@ -56,8 +55,7 @@ def _arith(rng, name, kind, in_shape, out_shape, x_t, weight_shape, padding=0, s
     extra = int(rng.integers(0, 3))  # sometimes wider than needed, with other (irrelevant) modes
     lr.accum_t = FixedType(exact.width + extra, exact.integer + extra, True, str(rng.choice(ROUNDING)),
                            str(rng.choice(OVERFLOW)))
-    n_in, n_out = kernel_dims(lr)
-    lr.reuse_factor = int(rng.choice([rf for rf in range(1, n_in * n_out + 1) if valid_reuse_factor(n_in, n_out, rf)]))
+    lr.reuse_factor = int(rng.choice(reuse_factors(lr)))
     return lr
 
 

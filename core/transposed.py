@@ -8,6 +8,8 @@ rules from here.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # Transposed convolutions fpgagen implements (torch semantics, square kernels, dilation 1, groups 1).
@@ -99,3 +101,93 @@ def transposed_taps(k: int, stride: int, padding: int, out_hw, in_hw) -> tuple[i
         executed *= int(in_phase.sum())
         useful *= int((in_phase & (i >= 0) & (i < n_in)).sum())
     return executed, useful
+
+
+# ============================================================================== parallelism of one kernel tap
+# A transposed convolution multiplies, per useful kernel tap, one input pixel (C channels) by the tap's C x O
+# weights. fpgagen's two implementations of it (the hls4ml extension's kernel and the RTL stage) spread that
+# product the same way: PI input channels (PI divides C) times PO output channels per cycle, PI * PO multipliers;
+# the NIB = C / PI input blocks and NOG = ceil(O / PO) output groups take NIB * NOG cycles per tap, the layer's
+# reuse factor. PO need not divide O: the last group is partly idle (its ROM lanes hold zeros). That ragged last
+# group is what lets a layer with power-of-two channels take parallelism between the powers of two (dcgan28's
+# 256 x 128 tap: 1,536 multipliers at 22 cycles per tap, where dividing splits jump from 1,024 to 2,048).
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_splits(c_in: int, c_out: int) -> dict[int, tuple[int, int]]:
+    """Every reuse factor one tap's C x O product can have -> its (PI, PO) with the fewest multipliers (ties: the
+    larger PI, the split the RTL stage has always used)."""
+    best: dict[int, tuple[int, int]] = {}
+    for nib in _divisors(c_in):
+        pi = c_in // nib
+        for nog in range(1, c_out + 1):
+            po = -(-c_out // nog)
+            if -(-c_out // po) != nog:  # this many groups need no more lanes than fewer groups do
+                continue
+            rf = nib * nog
+            cur = best.get(rf)
+            if cur is None or (pi * po, -pi) < (cur[0] * cur[1], -cur[0]):
+                best[rf] = (pi, po)
+    return best
+
+
+def tap_reuse_factors(c_in: int, c_out: int) -> list[int]:
+    """The reuse factors (cycles per useful tap) a transposed convolution of ``c_in`` x ``c_out`` channels can
+    have, ascending: ``C / PI * ceil(O / PO)`` for every PI dividing C and PO up to O."""
+    return sorted(_tap_splits(c_in, c_out))
+
+
+def tap_split(c_in: int, c_out: int, reuse_factor: int) -> tuple[int, int]:
+    """``(PI, PO)`` of a transposed convolution at ``reuse_factor`` cycles per useful tap: PI input channels times
+    PO output channels per cycle, the fewest multipliers that take exactly that many cycles. Raises ValueError
+    naming the nearest reuse factors when there is none."""
+    splits = _tap_splits(c_in, c_out)
+    if isinstance(reuse_factor, bool) or not isinstance(reuse_factor, int):
+        raise ValueError(f"reuse factor {reuse_factor!r} is not an integer")
+    if reuse_factor not in splits:
+        legal = sorted(splits)
+        below = [r for r in legal if r < reuse_factor][-2:]
+        above = [r for r in legal if r > reuse_factor][:2]
+        raise ValueError(f"reuse factor {reuse_factor} is not one of a {c_in} x {c_out} (input x output channels) "
+                         f"kernel tap's: C / PI * ceil(O / PO) with PI dividing {c_in}; nearest "
+                         f"{', '.join(map(str, below + above))}")
+    return splits[reuse_factor]
+
+
+def tap_multipliers(c_in: int, c_out: int, reuse_factor: int) -> int:
+    """Multipliers of a transposed convolution at ``reuse_factor``: PI * PO of :func:`tap_split`."""
+    pi, po = tap_split(c_in, c_out, reuse_factor)
+    return pi * po
+
+
+def conv_transpose_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:
+    """Useful taps of each output index along one axis of a transposed convolution: the taps of its phase
+    whose input index lies inside ``0 .. n_in - 1`` (:func:`transposed_phases`)."""
+    counts = []
+    for y in range(n_out):
+        q, r = divmod(y + padding, stride)
+        taps = -(-(k - r) // stride)
+        counts.append(max(0, min(taps - 1, q) - max(0, q - (n_in - 1)) + 1))
+    return counts
+
+
+def conv_transpose_cycles(in_hw: tuple[int, int], out_hw: tuple[int, int], c_in: int, c_out: int, k: int,
+                          stride: int, padding: int, pi: int, po: int) -> int:
+    """Cycles per image of a transposed convolution split as ``pi`` x ``po`` (:func:`tap_split`) when it is never
+    starved or blocked (the RTL stage ``fg_conv_transpose2d``, and the hls4ml extension's kernel loop).
+
+    Each output pixel takes ``C / PI * ceil(O / PO)`` cycles (the reuse factor) per useful tap, or one cycle per
+    output group when it has no useful tap (bias only); the input takes one pixel per cycle, so the stage is
+    never faster than ``H * W`` cycles.
+    """
+    groups = -(-c_out // po)
+    ty = conv_transpose_tap_counts(k, stride, padding, out_hw[0], in_hw[0])
+    tx = conv_transpose_tap_counts(k, stride, padding, out_hw[1], in_hw[1])
+    useful = sum(ty) * sum(tx)
+    bias_only = out_hw[0] * out_hw[1] - sum(map(bool, ty)) * sum(map(bool, tx))
+    compute = c_in // pi * groups * useful + groups * bias_only
+    return max(in_hw[0] * in_hw[1], compute)

@@ -14,7 +14,8 @@ one without touching hls4ml's files, the way hls4ml's own ``test/pytest/test_ext
 :func:`register` does all of it once (idempotent); :mod:`fpgagen.hls.hls4ml_flow` calls it on import.
 
 The kernel computes each output pixel from its phase's useful taps only (see
-:func:`fpgagen.core.transposed.transposed_phases`), one tap's C x O product at the reuse factor, accumulates
+:func:`fpgagen.core.transposed.transposed_phases`), one tap's C x O product at the reuse factor (split as
+:func:`fpgagen.core.transposed.tap_split`, the RTL stage's split: PI x PO multipliers), accumulates
 in ``accum_t`` starting from the bias and casts once to the result type: bit for bit
 :func:`fpgagen.core.golden.conv_transpose2d` when the accumulator is exact (fpgagen's contract).
 """
@@ -32,7 +33,7 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, layer_map, register_layer
 from hls4ml.model.optimizer import get_optimizer
 
-from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_module_problems, transposed_out_size
+from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, tap_split, transposed_module_problems, transposed_out_size
 
 HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_conv_transpose2d_stream.h"
 TORCH_CLASS = "ConvTranspose2d"
@@ -86,12 +87,26 @@ def parse_conv_transpose2d(operation, layer_name, input_names, input_shapes, nod
 # --------------------------------------------------------------------------------------------- IR layer
 
 
+def kernel_weights(weight: np.ndarray, reuse_factor: int) -> np.ndarray:
+    """Torch-layout weights (C, O, K, K) as the kernel's 1-d array at ``reuse_factor``: (tap, output group,
+    input block, output in group, input in block), zero for output channels beyond O (a ragged last group)."""
+    c, o, k, _ = weight.shape
+    pi, po = tap_split(c, o, reuse_factor)
+    groups = -(-o // po)
+    padded = np.zeros((c, groups * po, k, k), weight.dtype)
+    padded[:, :o] = weight
+    # padded[ib*PI + pi, og*PO + po, ty, tx] -> (ty, tx, og, ib, po, pi)
+    return padded.reshape(c // pi, pi, groups, po, k, k).transpose(4, 5, 2, 0, 3, 1).ravel()
+
+
+
 class ConvTranspose2D(Layer):
     """hls4ml IR layer of a square-kernel transposed convolution (torch semantics).
 
-    The weight variable is 1-d, in the kernel's layout (tap row, tap column, output channel, input channel): it
-    is laid out here from torch's (C, O, K, K), so hls4ml's channels-last pass (which transposes 4-d weights)
-    leaves it alone. The output shape follows ``data_format`` like Conv2D's.
+    The weight variable is 1-d, in the kernel's layout (tap, output group, input block, output in group, input in
+    block; zero beyond the output channels, :func:`kernel_weights`): it is laid out here from torch's (C, O, K, K)
+    at the layer's reuse factor, so hls4ml's channels-last pass (which transposes 4-d weights) leaves it alone. The
+    output shape follows ``data_format`` like Conv2D's.
     """
 
     _expected_attributes = [
@@ -111,7 +126,11 @@ class ConvTranspose2D(Layer):
             shape = [a["n_filt"], a["out_height"], a["out_width"]]
         self.add_output_variable(shape)
         weight = np.asarray(self.get_attr("weight_data"))  # torch (C, O, K, K)
-        self.add_weights_variable(name="weight", var_name="w{index}", data=weight.transpose(2, 3, 1, 0).ravel())
+        # laid out for the reuse factor the config gives now (hls4ml's default 1 without one); _check_node refuses
+        # a project whose reuse factor changed after this
+        rf = int(self.get_attr("reuse_factor") or 1)
+        self.set_attr("weight_reuse_factor", rf)
+        self.add_weights_variable(name="weight", var_name="w{index}", data=kernel_weights(weight, rf))
         self.add_bias()
 
 
@@ -129,8 +148,13 @@ CONFIG_TEMPLATE = """struct config{index} : nnet::conv_transpose2d_config {{
     static const unsigned pad = {pad};
     static const int output_padding = {output_padding};
     static const unsigned n_rows = {n_rows};
+    static const unsigned n_in_block = {n_in_block};
+    static const unsigned n_out_group = {n_out_group};
+    static const unsigned n_blocks = {n_blocks};
+    static const unsigned n_groups = {n_groups};
     static const unsigned reuse_factor = {reuse};
     static const unsigned multiplier_limit = {multiplier_limit};
+    static const unsigned n_weights = {n_weights};
     typedef {accum_t.name} accum_t;
     typedef {bias_t.name} bias_t;
     typedef {weight_t.name} weight_t;
@@ -149,10 +173,15 @@ def _check_node(node) -> None:
     if node.get_attr("data_format") != "channels_last":
         raise UnsupportedConvTransposeError(f"{where}: needs ChannelsLastConversion (the kernel streams pixels "
                                             "channels last)")
-    products, rf = node.get_attr("n_chan") * node.get_attr("n_filt"), node.get_attr("reuse_factor")
-    if rf < 1 or products % rf:
-        raise UnsupportedConvTransposeError(f"{where}: reuse factor {rf} does not divide the {products} weights of "
-                                            "one kernel tap")
+    rf = node.get_attr("reuse_factor")
+    try:
+        tap_split(node.get_attr("n_chan"), node.get_attr("n_filt"), rf)
+    except ValueError as e:
+        raise UnsupportedConvTransposeError(f"{where}: {e}") from None
+    if rf != node.get_attr("weight_reuse_factor"):
+        raise UnsupportedConvTransposeError(f"{where}: reuse factor {rf}, but its weights were laid out for "
+                                            f"{node.get_attr('weight_reuse_factor')} (set ReuseFactor in the layer's "
+                                            "config before conversion)")
 
 
 class ConvTranspose2DConfigTemplate(LayerConfigTemplate):
@@ -164,7 +193,10 @@ class ConvTranspose2DConfigTemplate(LayerConfigTemplate):
         _check_node(node)
         params = self._default_config_params(node)
         params["n_rows"] = (node.get_attr("filt_size") - 1) // node.get_attr("stride") + 1
-        params["multiplier_limit"] = node.get_attr("n_chan") * node.get_attr("n_filt") // node.get_attr("reuse_factor")
+        c, o, k = node.get_attr("n_chan"), node.get_attr("n_filt"), node.get_attr("filt_size")
+        pi, po = tap_split(c, o, node.get_attr("reuse_factor"))
+        params.update(n_in_block=pi, n_out_group=po, n_blocks=c // pi, n_groups=-(-o // po), multiplier_limit=pi * po,
+                      n_weights=k * k * node.get_attr("reuse_factor") * pi * po)
         params["product_type"] = hls4ml.backends.get_backend("Vivado").product_type(
             node.get_input_variable().type.precision, node.get_weights("weight").type.precision)
         return self.template.format(**params)

@@ -64,8 +64,8 @@ class Point:
 def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Point]:
     """The grid around ``widths`` (the generator's default data and weight widths) for ``board``: data and weight
     widths from two bits below to two above (one either side when ``quick``), table sizes 256 and 1,024 (1,024 when
-    ``quick``), and multiplier budgets of a quarter, half and all of the board's, and every DSP slice of the board
-    (half and all of the budget when ``quick``)."""
+    ``quick``), and multiplier budgets of a quarter, half, three quarters and all of the board's (half and all when
+    ``quick``); each point's reuse factors are then chosen within the board's BRAM and LUT estimates too."""
     from fpgagen.overlays.boards import get_board
 
     spec = get_board(board)
@@ -75,17 +75,19 @@ def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Poi
     weight = [w for w in range(widths[1] - span, widths[1] + span + 1) if 3 <= w <= 16]
     tables = (1024,) if quick else (256, 1024)
     budgets = sorted({max(1, budget // 2), budget} if quick else
-                     {max(1, budget // 4), max(1, budget // 2), budget, spec.dsp})
+                     {max(1, budget // 4), max(1, budget // 2), max(1, 3 * budget // 4), budget})
     return [Point(d, w, t, m) for d in data for w in weight for t in tables for m in budgets]
 
 
-def quantized(float_model: FloatModel, point: Point, distribution: str = "normal"):
-    """The QuantizedModel of ``float_model`` at ``point`` (:func:`fpgagen.core.quantize.quantize_float`)."""
+def quantized(float_model: FloatModel, point: Point, board: str, distribution: str = "normal"):
+    """The QuantizedModel of ``float_model`` at ``point``, folded within ``board``'s BRAM and LUT estimates
+    (:func:`fpgagen.core.quantize.quantize_float`, :meth:`fpgagen.overlays.boards.Board.folding_budget`)."""
     from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
+    from fpgagen.overlays.boards import get_board
 
     config = QuantConfig(**point.config())
     return quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
-                          widths=(point.data_width, point.weight_width), multipliers=point.multipliers)
+                          widths=(point.data_width, point.weight_width), budget=get_board(board).folding_budget())
 
 
 def measure_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal",
@@ -100,7 +102,7 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
     row: dict = {"key": point.key, "config": point.config()}
     started = time.perf_counter()
     try:
-        model = quantized(float_model, point, distribution)
+        model = quantized(float_model, point, board, distribution)
     except ValueError as e:
         return {**row, "error": str(e)}
     z = latents(n, float_model.latent_dim, QUALITY_SEED, distribution)
@@ -119,12 +121,12 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def simulate_point(float_model: FloatModel, point: Point, distribution: str = "normal") -> dict:
+def simulate_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal") -> dict:
     """The point's RTL twin simulated (Verilator, cached build): steady-state cycles per image back to back, every
     image bit-exact with golden (:func:`fpgagen.host.virtual_board.rtlsim_backend.steady_state`)."""
     from fpgagen.host.virtual_board.rtlsim_backend import steady_state
 
-    state = steady_state(quantized(float_model, point, distribution), images=4)
+    state = steady_state(quantized(float_model, point, board, distribution), images=4)
     return {"key": point.key, "rtlsim_cycles_per_image": state.cycles_per_image,
             "rtlsim_latency_cycles": state.latency_cycles}
 
@@ -139,7 +141,7 @@ def synthesize_point(float_model: FloatModel, point: Point, board: str, distribu
 
     spec = get_board(board)
     with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
-        synth = synthesize_design(generate_rtl(quantized(float_model, point, distribution), folder), spec)
+        synth = synthesize_design(generate_rtl(quantized(float_model, point, board, distribution), folder), spec)
     if synth["failed_stages"]:
         return {"key": point.key, "yosys_error": f"stages failed: {', '.join(synth['failed_stages'])}"}
     used = {k: synth["total"].get(k, 0) for k in (spec.dsp_primitive, "BRAM36", "LUT", "FF")}
@@ -163,11 +165,15 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     return sorted(front, key=lambda r: (-r["images_per_s"], r["key"]))
 
 
-def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB) -> dict | None:
-    """The fastest point of the front that fits the board (by yosys too, where it was run) and holds ``psnr_db``;
-    ties: fewer multipliers, then fewer weight bits (None when no point does)."""
-    good = [r for r in front if r["fits"] and r.get("yosys_fits", True) and r["psnr_db"] >= psnr_db]
-    return min(good, key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"]), default=None)
+def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB,
+           accept: Callable[[dict], bool] | None = None) -> dict | None:
+    """The fastest point of the front that fits the board (by yosys too, where it was run), holds ``psnr_db`` and
+    passes ``accept`` (asked in this order, so only as often as needed); ties: fewer multipliers, then fewer weight
+    bits, then fewer data bits (None when no point does)."""
+    good = sorted((r for r in front if r["fits"] and r.get("yosys_fits", True) and r["psnr_db"] >= psnr_db),
+                  key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"], r["config"]["data_width"],
+                                 r["key"]))
+    return next((r for r in good if accept is None or accept(r)), None)
 
 
 @contextmanager
@@ -217,7 +223,7 @@ def ray_missing() -> str | None:
 
 def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], distribution: str = "normal",
             engine: str = "auto", ray_address: str | None = None, rtlsim: bool = False, synth: bool = False,
-            progress: Callable[[str], None] = print) -> dict:
+            judge: Callable[[object], dict] | None = None, progress: Callable[[str], None] = print) -> dict:
     """Measure ``grid`` for ``float_model`` on ``board`` into ``out`` (resuming from its ``points.jsonl``); write
     the front, its plot and the chosen config; return ``{"engine", "points", "front", "chosen", "out", "files",
     ...}`` (``files`` relative to ``out``).
@@ -225,7 +231,10 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
     ``engine``: ``"ray"`` (Ray required), ``"serial"``, or ``"auto"`` (Ray when importable, else serial, said so).
     ``rtlsim``: simulate the RTL twin of every fitting point on the front (:func:`simulate_point`) and record its
     measured cycles beside the bound. ``synth``: estimate the resources of every fitting front point with yosys
-    (:func:`synthesize_point`; minutes per new stage, cached by stage content).
+    (:func:`synthesize_point`; minutes per new stage, cached by stage content). ``judge``: the width rule's test of
+    a QuantizedModel (:func:`fpgagen.models.widths.judge`: PSNR and, for a digit generator, the Frechet distance on
+    the rule's latents), asked of the candidates for the chosen point in order until one meets it; its row is kept
+    in ``points.jsonl`` under ``width_rule``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -270,7 +279,7 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
         by_key = {**done, **{r["key"]: r for r in measured}}
         rows = [by_key[p.key] for p in grid]
         front = pareto_front(rows)
-        for wanted, fn, args, what in ((rtlsim, simulate_point, (distribution,), "simulating the RTL twin of"),
+        for wanted, fn, args, what in ((rtlsim, simulate_point, (board, distribution), "simulating the RTL twin of"),
                                        (synth, synthesize_point, (board, distribution), "yosys on the RTL twin of")):
             if not wanted:
                 continue
@@ -279,7 +288,18 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
             progress(f"{what} {len(fitting)} front points")
             run(fn, fitting, args, lambda s, extra=extra: extra.update({s["key"]: s}))
             front = [{**r, **extra.get(r["key"], {})} for r in front]
-    chosen = choose(front)
+
+    def accept(row: dict) -> bool:
+        if judge is None:
+            return True
+        if "width_rule" not in row:
+            progress(f"judging {row['key']} by the width rule's targets")
+            row["width_rule"] = judge(quantized(float_model, Point(**row["config"]), board, distribution))
+            with open(log, "a") as f:
+                f.write(json.dumps({**row, "tag": tag}) + "\n")
+        return bool(row["width_rule"]["meets_targets"])
+
+    chosen = choose(front, accept=accept)
     files = {"points": log.name, "front": "front.json"}
     write_atomic(out / "front.json", json.dumps({"model": float_model.name, "board": board, **identity,
                                                  "front": front, "chosen": chosen, "points": rows}, indent=1) + "\n")

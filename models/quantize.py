@@ -3,8 +3,9 @@
 The generator is lowered to the layer vocabulary with BatchNorm folded (:func:`fpgagen.models.lower.lower`); the
 rest is torch-free and serves every front end: the FloatModel is calibrated (:func:`fpgagen.core.quantize.calibrate`)
 and quantized by :func:`fpgagen.core.quantize.quantize_float`, which states the rules. The defaults come from the
-generator: its measured widths (else the width rule's choice, said in the model's ``info``) and the multiplier budget
-of the board its weights fit (:meth:`~fpgagen.models.generator.Generator.board`).
+generator: its measured widths (else the width rule's choice, said in the model's ``info``) and the folding budget
+(multipliers, BRAM, LUTs) of the board its weights fit (:meth:`~fpgagen.models.generator.Generator.board`), or of
+the board named.
 """
 
 from __future__ import annotations
@@ -70,28 +71,32 @@ def _store_sweep(key: str, chosen: tuple[int, int], source: str) -> tuple[tuple[
     return chosen, source
 
 
-def quantize(generator, config: QuantConfig | None = None) -> QuantizedModel:
-    """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`).
+def quantize(generator, config: QuantConfig | None = None, board: str | None = None) -> QuantizedModel:
+    """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`), folded for
+    ``board`` (default: the board its weights fit).
 
     A generator without measured widths whose config does not set both gets them from the width rule
     (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per float model content); ``info["width_source"]``
     says where the widths came from.
     """
     config = config or QuantConfig()
-    board = None  # the board whose multiplier budget is spent: where the weights fit at the default widths ...
+    board_choice = None  # the board whose budget is spent: where the weights fit at the default widths ...
     if config.data_width and config.weight_width:
         widths, width_source = (config.data_width, config.weight_width), "set by the quantization config"
     elif generator.spec.widths is None:
         widths, width_source = swept_widths(generator)
-        board = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
+        board_choice = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
     else:
         widths, width_source = generator.spec.default_widths
-    multipliers = None
-    if config.multipliers is None:
-        multipliers = (board or generator.board()).board.multiplier_budget
+    if board is not None:
+        from fpgagen.overlays.boards import get_board
+
+        budget = get_board(board).folding_budget()
+    else:
+        budget = (board_choice or generator.board()).board.folding_budget()
     info = {"width_source": width_source}
     if generator.checkpoint is not None:
         info.update(checkpoint=Path(generator.checkpoint).name, checkpoint_sha256=generator.checkpoint_sha256)
     float_model = generator.float_model()
     calibration = calibrate(float_model, config.calibration_latents, generator.spec.latents)
-    return quantize_float(float_model, calibration, config, widths=widths, multipliers=multipliers, info=info)
+    return quantize_float(float_model, calibration, config, widths=widths, budget=budget, info=info)

@@ -40,21 +40,30 @@ def measure(generator, model, float_images) -> dict:
     return row
 
 
-def sweep(generator, quantize_at: Callable[[int, int], object], n: int | None = None,
-          report: Callable[[dict], None] | None = None) -> dict:
-    """``{"chosen": {"data_width", "weight_width"}, "rows": [every point tried]}`` for ``generator`` on ``n``
-    latents (default: the held-out digits of its dataset, else :data:`N_WITHOUT_DATASET`). ``quantize_at(data_width,
-    weight_width)`` quantizes the generator at those widths; ``report`` sees each row as it is measured."""
+def judge(generator, n: int | None = None) -> Callable[[object], dict]:
+    """The width rule's targets as a test of any QuantizedModel of ``generator``: ``judge(model)`` is
+    :func:`measure`'s row (``meets_targets``: PSNR >= 35 dB and, with a digit dataset, the Frechet distance within 5%
+    of the float model's) on ``n`` latents (default: the held-out digits of its dataset, else
+    :data:`N_WITHOUT_DATASET`), the float images made once. The explorer judges its candidate points by it."""
     from fpgagen.models.data import load_dataset
 
     spec = generator.spec
     if n is None:
         n = len(load_dataset(spec.dataset).held_out) if spec.dataset else N_WITHOUT_DATASET
     float_images = generator.generate(generator.latents(n, 0))
+    return lambda model: measure(generator, model, float_images)
+
+
+def sweep(generator, quantize_at: Callable[[int, int], object], n: int | None = None,
+          report: Callable[[dict], None] | None = None) -> dict:
+    """``{"chosen": {"data_width", "weight_width"}, "rows": [every point tried]}`` for ``generator`` on ``n``
+    latents (default: the held-out digits of its dataset, else :data:`N_WITHOUT_DATASET`). ``quantize_at(data_width,
+    weight_width)`` quantizes the generator at those widths; ``report`` sees each row as it is measured."""
+    test = judge(generator, n)
     rows = []
 
     def point(d: int, w: int) -> dict:
-        row = measure(generator, quantize_at(d, w), float_images)
+        row = test(quantize_at(d, w))
         rows.append(row)
         if report:
             report(row)

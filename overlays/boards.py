@@ -27,7 +27,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fpgagen.core.folding import Budget
+
 BRAM36_BITS = 36 * 1024  # a RAMB36 (E1 on 7-series, E2 on UltraScale+): 32 Kb data + 4 Kb parity
+# LUTs yosys spends per multiplier on the multiply-add logic around it (adder trees, accumulators, casts), as
+# measured stage by stage (bench/rtl_performance.py, docs/results.md): 7-series 23 (mnist28's conv2d_4, 192
+# multipliers, 4,501 LUT), UltraScale+ 95 to 98 (dcgan28's transposed convolutions: yosys' xcup mapping builds the
+# 256-product sums as carry-save logic). Rounded up: an estimate for the chooser, which yosys then checks.
+LUT_PER_MULTIPLIER = {"xc7": 25.0, "xcup": 100.0}
+# The share of the BRAM36 and LUTs the folding may plan for: the rest is for the line buffers, FIFOs, activations,
+# float conversions and the DMA, and keeps the LUTs at UG949's 80% guideline.
+FOLDING_SHARE = 0.8
 URAM288_BITS = 288 * 1024  # an URAM288: 4K x 72
 
 
@@ -53,7 +63,8 @@ class Board:
         dma_range: size of the DMA's register window.
         ddr_window: (start, end) physical addresses the host's DMA buffers come from (the Linux CMA area PYNQ
             allocates from lies there).
-        multiplier_budget: multipliers the reuse-factor chooser may spend (below ``dsp``: the rest is headroom).
+        multiplier_budget: multipliers the reuse-factor chooser may spend (at most ``dsp``; the registered boards
+            give it every DSP slice, the LUT and BRAM estimates of :meth:`folding_budget` keep the headroom).
         hls4ml_board: the hls4ml VivadoAccelerator board whose project fpgagen writes (the same board, or one with
             the same processing system whose block design fpgagen then replaces).
     """
@@ -117,6 +128,13 @@ class Board:
         """Bits that can hold bitstream-initialised constants such as hls4ml's weights: the block RAM."""
         return self.bram_bits
 
+    def folding_budget(self) -> Budget:
+        """What the reuse-factor chooser may spend here (:class:`fpgagen.core.folding.Budget`): the multiplier
+        budget, :data:`FOLDING_SHARE` of the BRAM36 for the weight ROMs, and :data:`FOLDING_SHARE` of the LUTs for
+        the multiply-add logic at :data:`LUT_PER_MULTIPLIER` of this family."""
+        return Budget(self.multiplier_budget, bram36=self.bram36 * FOLDING_SHARE, lut=int(self.lut * FOLDING_SHARE),
+                      lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family])
+
     @property
     def budget(self) -> dict[str, int]:
         """The fabric's resources by the names yosys' ``stat`` and the benches use."""
@@ -164,21 +182,21 @@ register_board(Board(
     dsp=220, bram36=140, uram=0, lut=53_200, ff=106_400, fabric_clock_mhz=100,
     dma_base=0x40400000, dma_range=0x10000,
     ddr_window=(0x16000000, 0x20000000),  # in the 512 MB DDR3; PYNQ's CMA area
-    multiplier_budget=200, hls4ml_board="pynq-z2"))
+    multiplier_budget=220, hls4ml_board="pynq-z2"))
 register_board(Board(
     name="zcu104", title="Xilinx ZCU104 (Zynq UltraScale+ XCZU7EV)", part="xczu7ev-ffvc1156-2-e",
     board_part="xilinx.com:zcu104:part0:1.1", yosys_family="xcup", ps="zynq_ultra_ps_e",
     dsp=1_728, bram36=312, uram=96, lut=230_400, ff=460_800, fabric_clock_mhz=100,
     dma_base=0xA0000000, dma_range=0x10000,  # the first slave on M_AXI_HPM0_FPD
     ddr_window=(0x60000000, 0x80000000),  # top of the 2 GB PS DDR4 (DDR_LOW); arm64 Linux keeps CMA below 4 GB
-    multiplier_budget=1_500, hls4ml_board="zcu102"))
+    multiplier_budget=1_728, hls4ml_board="zcu102"))
 register_board(Board(
     name="kv260", title="AMD Kria KV260 (K26 SOM, XCK26)", part="xck26-sfvc784-2LV-c",
     board_part="xilinx.com:kv260_som:part0:1.3", yosys_family="xcup", ps="zynq_ultra_ps_e",
     dsp=1_248, bram36=144, uram=64, lut=117_120, ff=234_240, fabric_clock_mhz=100,
     dma_base=0xA0000000, dma_range=0x10000,
     ddr_window=(0x60000000, 0x80000000),  # in DDR_LOW of the SOM's 4 GB DDR4, below 4 GB like CMA
-    multiplier_budget=1_100, hls4ml_board="zcu102"))
+    multiplier_budget=1_248, hls4ml_board="zcu102"))
 # The ZCU102's block design is hls4ml's own (templates/vivado_accelerator/zcu102): the board preset's pl_clk0
 # (99.999 MHz), the DMA in simple mode with its registers on M_AXI_HPM0_FPD (and HPM1_FPD) and its memory traffic on
 # S_AXI_HPC0_FPD. hls4ml's design.tcl leaves the DMA's address to Vivado's automation, which gives the first slave
@@ -191,7 +209,7 @@ register_board(Board(
     dsp=2_520, bram36=912, uram=0, lut=274_080, ff=548_160, fabric_clock_mhz=100,
     dma_base=0xA0000000, dma_range=0x10000,
     ddr_window=(0x60000000, 0x80000000),  # top of DDR_LOW (the first 2 GB of the 4 GB PS DDR4), below 4 GB like CMA
-    multiplier_budget=2_000, hls4ml_board="zcu102"))
+    multiplier_budget=2_520, hls4ml_board="zcu102"))
 
 DEFAULT_BOARD = "pynq-z2"
 # The boards a preset is placed on, smallest first: each has more block RAM, DSPs and LUTs than the one before

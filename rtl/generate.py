@@ -20,10 +20,12 @@ output ``c*H*W + y*W + x``, so the flat vector is already channels-last and beat
 Element-wise activations between the dense and the reshape commute with that permutation and run behind the
 dense on the pixel stream (C lanes instead of H*W*C; same values). Nothing in the top is ever H*W*C lanes wide.
 
-Parallelism: an arithmetic stage gets ``P = weights / reuse_factor`` multipliers (the multipliers hls4ml
-instantiates); where ``fg_dense`` cannot split that P over its inputs and outputs
-(:func:`fpgagen.rtl.params.dense_split`) the smallest legal P above it is used, so the stage is never slower
-than hls4ml's; :attr:`Stage.hls_multipliers` keeps the original.
+Parallelism and cycles come from the folding's stage model (:func:`fpgagen.core.folding.stage_cost`): a dense or
+conv2d stage gets ``P = weights / reuse_factor`` multipliers (the multipliers hls4ml instantiates); where
+``fg_dense`` cannot split that P over its inputs and outputs (:func:`fpgagen.core.folding.dense_split`) the
+smallest legal P above it is used, so the stage is never slower than hls4ml's; :attr:`Stage.hls_multipliers` keeps
+the original. A transposed convolution gets the PI x PO split of :func:`fpgagen.core.transposed.tap_split`, the
+same as hls4ml's kernel.
 
 TLAST (the hls4ml wrapper's rule, ``is_last |= in[i].last``): the input side counts ``latent_dim`` beats per
 image regardless of TLAST; an image whose input beats carried a TLAST anywhere (early, on the last beat, or on
@@ -43,11 +45,13 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core import golden
-from fpgagen.core.layers import ACTIVATIONS, implementation, implements, kernel_dims, require
+from fpgagen.core.folding import stage_cost
+from fpgagen.core.layers import ACTIVATIONS, implementation, implements, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
+from fpgagen.core.transposed import tap_split
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
-from fpgagen.rtl.params import conv_transpose_cycles, legal_parallelism, type_params
+from fpgagen.rtl.params import type_params
 
 ELEMENTWISE = ACTIVATIONS  # stages that keep the stream's shape
 
@@ -138,15 +142,11 @@ class GeneratedDesign:
 
 
 def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, int]:
-    """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml (weights / reuse factor); ``out_lanes``:
-    lanes per output beat of a dense that streams its result in pixel beats (default: the whole vector)."""
-    n_in, n_out = kernel_dims(layer)  # for conv_transpose2d one tap's C x O product
-    p_hls = n_in * n_out // layer.reuse_factor
-    legal = legal_parallelism(n_in, n_out, out_lanes)
-    faster = [p for p in legal if p >= p_hls]
-    # None as fast as hls4ml: the output beats bound the stage (one beat of out_lanes per cycle) and the largest
-    # legal P already keeps up with them.
-    return (faster[0] if faster else legal[-1]), p_hls
+    """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml at the layer's reuse factor
+    (:func:`fpgagen.core.folding.stage_cost`); ``out_lanes``: lanes per output beat of a dense that streams its
+    result in pixel beats (default: the whole vector)."""
+    cost = stage_cost(layer, layer.reuse_factor, out_lanes)
+    return cost.multipliers, cost.hls_multipliers
 
 
 def model_hash(model: QuantizedModel) -> str:
@@ -259,47 +259,45 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
 @implements("rtl", "dense", "conv2d", "conv_transpose2d")
 def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
     out_lanes = reshape.out_shape[0] if reshape is not None else None
-    p, p_hls = rtl_parallelism(lr, out_lanes)
+    cost = stage_cost(lr, lr.reuse_factor, out_lanes)  # multipliers and cycles: the folding's own model
+    p = cost.multipliers
     types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
              **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
              **type_params(lr.result_t, "OUT", cast=True)}
+    files = (out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem")
     if lr.kind == "dense":
         w, b = lr.weight, lr.bias
         n_in, n_out = w.shape[1], w.shape[0]
         params = {"N_IN": n_in, "N_OUT": n_out, "P": p}
-        cycles = n_in * n_out // p
         lanes_out, beats_out = n_out, 1
         if reshape is not None:
             rows = channels_last_rows(*reshape.out_shape)
             w, b = w[rows], b[rows]
             lanes_out, beats_out = out_lanes, n_out // out_lanes
             params["OUT_LANES"] = out_lanes
+        wf, bf = write_dense(*files, w, b, p, lr.weight_t.width, lr.bias_t.width)
     elif lr.kind == "conv_transpose2d":
         c_in, h, wd = lr.in_shape
         c_out, oh, ow = lr.out_shape
         k = lr.weight.shape[-1]
+        pi, po = tap_split(c_in, c_out, lr.reuse_factor)
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
-                  "PAD": lr.padding, "OUT_PAD": lr.output_padding, "P": p}
-        cycles = conv_transpose_cycles((h, wd), (oh, ow), c_in, c_out, k, lr.stride, lr.padding, p)
+                  "PAD": lr.padding, "OUT_PAD": lr.output_padding, "PI": pi, "PO": po}
         lanes_out, beats_out = c_out, oh * ow
+        # torch layout (C, O, K, K); the writer orders the ROM words
+        wf, bf = write_conv_transpose(*files, lr.weight, lr.bias, pi, po, lr.weight_t.width, lr.bias_t.width)
     else:
         c_in, h, wd = lr.in_shape
         c_out, oh, ow = lr.out_shape
         k = lr.weight.shape[-1]
-        w, b = conv_weights_as_dense(lr.weight), lr.bias
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
-        per_pixel = w.size // p
-        cycles = max((h + 2 * lr.padding) * (wd + 2 * lr.padding), oh * ow * per_pixel)
         lanes_out, beats_out = c_out, oh * ow
-    files = (out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem")
-    if lr.kind == "conv_transpose2d":  # torch layout (C, O, K, K); the writer orders the ROM words
-        wf, bf = write_conv_transpose(*files, lr.weight, lr.bias, p, lr.weight_t.width, lr.bias_t.width)
-    else:
-        wf, bf = write_dense(*files, w, b, p, lr.weight_t.width, lr.bias_t.width)
+        wf, bf = write_dense(*files, conv_weights_as_dense(lr.weight), lr.bias, p, lr.weight_t.width,
+                             lr.bias_t.width)
     params |= {**types, "WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
     module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
-    return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p, p_hls, cycles,
-                 params=params), [wf, bf]
+    return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p,
+                 cost.hls_multipliers, cost.cycles, params=params), [wf, bf]
 
 
 @implements("rtl", "relu", "leaky_relu", "tanh", "sigmoid")

@@ -6,16 +6,16 @@ two's-complement code of its value on the lane width.
 
 - ``fg_dense`` weights (``WEIGHTS_FILE``): ``n_in * n_out / P`` words of ``P`` lanes of ``W_W`` bits. Word
   ``og * (n_in / PI) + ib`` holds, in lane ``po * PI + pi``, the weight from input ``ib * PI + pi`` to output
-  ``og * PO + po`` (``PI``, ``PO`` from :func:`fpgagen.rtl.params.dense_split`).
+  ``og * PO + po`` (``PI``, ``PO`` from :func:`fpgagen.core.folding.dense_split`).
 - ``fg_dense`` biases (``BIAS_FILE``): ``n_out / PO`` words of ``PO`` lanes of ``B_W`` bits; word ``og`` lane
   ``po`` is the bias of output ``og * PO + po``.
 - ``fg_conv2d``: the same files for the dense kernel over a window, whose inputs are ordered (kh, kw, c), as
   hls4ml's: :func:`conv_weights_as_dense` turns torch-layout weights (O, C, KH, KW) into that matrix.
-- ``fg_conv_transpose2d`` weights: ``K * K * C * O / P`` words of ``P`` lanes; word
-  ``((og * K + ty) * K + tx) * (C / PI) + ib`` holds, in lane ``po * PI + pi``, the weight of tap ``(ty, tx)``
-  from input channel ``ib * PI + pi`` to output channel ``og * PO + po`` (torch layout ``w[c, o, ty, tx]``;
-  ``PI``, ``PO`` from :func:`fpgagen.rtl.params.conv_transpose_split`): one tap's slices are consecutive words.
-  Biases as ``fg_dense`` with ``n_in = C``.
+- ``fg_conv_transpose2d`` weights: ``NOG * K * K * C / PI`` words of ``PI * PO`` lanes (``NOG = ceil(O / PO)``;
+  ``PI``, ``PO`` from :func:`fpgagen.core.transposed.tap_split`); word ``((og * K + ty) * K + tx) * (C / PI) + ib``
+  holds, in lane ``po * PI + pi``, the weight of tap ``(ty, tx)`` from input channel ``ib * PI + pi`` to output
+  channel ``og * PO + po`` (torch layout ``w[c, o, ty, tx]``; 0 for an output channel beyond O, the ragged last
+  group): one tap's slices are consecutive words. Biases: ``NOG`` words of ``PO`` lanes, 0 beyond O.
 - ``fg_lut_act`` table (``TABLE_FILE``): ``N`` words of one lane of ``TABLE_W`` bits, entry ``i`` on line ``i``.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.cache import write_atomic
-from fpgagen.rtl.params import conv_transpose_split, dense_split
+from fpgagen.core.folding import dense_split
 
 
 def pack_words(codes: np.ndarray, width: int) -> list[int]:
@@ -101,23 +101,33 @@ def conv_weights_as_dense(w: np.ndarray) -> np.ndarray:
     return np.asarray(w, np.int64).transpose(0, 2, 3, 1).reshape(o, -1)
 
 
-def conv_transpose_words(w: np.ndarray, p: int) -> np.ndarray:
-    """Transposed-convolution weights ``w`` (C, O, K, K), torch layout, as ``fg_conv_transpose2d`` ROM words:
-    (K * K * C * O / p, p) codes."""
+def conv_transpose_words(w: np.ndarray, pi: int, po: int) -> np.ndarray:
+    """Transposed-convolution weights ``w`` (C, O, K, K), torch layout, as ``fg_conv_transpose2d`` ROM words of a
+    ``pi`` x ``po`` split (:func:`fpgagen.core.transposed.tap_split`): (NOG * K * K * C / pi, pi * po) codes, the
+    lanes of output channels beyond O (a ragged last group) zero."""
     c, o, k, _ = w.shape
-    pi, po = conv_transpose_split(c, o, p)
+    groups = -(-o // po)
+    padded = np.zeros((c, groups * po, k, k), np.int64)
+    padded[:, :o] = w
     # w[ib*PI + pi, og*PO + po, ty, tx] -> word ((og*K + ty)*K + tx)*NIB + ib, lane po*PI + pi
-    blocks = np.asarray(w, np.int64).reshape(c // pi, pi, o // po, po, k, k).transpose(2, 4, 5, 0, 3, 1)
-    return blocks.reshape(-1, p)
+    blocks = padded.reshape(c // pi, pi, groups, po, k, k).transpose(2, 4, 5, 0, 3, 1)
+    return blocks.reshape(-1, pi * po)
 
 
-def write_conv_transpose(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w_width: int,
+def conv_transpose_bias_words(b: np.ndarray, po: int) -> np.ndarray:
+    """Biases ``b`` (O,) as ``fg_conv_transpose2d`` bias ROM words: (NOG, po) codes, zero beyond O."""
+    o = len(b)
+    padded = np.zeros(-(-o // po) * po, np.int64)
+    padded[:o] = b
+    return padded.reshape(-1, po)
+
+
+def write_conv_transpose(weights_path, bias_path, w: np.ndarray, b: np.ndarray, pi: int, po: int, w_width: int,
                          b_width: int):
-    """Write the weight and bias files of an ``fg_conv_transpose2d`` with ``p`` multipliers (``w`` in torch's
+    """Write the weight and bias files of an ``fg_conv_transpose2d`` split ``pi`` x ``po`` (``w`` in torch's
     (C, O, K, K) layout); returns the two paths."""
-    c = w.shape[0]
-    return (write_memh(weights_path, conv_transpose_words(w, p), w_width),
-            write_memh(bias_path, bias_words(b, c, p), b_width))
+    return (write_memh(weights_path, conv_transpose_words(w, pi, po), w_width),
+            write_memh(bias_path, conv_transpose_bias_words(b, po), b_width))
 
 
 def write_table(path, table: np.ndarray, width: int) -> Path:

@@ -22,9 +22,9 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
         wf, bf = write_dense(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8)
         return {"WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
 
-    def conv_transpose_files(tag, c, o, k, p):
+    def conv_transpose_files(tag, c, o, k, pi, po):
         w, b = rng.integers(-128, 128, (c, o, k, k)), rng.integers(-128, 128, o)
-        wf, bf = write_conv_transpose(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8)
+        wf, bf = write_conv_transpose(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, pi, po, 8, 8)
         return {"WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
 
     table_t = FixedType.parse("ap_fixed<10,2>")
@@ -53,11 +53,15 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
         ("conv2d", "fg_conv2d", {"H": 8, "W": 8, "C_IN": 1, "C_OUT": 2, "K": 3, "PAD": 1, "P": 9, **dense_types,
                                  **dense_files("c9", 9, 2, 9)}),
         ("conv_transpose2d", "fg_conv_transpose2d", {"H": 4, "W": 4, "C_IN": 2, "C_OUT": 2, "K": 3, "STRIDE": 2,
-                                                     "PAD": 1, "OUT_PAD": 1, "P": 2, **dense_types,
-                                                     **conv_transpose_files("ct3", 2, 2, 3, 2)}),
+                                                     "PAD": 1, "OUT_PAD": 1, "PI": 2, "PO": 1, **dense_types,
+                                                     **conv_transpose_files("ct3", 2, 2, 3, 2, 1)}),
         ("conv_transpose2d_s1", "fg_conv_transpose2d", {"H": 3, "W": 5, "C_IN": 2, "C_OUT": 4, "K": 5, "STRIDE": 1,
-                                                        "PAD": 2, "OUT_PAD": 0, "P": 8, **dense_types,
-                                                        **conv_transpose_files("ct5", 2, 4, 5, 8)}),
+                                                        "PAD": 2, "OUT_PAD": 0, "PI": 2, "PO": 4, **dense_types,
+                                                        **conv_transpose_files("ct5", 2, 4, 5, 2, 4)}),
+        ("conv_transpose2d_ragged", "fg_conv_transpose2d", {"H": 3, "W": 3, "C_IN": 2, "C_OUT": 5, "K": 3,
+                                                            "STRIDE": 2, "PAD": 1, "OUT_PAD": 1, "PI": 2, "PO": 2,
+                                                            **dense_types,
+                                                            **conv_transpose_files("ct3r", 2, 5, 3, 2, 2)}),
         ("upsample", "fg_upsample", {"H": 4, "W": 4, "C": 2, "X_W": 8, "FACTOR": 2}),
         ("repack_split", "fg_repack", {"LANE_W": 8, "N_IN": 16, "N_OUT": 4}),
         ("repack_gather", "fg_repack", {"LANE_W": 8, "N_IN": 1, "N_OUT": 4}),

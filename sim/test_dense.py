@@ -10,8 +10,9 @@ import pytest
 
 from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
+from fpgagen.core.folding import dense_split, legal_parallelism
 from fpgagen.rtl.memfiles import write_dense
-from fpgagen.rtl.params import dense_split, legal_parallelism, type_params
+from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
 from fpgagen.sim.tb import StreamTB, pack_lanes, random_codes, read_case, unpack_lanes, write_case
 

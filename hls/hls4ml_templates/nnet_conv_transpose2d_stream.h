@@ -6,15 +6,19 @@
 // Sub-pixel form: output row y, column x uses only the kernel taps of its phase, t = r, r + stride, ... with
 // r = (y + pad) % stride, each with the input pixel i = (y + pad - t) / stride, and only the taps whose input
 // pixel exists. Nothing multiplies an inserted zero or a padding zero. Each useful tap is a C x O product done by
-// C * O / reuse_factor multipliers in reuse_factor cycles. Accumulation is in accum_t (bias first), then one cast
-// of each output to the result type -- fpgagen.hls.golden.conv_transpose2d.
+// n_in_block x n_out_group multipliers (fpgagen.core.transposed.tap_split: n_in_block divides C, n_out_group need
+// not divide O) in reuse_factor = n_blocks * n_groups cycles; a ragged last output group multiplies zero weights
+// and adds nothing. Accumulation is in accum_t (bias first), then one cast of each output to the result type --
+// fpgagen.core.golden.conv_transpose2d.
 //
 // Streams: one beat is one pixel, all channels (channels last), raster order, in and out.
 // Output size: out_height follows from torch's output_padding, which fpgagen also allows negative (an end crop,
 // as Keras's 'same'); the kernel needs only that the last output row reads the last input row, so each frame's
 // every input row is consumed (asserted below; fpgagen.core.transposed.transposed_support keeps to it).
 // Line buffer: the n_rows = (filt_size - 1) / stride + 1 input rows one output row can need, as a ring.
-// Weights: layout (filt_size, filt_size, n_filt, n_chan), i.e. tap (ty, tx) then output channel then input channel.
+// Weights: n_weights = filt_size^2 * n_groups * n_blocks * multiplier_limit, laid out as (tap, output group, input
+// block, output in group, input in block), zero beyond n_filt: each cycle of a tap reads one word of
+// multiplier_limit consecutive weights.
 
 #include "hls_stream.h"
 #include "nnet_common.h"
@@ -34,8 +38,13 @@ struct conv_transpose2d_config {
     static const unsigned stride = 1;
     static const unsigned pad = 0;
     static const unsigned n_rows = 1;         // (filt_size - 1) / stride + 1: input rows held, also taps per phase
-    static const unsigned reuse_factor = 1;   // cycles per useful tap
-    static const unsigned multiplier_limit = 1; // n_chan * n_filt / reuse_factor
+    static const unsigned n_in_block = 1;     // input channels per output per cycle (divides n_chan)
+    static const unsigned n_out_group = 1;    // outputs per cycle
+    static const unsigned n_blocks = 1;       // n_chan / n_in_block
+    static const unsigned n_groups = 1;       // ceil(n_filt / n_out_group)
+    static const unsigned reuse_factor = 1;   // cycles per useful tap: n_blocks * n_groups
+    static const unsigned multiplier_limit = 1; // n_in_block * n_out_group
+    static const unsigned n_weights = 1;      // filt_size^2 * n_groups * n_blocks * multiplier_limit
     typedef float accum_t;
     typedef float bias_t;
     typedef float weight_t;
@@ -60,24 +69,32 @@ ReadRowPixels:
     }
 }
 
-// acc[o] += sum_c pixel[c] * w[tap][o][c]: the tap's n_chan * n_filt products, multiplier_limit per cycle.
+// acc[o] += sum_c pixel[c] * w[tap][o][c]: per cycle one output group's n_out_group outputs, each over one input
+// block's n_in_block channels (multiplier_limit products, one weight word).
 template <class data_T, typename CONFIG_T>
 void conv_transpose_tap(const data_T pixel[CONFIG_T::n_chan],
-                        const typename CONFIG_T::weight_t
-                            weights[CONFIG_T::filt_size * CONFIG_T::filt_size * CONFIG_T::n_filt * CONFIG_T::n_chan],
+                        const typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
                         const unsigned tap, typename CONFIG_T::accum_t acc[CONFIG_T::n_filt]) {
     #pragma HLS INLINE
-    const unsigned tap_base = tap * CONFIG_T::n_filt * CONFIG_T::n_chan;
 ReuseLoop:
     for (unsigned ir = 0; ir < CONFIG_T::reuse_factor; ir++) {
         #pragma HLS PIPELINE II=1
-    MultLoop:
-        for (unsigned im = 0; im < CONFIG_T::multiplier_limit; im++) {
+        const unsigned og = ir / CONFIG_T::n_blocks;
+        const unsigned ib = ir % CONFIG_T::n_blocks;
+        const unsigned word_base = ((tap * CONFIG_T::n_groups + og) * CONFIG_T::n_blocks + ib) * CONFIG_T::multiplier_limit;
+    GroupLoop:
+        for (unsigned po = 0; po < CONFIG_T::n_out_group; po++) {
             #pragma HLS UNROLL
-            const unsigned w_index = ir * CONFIG_T::multiplier_limit + im; // = o * n_chan + c
-            acc[w_index / CONFIG_T::n_chan] += static_cast<typename CONFIG_T::accum_t>(
-                CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
-                    pixel[w_index % CONFIG_T::n_chan], weights[tap_base + w_index]));
+            const unsigned o = og * CONFIG_T::n_out_group + po;
+        BlockLoop:
+            for (unsigned pi = 0; pi < CONFIG_T::n_in_block; pi++) {
+                #pragma HLS UNROLL
+                if (o < CONFIG_T::n_filt) { // a ragged last group's surplus lanes add nothing
+                    acc[o] += static_cast<typename CONFIG_T::accum_t>(
+                        CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
+                            pixel[ib * CONFIG_T::n_in_block + pi], weights[word_base + po * CONFIG_T::n_in_block + pi]));
+                }
+            }
         }
     }
 }
@@ -85,10 +102,15 @@ ReuseLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void conv_transpose_2d_cl(
     hls::stream<data_T> &data, hls::stream<res_T> &res,
-    typename CONFIG_T::weight_t weights[CONFIG_T::filt_size * CONFIG_T::filt_size * CONFIG_T::n_filt * CONFIG_T::n_chan],
+    typename CONFIG_T::weight_t weights[CONFIG_T::n_weights],
     typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
-    assert(CONFIG_T::n_chan * CONFIG_T::n_filt == CONFIG_T::multiplier_limit * CONFIG_T::reuse_factor &&
-           "the reuse factor must divide n_chan * n_filt");
+    assert(CONFIG_T::n_chan == CONFIG_T::n_blocks * CONFIG_T::n_in_block &&
+           CONFIG_T::n_groups * CONFIG_T::n_out_group >= CONFIG_T::n_filt &&
+           (CONFIG_T::n_groups - 1) * CONFIG_T::n_out_group < CONFIG_T::n_filt &&
+           CONFIG_T::reuse_factor == CONFIG_T::n_blocks * CONFIG_T::n_groups &&
+           CONFIG_T::multiplier_limit == CONFIG_T::n_in_block * CONFIG_T::n_out_group &&
+           CONFIG_T::n_weights == CONFIG_T::filt_size * CONFIG_T::filt_size * CONFIG_T::reuse_factor * CONFIG_T::multiplier_limit &&
+           "the split must be fpgagen.core.transposed.tap_split's");
     assert(CONFIG_T::pad < CONFIG_T::filt_size && CONFIG_T::n_rows == (CONFIG_T::filt_size - 1) / CONFIG_T::stride + 1);
     assert((CONFIG_T::out_height - 1 + CONFIG_T::pad) / CONFIG_T::stride >= CONFIG_T::in_height - 1 &&
            (CONFIG_T::out_width - 1 + CONFIG_T::pad) / CONFIG_T::stride >= CONFIG_T::in_width - 1 &&

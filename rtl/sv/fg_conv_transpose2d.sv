@@ -10,11 +10,12 @@
 //   acc_o = (bias_o << (ACC_F - B_F)) + sum over useful (ty, tx) and c of x[iy][ix][c] * w[c][o][ty][tx]
 //   y_o   = requant(acc_o)  to OUT_W/OUT_F/OUT_SIGNED with ROUNDING, OVERFLOW  (exact accumulator; fg_requant)
 //
-// P multipliers work as PO output groups of PI input channels (PI = min(P, C_IN), PO = P / PI; PI must divide
-// C_IN and PO divide C_OUT: fpgagen.rtl.params.conv_transpose_split). Per output pixel, per output group and
-// per useful tap the stage spends C_IN / PI cycles, so a pixel takes RF = C_IN * C_OUT / P cycles per useful
-// tap; a pixel without any useful tap (bottom rows / right columns that output_padding adds) takes one cycle
-// per output group and is its bias. Cycles per image: fpgagen.rtl.params.conv_transpose_cycles.
+// PI * PO multipliers: PO outputs per cycle, each adding PI input channels' products (PI divides C_IN; PO need
+// not divide C_OUT: the last of the NOG = ceil(C_OUT / PO) output groups is then partly idle, its ROM lanes zero,
+// its surplus results dropped; fpgagen.core.transposed.tap_split). Per output pixel, per output group and per
+// useful tap the stage spends C_IN / PI cycles, so a pixel takes RF = C_IN / PI * NOG cycles per useful tap; a
+// pixel without any useful tap (bottom rows / right columns that output_padding adds) takes one cycle per output
+// group and is its bias. Cycles per image: fpgagen.core.transposed.conv_transpose_cycles.
 //
 // Line buffer: a ring of NR = ceil(K / STRIDE) + floor(PAD / STRIDE) + 1 input rows. An output row reads at
 // most ceil(K / STRIDE) consecutive input rows; the other slots take the rows that follow while it is computed,
@@ -27,7 +28,8 @@
 // read enable; PI x PO products, accumulate and cast in fg_mac_array; into the output register, fg_beat_reg).
 // An output beat is valid two cycles after the last issue cycle of its pixel. Weight ROM word
 // ((og * K + ty) * K + tx) * (C_IN / PI) + ib holds in lane po * PI + pi the weight
-// w[ib * PI + pi][og * PO + po][ty][tx]; the bias ROM is fg_dense's (fpgagen.rtl.memfiles.write_conv_transpose).
+// w[ib * PI + pi][og * PO + po][ty][tx] (0 beyond C_OUT); the bias ROM is fg_dense's, NOG words of PO lanes
+// (fpgagen.rtl.memfiles.write_conv_transpose).
 // The accumulator keeps ACC_W bits and wraps (see fg_mac_array).
 // TLAST: the last output beat of a frame carries the OR of that frame's input TLASTs (as fg_window2d).
 
@@ -42,7 +44,8 @@ module fg_conv_transpose2d #(
   parameter int unsigned STRIDE       = 2,     // stride, 1 or 2
   parameter int unsigned PAD          = 1,     // torch padding, 0 .. K - 1
   parameter int          OUT_PAD      = 1,     // torch output_padding, PAD - K + 1 .. STRIDE - 1 (< 0: end crop)
-  parameter int unsigned P            = 1,     // multipliers; legal values: fpgagen.rtl.params.conv_transpose_split
+  parameter int unsigned PI           = 1,     // input channels per output per cycle, divides C_IN
+  parameter int unsigned PO           = 1,     // outputs per cycle, 1 .. C_OUT (PI * PO multipliers)
   parameter int unsigned X_W          = 8,     // input width
   parameter int          X_F          = 4,     // input fraction bits
   parameter bit          X_SIGNED     = 1'b1,  // input signed (else unsigned)
@@ -57,8 +60,8 @@ module fg_conv_transpose2d #(
   parameter bit          OUT_SIGNED   = 1'b1,  // result signed (else unsigned)
   parameter int unsigned ROUNDING     = 0,     // result rounding code (fg_requant)
   parameter int unsigned OVERFLOW     = 0,     // result overflow code (fg_requant)
-  parameter string       WEIGHTS_FILE = "",    // $readmemh file: K*K*C_IN*C_OUT/P words of P weights
-  parameter string       BIAS_FILE    = ""     // $readmemh file: C_OUT/PO words of PO biases
+  parameter string       WEIGHTS_FILE = "",    // $readmemh file: NOG*K*K*C_IN/PI words of PI*PO weights
+  parameter string       BIAS_FILE    = ""     // $readmemh file: NOG words of PO biases
 ) (
   input  logic                   clk_i,
   input  logic                   rst_ni,
@@ -90,10 +93,9 @@ module fg_conv_transpose2d #(
   localparam int unsigned MMax = (K + S - 1) / S;  // taps of phase 0, the largest
   localparam int unsigned M1 = (K + S - 2) / S;  // taps of phase 1 (STRIDE 2)
   localparam int unsigned NR = MMax + Q0 + 1;  // line buffer rows
-  localparam int unsigned PI = (P < C_IN) ? P : C_IN;  // input channels per output per cycle
-  localparam int unsigned PO = (PI > 0) ? P / PI : 1;  // outputs per cycle
+  localparam int unsigned P = PI * PO;  // multipliers
   localparam int unsigned NIB = (PI > 0) ? C_IN / PI : 1;  // input blocks (cycles) per tap
-  localparam int unsigned NOG = (PO > 0) ? C_OUT / PO : 1;  // output groups per pixel
+  localparam int unsigned NOG = (PO > 0) ? (C_OUT + PO - 1) / PO : 1;  // output groups per pixel, the last ragged
   localparam int unsigned NWords = NOG * K * K * NIB;  // weight ROM depth
   localparam int unsigned YW = bits(OH);
   localparam int unsigned XW = bits(OW);
@@ -120,9 +122,9 @@ module fg_conv_transpose2d #(
   if (H < 1 || W < 1 || C_IN < 1 || C_OUT < 1 || X_W < 1 || OhI < 1 || OwI < 1) begin : gen_err_size
     $fatal(1, "fg_conv_transpose2d: need H, W, C_IN, C_OUT, X_W >= 1 and a non-empty output (H=%0d W=%0d)", H, W);
   end
-  if (P < 1 || PI * PO != P || C_IN % PI != 0 || C_OUT % PO != 0) begin : gen_err_parallel
-    $fatal(1, "fg_conv_transpose2d: P=%0d multipliers do not split C_IN=%0d x C_OUT=%0d (need P | C_IN, or C_IN | P and (P/C_IN) | C_OUT)",
-           P, C_IN, C_OUT);
+  if (PI < 1 || PO < 1 || C_IN % PI != 0 || PO > C_OUT) begin : gen_err_parallel
+    $fatal(1, "fg_conv_transpose2d: need PI | C_IN and 1 <= PO <= C_OUT (PI=%0d PO=%0d C_IN=%0d C_OUT=%0d)",
+           PI, PO, C_IN, C_OUT);
   end
   if (WEIGHTS_FILE == "" || BIAS_FILE == "") begin : gen_err_files
     $fatal(1, "fg_conv_transpose2d: WEIGHTS_FILE and BIAS_FILE must name $readmemh files");
@@ -456,7 +458,15 @@ module fg_conv_transpose2d #(
   );
 
   // ---------------------------------------------------------------------------------------------------------
-  // Output register: groups of PO results land in place; the last group of a pixel makes the beat valid
+  // Output register: groups of PO results land in place; the last group of a pixel makes the beat valid. A
+  // ragged last group's surplus results fall off the top of the beat.
+  logic [NOG*PO*OUT_W-1:0] beat_data;
+  assign m_axis_tdata = beat_data[C_OUT*OUT_W-1:0];
+  if (NOG * PO > C_OUT) begin : gen_unused_lanes
+    logic unused_lanes;
+    assign unused_lanes = ^beat_data[NOG*PO*OUT_W-1:C_OUT*OUT_W];
+  end
+
   fg_beat_reg #(
     .GROUPS (NOG),
     .GROUP_W(PO*OUT_W)
@@ -469,7 +479,7 @@ module fg_conv_transpose2d #(
     .last_i       (ex_last_q),
     .group_i      (res),
     .stall_o      (stall),
-    .m_axis_tdata (m_axis_tdata),
+    .m_axis_tdata (beat_data),
     .m_axis_tlast (m_axis_tlast),
     .m_axis_tvalid(m_axis_tvalid),
     .m_axis_tready(m_axis_tready)

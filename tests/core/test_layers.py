@@ -83,7 +83,7 @@ def test_an_unimplemented_kind_is_refused_by_the_float_model_and_quantization(ge
     with pytest.raises(UnsupportedLayerError, match=r"float back end does not implement gelu_1 \(gelu\)"):
         float_model.run(np.zeros((1, 4), np.float32))
     with pytest.raises(UnsupportedLayerError, match=r"quantize back end does not implement gelu_1 \(gelu\)"):
-        quantize_float(float_model, Calibration(1, 0, 1.0, (1.0, 1.0)), widths=(8, 8), multipliers=10)
+        quantize_float(float_model, Calibration(1, 0, 1.0, (1.0, 1.0)), widths=(8, 8), budget=10)
 
 
 def test_shape_rules_serve_float_and_quantized_layers():

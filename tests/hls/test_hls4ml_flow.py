@@ -296,7 +296,7 @@ def test_installed_overlay_holds_what_the_board_reads(tmp_path, capsys):
 
     assert main(["convert", "digits8", "--board", "zcu102", "--out", str(tmp_path / "prj")]) == 0
     model = QuantizedModel.load(tmp_path / "prj" / "quantized")
-    assert model.info["multipliers_budget"] == 2000  # the zcu102's budget, not the preset's pynq-z2 one
+    assert model.info["multipliers_budget"] == 2520  # the zcu102's budget, not the preset's pynq-z2 one
     stand_in = vb.write_virtual_overlay(model, tmp_path / "vivado", board="zcu102")
     out = install_overlay(tmp_path / "prj", stand_in, stand_in.with_suffix(".hwh"), tmp_path / "overlays" / "zcu102")
     assert sorted(p.name for p in out.values()) == ["digits8.bit", "digits8.float.npz", "digits8.hwh",

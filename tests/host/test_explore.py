@@ -109,6 +109,31 @@ def test_yosys_estimates_the_front_points_stage_by_stage(digits8, tmp_path):
     assert result["chosen"]["key"] in {r["key"] for r in estimated}
 
 
+def test_the_chosen_point_meets_the_width_rule_and_is_judged_once(digits8, tmp_path):
+    """With the width rule's test (:func:`fpgagen.models.widths.judge`: PSNR and digits8's Frechet distance on its
+    held-out latents), the chosen point is the first candidate, fastest first, that meets it; the judgement is kept
+    in points.jsonl, so a resumed run does not judge again."""
+    from fpgagen.models.widths import judge
+
+    test = judge(digits8)
+    lines = []
+    first = explore(digits8.float_model(), "pynq-z2", tmp_path, GRID, engine="serial", judge=test,
+                    progress=lines.append)
+    chosen = first["chosen"]
+    rule = chosen["width_rule"]
+    assert rule["meets_targets"] and rule["frechet"] <= rule["float_frechet"] * 1.05 and rule["psnr_db"] >= 35
+    judged = [line for line in lines if line.startswith("judging ")]
+    assert judged and judged[-1] == f"judging {chosen['key']} by the width rule's targets"
+    faster = [r for r in first["front"] if r["fits"] and r["psnr_db"] >= 35
+              and (-r["images_per_s"], r["multipliers"], r["weight_bits"]) <
+              (-chosen["images_per_s"], chosen["multipliers"], chosen["weight_bits"])]
+    assert all(not r["width_rule"]["meets_targets"] for r in faster)  # each one before it was judged and failed
+    again_lines = []
+    again = explore(digits8.float_model(), "pynq-z2", tmp_path, GRID, engine="serial", judge=test,
+                    progress=again_lines.append)
+    assert again["chosen"]["key"] == chosen["key"] and not [x for x in again_lines if x.startswith("judging ")]
+
+
 def test_the_chosen_config_round_trips_to_every_target(serial, digits8, equals_golden):
     chosen = serial["chosen"]
     config = QuantConfig.from_file(serial["out"] / serial["files"]["chosen"])
@@ -122,7 +147,7 @@ def test_the_chosen_config_round_trips_to_every_target(serial, digits8, equals_g
 
 def test_the_grid_and_the_command(tmp_path, capsys):
     grid = points((8, 8), "pynq-z2", quick=True)
-    assert len(grid) == 18 and {p.multipliers for p in grid} == {100, 200}
+    assert len(grid) == 18 and {p.multipliers for p in grid} == {110, 220}  # half and all of the PYNQ-Z2's DSPs
     from fpgagen.cli import main
 
     assert main(["explore", "digits8", "--quick", "--engine", "serial", "--out", str(tmp_path / "ex")]) == 0

@@ -63,9 +63,9 @@ def test_presets_import_to_the_torch_front_ends_float_and_quantized_models(prese
     assert ort_err <= 1e-5 * _span(spec.output_range)
 
     widths, _ = spec.default_widths
-    multipliers = generator.board().board.multiplier_budget
+    budget = generator.board().board.folding_budget()
     calibration = calibrate(float_model, CONFIG.calibration_latents, spec.latents)
-    imported = quantize_float(float_model, calibration, CONFIG, widths=widths, multipliers=multipliers, info={})
+    imported = quantize_float(float_model, calibration, CONFIG, widths=widths, budget=budget, info={})
     _same_quantized(imported, quantize(generator, CONFIG))
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from fpgagen.core import golden
 from fpgagen.core.accuracy import psnr_db
 from fpgagen.core.errors import LoweringError
-from fpgagen.core.folding import choose_reuse_factors, valid_reuse_factor
+from fpgagen.core.folding import choose_reuse_factors, reuse_factors
 from fpgagen.core.latents import latents
 from fpgagen.core.layers import kernel_dims, kernel_uses
 from fpgagen.core.quantize import QuantConfig
@@ -104,23 +104,31 @@ def test_dcgan28_golden_is_close_to_float(dcgan28):
 
 
 def test_dcgan28_executes_the_useful_macs_within_its_boards_budget(dcgan28, budget):
+    from fpgagen.core.folding import stage_cost
+
     generator = load_preset("dcgan28")
     useful = macs_per_image(generator.module, generator.spec.latent_dim)["useful"]
     assert sum(lr.multiplications for lr in dcgan28.layers) == useful == 37_488_192
     arith = [lr for lr in dcgan28.layers if lr.weight is not None]
-    assert dcgan28.info["multipliers_budget"] == budget > 200
+    folding = generator.board().board.folding_budget()
+    assert dcgan28.info["multipliers_budget"] == budget == folding.multipliers > 200
     assert sum(lr.multipliers for lr in arith) <= budget
     for lr in arith:
-        assert valid_reuse_factor(*kernel_dims(lr), lr.reuse_factor)
-        assert lr.multipliers * lr.reuse_factor == math.prod(kernel_dims(lr))
-        assert lr.multiplications == lr.multipliers * lr.reuse_factor * kernel_uses(lr)
-    # balanced: the slowest layer (cycles = reuse factor x useful taps) cannot take its next smaller valid reuse
-    # factor without breaking the budget
-    slowest = max(arith, key=lambda lr: lr.reuse_factor * kernel_uses(lr))
+        assert lr.reuse_factor in reuse_factors(lr)
+        assert lr.multipliers * lr.reuse_factor >= math.prod(kernel_dims(lr))  # a ragged last group idles
+        assert lr.multiplications == math.prod(kernel_dims(lr)) * kernel_uses(lr)
+    # balanced: the slowest stage cannot take a faster reuse factor without breaking the multiplier or LUT budget
+    costs = {lr.name: stage_cost(lr, lr.reuse_factor, 256 if lr.kind == "dense" else None,
+                                 folding.lut_per_multiplier) for lr in arith}
+    slowest = max(arith, key=lambda lr: costs[lr.name].hls_cycles)
     assert slowest.kind == "conv_transpose2d"
-    faster = [rf for rf in range(1, slowest.reuse_factor) if valid_reuse_factor(*kernel_dims(slowest), rf)]
-    others = sum(lr.multipliers for lr in arith if lr is not slowest)
-    assert faster and others + math.prod(kernel_dims(slowest)) // faster[-1] > budget
+    others = [c for name, c in costs.items() if name != slowest.name]
+    faster = [stage_cost(slowest, rf, None, folding.lut_per_multiplier) for rf in reuse_factors(slowest)
+              if rf < slowest.reuse_factor]
+    assert faster
+    for c in faster:
+        assert (sum(o.multipliers for o in others) + c.multipliers > folding.multipliers
+                or sum(o.lut for o in others) + c.lut > folding.lut), c
 
 
 def test_an_explicit_budget_overrides_the_boards(dcgan28):
@@ -182,7 +190,7 @@ def test_random_transposed_stacks_cover_every_geometry_and_validate():
         assert 1 <= len(layers) <= 2
         for lr in layers:
             seen.add((lr.stride, lr.weight.shape[-1], lr.padding, lr.output_padding))
-            assert valid_reuse_factor(*kernel_dims(lr), lr.reuse_factor)
+            assert lr.reuse_factor in reuse_factors(lr)
             assert max(lr.out_shape[1:]) <= 16
         out = golden.generate(model, latents(3, model.latent_dim, seed=seed))
         assert out.shape == (3, *model.image_shape)
