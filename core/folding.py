@@ -78,17 +78,24 @@ def reuse_factors(lr) -> list[int]:
     return [rf for rf in _divisors(n_in * n_out) if valid_reuse_factor(n_in, n_out, rf)]
 
 
+def streamed_reshape(layers: list, i: int) -> int | None:
+    """Index of the reshape the dense ``layers[i]`` streams its result into as pixel beats (the first layer after
+    it and its element-wise activations, when that is a reshape), else None."""
+    if layers[i].kind != "dense":
+        return None
+    j = i + 1
+    while j < len(layers) and layers[j].kind in ACTIVATIONS:
+        j += 1
+    return j if j < len(layers) and layers[j].kind == "reshape" else None
+
+
 def streamed_lanes(layers: list) -> dict[str, int]:
-    """Output lanes per beat of each dense that streams its result as the pixels of the reshape after it (past
-    element-wise activations): the reshape's channels. Other layers leave one whole vector or pixel per beat."""
+    """Output lanes per beat of each dense that streams its result as the pixels of a (C, H, W) reshape
+    (:func:`streamed_reshape`): the reshape's channels. Other layers leave one whole vector or pixel per beat."""
     lanes = {}
     for i, lr in enumerate(layers):
-        if lr.kind != "dense":
-            continue
-        j = i + 1
-        while j < len(layers) and layers[j].kind in ACTIVATIONS:
-            j += 1
-        if j < len(layers) and layers[j].kind == "reshape" and len(layers[j].out_shape) == 3:
+        j = streamed_reshape(layers, i)
+        if j is not None and len(layers[j].out_shape) == 3:
             lanes[lr.name] = layers[j].out_shape[0]
     return lanes
 

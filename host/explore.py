@@ -1,8 +1,10 @@
 """Design-space exploration: precision x folding points of a generator on a board, measured, and their Pareto front.
 
 :func:`explore` sweeps data width, weight width, table size and the multiplier budget the reuse factors spend
-(:func:`points`), measures every point (:func:`measure_point`) and keeps the points no other point beats on all of
-quality, resources and speed (:func:`pareto_front`). Each point is measured, not guessed:
+(:func:`points`; each point folded within the board's BRAM and LUT estimates too,
+:meth:`fpgagen.overlays.boards.Board.folding_budget`), measures every point (:func:`measure_point`) and keeps the
+points no other point beats on all of quality, resources and speed (:func:`pareto_front`). Each point is measured,
+not guessed:
 
 - **quality**: the point's QuantizedModel on the golden model against the float model, on the same latents of the
   generator's distribution: PSNR over the output range and the largest error;
@@ -19,7 +21,8 @@ exploration says so. Results are the same either way. Every measured point is ap
 output folder as it finishes, keyed by its configuration, so an interrupted exploration resumes from what it already
 measured. The output folder also gets ``front.json`` (the front, every point's config), ``front.png`` (PSNR against
 images/s) and ``chosen.json``, a quantization config file that ``quantize``, ``convert`` and ``generate --config``
-take: the fastest fitting point whose PSNR holds the width rule's target.
+take: the fastest fitting point whose PSNR holds the width rule's target and that, given the width rule's test
+(``judge``), meets it on the rule's latents (for a digit generator, the Frechet distance too).
 """
 
 from __future__ import annotations

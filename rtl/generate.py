@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core import golden
-from fpgagen.core.folding import stage_cost
+from fpgagen.core.folding import stage_cost, streamed_reshape
 from fpgagen.core.layers import ACTIVATIONS, implementation, implements, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.core.transposed import tap_split
@@ -175,10 +175,8 @@ def _plan(model: QuantizedModel) -> list[tuple[Layer, Layer | None]]:
     while i < len(layers):
         lr = layers[i]
         if lr.kind == "dense":
-            j = i + 1
-            while j < len(layers) and layers[j].kind in ELEMENTWISE:
-                j += 1
-            if j < len(layers) and layers[j].kind == "reshape":
+            j = streamed_reshape(layers, i)
+            if j is not None:
                 reshape = layers[j]
                 if len(reshape.out_shape) != 3:
                     raise NotImplementedError(f"{reshape.name}: only vector -> (C, H, W) reshapes are supported")
