@@ -1,7 +1,8 @@
 """Quality against fixed-point width: the measurement behind the presets' widths (GeneratorSpec.widths).
 
 For each preset it sweeps the data width (every activation/result) at a generous weight width, then the weight
-width at a generous data width, then checks the corner the two minima suggest, widening until both targets
+width at a generous data width, then checks the corner the two minima suggest, widening it a bit at a time (data
+before weights: models.widths._corner) until both targets
 hold: Frechet distance within 5% of the float model's and PSNR >= 35 dB against float, on the same latents
 (n = held-out digits, seed 0). Results are merged by preset into models/quantization_tradeoff.json (each preset
 with the date and machine it was measured on), and docs/results.md's section ``quantization_tradeoff`` is rendered

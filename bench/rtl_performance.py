@@ -189,11 +189,19 @@ def synth_section(preset: str, synth: dict) -> str:
                      f"{share[key]:.1%}" if key in share else "-"])
     stages = sorted(((k, v["seconds"]) for k, v in synth["stages"].items()), key=lambda kv: -kv[1])[:2]
     slowest = ", ".join(f"{k} {v:.0f} s" for k, v in stages)
+    dsp = names["dsp"]
+    heavy = sorted(synth["stages"].items(), key=lambda kv: -kv[1].get("LUT", 0))[:6]
+    where = [[name, f"{st.get(dsp, 0):,.0f}", f"{st.get('BRAM36', 0):,.1f}".removesuffix(".0"),
+              f"{st.get('LUT', 0):,.0f}", f"{st.get('LUT', 0) / st[dsp]:,.0f}" if st.get(dsp) else "-",
+              f"{st.get('FF', 0):,.0f}"] for name, st in heavy]
     return (f"yosys `synth_xilinx -family {synth['family']}` (no `-uram`) of `{synth['top']}` for {synth['board']}'s "
             f"{synth['part']}, stage by stage and FIFO by FIFO, before place and route: {len(synth['stages'])} "
             f"syntheses, {total.get('seconds', 0):,.0f} s on one core (slowest: {slowest}). Unmapped cells: "
             f"{total.get('unmapped', 0):,.0f}.\n\n"
-            + markdown_table(["resource", preset, synth["board"], "utilisation"], rows, align="lrrr"))
+            + markdown_table(["resource", preset, synth["board"], "utilisation"], rows, align="lrrr")
+            + "\n\nWhere the LUTs go (the six largest stages; LUT per DSP: the multiply-add logic around each "
+            "multiplier, what the folding budget estimates per board family):\n\n"
+            + markdown_table(["stage", dsp, "BRAM36", "LUT", "LUT per DSP", "FF"], where, align="lrrrrr"))
 
 
 def main(argv=None) -> int:

@@ -140,7 +140,7 @@ def digits8() -> Preset:
             image_shape=(1, 8, 8),
             output_range=(-1.0, 1.0),
             description="tiny GAN generator for scikit-learn's 8x8 digits (RTL simulates in seconds)",
-            widths=(8, 8),
+            widths=(9, 7),
             dataset="digits8",
         ),
         make_generator=lambda: nn.Sequential(
@@ -247,7 +247,7 @@ def dcgan28() -> Preset:
             image_shape=(1, 28, 28),
             output_range=(-1.0, 1.0),
             description="the seed's TF DCGAN generator (Dense 100->7x7x256, ConvTranspose 5x5) ported to torch",
-            widths=(8, 7),
+            widths=(9, 6),
             dataset="mnist28",
         ),
         make_generator=generator,

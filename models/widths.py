@@ -1,9 +1,10 @@
 """The width rule: the narrowest fixed-point widths that keep a generator's images close to its float images.
 
 The sweep quantizes at a range of data widths (every activation and result) with generous 16-bit weights, then a
-range of weight widths with generous 16-bit data, then tries the corner the two minima suggest, widening the
-narrower side until both targets hold on the same latents: PSNR >= 35 dB against float and, where the generator
-has a digit dataset to judge by, a Frechet distance within 5% of the float model's. ``bench/quantization_tradeoff.py``
+range of weight widths with generous 16-bit data, then tries the corner the two minima suggest and widens it one
+bit in all at a time, data before weights (:func:`_corner`), until both targets hold on the same latents: PSNR >= 35
+dB against float and, where the generator has a digit dataset to judge by, a Frechet distance within 5% of the float
+model's. ``bench/quantization_tradeoff.py``
 runs it on the presets and records the result (their ``GeneratorSpec.widths``); quantization runs it for a
 generator that has no measured widths and says so in the model's ``info``.
 """
@@ -18,7 +19,8 @@ DATA_WIDTHS = range(6, 15)
 WEIGHT_WIDTHS = range(3, 11)
 WIDEST = 16
 N_WITHOUT_DATASET = 256  # latents judged by PSNR alone
-RULE = f"psnr>={PSNR_TARGET_DB},frechet<=+{FD_TOLERANCE},data{DATA_WIDTHS},weights{WEIGHT_WIDTHS},widest{WIDEST}"
+RULE = (f"psnr>={PSNR_TARGET_DB},frechet<=+{FD_TOLERANCE},data{DATA_WIDTHS},weights{WEIGHT_WIDTHS},widest{WIDEST},"
+        "corner:fewest-bits-then-weights")
 
 
 def measure(generator, model, float_images) -> dict:
@@ -73,8 +75,16 @@ def sweep(generator, quantize_at: Callable[[int, int], object], n: int | None = 
     weight_rows = [point(WIDEST, w) for w in WEIGHT_WIDTHS]
     d = min((r["data_width"] for r in data_rows if r["meets_targets"]), default=WIDEST)
     w = min((r["weight_width"] for r in weight_rows if r["meets_targets"]), default=12)
-    while True:  # the corner: widen the cheaper-to-widen side first until both targets hold
-        if point(d, w)["meets_targets"] or (d >= WIDEST and w >= WIDEST):
-            break
-        d, w = (d + 1, w) if d <= w else (d, w + 1)
-    return {"chosen": {"data_width": d, "weight_width": w}, "rows": rows}
+    return {"chosen": _corner(d, w, point), "rows": rows}
+
+
+def _corner(d: int, w: int, point: Callable[[int, int], dict]) -> dict:
+    """From the two minima (``d``, ``w``): the fewest bits in all that meet the targets, of those the fewest weight
+    bits (weights are the block RAM; a data bit costs only logic): every split of one more bit, then two, ..., each
+    tried with the narrowest weights first."""
+    for extra in range(0, 2 * WIDEST - d - w + 1):
+        for ww in range(w, min(w + extra, WIDEST) + 1):
+            dd = d + extra - (ww - w)
+            if dd <= WIDEST and point(dd, ww)["meets_targets"]:
+                return {"data_width": dd, "weight_width": ww}
+    return {"data_width": WIDEST, "weight_width": WIDEST}

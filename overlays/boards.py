@@ -19,7 +19,7 @@ hls4ml stores weights as constant arrays, i.e. ROMs initialised by the bitstream
 (``$readmemh``). Block RAM can be initialised that way; UltraRAM cannot (UG901: "the INIT for RAM does not exist,
 the UltraRAM powers up in a 0 condition"). So the memory that holds weights is the block RAM (``rom_bits``), and
 :func:`board_for_weights` counts only that: UltraRAM would hold weights only if the design wrote them there at
-start-up, which fpgagen does not build. That is why dcgan28 (16 Mbit of 7-bit weights) runs on the ZCU102 (33.6
+start-up, which fpgagen does not build. That is why dcgan28 (14 Mbit of 6-bit weights) runs on the ZCU102 (33.6
 Mbit of block RAM, no UltraRAM) and not on the ZCU104 (11.5 Mbit of block RAM + 28.3 Mbit of UltraRAM).
 """
 

@@ -60,3 +60,21 @@ def test_explicit_widths_skip_the_sweep(unmeasured):
     model = quantize(unmeasured, QuantConfig(data_width=10, weight_width=9))
     assert (model.input_t.width, model.layers[0].weight_t.width) == (10, 9)
     assert model.info["width_source"] == "set by the quantization config"
+
+
+def test_the_corner_takes_the_fewest_bits_then_the_fewest_weight_bits():
+    """From the two minima the corner search widens one bit in all at a time, data before weights: weights are the
+    block RAM (dcgan28: data 9 / weight 6 rather than 8 / 7, 2.3 Mbit less)."""
+    tried = []
+
+    def point(d: int, w: int) -> dict:
+        tried.append((d, w))
+        return {"meets_targets": d + w >= 15 and w >= 6}
+
+    assert widths._corner(8, 6, point) == {"data_width": 9, "weight_width": 6}
+    assert tried == [(8, 6), (9, 6)]
+    tried.clear()
+    assert widths._corner(8, 7, lambda d, w: point(d, w) | {"meets_targets": w >= 8}) == {"data_width": 8,
+                                                                                          "weight_width": 8}
+    assert tried == [(8, 7), (9, 7), (8, 8)]
+    assert widths._corner(16, 16, lambda d, w: {"meets_targets": False}) == {"data_width": 16, "weight_width": 16}

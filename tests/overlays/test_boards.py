@@ -132,7 +132,7 @@ def test_dcgan28_goes_to_the_zcu102_and_the_reason_says_why_not_the_zcu104():
 def test_a_preset_no_board_holds(monkeypatch):
     monkeypatch.setattr(boards, "PRESET_BOARD_ORDER", ("pynq-z2", "kv260"))
     with pytest.raises(ValueError, match=r"no board in pynq-z2, kv260 holds the [\d.]+ Mbit of weights of dcgan28 in "
-                                         r"block RAM \(2,305,472 weights at 7 bits, dcgan28's measured widths; pynq-z2 "
+                                         r"block RAM \(2,305,472 weights at 6 bits, dcgan28's measured widths; pynq-z2 "
                                          r"5.16 Mbit, kv260 5.31 Mbit\): at 2 bits or fewer per weight they would fit "
                                          r"kv260 \(a quantization config's weight_width\), or register a larger board"):
         load_preset("dcgan28").board()
@@ -336,7 +336,7 @@ def test_a_model_that_does_not_fit_is_refused_before_anything_is_written(dcgan28
     from fpgagen.hls.accelerator import BoardFitError
 
     rom = f"{get_board(board).rom_bits / 1e6:.2f}"
-    with pytest.raises(BoardFitError, match=rf"dcgan28 does not fit {board}: block RAM: its weights need 16.08 Mbit, "
+    with pytest.raises(BoardFitError, match=rf"dcgan28 does not fit {board}: block RAM: its weights need 13.80 Mbit, "
                                             rf"{board} has {rom} Mbit .*UltraRAM cannot hold.*\)\. It fits zcu102 "
                                             r"\(--force writes the project anyway\)"):
         write_accelerator_project(dcgan28_for(board), tmp_path / "prj", board)
@@ -348,7 +348,7 @@ def test_the_cli_refuses_a_board_too_small_naming_the_figures(capsys, tmp_path):
 
     assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 2
     err = capsys.readouterr().err
-    assert "block RAM: its weights need 16.08 Mbit, zcu104 has 11.50 Mbit" in err and "It fits zcu102" in err
+    assert "block RAM: its weights need 13.80 Mbit, zcu104 has 11.50 Mbit" in err and "It fits zcu102" in err
     assert not (tmp_path / "prj").exists()
 
 
@@ -360,7 +360,7 @@ def test_the_zcu102_holds_dcgan28_its_dsps_past_ug949s_guideline(dcgan28_for):
     fit = board_fit(model.weight_bits, model.multipliers, "zcu102")
     assert fit.problems == () and fit.fits_on == ("zcu102",)
     assert len(fit.warnings) == 1 and fit.warnings[0].startswith("DSP: its reuse factors need 2,162 multipliers")
-    assert 16.0e6 < model.weight_bits < 16.2e6 and 0.8 * 2520 < model.multipliers <= 2520
+    assert 13.7e6 < model.weight_bits < 13.9e6 and 0.8 * 2520 < model.multipliers <= 2520
 
 
 def test_little_margin_is_a_warning_not_a_refusal():
