@@ -1,8 +1,8 @@
 """Design-space exploration of the presets: their Pareto fronts, and Ray against one point after the other.
 
-    .venv/bin/python bench/explore.py [--models mnist28=full dcgan28=quick] [--no-serial]
+    .venv/bin/python bench/explore.py [--models mnist28=full dcgan28=full] [--no-serial]
 
-For each model and grid (``full``: two bits either side of its widths, two table sizes, three budgets; ``quick``: one
+For each model and grid (``full``: two bits either side of its widths, two table sizes, four budgets; ``quick``: one
 bit, one table size, two budgets) on the board its weights fit, :func:`fpgagen.host.explore.explore` runs the grid
 on a local Ray instance with this machine's cores and, unless ``--no-serial``, again one point after the other into a
 fresh folder each time: the two must give the same points; the wall times give Ray's speedup here (Ray's start-up
@@ -94,7 +94,7 @@ def section(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mnist28=full", "dcgan28=quick"], metavar="MODEL=GRID")
+    parser.add_argument("--models", nargs="+", default=["mnist28=full", "dcgan28=full"], metavar="MODEL=GRID")
     parser.add_argument("--no-serial", action="store_true", help="Ray only (no speedup measured)")
     args = parser.parse_args(argv)
     measured = machine()
