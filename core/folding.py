@@ -158,8 +158,9 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
     For a target of T cycles each layer may take any reuse factor whose stage runs in at most T cycles in the RTL
     twin and in hls4ml alike; the smallest T for which some combination fits is chosen (an exact search), and of
     its combinations the first in order of fewest multipliers, then ROM, layer by layer.
-    Layers named in ``keep`` keep their reuse factor (their cost counts against the budget). When nothing
-    fits, every layer takes its largest reuse factor (the caller reports the budget as too small).
+    Layers named in ``keep`` keep their reuse factor (their cost counts against the budget). A BRAM or LUT
+    estimate that even the slowest folding exceeds is dropped (the board fit and yosys judge those); when the
+    multipliers cannot fit, every layer takes its largest reuse factor (the caller reports the budget as too small).
     """
     if not isinstance(budget, Budget):
         budget = Budget(int(budget))
@@ -171,11 +172,14 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
     if not arith:
         return
 
-    totals = (budget.multipliers, math.inf if budget.bram36 is None else budget.bram36,
-              math.inf if budget.lut is None else budget.lut)
-
     def need(c: StageCost) -> tuple[float, float, float]:
         return (c.multipliers, c.bram36, c.lut)
+
+    totals = [budget.multipliers, math.inf if budget.bram36 is None else budget.bram36,
+              math.inf if budget.lut is None else budget.lut]
+    for k in (1, 2):  # a BRAM or LUT estimate no folding can meet is an estimate, not a wall: fold without it
+        if sum(min(need(c)[k] for c in costs[lr.name]) for lr in arith) > totals[k]:
+            totals[k] = math.inf
 
     def pick(target: int) -> list[StageCost] | None:
         """The cheapest stages that all run in ``target`` cycles and fit together, or None: a depth-first search

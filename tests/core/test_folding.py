@@ -125,3 +125,20 @@ def test_transposed_stage_cost_between_the_powers_of_two():
     costs = {rf: stage_cost(lr, rf) for rf in (16, 22, 32)}
     assert [costs[rf].multipliers for rf in (16, 22, 32)] == [2048, 1536, 1024]
     assert [costs[rf].cycles for rf in (16, 22, 32)] == [16 * 841, 22 * 841, 32 * 841]
+
+
+def test_an_estimate_no_folding_meets_is_dropped_not_the_pipeline_slowed():
+    """A LUT share that even one multiplier per layer exceeds (a board far too small by the estimate) folds as if
+    the estimate were absent, rather than taking every layer's slowest reuse factor; yosys and the board fit judge
+    such a design."""
+    import copy
+
+    model = random_model(1)
+    arith = [lr for lr in model.layers if lr.kind in ARITHMETIC]
+    full = sum(stage_cost(lr, 1).multipliers for lr in arith)
+    free, starved = copy.deepcopy(model.layers), copy.deepcopy(model.layers)
+    choose_reuse_factors(free, Budget(full // 2))
+    choose_reuse_factors(starved, Budget(full // 2, lut=len(arith) * 10 - 1, lut_per_multiplier=10.0))
+    assert [lr.reuse_factor for lr in starved] == [lr.reuse_factor for lr in free]
+    slowest = [max(reuse_factors(lr)) for lr in arith]
+    assert [lr.reuse_factor for lr in starved if lr.kind in ARITHMETIC] != slowest
