@@ -263,17 +263,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_explore(args: argparse.Namespace) -> None:
     from fpgagen.host.explore import explore, format_front, points
     from fpgagen.models.load import model_name
+    from fpgagen.models.quantize import generator_widths
+    from fpgagen.models.widths import judge
 
     out = check_out(args.out or Path("explore") / f"{model_name(args.model)}-{args.board}", folder=True)
     generator = load_generator(args)
-    (data_width, weight_width), source = generator.spec.default_widths
-    if generator.spec.widths is None:
-        from fpgagen.models.quantize import swept_widths
-
-        (data_width, weight_width), source = swept_widths(generator)
+    (data_width, weight_width), source = generator_widths(generator)
     grid = points((data_width, weight_width), args.board, quick=args.quick)
-    from fpgagen.models.widths import judge
-
     result = explore(generator.float_model(), args.board, out, grid, generator.spec.latents, args.engine,
                      args.ray_address, rtlsim=args.rtlsim, synth=args.synth, judge=judge(generator))
     print(format_front(result))

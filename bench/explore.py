@@ -29,7 +29,7 @@ WORK = Path(__file__).resolve().parent / "results" / "explore"
 def run(model: str, grid_kind: str, serial: bool) -> dict:
     from fpgagen.host.explore import Point, explore, points, ray_missing
     from fpgagen.models.load import load_model
-    from fpgagen.models.quantize import quantize
+    from fpgagen.models.quantize import generator_widths, quantize
     from fpgagen.models.widths import judge
 
     missing = ray_missing()
@@ -37,7 +37,7 @@ def run(model: str, grid_kind: str, serial: bool) -> dict:
         raise RuntimeError(f"this bench compares Ray with serial runs and needs ray ({missing})")
     generator = load_model(model)
     board = generator.board().board.name
-    (data_width, weight_width), _ = generator.spec.default_widths
+    (data_width, weight_width), _ = generator_widths(generator)
     grid = points((data_width, weight_width), board, quick=grid_kind == "quick")
     timings, results = {}, {}
     for engine in ("ray", "serial") if serial else ("ray",):

@@ -119,7 +119,7 @@ def measure_keras(rtlsim: bool) -> tuple[dict, dict]:
             "data_width": model.input_t.width, "weight_width": model.layers[0].weight_t.width,
             "psnr_db": q["psnr_db"], "max_abs_error": q["max_abs_error"], "n": q["n"],
             "frechet_fixed": q["fixed"]["frechet"], "frechet_float": q["float"]["frechet"],
-            "multipliers": sum(lr.multipliers for lr in model.layers),
+            "multipliers": model.multipliers,
             "reuse_factors": [lr.reuse_factor for lr in model.layers if lr.weight is not None]}
     if rtlsim:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -137,8 +137,7 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
     else:
         p_hls = n_in * n_out // reuse_factor
         p = mac_parallelism(n_in, n_out, p_hls, out_lanes)
-        pi = min(p, n_in)
-        po = p // pi
+        _, po = dense_split(n_in, n_out, p, out_lanes)
         per_use = n_in * n_out // p
         if lr.kind == "conv2d":
             _, h, w = lr.in_shape

@@ -299,9 +299,9 @@ def _apply_overrides(lr: Layer, over: dict, x_t: FixedType) -> None:
     """Apply a layer's config overrides; weights and biases are re-rounded to an overridden type."""
     for key, value in over.items():
         if key == "reuse_factor":
-            n_in, n_out = kernel_dims(lr) if lr.kind in ARITHMETIC else (0, 0)
             if lr.kind not in ARITHMETIC:
                 raise QuantizedModelError(f"layer {lr.name} ({lr.kind}) has no reuse factor to override")
+            n_in, n_out = kernel_dims(lr)
             accepted = reuse_factors(lr)
             if value not in accepted:
                 near = sorted(sorted(accepted, key=lambda rf: abs(rf - value))[:6])

@@ -158,6 +158,15 @@ def tap_split(c_in: int, c_out: int, reuse_factor: int) -> tuple[int, int]:
     return splits[reuse_factor]
 
 
+def pad_output_groups(values: np.ndarray, po: int, axis: int) -> np.ndarray:
+    """``values`` with its output-channel ``axis`` padded with zeros to whole groups of ``po`` (``ceil(O / po) *
+    po`` channels): the lanes of a ragged last group, which multiply and add nothing."""
+    values = np.asarray(values)
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (0, -values.shape[axis] % po)
+    return np.pad(values, pad)
+
+
 def tap_multipliers(c_in: int, c_out: int, reuse_factor: int) -> int:
     """Multipliers of a transposed convolution at ``reuse_factor``: PI * PO of :func:`tap_split`."""
     pi, po = tap_split(c_in, c_out, reuse_factor)

@@ -33,7 +33,13 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, layer_map, register_layer
 from hls4ml.model.optimizer import get_optimizer
 
-from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, tap_split, transposed_module_problems, transposed_out_size
+from fpgagen.core.transposed import (
+    TRANSPOSED_SUPPORTED,
+    pad_output_groups,
+    tap_split,
+    transposed_module_problems,
+    transposed_out_size,
+)
 
 HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_conv_transpose2d_stream.h"
 TORCH_CLASS = "ConvTranspose2d"
@@ -92,11 +98,9 @@ def kernel_weights(weight: np.ndarray, reuse_factor: int) -> np.ndarray:
     input block, output in group, input in block), zero for output channels beyond O (a ragged last group)."""
     c, o, k, _ = weight.shape
     pi, po = tap_split(c, o, reuse_factor)
-    groups = -(-o // po)
-    padded = np.zeros((c, groups * po, k, k), weight.dtype)
-    padded[:, :o] = weight
+    padded = pad_output_groups(weight, po, axis=1)
     # padded[ib*PI + pi, og*PO + po, ty, tx] -> (ty, tx, og, ib, po, pi)
-    return padded.reshape(c // pi, pi, groups, po, k, k).transpose(4, 5, 2, 0, 3, 1).ravel()
+    return padded.reshape(c // pi, pi, -1, po, k, k).transpose(4, 5, 2, 0, 3, 1).ravel()
 
 
 

@@ -37,6 +37,14 @@ def swept_widths(generator) -> tuple[tuple[int, int], str]:
     return _SWEPT[key]
 
 
+def generator_widths(generator) -> tuple[tuple[int, int], str]:
+    """(data_width, weight_width) ``generator`` quantizes at without a config that sets them, and where they come
+    from: its measured widths, else the width rule's choice (:func:`swept_widths`)."""
+    if generator.spec.widths is None:
+        return swept_widths(generator)
+    return generator.spec.default_widths
+
+
 def _sweep(generator) -> tuple[tuple[int, int], str]:
     from fpgagen.models import widths
 
@@ -83,11 +91,10 @@ def quantize(generator, config: QuantConfig | None = None, board: str | None = N
     board_choice = None  # the board whose budget is spent: where the weights fit at the default widths ...
     if config.data_width and config.weight_width:
         widths, width_source = (config.data_width, config.weight_width), "set by the quantization config"
-    elif generator.spec.widths is None:
-        widths, width_source = swept_widths(generator)
-        board_choice = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
     else:
-        widths, width_source = generator.spec.default_widths
+        widths, width_source = generator_widths(generator)
+        if generator.spec.widths is None:
+            board_choice = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
     if board is not None:
         from fpgagen.overlays.boards import get_board
 

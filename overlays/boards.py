@@ -35,9 +35,10 @@ BRAM36_BITS = 36 * 1024  # a RAMB36 (E1 on 7-series, E2 on UltraScale+): 32 Kb d
 # multipliers, 4,501 LUT), UltraScale+ 95 to 98 (dcgan28's transposed convolutions: yosys' xcup mapping builds the
 # 256-product sums as carry-save logic). Rounded up: an estimate for the chooser, which yosys then checks.
 LUT_PER_MULTIPLIER = {"xc7": 25.0, "xcup": 100.0}
-# The share of the BRAM36 and LUTs the folding may plan for: the rest is for the line buffers, FIFOs, activations,
-# float conversions and the DMA, and keeps the LUTs at UG949's 80% guideline.
-FOLDING_SHARE = 0.8
+# UG949: above ~80% of DSP, block RAM or LUTs, placement and timing closure get hard. It is also the share of the
+# BRAM36 and LUTs the folding plans for: the rest is for the line buffers, FIFOs, activations, float conversions and
+# the DMA.
+UG949_GUIDELINE = 0.8
 URAM288_BITS = 288 * 1024  # an URAM288: 4K x 72
 
 
@@ -130,9 +131,10 @@ class Board:
 
     def folding_budget(self) -> Budget:
         """What the reuse-factor chooser may spend here (:class:`fpgagen.core.folding.Budget`): the multiplier
-        budget, :data:`FOLDING_SHARE` of the BRAM36 for the weight ROMs, and :data:`FOLDING_SHARE` of the LUTs for
-        the multiply-add logic at :data:`LUT_PER_MULTIPLIER` of this family."""
-        return Budget(self.multiplier_budget, bram36=self.bram36 * FOLDING_SHARE, lut=int(self.lut * FOLDING_SHARE),
+        budget, and :data:`UG949_GUIDELINE` of the BRAM36 for the weight ROMs and of the LUTs for the multiply-add
+        logic at :data:`LUT_PER_MULTIPLIER` of this family."""
+        share = UG949_GUIDELINE
+        return Budget(self.multiplier_budget, bram36=self.bram36 * share, lut=int(self.lut * share),
                       lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family])
 
     @property
@@ -289,9 +291,6 @@ def board_for_weights(subject: str, parameters: int, weight_width: int, width_so
                      f"{subject} in block RAM ({parameters:,} weights at {weight_width} bits, {width_source}; "
                      + ", ".join(f"{b.name} {b.rom_bits / 1e6:.2f} Mbit" for b in tried)
                      + f"): {narrower} (a quantization config's weight_width), or register a larger board")
-
-
-UG949_GUIDELINE = 0.8  # UG949: above ~80% of DSP or block RAM, placement and timing closure get hard
 
 
 @dataclass(frozen=True)

@@ -27,35 +27,44 @@ import numpy as np
 
 from fpgagen.core.cache import write_atomic
 from fpgagen.core.folding import dense_split
+from fpgagen.core.transposed import pad_output_groups
+
+HEX = np.array(list("0123456789abcdef"))
+CHUNK_BITS = 1 << 22  # bits unpacked at a time: bounds the memory of a wide ROM
 
 
-def pack_words(codes: np.ndarray, width: int) -> list[int]:
-    """Rows of ``codes`` (words x lanes, lane 0 first) as unsigned integers, ``width`` bits per lane."""
+def memh_text(codes: np.ndarray, width: int) -> str:
+    """Rows of ``codes`` (words x lanes, lane 0 first; one lane per word when 1-d) as ``$readmemh`` lines:
+    ``ceil(lanes * width / 4)`` hex digits each, each lane the two's-complement code on ``width`` bits."""
     codes = np.asarray(codes, np.int64)
     if codes.ndim == 1:
         codes = codes[:, None]
     lo, hi = -(1 << (width - 1)), (1 << width) - 1
     if codes.size and (codes.min() < lo or codes.max() > hi):
         raise ValueError(f"codes out of range for {width}-bit lanes: [{codes.min()}, {codes.max()}]")
-    mask = (1 << width) - 1
-    words = []
-    for row in codes.tolist():
-        word = 0
-        for lane, value in enumerate(row):
-            word |= (int(value) & mask) << (lane * width)
-        words.append(word)
-    return words
+    words, lanes = codes.shape
+    digits = max(1, -(-lanes * width // 4))
+    shifts = np.arange(width, dtype=np.int64)
+    nibble = np.array([1, 2, 4, 8], np.uint8)
+    lines = []
+    rows = max(1, CHUNK_BITS // max(1, lanes * width))
+    for start in range(0, words, rows):
+        block = codes[start:start + rows]
+        # bit j of lane i at position i * width + j (an arithmetic shift gives negative codes' two's complement)
+        bits = ((block[:, :, None] >> shifts) & 1).astype(np.uint8).reshape(len(block), lanes * width)
+        bits = np.pad(bits, ((0, 0), (0, digits * 4 - lanes * width)))
+        values = bits.reshape(len(block), digits, 4) @ nibble  # least significant digit first
+        chars = np.ascontiguousarray(HEX[values[:, ::-1]])
+        lines.append(chars.view(f"<U{digits}").ravel())
+    return "".join(f"{line}\n" for part in lines for line in part.tolist())
 
 
 def write_memh(path: str | Path, codes: np.ndarray, width: int) -> Path:
-    """Write ``codes`` (words x lanes, or one lane per word when 1-d) as a ``$readmemh`` file."""
-    codes = np.asarray(codes, np.int64)
-    lanes = 1 if codes.ndim == 1 else codes.shape[1]
-    digits = max(1, -(-lanes * width // 4))
+    """Write ``codes`` (words x lanes, or one lane per word when 1-d) as a ``$readmemh`` file (:func:`memh_text`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # renamed into place: a reader (another process writing the same file, say) never sees it half written
-    write_atomic(path, "".join(f"{w:0{digits}x}\n" for w in pack_words(codes, width)))
+    write_atomic(path, memh_text(codes, width))
     return path
 
 
@@ -105,21 +114,16 @@ def conv_transpose_words(w: np.ndarray, pi: int, po: int) -> np.ndarray:
     """Transposed-convolution weights ``w`` (C, O, K, K), torch layout, as ``fg_conv_transpose2d`` ROM words of a
     ``pi`` x ``po`` split (:func:`fpgagen.core.transposed.tap_split`): (NOG * K * K * C / pi, pi * po) codes, the
     lanes of output channels beyond O (a ragged last group) zero."""
-    c, o, k, _ = w.shape
-    groups = -(-o // po)
-    padded = np.zeros((c, groups * po, k, k), np.int64)
-    padded[:, :o] = w
+    padded = pad_output_groups(np.asarray(w, np.int64), po, axis=1)
+    c, o, k, _ = padded.shape
     # w[ib*PI + pi, og*PO + po, ty, tx] -> word ((og*K + ty)*K + tx)*NIB + ib, lane po*PI + pi
-    blocks = padded.reshape(c // pi, pi, groups, po, k, k).transpose(2, 4, 5, 0, 3, 1)
+    blocks = padded.reshape(c // pi, pi, o // po, po, k, k).transpose(2, 4, 5, 0, 3, 1)
     return blocks.reshape(-1, pi * po)
 
 
 def conv_transpose_bias_words(b: np.ndarray, po: int) -> np.ndarray:
     """Biases ``b`` (O,) as ``fg_conv_transpose2d`` bias ROM words: (NOG, po) codes, zero beyond O."""
-    o = len(b)
-    padded = np.zeros(-(-o // po) * po, np.int64)
-    padded[:o] = b
-    return padded.reshape(-1, po)
+    return pad_output_groups(np.asarray(b, np.int64), po, axis=0).reshape(-1, po)
 
 
 def write_conv_transpose(weights_path, bias_path, w: np.ndarray, b: np.ndarray, pi: int, po: int, w_width: int,

@@ -109,19 +109,21 @@ def stage_key(elab: str, synth: str, params: dict, sources: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _local_inputs(work: Path, sources: list[Path], params: dict) -> dict:
-    """Copy the RTL sources (``src/``) and the memory files the parameters name (``mem/``) into ``work`` and return
-    the parameters with those files as relative paths."""
+def _local_params(params: dict) -> dict:
+    """The parameters with the memory files they name as paths inside a stage's work folder (``mem/``)."""
+    return {k: (f"mem/{Path(v).name}" if k.endswith("_FILE") and v else v) for k, v in params.items()}
+
+
+def _copy_inputs(work: Path, sources: list[Path], params: dict) -> None:
+    """Copy the RTL sources (``src/``) and the memory files the parameters name (``mem/``, as
+    :func:`_local_params` names them) into ``work``."""
     (work / "src").mkdir(parents=True, exist_ok=True)
     for source in sources:
         shutil.copyfile(source, work / "src" / source.name)
-    local = dict(params)
-    for key, value in params.items():
+    for (key, value), local in zip(params.items(), _local_params(params).values(), strict=True):
         if key.endswith("_FILE") and value:
             (work / "mem").mkdir(exist_ok=True)
-            shutil.copyfile(value, work / "mem" / Path(value).name)
-            local[key] = f"mem/{Path(value).name}"
-    return local
+            shutil.copyfile(value, work / local)
 
 
 def synthesize_stage(module: str, params: dict, family: str, resynth: bool = False) -> dict:
@@ -129,8 +131,7 @@ def synthesize_stage(module: str, params: dict, family: str, resynth: bool = Fal
     fails or an input cannot be read (the message names the folder with the logs)."""
     sources = sv_sources()
     files = " ".join(f"src/{p.name}" for p in sources)
-    local = {k: (f"mem/{Path(v).name}" if k.endswith("_FILE") and v else v) for k, v in params.items()}
-    overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in local.items())
+    overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in _local_params(params).items())
     elab = (f"read_slang --threads 1 --top {module} {overrides} {files}\n"
             f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\nwrite_rtlil elab.il\n")
     synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf -top {module}; "
@@ -150,7 +151,7 @@ def synthesize_stage(module: str, params: dict, family: str, resynth: bool = Fal
         except (ValueError, KeyError):
             pass  # a damaged record: synthesized again
     try:
-        _local_inputs(work, sources, params)
+        _copy_inputs(work, sources, params)
     except OSError as e:
         return {"error": f"{type(e).__name__}: {e}"}
     for old in ("stat.txt", "elab.il", "result.json"):
