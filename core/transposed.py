@@ -200,3 +200,37 @@ def conv_transpose_cycles(in_hw: tuple[int, int], out_hw: tuple[int, int], c_in:
     bias_only = out_hw[0] * out_hw[1] - sum(map(bool, ty)) * sum(map(bool, tx))
     compute = c_in // pi * groups * useful + groups * bias_only
     return max(in_hw[0] * in_hw[1], compute)
+
+
+def conv_transpose_ws_tap_counts(k: int, stride: int, padding: int, n_out: int, n_in: int) -> list[int]:
+    """Inputs of each kernel tap along one axis of a transposed convolution: for tap ``t``, the input indices
+    ``i`` in ``0 .. n_in - 1`` whose output ``i * stride - padding + t`` lies in ``0 .. n_out - 1`` (what a
+    weight-stationary kernel walks for one weight)."""
+    counts = []
+    for t in range(k):
+        lo = max(0, -(-(padding - t) // stride))
+        hi = n_out - 1 + padding - t
+        hi = min(n_in - 1, hi // stride) if hi >= 0 else -1
+        counts.append(max(0, hi - lo + 1))
+    return counts
+
+
+def conv_transpose_ws_cycles(in_hw: tuple[int, int], out_hw: tuple[int, int], c_in: int, c_out: int, k: int,
+                             stride: int, padding: int, pi: int, po: int) -> int:
+    """Cycles per frame of the weight-stationary transposed convolution ``fg_conv_transpose2d_ws`` (weights
+    streamed, each word once per frame) split as ``pi`` x ``po``, in steady state: weights and pixels always
+    valid, the output never blocked, frames back to back.
+
+    Compute takes, per weight word (``ceil(O / PO) * K * K * C / PI`` of them), one cycle per input pixel whose
+    output lies inside the output (``ny(ty) * nx(tx)``, :func:`conv_transpose_ws_tap_counts`), one cycle for a
+    word without any; the drain of the accumulators takes one cycle per output pixel and output group. The two
+    overlap (two accumulator banks), as does loading the next input frame (two input banks, ``H * W`` cycles,
+    never the longest: every input pixel has an output), so a frame takes the longest of the three. Compute is
+    the MAC bound, useful MACs / (PI * PO), but for a ragged last output group's idle lanes and the empty words.
+    """
+    groups = -(-c_out // po)
+    ny = conv_transpose_ws_tap_counts(k, stride, padding, out_hw[0], in_hw[0])
+    nx = conv_transpose_ws_tap_counts(k, stride, padding, out_hw[1], in_hw[1])
+    compute = groups * (c_in // pi) * sum(max(1, a * b) for a in ny for b in nx)
+    drain = out_hw[0] * out_hw[1] * groups
+    return max(in_hw[0] * in_hw[1], compute, drain)

@@ -9,7 +9,12 @@ import torch
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.golden import conv_transpose2d
 from fpgagen.core.quantized_model import Layer, QuantizedModel, QuantizedModelError
-from fpgagen.core.transposed import transposed_out_size, transposed_support, transposed_taps
+from fpgagen.core.transposed import (
+    conv_transpose_ws_cycles,
+    transposed_out_size,
+    transposed_support,
+    transposed_taps,
+)
 from fpgagen.models.cost import _transposed_taps
 
 X_T = FixedType(8, 3, True, "RND", "SAT")
@@ -94,6 +99,47 @@ def test_dcgan28_mac_counts():
         useful += transposed_taps(k, s, 2, (n_out, n_out), (n_in, n_in))[1] * c * o
         zero_insertion += n_out * n_out * k * k * c * o
     assert (useful, zero_insertion) == (36_233_792, 81_536_000)  # + the dense's 1,254,400 each: 37.49 M, 82.79 M
+
+
+def _ws_cycles_brute_force(in_hw, out_hw, c, o, k, stride, padding, pi, po):
+    """fg_conv_transpose2d_ws walked word by word in stream order (conv_transpose_words): one cycle per input pixel
+    whose output lies inside, at least one per word; the drain one cycle per output pixel and group; the input one
+    cycle per pixel. Returns (the longest of the three, compute, useful MACs)."""
+    (h, w), (oh, ow) = in_hw, out_hw
+    groups, compute, macs = -(-o // po), 0, 0
+    for og in range(groups):
+        for ty in range(k):
+            for tx in range(k):
+                pixels = sum(0 <= iy * stride - padding + ty < oh and 0 <= ix * stride - padding + tx < ow
+                             for iy in range(h) for ix in range(w))
+                compute += c // pi * max(1, pixels)
+                macs += c * o * pixels if og == 0 else 0
+    return max(h * w, compute, oh * ow * groups), compute, macs
+
+
+@pytest.mark.parametrize("stride,k,padding,output_padding", SUPPORTED + END_CROPS)
+def test_weight_stationary_cycles_walk_every_word(stride, k, padding, output_padding):
+    """conv_transpose_ws_cycles against a word-by-word walk; compute never beats the MAC bound (useful MACs /
+    (PI * PO)) and meets it when no word is empty and PO divides the outputs; the input never bounds it."""
+    for in_hw in ((1, 1), (1, 2), (3, 5), (7, 7)):
+        out_hw = tuple(transposed_out_size(n, k, stride, padding, output_padding) for n in in_hw)
+        if min(out_hw) < 1:
+            continue
+        useful = transposed_taps(k, stride, padding, out_hw, in_hw)[1]
+        for c, o, pi, po in ((1, 1, 1, 1), (4, 6, 2, 3), (4, 5, 4, 2), (6, 2, 1, 2)):
+            want, compute, macs = _ws_cycles_brute_force(in_hw, out_hw, c, o, k, stride, padding, pi, po)
+            assert conv_transpose_ws_cycles(in_hw, out_hw, c, o, k, stride, padding, pi, po) == want
+            assert macs == c * o * useful and compute * pi * po >= macs and compute >= in_hw[0] * in_hw[1]
+            empty_words = compute * pi * po > -(-o // po) * po * c * useful
+            if o % po == 0 and not empty_words:
+                assert compute * pi * po == macs
+
+
+def test_weight_stationary_dcgan_layer():
+    """The seed's ConvTranspose2d 256 -> 128, 5 x 5 on 7 x 7 ('same', stride 1) with weights streamed: every weight
+    once per frame, 819,200 weights in 3,200 words of 256 x 1 lanes; at 256 multipliers the MAC bound exactly."""
+    cycles = conv_transpose_ws_cycles((7, 7), (7, 7), 256, 128, 5, 1, 2, 256, 1)
+    assert cycles == 256 * 128 * transposed_taps(5, 1, 2, (7, 7), (7, 7))[1] // 256 == 107_648
 
 
 def _model(stride=2, padding=1, output_padding=1, k=3, out_hw=None):
