@@ -193,11 +193,13 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
     from fpgagen.models.load import model_name
     from fpgagen.models.quantize import quantize
+    from fpgagen.overlays.boards import placement_table
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     out = check_out(args.out or Path("build") / model_name(args.model) / args.board, folder=True)
     generator = load_generator(args)
-    model = quantize(generator, config, board=args.board)  # folded for the board the project is for
+    model = quantize(generator, config, board=args.board)  # folded and placed for the board the project is for
+    print(placement_table(model, args.board))
     manifest = write_accelerator_project(model, out, args.board, force=args.force)
     generator.float_model().save(out / FLOAT_REFERENCE)
     stream = manifest["stream"]

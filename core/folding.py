@@ -14,20 +14,62 @@ in hls4ml and in the RTL twin up to the MAC array's split rule:
 whose multipliers (DSP slices), weight ROMs (BRAM36) and multiply-add logic (LUT) fit a :class:`Budget` (the
 board's, :meth:`fpgagen.overlays.boards.Board.folding_budget`, unless the quantization config sets the
 multipliers). The same rule serves every front end: it reads QuantizedModel layers only.
+
+Where weights live (:data:`PLACEMENTS`), chosen with the reuse factors:
+
+- ``rom``: block RAM (or LUT) ROMs the bitstream initialises, hls4ml's and the RTL's default;
+- ``loaded``: an on-chip RAM written once from the weight stream after the overlay is loaded: UltraRAM where the
+  board has it (UltraRAM has no bitstream initialisation, UG573), else block RAM. After loading it runs as a ROM;
+- ``streamed``: read from DDR over a weight port (an HP port, :class:`WeightPorts`) while the kernel runs, the
+  whole weight pass once per image: the stage's cycles per image are at least the pass's beats on its port, and
+  all streamed layers together at least their bits over the DDR's bits per cycle. dense and conv_transpose2d can
+  be streamed (a weight-stationary transposed convolution reads each weight once per image); a conv2d re-reads
+  its weights at every output pixel, so it is ``rom`` or ``loaded``.
+
+:func:`choose_reuse_factors` keeps every layer in ROM when some folding fits the budget that way; otherwise it
+takes the layers off the ROMs largest first, each ``loaded`` while the board's UltraRAM holds it, else
+``streamed`` while a weight port is free, until a folding fits (the fewest off-ROM layers that fit).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 from fpgagen.core.layers import ACTIVATIONS, ARITHMETIC, kernel_dims, kernel_uses
-from fpgagen.core.transposed import conv_transpose_cycles, tap_reuse_factors, tap_split
+from fpgagen.core.transposed import conv_transpose_cycles, conv_transpose_ws_cycles, tap_reuse_factors, tap_split
 
 # BRAM36 shapes (depth x width); a RAMB18 is half of one at half the depth
 BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
 # ROMs this shallow are LUT logic, not block RAM (yosys put 100-word ROMs in LUTs, 400-word ones in BRAM)
 LUT_ROM_DEPTH = 128
+URAM288_SHAPE = (4096, 72)  # an UltraRAM's only aspect ratio (UG573)
+
+PLACEMENTS = ("rom", "loaded", "streamed")
+STREAMABLE = ("dense", "conv_transpose2d")  # kinds that read each weight once per image when streamed
+
+
+@dataclass(frozen=True)
+class WeightPorts:
+    """How streamed weights reach the kernel: ``count`` ports (AXI HP ports, one streamed layer each) of ``bits``
+    per kernel clock, together at most ``ddr_bits_per_cycle`` (the DDR's derated bandwidth at the kernel clock)."""
+
+    bits: int
+    count: int
+    ddr_bits_per_cycle: float
+
+    def __post_init__(self):
+        if self.bits < 8 or self.bits % 8 or self.count < 0 or self.ddr_bits_per_cycle <= 0:
+            raise ValueError(f"weight ports need whole bytes per beat, a count >= 0 and DDR bandwidth > 0, got "
+                             f"{self.bits} bits x {self.count} at {self.ddr_bits_per_cycle} bits per cycle")
+
+    def to_json(self) -> dict:
+        return {"bits": self.bits, "count": self.count, "ddr_bits_per_cycle": self.ddr_bits_per_cycle}
+
+    @classmethod
+    def from_json(cls, d: dict) -> WeightPorts:
+        return cls(int(d["bits"]), int(d["count"]), float(d["ddr_bits_per_cycle"]))
 
 
 @dataclass(frozen=True)
@@ -39,10 +81,18 @@ class Budget:
     bram36: float | None = None
     lut: int | None = None
     lut_per_multiplier: float = 0.0
+    uram: float | None = None  # URAM288 for ``loaded`` weights (None: the board has none, loaded is block RAM)
+    ports: WeightPorts | None = None  # for ``streamed`` weights (None: none are streamed)
 
     def __post_init__(self):
         if self.multipliers < 1:
             raise ValueError(f"a multiplier budget must be >= 1, got {self.multipliers}")
+
+    @property
+    def off_rom(self) -> bool:
+        """Whether weights can live anywhere but ROMs here (block RAM is a budget, and a loaded or streamed layer
+        has somewhere to go)."""
+        return self.bram36 is not None and (self.uram is not None or (self.ports is not None and self.ports.count > 0))
 
 
 @dataclass(frozen=True)
@@ -54,8 +104,11 @@ class StageCost:
     hls_multipliers: int  # n_in x n_out / R (transposed: PI x PO)
     cycles: int           # per image, never starved or blocked: the RTL twin's
     hls_cycles: int       # per image of hls4ml's kernel: reuse factor x uses (never below the twin's)
-    bram36: float         # weight and bias ROMs
+    bram36: float         # weight and bias ROMs (and a streamed stage's frame buffers)
     lut: float            # multiply-add logic, at the budget's LUTs per multiplier
+    placement: str = "rom"
+    uram: float = 0.0     # URAM288 of loaded weights
+    stream_bits: int = 0  # bits read from DDR per image (streamed weights, whole beats)
 
 
 def valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
@@ -121,10 +174,36 @@ def rom_bram36(depth: int, width: int) -> float:
     return float(best)
 
 
-def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_multiplier: float = 0.0) -> StageCost:
-    """What ``lr`` builds at ``reuse_factor`` (see the module's docstring); ``out_lanes`` as :func:`streamed_lanes`."""
+def uram288(depth: int, width: int) -> float:
+    """URAM288 a RAM of ``depth`` words of ``width`` bits takes (4K x 72 each, cascaded; 0 when it is shallow
+    enough for LUTs)."""
+    if depth <= LUT_ROM_DEPTH or width < 1:
+        return 0.0
+    d, w = URAM288_SHAPE
+    return float(math.ceil(depth / d) * math.ceil(width / w))
+
+
+def stream_beats(words: int, word_bits: int, port_bits: int) -> int:
+    """Beats of ``port_bits`` one weight pass of ``words`` words of ``word_bits`` takes: the words packed
+    bit-contiguously, the pass padded to whole beats (:mod:`fpgagen.core.weight_stream`)."""
+    return -(-words * word_bits // port_bits)
+
+
+def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_multiplier: float = 0.0,
+               placement: str = "rom", ports: WeightPorts | None = None, uram: bool = False,
+               x_bits: int = 16) -> StageCost:
+    """What ``lr`` builds at ``reuse_factor`` with its weights at ``placement`` (see the module's docstring);
+    ``out_lanes`` as :func:`streamed_lanes`; ``ports`` carry streamed weights; ``uram``: loaded weights go to
+    UltraRAM (else block RAM); ``x_bits``: the input's width (a streamed transposed convolution's frame buffer)."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"layer {lr.name}: placement {placement!r} is not one of {', '.join(PLACEMENTS)}")
+    if placement == "streamed" and (lr.kind not in STREAMABLE or ports is None):
+        raise ValueError(f"layer {lr.name} ({lr.kind}) cannot be streamed"
+                         + ("" if lr.kind in STREAMABLE else f": only {', '.join(STREAMABLE)} layers read each "
+                            "weight once per image") + (" (no weight ports)" if ports is None else ""))
     n_in, n_out = kernel_dims(lr)
     w_bits, b_bits = lr.weight_t.width, lr.bias_t.width
+    buffers = 0.0
     if lr.kind == "conv_transpose2d":
         pi, po = tap_split(n_in, n_out, reuse_factor)
         p = p_hls = pi * po
@@ -133,7 +212,11 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
         _, oh, ow = lr.out_shape
         k = lr.weight.shape[-1]
         cycles = conv_transpose_cycles((h, w), (oh, ow), c_in, n_out, k, lr.stride, lr.padding, pi, po)
-        rom = rom_bram36(groups * k * k * (n_in // pi), p * w_bits) + rom_bram36(groups, po * b_bits)
+        words, bias_words = groups * k * k * (n_in // pi), groups
+        if placement == "streamed":  # weight-stationary (fg_conv_transpose2d_ws): two input frames and two banks of
+            # the accumulators of every output
+            cycles = conv_transpose_ws_cycles((h, w), (oh, ow), c_in, n_out, k, lr.stride, lr.padding, pi, po)
+            buffers = 2 * rom_bram36(h * w, c_in * x_bits) + 2 * rom_bram36(oh * ow * groups, po * lr.accum_t.width)
     else:
         p_hls = n_in * n_out // reuse_factor
         p = mac_parallelism(n_in, n_out, p_hls, out_lanes)
@@ -145,38 +228,116 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
             cycles = max((h + 2 * pad) * (w + 2 * pad), kernel_uses(lr) * per_use)
         else:
             cycles = per_use * kernel_uses(lr)
-        rom = rom_bram36(per_use, p * w_bits) + rom_bram36(n_out // po, po * b_bits)
-    return StageCost(reuse_factor, p, p_hls, cycles, max(cycles, reuse_factor * kernel_uses(lr)), rom,
-                     lut_per_multiplier * p)
+        words, bias_words = per_use, n_out // po
+    bias_rom = rom_bram36(bias_words, po * b_bits)
+    weight_mem, uram_used, stream_bits = rom_bram36(words, p * w_bits), 0.0, 0
+    if placement == "loaded" and uram:
+        weight_mem, uram_used = 0.0, uram288(words, p * w_bits)
+    elif placement == "streamed":
+        beats = stream_beats(words, p * w_bits, ports.bits)
+        weight_mem, stream_bits = 0.0, beats * ports.bits
+        cycles = max(cycles, beats)
+    return StageCost(reuse_factor, p, p_hls, cycles, max(cycles, reuse_factor * kernel_uses(lr)),
+                     weight_mem + bias_rom + buffers, lut_per_multiplier * p, placement, uram_used, stream_bits)
+
+
+def input_bits(layers: list) -> dict[str, int]:
+    """Each layer's input width (the result type of the layer before it; 16 for the first)."""
+    widths, prev = {}, 16
+    for lr in layers:
+        widths[lr.name] = prev
+        prev = lr.result_t.width
+    return widths
+
+
+def pipeline_costs(model) -> dict[str, StageCost]:
+    """Each arithmetic layer's :class:`StageCost` in a QuantizedModel as folded and placed (its reuse factors,
+    placements and weight ports)."""
+    lanes, x_bits = streamed_lanes(model.layers), input_bits(model.layers)
+    return {lr.name: stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), placement=lr.placement,
+                                ports=model.weight_ports, uram=True, x_bits=x_bits[lr.name])
+            for lr in model.layers if lr.kind in ARITHMETIC}
+
+
+def placement_plans(layers: list, budget: Budget) -> list[list[dict[str, str]]]:
+    """The placements :func:`choose_reuse_factors` tries, in groups: first every arithmetic layer in ROM; then,
+    for k = 1, 2, ..., the k layers with the most weight bits off the ROMs, each ``loaded`` (where the budget has
+    UltraRAM) or ``streamed`` (a dense or transposed convolution, while a weight port is free) in every
+    combination, the fewest streamed first. A layer that can be neither stays in ROM."""
+    arith = [lr for lr in layers if lr.kind in ARITHMETIC]
+    groups = [[{lr.name: "rom" for lr in arith}]]
+    if not budget.off_rom:
+        return groups
+    ports = budget.ports.count if budget.ports is not None else 0
+    movable = [lr for lr in sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width)
+               if budget.uram is not None or (lr.kind in STREAMABLE and ports > 0)]
+    for k in range(1, len(movable) + 1):
+        choices = [(["loaded"] if budget.uram is not None else [])
+                   + (["streamed"] if lr.kind in STREAMABLE and ports > 0 else []) for lr in movable[:k]]
+        plans = [{lr.name: "rom" for lr in arith} | dict(zip((lr.name for lr in movable[:k]), combo, strict=True))
+                 for combo in itertools.product(*choices)]
+        plans = [plan for plan in plans if list(plan.values()).count("streamed") <= ports]
+        groups.append(sorted(plans, key=lambda plan: list(plan.values()).count("streamed")))
+    return groups
 
 
 def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str] = frozenset()) -> None:
     """Balance the streaming pipeline: the fewest cycles per image of its slowest arithmetic stage whose
-    multipliers, ROMs and LUTs fit ``budget`` (an int: a multiplier budget alone).
+    multipliers, ROMs, LUTs, UltraRAM and DDR bandwidth fit ``budget`` (an int: a multiplier budget alone), and
+    where each layer's weights live (``lr.placement``).
 
     For a target of T cycles each layer may take any reuse factor whose stage runs in at most T cycles in the RTL
     twin and in hls4ml alike; the smallest T for which some combination fits is chosen (an exact search), and of
-    its combinations the first in order of fewest multipliers, then ROM, layer by layer.
-    Layers named in ``keep`` keep their reuse factor (their cost counts against the budget). A BRAM or LUT
-    estimate that even the slowest folding exceeds is dropped (the board fit and yosys judge those); when the
-    multipliers cannot fit, every layer takes its largest reuse factor (the caller reports the budget as too small).
+    its combinations the first in order of fewest multipliers, then ROM, layer by layer. The placements are
+    :func:`placement_plans`' groups in order: in the first group where some folding fits, the plan with the
+    smallest T (the fewest streamed layers on a tie) wins, so every layer stays in ROM when that fits.
+    Layers named in ``keep`` keep their reuse factor (their cost counts against the budget). When no placement
+    fits, every layer stays in ROM and a BRAM or LUT estimate that even the slowest folding exceeds is dropped
+    (the board fit and yosys judge those); when the multipliers cannot fit, every layer takes its largest reuse
+    factor (the caller reports the budget as too small).
     """
     if not isinstance(budget, Budget):
         budget = Budget(int(budget))
-    lanes = streamed_lanes(layers)
     arith = [lr for lr in layers if lr.kind in ARITHMETIC]
-    costs = {lr.name: [stage_cost(lr, rf, lanes.get(lr.name), budget.lut_per_multiplier)
-                       for rf in ([lr.reuse_factor] if lr.name in keep else reuse_factors(lr))]
-             for lr in arith}
     if not arith:
         return
+    lanes, x_bits = streamed_lanes(layers), input_bits(layers)
 
-    def need(c: StageCost) -> tuple[float, float, float]:
-        return (c.multipliers, c.bram36, c.lut)
+    def options(plan: dict[str, str]) -> dict[str, list[StageCost]]:
+        return {lr.name: [stage_cost(lr, rf, lanes.get(lr.name), budget.lut_per_multiplier, plan[lr.name],
+                                     budget.ports, budget.uram is not None, x_bits[lr.name])
+                          for rf in ([lr.reuse_factor] if lr.name in keep else reuse_factors(lr))]
+                for lr in arith}
 
+    groups = placement_plans(layers, budget)
+    chosen = None
+    if len(groups) > 1:  # a board with somewhere else for weights: the block RAM estimate is a wall
+        for plans in groups:
+            found = [f for f in (_fold(arith, options(plan), budget, relax_bram=False) for plan in plans) if f]
+            if found:
+                chosen = min(found, key=lambda f: f[0])[1]  # min keeps the first of equal targets
+                break
+    if chosen is None:
+        found = _fold(arith, options(groups[0][0]), budget, relax_bram=True)
+        chosen = found[1] if found else [max(options(groups[0][0])[lr.name], key=lambda c: c.reuse_factor)
+                                         for lr in arith]
+    for lr, c in zip(arith, chosen, strict=True):
+        lr.reuse_factor = c.reuse_factor
+        lr.placement = c.placement
+
+
+def _fold(arith: list, costs: dict[str, list[StageCost]], budget: Budget,
+          relax_bram: bool) -> tuple[int, list[StageCost]] | None:
+    """The smallest target whose stages fit ``budget`` and those stages (see :func:`choose_reuse_factors`), or
+    None."""
+
+    def need(c: StageCost) -> tuple[float, ...]:
+        return (c.multipliers, c.bram36, c.lut, c.uram, c.stream_bits)
+
+    ddr = budget.ports.ddr_bits_per_cycle if budget.ports is not None else math.inf
     totals = [budget.multipliers, math.inf if budget.bram36 is None else budget.bram36,
-              math.inf if budget.lut is None else budget.lut]
-    for k in (1, 2):  # a BRAM or LUT estimate no folding can meet is an estimate, not a wall: fold without it
+              math.inf if budget.lut is None else budget.lut, budget.uram or 0.0, math.inf]
+    for k in ((1, 2) if relax_bram else (2,)):  # an estimate no folding can meet is an estimate, not a wall
         if sum(min(need(c)[k] for c in costs[lr.name]) for lr in arith) > totals[k]:
             totals[k] = math.inf
 
@@ -184,40 +345,38 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
         """The cheapest stages that all run in ``target`` cycles and fit together, or None: a depth-first search
         over each layer's options that no other option beats on every resource, pruned by what the remaining
         layers need at least."""
+        limits = (*totals[:4], target * ddr)
         fronts = []
         for lr in arith:
             fast = sorted((c for c in costs[lr.name] if c.hls_cycles <= target),
-                          key=lambda c: (c.multipliers, c.bram36, c.lut, -c.reuse_factor))
+                          key=lambda c: (c.multipliers, c.bram36, c.lut, c.uram, c.stream_bits, -c.reuse_factor))
             front = [c for i, c in enumerate(fast)
                      if not any(all(x <= y for x, y in zip(need(o), need(c), strict=True)) for o in fast[:i])]
             if not front:
                 return None
             fronts.append(front)
-        floor = [tuple(min(need(c)[k] for c in front) for k in range(3)) for front in fronts]
-        rest = [tuple(sum(f[k] for f in floor[i:]) for k in range(3)) for i in range(len(fronts) + 1)]
+        n = len(limits)
+        floor = [tuple(min(need(c)[k] for c in front) for k in range(n)) for front in fronts]
+        rest = [tuple(sum(f[k] for f in floor[i:]) for k in range(n)) for i in range(len(fronts) + 1)]
 
-        def search(i: int, used: tuple[float, float, float]) -> list[StageCost] | None:
+        def search(i: int, used: tuple[float, ...]) -> list[StageCost] | None:
             if i == len(fronts):
                 return []
             for c in fronts[i]:
                 now = tuple(u + x for u, x in zip(used, need(c), strict=True))
-                if all(n + r <= t for n, r, t in zip(now, rest[i + 1], totals, strict=True)):
+                if all(m + r <= t for m, r, t in zip(now, rest[i + 1], limits, strict=True)):
                     tail = search(i + 1, now)
                     if tail is not None:
                         return [c, *tail]
             return None
 
-        return search(0, (0, 0.0, 0.0))
+        return search(0, (0,) * n)
 
-    best = None
     for target in sorted({c.hls_cycles for options in costs.values() for c in options}):
         best = pick(target)
         if best is not None:
-            break
-    if best is None:
-        best = [max(costs[lr.name], key=lambda c: c.reuse_factor) for lr in arith]
-    for lr, c in zip(arith, best, strict=True):
-        lr.reuse_factor = c.reuse_factor
+            return target, best
+    return None
 
 
 def dense_split(n_in: int, n_out: int, p: int, out_lanes: int | None = None) -> tuple[int, int]:

@@ -215,7 +215,7 @@ def run_codes(model, z) -> np.ndarray:
     Latents are cast to ``model.input_t`` (with its rounding and overflow modes: out-of-range values saturate
     under AP_SAT).
     """
-    require("golden", model.layers)
+    require("golden", model.layers, placements=False)  # the arithmetic does not depend on where weights live
     x = model.input_t.from_float(check_latents(z, model.latent_dim))
     x_t = model.input_t
     for lr in model.layers:

@@ -148,12 +148,33 @@ def implemented(backend: str) -> list[str]:
     return list(registered(backend))
 
 
-def require(backend: str, layers) -> None:
-    """Refuse, before any work, a model with layers ``backend`` does not implement (every such layer named)."""
+# (kind, placement) pairs each back end realises beyond ``rom``, which implementing a kind implies
+_PLACEMENTS: dict[str, set[tuple[str, str]]] = {}
+
+
+def realises(backend: str, placement: str, *kinds: str) -> None:
+    """Declare that ``backend`` realises weights placed ``placement`` (``loaded`` or ``streamed``, see
+    :mod:`fpgagen.core.folding`) for layers of ``kinds``; a back end that ignores placement (golden, float)
+    declares nothing and is never asked."""
+    _PLACEMENTS.setdefault(backend, set()).update((kind, placement) for kind in kinds)
+
+
+def require(backend: str, layers, placements: bool = True) -> None:
+    """Refuse, before any work, a model with layers ``backend`` does not implement (every such layer named), or,
+    with ``placements``, whose weights it cannot place where a layer's ``placement`` says."""
     missing = [f"{lr.name} ({lr.kind})" for lr in layers if lr.kind not in _IMPLEMENTATIONS.get(backend, {})]
     if missing:
         raise UnsupportedLayerError(f"the {backend} back end does not implement {', '.join(missing)}; it "
                                     f"implements {', '.join(implemented(backend)) or 'nothing'}")
+    realised = _PLACEMENTS.get(backend, set())
+    unplaced = [f"{lr.name} ({lr.kind}, {lr.placement})" for lr in layers
+                if placements and getattr(lr, "placement", "rom") != "rom" and (lr.kind, lr.placement) not in realised]
+    if unplaced:
+        can = ", ".join(f"{placement} {kind}" for kind, placement in sorted(realised))
+        raise UnsupportedLayerError(
+            f"the {backend} back end keeps weights in bitstream ROMs only"
+            + (f" (and realises {can})" if can else "") + f"; it cannot place {', '.join(unplaced)}: quantize for "
+            "a board whose block RAM holds these weights (--board), or run a back end that realises the placement")
 
 
 def by_role(role: str) -> tuple[str, ...]:

@@ -283,7 +283,9 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         "calibration": {"latents": calibration.latents, "seed": calibration.seed,
                         "peaks": {lr.name: round(p, 6) for lr, p in zip(layers, calibration.peaks, strict=True)}},
     }
-    quantized = QuantizedModel(model.name, input_t, layers, model.output_range, info)
+    streamed = any(lr.placement == "streamed" for lr in layers)
+    quantized = QuantizedModel(model.name, input_t, layers, model.output_range, info,
+                               budget.ports if streamed else None)
     quantized.validate()
     return quantized
 

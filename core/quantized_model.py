@@ -23,6 +23,7 @@ import numpy as np
 
 from fpgagen.core.cache import replacing, write_atomic
 from fpgagen.core.fixed import FixedType
+from fpgagen.core.folding import PLACEMENTS, STREAMABLE, WeightPorts
 from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims, kernel_uses
 from fpgagen.core.transposed import tap_multipliers
 
@@ -56,6 +57,9 @@ class Layer:
             conv_transpose2d it is the cycles per useful kernel tap (its phase's taps whose input exists) of one
             tap's C x O product, split as PI input x PO output channels (:func:`fpgagen.core.transposed.tap_split`;
             PO need not divide O).
+        placement: where an arithmetic layer's weights live (:data:`fpgagen.core.folding.PLACEMENTS`): ``rom``
+            (bitstream-initialised), ``loaded`` (on-chip RAM written once after the overlay is loaded) or
+            ``streamed`` (read from DDR for every image). The arithmetic is the same for all three.
     """
 
     name: str
@@ -77,6 +81,7 @@ class Layer:
     reuse_factor: int = 1
     stride: int = 1
     output_padding: int = 0
+    placement: str = "rom"
 
     @property
     def multiplications(self) -> int:
@@ -109,12 +114,14 @@ class Layer:
                 d[key] = int(getattr(self, key))
         if self.kind in ARITHMETIC:
             d["reuse_factor"] = self.reuse_factor
+        if self.placement != "rom":  # absent: rom, so models (and their digests) from before placements are unchanged
+            d["placement"] = self.placement
         return d
 
     @classmethod
     def from_json(cls, d: dict, arrays: dict[str, np.ndarray]) -> Layer:
         kw = {k: d[k] for k in ("name", "kind", "alpha", "table_size", "factor", "padding", "reuse_factor", "stride",
-                                 "output_padding") if k in d}
+                                 "output_padding", "placement") if k in d}
         for key in TYPE_FIELDS:
             if key in d:
                 kw[key] = FixedType.parse(d[key])
@@ -135,6 +142,7 @@ class QuantizedModel:
         layers: in order.
         output_range: (low, high) of the generator's output activation.
         info: provenance and calibration (free-form, JSON-serializable).
+        weight_ports: the board's ports that stream the weights of its ``streamed`` layers (None when it has none).
     """
 
     name: str
@@ -142,6 +150,7 @@ class QuantizedModel:
     layers: list[Layer]
     output_range: tuple[float, float]
     info: dict = field(default_factory=dict)
+    weight_ports: WeightPorts | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -163,9 +172,18 @@ class QuantizedModel:
 
     @property
     def weight_bits(self) -> int:
-        """Bits of the weight and bias ROMs: every code at its type's width."""
-        return sum(getattr(lr, k).size * getattr(lr, f"{k}_t").width for lr in self.layers for k in ("weight", "bias")
-                   if getattr(lr, k) is not None)
+        """Bits of the weights and biases, wherever they live: every code at its type's width."""
+        return sum(self.placed_bits().values())
+
+    def placed_bits(self) -> dict[str, int]:
+        """Weight and bias bits by placement (``rom``, ``loaded``, ``streamed``; biases always stay in ROM)."""
+        bits = dict.fromkeys(PLACEMENTS, 0)
+        for lr in self.layers:
+            if lr.weight is not None:
+                bits[lr.placement] += lr.weight.size * lr.weight_t.width
+            if lr.bias is not None:
+                bits["rom"] += lr.bias.size * lr.bias_t.width
+        return bits
 
     @property
     def multipliers(self) -> int:
@@ -177,12 +195,13 @@ class QuantizedModel:
         name_w = max([14] + [len(lr.name) for lr in self.layers])
         rows = [f"{self.name}: input {self.input_t}, {len(self.layers)} layers",
                 f"  {'layer':{name_w}s} {'out shape':13s} {'result':28s} {'weight':28s} {'accumulator':28s} "
-                f"{'reuse':>6s} {'mult':>5s}"]
+                f"{'reuse':>6s} {'mult':>5s} weights"]
         for lr in self.layers:
             other = str(lr.table_t) + f" x{lr.table_size}" if lr.table_t else str(lr.param_t or "")
             rows.append(f"  {lr.name:{name_w}s} {str(lr.out_shape):13s} {str(lr.result_t):28s} "
                         f"{str(lr.weight_t or other):28s} {str(lr.accum_t or ''):28s} "
-                        f"{lr.reuse_factor if lr.kind in ARITHMETIC else '':>6} {lr.multipliers or '':>5}")
+                        f"{lr.reuse_factor if lr.kind in ARITHMETIC else '':>6} {lr.multipliers or '':>5} "
+                        f"{lr.placement if lr.kind in ARITHMETIC else ''}".rstrip())
         return "\n".join(rows)
 
     # ------------------------------------------------------------------------------------------ persistence
@@ -202,6 +221,7 @@ class QuantizedModel:
             "output_range": list(self.output_range),
             "layers": [lr.to_json() for lr in self.layers],
             "info": self.info,
+            **({"weight_ports": self.weight_ports.to_json()} if self.weight_ports is not None else {}),
         }
         write_atomic(folder / "model.json", json.dumps(doc, indent=1) + "\n")
         return folder
@@ -234,7 +254,9 @@ class QuantizedModel:
         try:
             layers = [Layer.from_json(d, arrays) for d in doc["layers"]]
             name = doc["name" if doc["format"] == FORMAT else "preset"]
-            model = cls(name, FixedType.parse(doc["input_t"]), layers, tuple(doc["output_range"]), doc.get("info", {}))
+            ports = WeightPorts.from_json(doc["weight_ports"]) if "weight_ports" in doc else None
+            model = cls(name, FixedType.parse(doc["input_t"]), layers, tuple(doc["output_range"]), doc.get("info", {}),
+                        ports)
         except (KeyError, TypeError, ValueError) as e:
             raise QuantizedModelError(f"{folder / 'model.json'}: malformed ({type(e).__name__}: {e})") from e
         expected = {f"{lr.name}.{k}" for lr in layers if lr.kind in ARITHMETIC for k in ("weight", "bias")}
@@ -264,6 +286,15 @@ class QuantizedModel:
                 problems.append(f"{where}: in_shape {tuple(lr.in_shape)} but the previous layer gives "
                                 f"{tuple(prev_shape)}")
             problems += [f"{where}: {p}" for p in check_layer(lr, prev_t)]
+            if lr.placement not in PLACEMENTS:
+                problems.append(f"{where}: placement {lr.placement!r} is not one of {', '.join(PLACEMENTS)}")
+            elif lr.placement != "rom" and lr.kind not in ARITHMETIC:
+                problems.append(f"{where}: has no weights to place {lr.placement}")
+            elif lr.placement == "streamed" and lr.kind not in STREAMABLE:
+                problems.append(f"{where}: cannot be streamed (only {', '.join(STREAMABLE)} layers read each weight "
+                                "once per image)")
+            elif lr.placement == "streamed" and self.weight_ports is None:
+                problems.append(f"{where}: streamed, but the model names no weight ports")
             prev_shape, prev_t = lr.out_shape, lr.result_t
         if self.layers and len(self.layers[0].in_shape) != 1:
             problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")

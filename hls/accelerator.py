@@ -93,7 +93,7 @@ class BoardFitError(ValueError):
 def check_board_fit(model: QuantizedModel, board: str, force: bool = False) -> BoardFit:
     """The model against the board before anything is written: BoardFitError with the figures and the boards where
     it fits, unless ``force`` (then the fit, problems included, goes into the manifest)."""
-    fit = board_fit(model.weight_bits, model.multipliers, board)
+    fit = board_fit(model, board)
     if fit.problems and not force:
         raise BoardFitError(fit.refusal(model.name))
     return fit

@@ -98,6 +98,7 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
     """Quantize ``float_model`` at ``point`` and measure quality, cycles and resources (module docstring).
     A point the rules refuse (a budget below one multiplier per layer, say) comes back with ``error``."""
     from fpgagen.core import golden
+    from fpgagen.core.folding import pipeline_costs
     from fpgagen.core.latents import latents
     from fpgagen.overlays.boards import board_fit, get_board
     from fpgagen.rtl.generate import generate_rtl
@@ -111,14 +112,20 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
     z = latents(n, float_model.latent_dim, QUALITY_SEED, distribution)
     lo, hi = float_model.output_range
     quality = errors(golden.generate(model, z), float_model.run(z), hi - lo)
-    with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
-        design = generate_rtl(model, folder)
+    placements = {lr.name: lr.placement for lr in model.layers if lr.placement != "rom"}
+    if placements:  # the RTL twin realises ROM weights only so far: the folding's stage model, which it follows
+        costs = pipeline_costs(model)
+        bottleneck = max(costs, key=lambda name: costs[name].cycles)
+        cycles, stages = costs[bottleneck].cycles, [[f"u_{n}", c.cycles, c.multipliers] for n, c in costs.items()]
+    else:
+        with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
+            design = generate_rtl(model, folder)
+        cycles, bottleneck = design.bound_cycles, design.bottleneck.name
+        stages = [[s.name, s.cycles_per_image, s.multipliers] for s in design.stages if s.multipliers]
     spec = get_board(board)
-    fit = board_fit(model.weight_bits, model.multipliers, board)
-    cycles = design.bound_cycles
+    fit = board_fit(model, board)
     return {**row, "psnr_db": round(float(quality["psnr_db"]), 3), "max_abs_error": float(quality["max_abs_error"]),
-            "cycles_per_image": int(cycles), "bottleneck": design.bottleneck.name,
-            "stages": [[s.name, s.cycles_per_image, s.multipliers] for s in design.stages if s.multipliers],
+            "cycles_per_image": int(cycles), "bottleneck": bottleneck, "stages": stages, "placements": placements,
             "images_per_s": spec.fabric_clock_mhz * 1e6 / cycles, "multipliers": model.multipliers,
             "weight_bits": model.weight_bits, "fits": not fit.problems, "fit_problems": list(fit.problems),
             "seconds": round(time.perf_counter() - started, 2)}
@@ -273,7 +280,8 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
         measured.append(row)
         what = (f"error: {row['error']}" if "error" in row else
                 f"PSNR {row['psnr_db']:.1f} dB, {row['cycles_per_image']:,} cycles/image, {row['multipliers']} "
-                f"multipliers" + ("" if row["fits"] else " (does not fit)"))
+                f"multipliers" + ("" if row["fits"] else " (does not fit)")
+                + "".join(f", {name} {where}" for name, where in row.get("placements", {}).items()))
         progress(f"  [{len(done) + len(measured)}/{len(grid)}] {row['key']}: {what}")
 
     with _engine(float_model, use_ray, ray_address) as run:
@@ -287,8 +295,10 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
             if not wanted:
                 continue
             extra: dict[str, dict] = {}
-            fitting = [Point(**r["config"]) for r in front if r["fits"]]
-            progress(f"{what} {len(fitting)} front points")
+            fitting = [Point(**r["config"]) for r in front if r["fits"] and not r.get("placements")]
+            placed = sum(1 for r in front if r["fits"] and r.get("placements"))
+            progress(f"{what} {len(fitting)} front points" + (f" ({placed} with weights off the ROMs left out: the "
+                                                               "RTL twin keeps weights in ROMs)" if placed else ""))
             run(fn, fitting, args, lambda s, extra=extra: extra.update({s["key"]: s}))
             front = [{**r, **extra.get(r["key"], {})} for r in front]
 

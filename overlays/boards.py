@@ -15,19 +15,25 @@ for any registered board.
 
 On-chip memory and weights
 --------------------------
-hls4ml stores weights as constant arrays, i.e. ROMs initialised by the bitstream, and so does fpgagen's RTL
-(``$readmemh``). Block RAM can be initialised that way; UltraRAM cannot (UG901: "the INIT for RAM does not exist,
-the UltraRAM powers up in a 0 condition"). So the memory that holds weights is the block RAM (``rom_bits``), and
-:func:`board_for_weights` counts only that: UltraRAM would hold weights only if the design wrote them there at
-start-up, which fpgagen does not build. That is why dcgan28 (14 Mbit of 6-bit weights) runs on the ZCU102 (33.6
-Mbit of block RAM, no UltraRAM) and not on the ZCU104 (11.5 Mbit of block RAM + 28.3 Mbit of UltraRAM).
+Every board is a memory hierarchy for weights (:mod:`fpgagen.core.folding`): ``rom`` (block RAM the bitstream
+initialises: hls4ml's constant arrays, the RTL's ``$readmemh``), ``loaded`` (on-chip RAM written once after the
+overlay loads: the only way UltraRAM holds weights, as it has no bitstream initialisation -- UG573, UG901: "the
+UltraRAM powers up in a 0 condition") and ``streamed`` (read from DDR over an HP port for every image:
+:attr:`Board.ports`, the port width and the DDR's derated bandwidth). :meth:`Board.folding_budget` hands all of it
+to the folding, which keeps every layer in ROM when that fits and otherwise moves the largest layers off.
+:func:`board_fit` checks a quantized model's placements against a board.
+
+A preset's default board (:func:`board_for_weights`) is still the first whose block RAM holds all its weights as
+ROMs, the placement every back end realises; ``--board`` asks for another, where the folding places weights off
+the ROMs as it needs (dcgan28 on the PYNQ-Z2 streams its two largest layers).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fpgagen.core.folding import Budget
+from fpgagen.core.folding import Budget, WeightPorts, pipeline_costs
+from fpgagen.core.quantized_model import QuantizedModel
 
 BRAM36_BITS = 36 * 1024  # a RAMB36 (E1 on 7-series, E2 on UltraScale+): 32 Kb data + 4 Kb parity
 # LUTs yosys spends per multiplier on the multiply-add logic around it (adder trees, accumulators, casts), as
@@ -40,6 +46,9 @@ LUT_PER_MULTIPLIER = {"xc7": 25.0, "xcup": 100.0}
 # the DMA.
 UG949_GUIDELINE = 0.8
 URAM288_BITS = 288 * 1024  # an URAM288: 4K x 72
+# The share of the DDR's peak bandwidth a stream of reads gets: UG585 (Zynq-7000 TRM, the DDR controller's
+# efficiency) puts it near 75%; the same derating serves the UltraScale+ PS DDR controller.
+DDR_EFFICIENCY = 0.75
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,9 @@ class Board:
             give it every DSP slice, the LUT and BRAM estimates of :meth:`folding_budget` keep the headroom).
         hls4ml_board: the hls4ml VivadoAccelerator board whose project fpgagen writes (the same board, or one with
             the same processing system whose block design fpgagen then replaces).
+        hp_port_bits: data width of an AXI HP port into the PS DDR (64 on Zynq-7000, UG585; 128 on UltraScale+).
+        weight_ports: HP ports free for weight streams, one streamed layer each (the latent/image DMA keeps one).
+        ddr_peak_mb_s: the PS DDR's peak bandwidth (bus width x transfer rate), before :data:`DDR_EFFICIENCY`.
     """
 
     name: str
@@ -87,6 +99,9 @@ class Board:
     ddr_window: tuple[int, int]
     multiplier_budget: int
     hls4ml_board: str
+    hp_port_bits: int
+    weight_ports: int
+    ddr_peak_mb_s: float
 
     def __post_init__(self):
         if self.yosys_family not in ("xc7", "xcup"):
@@ -98,6 +113,14 @@ class Board:
         start, end = self.ddr_window
         if not 0 <= start < end or start % 4096 or end % 4096:
             raise ValueError(f"board {self.name}: ddr_window must be page aligned start < end, got {self.ddr_window}")
+        _ = self.ports  # WeightPorts checks the port width, count and bandwidth
+
+    @property
+    def ports(self) -> WeightPorts:
+        """The weight ports at the fabric clock: :attr:`weight_ports` HP ports of :attr:`hp_port_bits` per cycle,
+        together at most the DDR's derated bandwidth (:data:`DDR_EFFICIENCY`) in bits per fabric clock."""
+        ddr = self.ddr_peak_mb_s * DDR_EFFICIENCY * 8 / self.fabric_clock_mhz
+        return WeightPorts(self.hp_port_bits, self.weight_ports, ddr)
 
     @property
     def dsp_primitive(self) -> str:
@@ -131,11 +154,13 @@ class Board:
 
     def folding_budget(self) -> Budget:
         """What the reuse-factor chooser may spend here (:class:`fpgagen.core.folding.Budget`): the multiplier
-        budget, and :data:`UG949_GUIDELINE` of the BRAM36 for the weight ROMs and of the LUTs for the multiply-add
-        logic at :data:`LUT_PER_MULTIPLIER` of this family."""
+        budget, :data:`UG949_GUIDELINE` of the BRAM36 for the weight ROMs, of the UltraRAM for loaded weights and
+        of the LUTs for the multiply-add logic at :data:`LUT_PER_MULTIPLIER` of this family, and the weight ports
+        for streamed weights."""
         share = UG949_GUIDELINE
         return Budget(self.multiplier_budget, bram36=self.bram36 * share, lut=int(self.lut * share),
-                      lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family])
+                      lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family],
+                      uram=self.uram * share if self.uram else None, ports=self.ports)
 
     @property
     def budget(self) -> dict[str, int]:
@@ -184,21 +209,24 @@ register_board(Board(
     dsp=220, bram36=140, uram=0, lut=53_200, ff=106_400, fabric_clock_mhz=100,
     dma_base=0x40400000, dma_range=0x10000,
     ddr_window=(0x16000000, 0x20000000),  # in the 512 MB DDR3; PYNQ's CMA area
-    multiplier_budget=220, hls4ml_board="pynq-z2"))
+    multiplier_budget=220, hls4ml_board="pynq-z2",
+    hp_port_bits=64, weight_ports=3, ddr_peak_mb_s=2_100))  # 16-bit DDR3 at 1,050 MT/s; HP1-HP3 for weights
 register_board(Board(
     name="zcu104", title="Xilinx ZCU104 (Zynq UltraScale+ XCZU7EV)", part="xczu7ev-ffvc1156-2-e",
     board_part="xilinx.com:zcu104:part0:1.1", yosys_family="xcup", ps="zynq_ultra_ps_e",
     dsp=1_728, bram36=312, uram=96, lut=230_400, ff=460_800, fabric_clock_mhz=100,
     dma_base=0xA0000000, dma_range=0x10000,  # the first slave on M_AXI_HPM0_FPD
     ddr_window=(0x60000000, 0x80000000),  # top of the 2 GB PS DDR4 (DDR_LOW); arm64 Linux keeps CMA below 4 GB
-    multiplier_budget=1_728, hls4ml_board="zcu102"))
+    multiplier_budget=1_728, hls4ml_board="zcu102",
+    hp_port_bits=128, weight_ports=4, ddr_peak_mb_s=19_200))  # 64-bit DDR4 at 2,400 MT/s; S_AXI_HP0-3_FPD
 register_board(Board(
     name="kv260", title="AMD Kria KV260 (K26 SOM, XCK26)", part="xck26-sfvc784-2LV-c",
     board_part="xilinx.com:kv260_som:part0:1.3", yosys_family="xcup", ps="zynq_ultra_ps_e",
     dsp=1_248, bram36=144, uram=64, lut=117_120, ff=234_240, fabric_clock_mhz=100,
     dma_base=0xA0000000, dma_range=0x10000,
     ddr_window=(0x60000000, 0x80000000),  # in DDR_LOW of the SOM's 4 GB DDR4, below 4 GB like CMA
-    multiplier_budget=1_248, hls4ml_board="zcu102"))
+    multiplier_budget=1_248, hls4ml_board="zcu102",
+    hp_port_bits=128, weight_ports=4, ddr_peak_mb_s=19_200))
 # The ZCU102's block design is hls4ml's own (templates/vivado_accelerator/zcu102): the board preset's pl_clk0
 # (99.999 MHz), the DMA in simple mode with its registers on M_AXI_HPM0_FPD (and HPM1_FPD) and its memory traffic on
 # S_AXI_HPC0_FPD. hls4ml's design.tcl leaves the DMA's address to Vivado's automation, which gives the first slave
@@ -211,7 +239,8 @@ register_board(Board(
     dsp=2_520, bram36=912, uram=0, lut=274_080, ff=548_160, fabric_clock_mhz=100,
     dma_base=0xA0000000, dma_range=0x10000,
     ddr_window=(0x60000000, 0x80000000),  # top of DDR_LOW (the first 2 GB of the 4 GB PS DDR4), below 4 GB like CMA
-    multiplier_budget=2_520, hls4ml_board="zcu102"))
+    multiplier_budget=2_520, hls4ml_board="zcu102",
+    hp_port_bits=128, weight_ports=4, ddr_peak_mb_s=19_200))
 
 DEFAULT_BOARD = "pynq-z2"
 # The boards a preset is placed on, smallest first: each has more block RAM, DSPs and LUTs than the one before
@@ -261,9 +290,8 @@ def _too_small(board: Board, bits: int) -> str:
     """Why ``board``'s block RAM does not hold ``bits`` of weights, naming its UltraRAM where it has some."""
     why = f"{bits / 1e6:.2f} Mbit of weights > its {board.rom_bits / 1e6:.2f} Mbit of block RAM"
     if board.uram:
-        why += (f"; its {board.uram} URAM288 ({board.uram_bits / 1e6:.2f} Mbit) cannot hold them: UltraRAM has no "
-                "bitstream initialisation (it powers up at 0, UG901) and fpgagen does not build loading weights "
-                "into UltraRAM at start-up")
+        why += (f"; its {board.uram} URAM288 ({board.uram_bits / 1e6:.2f} Mbit) hold weights only loaded at run time "
+                "(UltraRAM has no bitstream initialisation, UG901): ask for it with --board")
     return why
 
 
@@ -271,8 +299,9 @@ def board_for_weights(subject: str, parameters: int, weight_width: int, width_so
     """The first board of :data:`PRESET_BOARD_ORDER` whose block RAM holds ``parameters`` weights of
     ``weight_width`` bits.
 
-    Only block RAM counts: hls4ml and fpgagen's RTL keep weights in bitstream-initialised ROMs, which UltraRAM
-    cannot be. dcgan28 (2.3 M parameters at 7 bits) lands on zcu102, every other shipped preset on pynq-z2.
+    Only block RAM counts: this is the board where every weight is a bitstream-initialised ROM, which UltraRAM
+    cannot be (``--board`` plans loaded and streamed weights elsewhere). dcgan28 (2.3 M parameters at 6 bits)
+    lands on zcu102, every other shipped preset on pynq-z2.
     Raises ValueError when no listed board holds the weights.
     """
     bits = parameters * weight_width
@@ -299,24 +328,29 @@ class BoardFit:
 
     Attributes:
         board: the board.
-        weight_bits: bits of the model's weight and bias ROMs (each at its own type's width).
+        weight_bits: bits of the model's weights and biases (each at its own type's width), wherever they live.
         multipliers: multipliers its reuse factors instantiate (one DSP slice each: fpgagen's widths fit a DSP's
             multiplier).
+        placed_bits: those bits by placement (``rom``, ``loaded``, ``streamed``).
+        streams: its streamed layers, one weight port each.
         problems: what does not fit, each with needed, available and the resource (empty: it fits).
         warnings: what fits with little margin (over UG949's 80% guideline).
-        fits_on: the registered boards where it would fit.
+        fits_on: the registered boards where it would fit, with the same placements.
     """
 
     board: Board
     weight_bits: int
     multipliers: int
+    placed_bits: dict
+    streams: int
     problems: tuple[str, ...]
     warnings: tuple[str, ...]
     fits_on: tuple[str, ...]
 
     def as_dict(self) -> dict:
         return {"board": self.board.name, "weight_bits": self.weight_bits, "multipliers": self.multipliers,
-                "problems": list(self.problems), "warnings": list(self.warnings), "fits_on": list(self.fits_on)}
+                "placed_bits": dict(self.placed_bits), "streams": self.streams, "problems": list(self.problems),
+                "warnings": list(self.warnings), "fits_on": list(self.fits_on)}
 
     def refusal(self, subject: str) -> str:
         """The refusal message: each problem and where it would fit."""
@@ -327,25 +361,73 @@ class BoardFit:
                 " (--force writes the project anyway)")
 
 
-def _fit_problems(board: Board, weight_bits: int, multipliers: int, share: float) -> list[str]:
+def _fit_problems(board: Board, placed: dict, streams: int, multipliers: int, share: float) -> list[str]:
     found = []
-    if weight_bits > share * board.rom_bits:
-        found.append(f"block RAM: its weights need {weight_bits / 1e6:.2f} Mbit, {board.name} has "
-                     f"{board.rom_bits / 1e6:.2f} Mbit ({weight_bits / board.rom_bits:.0%}; {board.bram36} BRAM36"
-                     + (", and UltraRAM cannot hold bitstream-initialised weights" if board.uram else "") + ")")
+    block = placed["rom"] + (0 if board.uram else placed["loaded"])
+    if block > share * board.rom_bits:
+        found.append(f"block RAM: its {'on-chip ' if not board.uram and placed['loaded'] else ''}weights need "
+                     f"{block / 1e6:.2f} Mbit, {board.name} has {board.rom_bits / 1e6:.2f} Mbit "
+                     f"({block / board.rom_bits:.0%}; {board.bram36} BRAM36)")
+    if board.uram and placed["loaded"] > share * board.uram_bits:
+        found.append(f"UltraRAM: its loaded weights need {placed['loaded'] / 1e6:.2f} Mbit, {board.name} has "
+                     f"{board.uram_bits / 1e6:.2f} Mbit ({placed['loaded'] / board.uram_bits:.0%}; {board.uram} "
+                     "URAM288)")
+    if share == 1.0 and streams > board.weight_ports:
+        found.append(f"weight ports: {streams} streamed layers need a port each, {board.name} has "
+                     f"{board.weight_ports}")
     if multipliers > share * board.dsp:
         found.append(f"DSP: its reuse factors need {multipliers:,} multipliers, {board.name} has {board.dsp:,} "
                      f"{board.dsp_primitive} ({multipliers / board.dsp:.0%})")
     return found
 
 
-def board_fit(weight_bits: int, multipliers: int, board: str) -> BoardFit:
-    """Check ``weight_bits`` of ROM and ``multipliers`` against ``board``'s block RAM and DSP slices: problems
-    beyond 100%, warnings beyond :data:`UG949_GUIDELINE`, and the boards where it fits."""
+def board_fit(model: QuantizedModel, board: str) -> BoardFit:
+    """Check ``model`` against ``board``: its ROM weights (and loaded ones, on a board without UltraRAM) against
+    block RAM, loaded weights against UltraRAM, streamed layers against the weight ports, multipliers against DSP
+    slices: problems beyond 100%, warnings beyond :data:`UG949_GUIDELINE`, and the boards where it fits."""
+    return fit_figures(model.placed_bits(), sum(lr.placement == "streamed" for lr in model.layers),
+                       model.multipliers, board)
+
+
+def fit_figures(placed: dict, streams: int, multipliers: int, board: str) -> BoardFit:
+    """:func:`board_fit` of the figures alone: bits by placement, streamed layers and multipliers."""
     spec = get_board(board)
-    problems = _fit_problems(spec, weight_bits, multipliers, 1.0)
+    placed = {key: placed.get(key, 0) for key in ("rom", "loaded", "streamed")}
+    problems = _fit_problems(spec, placed, streams, multipliers, 1.0)
     warnings = [] if problems else [f"{w} is over UG949's {UG949_GUIDELINE:.0%} guideline: placement and timing "
-                                    "may not close" for w in _fit_problems(spec, weight_bits, multipliers,
+                                    "may not close" for w in _fit_problems(spec, placed, streams, multipliers,
                                                                            UG949_GUIDELINE)]
-    fits_on = tuple(b.name for b in BOARDS.values() if not _fit_problems(b, weight_bits, multipliers, 1.0))
-    return BoardFit(spec, weight_bits, multipliers, tuple(problems), tuple(warnings), fits_on)
+    fits_on = tuple(b.name for b in BOARDS.values() if not _fit_problems(b, placed, streams, multipliers, 1.0))
+    return BoardFit(spec, sum(placed.values()), multipliers, placed, streams, tuple(problems), tuple(warnings),
+                    fits_on)
+
+
+def placement_table(model: QuantizedModel, board: str) -> str:
+    """Where each arithmetic layer's weights live on ``board``, their bits, and for a streamed layer the DDR
+    bandwidth it needs at the pipeline's bound (:func:`fpgagen.core.folding.pipeline_costs`), one line each."""
+    spec = get_board(board)
+    costs = pipeline_costs(model)
+    bound = max(c.hls_cycles for c in costs.values())
+    per_s = spec.fabric_clock_mhz * 1e6 / bound
+    port = model.weight_ports.bits if model.weight_ports else spec.hp_port_bits
+    home = {"rom": "block RAM ROM", "loaded": f"{'UltraRAM' if spec.uram else 'block RAM'}, loaded at start",
+            "streamed": f"DDR, a {port}-bit HP port"}
+    name_w = max(len(name) for name in costs)
+    rows = [f"weights on {board}: bound {bound:,} cycles/image = {per_s:,.0f} images/s at "
+            f"{spec.fabric_clock_mhz:g} MHz"]
+    for lr in model.layers:
+        if lr.name not in costs:
+            continue
+        c = costs[lr.name]
+        bits = lr.weight.size * lr.weight_t.width
+        line = f"  {lr.name:{name_w}s} {lr.placement:8s} {bits / 1e6:6.2f} Mbit  {home[lr.placement]}"
+        if lr.placement == "streamed":
+            line += (f": {c.stream_bits / 8e6:.2f} MB per image, {c.stream_bits / 8e6 * per_s:,.0f} MB/s "
+                     f"({c.stream_bits / bound / model.weight_ports.bits:.0%} of its port)")
+        rows.append(line)
+    streamed = sum(c.stream_bits for c in costs.values())
+    if streamed:
+        ddr = spec.ddr_peak_mb_s * DDR_EFFICIENCY
+        rows.append(f"  DDR: {streamed / 8e6 * per_s:,.0f} MB/s of {ddr:,.0f} MB/s "
+                    f"({spec.ddr_peak_mb_s:,.0f} MB/s peak x {DDR_EFFICIENCY:.0%})")
+    return "\n".join(rows)

@@ -8,8 +8,11 @@ import itertools
 import pytest
 
 from fpgagen.core.folding import (
+    STREAMABLE,
     Budget,
+    WeightPorts,
     choose_reuse_factors,
+    input_bits,
     reuse_factors,
     rom_bram36,
     stage_cost,
@@ -142,3 +145,100 @@ def test_an_estimate_no_folding_meets_is_dropped_not_the_pipeline_slowed():
     assert [lr.reuse_factor for lr in starved] == [lr.reuse_factor for lr in free]
     slowest = [max(reuse_factors(lr)) for lr in arith]
     assert [lr.reuse_factor for lr in starved if lr.kind in ARITHMETIC] != slowest
+
+
+# ------------------------------------------------------------------------------------------ where weights live
+PORTS = WeightPorts(bits=64, count=2, ddr_bits_per_cycle=96.0)
+
+
+def _rom_bram36(layers) -> float:
+    """The BRAM36 the smallest all-ROM folding needs."""
+    lanes = streamed_lanes(layers)
+    return sum(min(stage_cost(lr, rf, lanes.get(lr.name)).bram36 for rf in reuse_factors(lr))
+               for lr in layers if lr.kind in ARITHMETIC)
+
+
+def _brute_force_placed(layers, budget: Budget) -> tuple[int, int] | None:
+    """(off-ROM layers, bound) by the rule: the fewest layers off the ROMs, largest first, then the fastest
+    pipeline over every placement of them and every reuse factor; DDR bandwidth and ports respected."""
+    lanes, x_bits = streamed_lanes(layers), input_bits(layers)
+    arith = [lr for lr in layers if lr.kind in ARITHMETIC]
+    order = sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width)
+    for k in range(len(order) + 1):
+        best = None
+        for combo in itertools.product(*[["loaded", "streamed"] if lr.kind in STREAMABLE else ["loaded"]
+                                         for lr in order[:k]]):
+            plan = {lr.name: "rom" for lr in arith} | {lr.name: c for lr, c in zip(order, combo, strict=False)}
+            if list(plan.values()).count("streamed") > budget.ports.count or (
+                    budget.uram is None and "loaded" in combo):
+                continue
+            options = [[stage_cost(lr, rf, lanes.get(lr.name), budget.lut_per_multiplier, plan[lr.name],
+                                   budget.ports, budget.uram is not None, x_bits[lr.name])
+                        for rf in reuse_factors(lr)] for lr in arith]
+            for stages in itertools.product(*options):
+                bound = max(c.hls_cycles for c in stages)
+                if (sum(c.multipliers for c in stages) <= budget.multipliers
+                        and sum(c.bram36 for c in stages) <= budget.bram36
+                        and sum(c.uram for c in stages) <= (budget.uram or 0)
+                        and sum(c.stream_bits for c in stages) <= bound * budget.ports.ddr_bits_per_cycle):
+                    best = bound if best is None else min(best, bound)
+        if best is not None:
+            return k, best
+    return None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_weights_leave_the_roms_largest_first_only_when_the_roms_do_not_fit(seed, monkeypatch):
+    """Against brute force over placements and reuse factors: every layer stays in ROM while the block RAM holds a
+    folding; below that the fewest, largest layers go to streamed (no UltraRAM) and the pipeline is the fastest such
+    placement allows, within DSP, BRAM, ports and the DDR's bits per cycle."""
+    import copy
+
+    from fpgagen.core import folding
+
+    monkeypatch.setattr(folding, "LUT_ROM_DEPTH", 0)  # the random models' ROMs are small: count them as block RAM
+    model = random_transposed_model(seed) if seed % 2 else random_model(seed)
+    arith = [lr for lr in model.layers if lr.kind in ARITHMETIC]
+    full = sum(stage_cost(lr, 1).multipliers for lr in arith)
+    roomy = Budget(full // 2, bram36=4 * _rom_bram36(model.layers), ports=PORTS)
+    tight = Budget(full // 2, bram36=_rom_bram36(model.layers) - 0.25, ports=PORTS)  # no all-ROM folding fits
+    plain, placed = copy.deepcopy(model.layers), copy.deepcopy(model.layers)
+    choose_reuse_factors(plain, Budget(full // 2, bram36=roomy.bram36))
+    choose_reuse_factors(placed, roomy)
+    assert [(lr.reuse_factor, lr.placement) for lr in placed] == [(lr.reuse_factor, "rom") for lr in plain]
+
+    layers = copy.deepcopy(model.layers)
+    choose_reuse_factors(layers, tight)
+    expected = _brute_force_placed(model.layers, tight)
+    chosen = [lr for lr in layers if lr.kind in ARITHMETIC]
+    off = [lr for lr in chosen if lr.placement != "rom"]
+    if expected is None:  # nothing fits even streamed: all in ROM, the estimate dropped
+        assert not off
+        return
+    x_bits, lanes = input_bits(layers), streamed_lanes(layers)
+    stages = [stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), 0.0, lr.placement, PORTS, False, x_bits[lr.name])
+              for lr in chosen]
+    assert (len(off), max(c.hls_cycles for c in stages)) == expected
+    assert {lr.placement for lr in off} <= {"streamed"} and len(off) <= PORTS.count
+    for c in stages:
+        if c.placement == "streamed":
+            assert c.stream_bits % PORTS.bits == 0 and c.hls_cycles >= c.stream_bits // PORTS.bits
+
+
+def test_a_streamed_stage_waits_for_its_weights_and_a_conv2d_cannot_be_streamed():
+    model = random_model(3)
+    dense = next(lr for lr in model.layers if lr.kind == "dense")
+    fast = max(reuse_factors(dense), key=lambda rf: stage_cost(dense, rf).multipliers)
+    rom = stage_cost(dense, fast)
+    streamed = stage_cost(dense, fast, placement="streamed", ports=PORTS)
+    beats = -(-dense.weight.size * dense.weight_t.width // PORTS.bits)
+    assert streamed.cycles == max(rom.cycles, beats) and streamed.stream_bits == beats * PORTS.bits
+    assert streamed.bram36 <= rom.bram36 and rom.stream_bits == 0
+    loaded = stage_cost(dense, fast, placement="loaded", uram=True)
+    assert loaded.cycles == rom.cycles and loaded.stream_bits == 0
+    conv = next((lr for seed in range(40) for lr in random_model(seed).layers if lr.kind == "conv2d"), None)
+    assert conv is not None
+    with pytest.raises(ValueError, match="cannot be streamed: only dense, conv_transpose2d"):
+        stage_cost(conv, conv.reuse_factor, placement="streamed", ports=PORTS)
+    with pytest.raises(ValueError, match="placement 'ddr' is not one of rom, loaded, streamed"):
+        stage_cost(dense, fast, placement="ddr")

@@ -201,3 +201,40 @@ def test_quantization_needs_only_the_float_model(tmp_path):
     assert [lr.to_json() for lr in model.layers] == [lr.to_json() for lr in reference.layers]
     assert all(np.array_equal(a.weight, b.weight) for a, b in zip(model.layers, reference.layers, strict=True)
                if a.weight is not None)
+
+
+def test_placements_and_weight_ports_round_trip_and_are_checked(tmp_path):
+    """A layer's placement and the model's weight ports survive save/load; a model in ROM writes neither (its
+    model.json, and the digests made of it, are as before placements existed); impossible placements are named."""
+    import copy
+    import json
+
+    from fpgagen.core.folding import WeightPorts
+    from fpgagen.core.quantized_model import QuantizedModel, QuantizedModelError
+    from fpgagen.core.random_model import random_model
+
+    model = random_model(2)
+    model.save(tmp_path / "rom")
+    doc = json.loads((tmp_path / "rom" / "model.json").read_text())
+    assert "weight_ports" not in doc and not any("placement" in d for d in doc["layers"])
+
+    placed = copy.deepcopy(model)
+    placed.weight_ports = WeightPorts(64, 3, 126.0)
+    dense = next(lr for lr in placed.layers if lr.kind == "dense")
+    dense.placement = "streamed"
+    loaded = QuantizedModel.load(placed.save(tmp_path / "placed"))
+    assert loaded.weight_ports == placed.weight_ports and loaded.layer(dense.name).placement == "streamed"
+    bits = loaded.placed_bits()
+    assert bits["streamed"] == dense.weight.size * dense.weight_t.width and sum(bits.values()) == model.weight_bits
+
+    conv = next(lr for lr in placed.layers if lr.kind == "conv2d")
+    conv.placement = "streamed"
+    act = next(lr for lr in placed.layers if lr.weight is None)
+    act.placement = "loaded"
+    placed.weight_ports = None
+    with pytest.raises(QuantizedModelError) as err:
+        placed.validate()
+    text = str(err.value)
+    assert f"layer {conv.name} (conv2d): cannot be streamed" in text
+    assert f"layer {dense.name} (dense): streamed, but the model names no weight ports" in text
+    assert f"layer {act.name} ({act.kind}): has no weights to place loaded" in text

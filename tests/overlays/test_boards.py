@@ -122,9 +122,9 @@ def test_dcgan28_goes_to_the_zcu102_and_the_reason_says_why_not_the_zcu104():
     assert [name for name, _ in choice.rejected] == ["pynq-z2", "zcu104"]
     mbit = f"{choice.weight_bits / 1e6:.2f} Mbit"
     assert f"Not pynq-z2: {mbit} of weights > its 5.16 Mbit of block RAM." in choice.reason
-    assert (f"Not zcu104: {mbit} of weights > its 11.50 Mbit of block RAM; its 96 URAM288 (28.31 Mbit) cannot hold "
-            "them: UltraRAM has no bitstream initialisation (it powers up at 0, UG901) and fpgagen does not build "
-            "loading weights into UltraRAM at start-up.") in choice.reason
+    assert (f"Not zcu104: {mbit} of weights > its 11.50 Mbit of block RAM; its 96 URAM288 (28.31 Mbit) hold weights "
+            "only loaded at run time (UltraRAM has no bitstream initialisation, UG901): ask for it with --board.") \
+        in choice.reason
     assert "zcu102: 33.62 Mbit of block RAM (912 BRAM36), 2,520 DSP48E2" in choice.reason
     assert "(dcgan28's measured widths)" in choice.reason
 
@@ -333,22 +333,40 @@ def dcgan28_for():
 
 @pytest.mark.parametrize("board", ["zcu104", "kv260"])
 def test_a_model_that_does_not_fit_is_refused_before_anything_is_written(dcgan28_for, tmp_path, board):
+    """dcgan28 folded for the ZCU102 keeps every weight in ROM: 13.80 Mbit, more block RAM than these boards have."""
     from fpgagen.hls.accelerator import BoardFitError
 
     rom = f"{get_board(board).rom_bits / 1e6:.2f}"
     with pytest.raises(BoardFitError, match=rf"dcgan28 does not fit {board}: block RAM: its weights need 13.80 Mbit, "
-                                            rf"{board} has {rom} Mbit .*UltraRAM cannot hold.*\)\. It fits zcu102 "
+                                            rf"{board} has {rom} Mbit .*\)\. It fits zcu102 "
                                             r"\(--force writes the project anyway\)"):
-        write_accelerator_project(dcgan28_for(board), tmp_path / "prj", board)
+        write_accelerator_project(dcgan28_for("zcu102"), tmp_path / "prj", board)
     assert not (tmp_path / "prj").exists()
 
 
-def test_the_cli_refuses_a_board_too_small_naming_the_figures(capsys, tmp_path):
+@pytest.mark.parametrize("board", ["pynq-z2", "zcu104", "kv260"])
+def test_folded_for_a_smaller_board_dcgan28_fits_by_its_placements(dcgan28_for, board):
+    """Its largest layers leave the ROMs: loaded into UltraRAM where there is some, else streamed from DDR; what
+    stays in ROM fits the block RAM, and nothing is over the board."""
+    from fpgagen.overlays.boards import board_fit
+
+    model = dcgan28_for(board)
+    fit = board_fit(model, board)
+    assert fit.problems == () and board in fit.fits_on
+    placed = {lr.name: lr.placement for lr in model.layers if lr.weight is not None}
+    assert placed["dense_0"] == ("streamed" if board == "pynq-z2" else "loaded")
+    assert fit.placed_bits["rom"] <= 0.8 * get_board(board).rom_bits
+    assert fit.weight_bits == model.weight_bits and 13.7e6 < fit.weight_bits < 13.9e6
+
+
+def test_the_cli_prints_the_placements_and_the_hls_back_end_refuses_what_it_cannot_place(capsys, tmp_path):
+    """hls4ml's kernel keeps weights in ROMs: a loaded layer is refused before anything is written, naming it."""
     from fpgagen.cli import main
 
     assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 2
-    err = capsys.readouterr().err
-    assert "block RAM: its weights need 13.80 Mbit, zcu104 has 11.50 Mbit" in err and "It fits zcu102" in err
+    out, err = capsys.readouterr()
+    assert re.search(r"dense_0 +loaded +7\.53 Mbit +UltraRAM, loaded at start", out)
+    assert "the hls4ml back end keeps weights in bitstream ROMs only; it cannot place dense_0 (dense, loaded)" in err
     assert not (tmp_path / "prj").exists()
 
 
@@ -357,17 +375,17 @@ def test_the_zcu102_holds_dcgan28_its_dsps_past_ug949s_guideline(dcgan28_for):
     from fpgagen.overlays.boards import board_fit
 
     model = dcgan28_for("zcu102")
-    fit = board_fit(model.weight_bits, model.multipliers, "zcu102")
+    fit = board_fit(model, "zcu102")
     assert fit.problems == () and fit.fits_on == ("zcu102",)
     assert len(fit.warnings) == 1 and fit.warnings[0].startswith("DSP: its reuse factors need 2,162 multipliers")
     assert 13.7e6 < model.weight_bits < 13.9e6 and 0.8 * 2520 < model.multipliers <= 2520
 
 
 def test_little_margin_is_a_warning_not_a_refusal():
-    from fpgagen.overlays.boards import board_fit
+    from fpgagen.overlays.boards import fit_figures
 
     board = get_board("pynq-z2")
-    fit = board_fit(int(0.85 * board.rom_bits), 190, "pynq-z2")
+    fit = fit_figures({"rom": int(0.85 * board.rom_bits)}, 0, 190, "pynq-z2")
     assert fit.problems == ()
     assert [w.split(":")[0] for w in fit.warnings] == ["block RAM", "DSP"]
     assert all("over UG949's 80% guideline" in w for w in fit.warnings) and "86%" in fit.warnings[1]
@@ -377,7 +395,7 @@ def test_little_margin_is_a_warning_not_a_refusal():
 def test_force_writes_the_project_and_records_why_and_build_refuses_without_it(dcgan28_for, tmp_path):
     from fpgagen.hls.accelerator import BoardFitError
 
-    manifest = write_accelerator_project(dcgan28_for("zcu104"), tmp_path, "zcu104", force=True)
+    manifest = write_accelerator_project(dcgan28_for("zcu102"), tmp_path, "zcu104", force=True)
     fit = json.loads((tmp_path / "manifest.json").read_text())["fit"]
     assert fit == manifest["fit"] and fit["forced"] and fit["problems"][0].startswith("block RAM: its weights need")
     with pytest.raises(BoardFitError, match="does not fit zcu104"):
