@@ -417,7 +417,10 @@ def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[t
             m_net = f"d{i}"
             lines += [f"  logic [{out_w - 1}:0] d{i}_tdata, q{i}_tdata;",
                       f"  logic d{i}_tlast, d{i}_tvalid, d{i}_tready, q{i}_tlast, q{i}_tvalid, q{i}_tready;"]
-        body.append(_instance(s.module, s.name, s.params, _stream_ports(s_net, m_net)))
+        ports = _stream_ports(s_net, m_net)
+        if s.module == "fg_dense":  # its weights in ROM (WEIGHT_SOURCE 0): the weight stream input unused
+            ports.update(s_axis_w_tdata="'0", s_axis_w_tvalid="1'b0", s_axis_w_tready="")
+        body.append(_instance(s.module, s.name, s.params, ports))
         if i < n - 1:
             body.append(_instance("fg_axis_fifo", f"u_fifo{i}", {"DATA_W": out_w, "DEPTH": s.fifo_depth},
                                   _stream_ports(f"d{i}", f"q{i}")))

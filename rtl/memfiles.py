@@ -17,6 +17,9 @@ two's-complement code of its value on the lane width.
   channel ``og * PO + po`` (torch layout ``w[c, o, ty, tx]``; 0 for an output channel beyond O, the ragged last
   group): one tap's slices are consecutive words. Biases: ``NOG`` words of ``PO`` lanes, 0 beyond O.
 - ``fg_lut_act`` table (``TABLE_FILE``): ``N`` words of one lane of ``TABLE_W`` bits, entry ``i`` on line ``i``.
+
+Weights that are not a ROM (``fg_dense`` LOADED or STREAMED) arrive as the same words, in the same order, packed
+into DMA beats as :mod:`fpgagen.core.weight_stream` lays them out.
 """
 
 from __future__ import annotations

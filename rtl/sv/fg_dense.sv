@@ -14,39 +14,63 @@
 // mode agrees. Weights and biases are signed; ROM words and the $readmemh file format: fpgagen.rtl.memfiles.
 // TLAST: high on the last beat of a vector whose input beat carried TLAST, low on every other beat.
 //
-// Pipeline: issue (ROM address, operand slice) -> execute (ROM data registered; multiply, add tree,
-// accumulate and cast in fg_mac_array; into the output register, fg_beat_reg). The weight ROM is read
+// Pipeline: issue (weight address, operand slice) -> execute (weight word registered; multiply, add tree,
+// accumulate and cast in fg_mac_array; into the output register, fg_beat_reg). The weight memory is read
 // synchronously from a registered address with the stall as read enable, the pattern that maps onto block RAM.
 // Groups of PO results land in place in the OUT_LANES-lane output register; the group that completes a beat
 // makes it valid. Only a result that finds the output register still full and not being taken stalls the
 // pipeline.
+//
+// Where the weights live (WEIGHT_SOURCE). A vector walks NWords = N_IN * N_OUT / P weight words, word
+// og * (N_IN / PI) + ib in that order, lane po * PI + pi (the ROM file's words, fpgagen.rtl.memfiles), one word
+// per issue cycle. Weight words arrive on s_axis_w (one word per beat, no TLAST) in that same order and layout
+// (from DMA beats through fg_weight_gearbox; the byte layout of a pass: fpgagen.core.weight_stream):
+//   0 ROM       $readmemh(WEIGHTS_FILE) initialises a ROM. s_axis_w_tready is 0 and the s_axis_w inputs are
+//               unused.
+//   1 LOADED    a RAM of NWords words (one write port, one synchronous read port: block RAM or UltraRAM, which
+//               the bitstream cannot initialise) written once after reset: the first NWords beats on s_axis_w go
+//               to addresses 0, 1, ...; then s_axis_w_tready stays 0 until the next reset. An input vector may be
+//               accepted while loading, but nothing issues until the last word is written; from then on the
+//               timing is ROM's.
+//   2 STREAMED  no weight memory: every vector consumes its NWords words from s_axis_w, one per issue cycle,
+//               into the execute register where the ROM's word went. s_axis_w_tready is high while a vector is
+//               held and the pipeline is not stalled; an issue cycle needs a valid word, and without one the
+//               issue stage waits (nothing lost or repeated). With words always valid the timing is ROM's.
+//               s_axis_w_tready depends combinationally on m_axis_tready, s_axis_tready on m_axis_tready and
+//               s_axis_w_tvalid (s_axis_tready already depended on m_axis_tready).
+// The bias ROM is a $readmemh ROM (BIAS_FILE) in every mode.
 
 `default_nettype none
 
 module fg_dense #(
-  parameter int unsigned N_IN         = 4,     // inputs (lanes of the input beat)
-  parameter int unsigned N_OUT        = 4,     // outputs per vector
-  parameter int unsigned OUT_LANES    = N_OUT, // lanes per output beat (N_OUT / OUT_LANES beats per vector)
-  parameter int unsigned P            = 4,     // multipliers; legal values: fpgagen.rtl.params.dense_split
-  parameter int unsigned X_W          = 8,     // input width
-  parameter int          X_F          = 4,     // input fraction bits
-  parameter bit          X_SIGNED     = 1'b1,  // input signed (else unsigned)
-  parameter int unsigned W_W          = 8,     // weight width (signed)
-  parameter int          W_F          = 4,     // weight fraction bits
-  parameter int unsigned B_W          = 8,     // bias width (signed)
-  parameter int          B_F          = 4,     // bias fraction bits
-  parameter int unsigned ACC_W        = 24,    // accumulator width (signed)
-  parameter int          ACC_F        = 8,     // accumulator fraction bits
-  parameter int unsigned OUT_W        = 8,     // result width
-  parameter int          OUT_F        = 4,     // result fraction bits
-  parameter bit          OUT_SIGNED   = 1'b1,  // result signed (else unsigned)
-  parameter int unsigned ROUNDING     = 0,     // result rounding code (fg_requant)
-  parameter int unsigned OVERFLOW     = 0,     // result overflow code (fg_requant)
-  parameter string       WEIGHTS_FILE = "",    // $readmemh file: N_IN*N_OUT/P words of P weights
-  parameter string       BIAS_FILE    = ""     // $readmemh file: N_OUT/PO words of PO biases
+  parameter int unsigned N_IN          = 4,     // inputs (lanes of the input beat)
+  parameter int unsigned N_OUT         = 4,     // outputs per vector
+  parameter int unsigned OUT_LANES     = N_OUT, // lanes per output beat (N_OUT / OUT_LANES beats per vector)
+  parameter int unsigned P             = 4,     // multipliers; legal values: fpgagen.rtl.params.dense_split
+  parameter int unsigned X_W           = 8,     // input width
+  parameter int          X_F           = 4,     // input fraction bits
+  parameter bit          X_SIGNED      = 1'b1,  // input signed (else unsigned)
+  parameter int unsigned W_W           = 8,     // weight width (signed)
+  parameter int          W_F           = 4,     // weight fraction bits
+  parameter int unsigned B_W           = 8,     // bias width (signed)
+  parameter int          B_F           = 4,     // bias fraction bits
+  parameter int unsigned ACC_W         = 24,    // accumulator width (signed)
+  parameter int          ACC_F         = 8,     // accumulator fraction bits
+  parameter int unsigned OUT_W         = 8,     // result width
+  parameter int          OUT_F         = 4,     // result fraction bits
+  parameter bit          OUT_SIGNED    = 1'b1,  // result signed (else unsigned)
+  parameter int unsigned ROUNDING      = 0,     // result rounding code (fg_requant)
+  parameter int unsigned OVERFLOW      = 0,     // result overflow code (fg_requant)
+  parameter int unsigned WEIGHT_SOURCE = 0,     // where the weights live: 0 ROM, 1 LOADED, 2 STREAMED (above)
+  parameter string       WEIGHTS_FILE  = "",    // $readmemh file: N_IN*N_OUT/P words of P weights (ROM only)
+  parameter string       BIAS_FILE     = ""     // $readmemh file: N_OUT/PO words of PO biases
 ) (
   input  logic                   clk_i,
   input  logic                   rst_ni,
+
+  input  logic [P*W_W-1:0]       s_axis_w_tdata,   // one weight word (P lanes of W_W bits) per beat
+  input  logic                   s_axis_w_tvalid,
+  output logic                   s_axis_w_tready,
 
   input  logic [N_IN*X_W-1:0]    s_axis_tdata,
   input  logic                   s_axis_tlast,
@@ -79,16 +103,17 @@ module fg_dense #(
     $fatal(1, "fg_dense: OUT_LANES=%0d must divide N_OUT=%0d and be a multiple of PO=%0d (outputs per cycle)",
            OUT_LANES, N_OUT, PO);
   end
-  if (WEIGHTS_FILE == "" || BIAS_FILE == "") begin : gen_err_files
-    $fatal(1, "fg_dense: WEIGHTS_FILE and BIAS_FILE must name $readmemh files");
+  if (WEIGHT_SOURCE > 2) begin : gen_err_source
+    $fatal(1, "fg_dense: WEIGHT_SOURCE=%0d (0 ROM, 1 LOADED, 2 STREAMED)", WEIGHT_SOURCE);
+  end
+  if ((WEIGHT_SOURCE == 0 && WEIGHTS_FILE == "") || BIAS_FILE == "") begin : gen_err_files
+    $fatal(1, "fg_dense: BIAS_FILE (and WEIGHTS_FILE with WEIGHT_SOURCE=0) must name $readmemh files");
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Memories
-  logic [P*W_W-1:0] w_rom [NWords];
+  // Bias ROM (the weight memory, if any, is with the execute stage below)
   logic [PO*B_W-1:0] b_rom [NOG];
   initial begin
-    $readmemh(WEIGHTS_FILE, w_rom);
     $readmemh(BIAS_FILE, b_rom);
   end
 
@@ -102,12 +127,13 @@ module fg_dense #(
   logic [AddrW-1:0] addr_d, addr_q;
   logic [PI*X_W-1:0] x_block;  // input block ib_q of the held vector
   logic issue, group_done, beat_done, vector_done, stall;
+  logic w_ready;  // a weight word is there for an issue this cycle (ROM: always; LOADED: once loaded)
 
   assign group_done = ib_q == IbW'(NIB - 1);
   assign beat_done = group_done && (slot_q == SlotW'(GPB - 1));
   assign vector_done = group_done && (og_q == OgW'(NOG - 1));
-  assign issue = busy_q && !stall;
-  assign s_axis_tready = !busy_q || (vector_done && !stall);
+  assign issue = busy_q && !stall && w_ready;
+  assign s_axis_tready = !busy_q || (vector_done && !stall && w_ready);
 
   always_comb begin
     x_d = x_q;
@@ -172,7 +198,7 @@ module fg_dense #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Execute stage registers (ROM outputs and control), held while stalled
+  // Execute stage registers (weight word, bias ROM output and control), held while stalled
   logic ex_valid_q, ex_first_q, ex_group_done_q, ex_beat_done_q, ex_vector_done_q, ex_last_q;
   logic [SlotW-1:0] ex_slot_q;
   logic [P*W_W-1:0] ex_w_q;
@@ -189,7 +215,6 @@ module fg_dense #(
 
   always_ff @(posedge clk_i) begin
     if (!stall) begin
-      ex_w_q <= w_rom[addr_q];
       ex_b_q <= b_rom[og_q];
       ex_x_q <= x_block;
       ex_first_q <= ib_q == '0;
@@ -199,6 +224,78 @@ module fg_dense #(
       ex_last_q <= xlast_q;
       ex_slot_q <= slot_q;
     end
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Weight word into the execute register, by WEIGHT_SOURCE
+  if (WEIGHT_SOURCE == 0) begin : gen_rom
+    logic [P*W_W-1:0] w_rom [NWords];
+    initial begin
+      $readmemh(WEIGHTS_FILE, w_rom);
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (!stall) begin
+        ex_w_q <= w_rom[addr_q];
+      end
+    end
+
+    assign w_ready = 1'b1;
+    assign s_axis_w_tready = 1'b0;
+    logic unused_w;
+    assign unused_w = ^{s_axis_w_tdata, s_axis_w_tvalid};
+  end else if (WEIGHT_SOURCE == 1) begin : gen_loaded
+    logic [P*W_W-1:0] w_ram [NWords];
+    logic [AddrW-1:0] wr_addr_d, wr_addr_q;
+    logic loaded_d, loaded_q, write;
+
+    assign write = s_axis_w_tvalid && !loaded_q;
+    assign s_axis_w_tready = !loaded_q;
+    assign w_ready = loaded_q;
+
+    always_comb begin
+      wr_addr_d = wr_addr_q;
+      loaded_d = loaded_q;
+      if (write) begin
+        wr_addr_d = wr_addr_q + AddrW'(1);
+        loaded_d = wr_addr_q == AddrW'(NWords - 1);
+      end
+    end
+
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        wr_addr_q <= '0;
+        loaded_q <= 1'b0;
+      end else begin
+        wr_addr_q <= wr_addr_d;
+        loaded_q <= loaded_d;
+      end
+    end
+
+    // one write port, one synchronous read port with the stall as read enable: block RAM or UltraRAM
+    always_ff @(posedge clk_i) begin
+      if (write) begin
+        w_ram[wr_addr_q] <= s_axis_w_tdata;
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (!stall) begin
+        ex_w_q <= w_ram[addr_q];
+      end
+    end
+  end else begin : gen_streamed
+    assign w_ready = s_axis_w_tvalid;
+    assign s_axis_w_tready = busy_q && !stall;
+
+    always_ff @(posedge clk_i) begin
+      if (!stall) begin
+        ex_w_q <= s_axis_w_tdata;
+      end
+    end
+
+    logic unused_addr;
+    assign unused_addr = ^addr_q;
   end
 
   // ---------------------------------------------------------------------------------------------------------
