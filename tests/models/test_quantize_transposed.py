@@ -216,4 +216,4 @@ def test_dcgan28_table_lists_the_transposed_layers(dcgan28):
     for lr in dcgan28.layers:
         assert rows[lr.name].index(str(lr.out_shape)) == header.index("out shape")  # columns line up
         if lr.kind == "conv_transpose2d":
-            assert rows[lr.name].split()[-2:] == [str(lr.reuse_factor), str(lr.multipliers)]
+            assert rows[lr.name].split()[-3:] == [str(lr.reuse_factor), str(lr.multipliers), lr.placement]
