@@ -27,8 +27,9 @@ Where weights live (:data:`PLACEMENTS`), chosen with the reuse factors:
   its weights at every output pixel, so it is ``rom`` or ``loaded``.
 
 :func:`choose_reuse_factors` keeps every layer in ROM when some folding fits the budget that way; otherwise it
-takes the layers off the ROMs largest first, each ``loaded`` while the board's UltraRAM holds it, else
-``streamed`` while a weight port is free, until a folding fits (the fewest off-ROM layers that fit).
+takes the layers with the most weight bits off the ROMs, one more at a time, each ``loaded`` (where the board has
+UltraRAM) or ``streamed`` (while a weight port is free) in every combination (:func:`placement_plans`), and the
+fastest pipeline of the fewest off-ROM layers wins.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 from fpgagen.core.layers import ACTIVATIONS, ARITHMETIC, kernel_dims, kernel_uses
 from fpgagen.core.transposed import conv_transpose_cycles, conv_transpose_ws_cycles, tap_reuse_factors, tap_split
+from fpgagen.core.weight_stream import pass_beats
 
 # BRAM36 shapes (depth x width); a RAMB18 is half of one at half the depth
 BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
@@ -183,12 +185,6 @@ def uram288(depth: int, width: int) -> float:
     return float(math.ceil(depth / d) * math.ceil(width / w))
 
 
-def stream_beats(words: int, word_bits: int, port_bits: int) -> int:
-    """Beats of ``port_bits`` one weight pass of ``words`` words of ``word_bits`` takes: the words packed
-    bit-contiguously, the pass padded to whole beats (:mod:`fpgagen.core.weight_stream`)."""
-    return -(-words * word_bits // port_bits)
-
-
 def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_multiplier: float = 0.0,
                placement: str = "rom", ports: WeightPorts | None = None, uram: bool = False,
                x_bits: int = 16) -> StageCost:
@@ -234,7 +230,7 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
     if placement == "loaded" and uram:
         weight_mem, uram_used = 0.0, uram288(words, p * w_bits)
     elif placement == "streamed":
-        beats = stream_beats(words, p * w_bits, ports.bits)
+        beats = pass_beats(words, p, w_bits, ports.bits)
         weight_mem, stream_bits = 0.0, beats * ports.bits
         cycles = max(cycles, beats)
     return StageCost(reuse_factor, p, p_hls, cycles, max(cycles, reuse_factor * kernel_uses(lr)),
@@ -252,7 +248,8 @@ def input_bits(layers: list) -> dict[str, int]:
 
 def pipeline_costs(model) -> dict[str, StageCost]:
     """Each arithmetic layer's :class:`StageCost` in a QuantizedModel as folded and placed (its reuse factors,
-    placements and weight ports)."""
+    placements and weight ports): cycles, multipliers and bits streamed; memory as if loaded weights were UltraRAM
+    (the model does not say which board it is for)."""
     lanes, x_bits = streamed_lanes(model.layers), input_bits(model.layers)
     return {lr.name: stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), placement=lr.placement,
                                 ports=model.weight_ports, uram=True, x_bits=x_bits[lr.name])
@@ -265,19 +262,18 @@ def placement_plans(layers: list, budget: Budget) -> list[list[dict[str, str]]]:
     UltraRAM) or ``streamed`` (a dense or transposed convolution, while a weight port is free) in every
     combination, the fewest streamed first. A layer that can be neither stays in ROM."""
     arith = [lr for lr in layers if lr.kind in ARITHMETIC]
-    groups = [[{lr.name: "rom" for lr in arith}]]
+    rom = {lr.name: "rom" for lr in arith}
     if not budget.off_rom:
-        return groups
+        return [[rom]]
     ports = budget.ports.count if budget.ports is not None else 0
-    movable = [lr for lr in sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width)
-               if budget.uram is not None or (lr.kind in STREAMABLE and ports > 0)]
+    where = {lr.name: (["loaded"] if budget.uram is not None else [])
+             + (["streamed"] if lr.kind in STREAMABLE and ports > 0 else []) for lr in arith}
+    movable = [lr.name for lr in sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width) if where[lr.name]]
+    groups = [[rom]]
     for k in range(1, len(movable) + 1):
-        choices = [(["loaded"] if budget.uram is not None else [])
-                   + (["streamed"] if lr.kind in STREAMABLE and ports > 0 else []) for lr in movable[:k]]
-        plans = [{lr.name: "rom" for lr in arith} | dict(zip((lr.name for lr in movable[:k]), combo, strict=True))
-                 for combo in itertools.product(*choices)]
-        plans = [plan for plan in plans if list(plan.values()).count("streamed") <= ports]
-        groups.append(sorted(plans, key=lambda plan: list(plan.values()).count("streamed")))
+        combos = sorted((combo for combo in itertools.product(*(where[name] for name in movable[:k]))
+                         if combo.count("streamed") <= ports), key=lambda combo: combo.count("streamed"))
+        groups.append([rom | dict(zip(movable[:k], combo, strict=True)) for combo in combos])
     return groups
 
 
@@ -302,14 +298,19 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
     if not arith:
         return
     lanes, x_bits = streamed_lanes(layers), input_bits(layers)
+    cost_cache: dict[tuple[str, str], list[StageCost]] = {}  # a layer's options per placement, shared by the plans
 
     def options(plan: dict[str, str]) -> dict[str, list[StageCost]]:
-        return {lr.name: [stage_cost(lr, rf, lanes.get(lr.name), budget.lut_per_multiplier, plan[lr.name],
-                                     budget.ports, budget.uram is not None, x_bits[lr.name])
-                          for rf in ([lr.reuse_factor] if lr.name in keep else reuse_factors(lr))]
-                for lr in arith}
+        for lr in arith:
+            if (lr.name, plan[lr.name]) not in cost_cache:
+                cost_cache[lr.name, plan[lr.name]] = [
+                    stage_cost(lr, rf, lanes.get(lr.name), budget.lut_per_multiplier, plan[lr.name], budget.ports,
+                               budget.uram is not None, x_bits[lr.name])
+                    for rf in ([lr.reuse_factor] if lr.name in keep else reuse_factors(lr))]
+        return {lr.name: cost_cache[lr.name, plan[lr.name]] for lr in arith}
 
     groups = placement_plans(layers, budget)
+    rom = options(groups[0][0])
     chosen = None
     if len(groups) > 1:  # a board with somewhere else for weights: the block RAM estimate is a wall
         for plans in groups:
@@ -318,9 +319,8 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
                 chosen = min(found, key=lambda f: f[0])[1]  # min keeps the first of equal targets
                 break
     if chosen is None:
-        found = _fold(arith, options(groups[0][0]), budget, relax_bram=True)
-        chosen = found[1] if found else [max(options(groups[0][0])[lr.name], key=lambda c: c.reuse_factor)
-                                         for lr in arith]
+        found = _fold(arith, rom, budget, relax_bram=True)
+        chosen = found[1] if found else [max(rom[lr.name], key=lambda c: c.reuse_factor) for lr in arith]
     for lr, c in zip(arith, chosen, strict=True):
         lr.reuse_factor = c.reuse_factor
         lr.placement = c.placement

@@ -116,11 +116,15 @@ class Board:
         _ = self.ports  # WeightPorts checks the port width, count and bandwidth
 
     @property
+    def ddr_mb_s(self) -> float:
+        """The DDR bandwidth a stream of reads gets: the peak derated by :data:`DDR_EFFICIENCY`."""
+        return self.ddr_peak_mb_s * DDR_EFFICIENCY
+
+    @property
     def ports(self) -> WeightPorts:
         """The weight ports at the fabric clock: :attr:`weight_ports` HP ports of :attr:`hp_port_bits` per cycle,
-        together at most the DDR's derated bandwidth (:data:`DDR_EFFICIENCY`) in bits per fabric clock."""
-        ddr = self.ddr_peak_mb_s * DDR_EFFICIENCY * 8 / self.fabric_clock_mhz
-        return WeightPorts(self.hp_port_bits, self.weight_ports, ddr)
+        together at most :attr:`ddr_mb_s` in bits per fabric clock."""
+        return WeightPorts(self.hp_port_bits, self.weight_ports, self.ddr_mb_s * 8 / self.fabric_clock_mhz)
 
     @property
     def dsp_primitive(self) -> str:
@@ -409,9 +413,7 @@ def placement_table(model: QuantizedModel, board: str) -> str:
     costs = pipeline_costs(model)
     bound = max(c.hls_cycles for c in costs.values())
     per_s = spec.fabric_clock_mhz * 1e6 / bound
-    port = model.weight_ports.bits if model.weight_ports else spec.hp_port_bits
-    home = {"rom": "block RAM ROM", "loaded": f"{'UltraRAM' if spec.uram else 'block RAM'}, loaded at start",
-            "streamed": f"DDR, a {port}-bit HP port"}
+    home = {"rom": "block RAM ROM", "loaded": f"{'UltraRAM' if spec.uram else 'block RAM'}, loaded at start"}
     name_w = max(len(name) for name in costs)
     rows = [f"weights on {board}: bound {bound:,} cycles/image = {per_s:,.0f} images/s at "
             f"{spec.fabric_clock_mhz:g} MHz"]
@@ -420,14 +422,16 @@ def placement_table(model: QuantizedModel, board: str) -> str:
             continue
         c = costs[lr.name]
         bits = lr.weight.size * lr.weight_t.width
-        line = f"  {lr.name:{name_w}s} {lr.placement:8s} {bits / 1e6:6.2f} Mbit  {home[lr.placement]}"
-        if lr.placement == "streamed":
-            line += (f": {c.stream_bits / 8e6:.2f} MB per image, {c.stream_bits / 8e6 * per_s:,.0f} MB/s "
-                     f"({c.stream_bits / bound / model.weight_ports.bits:.0%} of its port)")
+        line = f"  {lr.name:{name_w}s} {lr.placement:8s} {bits / 1e6:6.2f} Mbit  "
+        if lr.placement == "streamed":  # a streamed layer's model names its ports (QuantizedModel.validate)
+            port = model.weight_ports.bits
+            line += (f"DDR, a {port}-bit HP port: {c.stream_bits / 8e6:.2f} MB per image, "
+                     f"{c.stream_bits / 8e6 * per_s:,.0f} MB/s ({c.stream_bits / bound / port:.0%} of its port)")
+        else:
+            line += home[lr.placement]
         rows.append(line)
     streamed = sum(c.stream_bits for c in costs.values())
     if streamed:
-        ddr = spec.ddr_peak_mb_s * DDR_EFFICIENCY
-        rows.append(f"  DDR: {streamed / 8e6 * per_s:,.0f} MB/s of {ddr:,.0f} MB/s "
+        rows.append(f"  DDR: {streamed / 8e6 * per_s:,.0f} MB/s of {spec.ddr_mb_s:,.0f} MB/s "
                     f"({spec.ddr_peak_mb_s:,.0f} MB/s peak x {DDR_EFFICIENCY:.0%})")
     return "\n".join(rows)

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fpgagen.core import golden
 from fpgagen.core.cache import write_atomic
+from fpgagen.core.fixed import FixedType
+from fpgagen.core.transposed import conv_transpose_cycles, transposed_out_size
 
 CASE_ENV = "FPGAGEN_SIM_CASE"
 CLOCK_NS = 10
@@ -153,3 +156,35 @@ async def run_frames(tb: StreamTB, frames_in: list[list[int]], n_out_frames: int
 
 def scenario_seed(idle: bool, backpressure: bool) -> int:
     return 2 * int(idle) + int(backpressure)
+
+
+class ConvTransposeTB(StreamTB):
+    """StreamTB of a transposed-convolution stage (``fg_conv_transpose2d``, ``fg_conv_transpose2d_ws``): the
+    case's geometry, types, weights and biases as the pytest function wrote them (``h``, ``w_``, ``c_in``,
+    ``c_out``, ``k``, ``stride``, ``pad``, ``opad``, ``pi``, ``po``, the five types, arrays ``w`` and ``b``),
+    golden's frames, frames as pixel beats, and the stage's cycles per frame by :attr:`cycle_model`."""
+
+    cycle_model = staticmethod(conv_transpose_cycles)  # the stage's analytical cycles per frame
+
+    def __init__(self, dut, seed):
+        super().__init__(dut, seed=seed)
+        s, arrays = read_case()
+        self.h, self.w, self.c_in, self.c_out = s["h"], s["w_"], s["c_in"], s["c_out"]
+        self.k, self.stride, self.pad, self.opad = s["k"], s["stride"], s["pad"], s["opad"]
+        self.pi, self.po = s["pi"], s["po"]
+        self.types = {k: FixedType.parse(s[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
+        self.weights, self.bias = arrays["w"], arrays["b"]
+        self.oh, self.ow = (transposed_out_size(n, self.k, self.stride, self.pad, self.opad) for n in (self.h, self.w))
+
+    def expected(self, x):
+        t = self.types
+        return golden.conv_transpose2d(x, t["x_t"], self.weights, self.bias, t["w_t"], t["b_t"], t["acc_t"],
+                                       t["res_t"], self.stride, self.pad, self.opad)
+
+    def pixels(self, x) -> list[int]:
+        """NCHW frames as pixel beats, raster order, channels in lanes."""
+        return [pack_lanes(px, self.types["x_t"].width) for px in x.transpose(0, 2, 3, 1).reshape(-1, self.c_in)]
+
+    def cycles_per_frame(self) -> int:
+        return self.cycle_model((self.h, self.w), (self.oh, self.ow), self.c_in, self.c_out, self.k, self.stride,
+                                self.pad, self.pi, self.po)

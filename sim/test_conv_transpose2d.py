@@ -10,7 +10,6 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import accumulator_bound
 from fpgagen.core.quantized_model import Layer
@@ -26,7 +25,7 @@ from fpgagen.core.transposed import (
 from fpgagen.rtl.memfiles import conv_transpose_bias_words, conv_transpose_words, read_memh, write_conv_transpose
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
-from fpgagen.sim.tb import StreamTB, pack_lanes, random_codes, read_case, unpack_lanes, write_case
+from fpgagen.sim.tb import ConvTransposeTB, random_codes, unpack_lanes, write_case
 
 T = FixedType.parse
 
@@ -181,38 +180,13 @@ def test_conv_transpose2d(case):
     runner.run("fg_conv_transpose2d", "fpgagen.sim.test_conv_transpose2d", params, build=build, extra_env=env)
 
 
-class TB(StreamTB):
-    def __init__(self, dut, seed):
-        super().__init__(dut, seed=seed)
-        s, arrays = read_case()
-        self.h, self.w, self.c_in, self.c_out = s["h"], s["w_"], s["c_in"], s["c_out"]
-        self.k, self.stride, self.pad, self.opad = s["k"], s["stride"], s["pad"], s["opad"]
-        self.pi, self.po = s["pi"], s["po"]
-        self.types = {k: T(s[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
-        self.weights, self.bias = arrays["w"], arrays["b"]
-        self.oh, self.ow = (transposed_out_size(n, self.k, self.stride, self.pad, self.opad) for n in (self.h, self.w))
-
-    def expected(self, x):
-        t = self.types
-        return golden.conv_transpose2d(x, t["x_t"], self.weights, self.bias, t["w_t"], t["b_t"], t["acc_t"],
-                                       t["res_t"], self.stride, self.pad, self.opad)
-
-    def pixels(self, x) -> list[int]:
-        """NCHW frames as pixel beats, raster order, channels in lanes."""
-        return [pack_lanes(px, self.types["x_t"].width) for px in x.transpose(0, 2, 3, 1).reshape(-1, self.c_in)]
-
-    def cycles_per_frame(self) -> int:
-        return conv_transpose_cycles((self.h, self.w), (self.oh, self.ow), self.c_in, self.c_out, self.k,
-                                     self.stride, self.pad, self.pi, self.po)
-
-
 @cocotb.test()
 @cocotb.parametrize(idle=[False, True], backpressure=[False, True])
 async def conv_transpose2d_stream(dut, idle, backpressure):
     """Batches of 2, 1 and 3 random frames back to back (TLAST per batch): every output pixel bit-exact with the
     golden conv_transpose2d, TLAST only on a batch's last beat; without pauses the cycles are the analytical
     count plus the first frame's fill and at most a cycle per frame (frames follow each other without a bubble)."""
-    tb = TB(dut, seed=2 * idle + backpressure)
+    tb = ConvTransposeTB(dut, seed=2 * idle + backpressure)
     tb.set_pauses(idle, backpressure)
     await tb.reset()
     rng = np.random.default_rng(30 + 2 * idle + backpressure)

@@ -11,7 +11,6 @@ import cocotb
 import numpy as np
 import pytest
 
-from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import accumulator_bound
 from fpgagen.core.quantized_model import Layer
@@ -24,7 +23,7 @@ from fpgagen.core.transposed import (
 from fpgagen.rtl.memfiles import conv_transpose_bias_words, conv_transpose_words, write_memh
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
-from fpgagen.sim.tb import StreamTB, pack_lanes, pause_generator, random_codes, read_case, unpack_lanes, write_case
+from fpgagen.sim.tb import ConvTransposeTB, pack_lanes, pause_generator, random_codes, unpack_lanes, write_case
 
 T = FixedType.parse
 
@@ -99,20 +98,15 @@ def test_conv_transpose2d_ws(case):
     runner.run("fg_conv_transpose2d_ws", "fpgagen.sim.test_conv_transpose2d_ws", params, build=build, extra_env=env)
 
 
-class TB(StreamTB):
-    """StreamTB plus the weight stream (``s_axis_w``) and a monitor of the cycle of every output beat."""
+class TB(ConvTransposeTB):
+    """ConvTransposeTB plus the weight stream (``s_axis_w``) and a monitor of the cycle of every output beat."""
+
+    cycle_model = staticmethod(conv_transpose_ws_cycles)
 
     def __init__(self, dut, seed):
         from cocotbext.axi import AxiStreamBus, AxiStreamSource
 
         super().__init__(dut, seed=seed)
-        s, arrays = read_case()
-        self.h, self.w, self.c_in, self.c_out = s["h"], s["w_"], s["c_in"], s["c_out"]
-        self.k, self.stride, self.pad, self.opad = s["k"], s["stride"], s["pad"], s["opad"]
-        self.pi, self.po = s["pi"], s["po"]
-        self.types = {k: T(s[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
-        self.weights, self.bias = arrays["w"], arrays["b"]
-        self.oh, self.ow = _out_hw(self.h, self.w, self.k, self.stride, self.pad, self.opad)
         self.w_source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_w"), dut.clk_i, dut.rst_ni,
                                         reset_active_level=False, byte_lanes=1)
         self.w_source.log.setLevel("WARNING")
@@ -138,19 +132,6 @@ class TB(StreamTB):
         words = [pack_lanes(word, self.types["w_t"].width)
                  for word in conv_transpose_words(self.weights, self.pi, self.po)]
         await self.w_source.send(AxiStreamFrame(tdata=words * frames))
-
-    def expected(self, x):
-        t = self.types
-        return golden.conv_transpose2d(x, t["x_t"], self.weights, self.bias, t["w_t"], t["b_t"], t["acc_t"],
-                                       t["res_t"], self.stride, self.pad, self.opad)
-
-    def pixels(self, x) -> list[int]:
-        """NCHW frames as pixel beats, raster order, channels in lanes."""
-        return [pack_lanes(px, self.types["x_t"].width) for px in x.transpose(0, 2, 3, 1).reshape(-1, self.c_in)]
-
-    def cycles_per_frame(self) -> int:
-        return conv_transpose_ws_cycles((self.h, self.w), (self.oh, self.ow), self.c_in, self.c_out, self.k,
-                                        self.stride, self.pad, self.pi, self.po)
 
 
 @cocotb.test()

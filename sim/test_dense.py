@@ -57,22 +57,7 @@ def test_dense_split_out_lanes():
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_dense(case):
-    name, n_in, n_out, p, out_lanes, *types = case
-    x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
-    params = {"N_IN": n_in, "N_OUT": n_out, "P": p, **({"OUT_LANES": out_lanes} if out_lanes else {}),
-              **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
-              **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
-              **type_params(res_t, "OUT", cast=True)}
-    build = runner.build_dir(f"dense-{name}", "fg_dense", params)
-    rng = np.random.default_rng(sum(map(ord, name)))
-    w = random_codes(rng, w_t, (n_out, n_in))
-    b = random_codes(rng, b_t, n_out)
-    write_dense(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width)
-    env = write_case(build, n_in=n_in, n_out=n_out, p=p, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t, b_t=b_t,
-                     acc_t=acc_t, res_t=res_t, w=w, b=b)
-    params |= {"WEIGHTS_FILE": str(build / "w.hex"), "BIAS_FILE": str(build / "b.hex")}
-    runner.run("fg_dense", "fpgagen.sim.test_dense", params, build=build, extra_env=env,
-               test_filter=r"\.dense_stream\b")
+    _run_dense("rom", *case)
 
 
 WEIGHT_SOURCES = {"rom": 0, "loaded": 1, "streamed": 2}
@@ -96,10 +81,20 @@ WEIGHT_CASES = [
 @pytest.mark.parametrize("case", WEIGHT_CASES, ids=[c[0] for c in WEIGHT_CASES])
 def test_dense_weight_source(case):
     """LOADED and STREAMED weights: no WEIGHTS_FILE, the weight words on s_axis_w."""
-    name, source, n_in, n_out, p, out_lanes, *types = case
+    name, source, *rest = case
+    _run_dense(source, name, *rest)
+
+
+# the cocotb tests each weight source runs
+SOURCE_TESTS = {"rom": "dense_stream", "loaded": "dense_stream|dense_reload",
+                "streamed": "dense_stream|dense_slow_weights"}
+
+
+def _run_dense(source, name, n_in, n_out, p, out_lanes, *types):
+    """Build fg_dense for a case with its weights at ``source`` and run that source's cocotb tests."""
     x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
     params = {"N_IN": n_in, "N_OUT": n_out, "P": p, **({"OUT_LANES": out_lanes} if out_lanes else {}),
-              "WEIGHT_SOURCE": WEIGHT_SOURCES[source],
+              **({"WEIGHT_SOURCE": WEIGHT_SOURCES[source]} if source != "rom" else {}),
               **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
               **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
               **type_params(res_t, "OUT", cast=True)}
@@ -109,11 +104,10 @@ def test_dense_weight_source(case):
     b = random_codes(rng, b_t, n_out)
     write_dense(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width)
     env = write_case(build, n_in=n_in, n_out=n_out, p=p, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t, b_t=b_t,
-                     acc_t=acc_t, res_t=res_t, w=w, b=b, weight_source=source)
-    params |= {"BIAS_FILE": str(build / "b.hex")}
-    tests = {"loaded": "dense_stream|dense_reload", "streamed": "dense_stream|dense_slow_weights"}[source]
+                     acc_t=acc_t, res_t=res_t, w=w, b=b, **({"weight_source": source} if source != "rom" else {}))
+    params |= {"BIAS_FILE": str(build / "b.hex")} | ({"WEIGHTS_FILE": str(build / "w.hex")} if source == "rom" else {})
     runner.run("fg_dense", "fpgagen.sim.test_dense", params, build=build, extra_env=env,
-               test_filter=rf"\.({tests})\b")
+               test_filter=rf"\.({SOURCE_TESTS[source]})\b")
 
 
 class TB(StreamTB):
