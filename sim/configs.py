@@ -60,6 +60,10 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
         ("window2d_k1", "fg_window2d", {"H": 4, "W": 4, "C": 2, "K": 1, "PAD": 0, "X_W": 8}),
         ("conv2d", "fg_conv2d", {"H": 8, "W": 8, "C_IN": 1, "C_OUT": 2, "K": 3, "PAD": 1, "P": 9, **dense_types,
                                  **dense_files("c9", 9, 2, 9)}),
+        # weights written into a RAM after reset (fg_dense's LOADED): no WEIGHTS_FILE
+        ("conv2d_loaded", "fg_conv2d", {"H": 6, "W": 5, "C_IN": 2, "C_OUT": 3, "K": 3, "PAD": 1, "P": 6,
+                                        **dense_types, "WEIGHT_SOURCE": 1,
+                                        "BIAS_FILE": dense_files("c18l", 18, 3, 6)["BIAS_FILE"]}),
         ("conv_transpose2d", "fg_conv_transpose2d", {"H": 4, "W": 4, "C_IN": 2, "C_OUT": 2, "K": 3, "STRIDE": 2,
                                                      "PAD": 1, "OUT_PAD": 1, "PI": 2, "PO": 1, **dense_types,
                                                      **conv_transpose_files("ct3", 2, 2, 3, 2, 1)}),
@@ -70,6 +74,11 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
                                                             "STRIDE": 2, "PAD": 1, "OUT_PAD": 1, "PI": 2, "PO": 2,
                                                             **dense_types,
                                                             **conv_transpose_files("ct3r", 2, 5, 3, 2, 2)}),
+        ("conv_transpose2d_loaded", "fg_conv_transpose2d", {"H": 3, "W": 4, "C_IN": 4, "C_OUT": 5, "K": 3,
+                                                            "STRIDE": 2, "PAD": 1, "OUT_PAD": 1, "PI": 2, "PO": 2,
+                                                            **dense_types, "WEIGHT_SOURCE": 1,
+                                                            "BIAS_FILE": conv_transpose_files("ct3l", 4, 5, 3, 2, 2)[
+                                                                "BIAS_FILE"]}),
         ("conv_transpose2d_ws", "fg_conv_transpose2d_ws", {"H": 3, "W": 4, "C_IN": 4, "C_OUT": 5, "K": 3, "STRIDE": 2,
                                                            "PAD": 1, "OUT_PAD": 1, "PI": 2, "PO": 2, **dense_types,
                                                            "BIAS_FILE": conv_transpose_files("ctws", 4, 5, 3, 2, 2)[

@@ -1,5 +1,6 @@
 """Pieces shared by the cocotb testbenches: a TB base with clock, reset and AXI-Stream source/sink, lane
-packing, idle/backpressure generators, and the case files a pytest function hands to its simulation."""
+packing, idle/backpressure generators, handshake monitors and the weight stream of a stage whose weights are not a
+ROM, the convolution stages' TBs, and the case files a pytest function hands to its simulation."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fpgagen.core import golden
 from fpgagen.core.cache import write_atomic
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.transposed import conv_transpose_cycles, transposed_out_size
+from fpgagen.rtl.memfiles import conv_transpose_words
 
 CASE_ENV = "FPGAGEN_SIM_CASE"
 CLOCK_NS = 10
@@ -72,6 +74,24 @@ def read_case() -> tuple[dict, dict[str, np.ndarray]]:
     with np.load(folder / "case.npz") as z:
         arrays = {k: z[k] for k in z.files}
     return scalars, arrays
+
+
+TIMING_FILE = "timing.json"
+
+
+def write_timing(**values) -> None:
+    """Inside the simulation: cycle counts for the pytest side (``timing.json`` next to the case)."""
+    write_atomic(Path(os.environ[CASE_ENV]) / TIMING_FILE, json.dumps(values, indent=1))
+
+
+def take_timing(build: Path) -> dict:
+    """The pytest side: the :func:`write_timing` values of the simulation just run in ``build`` (the file is removed,
+    so a later run cannot pass on a stale one)."""
+    path = build / TIMING_FILE
+    assert path.is_file(), f"the simulation in {build} wrote no {TIMING_FILE}"
+    values = json.loads(path.read_text())
+    path.unlink()
+    return values
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -158,22 +178,192 @@ def scenario_seed(idle: bool, backpressure: bool) -> int:
     return 2 * int(idle) + int(backpressure)
 
 
-class ConvTransposeTB(StreamTB):
-    """StreamTB of a transposed-convolution stage (``fg_conv_transpose2d``, ``fg_conv_transpose2d_ws``): the
-    case's geometry, types, weights and biases as the pytest function wrote them (``h``, ``w_``, ``c_in``,
-    ``c_out``, ``k``, ``stride``, ``pad``, ``opad``, ``pi``, ``po``, the five types, arrays ``w`` and ``b``),
-    golden's frames, frames as pixel beats, and the stage's cycles per frame by :attr:`cycle_model`."""
+class Handshakes:
+    """The cycles (:meth:`StreamTB.cycles`) of the handshakes on the stream ``prefix`` of ``tb``'s DUT: tvalid and
+    tready high at a rising clock edge, out of reset. ``cycles.clear()`` starts counting again."""
+
+    def __init__(self, tb: StreamTB, prefix: str):
+        import cocotb
+
+        self.tb = tb
+        self.valid, self.ready = (getattr(tb.dut, f"{prefix}_{name}") for name in ("tvalid", "tready"))
+        self.cycles: list[int] = []
+        cocotb.start_soon(self._watch())
+
+    async def _watch(self) -> None:
+        from cocotb.triggers import RisingEdge
+
+        dut = self.tb.dut
+        while True:
+            await RisingEdge(dut.clk_i)
+            if dut.rst_ni.value and self.valid.value and self.ready.value:
+                self.cycles.append(self.tb.cycles())
+
+    @property
+    def count(self) -> int:
+        return len(self.cycles)
+
+    def count_until(self, cycle: int) -> int:
+        """Handshakes in cycle ``cycle`` or before."""
+        return sum(c <= cycle for c in self.cycles)
+
+
+class WeightStream:
+    """``s_axis_w`` of a stage whose weights are not a ROM (``WEIGHT_SOURCE`` LOADED or STREAMED): an
+    ``AxiStreamSource`` of whole weight words (one word a beat, TLAST unused) and the :class:`Handshakes` that
+    took them (``taken``)."""
+
+    def __init__(self, tb: StreamTB):
+        from cocotbext.axi import AxiStreamBus, AxiStreamSource
+
+        dut = tb.dut
+        self.rng = tb.rng
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_w"), dut.clk_i, dut.rst_ni,
+                                      reset_active_level=False, byte_lanes=1)
+        self.source.log.setLevel("WARNING")
+        self.taken = Handshakes(tb, "s_axis_w")
+
+    def set_pause(self, probability: float) -> None:
+        """Random idle cycles (tvalid low) with ``probability`` per cycle (0: never idle)."""
+        self.source.set_pause_generator(pause_generator(self.rng, probability) if probability else None)
+
+    async def send(self, words: list[int]) -> None:
+        """Queue ``words`` (packed weight words), in order."""
+        from cocotbext.axi import AxiStreamFrame
+
+        await self.source.send(AxiStreamFrame(tdata=list(words)))
+
+    def clear(self) -> None:
+        """Drop the words not taken yet (before a reset)."""
+        self.source.clear()
+
+
+class ConvStageTB(StreamTB):
+    """StreamTB of a convolution stage: NCHW frames in as pixel beats (raster order, channels in lanes), out as pixel
+    beats of ``c_out`` lanes, each checked against golden's (:meth:`expected`). The case as the pytest function
+    wrote it: ``h``, ``w_``, ``c_in``, ``c_out``, ``k``, ``pad``, the five types, arrays ``w`` and ``b``, and
+    ``weight_source`` ("rom", the default, or "loaded"). LOADED: the words of :meth:`weight_words` (the ROM file's
+    rows, in its order) go into the weight RAM on ``s_axis_w`` after reset (:meth:`load_weights`)."""
+
+    def __init__(self, dut, seed):
+        super().__init__(dut, seed=seed)
+        s, arrays = read_case()
+        self.case = s
+        self.h, self.w, self.c_in, self.c_out, self.k, self.pad = (s[k] for k in ("h", "w_", "c_in", "c_out", "k",
+                                                                                "pad"))
+        self.types = {k: FixedType.parse(s[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
+        self.weights, self.bias = arrays["w"], arrays["b"]
+        self.weight_source = s.get("weight_source", "rom")
+        self.w_stream = WeightStream(self) if self.weight_source == "loaded" else None
+        self.pixels_in, self.beats_out = Handshakes(self, "s_axis"), Handshakes(self, "m_axis")
+
+    # -- the stage ---------------------------------------------------------------------------------------------
+    def expected(self, x) -> np.ndarray:
+        """Golden output frames (N, C_OUT, OH, OW) of input frames ``x`` (N, C_IN, H, W)."""
+        raise NotImplementedError
+
+    def weight_words(self) -> np.ndarray:
+        """The weight memory's words, (NWords, lanes) codes in ROM order (fpgagen.rtl.memfiles)."""
+        raise NotImplementedError
+
+    def first_output_pixels(self) -> int:
+        """Input pixels (raster order) that must be in before the first output pixel can be computed."""
+        raise NotImplementedError
+
+    # -- frames ------------------------------------------------------------------------------------------------
+    def pixels(self, x) -> list[int]:
+        """NCHW frames as pixel beats, raster order, channels in lanes."""
+        return [pack_lanes(px, self.types["x_t"].width) for px in x.transpose(0, 2, 3, 1).reshape(-1, self.c_in)]
+
+    def random_frames(self, rng: np.random.Generator, sizes: list[int]) -> list[np.ndarray]:
+        """Batches of ``sizes`` random input frames."""
+        return [random_codes(rng, self.types["x_t"], (n, self.c_in, self.h, self.w)) for n in sizes]
+
+    def check_frames(self, xs: list[np.ndarray], frames: list[list[int]]) -> None:
+        """Output ``frames`` (one per batch, split at TLAST) against golden's, every pixel bit-exact."""
+        res_t = self.types["res_t"]
+        for x, frame in zip(xs, frames, strict=True):
+            want = self.expected(x).transpose(0, 2, 3, 1).reshape(-1, self.c_out)
+            assert len(frame) == len(want), f"{len(frame)} beats for {len(x)} frames, {len(want)} expected"
+            got = np.array([unpack_lanes(beat, res_t.width, self.c_out, res_t.signed) for beat in frame])
+            np.testing.assert_array_equal(got, want)
+
+    # -- LOADED weights ----------------------------------------------------------------------------------------
+    def weight_beats(self) -> list[int]:
+        """:meth:`weight_words` as ``s_axis_w`` beats."""
+        return [pack_lanes(word, self.types["w_t"].width) for word in self.weight_words()]
+
+    async def load_weights(self, pause: float = 0.0, wait: bool = True, hold_for: int = 0) -> None:
+        """LOADED: queue the NWords weight words (random idle cycles with ``pause`` per cycle), then as many again,
+        which must never be taken; the second half of the words only once ``hold_for`` input pixels are in and 8
+        cycles have passed (time for an issue, were it allowed, to read words not yet written); with ``wait``,
+        return once the last word is in. ROM: nothing."""
+        from cocotb.triggers import ClockCycles
+
+        if self.w_stream is None:
+            return
+        beats = self.weight_beats()
+        self.w_stream.set_pause(pause)
+        half = len(beats) // 2
+        if half:
+            await self.w_stream.send(beats[:half])
+        if hold_for:
+            await self.clock_until(lambda: self.pixels_in.count >= hold_for)
+            await ClockCycles(self.dut.clk_i, 8)
+        await self.w_stream.send(beats[half:] + beats[::-1])  # s_axis_w_tready stays low once loaded: never taken
+        if wait:
+            await self.clock_until(lambda: self.w_stream.taken.count >= len(beats))
+
+    async def clock_until(self, condition) -> None:
+        """Wait for rising clock edges until ``condition()`` holds."""
+        from cocotb.triggers import RisingEdge
+
+        while not condition():
+            await RisingEdge(self.dut.clk_i)
+
+    def check_loaded(self) -> int:
+        """LOADED: exactly NWords words were taken and s_axis_w_tready stays low; returns the cycle of the last."""
+        taken, n_words = self.w_stream.taken, len(self.weight_words())
+        assert taken.count == n_words, f"{taken.count} weight words taken, {n_words} expected"
+        assert not self.dut.s_axis_w_tready.value, "s_axis_w_tready high after the load"
+        return taken.cycles[-1]
+
+    async def check_load_overlap(self, rng: np.random.Generator, sizes: list[int], backpressure: bool) -> None:
+        """LOADED, pixels sent while the weights load: batches of ``sizes`` frames queued at once after reset, new
+        weight words with random gaps, half of them held back until the first output pixel's inputs are in, random
+        backpressure if ``backpressure``. Every output bit-exact; exactly NWords words taken; the first
+        output pixel's inputs were in before the load finished, and yet the first output beat comes at least
+        three cycles (issue, execute, output register) after the last word: nothing issued before."""
+        self.set_pauses(False, backpressure)
+        await self.reset()
+        # new weights: an early issue would read the words an earlier test left in the RAM (a reset keeps them)
+        self.weights = random_codes(rng, self.types["w_t"], self.weights.shape)
+        xs = self.random_frames(rng, sizes)
+        await self.send_frames([self.pixels(x) for x in xs])
+        await self.load_weights(pause=0.5, hold_for=self.first_output_pixels())
+        frames = await self.recv_frames(len(xs), timeout_cycles=50 * sum(sizes) * self.h * self.w + 1000)
+        self.check_frames(xs, frames)
+        last_word = self.check_loaded()
+        before, first_beat = self.pixels_in.count_until(last_word), self.beats_out.cycles[0]
+        assert before >= self.first_output_pixels(), \
+            f"only {before} pixels in before the load finished: the test would not see an early issue"
+        assert first_beat >= last_word + 3, \
+            f"first output beat in cycle {first_beat}, the last weight word in {last_word}"
+        self.dut._log.info("%d pixels in before the last weight word (cycle %d), first output beat in cycle %d",
+                           before, last_word, first_beat)
+
+
+class ConvTransposeTB(ConvStageTB):
+    """ConvStageTB of a transposed-convolution stage (``fg_conv_transpose2d``, ``fg_conv_transpose2d_ws``): the
+    case's ``stride``, ``opad``, ``pi`` and ``po`` too, golden's conv_transpose2d, the ROM words of
+    memfiles.conv_transpose_words, and the stage's cycles per frame by :attr:`cycle_model`."""
 
     cycle_model = staticmethod(conv_transpose_cycles)  # the stage's analytical cycles per frame
 
     def __init__(self, dut, seed):
         super().__init__(dut, seed=seed)
-        s, arrays = read_case()
-        self.h, self.w, self.c_in, self.c_out = s["h"], s["w_"], s["c_in"], s["c_out"]
-        self.k, self.stride, self.pad, self.opad = s["k"], s["stride"], s["pad"], s["opad"]
-        self.pi, self.po = s["pi"], s["po"]
-        self.types = {k: FixedType.parse(s[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
-        self.weights, self.bias = arrays["w"], arrays["b"]
+        s = self.case
+        self.stride, self.opad, self.pi, self.po = s["stride"], s["opad"], s["pi"], s["po"]
         self.oh, self.ow = (transposed_out_size(n, self.k, self.stride, self.pad, self.opad) for n in (self.h, self.w))
 
     def expected(self, x):
@@ -181,9 +371,12 @@ class ConvTransposeTB(StreamTB):
         return golden.conv_transpose2d(x, t["x_t"], self.weights, self.bias, t["w_t"], t["b_t"], t["acc_t"],
                                        t["res_t"], self.stride, self.pad, self.opad)
 
-    def pixels(self, x) -> list[int]:
-        """NCHW frames as pixel beats, raster order, channels in lanes."""
-        return [pack_lanes(px, self.types["x_t"].width) for px in x.transpose(0, 2, 3, 1).reshape(-1, self.c_in)]
+    def weight_words(self) -> np.ndarray:
+        return conv_transpose_words(self.weights, self.pi, self.po)
+
+    def first_output_pixels(self) -> int:
+        """The input rows of the first output row: floor(PAD / STRIDE) + 1 (at most H)."""
+        return (min(self.pad // self.stride, self.h - 1) + 1) * self.w
 
     def cycles_per_frame(self) -> int:
         return self.cycle_model((self.h, self.w), (self.oh, self.ow), self.c_in, self.c_out, self.k, self.stride,

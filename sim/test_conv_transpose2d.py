@@ -2,9 +2,13 @@
 output paddings (bias-only rows and columns included), channels, parallelism (P = C*O, P < C, PO > 1, one
 multiplier, ragged output groups), widths, signedness, cast modes; several frames back to back in batches (TLAST
 per batch) under random idle and backpressure, every output bit-exact; cycles against the analytical count
-(:func:`fpgagen.core.transposed.conv_transpose_cycles`: RF per useful tap, no multiplication by inserted zeros)."""
+(:func:`fpgagen.core.transposed.conv_transpose_cycles`: RF per useful tap, no multiplication by inserted zeros).
+Weights from a ROM or from a RAM loaded after reset (LOADED: the words on s_axis_w with random gaps, pixels sent
+while they load; nothing issues before the last word, exactly NWords words taken, then the ROM's cycles)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -25,7 +29,7 @@ from fpgagen.core.transposed import (
 from fpgagen.rtl.memfiles import conv_transpose_bias_words, conv_transpose_words, read_memh, write_conv_transpose
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
-from fpgagen.sim.tb import ConvTransposeTB, random_codes, unpack_lanes, write_case
+from fpgagen.sim.tb import TIMING_FILE, ConvTransposeTB, random_codes, take_timing, write_case, write_timing
 
 T = FixedType.parse
 
@@ -72,10 +76,21 @@ CASES = [
 ]
 
 
+# weights LOADED into a RAM after reset (WEIGHT_SOURCE 1), same columns as CASES
+LOADED_CASES = [
+    # stride 1, 5 outputs in groups of 2, 2 and 1 (ragged), two input blocks: 54 words of 4 lanes
+    ("loaded_s1_ragged", 3, 4, 4, 5, 3, 1, 1, 0, 6, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<8,3>",
+     "ap_fixed<24,12>", "ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
+    # stride 2 with output_padding (DCGAN's shape, kernel 4), two output groups of two: 32 words of 4 lanes
+    ("loaded_s2_k4_opad", 3, 3, 2, 4, 4, 2, 1, 1, 2, "ap_fixed<8,3>", "ap_fixed<8,1>", "ap_fixed<9,3>",
+     "ap_fixed<24,12>", "ap_fixed<8,3,AP_RND,AP_SAT>"),
+]
+
+
 def test_cases_are_supported_contract():
     """Every case is a layer the contract accepts: supported geometry, a legal reuse factor, an exact
     accumulator."""
-    for name, h, w, c, o, k, s, pad, opad, rf, *types in CASES:
+    for name, h, w, c, o, k, s, pad, opad, rf, *types in CASES + LOADED_CASES:
         x_t, w_t, b_t, acc_t, res_t = (T(t) for t in types)
         assert not transposed_support(k, s, pad, opad), name
         out_hw = tuple(transposed_out_size(n, k, s, pad, opad) for n in (h, w))
@@ -162,22 +177,44 @@ def test_cycle_model_counts_the_useful_taps(s, k, pad, opad):
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_conv_transpose2d(case):
+    _run_conv_transpose2d("rom", case)
+
+
+@pytest.mark.parametrize("case", LOADED_CASES, ids=[c[0] for c in LOADED_CASES])
+def test_conv_transpose2d_loaded(case):
+    """LOADED weights: no WEIGHTS_FILE, the ROM file's words on s_axis_w after reset. Once loaded, the
+    frames take exactly the cycles of the same case with a ROM: in the stream test without pauses, every output
+    beat comes as many cycles after the previous one in both builds."""
+    rom = take_timing(_run_conv_transpose2d("rom", case))
+    loaded = take_timing(_run_conv_transpose2d("loaded", case))
+    assert loaded == rom, f"LOADED {loaded}, ROM {rom}"
+
+
+# the cocotb tests each weight source runs
+SOURCE_TESTS = {"rom": "conv_transpose2d_stream", "loaded": "conv_transpose2d_stream|conv_transpose2d_load_overlap"}
+
+
+def _run_conv_transpose2d(source, case) -> Path:
+    """Build fg_conv_transpose2d for a case with its weights at ``source`` and run that source's cocotb tests."""
     name, h, w_, c_in, c_out, k, stride, pad, opad, rf, *types = case
     x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
     pi, po = tap_split(c_in, c_out, rf)
     params = {"H": h, "W": w_, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": stride, "PAD": pad,
               "OUT_PAD": opad, "PI": pi, "PO": po, **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
               **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
-              **type_params(res_t, "OUT", cast=True)}
+              **type_params(res_t, "OUT", cast=True), **({"WEIGHT_SOURCE": 1} if source == "loaded" else {})}
     build = runner.build_dir(f"conv_transpose2d-{name}", "fg_conv_transpose2d", params)
     rng = np.random.default_rng(sum(map(ord, name)))
     w = random_codes(rng, w_t, (c_in, c_out, k, k))
     b = random_codes(rng, b_t, c_out)
     write_conv_transpose(build / "w.hex", build / "b.hex", w, b, pi, po, w_t.width, b_t.width)
     env = write_case(build, h=h, w_=w_, c_in=c_in, c_out=c_out, k=k, stride=stride, pad=pad, opad=opad, pi=pi, po=po,
-                     x_t=x_t, w_t=w_t, b_t=b_t, acc_t=acc_t, res_t=res_t, w=w, b=b)
-    params |= {"WEIGHTS_FILE": str(build / "w.hex"), "BIAS_FILE": str(build / "b.hex")}
-    runner.run("fg_conv_transpose2d", "fpgagen.sim.test_conv_transpose2d", params, build=build, extra_env=env)
+                     x_t=x_t, w_t=w_t, b_t=b_t, acc_t=acc_t, res_t=res_t, w=w, b=b, weight_source=source)
+    params |= {"BIAS_FILE": str(build / "b.hex")} | ({"WEIGHTS_FILE": str(build / "w.hex")} if source == "rom" else {})
+    (build / TIMING_FILE).unlink(missing_ok=True)
+    runner.run("fg_conv_transpose2d", "fpgagen.sim.test_conv_transpose2d", params, build=build, extra_env=env,
+               test_filter=rf"\.({SOURCE_TESTS[source]})\b")
+    return build
 
 
 @cocotb.test()
@@ -185,28 +222,39 @@ def test_conv_transpose2d(case):
 async def conv_transpose2d_stream(dut, idle, backpressure):
     """Batches of 2, 1 and 3 random frames back to back (TLAST per batch): every output pixel bit-exact with the
     golden conv_transpose2d, TLAST only on a batch's last beat; without pauses the cycles are the analytical
-    count plus the first frame's fill and at most a cycle per frame (frames follow each other without a bubble)."""
+    count plus the first frame's fill and at most a cycle per frame (frames follow each other without a bubble).
+    LOADED: the weights load first (with idle: with gaps, and the frames sent while they load), then the same
+    checks: with the RAM loaded, the ROM's cycles."""
     tb = ConvTransposeTB(dut, seed=2 * idle + backpressure)
     tb.set_pauses(idle, backpressure)
     await tb.reset()
+    await tb.load_weights(pause=0.4 if idle else 0.0, wait=not idle)
     rng = np.random.default_rng(30 + 2 * idle + backpressure)
-    x_t, res_t = tb.types["x_t"], tb.types["res_t"]
     sizes = [2, 1, 3]
-    xs = [random_codes(rng, x_t, (n, tb.c_in, tb.h, tb.w)) for n in sizes]
+    xs = tb.random_frames(rng, sizes)
     frames_total = sum(sizes)
     bound = frames_total * tb.cycles_per_frame()
     # before the first output row can start, the input rows it reads must arrive (floor(PAD/STRIDE) + 1 rows)
-    fill = (min(tb.pad // tb.stride, tb.h - 1) + 1) * tb.w + 4
+    fill = tb.first_output_pixels() + 4
     start = tb.cycles()
     await tb.send_frames([tb.pixels(x) for x in xs])
     frames = await tb.recv_frames(len(sizes), timeout_cycles=20 * bound + 2000)
     elapsed = tb.cycles() - start
-    for x, frame in zip(xs, frames, strict=True):
-        assert len(frame) == len(x) * tb.oh * tb.ow, f"{len(frame)} beats for {len(x)} frames"
-        got = np.array([unpack_lanes(beat, res_t.width, tb.c_out, res_t.signed) for beat in frame])
-        want = tb.expected(x).transpose(0, 2, 3, 1).reshape(-1, tb.c_out)
-        np.testing.assert_array_equal(got, want)
+    tb.check_frames(xs, frames)
+    if tb.w_stream is not None:
+        tb.check_loaded()
     if not idle and not backpressure:
         dut._log.info("%d cycles for %d frames: bound %d (%.3f), fill %d", elapsed, frames_total, bound,
                       elapsed / bound, fill)
         assert bound <= elapsed <= bound + fill + frames_total, f"{elapsed} cycles, bound {bound} + fill {fill}"
+        # test_*_loaded compares a LOADED build's with a ROM build's: the cycles between consecutive output beats
+        write_timing(beat_gaps=np.diff(tb.beats_out.cycles).tolist())
+
+
+@cocotb.test()
+@cocotb.parametrize(backpressure=[False, True])
+async def conv_transpose2d_load_overlap(dut, backpressure):
+    """LOADED: frames sent at once after reset while the weights load with gaps: nothing issues before the last
+    word, every output bit-exact, exactly NWords words taken (ConvStageTB.check_load_overlap)."""
+    tb = ConvTransposeTB(dut, seed=50 + backpressure)
+    await tb.check_load_overlap(np.random.default_rng(50 + backpressure), [2, 1, 3], backpressure)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
@@ -17,7 +17,7 @@ from fpgagen.core.folding import dense_split, legal_parallelism
 from fpgagen.rtl.memfiles import dense_words, write_dense
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
-from fpgagen.sim.tb import StreamTB, pack_lanes, pause_generator, random_codes, read_case, unpack_lanes, write_case
+from fpgagen.sim.tb import StreamTB, WeightStream, pack_lanes, random_codes, read_case, unpack_lanes, write_case
 
 T = FixedType.parse
 
@@ -119,22 +119,12 @@ class TB(StreamTB):
         self.types = {k: T(scalars[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
         self.w, self.b = arrays["w"], arrays["b"]
         self.weight_source = scalars.get("weight_source", "rom")
-        self.weights = None
-        if self.weight_source != "rom":
-            from cocotbext.axi import AxiStreamBus, AxiStreamSource
+        self.weights = WeightStream(self) if self.weight_source != "rom" else None
 
-            self.weights = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_w"), dut.clk_i, dut.rst_ni,
-                                           reset_active_level=False, byte_lanes=1)
-            self.weights.log.setLevel("WARNING")
-            cocotb.start_soon(self._count_words())
-        self.words_taken = 0  # s_axis_w handshakes
-
-    async def _count_words(self) -> None:
-        while True:
-            await RisingEdge(self.dut.clk_i)
-            bus = self.dut
-            if bus.rst_ni.value and bus.s_axis_w_tvalid.value and bus.s_axis_w_tready.value:
-                self.words_taken += 1
+    @property
+    def words_taken(self) -> int:
+        """s_axis_w handshakes (since the last ``weights.taken.cycles.clear()``)."""
+        return 0 if self.weights is None else self.weights.taken.count
 
     def words(self, w=None) -> list[int]:
         """The weight words of ``w`` (default the case's) as s_axis_w beats, in ROM order."""
@@ -143,16 +133,14 @@ class TB(StreamTB):
     def set_weight_pause(self, probability: float) -> None:
         """Random idle cycles on the weight stream (0: never idle)."""
         if self.weights is not None:
-            self.weights.set_pause_generator(pause_generator(self.rng, probability) if probability else None)
+            self.weights.set_pause(probability)
 
     async def send_weights(self, vectors: int, w=None) -> None:
         """LOADED: the words once; STREAMED: the words for each of ``vectors`` vectors; ROM: nothing."""
-        from cocotbext.axi import AxiStreamFrame
-
         if self.weight_source == "loaded":
-            await self.weights.send(AxiStreamFrame(tdata=self.words(w)))
+            await self.weights.send(self.words(w))
         elif self.weight_source == "streamed":
-            await self.weights.send(AxiStreamFrame(tdata=self.words(w) * vectors))
+            await self.weights.send(self.words(w) * vectors)
 
     def expected(self, x, w=None):
         t = self.types
@@ -244,7 +232,7 @@ async def dense_reload(dut):
     tb.weights.clear()
     await tb.reset()
     for w in (tb.w, random_codes(rng, w_t, (tb.n_out, tb.n_in))):
-        tb.words_taken = 0
+        tb.weights.taken.cycles.clear()
         xs = [random_codes(rng, x_t, (n, tb.n_in)) for n in (2, 5)]
         await tb.send_weights(1, w)
         await tb.send_weights(1, random_codes(rng, w_t, (tb.n_out, tb.n_in)))  # never taken

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -22,6 +23,29 @@ def test_every_module_has_a_config():
 @pytest.mark.parametrize("case", CONFIGS, ids=[c[0] for c in CONFIGS])
 def test_lint(case):
     _, module, params = case
+    result = _lint(module, params)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+# (module, parameters, the $fatal's message): weight sources a module refuses
+REFUSED = [
+    ("fg_conv_transpose2d", {"WEIGHT_SOURCE": 2}, r"WEIGHT_SOURCE=2 .*fg_conv_transpose2d_ws"),
+    ("fg_conv2d", {"WEIGHT_SOURCE": 2}, r"WEIGHT_SOURCE=2 .*once per pixel"),
+    ("fg_conv_transpose2d", {"WEIGHT_SOURCE": 0}, r"WEIGHTS_FILE with WEIGHT_SOURCE=0"),
+]
+
+
+@pytest.mark.parametrize("module,params,message", REFUSED, ids=[f"{m}-{p}" for m, p, _ in REFUSED])
+def test_refused_weight_source(module, params, message):
+    """STREAMED weights through fg_conv2d or fg_conv_transpose2d (a stream per output pixel: the streamed transposed
+    convolution is fg_conv_transpose2d_ws), and a ROM without WEIGHTS_FILE, stop elaboration with a $fatal."""
+    result = _lint(module, {**params, "BIAS_FILE": "b.hex"})
+    assert result.returncode != 0 and re.search(rf"%(Warning|Error)-USERFATAL: .*{message}", result.stderr), \
+        result.stderr
+
+
+def _lint(module: str, params: dict) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` of ``module`` with ``params`` over every library source."""
     runner.setup_path()
     folder = runner.verilator_bin_dir()
     if folder is None:
@@ -31,5 +55,4 @@ def test_lint(case):
     cmd = [str(folder / "verilator"), "--lint-only", "-Wall", "--quiet", "--top-module", module]
     cmd += [f"-G{k}={hdl_value(v)}" for k, v in params.items()]
     cmd += [str(p) for p in sv_sources()]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    return subprocess.run(cmd, capture_output=True, text=True)

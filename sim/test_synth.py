@@ -5,7 +5,7 @@ WebAssembly build). Each configuration costs ~4 s, so only the configurations in
 other modules (fg_requant, fg_mac_array, fg_beat_reg, fg_axis_reg, fg_window2d, fg_f32_to_fixed,
 fg_fixed_to_f32, fg_repack) are inside them. One yosys process for all; each configuration must report its
 statistics, no errors. A LOADED fg_dense's weight RAM must map to block RAM on xc7 and to URAM288 with
-``-family xcup -uram``."""
+``-family xcup -uram``, a LOADED fg_conv_transpose2d's to block RAM on xc7."""
 
 
 from __future__ import annotations
@@ -68,21 +68,34 @@ def synthesize(cmd: list[str], work: Path) -> None:
         assert stat.exists() and f"=== {module} ===" in stat.read_text(), f"no statistics for {name}"
 
 
-# A LOADED fg_dense's weight RAM, the memory and the cells it must map to: 512 x 64 bits -> block RAM on xc7;
-# 4096 x 72 bits (one UltraRAM's 288 Kb) -> URAM288 with -uram on UltraScale+
+# A LOADED stage's weight RAM, the memory and the cells it must map to: fg_dense 512 x 64 bits -> block RAM on
+# xc7; 4096 x 72 bits (one UltraRAM's 288 Kb) -> URAM288 with -uram on UltraScale+; fg_conv_transpose2d
+# NOG * K * K * C_IN / PI = 4 * 16 * 8 = 512 words of PI * PO = 2 lanes, 512 x 16 bits -> block RAM on xc7
 LOADED_RAMS = [
-    ("xc7", "-family xc7", {"N_IN": 64, "N_OUT": 64, "P": 8}, "t:RAMB36E1 t:RAMB18E1 %u"),
-    ("xcup_uram", "-family xcup -uram", {"N_IN": 144, "N_OUT": 256, "P": 9}, "t:URAM288"),
+    ("xc7", "-family xc7", "fg_dense", {"N_IN": 64, "N_OUT": 64, "P": 8}, "t:RAMB36E1 t:RAMB18E1 %u"),
+    ("xcup_uram", "-family xcup -uram", "fg_dense", {"N_IN": 144, "N_OUT": 256, "P": 9}, "t:URAM288"),
+    ("conv_transpose_xc7", "-family xc7", "fg_conv_transpose2d",
+     {"H": 4, "W": 4, "C_IN": 8, "C_OUT": 8, "K": 4, "STRIDE": 2, "PAD": 1, "OUT_PAD": 0, "PI": 1, "PO": 2},
+     "t:RAMB36E1 t:RAMB18E1 %u"),
 ]
+
+
+def _bias_words(module: str, shape: dict) -> np.ndarray:
+    """Some biases as the bias ROM words of ``module`` with parameters ``shape``."""
+    from fpgagen.rtl.memfiles import bias_words, conv_transpose_bias_words
+
+    if module == "fg_dense":
+        return bias_words(np.arange(shape["N_OUT"]) % 100, shape["N_IN"], shape["P"])
+    return conv_transpose_bias_words(np.arange(shape["C_OUT"]) % 100, shape["PO"])
 
 
 @pytest.mark.slow(20)
 def test_loaded_weights_map_to_ram():
-    """fg_dense with WEIGHT_SOURCE LOADED (written from s_axis_w after reset, since UltraRAM has no initial
-    contents): its weight RAM (one write port, one synchronous read port with the stall as read enable) maps to
-    block RAM on xc7 and to UltraRAM with ``synth_xilinx -family xcup -uram``, nothing of it left to flip-flops.
-    Synthesis runs up to memory mapping (``-run :map_ffram``)."""
-    from fpgagen.rtl.memfiles import bias_words, write_memh
+    """fg_dense and fg_conv_transpose2d with WEIGHT_SOURCE LOADED (written from s_axis_w after reset, since
+    UltraRAM has no initial contents): the weight RAM (one write port, one synchronous read port with the stall as
+    read enable) maps to block RAM on xc7 and (fg_dense) to UltraRAM with ``synth_xilinx -family xcup -uram``,
+    nothing of it left to flip-flops. Synthesis runs up to memory mapping (``-run :map_ffram``)."""
+    from fpgagen.rtl.memfiles import write_memh
 
     cmd = yosys_command()
     if cmd is None:
@@ -96,14 +109,14 @@ def test_loaded_weights_map_to_ram():
         types = {"X_W": 8, "X_F": 4, "W_W": 8, "W_F": 6, "B_W": 8, "B_F": 4, "ACC_W": 24, "ACC_F": 10, "OUT_W": 8,
                  "OUT_F": 4}
         script = []
-        for name, family, shape, cells in LOADED_RAMS:
+        for name, family, module, shape, cells in LOADED_RAMS:
             bias = f"b_{name}.hex"
-            write_memh(work / bias, bias_words(np.arange(shape["N_OUT"]) % 100, shape["N_IN"], shape["P"]), 8)
+            write_memh(work / bias, _bias_words(module, shape), 8)
             params = {**shape, **types, "WEIGHT_SOURCE": 1, "BIAS_FILE": bias}
             overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in params.items())
             script += ["design -reset", f"log === loaded {name} ===",
-                       f"read_slang --threads 1 --top fg_dense {overrides} {files}",
-                       f"synth_xilinx {family} -top fg_dense -run :map_ffram",
+                       f"read_slang --threads 1 --top {module} {overrides} {files}",
+                       f"synth_xilinx {family} -top {module} -run :map_ffram",
                        f"select -assert-min 1 {cells} n:*w_ram* %i",
                        "select -assert-none t:$mem_v2 n:*w_ram* %i", f"tee -o ram_{name}.txt stat"]
         (work / "loaded.ys").write_text("\n".join(script) + "\n")

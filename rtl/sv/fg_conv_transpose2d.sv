@@ -24,47 +24,66 @@
 // free: a registered row count, independent of m_axis_tready.
 //
 // Pipeline: issue (walk output pixel -> output group -> tap row -> tap column -> input block, form the weight
-// ROM and line buffer addresses) -> execute (ROM word and input pixel read synchronously with the stall as
+// memory and line buffer addresses) -> execute (weight word and input pixel read synchronously with the stall as
 // read enable; PI x PO products, accumulate and cast in fg_mac_array; into the output register, fg_beat_reg).
-// An output beat is valid two cycles after the last issue cycle of its pixel. Weight ROM word
+// An output beat is valid two cycles after the last issue cycle of its pixel. Weight word
 // ((og * K + ty) * K + tx) * (C_IN / PI) + ib holds in lane po * PI + pi the weight
 // w[ib * PI + pi][og * PO + po][ty][tx] (0 beyond C_OUT); the bias ROM is fg_dense's, NOG words of PO lanes
 // (fpgagen.rtl.memfiles.write_conv_transpose).
+//
+// Where the weights live (WEIGHT_SOURCE). The weight memory holds NWords = NOG * K * K * C_IN / PI words of
+// PI * PO lanes (the word order and lane layout above, the ROM file's). An output pixel reads the words of its
+// useful taps, every pixel again, so the words must stay on chip; a layer whose weights do not fit streams them
+// through fg_conv_transpose2d_ws instead (each word once per frame), not through this module. Weight words arrive
+// on s_axis_w (one word per beat, no TLAST) in the ROM file's order (fpgagen.rtl.memfiles.conv_transpose_words;
+// from DMA beats through fg_weight_gearbox):
+//   0 ROM       $readmemh(WEIGHTS_FILE) initialises a ROM. s_axis_w_tready is 0 and the s_axis_w inputs are
+//               unused.
+//   1 LOADED    a RAM of NWords words (one write port, one synchronous read port: block RAM or UltraRAM, which
+//               the bitstream cannot initialise) written once after reset: the first NWords beats on s_axis_w go
+//               to addresses 0, 1, ...; then s_axis_w_tready stays 0 until the next reset. Input pixels may be
+//               accepted into the line buffer while loading, but nothing issues until the last word is written;
+//               from then on the timing is ROM's.
 // The accumulator keeps ACC_W bits and wraps (see fg_mac_array).
 // TLAST: the last output beat of a frame carries the OR of that frame's input TLASTs (as fg_window2d).
 
 `default_nettype none
 
 module fg_conv_transpose2d #(
-  parameter int unsigned H            = 4,     // input rows
-  parameter int unsigned W            = 4,     // input columns
-  parameter int unsigned C_IN         = 1,     // input channels
-  parameter int unsigned C_OUT        = 1,     // output channels
-  parameter int unsigned K            = 3,     // kernel size (K x K)
-  parameter int unsigned STRIDE       = 2,     // stride, 1 or 2
-  parameter int unsigned PAD          = 1,     // torch padding, 0 .. K - 1
-  parameter int          OUT_PAD      = 1,     // torch output_padding, PAD - K + 1 .. STRIDE - 1 (< 0: end crop)
-  parameter int unsigned PI           = 1,     // input channels per output per cycle, divides C_IN
-  parameter int unsigned PO           = 1,     // outputs per cycle, 1 .. C_OUT (PI * PO multipliers)
-  parameter int unsigned X_W          = 8,     // input width
-  parameter int          X_F          = 4,     // input fraction bits
-  parameter bit          X_SIGNED     = 1'b1,  // input signed (else unsigned)
-  parameter int unsigned W_W          = 8,     // weight width (signed)
-  parameter int          W_F          = 4,     // weight fraction bits
-  parameter int unsigned B_W          = 8,     // bias width (signed)
-  parameter int          B_F          = 4,     // bias fraction bits
-  parameter int unsigned ACC_W        = 24,    // accumulator width (signed)
-  parameter int          ACC_F        = 8,     // accumulator fraction bits
-  parameter int unsigned OUT_W        = 8,     // result width
-  parameter int          OUT_F        = 4,     // result fraction bits
-  parameter bit          OUT_SIGNED   = 1'b1,  // result signed (else unsigned)
-  parameter int unsigned ROUNDING     = 0,     // result rounding code (fg_requant)
-  parameter int unsigned OVERFLOW     = 0,     // result overflow code (fg_requant)
-  parameter string       WEIGHTS_FILE = "",    // $readmemh file: NOG*K*K*C_IN/PI words of PI*PO weights
-  parameter string       BIAS_FILE    = ""     // $readmemh file: NOG words of PO biases
+  parameter int unsigned H             = 4,     // input rows
+  parameter int unsigned W             = 4,     // input columns
+  parameter int unsigned C_IN          = 1,     // input channels
+  parameter int unsigned C_OUT         = 1,     // output channels
+  parameter int unsigned K             = 3,     // kernel size (K x K)
+  parameter int unsigned STRIDE        = 2,     // stride, 1 or 2
+  parameter int unsigned PAD           = 1,     // torch padding, 0 .. K - 1
+  parameter int          OUT_PAD       = 1,     // torch output_padding, PAD - K + 1 .. STRIDE - 1 (< 0: end crop)
+  parameter int unsigned PI            = 1,     // input channels per output per cycle, divides C_IN
+  parameter int unsigned PO            = 1,     // outputs per cycle, 1 .. C_OUT (PI * PO multipliers)
+  parameter int unsigned X_W           = 8,     // input width
+  parameter int          X_F           = 4,     // input fraction bits
+  parameter bit          X_SIGNED      = 1'b1,  // input signed (else unsigned)
+  parameter int unsigned W_W           = 8,     // weight width (signed)
+  parameter int          W_F           = 4,     // weight fraction bits
+  parameter int unsigned B_W           = 8,     // bias width (signed)
+  parameter int          B_F           = 4,     // bias fraction bits
+  parameter int unsigned ACC_W         = 24,    // accumulator width (signed)
+  parameter int          ACC_F         = 8,     // accumulator fraction bits
+  parameter int unsigned OUT_W         = 8,     // result width
+  parameter int          OUT_F         = 4,     // result fraction bits
+  parameter bit          OUT_SIGNED    = 1'b1,  // result signed (else unsigned)
+  parameter int unsigned ROUNDING      = 0,     // result rounding code (fg_requant)
+  parameter int unsigned OVERFLOW      = 0,     // result overflow code (fg_requant)
+  parameter int unsigned WEIGHT_SOURCE = 0,     // where the weights live: 0 ROM, 1 LOADED (above)
+  parameter string       WEIGHTS_FILE  = "",    // $readmemh file: NOG*K*K*C_IN/PI words of PI*PO weights (ROM only)
+  parameter string       BIAS_FILE     = ""     // $readmemh file: NOG words of PO biases
 ) (
   input  logic                   clk_i,
   input  logic                   rst_ni,
+
+  input  logic [PI*PO*W_W-1:0]   s_axis_w_tdata,   // one weight word (PI*PO lanes of W_W bits) per beat
+  input  logic                   s_axis_w_tvalid,
+  output logic                   s_axis_w_tready,
 
   input  logic [C_IN*X_W-1:0]    s_axis_tdata,
   input  logic                   s_axis_tlast,
@@ -126,19 +145,21 @@ module fg_conv_transpose2d #(
     $fatal(1, "fg_conv_transpose2d: need PI | C_IN and 1 <= PO <= C_OUT (PI=%0d PO=%0d C_IN=%0d C_OUT=%0d)",
            PI, PO, C_IN, C_OUT);
   end
-  if (WEIGHTS_FILE == "" || BIAS_FILE == "") begin : gen_err_files
-    $fatal(1, "fg_conv_transpose2d: WEIGHTS_FILE and BIAS_FILE must name $readmemh files");
+  if (WEIGHT_SOURCE > 1) begin : gen_err_source
+    $fatal(1, "fg_conv_transpose2d: WEIGHT_SOURCE=%0d (0 ROM, 1 LOADED; streamed weights: fg_conv_transpose2d_ws)",
+           WEIGHT_SOURCE);
+  end
+  if ((WEIGHT_SOURCE == 0 && WEIGHTS_FILE == "") || BIAS_FILE == "") begin : gen_err_files
+    $fatal(1, "fg_conv_transpose2d: BIAS_FILE (and WEIGHTS_FILE with WEIGHT_SOURCE=0) must name $readmemh files");
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Memories: weights, biases, the line buffer ring (slot s, column c at s * W + c) and per slot the TLAST flag
-  // of a frame's last row
-  logic [P*W_W-1:0] w_rom [NWords];
+  // Memories: biases, the line buffer ring (slot s, column c at s * W + c) and per slot the TLAST flag of a
+  // frame's last row (the weight memory is with the execute stage below)
   logic [PO*B_W-1:0] b_rom [NOG];
   logic [PxW-1:0] lb_ram [NR*W];
   logic [NR-1:0] slot_last_q;
   initial begin
-    $readmemh(WEIGHTS_FILE, w_rom);
     $readmemh(BIAS_FILE, b_rom);
   end
 
@@ -204,6 +225,7 @@ module fg_conv_transpose2d #(
   logic [AddrW-1:0] w_addr;
   logic [SlotW-1:0] last_slot;
   logic no_tap, first, group_done, pixel_done, row_done, frame_done, rows_ready, issue, stall;
+  logic w_ready;  // the weight memory can be read (ROM: always; LOADED: once loaded)
   logic ib_last, mx_last, my_last, og_last, x_last, y_last;
   int mlo_y, mhi_y, mlo_x, mhi_x, my, mx, iy, ix, ty, tx, lo_row, hi_row, rd_slot, end_slot;
   int slot_base, ty_off, tx_off;  // rd_slot * W, ty * K * NIB, tx * NIB: muxes over constants, not multipliers
@@ -268,7 +290,9 @@ module fg_conv_transpose2d #(
     rows_ready = int'(held_q) >= hi_row - int'(base_row_q) + 1;
   end
 
-  assign issue = rows_ready && !stall;
+  // Only the issue waits for the weights: the input side fills the line buffer meanwhile, and once w_ready is
+  // high (for good, until the next reset) every cycle is ROM's
+  assign issue = rows_ready && !stall && w_ready;
 
   always_comb begin
     y_d = y_q;
@@ -383,7 +407,7 @@ module fg_conv_transpose2d #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Execute stage registers (ROM and line buffer outputs, control), held while stalled
+  // Execute stage registers (weight word, bias ROM and line buffer outputs, control), held while stalled
   logic ex_valid_q, ex_first_q, ex_no_tap_q, ex_group_done_q, ex_pixel_done_q, ex_last_q;
   logic [OgW-1:0] ex_og_q;
   logic [IbW-1:0] ex_ib_q;
@@ -402,7 +426,6 @@ module fg_conv_transpose2d #(
 
   always_ff @(posedge clk_i) begin
     if (!stall) begin
-      ex_w_q <= w_rom[w_addr];
       ex_b_q <= b_rom[og_q];
       ex_px_q <= lb_ram[lb_addr];
       ex_ib_q <= ib_q;
@@ -412,6 +435,66 @@ module fg_conv_transpose2d #(
       ex_group_done_q <= group_done;
       ex_pixel_done_q <= pixel_done;
       ex_last_q <= frame_done && slot_last_q[last_slot];
+    end
+  end
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Weight word into the execute register, by WEIGHT_SOURCE
+  if (WEIGHT_SOURCE == 0) begin : gen_rom
+    logic [P*W_W-1:0] w_rom [NWords];
+    initial begin
+      $readmemh(WEIGHTS_FILE, w_rom);
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (!stall) begin
+        ex_w_q <= w_rom[w_addr];
+      end
+    end
+
+    assign w_ready = 1'b1;
+    assign s_axis_w_tready = 1'b0;
+    logic unused_w;
+    assign unused_w = ^{s_axis_w_tdata, s_axis_w_tvalid};
+  end else begin : gen_loaded
+    logic [P*W_W-1:0] w_ram [NWords];
+    logic [AddrW-1:0] w_wr_addr_d, w_wr_addr_q;
+    logic loaded_d, loaded_q, write;
+
+    assign write = s_axis_w_tvalid && !loaded_q;
+    assign s_axis_w_tready = !loaded_q;
+    assign w_ready = loaded_q;
+
+    always_comb begin
+      w_wr_addr_d = w_wr_addr_q;
+      loaded_d = loaded_q;
+      if (write) begin
+        w_wr_addr_d = w_wr_addr_q + AddrW'(1);
+        loaded_d = w_wr_addr_q == AddrW'(NWords - 1);
+      end
+    end
+
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        w_wr_addr_q <= '0;
+        loaded_q <= 1'b0;
+      end else begin
+        w_wr_addr_q <= w_wr_addr_d;
+        loaded_q <= loaded_d;
+      end
+    end
+
+    // one write port, one synchronous read port with the stall as read enable: block RAM or UltraRAM
+    always_ff @(posedge clk_i) begin
+      if (write) begin
+        w_ram[w_wr_addr_q] <= s_axis_w_tdata;
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (!stall) begin
+        ex_w_q <= w_ram[w_addr];
+      end
     end
   end
 
