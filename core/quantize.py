@@ -283,9 +283,9 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         "calibration": {"latents": calibration.latents, "seed": calibration.seed,
                         "peaks": {lr.name: round(p, 6) for lr, p in zip(layers, calibration.peaks, strict=True)}},
     }
-    streamed = any(lr.placement == "streamed" for lr in layers)
+    off_rom = any(lr.placement != "rom" for lr in layers)  # the ports load or stream those weights
     quantized = QuantizedModel(model.name, input_t, layers, model.output_range, info,
-                               budget.ports if streamed else None)
+                               budget.ports if off_rom else None)
     quantized.validate()
     return quantized
 

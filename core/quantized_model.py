@@ -142,7 +142,9 @@ class QuantizedModel:
         layers: in order.
         output_range: (low, high) of the generator's output activation.
         info: provenance and calibration (free-form, JSON-serializable).
-        weight_ports: the board's ports that stream the weights of its ``streamed`` layers (None when it has none).
+        weight_ports: the board's ports that carry the weights of its ``loaded`` layers (once, after reset) and its
+            ``streamed`` layers (every image): their beat width sets the ``.weights`` layout (None when every
+            layer is in ROM).
     """
 
     name: str
@@ -293,8 +295,8 @@ class QuantizedModel:
             elif lr.placement == "streamed" and lr.kind not in STREAMABLE:
                 problems.append(f"{where}: cannot be streamed (only {', '.join(STREAMABLE)} layers read each weight "
                                 "once per image)")
-            elif lr.placement == "streamed" and self.weight_ports is None:
-                problems.append(f"{where}: streamed, but the model names no weight ports")
+            elif lr.placement != "rom" and self.weight_ports is None:
+                problems.append(f"{where}: {lr.placement}, but the model names no weight ports to carry its weights")
             prev_shape, prev_t = lr.out_shape, lr.result_t
         if self.layers and len(self.layers[0].in_shape) != 1:
             problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")

@@ -7,17 +7,21 @@ arithmetic layer with an exact accumulator (as the QuantizedModel requires) and 
 - :func:`random_transposed_model`: ``Dense -> activation -> reshape -> (ConvTranspose2d -> activation) x 1..2``,
   the first transposed convolution's geometry (stride, kernel, padding, output_padding) taken in turn from
   :data:`TRANSPOSED_GEOMETRIES` by the seed, so seeds ``0 .. len(TRANSPOSED_GEOMETRIES) - 1`` cover every
-  supported one with a non-negative output_padding.
+  supported one with a non-negative output_padding;
+- :func:`randomly_placed`: either with its weights placed at random (ROM, loaded, streamed) behind random weight
+  ports and DDR bandwidth.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
 
 from fpgagen.core.fixed import OVERFLOW, ROUNDING, FixedType
-from fpgagen.core.folding import reuse_factors
+from fpgagen.core.folding import STREAMABLE, WeightPorts, reuse_factors
+from fpgagen.core.layers import ARITHMETIC
 from fpgagen.core.quantize import exact_accumulator
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.core.transposed import TRANSPOSED_KERNELS, TRANSPOSED_STRIDES, transposed_out_size, transposed_support
@@ -158,3 +162,23 @@ def random_transposed_model(seed: int) -> QuantizedModel:
     model = QuantizedModel(f"random_transposed{seed}", input_t, layers, (-1.0, 1.0), {"random_seed": seed})
     model.validate()
     return model
+
+
+def randomly_placed(model: QuantizedModel, seed: int) -> QuantizedModel:
+    """A copy of ``model`` whose arithmetic layers' weights are placed at random (``rom``, ``loaded``, or
+    ``streamed`` where the kind allows it; at least one layer off the ROMs), behind weight ports of 64 or 128 bits
+    and a DDR that gives them between a quarter of a beat and two beats per cycle in all (tight enough to stall a
+    streamed layer often). Same model and seed, same result."""
+    rng = np.random.default_rng(seed)
+    placed = copy.deepcopy(model)
+    arith = [lr for lr in placed.layers if lr.kind in ARITHMETIC]
+    for lr in arith:
+        where = ["rom", "loaded"] + (["streamed"] if lr.kind in STREAMABLE else [])
+        lr.placement = str(rng.choice(where))
+    if all(lr.placement == "rom" for lr in arith):
+        arith[int(rng.integers(len(arith)))].placement = "loaded"
+    bits = int(rng.choice([64, 128]))
+    placed.weight_ports = WeightPorts(bits, len(arith), float(bits * rng.uniform(0.25, 2.0)))
+    placed.name = f"{model.name}_placed{seed}"
+    placed.validate()
+    return placed

@@ -11,9 +11,20 @@ The top mirrors hls4ml's io_stream dataflow behind its VivadoAccelerator wrapper
     aclk, aresetn,
     s_axis_tdata[31:0], s_axis_tlast, s_axis_tvalid, s_axis_tready,   // latents, one float32 per beat
     m_axis_tdata[31:0], m_axis_tlast, m_axis_tvalid, m_axis_tready    // images, one float32 per beat
+    s_axis_w<k>_tdata[B-1:0], _tlast, _tvalid, _tready                // weights of the k-th loaded/streamed layer
 
-Stages per layer kind: dense -> ``fg_dense``; conv2d -> ``fg_conv2d``; relu / leaky_relu / tanh / sigmoid ->
-``fg_relu`` / ``fg_leaky_relu`` / ``fg_lut_act``; upsample -> ``fg_upsample``. A reshape (vector -> C x H x W)
+Weights (``Layer.placement``, planned by :mod:`fpgagen.core.folding`): a ``rom`` layer's weights are ``$readmemh``
+files; every ``loaded`` or ``streamed`` layer gets a weight port ``s_axis_w<k>`` (k in stream order) of the board's
+HP port width B (``model.weight_ports.bits``), an ``fg_weight_gearbox`` turning its beats into the stage's weight
+words, and a pass in ``<top>.weights.bin`` (:class:`WeightStream`: offset, bytes and beats of each; the layout of
+:mod:`fpgagen.core.weight_stream`). A loaded layer (``WEIGHT_SOURCE`` 1: a RAM, block RAM or UltraRAM) takes its
+pass once after reset, a streamed one a pass per image (a dense: ``fg_dense`` ``WEIGHT_SOURCE`` 2; a transposed
+convolution: ``fg_conv_transpose2d_ws``, weight-stationary). Streamed passes share the DDR: :attr:`GeneratedDesign.
+ddr_cycles` is their bound at the board's derated bandwidth, part of :attr:`GeneratedDesign.bound_cycles`.
+
+Stages per layer kind: dense -> ``fg_dense``; conv2d -> ``fg_conv2d``; conv_transpose2d -> ``fg_conv_transpose2d``
+(streamed: ``fg_conv_transpose2d_ws``); relu / leaky_relu / tanh / sigmoid -> ``fg_relu`` / ``fg_leaky_relu`` /
+``fg_lut_act``; upsample -> ``fg_upsample``. A reshape (vector -> C x H x W)
 has no stage of its own: the dense before it streams its result as H*W pixel beats of C lanes
 (``OUT_LANES = C``), with its output rows permuted (the "view fix"): RTL output ``(y*W + x)*C + c`` is torch
 output ``c*H*W + y*W + x``, so the flat vector is already channels-last and beat ``y*W + x`` is pixel (y, x).
@@ -39,18 +50,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from fpgagen.core import golden
-from fpgagen.core.folding import stage_cost, streamed_reshape
-from fpgagen.core.layers import ACTIVATIONS, implementation, implements, require
+from fpgagen.core.folding import WeightPorts, input_bits, stage_cost, streamed_reshape
+from fpgagen.core.layers import ACTIVATIONS, implementation, implements, realises, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.core.transposed import tap_split
+from fpgagen.core.weight_stream import pack_pass
 from fpgagen.rtl import sv_sources
-from fpgagen.rtl.memfiles import conv_weights_as_dense, write_conv_transpose, write_dense, write_table
+from fpgagen.rtl.memfiles import (
+    bias_words,
+    conv_transpose_bias_words,
+    conv_transpose_words,
+    conv_weights_as_dense,
+    dense_words,
+    write_memh,
+    write_table,
+)
 from fpgagen.rtl.params import type_params
 
 ELEMENTWISE = ACTIVATIONS  # stages that keep the stream's shape
@@ -70,6 +92,9 @@ class Stage:
         hls_multipliers: weights / reuse_factor, what hls4ml instantiates (0 otherwise).
         cycles_per_image: analytical cycles per image when it is never starved or blocked.
         fifo_depth: depth of the fg_axis_fifo behind the stage (0: the last stage).
+        placement: where an arithmetic stage's weights live (``rom``, ``loaded``, ``streamed``).
+        weight_words: the weight words a ``loaded`` or ``streamed`` stage reads from its weight port, one pass in
+            order (None for a ROM).
     """
 
     name: str
@@ -84,6 +109,24 @@ class Stage:
     cycles_per_image: int = 0
     fifo_depth: int = 0
     params: dict = field(default_factory=dict)
+    placement: str = "rom"
+    weight_words: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class WeightStream:
+    """A top-level weight port ``s_axis_w<port>`` and the stage behind it: each pass is ``beats`` beats of the
+    port's width, ``nbytes`` bytes at ``offset`` in the design's weights file (the layout of
+    :mod:`fpgagen.core.weight_stream`), sent once after reset (``loaded``) or once per image (``streamed``)."""
+
+    port: int
+    layer: str
+    placement: str
+    word_bits: int
+    words: int
+    beats: int
+    offset: int
+    nbytes: int
 
 
 @dataclass
@@ -97,6 +140,11 @@ class GeneratedDesign:
         sources: every HDL file to compile (library modules, then the top).
         stages: in stream order.
         latent_dim, image_shape: the stream contract (beats in = latent_dim, beats out = prod(image_shape)).
+        weight_streams: the weight ports, in port order (none when every weight is a ROM).
+        weight_beat_bits: bits of a weight port's beat (the board's HP port; 0 without weight ports).
+        weights_file: every weight port's pass, concatenated (None without weight ports).
+        ddr_cycles: cycles per image the DDR needs for every streamed pass at the weight ports' derated bandwidth
+            (0 when nothing is streamed): a bound of the pipeline beside its slowest stage.
     """
 
     top: str
@@ -106,11 +154,16 @@ class GeneratedDesign:
     stages: list[Stage]
     latent_dim: int
     image_shape: tuple[int, ...]
+    weight_streams: list[WeightStream] = field(default_factory=list)
+    weight_beat_bits: int = 0
+    weights_file: Path | None = None
+    ddr_cycles: int = 0
 
     @property
     def bound_cycles(self) -> int:
-        """Cycles per image of the slowest stage: the steady-state bound of the pipeline."""
-        return max(s.cycles_per_image for s in self.stages)
+        """Cycles per image of the slowest stage, or of the DDR streaming the weights when that is slower: the
+        steady-state bound of the pipeline."""
+        return max(self.ddr_cycles, *(s.cycles_per_image for s in self.stages))
 
     @property
     def bottleneck(self) -> Stage:
@@ -121,8 +174,8 @@ class GeneratedDesign:
         return sum(s.multipliers for s in self.stages)
 
     def summary(self) -> str:
-        rows = [f"{self.top}: bound {self.bound_cycles} cycles/image ({self.bottleneck.name}), "
-                f"{self.multipliers} multipliers",
+        slowest = "the DDR" if self.ddr_cycles > self.bottleneck.cycles_per_image else self.bottleneck.name
+        rows = [f"{self.top}: bound {self.bound_cycles} cycles/image ({slowest}), {self.multipliers} multipliers",
                 f"  {'stage':18s} {'module':14s} {'lanes':>11s} {'beats':>9s} {'P':>5s} {'P hls4ml':>8s} "
                 f"{'cycles':>7s} {'fifo':>5s}"]
         for s in self.stages:
@@ -134,6 +187,9 @@ class GeneratedDesign:
 
     def to_json(self) -> dict:
         d = asdict(self)
+        for stage in d["stages"]:
+            stage.pop("weight_words")
+        d["weights_file"] = str(self.weights_file) if self.weights_file else None
         d["top_file"] = str(self.top_file)
         d["mem_files"] = [str(p) for p in self.mem_files]
         d["sources"] = [str(p) for p in self.sources]
@@ -150,9 +206,12 @@ def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, in
 
 
 def model_hash(model: QuantizedModel) -> str:
-    """A short digest of everything that shapes the hardware (types, shapes, codes, reuse factors)."""
+    """A short digest of everything that shapes the hardware (types, shapes, codes, reuse factors, placements and
+    weight ports)."""
     h = hashlib.sha1()
     h.update(str(model.input_t).encode())
+    if model.weight_ports is not None:  # the weight ports' width (a model all in ROM keeps its old hash)
+        h.update(json.dumps(model.weight_ports.to_json(), sort_keys=True).encode())
     for lr in model.layers:
         h.update(json.dumps(lr.to_json(), sort_keys=True).encode())
         for arr in (lr.weight, lr.bias):
@@ -212,7 +271,7 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     require("rtl", model.layers)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = f"fg_top_{model.name}_{model_hash(model)}"
+    top = f"fg_top_{re.sub(r'[^A-Za-z0-9_]', '_', model.name)}_{model_hash(model)}"  # a SystemVerilog name
     mem_files: list[Path] = []
     stages: list[Stage] = []
 
@@ -226,9 +285,11 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     def lanes_beats(s: tuple[int, ...]) -> tuple[int, int]:
         return (s[0], s[1] * s[2]) if len(s) == 3 else (s[0], 1)
 
+    x_bits = input_bits(model.layers)
     for lr, reshape in _plan(model):
         lanes_in, beats_in = lanes_beats(shape)
-        stage, files = implementation("rtl", lr)(lr, x_t, lanes_in, beats_in, out_dir, reshape)
+        context = StageContext(out_dir, reshape, model.weight_ports, x_bits[lr.name])
+        stage, files = implementation("rtl", lr)(lr, x_t, lanes_in, beats_in, context)
         mem_files += files
         stages.append(stage)
         x_t = lr.result_t
@@ -244,25 +305,66 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     stages.append(Stage("u_axis_out", "", "fg_axis_f32_out", lanes, 1, beats, lanes * beats,
                         cycles_per_image=lanes * beats, params={"LANES": lanes, **type_params(x_t, "IN")}))
 
+    streams, weights_file = _weight_streams(model, stages, out_dir / f"{top}.weights.bin")
     widths = _stream_widths(model, stages)
     top_file = out_dir / f"{top}.sv"
-    top_file.write_text(_top_sv(top, model, stages, widths))
+    top_file.write_text(_top_sv(top, model, stages, widths, streams))
+    beat_bits = model.weight_ports.bits if streams else 0
+    streamed_bits = sum(ws.beats * beat_bits for ws in streams if ws.placement == "streamed")
+    ddr_cycles = math.ceil(streamed_bits / model.weight_ports.ddr_bits_per_cycle) if streamed_bits else 0
     return GeneratedDesign(top, top_file, mem_files, [*sv_sources(), top_file], stages, model.latent_dim,
-                           tuple(model.image_shape))
+                           tuple(model.image_shape), streams, beat_bits, weights_file, ddr_cycles)
+
+
+def _weight_streams(model: QuantizedModel, stages: list[Stage], path: Path) -> tuple[list[WeightStream], Path | None]:
+    """Number the stages that read weights from a port, in stream order, and write their passes into ``path``."""
+    streams, passes, offset = [], [], 0
+    for s in stages:
+        if s.weight_words is None:
+            continue
+        lr = model.layer(s.layer)
+        data = pack_pass(s.weight_words, lr.weight_t.width, model.weight_ports.bits)
+        words, lanes = s.weight_words.shape
+        streams.append(WeightStream(len(streams), s.layer, s.placement, lanes * lr.weight_t.width, words,
+                                    len(data) * 8 // model.weight_ports.bits, offset, len(data)))
+        passes.append(data)
+        offset += len(data)
+    if not streams:
+        return [], None
+    path.write_bytes(np.concatenate(passes).tobytes())
+    return streams, path
 
 
 # ------------------------------------------------------------------------------------- the kinds' stages
-# Each builder: (layer, input type, lanes and beats per image in, folder for memory files, the reshape a dense
-# streams into or None) -> (Stage, memory files written).
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage builder needs beyond its layer: the folder for memory files, the reshape a dense streams
+    into (or None), the model's weight ports (None when every weight is a ROM) and the stage's input width."""
+
+    out_dir: Path
+    reshape: Layer | None
+    ports: WeightPorts | None
+    x_bits: int
+
+
+# Each builder: (layer, input type, lanes and beats per image in, StageContext) -> (Stage, memory files written).
+WEIGHT_PORT_MODULES = ("fg_dense", "fg_conv2d", "fg_conv_transpose2d", "fg_conv_transpose2d_ws")
+WEIGHT_SOURCE = {"rom": 0, "loaded": 1, "streamed": 2}  # fg_dense's (fg_conv2d and fg_conv_transpose2d: 0 and 1)
+realises("rtl", "loaded", "dense", "conv2d", "conv_transpose2d")
+realises("rtl", "streamed", "dense", "conv_transpose2d")  # a streamed transposed conv is fg_conv_transpose2d_ws
+
+
 @implements("rtl", "dense", "conv2d", "conv_transpose2d")
-def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageContext):
+    reshape = ctx.reshape
     out_lanes = reshape.out_shape[0] if reshape is not None else None
-    cost = stage_cost(lr, lr.reuse_factor, out_lanes)  # multipliers and cycles: the folding's own model
+    # multipliers and cycles: the folding's own model
+    cost = stage_cost(lr, lr.reuse_factor, out_lanes, placement=lr.placement, ports=ctx.ports, x_bits=ctx.x_bits)
     p = cost.multipliers
     types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
              **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
              **type_params(lr.result_t, "OUT", cast=True)}
-    files = (out_dir / f"{lr.name}_w.mem", out_dir / f"{lr.name}_b.mem")
+    module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
     if lr.kind == "dense":
         w, b = lr.weight, lr.bias
         n_in, n_out = w.shape[1], w.shape[0]
@@ -273,7 +375,7 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Pat
             w, b = w[rows], b[rows]
             lanes_out, beats_out = out_lanes, n_out // out_lanes
             params["OUT_LANES"] = out_lanes
-        wf, bf = write_dense(*files, w, b, p, lr.weight_t.width, lr.bias_t.width)
+        words, biases = dense_words(w, p), bias_words(b, n_in, p)
     elif lr.kind == "conv_transpose2d":
         c_in, h, wd = lr.in_shape
         c_out, oh, ow = lr.out_shape
@@ -282,24 +384,32 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Pat
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
                   "PAD": lr.padding, "OUT_PAD": lr.output_padding, "PI": pi, "PO": po}
         lanes_out, beats_out = c_out, oh * ow
-        # torch layout (C, O, K, K); the writer orders the ROM words
-        wf, bf = write_conv_transpose(*files, lr.weight, lr.bias, pi, po, lr.weight_t.width, lr.bias_t.width)
+        # torch layout (C, O, K, K) as the module's words
+        words, biases = conv_transpose_words(lr.weight, pi, po), conv_transpose_bias_words(lr.bias, po)
+        if lr.placement == "streamed":
+            module = "fg_conv_transpose2d_ws"
     else:
         c_in, h, wd = lr.in_shape
         c_out, oh, ow = lr.out_shape
         k = lr.weight.shape[-1]
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
         lanes_out, beats_out = c_out, oh * ow
-        wf, bf = write_dense(*files, conv_weights_as_dense(lr.weight), lr.bias, p, lr.weight_t.width,
-                             lr.bias_t.width)
-    params |= {**types, "WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
-    module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
+        words, biases = dense_words(conv_weights_as_dense(lr.weight), p), bias_words(lr.bias, k * k * c_in, p)
+    files = [write_memh(ctx.out_dir / f"{lr.name}_b.mem", biases, lr.bias_t.width)]
+    params |= types
+    if lr.placement == "rom":
+        files.insert(0, write_memh(ctx.out_dir / f"{lr.name}_w.mem", words, lr.weight_t.width))
+        params["WEIGHTS_FILE"] = str(files[0])
+    elif module != "fg_conv_transpose2d_ws":  # the weight-stationary module has only a weight stream
+        params["WEIGHT_SOURCE"] = WEIGHT_SOURCE[lr.placement]
+    params["BIAS_FILE"] = str(files[-1])
     return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p,
-                 cost.hls_multipliers, cost.cycles, params=params), [wf, bf]
+                 cost.hls_multipliers, cost.cycles, params=params, placement=lr.placement,
+                 weight_words=None if lr.placement == "rom" else words), files
 
 
 @implements("rtl", "relu", "leaky_relu", "tanh", "sigmoid")
-def _elementwise_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+def _elementwise_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageContext):
     io = {"LANES": lanes_in, **type_params(x_t, "IN"), **type_params(lr.result_t, "OUT", cast=True)}
     files = []
     if lr.kind == "relu":
@@ -310,7 +420,7 @@ def _elementwise_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Pa
     else:
         module = "fg_lut_act"
         table = golden.activation_table(lr.kind, lr.table_size, lr.table_t)
-        files.append(write_table(out_dir / f"{lr.name}_table.mem", table, lr.table_t.width))
+        files.append(write_table(ctx.out_dir / f"{lr.name}_table.mem", table, lr.table_t.width))
         params = {**io, "TABLE_SIZE": lr.table_size, "SPAN": golden.TABLE_SPAN[lr.kind],
                   **type_params(lr.table_t, "TABLE"), "TABLE_FILE": str(files[0])}
     return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_in, beats_in, beats_in, cycles_per_image=beats_in,
@@ -318,7 +428,7 @@ def _elementwise_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Pa
 
 
 @implements("rtl", "upsample")
-def _upsample_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+def _upsample_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageContext):
     c, h, wd = lr.in_shape
     params = {"H": h, "W": wd, "C": c, "X_W": x_t.width, "FACTOR": lr.factor}
     beats_out = h * wd * lr.factor**2
@@ -327,7 +437,7 @@ def _upsample_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path,
 
 
 @implements("rtl", "reshape")
-def _reshape_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, out_dir: Path, reshape: Layer | None):
+def _reshape_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageContext):
     """A reshape has no stage: the dense before it streams pixel beats (see :func:`_plan`); one anywhere else is
     refused there."""
     raise NotImplementedError(f"{lr.name}: a reshape must directly follow a dense (and its activations)")
@@ -376,7 +486,8 @@ def _stream_ports(s_net: str, m_net: str) -> dict[str, str]:
     return ports
 
 
-def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[tuple[int, int]]) -> str:
+def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[tuple[int, int]],
+            streams: list[WeightStream]) -> str:
     lines = [
         f"// Generated by fpgagen.rtl.generate for preset {model.name}: do not edit.",
         f"// RTL twin of the hls4ml VivadoAccelerator kernel: {model.latent_dim} float32 beats in per latent,",
@@ -386,7 +497,21 @@ def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[t
         "// Stages (layer: module, multipliers, analytical cycles per image):",
     ]
     for s in stages:
-        lines.append(f"//   {s.name}: {s.module}, P={s.multipliers}, {s.cycles_per_image} cycles")
+        lines.append(f"//   {s.name}: {s.module}, P={s.multipliers}, {s.cycles_per_image} cycles"
+                     + (f", weights {s.placement}" if s.layer and s.placement != "rom" else ""))
+    beat_w = model.weight_ports.bits if streams else 0
+    for ws in streams:
+        lines.append(f"// s_axis_w{ws.port}: {ws.layer}'s weights ({ws.placement}), {ws.beats} beats of {beat_w} "
+                     f"bits per pass " + ("once after reset" if ws.placement == "loaded" else "per image")
+                     + " (fpgagen.core.weight_stream layout)")
+    weight_ports = [line for ws in streams for line in (
+        "",
+        f"  input  wire [{beat_w - 1}:0] s_axis_w{ws.port}_tdata,",
+        f"  input  wire        s_axis_w{ws.port}_tlast,",
+        f"  input  wire        s_axis_w{ws.port}_tvalid,",
+        f"  output wire        s_axis_w{ws.port}_tready,")]
+    if weight_ports:
+        weight_ports[-1] = weight_ports[-1].rstrip(",")
     lines += [
         "",
         "`default_nettype none",
@@ -403,10 +528,12 @@ def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[t
         "  output wire [31:0] m_axis_tdata,",
         "  output wire        m_axis_tlast,",
         "  output wire        m_axis_tvalid,",
-        "  input  wire        m_axis_tready",
+        "  input  wire        m_axis_tready" + ("," if streams else ""),
+        *weight_ports,
         ");",
         "",
     ]
+    port_of = {ws.layer: ws for ws in streams}
     body = []
     n = len(stages)
     for i, (s, (_, out_w)) in enumerate(zip(stages, widths, strict=True)):
@@ -418,7 +545,19 @@ def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[t
             lines += [f"  logic [{out_w - 1}:0] d{i}_tdata, q{i}_tdata;",
                       f"  logic d{i}_tlast, d{i}_tvalid, d{i}_tready, q{i}_tlast, q{i}_tvalid, q{i}_tready;"]
         ports = _stream_ports(s_net, m_net)
-        if s.module == "fg_dense":  # its weights in ROM (WEIGHT_SOURCE 0): the weight stream input unused
+        if s.layer in port_of:  # weights from a top-level port through a gearbox (DMA beats -> weight words)
+            ws = port_of[s.layer]
+            k = ws.port
+            lines += [f"  logic [{ws.word_bits - 1}:0] w{k}_tdata;", f"  logic w{k}_tvalid, w{k}_tready;"]
+            body.append(_instance("fg_weight_gearbox", f"u_wgear{k}",
+                                  {"IN_W": beat_w, "WORD_W": ws.word_bits, "N_WORDS": ws.words},
+                                  {"clk_i": "aclk", "rst_ni": "aresetn", "s_axis_tdata": f"s_axis_w{k}_tdata",
+                                   "s_axis_tlast": f"s_axis_w{k}_tlast", "s_axis_tvalid": f"s_axis_w{k}_tvalid",
+                                   "s_axis_tready": f"s_axis_w{k}_tready", "m_axis_tdata": f"w{k}_tdata",
+                                   "m_axis_tvalid": f"w{k}_tvalid", "m_axis_tready": f"w{k}_tready"}))
+            ports.update(s_axis_w_tdata=f"w{k}_tdata", s_axis_w_tvalid=f"w{k}_tvalid",
+                         s_axis_w_tready=f"w{k}_tready")
+        elif s.module in WEIGHT_PORT_MODULES:  # its weights in ROM: the weight stream input unused
             ports.update(s_axis_w_tdata="'0", s_axis_w_tvalid="1'b0", s_axis_w_tready="")
         body.append(_instance(s.module, s.name, s.params, ports))
         if i < n - 1:
@@ -444,5 +583,5 @@ def dsp_limit_images_per_s(model: QuantizedModel, dsps: int = 220, clock_hz: flo
     return dsps * clock_hz / total_macs(model)
 
 
-__all__ = ["GeneratedDesign", "Stage", "channels_last_rows", "dsp_limit_images_per_s", "generate_rtl",
+__all__ = ["GeneratedDesign", "Stage", "WeightStream", "channels_last_rows", "dsp_limit_images_per_s", "generate_rtl",
            "model_hash", "projected_images_per_s", "rtl_parallelism", "total_macs"]

@@ -13,6 +13,12 @@ Workstation-side (it needs Verilator, g++, make and perl). No cocotb: the genera
 - ``fg_run(h, in beats, out buffer, ...)``: clocks the model, driving ``s_axis_t*`` from the input beats while
   honouring ``s_axis_tready`` and holding ``m_axis_tready`` high while the output buffer has room, until the
   input is taken and enough output came out, the buffer is full, or no handshake happened for a long time.
+- Weight ports (``s_axis_w<k>``, one per ``loaded`` or ``streamed`` layer, :class:`fpgagen.rtl.generate.WeightStream`):
+  ``fg_weight_ports(h)``, ``fg_weight_bytes(h)`` (bytes per beat); ``fg_set_ddr(h, bytes per cycle, fifo beats)``,
+  the DDR behind them; ``fg_set_weights(h, port, buffer, beats)`` hands a port the beats it sends from the next
+  ``fg_run`` on (starting with those not taken yet), ``fg_weights_taken(h, port)`` says how many the kernel took.
+  The harness models the DMA and the DDR: each port fetches at most one beat per cycle into a FIFO, all of them
+  together at most the DDR's bytes per cycle (round robin), so the cycles include every stall on weights.
 
 The virtual board drives it as its ``rtlsim`` kernel backend (:mod:`fpgagen.host.virtual_board.rtlsim_backend`);
 the benches drive the same backend.
@@ -37,8 +43,10 @@ import json
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 from fpgagen.core.cache import CacheEntry, cache_dir
 from fpgagen.core.quantized_model import QuantizedModel
@@ -46,7 +54,9 @@ from fpgagen.core.quantized_model import QuantizedModel
 HARNESS = Path(__file__).resolve().parent / "harness" / "fg_sim_harness.cpp"
 LIB_NAME = "libfgsim.so"
 RECORD = "build.json"
-ABI_VERSION = 2
+ABI_VERSION = 3
+WEIGHT_PORT_DRIVER = "fg_weight_ports.cpp"  # generated beside the top: the harness's view of the weight ports
+DMA_FIFO_BEATS = 64  # beats of FIFO per weight port in the DMA model (AXI DMA MM2S: a few bursts)
 # default Verilator optimisation of the model; the harness itself is tiny
 VERILATOR_FLAGS = ["--cc", "--exe", "--build", "--prefix", "Vtop", "-Wno-fatal", "-Werror-USERFATAL", "-Wno-lint",
                    "-Wno-style", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
@@ -97,6 +107,13 @@ class RtlBuild:
     top: str
     bound_cycles: int
     built: bool
+    weight_streams: tuple[dict, ...] = ()  # WeightStream fields per port (fpgagen.rtl.generate)
+    weights_file: Path | None = None      # every port's pass, concatenated
+
+    def weight_pass(self, port: int) -> np.ndarray:
+        """The bytes of one pass of weight port ``port`` (uint8), from the build's weights file."""
+        ws = self.weight_streams[port]
+        return np.fromfile(self.weights_file, np.uint8, count=ws["nbytes"], offset=ws["offset"])
 
 
 def content_hash(model: QuantizedModel) -> str:
@@ -106,6 +123,7 @@ def content_hash(model: QuantizedModel) -> str:
 
     h = hashlib.sha256()
     h.update(json.dumps({"abi": ABI_VERSION, "flags": VERILATOR_FLAGS, "preset": model.name,
+                         "weight_ports": model.weight_ports.to_json() if model.weight_ports else None,
                          "input_t": str(model.input_t), "output_range": list(model.output_range),
                          "model": model_hash(model), "latent_dim": model.latent_dim,
                          "image_shape": list(model.image_shape), "verilator": _verilator_version()}).encode())
@@ -134,11 +152,43 @@ def build(model: QuantizedModel, root: Path | None = None, jobs: int | None = No
     key = content_hash(model)
     entry = CacheEntry(Path(root or build_root()) / key, RECORD)
     with entry.lock():  # one build per entry, also across processes (pytest-xdist)
-        record = entry.check(key, {"top": str, "bound_cycles": int})
+        record = entry.check(key, {"top": str, "bound_cycles": int, "weight_streams": list})
         if record is not None and LIB_NAME in record["files"]:
-            return RtlBuild(key, entry.folder, entry.folder / LIB_NAME, record["top"], record["bound_cycles"],
-                            built=False)
+            return _from_record(entry.folder, key, record, built=False)
         return _build_locked(model, key, entry, jobs)
+
+
+def _from_record(folder: Path, key: str, record: dict, built: bool) -> RtlBuild:
+    weights = record.get("weights_file")
+    return RtlBuild(key, folder, folder / LIB_NAME, record["top"], record["bound_cycles"], built,
+                    tuple(record["weight_streams"]), folder / weights if weights else None)
+
+
+def weight_port_driver(design) -> str:
+    """C++ of the harness's view of ``design``'s weight ports (:data:`WEIGHT_PORT_DRIVER`): how many, the bytes of
+    a beat, driving TVALID/TDATA and reading TREADY of port k (a beat's bytes little-endian, as the DMA reads
+    memory)."""
+    nbytes = design.weight_beat_bits // 8
+    drive, ready = [], []
+    for ws in design.weight_streams:
+        port = f"t->s_axis_w{ws.port}"
+        if nbytes <= 8:  # Verilator keeps up to 64 bits in an integer
+            load = f"uint64_t v = 0; std::memcpy(&v, beat, {nbytes}); {port}_tdata = v;"
+        else:  # a VlWide of 32-bit words, least significant first
+            load = (f"for (int i = 0; i < {nbytes // 4}; ++i) {{ uint32_t v; std::memcpy(&v, beat + 4 * i, 4); "
+                    f"{port}_tdata[i] = v; }}")
+        drive.append(f"    case {ws.port}:\n        {port}_tvalid = valid;\n        {port}_tlast = 0;\n"
+                     f"        if (valid) {{ {load} }}\n        break;")
+        ready.append(f"    case {ws.port}: return {port}_tready;")
+    return "\n".join([
+        f"// Generated by fpgagen.rtl.rtlsim for {design.top}: its {len(design.weight_streams)} weight ports.",
+        "#include <cstdint>", "#include <cstring>", "", '#include "Vtop.h"', "",
+        f"int fg_weight_port_count() {{ return {len(design.weight_streams)}; }}",
+        f"int fg_weight_beat_bytes() {{ return {max(nbytes, 1)}; }}",
+        "void fg_weight_drive(Vtop* t, int port, const uint8_t* beat, bool valid) {",
+        "    (void)t; (void)beat; (void)valid;", "    switch (port) {", *drive, "    default: break;", "    }", "}",
+        "bool fg_weight_ready(Vtop* t, int port) {", "    (void)t;", "    switch (port) {", *ready,
+        "    default: return false;", "    }", "}", ""])
 
 
 def _build_locked(model: QuantizedModel, key: str, entry: CacheEntry, jobs: int | None) -> RtlBuild:
@@ -148,12 +198,14 @@ def _build_locked(model: QuantizedModel, key: str, entry: CacheEntry, jobs: int 
     entry.clear()
     folder = entry.folder
     design = generate_rtl(model, folder / "rtl")
+    driver = folder / "rtl" / WEIGHT_PORT_DRIVER
+    driver.write_text(weight_port_driver(design))
     log = folder / "build.log"
     env = dict(os.environ)
     env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), PCH_MAKEFLAGS]))  # OBJCACHE: setup_path
     partial = folder / (LIB_NAME + ".tmp")
     cmd = [str(_verilator()), *VERILATOR_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--Mdir", str(folder / "obj"),
-           "--top-module", design.top, "-o", str(partial), *map(str, design.sources), str(HARNESS)]
+           "--top-module", design.top, "-o", str(partial), *map(str, design.sources), str(HARNESS), str(driver)]
     with open(log, "w") as f:
         f.write(" ".join(cmd) + "\n\n")
         f.flush()
@@ -163,9 +215,12 @@ def _build_locked(model: QuantizedModel, key: str, entry: CacheEntry, jobs: int 
         raise RtlBuildError(f"Verilator build of {design.top} failed (exit {proc.returncode}, {log}):\n{tail}")
     os.replace(partial, folder / LIB_NAME)
     rtl_files = sorted(p.relative_to(folder) for p in (folder / "rtl").rglob("*") if p.is_file())
-    entry.commit(key, [LIB_NAME, *rtl_files], top=design.top, bound_cycles=design.bound_cycles,
-                 preset=model.name, latent_dim=model.latent_dim, image_shape=list(model.image_shape))
-    return RtlBuild(key, folder, folder / LIB_NAME, design.top, design.bound_cycles, built=True)
+    weights = str(design.weights_file.relative_to(folder)) if design.weights_file else None
+    record = {"top": design.top, "bound_cycles": design.bound_cycles,
+              "weight_streams": [asdict(ws) for ws in design.weight_streams], "weights_file": weights}
+    entry.commit(key, [LIB_NAME, *rtl_files], **record, preset=model.name, latent_dim=model.latent_dim,
+                 image_shape=list(model.image_shape))
+    return _from_record(folder, key, record, built=True)
 
 
 def load_library(path: Path) -> ctypes.CDLL:
@@ -187,6 +242,15 @@ def load_library(path: Path) -> ctypes.CDLL:
             lib.fg_run.restype = ctypes.c_int
             lib.fg_run.argtypes = [P, P, P, I64, P, P, I64, I64, ctypes.c_int, U64, U64,
                                    ctypes.POINTER(I64)]
+            lib.fg_weight_ports.restype = ctypes.c_int
+            lib.fg_weight_ports.argtypes = [P]
+            lib.fg_weight_bytes.restype = ctypes.c_int
+            lib.fg_weight_bytes.argtypes = [P]
+            lib.fg_set_ddr.argtypes = [P, ctypes.c_double, I64]
+            lib.fg_set_weights.restype = ctypes.c_int
+            lib.fg_set_weights.argtypes = [P, ctypes.c_int, P, I64]
+            lib.fg_weights_taken.restype = I64
+            lib.fg_weights_taken.argtypes = [P, ctypes.c_int]
             if lib.fg_abi_version() != ABI_VERSION:
                 raise RtlBuildError(f"{path}: harness ABI {lib.fg_abi_version()}, expected {ABI_VERSION}")
             _LIBS[key] = lib

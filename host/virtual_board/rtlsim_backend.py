@@ -12,6 +12,14 @@ driver. Output beats the kernel makes while it is fed go into an output buffer (
 4096, like a FIFO in front of S2MM); when it is full the kernel stops until ``produce`` drains it. ``produce``
 clocks the model without input only when the last ``consume`` took everything offered (the DMA has nothing more
 to send now), to flush the images still in flight.
+
+**Weights.** A design with ``loaded`` or ``streamed`` layers has a weight port per such layer
+(:attr:`RtlBackend.weight_streams`). :meth:`RtlBackend.send_weights` queues bytes on a port, as a DMA transfer
+from DDR would: a ``loaded`` layer takes one pass after reset, a ``streamed`` one a pass per image. The harness
+feeds them through its DMA and DDR model (:mod:`fpgagen.rtl.rtlsim`: one beat per port per cycle, all ports
+together at most the board's derated DDR bandwidth, ``model.weight_ports``), so a kernel short of weights stalls
+as it would on the board, and one that never gets them hangs (a :class:`VirtualBoardError` after ``idle_limit``
+cycles without a handshake).
 """
 
 from __future__ import annotations
@@ -64,6 +72,13 @@ class RtlBackend(KernelBackend):
         self._obuf_data = np.zeros(self.out_buffer, np.uint32)
         self._obuf_last = np.zeros(self.out_buffer, np.uint8)
         self.lib.fg_set_stalls(self._handle, *self.stalls)
+        self.weight_streams = self.build.weight_streams
+        self.weight_beat_bytes = int(self.lib.fg_weight_bytes(self._handle))
+        if self.lib.fg_weight_ports(self._handle) != len(self.weight_streams):
+            raise VirtualBoardError(f"rtlsim kernel {self.build.top}: {self.lib.fg_weight_ports(self._handle)} "
+                                    f"weight ports, its build record names {len(self.weight_streams)}")
+        ddr = model.weight_ports.ddr_bits_per_cycle / 8 if model.weight_ports is not None else 0.0
+        self.lib.fg_set_ddr(self._handle, ddr, rtlsim.DMA_FIFO_BEATS)
         self.reset()
 
     def reset(self) -> None:
@@ -74,6 +89,32 @@ class RtlBackend(KernelBackend):
         self.beats_in = 0  # since reset
         self.beats_out_total = 0  # taken from the model since reset
         self._starved = True  # the last consume took every beat offered (the DMA has nothing more right now)
+        # per weight port: the bytes queued and not taken yet (handed to the harness before every run)
+        self._weights = [np.zeros(0, np.uint8) for _ in self.weight_streams]
+        self.weight_beats_taken = [0 for _ in self.weight_streams]  # per port, since reset
+
+    def send_weights(self, port: int, data: np.ndarray) -> None:
+        """Queue ``data`` (bytes, whole beats of the port) on weight port ``port``: the kernel takes them from the
+        next clocked cycle on, after what is queued already."""
+        if not 0 <= port < len(self.weight_streams):
+            raise VirtualBoardError(f"rtlsim kernel {self.build.top} has {len(self.weight_streams)} weight ports, "
+                                    f"no port {port}")
+        data = np.ascontiguousarray(data, np.uint8).ravel()
+        if len(data) % self.weight_beat_bytes:
+            raise VirtualBoardError(f"weight port {port}: {len(data)} bytes is not a whole number of "
+                                    f"{self.weight_beat_bytes}-byte beats")
+        self._weights[port] = np.concatenate([self._weights[port], data])
+
+    def weights_pending(self, port: int) -> int:
+        """Bytes queued on weight port ``port`` the kernel has not taken yet."""
+        return len(self._weights[port])
+
+    def send_weight_passes(self, images: int) -> None:
+        """Queue what a driver sends after reset for ``images`` images: one pass of every ``loaded`` port, and
+        ``images`` passes of every ``streamed`` port (from the build's weights file)."""
+        for ws in self.weight_streams:
+            data = self.build.weight_pass(ws["port"])
+            self.send_weights(ws["port"], np.tile(data, 1 if ws["placement"] == "loaded" else images))
 
     @property
     def cycles(self) -> int:
@@ -102,11 +143,18 @@ class RtlBackend(KernelBackend):
         data = np.ascontiguousarray(data, np.uint32)
         last = np.ascontiguousarray(last, np.uint8)
         max_cycles = (self.build.bound_cycles * (len(data) // self.latent_dim + self.pending_out // self.beats_out
-                                                 + 4) + 4 * len(data) + 1_000_000)
+                                                 + 4) + 4 * len(data) + 1_000_000
+                      + sum(len(w) for w in self._weights) // max(self.weight_beat_bytes, 1))
+        for port, queued in enumerate(self._weights):
+            self.lib.fg_set_weights(self._handle, port, queued.ctypes.data, len(queued) // self.weight_beat_bytes)
         rc = self.lib.fg_run(self._handle, data.ctypes.data, last.ctypes.data, len(data),
                              self._obuf_data.ctypes.data, self._obuf_last.ctypes.data, room, want_out,
                              int(stop_at_last), self.idle_limit, max_cycles, self._result)
         consumed, produced, _ = (int(v) for v in self._result)
+        for port, queued in enumerate(self._weights):
+            taken = int(self.lib.fg_weights_taken(self._handle, port))
+            self._weights[port] = queued[taken * self.weight_beat_bytes:]
+            self.weight_beats_taken[port] += taken
         if produced:
             self._queue_data.append(self._obuf_data[:produced].copy())
             self._queue_last.append(self._obuf_last[:produced].astype(bool))
@@ -115,8 +163,12 @@ class RtlBackend(KernelBackend):
         self.beats_in += consumed
         if rc and (consumed < len(data) or (want_out and produced < want_out)):
             what = f"no handshake for {self.idle_limit} cycles" if rc == 1 else f"cycle limit {max_cycles}"
+            short = [f"weight port {p} ({ws['layer']}, {ws['placement']}) has nothing queued"
+                     for p, ws in enumerate(self.weight_streams) if not len(self._weights[p])
+                     and (ws["placement"] == "streamed" or self.weight_beats_taken[p] < ws["beats"])]
             raise VirtualBoardError(f"rtlsim kernel {self.build.top} hung ({what}; {consumed}/{len(data)} beats "
-                                    f"taken, {produced} produced, {self.pending_out} owed)")
+                                    f"taken, {produced} produced, {self.pending_out} owed"
+                                    + "".join(f"; {s}" for s in short) + ")")
         return consumed
 
     def consume(self, beats: Beats) -> int:
@@ -169,6 +221,7 @@ def _run_back_to_back(backend: RtlBackend, z: np.ndarray) -> tuple[int, np.ndarr
     """Reset, feed the latents ``z`` back to back, clock until the last image is out: (cycles, images as beats)."""
     n, latent_dim = z.shape
     backend.reset()
+    backend.send_weight_passes(n)
     c0 = backend.cycles
     last = np.zeros(z.size, bool)
     last[latent_dim - 1::latent_dim] = True

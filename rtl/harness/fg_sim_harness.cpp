@@ -1,13 +1,36 @@
 // C API over the Verilator build of a generated fpgagen top (compiled with --prefix Vtop), for ctypes.
-// Used by fpgagen.host.rtl_backend (the "rtlsim" kernel backend of the virtual board). One cycle =
+// Used by fpgagen.host.virtual_board.rtlsim_backend (the "rtlsim" kernel backend of the virtual board). One cycle =
 // inputs set, eval with aclk low (combinational ready/valid settle), handshakes sampled, then a rising edge.
+//
+// Weight ports (s_axis_w<k>_*, the top's loaded and streamed layers): the generated fg_weight_ports.cpp says how
+// many there are and drives them. Each port is fed from a buffer of beats (fg_set_weights) through a model of
+// the DMA and the DDR behind it: every cycle the DDR grants up to ddr_bytes_per_cycle (a token bucket holding at
+// most one cycle of every port's beats), in round-robin order between the ports, each port fetching at most one
+// beat per cycle into its FIFO of fifo_depth beats; TVALID is high while the FIFO holds a beat. So a port never
+// delivers more than one beat per clock (its HP port's width) and all of them together never more than the DDR's
+// bandwidth: the kernel's cycles include every stall on weights.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "Vtop.h"
 #include "verilated.h"
 
+// generated with the top (fpgagen.rtl.generate): the weight ports of this design
+int fg_weight_port_count();
+int fg_weight_beat_bytes();
+void fg_weight_drive(Vtop* top, int port, const uint8_t* beat, bool valid);
+bool fg_weight_ready(Vtop* top, int port);
+
 namespace {
+struct WeightPort {
+    const uint8_t* data = nullptr;  // the caller's buffer (kept alive by the caller until the next set)
+    int64_t beats = 0;              // beats in it
+    int64_t sent = 0;               // beats the kernel took from it
+    int64_t fetched = 0;            // beats fetched into the FIFO (sent <= fetched <= beats)
+};
+
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
     std::unique_ptr<Vtop> top;
@@ -15,7 +38,55 @@ struct Sim {
     // random stalls of the streams around the kernel (fg_set_stalls): per-mille chances per cycle
     uint32_t idle_permille = 0, backpressure_permille = 0;
     uint64_t rng = 0x9E3779B97F4A7C15ull;
+    std::vector<WeightPort> wports;
+    double ddr_bytes_per_cycle = 0.0;  // 0: no cap (each port one beat per cycle)
+    double ddr_credit = 0.0;
+    int64_t fifo_depth = 64;
+    int rr = 0;                        // the port the DDR serves first this cycle
 };
+
+// The DMA and DDR model: fetch this cycle's beats into the ports' FIFOs, then drive TVALID/TDATA.
+void weights_fetch_and_drive(Sim* s) {
+    const int n = static_cast<int>(s->wports.size());
+    if (!n) return;
+    const int64_t bytes = fg_weight_beat_bytes();
+    if (s->ddr_bytes_per_cycle > 0) {
+        s->ddr_credit = std::min(s->ddr_credit + s->ddr_bytes_per_cycle, static_cast<double>(n * bytes));
+    }
+    for (int i = 0; i < n; ++i) {
+        WeightPort& p = s->wports[(s->rr + i) % n];
+        const bool want = p.fetched < p.beats && p.fetched - p.sent < s->fifo_depth;
+        if (!want) continue;
+        if (s->ddr_bytes_per_cycle > 0) {
+            if (s->ddr_credit < bytes) continue;
+            s->ddr_credit -= bytes;
+        }
+        p.fetched++;
+    }
+    s->rr = (s->rr + 1) % n;
+    for (int k = 0; k < n; ++k) {
+        WeightPort& p = s->wports[k];
+        const bool valid = p.fetched > p.sent;
+        fg_weight_drive(s->top.get(), k, valid ? p.data + p.sent * bytes : nullptr, valid);
+    }
+}
+
+// After eval: count the beats taken; returns whether any was.
+bool weights_take(Sim* s) {
+    bool any = false;
+    for (int k = 0; k < static_cast<int>(s->wports.size()); ++k) {
+        WeightPort& p = s->wports[k];
+        if (p.fetched > p.sent && fg_weight_ready(s->top.get(), k)) {
+            p.sent++;
+            any = true;
+        }
+    }
+    return any;
+}
+
+void weights_idle(Sim* s) {
+    for (int k = 0; k < static_cast<int>(s->wports.size()); ++k) fg_weight_drive(s->top.get(), k, nullptr, false);
+}
 
 // xorshift64*: a draw in 0..999, reproducible from the seed
 inline uint32_t draw(Sim* s) {
@@ -35,7 +106,39 @@ inline void tick(Sim* s) {
 
 extern "C" {
 
-int fg_abi_version() { return 2; }
+int fg_abi_version() { return 3; }
+
+int fg_weight_ports(void*) { return fg_weight_port_count(); }
+int fg_weight_bytes(void*) { return fg_weight_beat_bytes(); }
+
+// The DDR behind the weight ports: ddr_bytes_per_cycle in all (0: no cap), fifo_depth beats of DMA FIFO per port.
+void fg_set_ddr(void* h, double ddr_bytes_per_cycle, int64_t fifo_depth) {
+    Sim* s = static_cast<Sim*>(h);
+    s->ddr_bytes_per_cycle = ddr_bytes_per_cycle > 0 ? ddr_bytes_per_cycle : 0.0;
+    s->fifo_depth = fifo_depth > 0 ? fifo_depth : 1;
+    s->ddr_credit = 0.0;
+}
+
+// Port `port` sends from `data` (`beats` beats of fg_weight_bytes each) from the next fg_run on. The buffer starts
+// with the beats not taken yet from the previous one (fg_weights_taken says how many were): the beats already in
+// the FIFO stay there. Returns -1 for a port the design lacks.
+int fg_set_weights(void* h, int port, const uint8_t* data, int64_t beats) {
+    Sim* s = static_cast<Sim*>(h);
+    if (port < 0 || port >= static_cast<int>(s->wports.size())) return -1;
+    WeightPort& p = s->wports[port];
+    p.fetched = std::min(p.fetched - p.sent, beats);
+    p.data = data;
+    p.beats = beats;
+    p.sent = 0;
+    return 0;
+}
+
+// Beats of the current buffer (fg_set_weights) the kernel took; -1 for a port the design lacks.
+int64_t fg_weights_taken(void* h, int port) {
+    Sim* s = static_cast<Sim*>(h);
+    if (port < 0 || port >= static_cast<int>(s->wports.size())) return -1;
+    return s->wports[port].sent;
+}
 
 // From the next fg_run on: each cycle the input holds TVALID low with idle_permille / 1000 chance (the source
 // idles) and the output holds TREADY low with backpressure_permille / 1000 chance, drawn from `seed`.
@@ -57,6 +160,8 @@ void* fg_create() {
     s->top->s_axis_tdata = 0;
     s->top->s_axis_tlast = 0;
     s->top->m_axis_tready = 0;
+    s->wports.resize(fg_weight_port_count());
+    weights_idle(s);
     s->top->eval();
     return s;
 }
@@ -70,12 +175,15 @@ void fg_destroy(void* h) {
 
 uint64_t fg_cycles(void* h) { return static_cast<Sim*>(h)->cycles; }
 
-// aresetn low for `cycles` rising edges (inputs idle), then high.
+// aresetn low for `cycles` rising edges (inputs idle), then high. The weight ports' FIFOs and buffers empty.
 void fg_reset(void* h, int cycles) {
     Sim* s = static_cast<Sim*>(h);
     s->top->aresetn = 0;
     s->top->s_axis_tvalid = 0;
     s->top->m_axis_tready = 0;
+    for (WeightPort& p : s->wports) p = WeightPort();
+    s->ddr_credit = 0.0;
+    weights_idle(s);
     for (int i = 0; i < cycles; ++i) {
         s->top->eval();
         tick(s);
@@ -86,12 +194,12 @@ void fg_reset(void* h, int cycles) {
 
 // Clock the model: offer in_data/in_last (n_in beats, in order, honouring s_axis_tready) while holding
 // m_axis_tready high as long as fewer than out_cap beats were taken into out_data/out_last (both with the random
-// stalls of fg_set_stalls, if set).
+// stalls of fg_set_stalls, if set), and the weight ports' buffers through the DDR model.
 // Stops (before clocking further) when
 //   - out_cap beats were produced, or
 //   - every input beat was accepted and at least want_out beats were produced, or
 //   - stop_at_last and a beat with TLAST was produced, or
-//   - idle_limit cycles passed without any handshake (returns 1), or
+//   - idle_limit cycles passed without any handshake, weight ports included (returns 1), or
 //   - max_cycles cycles were clocked (returns 2).
 // result[0..2] = beats consumed, beats produced, cycles clocked. Returns 0 on a normal stop.
 int fg_run(void* h, const uint32_t* in_data, const uint8_t* in_last, int64_t n_in, uint32_t* out_data,
@@ -116,6 +224,7 @@ int fg_run(void* h, const uint32_t* in_data, const uint8_t* in_last, int64_t n_i
         t->s_axis_tdata = offer ? in_data[consumed] : 0;
         t->s_axis_tlast = offer ? (in_last[consumed] != 0) : 0;
         t->m_axis_tready = !sink_stalls;
+        weights_fetch_and_drive(s);
         t->eval();
         const bool s_fire = offer && t->s_axis_tready;
         const bool m_fire = t->m_axis_tvalid && !sink_stalls;
@@ -126,13 +235,15 @@ int fg_run(void* h, const uint32_t* in_data, const uint8_t* in_last, int64_t n_i
             produced++;
         }
         if (s_fire) consumed++;
-        idle = (s_fire || m_fire) ? 0 : idle + 1;
+        const bool w_fire = weights_take(s);
+        idle = (s_fire || m_fire || w_fire) ? 0 : idle + 1;
         tick(s);
         clocked++;
     }
     // leave the bus idle between calls (the DMA is not driving it)
     t->s_axis_tvalid = 0;
     t->m_axis_tready = 0;
+    weights_idle(s);
     t->eval();
     result[0] = consumed;
     result[1] = produced;

@@ -236,5 +236,5 @@ def test_placements_and_weight_ports_round_trip_and_are_checked(tmp_path):
         placed.validate()
     text = str(err.value)
     assert f"layer {conv.name} (conv2d): cannot be streamed" in text
-    assert f"layer {dense.name} (dense): streamed, but the model names no weight ports" in text
+    assert f"layer {dense.name} (dense): streamed, but the model names no weight ports to carry its weights" in text
     assert f"layer {act.name} ({act.kind}): has no weights to place loaded" in text
