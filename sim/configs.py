@@ -52,6 +52,11 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
         ("weight_gearbox", "fg_weight_gearbox", {"IN_W": 64, "WORD_W": 72, "N_WORDS": 10}),
         ("weight_gearbox_narrow", "fg_weight_gearbox", {"IN_W": 128, "WORD_W": 40, "N_WORDS": 7}),
         ("weight_gearbox_equal", "fg_weight_gearbox", {"IN_W": 64, "WORD_W": 64, "N_WORDS": 1}),
+        # the weight memory of fg_dense and fg_conv_transpose2d: dense_rf8's ROM (8 words of 4 lanes), RAMs
+        ("weight_mem", "fg_weight_mem", {"WORD_W": 32, "DEPTH": 8,
+                                         "WEIGHTS_FILE": dense_files("wm", 8, 4, 4)["WEIGHTS_FILE"]}),
+        ("weight_mem_loaded", "fg_weight_mem", {"WORD_W": 72, "DEPTH": 10, "WEIGHT_SOURCE": 1}),
+        ("weight_mem_loaded_d1", "fg_weight_mem", {"WORD_W": 8, "DEPTH": 1, "WEIGHT_SOURCE": 1}),
         ("mac_array", "fg_mac_array", {"PI": 4, "PO": 2, **dense_types}),
         ("mac_array_u", "fg_mac_array", {"PI": 1, "PO": 1, **dense_types, "X_SIGNED": 0, "OUT_SIGNED": 0}),
         ("beat_reg", "fg_beat_reg", {"GROUPS": 3, "GROUP_W": 16}),

@@ -1,6 +1,7 @@
 """Pieces shared by the cocotb testbenches: a TB base with clock, reset and AXI-Stream source/sink, lane
 packing, idle/backpressure generators, handshake monitors and the weight stream of a stage whose weights are not a
-ROM, the convolution stages' TBs, and the case files a pytest function hands to its simulation."""
+ROM, the convolution stages' TBs, the case files a pytest function hands to its simulation, and the pytest side of a
+stage by weight source (:func:`run_weight_source`, :func:`assert_loaded_timing_is_roms`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from fpgagen.core.cache import write_atomic
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.transposed import conv_transpose_cycles, transposed_out_size
 from fpgagen.rtl.memfiles import conv_transpose_words
+from fpgagen.sim import runner
 
 CASE_ENV = "FPGAGEN_SIM_CASE"
 CLOCK_NS = 10
@@ -50,7 +52,8 @@ def random_codes(rng: np.random.Generator, t, shape) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Case files: the pytest side writes parameters, types and arrays next to the build; the simulation reads them
+# Case files: the pytest side writes parameters, types and arrays next to the build; the simulation reads them (and
+# writes cycle counts back)
 
 
 def write_case(build: Path, **values) -> dict[str, str]:
@@ -92,6 +95,29 @@ def take_timing(build: Path) -> dict:
     values = json.loads(path.read_text())
     path.unlink()
     return values
+
+
+def run_weight_source(toplevel: str, test_module: str, params: dict, *, build: Path, env: dict[str, str],
+                      source: str, tests: dict[str, str]) -> Path:
+    """The pytest side of a stage whose weights are at ``source`` ("rom", "loaded" or "streamed"): its build in
+    ``build`` with BIAS_FILE ``b.hex`` and, ROM only, WEIGHTS_FILE ``w.hex`` there, running the cocotb tests
+    ``tests[source]`` (names joined by ``|``) with the case environment ``env``. A timing file an earlier run left
+    is removed first. Returns ``build``."""
+    files = {"BIAS_FILE": str(build / "b.hex")} | ({"WEIGHTS_FILE": str(build / "w.hex")} if source == "rom" else {})
+    (build / TIMING_FILE).unlink(missing_ok=True)
+    runner.run(toplevel, test_module, params | files, build=build, extra_env=env,
+               test_filter=rf"\.({tests[source]})\b")
+    return build
+
+
+def assert_loaded_timing_is_roms(run, case) -> None:
+    """LOADED weights: no WEIGHTS_FILE, the ROM file's words on s_axis_w after reset. Once loaded, the frames take
+    exactly the cycles of the same case with a ROM: ``run(source, case)`` builds and simulates ``case`` with its
+    weights at ``source`` and returns the build, whose stream test without pauses wrote the gaps between output
+    beats (:func:`write_timing`); they must be the same for "loaded" as for "rom"."""
+    rom = take_timing(run("rom", case))
+    loaded = take_timing(run("loaded", case))
+    assert loaded == rom, f"LOADED {loaded}, ROM {rom}"
 
 
 # --------------------------------------------------------------------------------------------------------------

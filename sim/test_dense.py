@@ -17,7 +17,16 @@ from fpgagen.core.folding import dense_split, legal_parallelism
 from fpgagen.rtl.memfiles import dense_words, write_dense
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
-from fpgagen.sim.tb import StreamTB, WeightStream, pack_lanes, random_codes, read_case, unpack_lanes, write_case
+from fpgagen.sim.tb import (
+    StreamTB,
+    WeightStream,
+    pack_lanes,
+    random_codes,
+    read_case,
+    run_weight_source,
+    unpack_lanes,
+    write_case,
+)
 
 T = FixedType.parse
 
@@ -105,9 +114,8 @@ def _run_dense(source, name, n_in, n_out, p, out_lanes, *types):
     write_dense(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width)
     env = write_case(build, n_in=n_in, n_out=n_out, p=p, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t, b_t=b_t,
                      acc_t=acc_t, res_t=res_t, w=w, b=b, **({"weight_source": source} if source != "rom" else {}))
-    params |= {"BIAS_FILE": str(build / "b.hex")} | ({"WEIGHTS_FILE": str(build / "w.hex")} if source == "rom" else {})
-    runner.run("fg_dense", "fpgagen.sim.test_dense", params, build=build, extra_env=env,
-               test_filter=rf"\.({SOURCE_TESTS[source]})\b")
+    run_weight_source("fg_dense", "fpgagen.sim.test_dense", params, build=build, env=env, source=source,
+                      tests=SOURCE_TESTS)
 
 
 class TB(StreamTB):

@@ -2,10 +2,10 @@
 the slang front end (``read_slang --threads 1``) and taken through ``synth_xilinx -family xc7`` up to LUT
 mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts`` because ABC exits silently inside the
 WebAssembly build). Each configuration costs ~4 s, so only the configurations in SYNTH are synthesized; the
-other modules (fg_requant, fg_mac_array, fg_beat_reg, fg_axis_reg, fg_window2d, fg_f32_to_fixed,
+other modules (fg_requant, fg_mac_array, fg_beat_reg, fg_weight_mem, fg_axis_reg, fg_window2d, fg_f32_to_fixed,
 fg_fixed_to_f32, fg_repack) are inside them. One yosys process for all; each configuration must report its
 statistics, no errors. A LOADED fg_dense's weight RAM must map to block RAM on xc7 and to URAM288 with
-``-family xcup -uram``, a LOADED fg_conv_transpose2d's to block RAM on xc7."""
+``-family xcup -uram``, a LOADED fg_conv_transpose2d's to block RAM on xc7 (both are fg_weight_mem's)."""
 
 
 from __future__ import annotations

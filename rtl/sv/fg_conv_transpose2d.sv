@@ -24,19 +24,19 @@
 // free: a registered row count, independent of m_axis_tready.
 //
 // Pipeline: issue (walk output pixel -> output group -> tap row -> tap column -> input block, form the weight
-// memory and line buffer addresses) -> execute (weight word and input pixel read synchronously with the stall as
-// read enable; PI x PO products, accumulate and cast in fg_mac_array; into the output register, fg_beat_reg).
-// An output beat is valid two cycles after the last issue cycle of its pixel. Weight word
-// ((og * K + ty) * K + tx) * (C_IN / PI) + ib holds in lane po * PI + pi the weight
+// memory and line buffer addresses) -> execute (weight word, from fg_weight_mem, and input pixel read
+// synchronously with the stall as read enable; PI x PO products, accumulate and cast in fg_mac_array; into the
+// output register, fg_beat_reg). An output beat is valid two cycles after the last issue cycle of its pixel.
+// Weight word ((og * K + ty) * K + tx) * (C_IN / PI) + ib holds in lane po * PI + pi the weight
 // w[ib * PI + pi][og * PO + po][ty][tx] (0 beyond C_OUT); the bias ROM is fg_dense's, NOG words of PO lanes
 // (fpgagen.rtl.memfiles.write_conv_transpose).
 //
-// Where the weights live (WEIGHT_SOURCE). The weight memory holds NWords = NOG * K * K * C_IN / PI words of
-// PI * PO lanes (the word order and lane layout above, the ROM file's). An output pixel reads the words of its
-// useful taps, every pixel again, so the words must stay on chip; a layer whose weights do not fit streams them
-// through fg_conv_transpose2d_ws instead (each word once per frame), not through this module. Weight words arrive
-// on s_axis_w (one word per beat, no TLAST) in the ROM file's order (fpgagen.rtl.memfiles.conv_transpose_words;
-// from DMA beats through fg_weight_gearbox):
+// Where the weights live (WEIGHT_SOURCE; ROM and LOADED: fg_weight_mem). The weight memory holds
+// NWords = NOG * K * K * C_IN / PI words of PI * PO lanes (the word order and lane layout above, the ROM file's).
+// An output pixel reads the words of its useful taps, every pixel again, so the words must stay on chip; a layer
+// whose weights do not fit streams them through fg_conv_transpose2d_ws instead (each word once per frame), not
+// through this module. Weight words arrive on s_axis_w (one word per beat, no TLAST) in the ROM file's order
+// (fpgagen.rtl.memfiles.conv_transpose_words; from DMA beats through fg_weight_gearbox):
 //   0 ROM       $readmemh(WEIGHTS_FILE) initialises a ROM. s_axis_w_tready is 0 and the s_axis_w inputs are
 //               unused.
 //   1 LOADED    a RAM of NWords words (one write port, one synchronous read port: block RAM or UltraRAM, which
@@ -439,64 +439,23 @@ module fg_conv_transpose2d #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Weight word into the execute register, by WEIGHT_SOURCE
-  if (WEIGHT_SOURCE == 0) begin : gen_rom
-    logic [P*W_W-1:0] w_rom [NWords];
-    initial begin
-      $readmemh(WEIGHTS_FILE, w_rom);
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (!stall) begin
-        ex_w_q <= w_rom[w_addr];
-      end
-    end
-
-    assign w_ready = 1'b1;
-    assign s_axis_w_tready = 1'b0;
-    logic unused_w;
-    assign unused_w = ^{s_axis_w_tdata, s_axis_w_tvalid};
-  end else begin : gen_loaded
-    logic [P*W_W-1:0] w_ram [NWords];
-    logic [AddrW-1:0] w_wr_addr_d, w_wr_addr_q;
-    logic loaded_d, loaded_q, write;
-
-    assign write = s_axis_w_tvalid && !loaded_q;
-    assign s_axis_w_tready = !loaded_q;
-    assign w_ready = loaded_q;
-
-    always_comb begin
-      w_wr_addr_d = w_wr_addr_q;
-      loaded_d = loaded_q;
-      if (write) begin
-        w_wr_addr_d = w_wr_addr_q + AddrW'(1);
-        loaded_d = w_wr_addr_q == AddrW'(NWords - 1);
-      end
-    end
-
-    always_ff @(posedge clk_i or negedge rst_ni) begin
-      if (!rst_ni) begin
-        w_wr_addr_q <= '0;
-        loaded_q <= 1'b0;
-      end else begin
-        w_wr_addr_q <= w_wr_addr_d;
-        loaded_q <= loaded_d;
-      end
-    end
-
-    // one write port, one synchronous read port with the stall as read enable: block RAM or UltraRAM
-    always_ff @(posedge clk_i) begin
-      if (write) begin
-        w_ram[w_wr_addr_q] <= s_axis_w_tdata;
-      end
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (!stall) begin
-        ex_w_q <= w_ram[w_addr];
-      end
-    end
-  end
+  // Weight word into the execute register, from the weight memory (ROM or LOADED, by WEIGHT_SOURCE)
+  fg_weight_mem #(
+    .WORD_W       (P*W_W),
+    .DEPTH        (NWords),
+    .WEIGHT_SOURCE(WEIGHT_SOURCE),
+    .WEIGHTS_FILE (WEIGHTS_FILE)
+  ) u_w (
+    .clk_i          (clk_i),
+    .rst_ni         (rst_ni),
+    .s_axis_w_tdata (s_axis_w_tdata),
+    .s_axis_w_tvalid(s_axis_w_tvalid),
+    .s_axis_w_tready(s_axis_w_tready),
+    .loaded_o       (w_ready),
+    .rd_addr_i      (w_addr),
+    .rd_en_i        (!stall),
+    .rd_data_o      (ex_w_q)
+  );
 
   // A mux over constant slices (a variable part-select would synthesize as a barrel shifter over the pixel)
   always_comb begin

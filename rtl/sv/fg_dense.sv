@@ -15,16 +15,18 @@
 // TLAST: high on the last beat of a vector whose input beat carried TLAST, low on every other beat.
 //
 // Pipeline: issue (weight address, operand slice) -> execute (weight word registered; multiply, add tree,
-// accumulate and cast in fg_mac_array; into the output register, fg_beat_reg). The weight memory is read
-// synchronously from a registered address with the stall as read enable, the pattern that maps onto block RAM.
+// accumulate and cast in fg_mac_array; into the output register, fg_beat_reg). The weight memory (fg_weight_mem)
+// is read synchronously from a registered address with the stall as read enable, the pattern that maps onto block
+// RAM.
 // Groups of PO results land in place in the OUT_LANES-lane output register; the group that completes a beat
 // makes it valid. Only a result that finds the output register still full and not being taken stalls the
 // pipeline.
 //
-// Where the weights live (WEIGHT_SOURCE). A vector walks NWords = N_IN * N_OUT / P weight words, word
-// og * (N_IN / PI) + ib in that order, lane po * PI + pi (the ROM file's words, fpgagen.rtl.memfiles), one word
-// per issue cycle. Weight words arrive on s_axis_w (one word per beat, no TLAST) in that same order and layout
-// (from DMA beats through fg_weight_gearbox; the byte layout of a pass: fpgagen.core.weight_stream):
+// Where the weights live (WEIGHT_SOURCE; ROM and LOADED: fg_weight_mem). A vector walks NWords = N_IN * N_OUT / P
+// weight words, word og * (N_IN / PI) + ib in that order, lane po * PI + pi (the ROM file's words,
+// fpgagen.rtl.memfiles), one word per issue cycle. Weight words arrive on s_axis_w (one word per beat, no TLAST) in
+// that same order and layout (from DMA beats through fg_weight_gearbox; the byte layout of a pass:
+// fpgagen.core.weight_stream):
 //   0 ROM       $readmemh(WEIGHTS_FILE) initialises a ROM. s_axis_w_tready is 0 and the s_axis_w inputs are
 //               unused.
 //   1 LOADED    a RAM of NWords words (one write port, one synchronous read port: block RAM or UltraRAM, which
@@ -227,63 +229,24 @@ module fg_dense #(
   end
 
   // ---------------------------------------------------------------------------------------------------------
-  // Weight word into the execute register, by WEIGHT_SOURCE
-  if (WEIGHT_SOURCE == 0) begin : gen_rom
-    logic [P*W_W-1:0] w_rom [NWords];
-    initial begin
-      $readmemh(WEIGHTS_FILE, w_rom);
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (!stall) begin
-        ex_w_q <= w_rom[addr_q];
-      end
-    end
-
-    assign w_ready = 1'b1;
-    assign s_axis_w_tready = 1'b0;
-    logic unused_w;
-    assign unused_w = ^{s_axis_w_tdata, s_axis_w_tvalid};
-  end else if (WEIGHT_SOURCE == 1) begin : gen_loaded
-    logic [P*W_W-1:0] w_ram [NWords];
-    logic [AddrW-1:0] wr_addr_d, wr_addr_q;
-    logic loaded_d, loaded_q, write;
-
-    assign write = s_axis_w_tvalid && !loaded_q;
-    assign s_axis_w_tready = !loaded_q;
-    assign w_ready = loaded_q;
-
-    always_comb begin
-      wr_addr_d = wr_addr_q;
-      loaded_d = loaded_q;
-      if (write) begin
-        wr_addr_d = wr_addr_q + AddrW'(1);
-        loaded_d = wr_addr_q == AddrW'(NWords - 1);
-      end
-    end
-
-    always_ff @(posedge clk_i or negedge rst_ni) begin
-      if (!rst_ni) begin
-        wr_addr_q <= '0;
-        loaded_q <= 1'b0;
-      end else begin
-        wr_addr_q <= wr_addr_d;
-        loaded_q <= loaded_d;
-      end
-    end
-
-    // one write port, one synchronous read port with the stall as read enable: block RAM or UltraRAM
-    always_ff @(posedge clk_i) begin
-      if (write) begin
-        w_ram[wr_addr_q] <= s_axis_w_tdata;
-      end
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (!stall) begin
-        ex_w_q <= w_ram[addr_q];
-      end
-    end
+  // Weight word into the execute register, by WEIGHT_SOURCE: from the weight memory (ROM, LOADED) or s_axis_w
+  if (WEIGHT_SOURCE < 2) begin : gen_mem
+    fg_weight_mem #(
+      .WORD_W       (P*W_W),
+      .DEPTH        (NWords),
+      .WEIGHT_SOURCE(WEIGHT_SOURCE),
+      .WEIGHTS_FILE (WEIGHTS_FILE)
+    ) u_w (
+      .clk_i          (clk_i),
+      .rst_ni         (rst_ni),
+      .s_axis_w_tdata (s_axis_w_tdata),
+      .s_axis_w_tvalid(s_axis_w_tvalid),
+      .s_axis_w_tready(s_axis_w_tready),
+      .loaded_o       (w_ready),
+      .rd_addr_i      (addr_q),
+      .rd_en_i        (!stall),
+      .rd_data_o      (ex_w_q)
+    );
   end else begin : gen_streamed
     assign w_ready = s_axis_w_tvalid;
     assign s_axis_w_tready = busy_q && !stall;
