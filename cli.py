@@ -242,9 +242,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
     check_image_out(args.out, args.n)
     start = time.perf_counter()
     config = QuantConfig.from_file(args.config) if args.config else None
-    subject = resolve_subject(args.model, args.overlay, args.weights, config, latent_dim=args.latent_dim,
-                              distribution=args.latents, quiet=False)
-    options = {"board": subject.board, "bitfile": subject.bitfile} if args.target == "board" else {}
+    subject = resolve_subject(args.model, args.overlay, args.weights, config, board=args.board,
+                              latent_dim=args.latent_dim, distribution=args.latents, quiet=False)
+    options = ({"board": subject.board, "bitfile": subject.bitfile} if args.target == "board"
+               else {"board": args.board} if args.target in ("virtual-golden", "rtlsim") and args.board else {})
     executor = get_executor(args.target, subject.model_for(args.target), **options)
     executor.prepare()
     prepared = time.perf_counter() - start
@@ -296,7 +297,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from fpgagen.host.subject import resolve_subject
 
     check_out(args.out, folder=True)
-    subject = resolve_subject(args.model, args.overlay, args.weights, latent_dim=args.latent_dim,
+    subject = resolve_subject(args.model, args.overlay, args.weights, board=args.board, latent_dim=args.latent_dim,
                               distribution=args.latents, quiet=False)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
@@ -430,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "it, when present, are what the fixed-point and numpy targets run")
     p.add_argument("--config", type=Path, help="JSON quantization config for the fixed-point targets (e.g. "
                                                "`fpgagen explore`'s chosen.json)")
+    p.add_argument("--board", choices=BOARDS, help="fold and place the model for this board, as it would run "
+                                                   "there (weights off the ROMs where it needs them; rtlsim counts "
+                                                   "every stall on weights); default: the board its weights fit")
     p.add_argument("--out", type=Path, default=Path("grid.png"),
                    help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_generate)
@@ -478,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "overlays/BOARD/PRESET.bit, BOARD the preset's); PRESET.float.npz and "
                                                 "PRESET.quantized/ beside it, when present, are the numpy and "
                                                 "fixed-point models (on a board without torch: required)")
+    p.add_argument("--board", choices=BOARDS, help="fold and place the model for this board (its DSP ceiling and "
+                                                   "clock for the projections; weights off the ROMs where it needs "
+                                                   "them); default: the board its weights fit")
     p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")
     p.set_defaults(func=cmd_compare)
     return parser

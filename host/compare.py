@@ -173,7 +173,7 @@ def _executor(target: str, subject: Subject):
     from fpgagen.host.executors import get_executor
 
     options: dict = {}
-    if target == "board":
+    if target == "board" or (target in ("virtual-golden", "rtlsim") and subject.fold_board):
         options["board"] = subject.board
         if subject.bitfile is not None:
             options["bitfile"] = subject.bitfile

@@ -25,6 +25,14 @@ split; two sets of buffers let packing of the next chunk and unpacking of the la
 on the DMA is bounded: a channel that does not finish within ``timeout`` seconds raises :class:`DmaTimeoutError`
 (pynq's own ``wait()`` polls forever); error bits in DMASR raise :class:`DmaError`.
 
+**Weights off the ROMs.** An overlay whose ``loaded`` or ``streamed`` layers keep their weights outside the
+bitstream names them in its manifest (:class:`~fpgagen.core.manifest.WeightsFile`): a file beside the ``.bit``
+(``<name>.weights.bin``, checked against its length and sha256 when the driver binds: a missing, truncated or
+foreign file is refused, naming it) and, per weight port of the kernel, an MM2S-only AXI DMA in the same
+hierarchy. The driver sends a ``loaded`` port's pass once, when it binds and after every :meth:`reset` (the PL
+programmed again); a ``streamed`` port's pass once per image, up to :data:`WEIGHT_BUFFER_BYTES` of passes per
+transfer, the next transfer started as soon as one completes. The user's code does not change.
+
 After a timeout or a DMA error the kernel may still hold beats of the failed call -- images it finished late,
 latents it had not yet consumed -- and they would come back as the next call's images. So the driver refuses every
 further call (:class:`OverlayFaultError`) until :meth:`GeneratorDriver.reset` has programmed the PL again. Calls
@@ -42,11 +50,11 @@ import numpy as np
 from pynq import DefaultHierarchy, Overlay, allocate
 
 from fpgagen.core.latents import check_latents
-from fpgagen.core.manifest import BEAT_FORMAT, MANIFEST_FORMAT, TLAST_RULE, OverlayError, OverlayManifest
+from fpgagen.core.manifest import BEAT_FORMAT, MANIFEST_FORMAT, TLAST_RULE, OverlayError, OverlayManifest, WeightPort
 from fpgagen.core.quantized_model import QuantizedModel
 
-__all__ = ["BEAT_FORMAT", "MANIFEST_FORMAT", "TLAST_RULE", "DmaError", "DmaTimeoutError", "GeneratorDriver",
-           "GeneratorOverlay", "OverlayError", "OverlayFaultError", "OverlayManifest"]
+__all__ = ["BEAT_FORMAT", "MANIFEST_FORMAT", "TLAST_RULE", "WEIGHT_BUFFER_BYTES", "DmaError", "DmaTimeoutError",
+           "GeneratorDriver", "GeneratorOverlay", "OverlayError", "OverlayFaultError", "OverlayManifest"]
 
 AXI_DMA_VLNV = "xilinx.com:ip:axi_dma:"
 
@@ -69,6 +77,29 @@ class DmaTimeoutError(TimeoutError):
 
 class OverlayFaultError(RuntimeError):
     """The overlay failed an earlier call and refuses work until ``reset()`` has emptied its kernel."""
+
+
+# Most bytes of streamed passes one weight transfer carries (a buffer of that size per streamed port): a few MB
+# of contiguous memory, which the board's CMA gives readily, and few enough transfers per batch.
+WEIGHT_BUFFER_BYTES = 16 << 20
+
+
+@dataclass
+class _WeightPort:
+    """A weight port at run time: its manifest entry, its DMA, a buffer of ``passes`` copies of its pass, and the
+    passes of the current call still to send (``remaining``) and in the transfer under way (``in_flight``)."""
+
+    index: int
+    spec: WeightPort
+    dma: object
+    passes: int
+    buffer: object = None
+    remaining: int = 0
+    in_flight: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"weight port {self.index} ({self.spec.dma}: {self.spec.layer}, {self.spec.placement})"
 
 
 
@@ -142,21 +173,26 @@ class GeneratorDriver(DefaultHierarchy):
         self.fault: str | None = None  # why the last failed call failed, until reset()
         self._buffers: list[tuple[np.ndarray, np.ndarray]] = []
         self._lock = threading.RLock()
+        self._weight_ports = self._bind_weight_ports()
+        self._load_weights()
 
     @staticmethod
     def checkhierarchy(description) -> bool:
         """True for a hierarchy with one simple-mode AXI DMA, named by the overlay's manifest."""
-        dmas = [ip for ip in description["ip"].values() if str(ip.get("type", "")).startswith(AXI_DMA_VLNV)]
-        if len(dmas) != 1:
-            return False
-        params = dmas[0].get("parameters", {})
-        if params.get("c_include_sg", "0") != "0":
-            return False
         overlay = description.get("overlay")
         try:
-            return OverlayManifest.beside(overlay.bitfile_name).hierarchy == description["fullpath"]
+            manifest = OverlayManifest.beside(overlay.bitfile_name)
         except (AttributeError, OSError, OverlayError):
             return False
+        weight_dmas = {p.dma for p in manifest.weights.ports} if manifest.weights else set()
+        dmas = {name: ip for name, ip in description["ip"].items()
+                if str(ip.get("type", "")).startswith(AXI_DMA_VLNV)}
+        data = [ip for name, ip in dmas.items() if name not in weight_dmas]
+        if len(data) != 1 or not weight_dmas <= set(dmas):
+            return False
+        if any(ip.get("parameters", {}).get("c_include_sg", "0") != "0" for ip in dmas.values()):
+            return False
+        return manifest.hierarchy == description["fullpath"]
 
     # ------------------------------------------------------------------------------------------ geometry
     @property
@@ -262,18 +298,23 @@ class GeneratorDriver(DefaultHierarchy):
             self._overlay.download()
             self.dma.sendchannel.start()
             self.dma.recvchannel.start()
+            for wp in self._weight_ports:
+                wp.dma.sendchannel.start()
+                wp.remaining = wp.in_flight = 0
             self.fault = None
+            self._load_weights()
 
     def _abort(self) -> None:
         """After a failed call: stop the DMA's transfers (DMACR.Reset) so no late beat lands in a buffer the caller
         reuses; the kernel is emptied only by :meth:`reset`."""
-        try:
-            self.dma.mmio.write(0x00, 0x4)
-            deadline = time.monotonic() + 1.0
-            while self.dma.mmio.read(0x00) & 0x4 and time.monotonic() < deadline:
+        for dma in [self.dma, *(wp.dma for wp in self._weight_ports)]:
+            try:
+                dma.mmio.write(0x00, 0x4)
+                deadline = time.monotonic() + 1.0
+                while dma.mmio.read(0x00) & 0x4 and time.monotonic() < deadline:
+                    pass
+            except Exception:  # noqa: BLE001 -- best effort: the call's own error is what the caller needs
                 pass
-        except Exception:  # noqa: BLE001 -- best effort: the call's own error is what the caller needs
-            pass
 
     def close(self) -> None:
         """Free the DMA buffers (they are allocated again on the next ``generate``)."""
@@ -282,6 +323,10 @@ class GeneratorDriver(DefaultHierarchy):
                 for b in buffers:
                     b.freebuffer()
             self._buffers = []
+            for wp in self._weight_ports:
+                if wp.buffer is not None:
+                    wp.buffer.freebuffer()
+                    wp.buffer = None
 
     # ------------------------------------------------------------------------------------------ internals
     @property
@@ -302,9 +347,82 @@ class GeneratorDriver(DefaultHierarchy):
         self._buffers[slot][0][: hi - lo] = z[lo:hi]
         timing.pack += time.perf_counter() - t
 
+    # ------------------------------------------------------------------------------------------ weights
+    def _bind_weight_ports(self) -> list[_WeightPort]:
+        """The weight ports the manifest names, each with its DMA; the weights file checked (length, sha256)."""
+        spec = self.manifest.weights
+        if spec is None:
+            return []
+        self._weights_data = np.frombuffer(spec.read(Path(self._overlay.bitfile_name).parent), np.uint8)
+        ports = []
+        for k, port in enumerate(spec.ports):
+            dma = getattr(self, port.dma, None)
+            if dma is None or getattr(dma, "sendchannel", None) is None:
+                raise OverlayError(f"{self.description['fullpath']}: the manifest's weight port {k} ({port.layer}) "
+                                   f"needs an AXI DMA {port.dma!r} with an MM2S channel in the hierarchy")
+            width = dma.description["parameters"].get("c_m_axis_mm2s_tdata_width")
+            if str(width) != str(spec.beat_bits):
+                raise OverlayError(f"{self.description['fullpath']}/{port.dma}: a {width}-bit stream, the weights "
+                                   f"file is laid out in {spec.beat_bits}-bit beats")
+            if port.nbytes > dma.buffer_max_size:
+                raise OverlayError(f"{port.layer}: a pass of {port.nbytes} bytes exceeds {port.dma}'s largest "
+                                   f"transfer ({dma.buffer_max_size} bytes)")
+            passes = 1 if port.placement == "loaded" else max(1, min(self.max_batch, WEIGHT_BUFFER_BYTES // port.nbytes,
+                                                                     dma.buffer_max_size // port.nbytes))
+            ports.append(_WeightPort(k, port, dma, passes))
+        return ports
+
+    def _weight_buffer(self, wp: _WeightPort):
+        if wp.buffer is None:
+            one = self._weights_data[wp.spec.offset : wp.spec.offset + wp.spec.nbytes]
+            wp.buffer = allocate(shape=(wp.passes * wp.spec.nbytes,), dtype=np.uint8, target=self.device)
+            wp.buffer[:] = np.tile(one, wp.passes)
+            wp.buffer.flush()
+        return wp.buffer
+
+    def _send_passes(self, wp: _WeightPort) -> None:
+        """Start the port's next transfer: up to its buffer's passes of those still to send."""
+        n = min(wp.passes, wp.remaining)
+        wp.dma.sendchannel.transfer(self._weight_buffer(wp), nbytes=n * wp.spec.nbytes)
+        wp.remaining -= n
+        wp.in_flight = n
+
+    def _load_weights(self) -> None:
+        """Send every loaded port its pass (after the PL was programmed) and wait for the kernel to take them."""
+        loaded = [wp for wp in self._weight_ports if wp.spec.placement == "loaded"]
+        for wp in loaded:
+            wp.remaining = 1
+            self._send_passes(wp)
+        deadline = time.monotonic() + self.timeout
+        try:
+            while any(wp.in_flight for wp in loaded):
+                for wp in loaded:
+                    if wp.in_flight and self._channel_idle(wp.dma, "MM2S", wp.name, "loading its weights"):
+                        wp.dma.sendchannel.wait()
+                        wp.in_flight = 0
+                self._check_deadline(deadline, [wp for wp in loaded if wp.in_flight], "loading the weights")
+        except (DmaError, DmaTimeoutError) as e:
+            self.fault = f"{type(e).__name__}: {str(e)[:300]}"
+            self._abort()
+            raise
+        for wp in loaded:  # taken: the buffer is not needed again until reset()
+            wp.buffer.freebuffer()
+            wp.buffer = None
+
+    def _check_deadline(self, deadline: float, waiting: list[_WeightPort], what: str) -> None:
+        if waiting and time.monotonic() > deadline:
+            status = "; ".join(f"{wp.spec.dma} DMASR=0x{wp.dma.mmio.read(DMASR_OFFSET['MM2S']):08x}" for wp in waiting)
+            raise DmaTimeoutError(f"{', '.join(wp.name for wp in waiting)} did not complete within {self.timeout:g} s "
+                                  f"while {what}: the kernel is not taking its weights ({status})")
+
+    # ------------------------------------------------------------------------------------------ transfers
     def _start(self, chunk, slot, timing: Timing) -> None:
         t = time.perf_counter()
         count = chunk[1] - chunk[0]
+        for wp in self._weight_ports:  # the weights of these images first: the kernel needs them as latents arrive
+            if wp.spec.placement == "streamed":
+                wp.remaining = count
+                self._send_passes(wp)
         inp, out = self._buffers[slot]
         self.dma.recvchannel.transfer(out, nbytes=count * self.manifest.beats_per_image * 4)
         self.dma.sendchannel.transfer(inp, nbytes=count * self.latent_dim * 4)
@@ -315,6 +433,19 @@ class GeneratorDriver(DefaultHierarchy):
         t = time.perf_counter()
         count = chunk[1] - chunk[0]
         deadline = time.monotonic() + self.timeout
+        streamed = [wp for wp in self._weight_ports if wp.spec.placement == "streamed"]
+        while any(wp.in_flight for wp in streamed):  # keep the weights coming while the kernel works
+            for name in ("MM2S", "S2MM"):  # an error of the latents' DMA ends the wait at once
+                self._channel_idle(self.dma, name, self._dma_path, f"latents {chunk[0]}..{chunk[1] - 1}")
+            for wp in streamed:
+                if wp.in_flight and self._channel_idle(wp.dma, "MM2S", wp.name, f"latents {chunk[0]}..{chunk[1] - 1}"):
+                    wp.dma.sendchannel.wait()
+                    wp.in_flight = 0
+                    if wp.remaining:
+                        self._send_passes(wp)
+                        timing.transfers += 1
+            self._check_deadline(deadline, [wp for wp in streamed if wp.in_flight],
+                                 f"streaming the weights of latents {chunk[0]}..{chunk[1] - 1}")
         self._wait_channel("MM2S", self.dma.sendchannel, deadline, chunk)
         self._wait_channel("S2MM", self.dma.recvchannel, deadline, chunk)
         expected = count * self.manifest.beats_per_image * 4
@@ -326,6 +457,18 @@ class GeneratorDriver(DefaultHierarchy):
 
     def _status(self, name: str) -> int:
         return self.dma.mmio.read(DMASR_OFFSET[name])
+
+    def _channel_idle(self, dma, name: str, what: str, during: str) -> bool:
+        """Whether a channel of ``dma`` finished its transfer; DmaError when it set an error bit or halted."""
+        sr = dma.mmio.read(DMASR_OFFSET[name])
+        errors = [text for bit, text in DMASR_ERRORS.items() if sr & bit]
+        if errors:
+            raise DmaError(f"{what} {name} failed on {during}: {'; '.join(errors)} (DMASR=0x{sr:08x})")
+        if sr & DMASR_IDLE:
+            return True
+        if sr & DMASR_HALTED:
+            raise DmaError(f"{what} {name} halted mid-transfer on {during} (DMASR=0x{sr:08x})")
+        return False
 
     def _wait_channel(self, name: str, channel, deadline: float, chunk) -> None:
         """Poll DMASR until the channel is idle, an error bit is set or ``deadline`` passes."""
@@ -383,6 +526,9 @@ class GeneratorOverlay(Overlay):
             raise FileNotFoundError(f"overlay {bit}: missing {', '.join(missing)} in {bit.parent} (an overlay is "
                                     f"{bit.stem}.bit, {bit.stem}.hwh and the stream manifest {bit.stem}.json)")
         self.manifest = OverlayManifest.beside(bit)
+        if not download and self.manifest.weights and any(p.placement == "loaded" for p in self.manifest.weights.ports):
+            raise OverlayError(f"overlay {bit}: its loaded layers take their weights once after the PL is programmed, "
+                               "so it must be downloaded by the process that drives it (download=True)")
         quantized = bit.with_name(bit.stem + ".quantized")
         if (quantized / "model.json").is_file():  # fpgagen's overlays carry the QuantizedModel the kernel runs
             mismatches = self.manifest.mismatches(QuantizedModel.load(quantized))

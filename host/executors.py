@@ -176,13 +176,20 @@ class VirtualGoldenExecutor(_DriverExecutor):
     description = "PYNQ driver on the virtual board, kernel backed by the golden model"
     backend = "golden"
 
+    def __init__(self, model, board: str | None = None):
+        """``board``: the virtual board to stand in for (default :data:`fpgagen.overlays.boards.DEFAULT_BOARD`)."""
+        super().__init__(model)
+        if board is None:
+            from fpgagen.overlays.boards import DEFAULT_BOARD as board
+        self.board_name = board
+
     def _prepare(self) -> None:
         from fpgagen.host.driver import GeneratorOverlay
-        from fpgagen.host.virtual_board import activate, write_virtual_overlay
+        from fpgagen.host.virtual_board import VirtualBoard, activate, write_virtual_overlay
 
-        activate()
+        activate(VirtualBoard(board=self.board_name))
         self._dir = tempfile.TemporaryDirectory(prefix=f"fpgagen-{self.target}-")
-        bit = write_virtual_overlay(self.model, Path(self._dir.name), backend=self.backend)
+        bit = write_virtual_overlay(self.model, Path(self._dir.name), backend=self.backend, board=self.board_name)
         self.overlay = GeneratorOverlay(str(bit))
 
 

@@ -31,6 +31,9 @@ class Subject:
         bitfile: the overlay for ``board`` (None: the executor's default ``overlays/<board>/<name>.bit``).
         board: the board the overlay is for (its manifest), else the generator's: its fabric clock and DSP count
             set the projections and the DSP ceiling.
+        fold_board: the board the QuantizedModel is folded and placed for when one was named (``--board``: its
+            DSP, block RAM, UltraRAM and DDR; weights off the ROMs where it needs them); None: the default
+            quantization.
     """
 
     name: str
@@ -45,6 +48,7 @@ class Subject:
     quant_config: object | None = None
     bitfile: Path | None = None
     board: str = "pynq-z2"
+    fold_board: str | None = None
 
     @classmethod
     def of(cls, generator, quant_config=None, **files) -> Subject:
@@ -68,7 +72,7 @@ class Subject:
         if self.quantized is None:
             from fpgagen.models.quantize import quantize
 
-            self.quantized = quantize(self.generator, self.quant_config)
+            self.quantized = quantize(self.generator, self.quant_config, board=self.fold_board)
         return self.quantized
 
     @property
@@ -95,12 +99,13 @@ def import_error(module: str) -> str | None:
 
 
 def resolve_subject(model: str, overlay: Path | None = None, weights: Path | None = None, quant_config=None,
-                    **import_options) -> Subject:
+                    board: str | None = None, **import_options) -> Subject:
     """The :class:`Subject` of MODEL ``model`` (a preset, an importable file or a model folder:
     :func:`fpgagen.models.load.load_model`, which takes ``weights`` and ``import_options``) where torch imports, else
     the float model beside ``overlay`` (the board, where ``model`` is the overlay's model name); the float model and
-    QuantizedModel beside ``overlay``, where present, are what ``numpy`` and the fixed-point targets run. Raises
-    FileNotFoundError, ValueError or RuntimeError saying what is missing."""
+    QuantizedModel beside ``overlay``, where present, are what ``numpy`` and the fixed-point targets run. ``board``:
+    fold and place the QuantizedModel for that board (an overlay's must be for it too). Raises FileNotFoundError,
+    ValueError or RuntimeError saying what is missing."""
     torch_missing = import_error("torch")
     generator = None
     if torch_missing is None:
@@ -129,9 +134,13 @@ def resolve_subject(model: str, overlay: Path | None = None, weights: Path | Non
             if what in files and files[what].name != name:
                 raise ValueError(f"{bitfile}: the {what.replace('_', ' ')} beside it is {files[what].name!r}, not "
                                  f"{name!r}")
-        board = _overlay_board(bitfile)
-        if board:
-            files["board"] = board
+        overlay_board = _overlay_board(bitfile)
+        if overlay_board and board and overlay_board != board:
+            raise ValueError(f"{bitfile} is an overlay for {overlay_board}, not --board {board}")
+        if overlay_board:
+            files["board"] = overlay_board
+    if board is not None:
+        files.update(board=board, fold_board=board)
     if generator is not None:
         return Subject.of(generator, quant_config, **files)
     if "float_model" not in files:

@@ -12,6 +12,7 @@ The top mirrors hls4ml's io_stream dataflow behind its VivadoAccelerator wrapper
     s_axis_tdata[31:0], s_axis_tlast, s_axis_tvalid, s_axis_tready,   // latents, one float32 per beat
     m_axis_tdata[31:0], m_axis_tlast, m_axis_tvalid, m_axis_tready    // images, one float32 per beat
     s_axis_w<k>_tdata[B-1:0], _tlast, _tvalid, _tready                // weights of the k-th loaded/streamed layer
+    w_wait[K-1:0]                     // bit k: stage k waits for a weight word (for the simulation harness)
 
 Weights (``Layer.placement``, planned by :mod:`fpgagen.core.folding`): a ``rom`` layer's weights are ``$readmemh``
 files; every ``loaded`` or ``streamed`` layer gets a weight port ``s_axis_w<k>`` (k in stream order) of the board's
@@ -59,7 +60,7 @@ import numpy as np
 
 from fpgagen.core import golden
 from fpgagen.core.folding import WeightPorts, input_bits, stage_cost, streamed_reshape
-from fpgagen.core.layers import ACTIVATIONS, implementation, implements, realises, require
+from fpgagen.core.layers import ACTIVATIONS, ARITHMETIC, implementation, implements, realises, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.core.transposed import tap_split
 from fpgagen.core.weight_stream import pack_pass
@@ -93,8 +94,6 @@ class Stage:
         cycles_per_image: analytical cycles per image when it is never starved or blocked.
         fifo_depth: depth of the fg_axis_fifo behind the stage (0: the last stage).
         placement: where an arithmetic stage's weights live (``rom``, ``loaded``, ``streamed``).
-        weight_words: the weight words a ``loaded`` or ``streamed`` stage reads from its weight port, one pass in
-            order (None for a ROM).
     """
 
     name: str
@@ -110,7 +109,6 @@ class Stage:
     fifo_depth: int = 0
     params: dict = field(default_factory=dict)
     placement: str = "rom"
-    weight_words: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -187,8 +185,6 @@ class GeneratedDesign:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for stage in d["stages"]:
-            stage.pop("weight_words")
         d["weights_file"] = str(self.weights_file) if self.weights_file else None
         d["top_file"] = str(self.top_file)
         d["mem_files"] = [str(p) for p in self.mem_files]
@@ -305,7 +301,11 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
     stages.append(Stage("u_axis_out", "", "fg_axis_f32_out", lanes, 1, beats, lanes * beats,
                         cycles_per_image=lanes * beats, params={"LANES": lanes, **type_params(x_t, "IN")}))
 
-    streams, weights_file = _weight_streams(model, stages, out_dir / f"{top}.weights.bin")
+    data, streams = weight_image(model)
+    weights_file = None
+    if streams:
+        weights_file = out_dir / f"{top}.weights.bin"
+        weights_file.write_bytes(data.tobytes())
     widths = _stream_widths(model, stages)
     top_file = out_dir / f"{top}.sv"
     top_file.write_text(_top_sv(top, model, stages, widths, streams))
@@ -316,23 +316,22 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
                            tuple(model.image_shape), streams, beat_bits, weights_file, ddr_cycles)
 
 
-def _weight_streams(model: QuantizedModel, stages: list[Stage], path: Path) -> tuple[list[WeightStream], Path | None]:
-    """Number the stages that read weights from a port, in stream order, and write their passes into ``path``."""
+def weight_image(model: QuantizedModel) -> tuple[np.ndarray, list[WeightStream]]:
+    """The weights file of ``model``'s loaded and streamed layers: every such layer's pass (its stage's weight
+    words in the order the stage reads them, packed as :mod:`fpgagen.core.weight_stream` lays them out for the
+    model's weight ports), concatenated in stream order, and the :class:`WeightStream` of each (port k is the k-th
+    such layer). ``(empty, [])`` when every weight is a ROM."""
     streams, passes, offset = [], [], 0
-    for s in stages:
-        if s.weight_words is None:
+    for lr, reshape in _plan(model):
+        if lr.kind not in ARITHMETIC or lr.placement == "rom":
             continue
-        lr = model.layer(s.layer)
-        data = pack_pass(s.weight_words, lr.weight_t.width, model.weight_ports.bits)
-        words, lanes = s.weight_words.shape
-        streams.append(WeightStream(len(streams), s.layer, s.placement, lanes * lr.weight_t.width, words,
-                                    len(data) * 8 // model.weight_ports.bits, offset, len(data)))
+        words, _ = memory_words(lr, reshape)
+        data = pack_pass(words, lr.weight_t.width, model.weight_ports.bits)
+        streams.append(WeightStream(len(streams), lr.name, lr.placement, words.shape[1] * lr.weight_t.width,
+                                    len(words), len(data) * 8 // model.weight_ports.bits, offset, len(data)))
         passes.append(data)
         offset += len(data)
-    if not streams:
-        return [], None
-    path.write_bytes(np.concatenate(passes).tobytes())
-    return streams, path
+    return (np.concatenate(passes) if passes else np.zeros(0, np.uint8)), streams
 
 
 # ------------------------------------------------------------------------------------- the kinds' stages
@@ -354,6 +353,25 @@ realises("rtl", "loaded", "dense", "conv2d", "conv_transpose2d")
 realises("rtl", "streamed", "dense", "conv_transpose2d")  # a streamed transposed conv is fg_conv_transpose2d_ws
 
 
+def memory_words(lr: Layer, reshape: Layer | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The weight and bias words of an arithmetic layer's stage, in the order its weight memory holds them (the
+    ROM file's words: :mod:`fpgagen.rtl.memfiles`) and its weight stream carries them; a dense that streams its
+    result into ``reshape`` has its rows in the view fix's order (:func:`channels_last_rows`)."""
+    out_lanes = reshape.out_shape[0] if reshape is not None else None
+    p = stage_cost(lr, lr.reuse_factor, out_lanes).multipliers
+    if lr.kind == "dense":
+        w, b = lr.weight, lr.bias
+        if reshape is not None:
+            rows = channels_last_rows(*reshape.out_shape)
+            w, b = w[rows], b[rows]
+        return dense_words(w, p), bias_words(b, w.shape[1], p)
+    if lr.kind == "conv_transpose2d":  # torch layout (C, O, K, K) as the module's words
+        pi, po = tap_split(lr.in_shape[0], lr.out_shape[0], lr.reuse_factor)
+        return conv_transpose_words(lr.weight, pi, po), conv_transpose_bias_words(lr.bias, po)
+    k = lr.weight.shape[-1]
+    return dense_words(conv_weights_as_dense(lr.weight), p), bias_words(lr.bias, k * k * lr.in_shape[0], p)
+
+
 @implements("rtl", "dense", "conv2d", "conv_transpose2d")
 def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageContext):
     reshape = ctx.reshape
@@ -361,21 +379,18 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
     # multipliers and cycles: the folding's own model
     cost = stage_cost(lr, lr.reuse_factor, out_lanes, placement=lr.placement, ports=ctx.ports, x_bits=ctx.x_bits)
     p = cost.multipliers
+    words, biases = memory_words(lr, reshape)
     types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
              **type_params(lr.bias_t, "B", signed=False), **type_params(lr.accum_t, "ACC", signed=False),
              **type_params(lr.result_t, "OUT", cast=True)}
     module = {"dense": "fg_dense", "conv2d": "fg_conv2d", "conv_transpose2d": "fg_conv_transpose2d"}[lr.kind]
     if lr.kind == "dense":
-        w, b = lr.weight, lr.bias
-        n_in, n_out = w.shape[1], w.shape[0]
+        n_out, n_in = lr.weight.shape
         params = {"N_IN": n_in, "N_OUT": n_out, "P": p}
         lanes_out, beats_out = n_out, 1
         if reshape is not None:
-            rows = channels_last_rows(*reshape.out_shape)
-            w, b = w[rows], b[rows]
             lanes_out, beats_out = out_lanes, n_out // out_lanes
             params["OUT_LANES"] = out_lanes
-        words, biases = dense_words(w, p), bias_words(b, n_in, p)
     elif lr.kind == "conv_transpose2d":
         c_in, h, wd = lr.in_shape
         c_out, oh, ow = lr.out_shape
@@ -384,8 +399,6 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
                   "PAD": lr.padding, "OUT_PAD": lr.output_padding, "PI": pi, "PO": po}
         lanes_out, beats_out = c_out, oh * ow
-        # torch layout (C, O, K, K) as the module's words
-        words, biases = conv_transpose_words(lr.weight, pi, po), conv_transpose_bias_words(lr.bias, po)
         if lr.placement == "streamed":
             module = "fg_conv_transpose2d_ws"
     else:
@@ -394,7 +407,6 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
         k = lr.weight.shape[-1]
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
         lanes_out, beats_out = c_out, oh * ow
-        words, biases = dense_words(conv_weights_as_dense(lr.weight), p), bias_words(lr.bias, k * k * c_in, p)
     files = [write_memh(ctx.out_dir / f"{lr.name}_b.mem", biases, lr.bias_t.width)]
     params |= types
     if lr.placement == "rom":
@@ -404,8 +416,7 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
         params["WEIGHT_SOURCE"] = WEIGHT_SOURCE[lr.placement]
     params["BIAS_FILE"] = str(files[-1])
     return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p,
-                 cost.hls_multipliers, cost.cycles, params=params, placement=lr.placement,
-                 weight_words=None if lr.placement == "rom" else words), files
+                 cost.hls_multipliers, cost.cycles, params=params, placement=lr.placement), files
 
 
 @implements("rtl", "relu", "leaky_relu", "tanh", "sigmoid")
@@ -510,8 +521,8 @@ def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[t
         f"  input  wire        s_axis_w{ws.port}_tlast,",
         f"  input  wire        s_axis_w{ws.port}_tvalid,",
         f"  output wire        s_axis_w{ws.port}_tready,")]
-    if weight_ports:
-        weight_ports[-1] = weight_ports[-1].rstrip(",")
+    if weight_ports:  # and a status for the simulation harness (left unconnected in a block design)
+        weight_ports += ["", f"  output wire [{len(streams) - 1}:0] w_wait  // bit k: stage k waits for a weight word"]
     lines += [
         "",
         "`default_nettype none",
@@ -557,6 +568,7 @@ def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[t
                                    "m_axis_tvalid": f"w{k}_tvalid", "m_axis_tready": f"w{k}_tready"}))
             ports.update(s_axis_w_tdata=f"w{k}_tdata", s_axis_w_tvalid=f"w{k}_tvalid",
                          s_axis_w_tready=f"w{k}_tready")
+            body.append(f"  assign w_wait[{k}] = w{k}_tready & ~w{k}_tvalid;\n")
         elif s.module in WEIGHT_PORT_MODULES:  # its weights in ROM: the weight stream input unused
             ports.update(s_axis_w_tdata="'0", s_axis_w_tvalid="1'b0", s_axis_w_tready="")
         body.append(_instance(s.module, s.name, s.params, ports))
@@ -584,4 +596,4 @@ def dsp_limit_images_per_s(model: QuantizedModel, dsps: int = 220, clock_hz: flo
 
 
 __all__ = ["GeneratedDesign", "Stage", "WeightStream", "channels_last_rows", "dsp_limit_images_per_s", "generate_rtl",
-           "model_hash", "projected_images_per_s", "rtl_parallelism", "total_macs"]
+           "memory_words", "model_hash", "projected_images_per_s", "rtl_parallelism", "total_macs", "weight_image"]

@@ -1,11 +1,12 @@
 """The emulated AXI DMA (Xilinx PG021, direct register mode) between host memory and the kernel backend: its
-register interface and the pump that moves beats MM2S -> kernel -> S2MM."""
+register interface and the pump that moves beats MM2S -> kernel -> S2MM (:class:`AxiDmaModel`), and the MM2S-only
+DMA that feeds a weight port of the kernel (:class:`WeightDmaModel`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from fpgagen.host.virtual_board.kernel import Beats, KernelBackend
+from fpgagen.host.virtual_board.kernel import Beats, KernelBackend, VirtualBoardError
 from fpgagen.host.virtual_board.memory import HostMemory
 
 
@@ -133,6 +134,10 @@ class AxiDmaModel:
         if span is None:
             ch.fail(0x40)
             return
+        self._load(ch, span)
+
+    def _load(self, ch: _Channel, span: np.ndarray) -> None:
+        """Begin the transfer of ``span`` (the buffer's bytes) on a channel whose checks passed."""
         words = -(-ch.length // 4)
         padded = np.zeros(words * 4, np.uint8)
         if ch is self.mm2s:
@@ -173,3 +178,40 @@ class AxiDmaModel:
                     elif ch.done_beats * 4 >= ch.total_bytes:
                         ch.length = ch.done_beats * 4
                         ch.fail(0x10)
+
+
+class WeightDmaModel(AxiDmaModel):
+    """An MM2S-only AXI DMA (``c_include_s2mm`` 0) feeding weight port ``port`` of the kernel.
+
+    A transfer's bytes are handed to the kernel whole when it starts (``send_weights``: the kernel's model of the
+    DMA FIFO and the DDR decides when each beat moves, :mod:`fpgagen.rtl.rtlsim`); it completes (Idle, IOC_Irq)
+    once the kernel has taken the last of them (``weights_pending`` 0), so a kernel that never takes them keeps
+    the DMA busy and the driver times out. A length that is not a whole number of beats of the port is DMAIntErr.
+    The S2MM registers read 0 and ignore writes, as on a DMA built without that channel.
+    """
+
+    def __init__(self, memory: HostMemory, kernel: KernelBackend, port: int, length_width: int = 26):
+        self.port = port
+        super().__init__(memory, kernel, length_width)
+
+    def read(self, offset: int) -> int:
+        return super().read(offset) if offset < 0x30 else 0
+
+    def write(self, offset: int, value: int) -> None:
+        if offset < 0x30:
+            super().write(offset, value)
+
+    def _load(self, ch: _Channel, span: np.ndarray) -> None:
+        try:
+            self.kernel.send_weights(self.port, np.array(span, np.uint8))
+        except VirtualBoardError:  # not whole beats of the port
+            ch.fail(0x10)
+            return
+        ch.busy = True
+
+    def pump(self) -> None:
+        ch = self.mm2s
+        if ch.busy:
+            self.kernel.advance()
+            if self.kernel.weights_pending(self.port) == 0:
+                ch.complete()

@@ -14,7 +14,7 @@ from pynq.pl_server.device import Device
 
 from fpgagen.core.manifest import OverlayError, OverlayManifest
 from fpgagen.core.quantized_model import QuantizedModel
-from fpgagen.host.virtual_board.axi_dma import AxiDmaModel
+from fpgagen.host.virtual_board.axi_dma import AxiDmaModel, WeightDmaModel
 from fpgagen.host.virtual_board.faults import Faults, FaultyKernel
 from fpgagen.host.virtual_board.hwh import PS_VIEWS, hwh_board, read_virtual_bitstream
 from fpgagen.host.virtual_board.kernel import KernelBackend, VirtualBoardError
@@ -73,10 +73,11 @@ class VirtualBoard(Device):
         self.backend_override = backend
         self.kernel: KernelBackend | None = None
         self.dma: AxiDmaModel | None = None
+        self.weight_dmas: list[WeightDmaModel] = []  # one per weight port of the kernel, in port order
         self._faults_set: Faults | None = None  # board.faults = ...
         self._overlay_faults = Faults()  # the programmed overlay's and the environment's
         self._stream = (1, 1)  # beats of a latent and of an image, from the programmed overlay's manifest
-        self._dma_window: tuple[int, int] | None = None
+        self._dma_windows: list[tuple[int, int, AxiDmaModel]] = []  # (base, size, model) of every DMA
         self._become(get_board(board))
         self._ids = itertools.count(1)
         self.bitfile_name = None
@@ -137,18 +138,45 @@ class VirtualBoard(Device):
         doc = read_virtual_bitstream(bitstream.bitfile_name)
         parser = parser or self.get_bitfile_metadata(bitstream.bitfile_name)
         dmas = {k: v for k, v in parser.ip_dict.items() if str(v.get("type", "")).startswith("xilinx.com:ip:axi_dma:")}
-        if len(dmas) != 1:
-            raise VirtualBoardError(f"{bitstream.bitfile_name}: the virtual board emulates exactly one AXI DMA, the "
-                                    f"hardware handoff has {len(dmas)} ({', '.join(dmas) or 'none'})")
-        (_, desc), = dmas.items()
+        bitfile = Path(bitstream.bitfile_name)
+        weights = self._weights_of(bitfile)
+        ports = {f"{weights[0]}/{p.dma}": k for k, p in enumerate(weights[1].ports)} if weights else {}
+        missing = [name for name in ports if name not in dmas]
+        if missing:
+            raise VirtualBoardError(f"{bitfile}: the manifest's weight DMA(s) {', '.join(missing)} are not in the "
+                                    f"hardware handoff ({', '.join(dmas) or 'no AXI DMA'})")
+        data = [name for name in dmas if name not in ports]
+        if len(data) != 1:
+            raise VirtualBoardError(f"{bitfile}: the virtual board emulates exactly one AXI DMA for latents and "
+                                    f"images (besides one per weight port), the hardware handoff has {len(data)} "
+                                    f"({', '.join(data) or 'none'})")
         overlay_faults = Faults.of(doc.get("faults")).merged(Faults.from_environment())
-        self.kernel = self._make_kernel(doc, Path(bitstream.bitfile_name).parent)
-        self.dma = AxiDmaModel(self.memory, self.kernel, int(desc["parameters"].get("c_sg_length_width", 26)))
-        self._dma_window = (int(desc["phys_addr"]), int(desc["addr_range"]))
+        self.kernel = self._make_kernel(doc, bitfile.parent)
+        if weights:
+            self.kernel.set_weight_ports([(p.placement, p.nbytes) for p in weights[1].ports],
+                                         weights[1].beat_bits // 8)
+
+        def width(desc) -> int:
+            return int(desc["parameters"].get("c_sg_length_width", 26))
+
+        desc = dmas[data[0]]
+        self.dma = AxiDmaModel(self.memory, self.kernel, width(desc))
+        self.weight_dmas = [WeightDmaModel(self.memory, self.kernel, k, width(dmas[name])) for name, k in ports.items()]
+        self._dma_windows = [(int(d["phys_addr"]), int(d["addr_range"]), model) for d, model in
+                             [(desc, self.dma), *((dmas[name], self.weight_dmas[k]) for name, k in ports.items())]]
         self._overlay_faults = overlay_faults
         self._stream = self._stream_of(doc, Path(bitstream.bitfile_name))
         self._arm_faults()
         super().post_download(bitstream, parser, self.name)
+
+    @staticmethod
+    def _weights_of(bitfile: Path):
+        """(hierarchy, WeightsFile) of the overlay's manifest, or None (no manifest, or no weight ports)."""
+        try:
+            manifest = OverlayManifest.beside(bitfile)
+        except (FileNotFoundError, OverlayError):
+            return None
+        return (manifest.hierarchy, manifest.weights) if manifest.weights else None
 
     def _stream_of(self, doc: dict, bitfile: Path) -> tuple[int, int]:
         """Beats of a latent and of an image: from the stream manifest, else (hls4ml's own overlays have none) from
@@ -178,8 +206,14 @@ class VirtualBoard(Device):
             self.kernel.faults = faults
             self.kernel.restart()
         elif faults:
-            self.kernel = self.dma.kernel = FaultyKernel(self.kernel, faults, *self._stream)
+            self._plug(FaultyKernel(self.kernel, faults, *self._stream))
         self.dma.arm(faults)
+
+    def _plug(self, kernel: KernelBackend) -> None:
+        """Put ``kernel`` behind every DMA."""
+        self.kernel = kernel
+        for dma in [self.dma, *self.weight_dmas]:
+            dma.kernel = kernel
 
     def _make_kernel(self, doc: dict, folder: Path) -> KernelBackend:
         override = self.backend_override
@@ -211,8 +245,9 @@ class VirtualBoard(Device):
 
     # ------------------------------------------------------------------------------------------ registers
     def _decode(self, address: int, op: str):
-        if self._dma_window and self._dma_window[0] <= address < sum(self._dma_window):
-            return "dma", address - self._dma_window[0]
+        for base, size, dma in self._dma_windows:
+            if base <= address < base + size:
+                return dma, address - base
         for base, (size, _) in self._ps_registers.items():
             if base <= address < base + size:
                 return base, address - base
@@ -226,7 +261,8 @@ class VirtualBoard(Device):
         words = []
         for a in range(address, address + length, 4):
             target, offset = self._decode(a, "read")
-            value = self.dma.read(offset) if target == "dma" else self._ps_registers[target][1].get(offset, 0)
+            value = (target.read(offset) if isinstance(target, AxiDmaModel)
+                     else self._ps_registers[target][1].get(offset, 0))
             words.append(value & 0xFFFFFFFF)
             if self.register_log is not None:
                 self.register_log.append(("read", a, value))
@@ -240,8 +276,8 @@ class VirtualBoard(Device):
             target, offset = self._decode(a, "write")
             if self.register_log is not None:
                 self.register_log.append(("write", a, int(value)))
-            if target == "dma":
-                self.dma.write(offset, int(value))
+            if isinstance(target, AxiDmaModel):
+                target.write(offset, int(value))
             else:
                 self._ps_registers[target][1][offset] = int(value)
 
@@ -250,7 +286,7 @@ class VirtualBoard(Device):
         """Put ``backend`` behind the DMA of the programmed overlay (e.g. a :class:`StalledBackend`)."""
         if self.dma is None:
             raise VirtualBoardError("virtual board: no overlay programmed yet")
-        self.kernel = self.dma.kernel = backend
+        self._plug(backend)
 
     def inject_dma_error(self, channel: str, error: str = "slave") -> None:
         """Make the next transfer on ``channel`` (``"mm2s"`` / ``"s2mm"``) fail with ``error``: ``"internal"``

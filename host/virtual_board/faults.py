@@ -23,6 +23,8 @@ fault                     the kernel / DMA                                      
 ``drop_tlast=K``          image K (1 = the first) ends without TLAST             S2MM runs into the next image:
                                                                                  DMAIntErr, or a timeout
 ``extra_tlast=K``         image K also carries TLAST on its first beat           S2MM ends early: DmaError (bytes)
+``stall_weights_after=N`` the weight ports take N bytes in all, then hold        the weight DMA times out:
+                          TREADY low (a weight transfer that stalls)             DmaTimeoutError naming the port
 ========================  =====================================================  ==================================
 
 After any of these the driver refuses further calls until ``reset()`` (which programs the PL again: on the virtual
@@ -56,9 +58,10 @@ class Faults:
     error_on_transfer: int = 1
     drop_tlast: int | None = None
     extra_tlast: int | None = None
+    stall_weights_after: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("stall_input_after", "stall_output_after", "drop_tlast", "extra_tlast"):
+        for name in ("stall_input_after", "stall_output_after", "drop_tlast", "extra_tlast", "stall_weights_after"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"fault {name}: a count >= 0, got {value!r}")
@@ -157,21 +160,48 @@ class FaultyKernel(KernelBackend):
         self.latent_beats, self.image_beats = latent_beats, image_beats
         self._arrivals: deque[float] = deque()  # arrival time of each latent whose image has not wholly left
         self._queue = Beats.empty()
+        self._withheld: dict[int, np.ndarray] = {}  # weight bytes a stalled weight port never passes on
         self.restart()
 
     def restart(self) -> None:
-        """Count beats and images from now; what the kernel holds stays in it."""
-        self.beats_in = self.beats_out = self._pulled = 0
+        """Count beats, images and weight bytes from now; what the kernel holds stays in it."""
+        self.beats_in = self.beats_out = self._pulled = self.weight_bytes = 0
 
     def reset(self) -> None:
         self.inner.reset()
         self._arrivals.clear()
         self._queue = Beats.empty()
+        self._withheld: dict[int, np.ndarray] = {}
         self.restart()
 
     @property
     def cycles(self) -> int | None:
         return self.inner.cycles
+
+    # weight ports: the inner kernel's, with the weight stall applied
+    def set_weight_ports(self, ports, beat_bytes: int) -> None:
+        self.inner.set_weight_ports(ports, beat_bytes)
+
+    @property
+    def weight_beat_bytes(self) -> int:
+        return self.inner.weight_beat_bytes
+
+    def send_weights(self, port: int, data: np.ndarray) -> None:
+        data = np.asarray(data, np.uint8).ravel()
+        withheld = self._withheld.get(port, np.zeros(0, np.uint8))
+        if self.faults.stall_weights_after is not None or len(withheld):
+            give = max(0, (self.faults.stall_weights_after or 0) - self.weight_bytes) if not len(withheld) else 0
+            give = min(give - give % self.weight_beat_bytes, len(data))  # whole beats
+            self._withheld[port] = np.concatenate([withheld, data[give:]])
+            data = data[:give]
+        self.weight_bytes += len(data)
+        self.inner.send_weights(port, data)
+
+    def weights_pending(self, port: int) -> int:
+        return self.inner.weights_pending(port) + len(self._withheld.get(port, ()))
+
+    def advance(self) -> None:
+        self.inner.advance()
 
     def consume(self, beats: Beats) -> int:
         offer = len(beats)

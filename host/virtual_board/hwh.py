@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from fpgagen.core.manifest import OverlayManifest
+from fpgagen.core.manifest import OverlayManifest, WeightsFile
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.host.virtual_board.faults import Faults
 from fpgagen.host.virtual_board.kernel import VirtualBoardError
@@ -200,16 +200,64 @@ def _bus(parent, name: str, vlnv: str, kind: str, portmap: dict[str, str] = None
     return b
 
 
-def _axis_ports(prefix: str, master: bool, peer: tuple[str, str]):
+def _axis_ports(prefix: str, master: bool, peer: tuple[str, str], bits: int = 32):
     out, inn = ("O", "I") if master else ("I", "O")
-    return [(f"{prefix}_tdata", out, 32, "undef", [(peer[0], f"{peer[1]}_TDATA")]),
+    return [(f"{prefix}_tdata", out, bits, "undef", [(peer[0], f"{peer[1]}_TDATA")]),
             (f"{prefix}_tvalid", out, 1, "undef", [(peer[0], f"{peer[1]}_TVALID")]),
             (f"{prefix}_tready", inn, 1, "undef", [(peer[0], f"{peer[1]}_TREADY")]),
             (f"{prefix}_tlast", out, 1, "undef", [(peer[0], f"{peer[1]}_TLAST")])]
 
 
+def _dma_module(modules, design: str, full: str, base: int, size: int, config: dict, view: PsView, ps_inst: str,
+                clock_hz: int, streams: list[tuple[str, bool, tuple[str, str], int]]) -> None:
+    """An AXI DMA cell (xilinx.com:ip:axi_dma:7.1, its register map at ``base``) with ``streams``: (port prefix,
+    master, (peer instance, peer port), bits) of its M_AXIS_MM2S and, where it has one, S_AXIS_S2MM."""
+    name = full.rsplit("/", 1)[1]
+    params = {**{k.upper(): v for k, v in config.items()}, **config, "C_FAMILY": view.hwh_arch,
+              "Component_Name": f"{design}_{name}_0", "C_BASEADDR": f"0x{base:08X}",
+              "C_HIGHADDR": f"0x{base + size - 1:08X}"}
+    dm, _ = _module(modules, full, "xilinx.com:ip:axi_dma:7.1", "axi_dma", params, MODCLASS="PERIPHERAL")
+    blocks = ET.SubElement(ET.SubElement(dm, "ADDRESSBLOCKS"), "ADDRESSBLOCK", ACCESS="read-write",
+                           INTERFACE="S_AXI_LITE", NAME="Reg", RANGE="4096", USAGE="register")
+    regs = ET.SubElement(blocks, "REGISTERS")
+    for reg, offset, fields in DMA_REGISTERS:
+        r = ET.SubElement(regs, "REGISTER", NAME=reg)
+        for k, v in (("ADDRESS_OFFSET", f"0x{offset:x}"), ("SIZE", "32"), ("ACCESS", "read-write"),
+                     ("IS_ENABLED", "true")):
+            ET.SubElement(r, "PROPERTY", NAME=k, VALUE=v)
+        fs = ET.SubElement(r, "FIELDS")
+        for fname, bit, width in fields:
+            width = config["c_sg_length_width"] if fname == "Length" else width
+            f = ET.SubElement(fs, "FIELD", NAME=fname)
+            for k, v in (("BIT_OFFSET", str(bit)), ("BIT_WIDTH", str(width)), ("ACCESS", "read-write")):
+                ET.SubElement(f, "PROPERTY", NAME=k, VALUE=v)
+    _ports(dm, [("s_axi_lite_aclk", "I", 1, "clk", [(ps_inst, view.clock_pin)]),
+                *(p for prefix, master, peer, bits in streams for p in _axis_ports(prefix, master, peer, bits))],
+           clock_hz)
+    buses = ET.SubElement(dm, "BUSINTERFACES")
+    _bus(buses, "S_AXI_LITE", AXIMM, "SLAVE")
+    masters = ["M_AXI_MM2S"] + (["M_AXI_S2MM"] if len(streams) > 1 else [])
+    for master in masters:
+        _bus(buses, master, AXIMM, "MASTER")
+    for prefix, master, _, _ in streams:
+        _bus(buses, prefix.upper(), AXIS, "MASTER" if master else "SLAVE",
+             {s: f"{prefix}_{s.lower()}" for s in ("TDATA", "TVALID", "TREADY", "TLAST")})
+    ddr = ET.SubElement(dm, "MEMORYMAP")
+    for master in masters:
+        ET.SubElement(ddr, "MEMRANGE", ADDRESSBLOCK=view.ddr_block, BASENAME="C_BASEADDR", BASEVALUE="0x00000000",
+                      HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{view.ddr_high:08X}", INSTANCE=ps_inst, IS_DATA="TRUE",
+                      IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=master, MEMTYPE="MEMORY",
+                      SLAVEBUSINTERFACE=view.slave)
+
+
+def weight_dma_base(board: Board, port: int) -> int:
+    """Register address of the AXI DMA feeding weight port ``port``: the windows after the data DMA's."""
+    return board.dma_base + (port + 1) * board.dma_range
+
+
 def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "axi_dma_0",
-             kernel: str = "myproject_axi_0", length_width: int = 26, board: str = DEFAULT_BOARD) -> str:
+             kernel: str = "myproject_axi_0", length_width: int = 26, board: str = DEFAULT_BOARD,
+             weight_dmas: tuple[tuple[str, int], ...] = ()) -> str:
     """The hardware handoff of the accelerator's block design on ``board``, as far as pynq reads it.
 
     SYSTEMINFO names the board's part. Modules: the PS (pynq-z2: ``processing_system7_0``, FCLK_CLK0, M_AXI_GP0
@@ -220,11 +268,12 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
     its register map; masters M_AXI_MM2S / M_AXI_S2MM mapping DDR) and ``<hierarchy>/<kernel>``
     (xilinx.com:hls:myproject_axi:1.0, ports in_r / out_r, ap_ctrl_none: no registers), the DMA's M_AXIS_MM2S wired
     to in_r and out_r to S_AXIS_S2MM -- hls4ml's VivadoAccelerator design and fpgagen's Zynq UltraScale+ design
-    name them alike.
+    name them alike. ``weight_dmas``: (name, bits) of an MM2S-only AXI DMA per weight port k of the kernel
+    (``w<k>``, ``bits`` wide: the HP port's width), registers at :func:`weight_dma_base`, in the same hierarchy.
     """
     spec = get_board(board)
     view = ps_view(spec)
-    dma_base, dma_high = spec.dma_base, spec.dma_base + spec.dma_range - 1
+    dma_base = spec.dma_base
     if spec.ps == "processing_system7":
         ps_params, clock_hz = PS_PARAMETERS, int(spec.fabric_clock_mhz * 1e6)
     else:
@@ -247,60 +296,39 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
     for master in (view.master, *view.other_masters):
         _bus(buses, master, AXIMM, "MASTER")
     _bus(buses, view.slave, AXIMM, "SLAVE")
-    ET.SubElement(ET.SubElement(ps, "MEMORYMAP"), "MEMRANGE", ADDRESSBLOCK="Reg", BASENAME="C_BASEADDR",
-                  BASEVALUE=f"0x{dma_base:08X}", HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{dma_high:08X}",
-                  INSTANCE=dma_inst, IS_DATA="TRUE", IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=view.master,
-                  MEMTYPE="REGISTER", SLAVEBUSINTERFACE="S_AXI_LITE")
+    psmap = ET.SubElement(ps, "MEMORYMAP")
+    windows = [(dma_inst, dma_base)] + [(f"{hierarchy}_{name}", weight_dma_base(spec, k))
+                                        for k, (name, _) in enumerate(weight_dmas)]
+    for inst, base in windows:
+        ET.SubElement(psmap, "MEMRANGE", ADDRESSBLOCK="Reg", BASENAME="C_BASEADDR", BASEVALUE=f"0x{base:08X}",
+                      HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{base + spec.dma_range - 1:08X}", INSTANCE=inst,
+                      IS_DATA="TRUE", IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=view.master, MEMTYPE="REGISTER",
+                      SLAVEBUSINTERFACE="S_AXI_LITE")
 
     config = {**DMA_CONFIG, "c_sg_length_width": length_width}
-    dma_params = {**{k.upper(): v for k, v in config.items()}, **config, "C_FAMILY": view.hwh_arch,
-                  "Component_Name": f"{design}_{dma}_0", "C_BASEADDR": f"0x{dma_base:08X}",
-                  "C_HIGHADDR": f"0x{dma_high:08X}"}
-    dm, _ = _module(modules, dma_full, "xilinx.com:ip:axi_dma:7.1", "axi_dma", dma_params, MODCLASS="PERIPHERAL")
-    blocks = ET.SubElement(ET.SubElement(dm, "ADDRESSBLOCKS"), "ADDRESSBLOCK", ACCESS="read-write",
-                           INTERFACE="S_AXI_LITE", NAME="Reg", RANGE="4096", USAGE="register")
-    regs = ET.SubElement(blocks, "REGISTERS")
-    for name, offset, fields in DMA_REGISTERS:
-        r = ET.SubElement(regs, "REGISTER", NAME=name)
-        for k, v in (("ADDRESS_OFFSET", f"0x{offset:x}"), ("SIZE", "32"), ("ACCESS", "read-write"),
-                     ("IS_ENABLED", "true")):
-            ET.SubElement(r, "PROPERTY", NAME=k, VALUE=v)
-        fs = ET.SubElement(r, "FIELDS")
-        for fname, bit, width in fields:
-            width = length_width if fname == "Length" else width
-            f = ET.SubElement(fs, "FIELD", NAME=fname)
-            for k, v in (("BIT_OFFSET", str(bit)), ("BIT_WIDTH", str(width)), ("ACCESS", "read-write")):
-                ET.SubElement(f, "PROPERTY", NAME=k, VALUE=v)
-    _ports(dm, [("s_axi_lite_aclk", "I", 1, "clk", [(ps_inst, view.clock_pin)]),
-                *_axis_ports("m_axis_mm2s", True, (kern_inst, "in_r")),
-                *_axis_ports("s_axis_s2mm", False, (kern_inst, "out_r"))], clock_hz)
-    buses = ET.SubElement(dm, "BUSINTERFACES")
-    _bus(buses, "S_AXI_LITE", AXIMM, "SLAVE")
-    _bus(buses, "M_AXI_MM2S", AXIMM, "MASTER")
-    _bus(buses, "M_AXI_S2MM", AXIMM, "MASTER")
-    _bus(buses, "M_AXIS_MM2S", AXIS, "MASTER", {s: f"m_axis_mm2s_{s.lower()}" for s in
-                                                ("TDATA", "TVALID", "TREADY", "TLAST")})
-    _bus(buses, "S_AXIS_S2MM", AXIS, "SLAVE", {s: f"s_axis_s2mm_{s.lower()}" for s in
-                                               ("TDATA", "TVALID", "TREADY", "TLAST")})
-    ddr = ET.SubElement(dm, "MEMORYMAP")
-    for master in ("M_AXI_MM2S", "M_AXI_S2MM"):
-        ET.SubElement(ddr, "MEMRANGE", ADDRESSBLOCK=view.ddr_block, BASENAME="C_BASEADDR", BASEVALUE="0x00000000",
-                      HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{view.ddr_high:08X}", INSTANCE=ps_inst, IS_DATA="TRUE",
-                      IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE=master, MEMTYPE="MEMORY",
-                      SLAVEBUSINTERFACE=view.slave)
+    _dma_module(modules, design, dma_full, dma_base, spec.dma_range, config, view, ps_inst, clock_hz,
+                [("m_axis_mm2s", True, (kern_inst, "in_r"), 32), ("s_axis_s2mm", False, (kern_inst, "out_r"), 32)])
+    for k, (name, bits) in enumerate(weight_dmas):
+        wconfig = {**config, "c_include_s2mm": 0, "c_m_axi_mm2s_data_width": bits, "c_m_axis_mm2s_tdata_width": bits}
+        _dma_module(modules, design, f"/{hierarchy}/{name}", weight_dma_base(spec, k), spec.dma_range, wconfig,
+                    view, ps_inst, clock_hz, [("m_axis_mm2s", True, (kern_inst, f"w{k}"), bits)])
 
     km, _ = _module(modules, kern_full, kern_vlnv, kernel.rsplit("_", 1)[0], {"Component_Name": f"{design}_{kernel}"},
                     MODCLASS="PERIPHERAL")
     kernel_ports = [("ap_clk", "I", 1, "clk", [(ps_inst, view.clock_pin)])]
-    for prefix, forward, peer in (("in_r", "I", "m_axis_mm2s"), ("out_r", "O", "s_axis_s2mm")):
+    kernel_streams = [("in_r", "I", dma_inst, "m_axis_mm2s", 32), ("out_r", "O", dma_inst, "s_axis_s2mm", 32)]
+    kernel_streams += [(f"w{k}", "I", f"{hierarchy}_{name}", "m_axis_mm2s", bits)
+                       for k, (name, bits) in enumerate(weight_dmas)]
+    for prefix, forward, peer_inst, peer, bits in kernel_streams:
         backward = "O" if forward == "I" else "I"
         for sig in ("TDATA", "TVALID", "TREADY", "TLAST"):
             kernel_ports.append((f"{prefix}_{sig}", backward if sig == "TREADY" else forward,
-                                 32 if sig == "TDATA" else 1, "undef", [(dma_inst, f"{peer}_{sig.lower()}")]))
+                                 bits if sig == "TDATA" else 1, "undef", [(peer_inst, f"{peer}_{sig.lower()}")]))
     _ports(km, kernel_ports, clock_hz)
     buses = ET.SubElement(km, "BUSINTERFACES")
-    _bus(buses, "in_r", AXIS, "SLAVE", {s: f"in_r_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST")})
-    _bus(buses, "out_r", AXIS, "MASTER", {s: f"out_r_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST")})
+    for prefix, forward, *_ in kernel_streams:
+        _bus(buses, prefix, AXIS, "SLAVE" if forward == "I" else "MASTER",
+             {s: f"{prefix}_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST")})
 
     ET.indent(root, "  ")
     return '<?xml version="1.0" encoding="UTF-8" standalone="no" ?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -318,7 +346,10 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
     """Write a virtual-board overlay of ``model`` into ``folder``; return the path of its ``.bit``.
 
     Files: ``<name>.bit`` (a virtual bitstream: JSON naming ``backend`` and the QuantizedModel), ``<name>.hwh``
-    (:func:`hwh_text`), ``<name>.json`` (the stream manifest) and ``<name>.quantized/`` (the QuantizedModel).
+    (:func:`hwh_text`), ``<name>.json`` (the stream manifest) and ``<name>.quantized/`` (the QuantizedModel). A
+    model with ``loaded`` or ``streamed`` layers also gets ``<name>.weights.bin`` (every weight port's pass,
+    :func:`fpgagen.rtl.generate.weight_image`), named and hashed in the manifest, and an MM2S-only AXI DMA per
+    weight port (``axi_dma_w<k>``) in the .hwh.
 
     Args:
         model: the quantized generator.
@@ -342,16 +373,34 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = name or model.name
-    manifest = manifest_for(model, board=board)
+    weights = write_weights_file(model, folder / f"{name}.weights.bin")
+    manifest = manifest_for(model, board=board, weights=weights)
     model.save(folder / f"{name}.quantized")
     manifest.save(folder / f"{name}.json")
+    weight_dmas = tuple((p.dma, weights.beat_bits) for p in weights.ports) if weights else ()
     (folder / f"{name}.hwh").write_text(hwh_text(hierarchy=manifest.hierarchy, dma=manifest.dma,
-                                                 kernel=manifest.kernel, length_width=length_width, board=board))
+                                                 kernel=manifest.kernel, length_width=length_width, board=board,
+                                                 weight_dmas=weight_dmas))
     bit = folder / f"{name}.bit"
     bit.write_text(json.dumps({"format": VIRTUAL_BITSTREAM_FORMAT, "backend": backend,
                                "quantized_model": f"{name}.quantized", "options": options or {},
                                "faults": faults.as_dict()}, indent=1) + "\n")
     return bit
+
+
+def write_weights_file(model: QuantizedModel, path: Path) -> WeightsFile | None:
+    """Write the weights of ``model``'s loaded and streamed layers to ``path`` and return the manifest's entry for
+    it (one DMA ``axi_dma_w<k>`` per weight port); None, and no file, when every weight is in the bitstream."""
+    if all(getattr(lr, "placement", "rom") == "rom" for lr in model.layers):
+        return None
+    from fpgagen.rtl.generate import weight_image  # the stages' word order (numpy only)
+
+    data, streams = weight_image(model)
+    blob = data.tobytes()
+    Path(path).write_bytes(blob)
+    return WeightsFile.describe(Path(path).name, blob, model.weight_ports.bits,
+                                [(f"axi_dma_w{ws.port}", ws.layer, ws.placement, ws.offset, ws.nbytes)
+                                 for ws in streams])
 
 
 def read_virtual_bitstream(path: Path) -> dict:

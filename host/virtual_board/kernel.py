@@ -12,6 +12,13 @@ Subclass :class:`KernelBackend` and implement
 - ``produce(max_beats) -> Beats``: hand over at most ``max_beats`` output beats available now, never past the
   first beat with TLAST (a packet end closes the S2MM transfer).
 - optionally ``reset()`` (the PL is programmed again) and ``cycles`` (simulated clock cycles so far, or None).
+- for a kernel with weight ports (the overlay's ``loaded`` and ``streamed`` layers, each fed by an MM2S-only AXI
+  DMA: :class:`~fpgagen.host.virtual_board.axi_dma.WeightDmaModel`): ``set_weight_ports(ports, beat_bytes)``
+  (from the manifest: (placement, bytes per pass) of each port), ``send_weights(port, data)`` (a DMA transfer
+  handed over whole), ``weights_pending(port)`` (its bytes the kernel has not taken yet: the transfer completes at
+  0) and ``advance()`` (run on what it holds while no latent arrives, e.g. take a loaded layer's pass). A kernel
+  takes a loaded port's pass once, a streamed port's pass once per image; bytes it never takes keep the weight
+  DMA busy, and the driver times out.
 
 The DMA (:class:`~fpgagen.host.virtual_board.axi_dma.AxiDmaModel`) calls ``consume`` when MM2S has data and
 ``produce`` when S2MM has room, repeating while either makes progress, on every register access. A cycle-accurate
@@ -90,6 +97,64 @@ class KernelBackend:
         """Simulated clock cycles so far, or None for a backend without a clock."""
         return None
 
+    # weight ports: none unless a backend has them
+    weight_beat_bytes = 1  # bytes of a weight port's beat
+
+    def set_weight_ports(self, ports: list[tuple[str, int]], beat_bytes: int) -> None:
+        """The overlay's weight ports (placement, bytes per pass), from its manifest."""
+        if ports:
+            raise VirtualBoardError(f"the {self.name} kernel has no weight ports; the overlay names {len(ports)}")
+
+    def send_weights(self, port: int, data: np.ndarray) -> None:
+        """Take a weight DMA transfer on ``port`` (bytes, whole beats), after what the port holds already."""
+        raise VirtualBoardError(f"the {self.name} kernel has no weight port {port}")
+
+    def weights_pending(self, port: int) -> int:
+        """Bytes sent to ``port`` the kernel has not taken yet."""
+        raise VirtualBoardError(f"the {self.name} kernel has no weight port {port}")
+
+    def advance(self) -> None:
+        """Run on what the kernel holds (weights may arrive while no latent does)."""
+
+
+class WeightPasses:
+    """Bookkeeping of weight ports for a kernel without a clock: bytes queued per port, and how many images the
+    weights taken so far allow (every loaded pass in, one pass of every streamed port per image)."""
+
+    def __init__(self, ports: list[tuple[str, int]], beat_bytes: int):
+        self.ports, self.beat_bytes = list(ports), int(beat_bytes)
+        self.queued = [0] * len(self.ports)  # bytes sent and not taken
+        self.loaded = [0] * len(self.ports)  # bytes of a loaded port's pass taken
+
+    def send(self, port: int, nbytes: int) -> None:
+        if not 0 <= port < len(self.ports):
+            raise VirtualBoardError(f"the kernel has {len(self.ports)} weight ports, no port {port}")
+        if nbytes % self.beat_bytes:
+            raise VirtualBoardError(f"weight port {port}: {nbytes} bytes is not a whole number of "
+                                    f"{self.beat_bytes}-byte beats")
+        self.queued[port] += nbytes
+
+    def take_loaded(self) -> None:
+        for k, (placement, nbytes) in enumerate(self.ports):
+            if placement == "loaded":
+                take = min(self.queued[k], nbytes - self.loaded[k])
+                self.queued[k] -= take
+                self.loaded[k] += take
+
+    def images_allowed(self, wanted: int) -> int:
+        """How many of ``wanted`` images the weights allow now."""
+        for k, (placement, nbytes) in enumerate(self.ports):
+            if placement == "loaded" and self.loaded[k] < nbytes:
+                return 0
+            if placement == "streamed":
+                wanted = min(wanted, self.queued[k] // nbytes)
+        return wanted
+
+    def take_images(self, n: int) -> None:
+        for k, (placement, nbytes) in enumerate(self.ports):
+            if placement == "streamed":
+                self.queued[k] -= n * nbytes
+
 
 class GoldenBackend(KernelBackend):
     """The golden-model kernel: **fpgagen.core.golden, not RTL** -- bit-exact results, no timing.
@@ -98,7 +163,8 @@ class GoldenBackend(KernelBackend):
     regardless of TLAST, casts each float32 beat to the input type (``input_t::value_type(in[i].data)``, via
     double, with the type's rounding and saturation), runs the network, and writes ``C*H*W`` beats per image in
     channels-last order with TLAST on the image's last beat iff a beat of its latent carried TLAST.
-    Output is unbounded (never applies backpressure).
+    Output is unbounded (never applies backpressure). With weight ports it computes an image only once its
+    weights came in (:class:`WeightPasses`); it does not read their values (the RTL twin does).
 
     Args:
         model: the QuantizedModel the overlay was built from.
@@ -113,17 +179,38 @@ class GoldenBackend(KernelBackend):
 
     def reset(self) -> None:
         self._pending = Beats.empty()
-        self._out_data: list[np.ndarray] = []
-        self._out_last: list[np.ndarray] = []
         self._out = Beats.empty()
+        ports = self._weights.ports if getattr(self, "_weights", None) else []
+        self._weights = WeightPasses(ports, self._weights.beat_bytes if ports else 1)
+
+    def set_weight_ports(self, ports: list[tuple[str, int]], beat_bytes: int) -> None:
+        self._weights = WeightPasses(ports, beat_bytes)
+
+    @property
+    def weight_beat_bytes(self) -> int:
+        return self._weights.beat_bytes
+
+    def send_weights(self, port: int, data: np.ndarray) -> None:
+        self._weights.send(port, len(np.asarray(data, np.uint8).ravel()))
+        self.advance()
+
+    def weights_pending(self, port: int) -> int:
+        return self._weights.queued[port]
+
+    def advance(self) -> None:
+        """Take loaded passes, then compute every held latent the streamed passes allow."""
+        self._weights.take_loaded()
+        images = self._weights.images_allowed(len(self._pending) // self.latent_dim)
+        if images:
+            whole = images * self.latent_dim
+            self._run(Beats(self._pending.data[:whole], self._pending.last[:whole]))
+            self._weights.take_images(images)
+            self._pending = Beats(self._pending.data[whole:], self._pending.last[whole:])
 
     def consume(self, beats: Beats) -> int:
-        pending = Beats(np.concatenate([self._pending.data, beats.data]),
-                        np.concatenate([self._pending.last, beats.last]))
-        whole = len(pending) // self.latent_dim * self.latent_dim
-        if whole:
-            self._run(Beats(pending.data[:whole], pending.last[:whole]))
-        self._pending = Beats(pending.data[whole:], pending.last[whole:])
+        self._pending = Beats(np.concatenate([self._pending.data, beats.data]),
+                              np.concatenate([self._pending.last, beats.last]))
+        self.advance()
         return len(beats)
 
     def _run(self, beats: Beats) -> None:

@@ -36,6 +36,8 @@ from fpgagen.host.virtual_board.kernel import Beats, KernelBackend, VirtualBoard
 from fpgagen.rtl import rtlsim
 
 RESET_CYCLES = 4
+WEIGHTS_STARVED = 3  # fg_run's return code: a weight port wants a beat its queue does not hold
+WEIGHT_IDLE = 64  # cycles without a handshake after which advance() stops: the kernel takes no more weights now
 DEFAULT_OUT_BUFFER = 4096
 
 
@@ -88,7 +90,8 @@ class RtlBackend(KernelBackend):
         self._queued = 0
         self.beats_in = 0  # since reset
         self.beats_out_total = 0  # taken from the model since reset
-        self._starved = True  # the last consume took every beat offered (the DMA has nothing more right now)
+        self._input_drained = True  # the last consume took every beat offered (the DMA has nothing more now)
+        self.weights_starved = False  # the last run stopped for want of weights (a streamed port ran dry)
         # per weight port: the bytes queued and not taken yet (handed to the harness before every run)
         self._weights = [np.zeros(0, np.uint8) for _ in self.weight_streams]
         self.weight_beats_taken = [0 for _ in self.weight_streams]  # per port, since reset
@@ -108,6 +111,21 @@ class RtlBackend(KernelBackend):
     def weights_pending(self, port: int) -> int:
         """Bytes queued on weight port ``port`` the kernel has not taken yet."""
         return len(self._weights[port])
+
+    def set_weight_ports(self, ports: list[tuple[str, int]], beat_bytes: int) -> None:
+        """Check the overlay's weight ports (its manifest) against the design's: same placements, passes, beats."""
+        mine = [(ws["placement"], ws["nbytes"]) for ws in self.weight_streams]
+        if [tuple(p) for p in ports] != mine or (ports and beat_bytes != self.weight_beat_bytes):
+            raise VirtualBoardError(f"rtlsim kernel {self.build.top}: weight ports {mine} of {self.weight_beat_bytes}"
+                                    f"-byte beats, the overlay's manifest says {ports} of {beat_bytes}-byte beats")
+
+    def advance(self) -> None:
+        """Clock the model while weights it can take are queued and no latent comes (a loaded layer's pass after
+        the overlay is programmed); stops when they are in, or the kernel takes none for a while."""
+        beats = sum(len(w) for w in self._weights) // max(self.weight_beat_bytes, 1)
+        if beats:
+            self._run(np.zeros(0, np.uint32), np.zeros(0, np.uint8), 0, False, min_cycles=beats + WEIGHT_IDLE,
+                      idle_limit=WEIGHT_IDLE)
 
     def send_weight_passes(self, images: int) -> None:
         """Queue what a driver sends after reset for ``images`` images: one pass of every ``loaded`` port, and
@@ -136,7 +154,11 @@ class RtlBackend(KernelBackend):
         """Output beats of fully received latents not yet out of the model."""
         return self.beats_in // self.latent_dim * self.beats_out - self.beats_out_total
 
-    def _run(self, data: np.ndarray, last: np.ndarray, want_out: int, stop_at_last: bool) -> int:
+    def _run(self, data: np.ndarray, last: np.ndarray, want_out: int, stop_at_last: bool, min_cycles: int = 0,
+             idle_limit: int | None = None) -> int:
+        """Clock the model (``fg_run``) on ``data`` and the queued weights; returns the input beats taken. A stop
+        for want of weights (a streamed port's queue used up) is no error: the DMA hands more later. With
+        ``idle_limit`` given, running out of handshakes is no error either (advance)."""
         room = self.out_buffer - self._queued
         if room <= 0:
             return 0
@@ -149,7 +171,7 @@ class RtlBackend(KernelBackend):
             self.lib.fg_set_weights(self._handle, port, queued.ctypes.data, len(queued) // self.weight_beat_bytes)
         rc = self.lib.fg_run(self._handle, data.ctypes.data, last.ctypes.data, len(data),
                              self._obuf_data.ctypes.data, self._obuf_last.ctypes.data, room, want_out,
-                             int(stop_at_last), self.idle_limit, max_cycles, self._result)
+                             int(stop_at_last), idle_limit or self.idle_limit, max_cycles, min_cycles, self._result)
         consumed, produced, _ = (int(v) for v in self._result)
         for port, queued in enumerate(self._weights):
             taken = int(self.lib.fg_weights_taken(self._handle, port))
@@ -161,7 +183,9 @@ class RtlBackend(KernelBackend):
             self._queued += produced
             self.beats_out_total += produced
         self.beats_in += consumed
-        if rc and (consumed < len(data) or (want_out and produced < want_out)):
+        self.weights_starved = rc == WEIGHTS_STARVED
+        if (rc and rc != WEIGHTS_STARVED and not (rc == 1 and idle_limit)
+                and (consumed < len(data) or (want_out and produced < want_out))):
             what = f"no handshake for {self.idle_limit} cycles" if rc == 1 else f"cycle limit {max_cycles}"
             short = [f"weight port {p} ({ws['layer']}, {ws['placement']}) has nothing queued"
                      for p, ws in enumerate(self.weight_streams) if not len(self._weights[p])
@@ -175,7 +199,7 @@ class RtlBackend(KernelBackend):
         if not len(beats):
             return 0
         taken = self._run(beats.data, beats.last, 0, False)
-        self._starved = taken == len(beats)
+        self._input_drained = taken == len(beats)
         return taken
 
     def produce(self, max_beats: int) -> Beats:
@@ -184,7 +208,7 @@ class RtlBackend(KernelBackend):
         # clock the model without input only once the DMA has no more input to offer; while it has (the output
         # buffer filled up during consume), draining the buffer lets the next consume run with input and output
         # moving together, as they do on the board
-        if self._starved and self._queued < max_beats and self.pending_out > 0:
+        if self._input_drained and self._queued < max_beats and self.pending_out > 0:
             have_last = any(q.any() for q in self._queue_last)
             if not have_last:
                 want = min(self.pending_out, max_beats - self._queued)

@@ -22,6 +22,7 @@ int fg_weight_port_count();
 int fg_weight_beat_bytes();
 void fg_weight_drive(Vtop* top, int port, const uint8_t* beat, bool valid);
 bool fg_weight_ready(Vtop* top, int port);
+bool fg_weight_waits(Vtop* top, int port);  // the stage behind the port wants a word its gearbox does not hold
 
 namespace {
 struct WeightPort {
@@ -29,7 +30,15 @@ struct WeightPort {
     int64_t beats = 0;              // beats in it
     int64_t sent = 0;               // beats the kernel took from it
     int64_t fetched = 0;            // beats fetched into the FIFO (sent <= fetched <= beats)
+    int waiting = 0;                // cycles in a row the stage waited for a word with the buffer used up
 };
+
+// A stage that waited this many cycles in a row for a word, its port's buffer used up, is starved: its gearbox
+// holds no partial word about to complete (that takes at most a few cycles), so nothing moves there until the
+// host hands the port more. fg_run then stops once STARVED_IDLE cycles pass without any handshake (the stages
+// behind it have drained what they could; what they still compute resumes with the next fg_run).
+constexpr int STARVED_CYCLES = 8;
+constexpr uint64_t STARVED_IDLE = 64;
 
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
@@ -71,8 +80,9 @@ void weights_fetch_and_drive(Sim* s) {
     }
 }
 
-// After eval: count the beats taken; returns whether any was.
-bool weights_take(Sim* s) {
+// After eval: count the beats taken; returns whether any was. `starved`: a stage has waited STARVED_CYCLES for
+// a word with its port's buffer used up (the host has to hand it more: nothing moves there until then).
+bool weights_take(Sim* s, bool* starved) {
     bool any = false;
     for (int k = 0; k < static_cast<int>(s->wports.size()); ++k) {
         WeightPort& p = s->wports[k];
@@ -80,6 +90,9 @@ bool weights_take(Sim* s) {
             p.sent++;
             any = true;
         }
+        const bool used_up = p.sent >= p.beats;
+        p.waiting = (used_up && fg_weight_waits(s->top.get(), k)) ? p.waiting + 1 : 0;
+        *starved = *starved || p.waiting >= STARVED_CYCLES;
     }
     return any;
 }
@@ -197,24 +210,27 @@ void fg_reset(void* h, int cycles) {
 // stalls of fg_set_stalls, if set), and the weight ports' buffers through the DDR model.
 // Stops (before clocking further) when
 //   - out_cap beats were produced, or
-//   - every input beat was accepted and at least want_out beats were produced, or
+//   - every input beat was accepted, at least want_out beats were produced and min_cycles cycles clocked, or
 //   - stop_at_last and a beat with TLAST was produced, or
 //   - idle_limit cycles passed without any handshake, weight ports included (returns 1), or
+//   - a stage is starved of weights and STARVED_IDLE cycles passed without a handshake (returns 3: hand its port
+//     more, fg_set_weights), or
 //   - max_cycles cycles were clocked (returns 2).
 // result[0..2] = beats consumed, beats produced, cycles clocked. Returns 0 on a normal stop.
 int fg_run(void* h, const uint32_t* in_data, const uint8_t* in_last, int64_t n_in, uint32_t* out_data,
            uint8_t* out_last, int64_t out_cap, int64_t want_out, int stop_at_last, uint64_t idle_limit,
-           uint64_t max_cycles, int64_t* result) {
+           uint64_t max_cycles, uint64_t min_cycles, int64_t* result) {
     Sim* s = static_cast<Sim*>(h);
     Vtop* t = s->top.get();
     int64_t consumed = 0, produced = 0;
     uint64_t clocked = 0, idle = 0;
     int rc = 0;
-    bool saw_last = false;
+    bool saw_last = false, starved = false;
     for (;;) {
         if (produced >= out_cap) break;
-        if (consumed >= n_in && produced >= want_out) break;
+        if (consumed >= n_in && produced >= want_out && clocked >= min_cycles) break;
         if (stop_at_last && saw_last) break;
+        if (starved && idle >= STARVED_IDLE) { rc = 3; break; }
         if (clocked >= max_cycles) { rc = 2; break; }
         if (idle >= idle_limit) { rc = 1; break; }
         const bool source_idle = s->idle_permille && draw(s) < s->idle_permille;
@@ -235,7 +251,8 @@ int fg_run(void* h, const uint32_t* in_data, const uint8_t* in_last, int64_t n_i
             produced++;
         }
         if (s_fire) consumed++;
-        const bool w_fire = weights_take(s);
+        starved = false;
+        const bool w_fire = weights_take(s, &starved);
         idle = (s_fire || m_fire || w_fire) ? 0 : idle + 1;
         tick(s);
         clocked++;

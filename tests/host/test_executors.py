@@ -89,3 +89,21 @@ def test_generate_on_the_board_target_takes_an_overlay_anywhere(board, models, t
     assert main(["generate", "digits8", "--target", "board", "--overlay", str(bit), "--n", "5", "--seed", "2",
                  "--out", str(out)]) == 0
     np.testing.assert_array_equal(np.load(out), golden.generate(models("digits8"), latents(5, 16, 2)))
+
+
+def test_generate_as_a_board_would_run_it(capsys, tmp_path):
+    """`generate dcgan28 --board pynq-z2`: folded and placed for the PYNQ-Z2 (its dense and first transposed
+    convolution streamed from DDR), run through the driver's weight DMAs on a virtual PYNQ-Z2, equal to golden."""
+    import numpy as np
+
+    from fpgagen.core import golden
+    from fpgagen.core.latents import latents
+    from fpgagen.host.subject import resolve_subject
+
+    out = tmp_path / "images.npy"
+    assert main(["generate", "dcgan28", "--board", "pynq-z2", "--target", "virtual-golden", "--n", "3",
+                 "--out", str(out)]) == 0
+    assert "3 images" in capsys.readouterr().out
+    model = resolve_subject("dcgan28", board="pynq-z2").model_for("golden")
+    assert {lr.placement for lr in model.layers if lr.weight is not None} == {"rom", "streamed"}
+    np.testing.assert_array_equal(np.load(out), golden.generate(model, latents(3, model.latent_dim, 0)))

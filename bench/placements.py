@@ -1,0 +1,163 @@
+"""Weights beyond block RAM: where each layer's weights live on each board, the DDR traffic they cost, and the
+RTL twin's cycles per image with every stall on weights counted.
+
+For each model and board the model is quantized and folded for that board (:func:`fpgagen.models.quantize.quantize`
+with ``board``: placements and reuse factors chosen together, :mod:`fpgagen.core.folding`), its RTL twin generated
+(:func:`fpgagen.rtl.generate.generate_rtl`) and run on the rtlsim backend with the harness's DMA and DDR model
+(:func:`fpgagen.host.virtual_board.rtlsim_backend.steady_state`: :data:`IMAGES` latents back to back after a reset
+that sends every loaded pass, one streamed pass per image; steady state = (cycles of the batch - cycles of one
+image) / (batch - 1); every image checked bit for bit against golden). One beat per weight port per cycle, all
+ports together at most the board's DDR bandwidth x 0.75 (:data:`fpgagen.overlays.boards.DDR_EFFICIENCY`).
+
+Per model and board it reports: each arithmetic layer's placement, weight bits, bytes read from DDR per image,
+multipliers and stage cycles; the compute bound (slowest stage), the DDR bound (streamed bytes over the derated
+bandwidth), the measured cycles per image, images/s at 100 MHz against the DSP ceiling (every DSP one MAC per
+clock), and the folding's budgets as used: multipliers against DSP slices, block RAM, LUTs (at the board's LUTs per
+multiplier), UltraRAM, DDR bandwidth -- the fullest one is what binds the folding.
+
+Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N]``; writes
+``bench/results/placements.json`` and the ``placements`` section of docs/results.md. A (model, board) whose
+measurement raises is written to neither, and the bench exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from results_doc import command, exit_status, machine, markdown_table, write_section
+
+from fpgagen.core.folding import input_bits, stage_cost, streamed_lanes
+from fpgagen.core.layers import ARITHMETIC
+from fpgagen.models.load import load_model
+from fpgagen.overlays.boards import get_board
+from fpgagen.rtl.generate import dsp_limit_images_per_s, generate_rtl
+
+RESULTS = Path(__file__).resolve().parent / "results" / "placements.json"
+WORK = Path(__file__).resolve().parent / "results" / "placements"  # generated RTL
+CLOCK_HZ = 100e6
+IMAGES = 4
+MODELS = ("dcgan28",)
+BOARDS = ("pynq-z2", "zcu104", "kv260", "zcu102")
+
+
+def budget_use(model, board) -> dict[str, float]:
+    """The folding's budgets as the chosen folding uses them, each as a share of the budget (the resources
+    :meth:`fpgagen.overlays.boards.Board.folding_budget` sets): the largest is what binds."""
+    budget = board.folding_budget()
+    lanes, x_bits = streamed_lanes(model.layers), input_bits(model.layers)
+    costs = [stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), budget.lut_per_multiplier, lr.placement,
+                        budget.ports, budget.uram is not None, x_bits[lr.name])
+             for lr in model.layers if lr.kind in ARITHMETIC]
+    bound = max(c.cycles for c in costs)
+    use = {"DSP": sum(c.multipliers for c in costs) / budget.multipliers}
+    if budget.bram36:
+        use["BRAM"] = sum(c.bram36 for c in costs) / budget.bram36
+    if budget.lut:
+        use["LUT"] = sum(c.lut for c in costs) / budget.lut
+    if budget.uram:
+        use["URAM"] = sum(c.uram for c in costs) / budget.uram
+    if budget.ports is not None and any(c.stream_bits for c in costs):
+        use["DDR"] = sum(c.stream_bits for c in costs) / (budget.ports.ddr_bits_per_cycle * bound)
+    return use
+
+
+def measure(model_name: str, board_name: str, images: int) -> dict:
+    """One (model, board): placements, bounds, measured cycles per image (see the module docstring)."""
+    from fpgagen.host.virtual_board.rtlsim_backend import steady_state
+    from fpgagen.models.quantize import quantize
+
+    board = get_board(board_name)
+    if board.fabric_clock_mhz * 1e6 != CLOCK_HZ:
+        raise ValueError(f"{board_name} clocks the fabric at {board.fabric_clock_mhz} MHz; this bench projects at "
+                         f"{CLOCK_HZ / 1e6:.0f} MHz")
+    generator = load_model(model_name)
+    model = quantize(generator, board=board_name)
+    design = generate_rtl(model, WORK / f"{generator.name}-{board_name}" / "rtl")
+    streams = {ws.layer: ws for ws in design.weight_streams}
+    stage_of = {s.layer: s for s in design.stages}
+    layers = []
+    for lr in model.layers:
+        if lr.kind not in ARITHMETIC:
+            continue
+        ws = streams.get(lr.name)
+        layers.append({"layer": lr.name, "kind": lr.kind, "placement": lr.placement,
+                       "weight_bits": int(lr.weight.size * lr.weight_t.width),
+                       "ddr_bytes_per_image": ws.nbytes if ws and ws.placement == "streamed" else 0,
+                       "loaded_bytes": ws.nbytes if ws and ws.placement == "loaded" else 0,
+                       "multipliers": stage_of[lr.name].multipliers,
+                       "stage_cycles": stage_of[lr.name].cycles_per_image})
+    t0 = time.perf_counter()
+    run = steady_state(model, images)
+    wall = time.perf_counter() - t0
+    compute = max(s.cycles_per_image for s in design.stages)
+    ddr_bytes = sum(row["ddr_bytes_per_image"] for row in layers)
+    use = budget_use(model, board)
+    per_s = CLOCK_HZ / run.cycles_per_image
+    ceiling = dsp_limit_images_per_s(model, board.dsp, CLOCK_HZ)
+    return {"model": model_name, "board": board_name, "layers": layers, "weight_port_bits": design.weight_beat_bits,
+            "compute_bound_cycles": compute, "ddr_bound_cycles": design.ddr_cycles,
+            "measured_cycles_per_image": run.cycles_per_image, "images_per_s_100mhz": per_s,
+            "dsp_ceiling_images_per_s": ceiling, "share_of_ceiling": per_s / ceiling,
+            "ddr_mb_per_image": ddr_bytes / 1e6, "ddr_mb_s": ddr_bytes * per_s / 1e6,
+            "ddr_mb_s_derated": board.ddr_mb_s, "multipliers": design.multipliers, "dsp": board.dsp, "budget_use": use,
+            "binds": max(use, key=use.get), "bit_exact_images": run.images, "wall_s": wall}
+
+
+def write_doc(results: list[dict], measured: dict) -> None:
+    summary = [[r["model"], r["board"], f"{r['measured_cycles_per_image']:,.0f}", f"{r['compute_bound_cycles']:,}",
+                f"{r['ddr_bound_cycles']:,}" if r["ddr_bound_cycles"] else "-", f"{r['images_per_s_100mhz']:,.0f}",
+                f"{r['dsp_ceiling_images_per_s']:,.0f}", f"{r['share_of_ceiling']:.0%}",
+                f"{r['ddr_mb_s']:,.0f} / {r['ddr_mb_s_derated']:,.0f}" if r["ddr_mb_per_image"] else "-",
+                f"{r['multipliers']:,} / {r['dsp']:,}",
+                ", ".join(f"{k} {v:.0%}" for k, v in r["budget_use"].items()), r["binds"]] for r in results]
+    body = [markdown_table(["model", "board", "cycles/image", "compute bound", "DDR bound", "images/s",
+                            "DSP ceiling", "share", "DDR MB/s (used / derated)", "multipliers / DSP",
+                            "folding budgets used", "binds"], summary, align="llrrrrrrrrll")]
+    for r in results:
+        rows = [[row["layer"], row["kind"], row["placement"], f"{row['weight_bits'] / 1e6:.2f}",
+                 f"{row['ddr_bytes_per_image'] / 1e6:.2f}" if row["ddr_bytes_per_image"] else "-",
+                 f"{row['loaded_bytes'] / 1e6:.2f}" if row["loaded_bytes"] else "-", f"{row['multipliers']:,}",
+                 f"{row['stage_cycles']:,}"] for row in r["layers"]]
+        body.append(f"**{r['model']} on {r['board']}** ({r['weight_port_bits'] or 'no'}-bit weight ports):\n\n"
+                    + markdown_table(["layer", "kind", "placement", "weight Mbit", "DDR MB per image",
+                                      "loaded MB (once)", "multipliers", "stage cycles"], rows, align="lllrrrrr"))
+    body.append("Cycles per image: the RTL twin on the rtlsim backend with the DMA/DDR model, images back to back, "
+                "each equal to golden bit for bit; images/s at 100 MHz. DSP ceiling: every DSP slice one MAC per "
+                "clock. Folding budgets: the chosen folding's multipliers, block RAM, LUTs, UltraRAM and DDR "
+                "bandwidth against the budgets of the board (80% of each); the fullest binds.")
+    write_section("placements", "Weights beyond block RAM: placements, DDR traffic and cycles per board", command(),
+                  measured, "\n\n".join(body))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--boards", nargs="+", default=list(BOARDS))
+    parser.add_argument("--images", type=int, default=IMAGES, help="latents back to back (>= 2)")
+    args = parser.parse_args(argv)
+    measured = machine()
+    results, failed = [], {}
+    for model_name in args.models:
+        for board_name in args.boards:
+            try:
+                row = measure(model_name, board_name, args.images)
+            except Exception as e:  # noqa: BLE001 -- reported, written nowhere, exit 1
+                failed[f"{model_name} on {board_name}"] = f"{type(e).__name__}: {e}"
+                continue
+            print(f"{model_name} {board_name}: {row['measured_cycles_per_image']:,.0f} cycles/image "
+                  f"({row['images_per_s_100mhz']:,.0f}/s, {row['share_of_ceiling']:.0%} of the DSP ceiling), binds "
+                  f"{row['binds']}", flush=True)
+            results.append(row)
+    if results:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"measured": measured, "results": results}, indent=1) + "\n")
+        write_doc(results, measured)
+    return exit_status(failed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
