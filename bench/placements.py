@@ -15,8 +15,15 @@ bandwidth), the measured cycles per image, images/s at 100 MHz against the DSP c
 clock), and the folding's budgets as used: multipliers against DSP slices, block RAM, LUTs (at the board's LUTs per
 multiplier), UltraRAM, DDR bandwidth -- the fullest one is what binds the folding.
 
-Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N]``; writes
-``bench/results/placements.json`` and the ``placements`` section of docs/results.md. A (model, board) whose
+Models: ``dcgan28`` on every board; ``keras-seed``, the seed document's Keras DCGAN generator
+(:mod:`fpgagen.models.keras_seed`, seeded weights, saved as ``.keras`` and imported; the width rule's widths), on the
+PYNQ-Z2 and the ZCU104; ``pytorch-dcgan64``, pytorch/examples' own 64x64 RGB DCGAN (nz 100, ngf 64, 3.6 M
+parameters; :class:`fpgagen.models.torch_dcgan.DCGAN` with seeded weights and BatchNorm statistics, imported through
+the torch front end from a file this bench writes), at 16-bit data and 8-bit weights, on the ZCU104.
+
+Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N]``; merges its rows into
+``bench/results/placements.json`` (a row per model and board; a run of some replaces theirs) and writes the
+``placements`` section of docs/results.md from all of them. A (model, board) whose
 measurement raises is written to neither, and the bench exits 1.
 """
 
@@ -40,8 +47,39 @@ RESULTS = Path(__file__).resolve().parent / "results" / "placements.json"
 WORK = Path(__file__).resolve().parent / "results" / "placements"  # generated RTL
 CLOCK_HZ = 100e6
 IMAGES = 4
-MODELS = ("dcgan28",)
 BOARDS = ("pynq-z2", "zcu104", "kv260", "zcu102")
+RUNS = (*(("dcgan28", board) for board in BOARDS), ("keras-seed", "pynq-z2"), ("keras-seed", "zcu104"),
+        ("pytorch-dcgan64", "zcu104"))
+PYTORCH_DCGAN64 = '''
+from fpgagen.models.torch_dcgan import DCGAN
+
+
+def make():
+    return DCGAN(size=64)  # pytorch/examples' generator: nz 100, ngf 64, RGB 64x64
+'''
+
+
+def generator_and_config(name: str):
+    """(Generator, QuantConfig or None) of a model this bench runs."""
+    if name == "keras-seed":
+        from fpgagen.models.keras_seed import save_generator
+
+        return load_model(str(save_generator(WORK / "seed_dcgan.keras", seed=0))), None
+    if name != "pytorch-dcgan64":
+        return load_model(name), None
+    import torch
+    from safetensors.torch import save_file
+
+    from fpgagen.core.quantize import QuantConfig
+    from fpgagen.models.torch_dcgan import DCGAN, with_batchnorm_statistics
+
+    folder = WORK / "pytorch_dcgan64"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dcgan64.py").write_text(PYTORCH_DCGAN64)
+    torch.manual_seed(0)
+    save_file(with_batchnorm_statistics(DCGAN(size=64), 100).state_dict(), str(folder / "dcgan64.safetensors"))
+    generator = load_model(f"{folder / 'dcgan64.py'}:make", folder / "dcgan64.safetensors")
+    return generator, QuantConfig(data_width=16, weight_width=8)
 
 
 def budget_use(model, board) -> dict[str, float]:
@@ -74,8 +112,8 @@ def measure(model_name: str, board_name: str, images: int) -> dict:
     if board.fabric_clock_mhz * 1e6 != CLOCK_HZ:
         raise ValueError(f"{board_name} clocks the fabric at {board.fabric_clock_mhz} MHz; this bench projects at "
                          f"{CLOCK_HZ / 1e6:.0f} MHz")
-    generator = load_model(model_name)
-    model = quantize(generator, board=board_name)
+    generator, config = generator_and_config(model_name)
+    model = quantize(generator, config, board=board_name)
     design = generate_rtl(model, WORK / f"{generator.name}-{board_name}" / "rtl")
     streams = {ws.layer: ws for ws in design.weight_streams}
     stage_of = {s.layer: s for s in design.stages}
@@ -133,26 +171,38 @@ def write_doc(results: list[dict], measured: dict) -> None:
                   measured, "\n\n".join(body))
 
 
+def merged(new: list[dict]) -> list[dict]:
+    """The rows of earlier runs (``RESULTS``) with ``new`` in place of theirs, in :data:`RUNS` order."""
+    rows = {}
+    if RESULTS.is_file():
+        rows = {(r["model"], r["board"]): r for r in json.loads(RESULTS.read_text()).get("results", [])}
+    rows |= {(r["model"], r["board"]): r for r in new}
+    order = {run: i for i, run in enumerate(RUNS)}
+    return sorted(rows.values(), key=lambda r: order.get((r["model"], r["board"]), len(order)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--boards", nargs="+", default=list(BOARDS))
+    parser.add_argument("--models", nargs="+", help="only these models (default: every run's)")
+    parser.add_argument("--boards", nargs="+", help="only these boards (default: every run's)")
     parser.add_argument("--images", type=int, default=IMAGES, help="latents back to back (>= 2)")
     args = parser.parse_args(argv)
     measured = machine()
     results, failed = [], {}
-    for model_name in args.models:
-        for board_name in args.boards:
-            try:
-                row = measure(model_name, board_name, args.images)
-            except Exception as e:  # noqa: BLE001 -- reported, written nowhere, exit 1
-                failed[f"{model_name} on {board_name}"] = f"{type(e).__name__}: {e}"
-                continue
-            print(f"{model_name} {board_name}: {row['measured_cycles_per_image']:,.0f} cycles/image "
-                  f"({row['images_per_s_100mhz']:,.0f}/s, {row['share_of_ceiling']:.0%} of the DSP ceiling), binds "
-                  f"{row['binds']}", flush=True)
-            results.append(row)
+    for model_name, board_name in RUNS:
+        if (args.models and model_name not in args.models) or (args.boards and board_name not in args.boards):
+            continue
+        try:
+            row = measure(model_name, board_name, args.images)
+        except Exception as e:  # noqa: BLE001 -- reported, written nowhere, exit 1
+            failed[f"{model_name} on {board_name}"] = f"{type(e).__name__}: {e}"
+            continue
+        print(f"{model_name} {board_name}: {row['measured_cycles_per_image']:,.0f} cycles/image "
+              f"({row['images_per_s_100mhz']:,.0f}/s, {row['share_of_ceiling']:.0%} of the DSP ceiling), binds "
+              f"{row['binds']}", flush=True)
+        results.append(row)
     if results:
+        results = merged(results)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"measured": measured, "results": results}, indent=1) + "\n")
         write_doc(results, measured)

@@ -1,13 +1,17 @@
 """Soak: thousands of images through the PYNQ driver and the RTL twin on the virtual board, with random stalls on
 both streams and a fault injected every few hundred images, recovered from with ``reset()``.
 
-    .venv/bin/python bench/soak.py [--images digits8=10000 mnist28=1000] [--fault-every 300] [--stalls 0.2]
+    .venv/bin/python bench/soak.py [--images digits8=10000 mnist28=1000 digits8:placed=3000] [--fault-every 300]
+                                   [--stalls 0.2]
 
 Per preset: the preset's QuantizedModel behind a virtual overlay whose kernel is the Verilator build of its RTL
 twin, the input stream idling (TVALID low) and the output stream held (TREADY low) on a random ``--stalls`` share of
 cycles. Calls of random batch sizes run until the images are made; every ``--fault-every`` images or so one call
 gets a random fault of :mod:`fpgagen.host.virtual_board.faults` (a stall of either stream mid-batch, a kernel slower
-than the timeout, each DMA error bit, a dropped or an extra TLAST). That call must fail with the driver's error, the
+than the timeout, each DMA error bit, a dropped or an extra TLAST). ``PRESET:placed`` runs the preset with its
+weights off the ROMs (:func:`placed`: its dense streamed from DDR, every other arithmetic layer loaded, behind the
+PYNQ-Z2's weight ports), so the weight DMAs run too and one more fault joins the round: the weight ports stalling
+part way through a call's streamed passes. That call must fail with the driver's error, the
 next must be refused until ``reset()``, and after the reset the batch is made again. Every image is compared with
 the golden model's.
 
@@ -34,11 +38,32 @@ RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 TIMEOUT_S = {"digits8": 1.0, "mnist28": 6.0}  # the driver's DMA timeout: a batch takes well under it
 MAX_BATCH = {"digits8": 32, "mnist28": 6}
 FAULT_KINDS = ("stall_input", "stall_output", "slow", "dma_error", "drop_tlast", "extra_tlast")
+WEIGHT_FAULT_KINDS = (*FAULT_KINDS, "stall_weights")  # with weights off the ROMs
+
+
+def placed(model):
+    """``model`` with its dense streamed from DDR and every other arithmetic layer loaded, behind the PYNQ-Z2's
+    weight ports (so every weight DMA of the driver and the virtual board is exercised)."""
+    import copy
+
+    from fpgagen.overlays.boards import get_board
+
+    placed = copy.deepcopy(model)
+    for lr in placed.layers:
+        if lr.weight is not None:
+            lr.placement = "streamed" if lr.kind == "dense" else "loaded"
+    placed.weight_ports = get_board("pynq-z2").ports
+    placed.validate()
+    return placed
 DMA_ERRORS = ("mm2s:internal", "mm2s:slave", "mm2s:decode", "s2mm:internal", "s2mm:slave", "s2mm:decode")
 
 
-def a_fault(kind: str, rng, batch: int, latent_dim: int, image_beats: int, timeout: float) -> dict:
-    """The faults of ``kind`` for a call of ``batch`` latents, hitting that call."""
+def a_fault(kind: str, rng, batch: int, latent_dim: int, image_beats: int, timeout: float,
+            streamed_bytes: int = 0) -> dict:
+    """The faults of ``kind`` for a call of ``batch`` latents, hitting that call (``streamed_bytes``: weight bytes
+    streamed per image)."""
+    if kind == "stall_weights":
+        return {"stall_weights_after": int(rng.integers(0, batch * streamed_bytes))}
     if kind == "stall_input":
         return {"stall_input_after": int(rng.integers(0, batch * latent_dim))}
     if kind == "stall_output":
@@ -70,7 +95,7 @@ def call(fn, limit_s: float):
     return ("error", box["error"]) if "error" in box else ("ok", box["value"])
 
 
-def soak(preset: str, images: int, fault_every: int, stalls: float, seed: int) -> dict:
+def soak(preset: str, images: int, fault_every: int, stalls: float, seed: int, off_rom: bool = False) -> dict:
     from fpgagen.core import golden
     from fpgagen.host import virtual_board as vb
     from fpgagen.host.driver import DmaError, DmaTimeoutError, GeneratorOverlay, OverlayFaultError
@@ -78,6 +103,9 @@ def soak(preset: str, images: int, fault_every: int, stalls: float, seed: int) -
     from fpgagen.models.quantize import quantize
 
     model = quantize(load_preset(preset))
+    if off_rom:
+        model = placed(model)
+    kinds = WEIGHT_FAULT_KINDS if off_rom else FAULT_KINDS
     timeout, max_batch = TIMEOUT_S[preset], MAX_BATCH[preset]
     latent_dim, image_beats = model.latent_dim, int(np.prod(model.image_shape))
     rng = np.random.default_rng(seed)
@@ -86,9 +114,11 @@ def soak(preset: str, images: int, fault_every: int, stalls: float, seed: int) -
                                    options={"idle": stalls, "backpressure": stalls, "seed": seed + 1})
     board = vb.activate(vb.VirtualBoard())
     overlay = GeneratorOverlay(str(bit), timeout=timeout)
-    r = {"preset": preset, "images": 0, "lost": 0, "wrong": 0, "hangs": 0, "calls": 0, "faults": 0, "caught": 0,
-         "refused_after": 0, "by_kind": {k: 0 for k in FAULT_KINDS}, "uncaught": [], "timeout_s": timeout,
-         "stalls": stalls, "seed": seed}
+    weights = overlay.manifest.weights
+    streamed_bytes = sum(p.nbytes for p in weights.ports if p.placement == "streamed") if weights else 0
+    r = {"preset": preset + (":placed" if off_rom else ""), "images": 0, "lost": 0, "wrong": 0, "hangs": 0,
+         "calls": 0, "faults": 0, "caught": 0, "refused_after": 0, "by_kind": {k: 0 for k in kinds}, "uncaught": [],
+         "timeout_s": timeout, "stalls": stalls, "seed": seed}
     limit = 10 * timeout + 5
     since_fault = 0
     start = time.perf_counter()
@@ -97,8 +127,8 @@ def soak(preset: str, images: int, fault_every: int, stalls: float, seed: int) -
         z = rng.standard_normal((b, latent_dim)).astype(np.float32)
         if since_fault >= fault_every:
             since_fault = 0
-            kind = FAULT_KINDS[r["faults"] % len(FAULT_KINDS)]
-            faults = a_fault(kind, rng, b, latent_dim, image_beats, timeout)
+            kind = kinds[r["faults"] % len(kinds)]
+            faults = a_fault(kind, rng, b, latent_dim, image_beats, timeout, streamed_bytes)
             board.faults = faults
             r["faults"] += 1
             r["by_kind"][kind] += 1
@@ -140,11 +170,12 @@ def section(rows: list[dict]) -> str:
     table = [[f"`{r['preset']}`", f"{r['images']:,}", r["lost"], r["wrong"], r["hangs"],
               f"{r['caught']} of {r['faults']}", f"{r['refused_after']} of {r['caught']}", f"{r['calls']:,}",
               f"{r['wall_s']:.0f}", f"{r['images_per_s']:.0f}"] for r in rows]
-    kinds = ", ".join(f"{k} {rows[0]['by_kind'][k]}" for k in FAULT_KINDS) if rows else ""
+    kinds = ", ".join(f"{k} {n}" for k, n in rows[-1]["by_kind"].items()) if rows else ""
     return (f"The PYNQ driver on the virtual board, the kernel the Verilator build of the RTL twin, both streams "
             f"stalled at random ({rows[0]['stalls']:.0%} of cycles each), random batch sizes, a fault every "
-            f"~{rows[0].get('fault_every', 0)} images ({kinds} in the first row), each recovered from with "
-            "`reset()` and its batch made again. *refused after* counts the faults after which the next call was "
+            f"~{rows[0].get('fault_every', 0)} images ({kinds} in the last row), each recovered from with "
+            "`reset()` and its batch made again. `:placed`: the preset's dense streamed from DDR and its other "
+            "layers loaded, through the weight DMAs. *refused after* counts the faults after which the next call was "
             "refused until the reset (no stale image can come back).\n\n"
             + markdown_table(["preset", "images", "lost", "wrong", "hangs", "faults caught", "refused after",
                               "calls", "wall s", "images/s"], table))
@@ -152,7 +183,8 @@ def section(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", nargs="+", default=["digits8=10000", "mnist28=1000"], metavar="PRESET=N")
+    parser.add_argument("--images", nargs="+", default=["digits8=10000", "mnist28=1000", "digits8:placed=3000"],
+                        metavar="PRESET[:placed]=N")
     parser.add_argument("--fault-every", type=int, default=300, help="images between faults (default 300)")
     parser.add_argument("--stalls", type=float, default=0.2, help="share of cycles each stream stalls (default 0.2)")
     parser.add_argument("--seed", type=int, default=0)
@@ -160,17 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     measured = machine()
     rows, failed = [], {}
     for item in args.images:
-        preset, _, n = item.partition("=")
+        name, _, n = item.partition("=")
+        preset, _, how = name.partition(":")
         try:
-            r = soak(preset, int(n), args.fault_every, args.stalls, args.seed)
+            if how not in ("", "placed"):
+                raise ValueError(f"{item}: PRESET=N or PRESET:placed=N")
+            r = soak(preset, int(n), args.fault_every, args.stalls, args.seed, off_rom=how == "placed")
         except Exception as e:  # noqa: BLE001 -- reported, the bench exits non-zero
-            failed[preset] = f"{type(e).__name__}: {e}"
+            failed[name] = f"{type(e).__name__}: {e}"
             continue
         r["fault_every"] = args.fault_every
         print(json.dumps({k: v for k, v in r.items() if k != "errors"}), flush=True)
         missed = {k: r[k] for k in ("lost", "wrong", "hangs") if r[k]}
         if missed or r["caught"] != r["faults"] or r["refused_after"] != r["caught"]:
-            failed[preset] = (f"target missed: {missed}, faults caught {r['caught']} of {r['faults']}, refused after "
+            failed[name] = (f"target missed: {missed}, faults caught {r['caught']} of {r['faults']}, refused after "
                               f"{r['refused_after']}; uncaught {r['uncaught'][:3]}, errors {r.get('errors', [])[:3]}")
         rows.append(r)
     if rows:

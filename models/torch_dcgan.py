@@ -1,5 +1,6 @@
-"""The canonical PyTorch DCGAN generator (pytorch/examples' ``dcgan/main.py``), at 32x32: the user's-own-model
-example of the torch front end (tests, ``bench/imports.py``), as :mod:`fpgagen.models.keras_seed` is the Keras one.
+"""The canonical PyTorch DCGAN generator (pytorch/examples' ``dcgan/main.py``), at 32x32 or its own 64x64: the
+user's-own-model example of the torch front end (tests, ``bench/imports.py``; the 64x64 one, 3.6 M parameters, in
+``bench/placements.py``), as :mod:`fpgagen.models.keras_seed` is the Keras one.
 
 Its first layer is a ``ConvTranspose2d(nz, 4 * ngf, 4, 1, 0)`` on the latent viewed as (nz, 1, 1), which fpgagen
 lowers to a dense layer and a reshape; the rest are stride-2 transposed convolutions with BatchNorm and ReLU, and a
@@ -13,16 +14,19 @@ from torch import nn
 
 
 class DCGAN(nn.Module):
-    """pytorch/examples' DCGAN generator less its last stage: nz latents -> ``nc`` x 32 x 32 images in [-1, 1]."""
+    """pytorch/examples' DCGAN generator: nz latents -> ``nc`` x ``size`` x ``size`` images in [-1, 1]; ``size`` 64
+    is pytorch/examples' own, 32 the same less its widest stage (ngf * 8 channels)."""
 
-    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3):
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3, size: int = 32):
         super().__init__()
+        if size not in (32, 64):
+            raise ValueError(f"size must be 32 or 64, got {size}")
         self.nz = nz
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+        widths = [ngf * 8, ngf * 4, ngf * 2, ngf] if size == 64 else [ngf * 4, ngf * 2, ngf]
+        layers = [nn.ConvTranspose2d(nz, widths[0], 4, 1, 0, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        self.main = nn.Sequential(*layers, nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
 
     def forward(self, z):
         return self.main(z.view(-1, self.nz, 1, 1))
