@@ -21,7 +21,11 @@ PYNQ-Z2 and the ZCU104; ``pytorch-dcgan64``, pytorch/examples' own 64x64 RGB DCG
 parameters; :class:`fpgagen.models.torch_dcgan.DCGAN` with seeded weights and BatchNorm statistics, imported through
 the torch front end from a file this bench writes), at 16-bit data and 8-bit weights, on the ZCU104.
 
-Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N]``; merges its rows into
+With ``--synth`` each design is also synthesized stage by stage with yosys for its board
+(:func:`fpgagen.rtl.synth.synthesize_design`: loaded stages with ``-uram`` on UltraScale+, cached per stage) and its
+LUT, FF, DSP, BRAM36 and URAM288 set against the board; a row measured without it keeps its earlier synthesis.
+
+Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N] [--synth]``; merges its rows into
 ``bench/results/placements.json`` (a row per model and board; a run of some replaces theirs) and writes the
 ``placements`` section of docs/results.md from all of them. A (model, board) whose
 measurement raises is written to neither, and the bench exits 1.
@@ -103,7 +107,7 @@ def budget_use(model, board) -> dict[str, float]:
     return use
 
 
-def measure(model_name: str, board_name: str, images: int) -> dict:
+def measure(model_name: str, board_name: str, images: int, synth: bool = False) -> dict:
     """One (model, board): placements, bounds, measured cycles per image (see the module docstring)."""
     from fpgagen.host.virtual_board.rtlsim_backend import steady_state
     from fpgagen.models.quantize import quantize
@@ -135,6 +139,15 @@ def measure(model_name: str, board_name: str, images: int) -> dict:
     ddr_bytes = sum(row["ddr_bytes_per_image"] for row in layers)
     use = budget_use(model, board)
     per_s = CLOCK_HZ / run.cycles_per_image
+    resources = None
+    if synth:
+        from fpgagen.rtl.synth import synthesize_design
+
+        result = synthesize_design(design, board, report=lambda name, row: print(f"  {name:22s} {row}", flush=True))
+        if result["failed_stages"]:
+            raise RuntimeError(f"yosys failed on {', '.join(result['failed_stages'])}")
+        resources = {"total": result["total"], "utilisation": result["utilisation"], "budget": result["budget"],
+                     "dsp_primitive": board.dsp_primitive}
     ceiling = dsp_limit_images_per_s(model, board.dsp, CLOCK_HZ)
     return {"model": model_name, "board": board_name, "layers": layers, "weight_port_bits": design.weight_beat_bits,
             "compute_bound_cycles": compute, "ddr_bound_cycles": design.ddr_cycles,
@@ -142,7 +155,7 @@ def measure(model_name: str, board_name: str, images: int) -> dict:
             "dsp_ceiling_images_per_s": ceiling, "share_of_ceiling": per_s / ceiling,
             "ddr_mb_per_image": ddr_bytes / 1e6, "ddr_mb_s": ddr_bytes * per_s / 1e6,
             "ddr_mb_s_derated": board.ddr_mb_s, "multipliers": design.multipliers, "dsp": board.dsp, "budget_use": use,
-            "binds": max(use, key=use.get), "bit_exact_images": run.images, "wall_s": wall}
+            "binds": max(use, key=use.get), "bit_exact_images": run.images, "wall_s": wall, "synth": resources}
 
 
 def write_doc(results: list[dict], measured: dict) -> None:
@@ -152,9 +165,19 @@ def write_doc(results: list[dict], measured: dict) -> None:
                 f"{r['ddr_mb_s']:,.0f} / {r['ddr_mb_s_derated']:,.0f}" if r["ddr_mb_per_image"] else "-",
                 f"{r['multipliers']:,} / {r['dsp']:,}",
                 ", ".join(f"{k} {v:.0%}" for k, v in r["budget_use"].items()), r["binds"]] for r in results]
+    synthesized = [r for r in results if r.get("synth")]
+    def used(r: dict, key: str) -> str:
+        return f"{r['synth']['total'].get(key, 0):,.0f} ({r['synth']['utilisation'].get(key, 0):.0%})"
+
+    resources = [[r["model"], r["board"], *(used(r, k) for k in ("LUT", "FF", r["synth"]["dsp_primitive"], "BRAM36",
+                                                                  "URAM288"))] for r in synthesized]
     body = [markdown_table(["model", "board", "cycles/image", "compute bound", "DDR bound", "images/s",
                             "DSP ceiling", "share", "DDR MB/s (used / derated)", "multipliers / DSP",
                             "folding budgets used", "binds"], summary, align="llrrrrrrrrll")]
+    if resources:
+        body.append("Resources (yosys, stage by stage, `synth_xilinx` for the board's family, loaded weights with "
+                    "`-uram` where the board has UltraRAM; share of the board in brackets):\n\n"
+                    + markdown_table(["model", "board", "LUT", "FF", "DSP", "BRAM36", "URAM288"], resources))
     for r in results:
         rows = [[row["layer"], row["kind"], row["placement"], f"{row['weight_bits'] / 1e6:.2f}",
                  f"{row['ddr_bytes_per_image'] / 1e6:.2f}" if row["ddr_bytes_per_image"] else "-",
@@ -176,7 +199,11 @@ def merged(new: list[dict]) -> list[dict]:
     rows = {}
     if RESULTS.is_file():
         rows = {(r["model"], r["board"]): r for r in json.loads(RESULTS.read_text()).get("results", [])}
-    rows |= {(r["model"], r["board"]): r for r in new}
+    for r in new:  # a row measured without --synth keeps the synthesis of its design, if the design is the same
+        old = rows.get((r["model"], r["board"]))
+        if not r.get("synth") and old and old.get("synth") and old["layers"] == r["layers"]:
+            r["synth"] = old["synth"]
+        rows[r["model"], r["board"]] = r
     order = {run: i for i, run in enumerate(RUNS)}
     return sorted(rows.values(), key=lambda r: order.get((r["model"], r["board"]), len(order)))
 
@@ -186,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", help="only these models (default: every run's)")
     parser.add_argument("--boards", nargs="+", help="only these boards (default: every run's)")
     parser.add_argument("--images", type=int, default=IMAGES, help="latents back to back (>= 2)")
+    parser.add_argument("--synth", action="store_true", help="also synthesize each design with yosys (minutes per "
+                                                             "stage the first time; cached)")
     args = parser.parse_args(argv)
     measured = machine()
     results, failed = [], {}
@@ -193,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if (args.models and model_name not in args.models) or (args.boards and board_name not in args.boards):
             continue
         try:
-            row = measure(model_name, board_name, args.images)
+            row = measure(model_name, board_name, args.images, args.synth)
         except Exception as e:  # noqa: BLE001 -- reported, written nowhere, exit 1
             failed[f"{model_name} on {board_name}"] = f"{type(e).__name__}: {e}"
             continue

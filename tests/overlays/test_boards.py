@@ -344,6 +344,31 @@ def test_a_model_that_does_not_fit_is_refused_before_anything_is_written(dcgan28
     assert not (tmp_path / "prj").exists()
 
 
+def test_a_refusal_says_whether_weights_off_the_roms_would_help(dcgan28_for):
+    """Folded for the ZCU102, dcgan28 does not fit the PYNQ-Z2, but folded for it (two layers streamed) it would:
+    the refusal says so. With too little block RAM for any placement it gives the numbers of the best one."""
+    import dataclasses
+
+    from fpgagen.overlays import boards
+    from fpgagen.overlays.boards import board_fit
+
+    fit = board_fit(dcgan28_for("zcu102"), "pynq-z2")
+    assert fit.problems[0].startswith("block RAM: its weights need 13.80 Mbit")
+    assert fit.problems[-1] == ("folded for pynq-z2, its weights would leave the ROMs where block RAM runs short (at "
+                               "the slowest folding: dense_0 streamed, conv_transpose2d_3 streamed, conv_transpose2d_5 "
+                               "streamed): quantize it for this board (--board pynq-z2)")
+    tiny = dataclasses.replace(get_board("pynq-z2"), name="tiny-z2", bram36=14)
+    boards.register_board(tiny)
+    try:
+        fit = board_fit(dcgan28_for("zcu102"), "tiny-z2")
+    finally:
+        boards.BOARDS.pop("tiny-z2")
+    assert re.fullmatch(r"no placement of its weights fits either: the one needing the least block RAM \(.*streamed"
+                        r".*, at its slowest folding\) still needs [\d,]+ BRAM36 of the 11 the folding may use, and "
+                        r"streams [\d.]+ MB per image: at most [\d,]+ images/s over 1,575 MB/s of DDR",
+                        fit.problems[-1])
+
+
 @pytest.mark.parametrize("board", ["pynq-z2", "zcu104", "kv260"])
 def test_folded_for_a_smaller_board_dcgan28_fits_by_its_placements(dcgan28_for, board):
     """Its largest layers leave the ROMs: loaded into UltraRAM where there is some, else streamed from DDR; what
