@@ -175,13 +175,14 @@ class GoldenBackend(KernelBackend):
     def __init__(self, model: QuantizedModel):
         self.model = model
         self.latent_dim = model.latent_dim
+        self._weights = WeightPasses([], 1)
         self.reset()
 
     def reset(self) -> None:
+        """Empty the streams and the weights taken (the ports stay: they are the overlay's)."""
         self._pending = Beats.empty()
         self._out = Beats.empty()
-        ports = self._weights.ports if getattr(self, "_weights", None) else []
-        self._weights = WeightPasses(ports, self._weights.beat_bytes if ports else 1)
+        self._weights = WeightPasses(self._weights.ports, self._weights.beat_bytes)
 
     def set_weight_ports(self, ports: list[tuple[str, int]], beat_bytes: int) -> None:
         self._weights = WeightPasses(ports, beat_bytes)

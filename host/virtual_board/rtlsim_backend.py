@@ -121,9 +121,11 @@ class RtlBackend(KernelBackend):
 
     def advance(self) -> None:
         """Clock the model while weights it can take are queued and no latent comes (a loaded layer's pass after
-        the overlay is programmed); stops when they are in, or the kernel takes none for a while."""
+        the overlay is programmed); stops when they are in, or the kernel takes none for a while. While the latents'
+        DMA still has beats to offer (the last ``consume`` took fewer than offered) its pump clocks the model, with
+        those beats: clocking here would starve the input stream for nothing."""
         beats = sum(len(w) for w in self._weights) // max(self.weight_beat_bytes, 1)
-        if beats:
+        if beats and self._input_drained:
             self._run(np.zeros(0, np.uint32), np.zeros(0, np.uint8), 0, False, min_cycles=beats + WEIGHT_IDLE,
                       idle_limit=WEIGHT_IDLE)
 
