@@ -33,7 +33,7 @@ import numpy as np
 from fpgagen.core.cache import write_atomic
 from fpgagen.core.errors import BuildError, ToolNotFoundError
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.layers import ARITHMETIC
+from fpgagen.core.layers import ARITHMETIC, UnsupportedLayerError
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
 from fpgagen.overlays.boards import Board, BoardFit, board_fit, get_board
@@ -117,6 +117,15 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
     hls4ml's for ``Board.hls4ml_board`` with fpgagen's block design and part (module docstring).
     """
     spec = get_board(board)
+    off_rom = [f"{lr.name} ({lr.kind}, {lr.placement})" for lr in model.layers
+               if lr.kind in ARITHMETIC and lr.placement != "rom"]
+    if off_rom:  # the C simulation has weight ports (hls4ml_weight_ports); the AXI wrapper, block design and driver
+        # do not yet
+        raise UnsupportedLayerError(
+            f"the hls4ml back end's board project keeps weights in bitstream ROMs only; it cannot place "
+            f"{', '.join(off_rom)} (its C simulation realises loaded and streamed dense layers, but the AXI wrapper, "
+            "block design and driver have no weight ports yet): quantize for a board whose block RAM holds these "
+            "weights (--board), or build the RTL overlay")
     fit = check_board_fit(model, board, force)
     out_dir = Path(out_dir)
     hls_dir = out_dir / HLS_DIR

@@ -35,6 +35,8 @@ from fpgagen.core.golden import check_latents
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.hls.hls4ml_conv_transpose import header_digest
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, HLSConversionError, convert, model_hash
+from fpgagen.hls.hls4ml_weight_ports import WeightPortError, add_weight_ports, weight_port_passes
+from fpgagen.hls.hls4ml_weight_ports import header_digest as weight_port_digest
 
 STAMP_FILE = "csim.json"
 
@@ -45,6 +47,9 @@ def cache_key(model: QuantizedModel, backend: str = "Vivado") -> str:
     text = f"{model_hash(model)}|hls4ml {hls4ml.__version__}|flow {FLOW_VERSION}|{backend}"
     if any(lr.kind == "conv_transpose2d" for lr in model.layers):
         text += f"|conv_transpose {header_digest()}"
+    ports = weight_port_passes(model)
+    if ports:  # the ports' layout (placements, beat width, splits) and the weight-port kernel
+        text += f"|weight ports {ports} {weight_port_digest()}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -71,6 +76,10 @@ class CSimExecutor:
         model: the QuantizedModel.
         workdir: cache root instead of :func:`fpgagen.core.cache.cache_root`; the project goes to
             ``<workdir>/csim/<key>/``.
+        weights: the weights file of a model with loaded or streamed layers (bytes or a uint8 array: every weight
+            port's pass, the RTL's ``weight_image`` and the overlay's ``.weights.bin``), fed into the kernel's weight
+            ports as the board's DMAs do (:mod:`fpgagen.hls.hls4ml_weight_ports`); None for a model whose weights
+            are all ROMs.
 
     Attributes:
         project_dir: the cached project folder (``prj/`` holds hls4ml's output).
@@ -80,8 +89,18 @@ class CSimExecutor:
 
     name = "csim"
 
-    def __init__(self, model: QuantizedModel, workdir: Path | str | None = None):
+    def __init__(self, model: QuantizedModel, workdir: Path | str | None = None, weights=None):
         self.model = model
+        self.weight_ports = weight_port_passes(model)
+        self.weights = None if weights is None else np.frombuffer(bytes(np.asarray(weights, np.uint8)), np.uint8)
+        nbytes = self.weight_ports[-1].offset + self.weight_ports[-1].nbytes if self.weight_ports else 0
+        if self.weight_ports and self.weights is None:
+            raise WeightPortError(f"{model.name!r}: layers {', '.join(wp.layer for wp in self.weight_ports)} take "
+                                  "their weights from weight ports: pass the weights file (weights=, e.g. "
+                                  "fpgagen.rtl.generate.weight_image(model)[0])")
+        if self.weights is not None and len(self.weights) != nbytes:
+            raise WeightPortError(f"{model.name!r}: the weights file has {len(self.weights)} bytes, its weight "
+                                  f"ports take {nbytes}")
         self.key = cache_key(model)
         self.project_dir = Path(workdir or cache_root()) / "csim" / self.key
         self.compiled: bool | None = None
@@ -123,6 +142,7 @@ class CSimExecutor:
         entry.clear()
         hm = convert(self.model, self.project_dir / "prj")
         hm.write()
+        add_weight_ports(self.project_dir / "prj", hm.config.get_project_name(), self.weight_ports)
         t0 = time.perf_counter()
         lib = compile_project(self.project_dir / "prj")
         weights = sorted(p.relative_to(self.project_dir) for p in (self.project_dir / "prj" / "firmware" /
@@ -133,10 +153,22 @@ class CSimExecutor:
                             project=hm.config.get_project_name(), compile_seconds=round(time.perf_counter() - t0, 2))
 
     def _load(self, lib: Path, project: str) -> None:
-        top = getattr(ctypes.cdll.LoadLibrary(str(lib)), f"{project}_double")
+        library = ctypes.cdll.LoadLibrary(str(lib))
+        top = getattr(library, f"{project}_double")
         top.restype = None
         top.argtypes = [npc.ndpointer(ctypes.c_double, flags="C_CONTIGUOUS")] * 2
         self._top = top
+        self._port_errors = None
+        if self.weight_ports:
+            library.fpgagen_set_weights.restype = ctypes.c_int
+            library.fpgagen_set_weights.argtypes = [ctypes.c_char_p, ctypes.c_ulong]
+            library.fpgagen_weight_port_errors.restype = ctypes.c_long
+            refused = library.fpgagen_set_weights(self.weights.tobytes(), len(self.weights))
+            if refused:
+                raise WeightPortError(f"{lib}: the kernel refused the weights file of {len(self.weights)} bytes: "
+                                      + ("its loaded weights, written once, differ (this process loaded the library "
+                                         "with other weights)" if refused == -2 else "not its length"))
+            self._port_errors = library.fpgagen_weight_port_errors
 
     def run(self, z) -> np.ndarray:
         """Images (N, C, H, W) float32 for latents ``z`` (N, latent_dim), one C-simulation call per latent."""
@@ -147,6 +179,9 @@ class CSimExecutor:
         out = np.zeros((len(z), h * w * c), np.float64)
         for i in range(len(z)):
             self._top(z[i], out[i])
+        if self._port_errors is not None and self._port_errors():
+            raise WeightPortError(f"{self.model.name!r}: {self._port_errors()} C-simulation call(s) left weight-port "
+                                  "beats unread or ran without weights")
         return out.reshape(len(z), h, w, c).transpose(0, 3, 1, 2).astype(np.float32)
 
 

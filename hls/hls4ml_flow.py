@@ -14,7 +14,9 @@ padded convolution and replaces ``view`` by ``repack_view`` (Repack, typed as th
 ``conv_transpose2d`` layers become :class:`ConvTranspose2d` (an ``nn.ConvTranspose2d`` that also computes a negative
 ``output_padding``, Keras's 'same'), which hls4ml 1.3.0 cannot convert by itself: fpgagen's extension
 (:mod:`fpgagen.hls.hls4ml_conv_transpose`: converter handler, IR layer, templates, C++ kernel) is registered when
-this module is imported.
+this module is imported. So is :mod:`fpgagen.hls.hls4ml_weight_ports`: a dense placed ``loaded`` or ``streamed``
+becomes a :class:`~fpgagen.hls.hls4ml_weight_ports.WeightPortLinear`, whose weights come in on a weight port of the
+top function instead of being compiled in (:func:`convert` drops them from the graph after its checks).
 
 The view fix: hls4ml's channels-last conversion gives a ``view(-1, C, H, W)`` the output shape (H, W, C) but keeps
 ``target_shape = [C, H, W]`` and the Dense's torch (C, H, W) output order: the numbers come out permuted, and in
@@ -45,9 +47,10 @@ from torch.nn import functional as F
 
 from fpgagen.core.errors import ToolNotFoundError  # noqa: F401  (re-exported)
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.layers import ARITHMETIC, implementation, implements, require
+from fpgagen.core.layers import ARITHMETIC, implementation, implements, realises, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
-from fpgagen.hls import hls4ml_conv_transpose
+from fpgagen.hls import hls4ml_conv_transpose, hls4ml_weight_ports
+from fpgagen.hls.hls4ml_weight_ports import WeightPortLinear, drop_port_weights, weight_port_passes
 
 FLOW_VERSION = 1  # bump when anything here changes the generated project (it keys the C-simulation cache)
 IO_TYPE = "io_stream"
@@ -57,6 +60,9 @@ VIEW_FIX_PASS = "fpgagen_channels_last_view_fix"
 VIEW_FIX_FLOW = "fpgagen:view_fix"
 
 hls4ml_conv_transpose.register()  # ConvTranspose2d: handler, layer, templates, kernel (hls4ml 1.3.0 has none)
+hls4ml_weight_ports.register()  # dense layers whose weights come in on a weight port of the top function
+realises("hls4ml", "loaded", "dense")
+realises("hls4ml", "streamed", "dense")
 
 
 class HLSConversionError(ValueError):
@@ -165,9 +171,13 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
     ``dtype`` float64 keeps codes wider than 24 bits exact (a ValueError says when float32 cannot).
     """
     require("hls4ml", model.layers)
+    ports = {wp.layer: wp for wp in weight_port_passes(model)}
     children: list[nn.Module] = []
     for lr in model.layers:
-        m = implementation("hls4ml", lr).module(lr)
+        if lr.name in ports:  # a loaded or streamed dense: its weights come in on a weight port
+            m = WeightPortLinear(lr.in_shape[0], lr.out_shape[0], ports[lr.name])
+        else:
+            m = implementation("hls4ml", lr).module(lr)
         if lr.kind in ARITHMETIC:
             m.weight.data = _dequantize(lr.weight, lr.weight_t, dtype)
             m.bias.data = _dequantize(lr.bias, lr.bias_t, dtype)
@@ -218,6 +228,7 @@ def convert(model: QuantizedModel, output_dir, backend: str = "Vivado", view_fix
             backend=backend, **backend_kw)
     if view_fix:
         check_graph(model, hm)
+    drop_port_weights(hm)
     return hm
 
 

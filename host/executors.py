@@ -149,7 +149,12 @@ class CSimExecutorTarget(Executor):
     def _prepare(self) -> None:
         from fpgagen.hls.csim import CSimExecutor
 
-        self.csim = CSimExecutor(self.model)
+        weights = None
+        if any(lr.weight is not None and lr.placement != "rom" for lr in self.model.layers):
+            from fpgagen.rtl.generate import weight_image  # the weights file the board's DMAs send, for its ports
+
+            weights = weight_image(self.model)[0]
+        self.csim = CSimExecutor(self.model, weights=weights)
         self.csim.prepare()
 
     def _run(self, z) -> np.ndarray:

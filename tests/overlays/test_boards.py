@@ -385,13 +385,15 @@ def test_folded_for_a_smaller_board_dcgan28_fits_by_its_placements(dcgan28_for, 
 
 
 def test_the_cli_prints_the_placements_and_the_hls_back_end_refuses_what_it_cannot_place(capsys, tmp_path):
-    """hls4ml's kernel keeps weights in ROMs: a loaded layer is refused before anything is written, naming it."""
+    """hls4ml's board project keeps weights in ROMs (only its C simulation has weight ports yet): a loaded layer is
+    refused before anything is written, naming it."""
     from fpgagen.cli import main
 
     assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 2
     out, err = capsys.readouterr()
     assert re.search(r"dense_0 +loaded +7\.53 Mbit +UltraRAM, loaded at start", out)
-    assert "the hls4ml back end keeps weights in bitstream ROMs only; it cannot place dense_0 (dense, loaded)" in err
+    assert ("the hls4ml back end's board project keeps weights in bitstream ROMs only; it cannot place dense_0 "
+            "(dense, loaded)") in err
     assert not (tmp_path / "prj").exists()
 
 

@@ -1,0 +1,167 @@
+#ifndef NNET_DENSE_WEIGHT_PORT_H_
+#define NNET_DENSE_WEIGHT_PORT_H_
+
+// fpgagen's hls4ml extension: a dense layer whose weights are not compiled into the kernel but arrive on a weight
+// port of the top function, an hls::stream of DMA beats (beat_bits wide: the board's HP port), as the RTL twin's
+// fg_dense with WEIGHT_SOURCE LOADED or STREAMED reads them.
+//
+// The beats carry one pass of the layer's weight words, laid out as fpgagen.core.weight_stream says: n_words words
+// of multiplier_limit lanes of lane_bits bits (a weight's two's-complement code), bit-contiguous, least significant
+// bit first, the last beat zero-padded. Word og * n_blocks + ib holds, in lane po * n_in_block + pi, the weight from
+// input ib * n_in_block + pi to output og * n_out_group + po (fpgagen.rtl.memfiles.dense_words, fpgagen.core.folding
+// .dense_split): the RTL's order, so one weights file serves the RTL, the board and this C simulation.
+//
+// streamed: every call reads the whole pass (pass_beats beats) while it multiplies.
+// loaded: the first call reads the pass into an on-chip RAM (a function-static array: written once, as after
+// reset); later calls read nothing from the port and use the RAM.
+//
+// Arithmetic as hls4ml's dense_resource: acc (accum_t) starts at the bias, each product of the input and the
+// weight is cast to accum_t and added, each output is cast once to the result type. fpgagen's accumulators are
+// exact, so the order of the sum (the RTL's, here) does not change a bit: fpgagen.core.golden.dense.
+
+#include "hls_stream.h"
+#include "nnet_common.h"
+#include "nnet_mult.h"
+#include <assert.h>
+
+namespace nnet {
+
+struct dense_weight_port_config {
+    static const unsigned n_in = 1;
+    static const unsigned n_out = 1;
+    static const unsigned n_in_block = 1;       // PI: inputs per output per word (divides n_in)
+    static const unsigned n_out_group = 1;      // PO: outputs per word (divides n_out)
+    static const unsigned n_blocks = 1;         // n_in / n_in_block
+    static const unsigned n_groups = 1;         // n_out / n_out_group
+    static const unsigned multiplier_limit = 1; // lanes per word: n_in_block * n_out_group
+    static const unsigned n_words = 1;          // n_in * n_out / multiplier_limit
+    static const unsigned lane_bits = 1;        // a weight code's width: weight_t's
+    static const unsigned beat_bits = 64;       // the weight port's beat
+    static const unsigned pass_beats = 1;       // ceil(n_words * multiplier_limit * lane_bits / beat_bits)
+    static const bool loaded = false;           // true: read once into a RAM; false: streamed every call
+    typedef float accum_t;
+    typedef float bias_t;
+    typedef float weight_t;
+    template <class x_T, class y_T> using product = nnet::product::mult<x_T, y_T>;
+};
+
+// DMA beats -> weight codes, lane_bits at a time (fg_weight_gearbox's job): holds the bits of the current beat not
+// yet used; a new beat is read only when fewer than lane_bits are left, so one pass reads exactly its pass_beats
+// beats. A gearbox starts at a beat boundary, as every pass does.
+template <unsigned BEAT_BITS, unsigned LANE_BITS> class weight_gearbox {
+    ap_uint<BEAT_BITS + LANE_BITS> bits;
+    unsigned held;
+
+  public:
+    weight_gearbox() : bits(0), held(0) {}
+
+    template <class beat_T> ap_uint<LANE_BITS> next(hls::stream<beat_T> &beats) {
+        #pragma HLS INLINE
+        if (held < LANE_BITS) {
+            ap_uint<BEAT_BITS + LANE_BITS> beat = beats.read();
+            bits |= beat << held;
+            held += BEAT_BITS;
+        }
+        ap_uint<LANE_BITS> code = bits(LANE_BITS - 1, 0);
+        bits >>= LANE_BITS;
+        held -= LANE_BITS;
+        return code;
+    }
+};
+
+// One word's multiplier_limit weights from the gearbox, each code's bits taken as weight_t's.
+template <typename CONFIG_T, class beat_T>
+void dense_weight_port_word(weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::lane_bits> &gearbox,
+                            hls::stream<beat_T> &beats, typename CONFIG_T::weight_t word[CONFIG_T::multiplier_limit]) {
+    #pragma HLS INLINE
+WordLanes:
+    for (unsigned lane = 0; lane < CONFIG_T::multiplier_limit; lane++) {
+        word[lane].range(CONFIG_T::lane_bits - 1, 0) = gearbox.next(beats);
+    }
+}
+
+template <class data_T, class res_T, typename CONFIG_T, class beat_T>
+void dense_weight_port(hls::stream<data_T> &data_stream, hls::stream<res_T> &res_stream,
+                       hls::stream<beat_T> &weight_stream, typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+    static_assert(CONFIG_T::lane_bits <= CONFIG_T::beat_bits, "a weight code wider than a beat");
+    static_assert(CONFIG_T::n_in_block * CONFIG_T::n_blocks == CONFIG_T::n_in, "n_in_block must divide n_in");
+    static_assert(CONFIG_T::n_out_group * CONFIG_T::n_groups == CONFIG_T::n_out, "n_out_group must divide n_out");
+    typedef typename CONFIG_T::weight_t weight_t;
+    typedef typename CONFIG_T::accum_t accum_t;
+
+    typename data_T::value_type data[CONFIG_T::n_in];
+    #pragma HLS ARRAY_PARTITION variable=data complete
+    accum_t acc[CONFIG_T::n_out];
+    #pragma HLS ARRAY_PARTITION variable=acc complete
+
+DataPrepare:
+    for (unsigned i_in = 0; i_in < CONFIG_T::n_in / data_T::size; i_in++) {
+        data_T data_pack = data_stream.read();
+    DataPack:
+        for (unsigned i_pack = 0; i_pack < data_T::size; i_pack++) {
+            #pragma HLS UNROLL
+            data[i_in * data_T::size + i_pack] = data_pack[i_pack];
+        }
+    }
+
+InitAccum:
+    for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
+        #pragma HLS UNROLL
+        acc[o] = (accum_t)biases[o];
+    }
+
+    // loaded: the RAM, written from the port by the first call only
+    static weight_t ram[CONFIG_T::loaded ? CONFIG_T::n_words : 1][CONFIG_T::multiplier_limit];
+    static bool written = false;
+    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::lane_bits> gearbox;
+    if (CONFIG_T::loaded && !written) {
+    LoadWords:
+        for (unsigned k = 0; k < CONFIG_T::n_words; k++) {
+            dense_weight_port_word<CONFIG_T>(gearbox, weight_stream, ram[k]);
+        }
+        written = true;
+    }
+
+Groups:
+    for (unsigned og = 0; og < CONFIG_T::n_groups; og++) {
+    Blocks:
+        for (unsigned ib = 0; ib < CONFIG_T::n_blocks; ib++) {
+            #pragma HLS PIPELINE II=1
+            weight_t word[CONFIG_T::multiplier_limit];
+            #pragma HLS ARRAY_PARTITION variable=word complete
+            if (CONFIG_T::loaded) {
+            RamLanes:
+                for (unsigned lane = 0; lane < CONFIG_T::multiplier_limit; lane++) {
+                    word[lane] = ram[og * CONFIG_T::n_blocks + ib][lane];
+                }
+            } else {
+                dense_weight_port_word<CONFIG_T>(gearbox, weight_stream, word);
+            }
+        Outputs:
+            for (unsigned po = 0; po < CONFIG_T::n_out_group; po++) {
+            Inputs:
+                for (unsigned pi = 0; pi < CONFIG_T::n_in_block; pi++) {
+                    acc[og * CONFIG_T::n_out_group + po] += static_cast<accum_t>(
+                        CONFIG_T::template product<typename data_T::value_type, weight_t>::product(
+                            data[ib * CONFIG_T::n_in_block + pi], word[po * CONFIG_T::n_in_block + pi]));
+                }
+            }
+        }
+    }
+
+ResWrite:
+    for (unsigned i_out = 0; i_out < CONFIG_T::n_out / res_T::size; i_out++) {
+        res_T res_pack;
+        PRAGMA_DATA_PACK(res_pack)
+    ResPack:
+        for (unsigned i_pack = 0; i_pack < res_T::size; i_pack++) {
+            #pragma HLS UNROLL
+            res_pack[i_pack] = (typename res_T::value_type)acc[i_out * res_T::size + i_pack];
+        }
+        res_stream.write(res_pack);
+    }
+}
+
+} // namespace nnet
+
+#endif
