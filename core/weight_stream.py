@@ -6,15 +6,20 @@ reads them as a stream of words, one word per issue cycle, in the order and lane
 complement of its code on ``lane_bits`` bits. The DMA delivers beats of ``beat_bits`` bits (64 on Zynq-7000 HP
 ports, 128 on UltraScale+); ``fg_weight_gearbox`` turns them back into words.
 
-Layout of one pass (everything else refers here):
+Layout of one pass (everything else refers here), words aligned to beats so that the gearbox needs no shifter
+(a bit-contiguous layout cost yosys ~100,000 LUTs of variable shifting for 3,840-bit words on 128-bit beats):
 
-- the ``n_words`` words of ``word_bits = lanes * lane_bits`` bits each, concatenated bit-contiguously, least
-  significant bit first: bit ``b`` of word ``k`` is bit ``k * word_bits + b`` of the pass;
-- zero-padded at the end to a whole number of beats, ``ceil(n_words * word_bits / beat_bits)``;
-- stored little-endian: bit ``i`` of the pass is bit ``i % 8`` of byte ``i // 8`` (so bit ``i % beat_bits`` of
-  beat ``i // beat_bits``, the beat's bytes little-endian as the DMA reads memory).
+- ``n_words`` words of ``W = lanes * lane_bits`` bits each, in beats of ``B = beat_bits`` bits;
+- ``W <= B``: ``K = B // W`` words per beat; word ``k`` lies in beat ``k // K`` at bit offset ``(k % K) * W``, least
+  significant bit first; a beat's other bits are zero. A pass is ``ceil(n_words / K)`` beats, its last holding the
+  words left over;
+- ``W > B``: ``R = ceil(W / B)`` beats per word; word ``k`` is beats ``k * R`` to ``k * R + R - 1``, bit ``b`` of it
+  bit ``b % B`` of beat ``k * R + b // B``; the top bits of its last beat are zero. A pass is ``n_words * R`` beats;
+- each beat's bytes little-endian, as the DMA reads memory.
 
-Passes follow each other, each starting on a beat boundary; a reader drops the padding of each pass's last beat.
+The padding costs at most ``B / (K + 1)`` bits in ``B`` (``W <= B``) or under one beat per word (``W > B``): none when
+``W`` divides ``B`` or is a multiple of it, as the folding's words usually are. Passes follow each other, each
+starting on a beat boundary.
 """
 
 from __future__ import annotations
@@ -32,8 +37,29 @@ def _check_widths(lane_bits: int, beat_bits: int) -> None:
 
 
 def pass_beats(n_words: int, lanes: int, lane_bits: int, beat_bits: int) -> int:
-    """Beats of one pass: ``ceil(n_words * lanes * lane_bits / beat_bits)``."""
-    return -(-n_words * lanes * lane_bits // beat_bits)
+    """Beats of one pass: ``ceil(n_words / K)`` with ``K = beat_bits // word_bits`` words per beat, or ``n_words *
+    ceil(word_bits / beat_bits)`` for words wider than a beat."""
+    per_beat, beats_per_word = _geometry(lanes * lane_bits, beat_bits)
+    return -(-n_words // per_beat) * beats_per_word
+
+
+def _geometry(word_bits: int, beat_bits: int) -> tuple[int, int]:
+    """(words per beat, beats per word): (K, 1) for words no wider than a beat, (1, R) for wider ones."""
+    if word_bits <= beat_bits:
+        return beat_bits // word_bits, 1
+    return 1, -(-word_bits // beat_bits)
+
+
+def _beat_rows(word_bits: np.ndarray, beat_bits: int) -> np.ndarray:
+    """The (beats, beat_bits) bit matrix of a pass from its (n_words, W) word bits."""
+    n_words, width = word_bits.shape
+    per_beat, beats_per_word = _geometry(width, beat_bits)
+    if beats_per_word > 1:  # each word padded to whole beats
+        rows = np.pad(word_bits, ((0, 0), (0, beats_per_word * beat_bits - width)))
+        return rows.reshape(-1, beat_bits)
+    beats = -(-n_words // per_beat)
+    rows = np.pad(word_bits, ((0, beats * per_beat - n_words), (0, 0))).reshape(beats, per_beat * width)
+    return np.pad(rows, ((0, 0), (0, beat_bits - per_beat * width)))
 
 
 def _uint_dtype(lane_bits: int) -> np.dtype:
@@ -72,10 +98,8 @@ def pack_pass(words: np.ndarray, lane_bits: int, beat_bits: int) -> np.ndarray:
     # two's complement on lane_bits, each lane's bits LSB first, lanes in order, words in order
     codes = (words.ravel().view(np.uint64) & np.uint64((1 << lane_bits) - 1)).astype(dtype)
     bits = np.unpackbits(codes.view(np.uint8).reshape(-1, dtype.itemsize), axis=1, bitorder="little")
-    bits = bits[:, :lane_bits].ravel()
-    total = pass_beats(n_words, lanes, lane_bits, beat_bits) * beat_bits
-    bits = np.concatenate([bits, np.zeros(total - bits.size, np.uint8)])
-    return np.packbits(bits, bitorder="little")
+    word_bits = bits[:, :lane_bits].reshape(n_words, lanes * lane_bits)
+    return np.packbits(_beat_rows(word_bits, beat_bits).ravel(), bitorder="little")
 
 
 def unpack_pass(data, n_words: int, lanes: int, lane_bits: int, beat_bits: int, signed: bool = True) -> np.ndarray:
@@ -101,8 +125,14 @@ def unpack_pass(data, n_words: int, lanes: int, lane_bits: int, beat_bits: int, 
         raise ValueError(f"pass {what}: {data.size} bytes, {n_words} words of {lanes} x {lane_bits} bits in "
                          f"{beat_bits}-bit beats take {expected}")
     dtype = _uint_dtype(lane_bits)
-    n = n_words * lanes
-    bits = np.unpackbits(data, bitorder="little")[:n * lane_bits].reshape(n, lane_bits)
+    n, width = n_words * lanes, lanes * lane_bits
+    per_beat, beats_per_word = _geometry(width, beat_bits)
+    beats = np.unpackbits(data, bitorder="little").reshape(-1, beat_bits)
+    if beats_per_word > 1:
+        words = beats.reshape(n_words, beats_per_word * beat_bits)[:, :width]
+    else:
+        words = beats[:, :per_beat * width].reshape(-1, width)[:n_words]
+    bits = words.reshape(n, lane_bits)
     bits = np.pad(bits, ((0, 0), (0, 8 * dtype.itemsize - lane_bits)))
     codes = np.packbits(bits, axis=1, bitorder="little").view(dtype).ravel().astype(np.int64)
     if signed:

@@ -49,9 +49,14 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
                                       "WEIGHT_SOURCE": 1, "BIAS_FILE": dense_files("dl", 8, 12, 4)["BIAS_FILE"]}),
         ("dense_streamed", "fg_dense", {"N_IN": 4, "N_OUT": 8, "P": 8, "OUT_LANES": 4, **dense_types,
                                         "WEIGHT_SOURCE": 2, "BIAS_FILE": dense_files("ds", 4, 8, 8)["BIAS_FILE"]}),
+        # the weight gearbox, beat-aligned words: R = 2 beats a word (56 zero bits), K = 3 words a beat (a pass
+        # ending in a beat of 1), a word a beat, K = 1 (56 zero bits), K = 64, R = 4 (a multiple of the beat)
         ("weight_gearbox", "fg_weight_gearbox", {"IN_W": 64, "WORD_W": 72, "N_WORDS": 10}),
         ("weight_gearbox_narrow", "fg_weight_gearbox", {"IN_W": 128, "WORD_W": 40, "N_WORDS": 7}),
         ("weight_gearbox_equal", "fg_weight_gearbox", {"IN_W": 64, "WORD_W": 64, "N_WORDS": 1}),
+        ("weight_gearbox_k1", "fg_weight_gearbox", {"IN_W": 128, "WORD_W": 72, "N_WORDS": 4}),
+        ("weight_gearbox_bits", "fg_weight_gearbox", {"IN_W": 64, "WORD_W": 1, "N_WORDS": 100}),
+        ("weight_gearbox_r4", "fg_weight_gearbox", {"IN_W": 64, "WORD_W": 256, "N_WORDS": 3}),
         # the weight memory of fg_dense and fg_conv_transpose2d: dense_rf8's ROM (8 words of 4 lanes), RAMs
         ("weight_mem", "fg_weight_mem", {"WORD_W": 32, "DEPTH": 8,
                                          "WEIGHTS_FILE": dense_files("wm", 8, 4, 4)["WEIGHTS_FILE"]}),

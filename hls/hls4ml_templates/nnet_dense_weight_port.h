@@ -6,8 +6,9 @@
 // fg_dense with WEIGHT_SOURCE LOADED or STREAMED reads them.
 //
 // The beats carry one pass of the layer's weight words, laid out as fpgagen.core.weight_stream says: n_words words
-// of multiplier_limit lanes of lane_bits bits (a weight's two's-complement code), bit-contiguous, least significant
-// bit first, the last beat zero-padded. Word og * n_blocks + ib holds, in lane po * n_in_block + pi, the weight from
+// of multiplier_limit lanes of lane_bits bits (a weight's two's-complement code, lane 0 least significant), aligned
+// to beats: K = beat_bits / word_bits words per beat (word k % K at bit offset (k % K) * word_bits, the rest zero)
+// when a word is no wider than a beat, else R = ceil(word_bits / beat_bits) beats per word. Word og * n_blocks + ib holds, in lane po * n_in_block + pi, the weight from
 // input ib * n_in_block + pi to output og * n_out_group + po (fpgagen.rtl.memfiles.dense_words, fpgagen.core.folding
 // .dense_split): the RTL's order, so one weights file serves the RTL, the board and this C simulation.
 //
@@ -37,7 +38,7 @@ struct dense_weight_port_config {
     static const unsigned n_words = 1;          // n_in * n_out / multiplier_limit
     static const unsigned lane_bits = 1;        // a weight code's width: weight_t's
     static const unsigned beat_bits = 64;       // the weight port's beat
-    static const unsigned pass_beats = 1;       // ceil(n_words * multiplier_limit * lane_bits / beat_bits)
+    static const unsigned pass_beats = 1;       // fpgagen.core.weight_stream.pass_beats
     static const bool loaded = false;           // true: read once into a RAM; false: streamed every call
     typedef float accum_t;
     typedef float bias_t;
@@ -45,45 +46,55 @@ struct dense_weight_port_config {
     template <class x_T, class y_T> using product = nnet::product::mult<x_T, y_T>;
 };
 
-// DMA beats -> weight codes, lane_bits at a time (fg_weight_gearbox's job): holds the bits of the current beat not
-// yet used; a new beat is read only when fewer than lane_bits are left, so one pass reads exactly its pass_beats
-// beats. A gearbox starts at a beat boundary, as every pass does.
-template <unsigned BEAT_BITS, unsigned LANE_BITS> class weight_gearbox {
-    ap_uint<BEAT_BITS + LANE_BITS> bits;
-    unsigned held;
+// DMA beats -> weight words (fg_weight_gearbox's job), for the beat-aligned layout: a word no wider than a beat is
+// one of the K slots of the beat held (a new beat read when the slots run out), a wider one the next R beats side by
+// side. Slots are constant offsets: no shifter. A gearbox starts at a beat boundary, as every pass does, so one pass
+// reads exactly its pass_beats beats.
+template <unsigned BEAT_BITS, unsigned WORD_BITS> class weight_gearbox {
+    static const unsigned K = WORD_BITS <= BEAT_BITS ? BEAT_BITS / WORD_BITS : 1;            // words per beat
+    static const unsigned R = WORD_BITS <= BEAT_BITS ? 1 : (WORD_BITS + BEAT_BITS - 1) / BEAT_BITS;  // beats per word
+    ap_uint<BEAT_BITS> beat;
+    unsigned slot;  // the next word's slot in the held beat; K: none held
 
   public:
-    weight_gearbox() : bits(0), held(0) {}
+    weight_gearbox() : beat(0), slot(K) {}
 
-    template <class beat_T> ap_uint<LANE_BITS> next(hls::stream<beat_T> &beats) {
+    template <class beat_T> ap_uint<WORD_BITS> next(hls::stream<beat_T> &beats) {
         #pragma HLS INLINE
-        if (held < LANE_BITS) {
-            ap_uint<BEAT_BITS + LANE_BITS> beat = beats.read();
-            bits |= beat << held;
-            held += BEAT_BITS;
+        ap_uint<R * BEAT_BITS> bits = 0;
+        if (R > 1) {
+        WordBeats:
+            for (unsigned r = 0; r < R; r++) {
+                bits.range((r + 1) * BEAT_BITS - 1, r * BEAT_BITS) = ap_uint<BEAT_BITS>(beats.read());
+            }
+            return bits(WORD_BITS - 1, 0);
         }
-        ap_uint<LANE_BITS> code = bits(LANE_BITS - 1, 0);
-        bits >>= LANE_BITS;
-        held -= LANE_BITS;
-        return code;
+        if (slot == K) {
+            beat = beats.read();
+            slot = 0;
+        }
+        ap_uint<WORD_BITS> word = beat.range(slot * WORD_BITS + WORD_BITS - 1, slot * WORD_BITS);
+        slot++;
+        return word;
     }
 };
 
 // One word's multiplier_limit weights from the gearbox, each code's bits taken as weight_t's.
 template <typename CONFIG_T, class beat_T>
-void dense_weight_port_word(weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::lane_bits> &gearbox,
+void dense_weight_port_word(weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> &gearbox,
                             hls::stream<beat_T> &beats, typename CONFIG_T::weight_t word[CONFIG_T::multiplier_limit]) {
     #pragma HLS INLINE
+    ap_uint<CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> bits = gearbox.next(beats);
 WordLanes:
     for (unsigned lane = 0; lane < CONFIG_T::multiplier_limit; lane++) {
-        word[lane].range(CONFIG_T::lane_bits - 1, 0) = gearbox.next(beats);
+        word[lane].range(CONFIG_T::lane_bits - 1, 0) =
+            bits.range(lane * CONFIG_T::lane_bits + CONFIG_T::lane_bits - 1, lane * CONFIG_T::lane_bits);
     }
 }
 
 template <class data_T, class res_T, typename CONFIG_T, class beat_T>
 void dense_weight_port(hls::stream<data_T> &data_stream, hls::stream<res_T> &res_stream,
                        hls::stream<beat_T> &weight_stream, typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
-    static_assert(CONFIG_T::lane_bits <= CONFIG_T::beat_bits, "a weight code wider than a beat");
     static_assert(CONFIG_T::n_in_block * CONFIG_T::n_blocks == CONFIG_T::n_in, "n_in_block must divide n_in");
     static_assert(CONFIG_T::n_out_group * CONFIG_T::n_groups == CONFIG_T::n_out, "n_out_group must divide n_out");
     typedef typename CONFIG_T::weight_t weight_t;
@@ -113,7 +124,7 @@ InitAccum:
     // loaded: the RAM, written from the port by the first call only
     static weight_t ram[CONFIG_T::loaded ? CONFIG_T::n_words : 1][CONFIG_T::multiplier_limit];
     static bool written = false;
-    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::lane_bits> gearbox;
+    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> gearbox;
     if (CONFIG_T::loaded && !written) {
     LoadWords:
         for (unsigned k = 0; k < CONFIG_T::n_words; k++) {

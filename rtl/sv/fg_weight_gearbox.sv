@@ -1,21 +1,31 @@
 // Weight gearbox: the DMA's IN_W-bit beats of a weight file in, WORD_W-bit weight words out (the s_axis_w
 // words of fg_dense with WEIGHT_SOURCE LOADED or STREAMED, WORD_W = P * W_W).
 //
-// Layout (the `.weights` layout of fpgagen.core.weight_stream): a pass is N_WORDS words, bit-contiguous, LSB
-// first (bit b of word k is bit k * WORD_W + b of the pass; bit i of the pass is bit i % IN_W of beat
-// i / IN_W), zero-padded to NBeats = ceil(N_WORDS * WORD_W / IN_W) whole beats. Passes follow each other, each
-// starting on a beat boundary: the padding bits of a pass's last beat are dropped. Any WORD_W and IN_W (either
-// larger, equal, not multiples of each other). s_axis_tlast is accepted and ignored; m_axis has no TLAST.
+// Layout (the beat-aligned `.weights` layout of fpgagen.core.weight_stream): a pass is N_WORDS words, every word
+// aligned to beats, LSB first; the bits of a beat that hold no word are zero.
+// - WORD_W <= IN_W: K = floor(IN_W / WORD_W) words per beat. Word k of a pass is in beat k / K at bit offset
+//   (k % K) * WORD_W. A pass is ceil(N_WORDS / K) beats; its last beat holds N_WORDS - K * (ceil(N_WORDS / K) - 1)
+//   words (the empty slots are skipped).
+// - WORD_W > IN_W: R = ceil(WORD_W / IN_W) beats per word. Word k is beats k * R .. k * R + R - 1 of the pass:
+//   bit b of the word is bit b % IN_W of beat k * R + b / IN_W; the top bits of its last beat are zero. A pass is
+//   N_WORDS * R beats.
+// Passes follow each other, each starting on a beat boundary. s_axis_tlast is accepted and ignored; m_axis has no
+// TLAST.
 //
-// Throughput (exact, both sides always ready and the input never idle): after the first pass, passes leave back
-// to back every max(N_WORDS, NBeats) cycles: a word every cycle when WORD_W <= IN_W (the output is the
-// bottleneck), a beat taken every cycle when WORD_W > IN_W (the input is). That is min(1, IN_W / WORD_W) words
-// per cycle but for the padding of each pass's last beat.
+// Throughput (exact, the input always valid and the output always ready): one word per cycle when
+// WORD_W <= IN_W (across beats and passes: no bubble); one word per R cycles when WORD_W > IN_W (a beat taken
+// every cycle).
 //
-// Structure: a window of S = R + 1 beats (R: the most beats one word can span, from an offset that is a multiple
-// of G = gcd(IN_W, WORD_W)), filled at the first free beat slot and shifted by whole beats; the word at bit
-// offset off_q * G of the window leaves through a mux of IN_W / G constant slices (no barrel shifter). A word
-// that leaves drops the beats it finished (the last word of a pass: every beat it touched, padding included).
+// Structure: no shifter and no variable offset, every word sits at a constant slice of a register.
+// - WORD_W <= IN_W: the beat being unpacked (beat_q; its K * WORD_W used bits) leaves through a mux of K constant
+//   slices picked by the slot counter slot_q, one word per cycle while m_axis_tready; a word counter in the pass
+//   (widx_q, only when N_WORDS % K != 0) ends the pass's last beat early. A second beat (next_q) is taken while
+//   the first is unpacked, so s_axis_tready comes from a register and still a new beat replaces beat_q in the
+//   cycle its last word leaves (with K = 1 the input goes straight to beat_q; next_q only under backpressure).
+// - WORD_W > IN_W: a serial-in parallel-out register of R beat slots (the last one WORD_W - (R - 1) * IN_W bits),
+//   beat j of a word written into slot j (a decoded enable, no shift); the word leaves when R beats are in. A spare
+//   beat (the next word's first) is taken while a complete word waits, so the input does not stop for the cycle
+//   the word leaves: a word every R cycles.
 // No combinational path from an input to an output: s_axis_tready, m_axis_tvalid and m_axis_tdata come from
 // registers.
 
@@ -39,111 +49,146 @@ module fg_weight_gearbox #(
   input  logic              m_axis_tready
 );
 
-  function automatic int unsigned gcd(int unsigned a, int unsigned b);
-    int unsigned x = a, y = b, t;
-    while (y != 0) begin
-      t = x % y;
-      x = y;
-      y = t;
-    end
-    return x;
-  endfunction
-
-  localparam int unsigned G = gcd(IN_W, WORD_W);  // word offsets within a beat are multiples of G
-  localparam int unsigned NOff = (G > 0) ? IN_W / G : 1;  // offsets in a beat
-  localparam int unsigned WordG = (G > 0) ? WORD_W / G : 1;  // a word in units of G
-  localparam int unsigned Q = WordG / NOff;  // whole beats in a word
-  localparam int unsigned Rem = WordG % NOff;  // the rest, in units of G
-  localparam int unsigned R = (IN_W - G + WORD_W + IN_W - 1) / IN_W;  // the most beats one word spans
-  localparam int unsigned S = R + 1;  // window beats: one more keeps the input running while a word waits
-  localparam int unsigned OffW = (NOff > 1) ? $clog2(NOff) : 1;
-  localparam int unsigned SumW = $clog2(2 * NOff + 1);  // off_q + Rem < 2 * NOff
-  localparam int unsigned NbW = $clog2(S + 1);
-  localparam int unsigned WidxW = (N_WORDS > 1) ? $clog2(N_WORDS) : 1;
-
   if (IN_W < 1 || WORD_W < 1 || N_WORDS < 1) begin : gen_err_size
     $fatal(1, "fg_weight_gearbox: need IN_W, WORD_W, N_WORDS >= 1 (IN_W=%0d WORD_W=%0d N_WORDS=%0d)",
            IN_W, WORD_W, N_WORDS);
   end
 
-  logic [S*IN_W-1:0] win_d, win_q, kept;  // beat j of the window in bits [j * IN_W, (j + 1) * IN_W)
-  logic [NbW-1:0] nb_d, nb_q, nb_kept;  // beats in the window
-  logic [OffW-1:0] off_d, off_q;  // the next word's offset in beat 0, in units of G
-  logic [WidxW-1:0] widx_d, widx_q;  // the next word's index in its pass
-  logic [SumW-1:0] sum;
-  logic [OffW-1:0] off_next;
-  logic carry, last_word, push, pop;
-  logic [NbW-1:0] need, drop;
+  logic unused_tlast;
+  assign unused_tlast = s_axis_tlast;
 
-  // Where the next word ends: off_q + WordG = (Q + carry) * NOff + off_next (units of G)
-  always_comb begin
-    sum = SumW'(off_q) + SumW'(Rem);
-    carry = sum >= SumW'(NOff);
-    off_next = OffW'(carry ? sum - SumW'(NOff) : sum);
-    need = NbW'(Q) + NbW'(carry) + NbW'(off_next != '0);  // beats the word touches
-  end
+  if (WORD_W <= IN_W) begin : gen_narrow
+    // ---- K words per beat: a mux of K constant slices ------------------------------------------------------
+    localparam int unsigned K = IN_W / WORD_W;  // words per beat
+    localparam int unsigned UsedW = K * WORD_W;  // the beat's bits that hold words
+    localparam int unsigned SlotW = (K > 1) ? $clog2(K) : 1;
 
-  assign last_word = widx_q == WidxW'(N_WORDS - 1);
-  assign m_axis_tvalid = nb_q >= need;
-  assign s_axis_tready = nb_q < NbW'(S);
-  assign pop = m_axis_tvalid && m_axis_tready;
-  assign push = s_axis_tvalid && s_axis_tready;
-  // a word drops the beats it finished; the last of a pass every beat it touched (the padding with it)
-  assign drop = !pop ? '0 : last_word ? need : NbW'(Q) + NbW'(carry);
+    logic [UsedW-1:0] beat_q, next_q;  // the beat being unpacked, the one after it
+    logic beat_v_q, next_v_q;
+    logic [SlotW-1:0] slot_q;  // the next word's slot in beat_q
+    logic last_slot, beat_done, pop, push;
 
-  // The word at offset off_q: a mux over constant slices
-  always_comb begin
-    m_axis_tdata = win_q[WORD_W-1:0];
-    for (int k = 1; k < int'(NOff); k++) begin
-      if (off_q == OffW'(k)) begin
-        m_axis_tdata = win_q[k*G +: WORD_W];
+    assign m_axis_tvalid = beat_v_q;
+    assign s_axis_tready = !next_v_q;
+    assign pop = beat_v_q && m_axis_tready;
+    assign push = s_axis_tvalid && !next_v_q;
+    assign beat_done = pop && last_slot;
+
+    // beat_q's last word: its K-th, or the pass's last (the rest of the pass's last beat is empty); a word
+    // counter only where N_WORDS is not a multiple of K
+    if (N_WORDS % K != 0) begin : gen_ragged
+      localparam int unsigned WidxW = (N_WORDS > 1) ? $clog2(N_WORDS) : 1;
+      logic [WidxW-1:0] widx_q;  // the next word's index in its pass
+      logic last_word;
+
+      assign last_word = widx_q == WidxW'(N_WORDS - 1);
+      assign last_slot = slot_q == SlotW'(K - 1) || last_word;
+
+      always_ff @(posedge clk_i or negedge rst_ni) begin
+        if (!rst_ni) begin
+          widx_q <= '0;
+        end else if (pop) begin
+          widx_q <= last_word ? '0 : widx_q + WidxW'(1);
+        end
       end
+    end else begin : gen_whole
+      assign last_slot = slot_q == SlotW'(K - 1);
     end
-  end
 
-  always_comb begin
-    kept = win_q;
-    for (int k = 1; k <= int'(S); k++) begin
-      if (drop == NbW'(k)) begin
-        kept = win_q >> (k * IN_W);
-      end
-    end
-    nb_kept = nb_q - drop;
-    win_d = kept;
-    if (push) begin
-      for (int j = 0; j < int'(S); j++) begin
-        if (nb_kept == NbW'(j)) begin
-          win_d[j*IN_W +: IN_W] = s_axis_tdata;
+    always_comb begin
+      m_axis_tdata = beat_q[WORD_W-1:0];
+      for (int k = 1; k < int'(K); k++) begin
+        if (slot_q == SlotW'(k)) begin
+          m_axis_tdata = beat_q[k*WORD_W +: WORD_W];
         end
       end
     end
-    nb_d = nb_kept + NbW'(push);
-    off_d = off_q;
-    widx_d = widx_q;
-    if (pop) begin
-      off_d = last_word ? '0 : off_next;
-      widx_d = last_word ? '0 : widx_q + WidxW'(1);
+
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        beat_v_q <= 1'b0;
+        next_v_q <= 1'b0;
+        slot_q <= '0;
+      end else begin
+        if (beat_done || !beat_v_q) begin  // beat_q free: the waiting beat, else the input's
+          beat_v_q <= next_v_q || push;
+          next_v_q <= 1'b0;  // push needs !next_v_q: a beat taken now goes to beat_q
+        end else if (push) begin
+          next_v_q <= 1'b1;
+        end
+        if (pop) begin
+          slot_q <= last_slot ? '0 : slot_q + SlotW'(1);
+        end
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (beat_done || !beat_v_q) begin
+        beat_q <= next_v_q ? next_q : s_axis_tdata[UsedW-1:0];
+      end else if (push) begin
+        next_q <= s_axis_tdata[UsedW-1:0];
+      end
+    end
+
+    if (UsedW < IN_W) begin : gen_unused_pad
+      logic [IN_W-UsedW-1:0] unused_pad;  // the zero bits above a beat's K words
+      assign unused_pad = s_axis_tdata[IN_W-1:UsedW];
+    end
+
+  end else begin : gen_wide
+    // ---- R beats per word: a serial-in parallel-out register -----------------------------------------------
+    localparam int unsigned R = (WORD_W + IN_W - 1) / IN_W;  // beats per word, >= 2
+    localparam int unsigned TopW = WORD_W - (R - 1) * IN_W;  // the word's bits in its last beat
+    localparam int unsigned CntW = $clog2(R + 1);
+
+    logic [WORD_W-1:0] word_q;  // beat j of the word in bits [j * IN_W, min((j + 1) * IN_W, WORD_W))
+    logic [IN_W-1:0] spare_q;  // the next word's first beat, taken while word_q waits
+    logic spare_v_q;
+    logic [CntW-1:0] cnt_q;  // beats in word_q
+    logic pop, push, full;
+
+    assign full = cnt_q == CntW'(R);
+    assign m_axis_tvalid = full;
+    assign m_axis_tdata = word_q;
+    assign s_axis_tready = !spare_v_q;
+    assign pop = full && m_axis_tready;
+    assign push = s_axis_tvalid && !spare_v_q;
+
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        cnt_q <= '0;
+        spare_v_q <= 1'b0;
+      end else begin
+        if (pop) begin  // slot 0 takes the spare (no push then: s_axis_tready was low) or the input's beat
+          cnt_q <= CntW'(spare_v_q || push);
+          spare_v_q <= 1'b0;
+        end else if (push) begin
+          if (full) begin
+            spare_v_q <= 1'b1;
+          end else begin
+            cnt_q <= cnt_q + CntW'(1);
+          end
+        end
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (pop || (push && cnt_q == '0)) begin
+        word_q[IN_W-1:0] <= spare_v_q ? spare_q : s_axis_tdata;
+      end
+      for (int j = 1; j < int'(R) - 1; j++) begin
+        if (push && cnt_q == CntW'(j)) begin
+          word_q[j*IN_W +: IN_W] <= s_axis_tdata;
+        end
+      end
+      if (push && cnt_q == CntW'(R - 1)) begin
+        word_q[WORD_W-1:(R-1)*IN_W] <= s_axis_tdata[TopW-1:0];
+      end
+      if (push && full && !pop) begin
+        spare_q <= s_axis_tdata;
+      end
     end
   end
-
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      nb_q <= '0;
-      off_q <= '0;
-      widx_q <= '0;
-    end else begin
-      nb_q <= nb_d;
-      off_q <= off_d;
-      widx_q <= widx_d;
-    end
-  end
-
-  always_ff @(posedge clk_i) begin
-    win_q <= win_d;
-  end
-
-  logic unused_tlast;
-  assign unused_tlast = s_axis_tlast;
 
 endmodule
 

@@ -9,16 +9,17 @@ from fpgagen.core.weight_stream import pack_pass, pass_beats, unpack_pass
 
 
 def test_layout_by_hand():
-    # two words of two 3-bit lanes: word 0 = lanes (1, -1) = 0b111_001, word 1 = lanes (2, -4) = 0b100_010;
-    # the pass is word 0 | word 1 << 6 = 0x8b9 on 12 bits, padded to two 8-bit beats
+    # two words of two 3-bit lanes: word 0 = lanes (1, -1) = 0b111_001, word 1 = lanes (2, -4) = 0b100_010
     words = np.array([[1, -1], [2, -4]])
-    assert pack_pass(words, 3, 8).tolist() == [0xB9, 0x08]
-    # a 64-bit beat: the same 12 bits, then zeros to 8 bytes
+    # 8-bit beats hold one 6-bit word each (K = 1), the top two bits zero
+    assert pack_pass(words, 3, 8).tolist() == [0b00_111_001, 0b00_100_010]
+    # a 64-bit beat holds ten: word 0 | word 1 << 6 = 0x8b9, then zeros to 8 bytes
     assert pack_pass(words, 3, 64).tolist() == [0xB9, 0x08, 0, 0, 0, 0, 0, 0]
-    # a word straddling a beat boundary: 5-bit lanes, word = lanes (-16, 15, 7) = 0b00111_01111_10000
-    straddle = np.array([[-16, 15, 7]] * 3)  # 45 bits: word 1 spans bits 15..29, word 2 bits 30..44
-    value = sum((0b00111_01111_10000 << (15 * k)) for k in range(3))
-    assert pack_pass(straddle, 5, 16).tolist() == list(value.to_bytes(6, "little"))
+    # 15-bit words in 16-bit beats: one per beat, never straddling; lanes (-16, 15, 7) = 0b00111_01111_10000
+    assert pack_pass(np.array([[-16, 15, 7]] * 3), 5, 16).tolist() == [0xF0, 0x1D] * 3
+    # 21-bit words in 16-bit beats: two beats each (R = 2), the second holding bits 16..20
+    wide = np.array([[-1, 0, 64]] * 2)  # 7-bit lanes: 0b1000000_0000000_1111111 = 0x10007F
+    assert pack_pass(wide, 7, 16).tolist() == [0x7F, 0x00, 0x10, 0x00] * 2
 
 
 def test_memfile_lane_order():
@@ -27,10 +28,10 @@ def test_memfile_lane_order():
 
     rng = np.random.default_rng(3)
     words = rng.integers(-64, 64, (5, 4))
-    data = pack_pass(words, 7, 64)
-    bits = int.from_bytes(data.tobytes(), "little")
+    data = pack_pass(words, 7, 64)  # 28-bit words, two per 64-bit beat
+    beats = [int.from_bytes(data[8 * i : 8 * i + 8].tobytes(), "little") for i in range(3)]
     hex_words = [int(line, 16) for line in memh_text(words, 7).split()]
-    assert [(bits >> (28 * k)) & ((1 << 28) - 1) for k in range(5)] == hex_words
+    assert [(beats[k // 2] >> (28 * (k % 2))) & ((1 << 28) - 1) for k in range(5)] == hex_words
 
 
 @pytest.mark.parametrize("beat_bits", [64, 128])
@@ -43,10 +44,13 @@ def test_round_trip(beat_bits):
         words = rng.integers(-(1 << (lane_bits - 1)), 1 << (lane_bits - 1), (n_words, lanes))
         data = pack_pass(words, lane_bits, beat_bits)
         assert data.dtype == np.uint8
-        assert data.size == pass_beats(n_words, lanes, lane_bits, beat_bits) * beat_bits // 8
-        assert data.size * 8 - n_words * lanes * lane_bits < beat_bits  # padding below one beat
-        tail = np.unpackbits(data, bitorder="little")[n_words * lanes * lane_bits:]
-        assert not tail.any()  # padding is zeros
+        width = lanes * lane_bits
+        beats = pass_beats(n_words, lanes, lane_bits, beat_bits)
+        assert data.size == beats * beat_bits // 8
+        assert beats == (-(-n_words // (beat_bits // width)) if width <= beat_bits
+                         else n_words * -(-width // beat_bits))
+        codes = words & ((1 << lane_bits) - 1)  # padding is zeros: the pass has exactly the words' set bits
+        assert np.unpackbits(data).sum() == sum(bin(int(c)).count("1") for c in codes.ravel())
         np.testing.assert_array_equal(unpack_pass(data, n_words, lanes, lane_bits, beat_bits), words)
         np.testing.assert_array_equal(unpack_pass(data.tobytes(), n_words, lanes, lane_bits, beat_bits), words)
         unsigned = unpack_pass(data, n_words, lanes, lane_bits, beat_bits, signed=False)
