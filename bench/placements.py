@@ -189,7 +189,9 @@ def write_doc(results: list[dict], measured: dict) -> None:
     body.append("Cycles per image: the RTL twin on the rtlsim backend with the DMA/DDR model, images back to back, "
                 "each equal to golden bit for bit; images/s at 100 MHz. DSP ceiling: every DSP slice one MAC per "
                 "clock. Folding budgets: the chosen folding's multipliers, block RAM, LUTs, UltraRAM and DDR "
-                "bandwidth against the budgets of the board (80% of each); the fullest binds.")
+                "bandwidth against the budgets of the board (80% of each); the fullest binds. Rows merge across runs "
+                "of this bench (`bench/results/placements.json`): the command above is the last run's, and a row "
+                "keeps the figures of the run that measured it.")
     write_section("placements", "Weights beyond block RAM: placements, DDR traffic and cycles per board", command(),
                   measured, "\n\n".join(body))
 
