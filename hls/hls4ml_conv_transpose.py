@@ -28,10 +28,8 @@ from pathlib import Path
 import hls4ml
 import numpy as np
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-from hls4ml.converters.pytorch_to_hls import get_supported_pytorch_layers, register_pytorch_layer_handler
 from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
-from hls4ml.model.layers import Layer, layer_map, register_layer
-from hls4ml.model.optimizer import get_optimizer
+from hls4ml.model.layers import Layer
 
 from fpgagen.core.transposed import (
     TRANSPOSED_SUPPORTED,
@@ -40,12 +38,11 @@ from fpgagen.core.transposed import (
     transposed_module_problems,
     transposed_out_size,
 )
+from fpgagen.hls.hls4ml_extension import register_extension
 
 HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_conv_transpose2d_stream.h"
 TORCH_CLASS = "ConvTranspose2d"
 LAYER_CLASS = "ConvTranspose2D"
-BACKENDS = ("Vivado", "VivadoAccelerator")  # VivadoAccelerator runs Vivado's flows (templates) but writes its own
-#                                             project, so it needs the source registered too
 
 
 class UnsupportedConvTransposeError(ValueError):
@@ -221,23 +218,7 @@ class ConvTranspose2DFunctionTemplate(FunctionCallTemplate):
 # --------------------------------------------------------------------------------------------- registration
 
 
-def _registered(name: str) -> bool:
-    try:
-        get_optimizer(name)
-    except Exception:  # hls4ml raises a bare Exception for unknown passes
-        return False
-    return True
-
-
 def register() -> None:
     """Register the handler, the layer, the Vivado templates and the kernel source with hls4ml (idempotent)."""
-    if TORCH_CLASS not in get_supported_pytorch_layers():
-        register_pytorch_layer_handler(TORCH_CLASS, parse_conv_transpose2d)
-    if layer_map.get(LAYER_CLASS) is not ConvTranspose2D:
-        register_layer(LAYER_CLASS, ConvTranspose2D)
-    vivado = hls4ml.backends.get_backend("Vivado")
-    for template in (ConvTranspose2DConfigTemplate, ConvTranspose2DFunctionTemplate):
-        if not _registered(f"vivado:{template().get_name()}"):
-            vivado.register_template(template)
-    for backend in BACKENDS:
-        hls4ml.backends.get_backend(backend).register_source(HEADER)
+    templates = (ConvTranspose2DConfigTemplate, ConvTranspose2DFunctionTemplate)
+    register_extension(TORCH_CLASS, parse_conv_transpose2d, LAYER_CLASS, ConvTranspose2D, templates, HEADER)

@@ -31,10 +31,8 @@ from pathlib import Path
 
 import hls4ml
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-from hls4ml.converters.pytorch_to_hls import get_supported_pytorch_layers, register_pytorch_layer_handler
 from hls4ml.model.attributes import Attribute
-from hls4ml.model.layers import Dense, layer_map, register_layer
-from hls4ml.model.optimizer import get_optimizer
+from hls4ml.model.layers import Dense
 from hls4ml.utils.torch import HLS4MLModule
 from torch import nn
 
@@ -42,13 +40,13 @@ from fpgagen.core.folding import dense_split, stage_cost, streamed_lanes
 from fpgagen.core.layers import ARITHMETIC
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.core.weight_stream import pass_beats
+from fpgagen.hls.hls4ml_extension import register_extension
 
 HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_dense_weight_port.h"
 TORCH_CLASS = "WeightPortLinear"
 LAYER_CLASS = "WeightPortDense"
 PORT_NAME = "s_axis_w{port}"  # the RTL top's weight ports are named so too
 BEAT_TYPE = "fpgagen_weight_beat_t"
-BACKENDS = ("Vivado", "VivadoAccelerator")
 
 
 class WeightPortError(ValueError):
@@ -341,23 +339,7 @@ def add_weight_ports(project_dir, project: str, passes: list[WeightPortPass]) ->
 # --------------------------------------------------------------------------------------------- registration
 
 
-def _registered(name: str) -> bool:
-    try:
-        get_optimizer(name)
-    except Exception:  # hls4ml raises a bare Exception for unknown passes
-        return False
-    return True
-
-
 def register() -> None:
     """Register the handler, the layer, the Vivado templates and the kernel source with hls4ml (idempotent)."""
-    if TORCH_CLASS not in get_supported_pytorch_layers():
-        register_pytorch_layer_handler(TORCH_CLASS, parse_weight_port_linear)
-    if layer_map.get(LAYER_CLASS) is not WeightPortDense:
-        register_layer(LAYER_CLASS, WeightPortDense)
-    vivado = hls4ml.backends.get_backend("Vivado")
-    for template in (WeightPortDenseConfigTemplate, WeightPortDenseFunctionTemplate):
-        if not _registered(f"vivado:{template().get_name()}"):
-            vivado.register_template(template)
-    for backend in BACKENDS:
-        hls4ml.backends.get_backend(backend).register_source(HEADER)
+    templates = (WeightPortDenseConfigTemplate, WeightPortDenseFunctionTemplate)
+    register_extension(TORCH_CLASS, parse_weight_port_linear, LAYER_CLASS, WeightPortDense, templates, HEADER)
