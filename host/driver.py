@@ -472,25 +472,17 @@ class GeneratorDriver(DefaultHierarchy):
 
     def _wait_channel(self, name: str, channel, deadline: float, chunk) -> None:
         """Poll DMASR until the channel is idle, an error bit is set or ``deadline`` passes."""
+        during = f"latents {chunk[0]}..{chunk[1] - 1}"
         polls = 0
-        while True:
-            sr = self._status(name)
-            errors = [text for bit, text in DMASR_ERRORS.items() if sr & bit]
-            if errors:
-                raise DmaError(f"{self._dma_path} {name} failed on latents {chunk[0]}..{chunk[1] - 1}: "
-                               f"{'; '.join(errors)} (DMASR=0x{sr:08x})")
-            if sr & DMASR_IDLE:
-                break
-            if sr & DMASR_HALTED:
-                raise DmaError(f"{self._dma_path} {name} halted mid-transfer (DMASR=0x{sr:08x})")
+        while not self._channel_idle(self.dma, name, self._dma_path, during):
             if time.monotonic() > deadline:
                 other = "S2MM" if name == "MM2S" else "MM2S"
                 hint = ("the kernel is not consuming its input" if name == "MM2S"
                         else "the kernel did not produce the expected images with TLAST")
                 raise DmaTimeoutError(
                     f"{self._dma_path} {name} ({'sendchannel' if name == 'MM2S' else 'recvchannel'}) did not "
-                    f"complete within {self.timeout:g} s on latents {chunk[0]}..{chunk[1] - 1}: {hint} "
-                    f"(DMASR=0x{sr:08x}; {other} DMASR=0x{self._status(other):08x})")
+                    f"complete within {self.timeout:g} s on {during}: {hint} "
+                    f"(DMASR=0x{self._status(name):08x}; {other} DMASR=0x{self._status(other):08x})")
             polls += 1
             if polls > 1000:
                 time.sleep(50e-6)

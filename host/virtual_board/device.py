@@ -139,8 +139,9 @@ class VirtualBoard(Device):
         parser = parser or self.get_bitfile_metadata(bitstream.bitfile_name)
         dmas = {k: v for k, v in parser.ip_dict.items() if str(v.get("type", "")).startswith("xilinx.com:ip:axi_dma:")}
         bitfile = Path(bitstream.bitfile_name)
-        weights = self._weights_of(bitfile)
-        ports = {f"{weights[0]}/{p.dma}": k for k, p in enumerate(weights[1].ports)} if weights else {}
+        manifest = _manifest_beside(bitfile)
+        weights = manifest.weights if manifest else None
+        ports = {f"{manifest.hierarchy}/{p.dma}": k for k, p in enumerate(weights.ports)} if weights else {}
         missing = [name for name in ports if name not in dmas]
         if missing:
             raise VirtualBoardError(f"{bitfile}: the manifest's weight DMA(s) {', '.join(missing)} are not in the "
@@ -153,8 +154,7 @@ class VirtualBoard(Device):
         overlay_faults = Faults.of(doc.get("faults")).merged(Faults.from_environment())
         self.kernel = self._make_kernel(doc, bitfile.parent)
         if weights:
-            self.kernel.set_weight_ports([(p.placement, p.nbytes) for p in weights[1].ports],
-                                         weights[1].beat_bits // 8)
+            self.kernel.set_weight_ports([(p.placement, p.nbytes) for p in weights.ports], weights.beat_bits // 8)
 
         def width(desc) -> int:
             return int(desc["parameters"].get("c_sg_length_width", 26))
@@ -165,28 +165,17 @@ class VirtualBoard(Device):
         self._dma_windows = [(int(d["phys_addr"]), int(d["addr_range"]), model) for d, model in
                              [(desc, self.dma), *((dmas[name], self.weight_dmas[k]) for name, k in ports.items())]]
         self._overlay_faults = overlay_faults
-        self._stream = self._stream_of(doc, Path(bitstream.bitfile_name))
+        self._stream = self._stream_of(doc, bitfile, manifest)
         self._arm_faults()
         super().post_download(bitstream, parser, self.name)
 
-    @staticmethod
-    def _weights_of(bitfile: Path):
-        """(hierarchy, WeightsFile) of the overlay's manifest, or None (no manifest, or no weight ports)."""
-        try:
-            manifest = OverlayManifest.beside(bitfile)
-        except (FileNotFoundError, OverlayError):
-            return None
-        return (manifest.hierarchy, manifest.weights) if manifest.weights else None
-
-    def _stream_of(self, doc: dict, bitfile: Path) -> tuple[int, int]:
+    def _stream_of(self, doc: dict, bitfile: Path, manifest: OverlayManifest | None) -> tuple[int, int]:
         """Beats of a latent and of an image: from the stream manifest, else (hls4ml's own overlays have none) from
         the QuantizedModel the kernel runs (loaded once more only for a kernel that does not hold it)."""
-        try:
-            manifest = OverlayManifest.beside(bitfile)
+        if manifest is not None:
             return manifest.latent_dim, manifest.beats_per_image
-        except (FileNotFoundError, OverlayError):
-            model = getattr(self.kernel, "model", None) or QuantizedModel.load(bitfile.parent / doc["quantized_model"])
-            return model.latent_dim, int(np.prod(model.image_shape))
+        model = getattr(self.kernel, "model", None) or QuantizedModel.load(bitfile.parent / doc["quantized_model"])
+        return model.latent_dim, int(np.prod(model.image_shape))
 
     @property
     def faults(self) -> Faults:
@@ -302,6 +291,15 @@ class VirtualBoard(Device):
     def kernel_cycles(self) -> int | None:
         """Simulated kernel cycles so far (None for the golden backend)."""
         return self.kernel.cycles if self.kernel else None
+
+
+def _manifest_beside(bitfile: Path) -> OverlayManifest | None:
+    """The stream manifest beside ``bitfile``, or None (hls4ml's own overlays have none; a damaged one is the
+    driver's to report when it binds)."""
+    try:
+        return OverlayManifest.beside(bitfile)
+    except (FileNotFoundError, OverlayError):
+        return None
 
 
 def activate(board: VirtualBoard | None = None) -> VirtualBoard:
