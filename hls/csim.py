@@ -97,7 +97,7 @@ class CSimExecutor:
         if self.weight_ports and self.weights is None:
             raise WeightPortError(f"{model.name!r}: layers {', '.join(wp.layer for wp in self.weight_ports)} take "
                                   "their weights from weight ports: pass the weights file (weights=, e.g. "
-                                  "fpgagen.rtl.generate.weight_image(model)[0])")
+                                  "fpgagen.core.weights_file.weight_image(model)[0])")
         if self.weights is not None and len(self.weights) != nbytes:
             raise WeightPortError(f"{model.name!r}: the weights file has {len(self.weights)} bytes, its weight "
                                   f"ports take {nbytes}")

@@ -151,7 +151,7 @@ class CSimExecutorTarget(Executor):
 
         weights = None
         if any(lr.weight is not None and lr.placement != "rom" for lr in self.model.layers):
-            from fpgagen.rtl.generate import weight_image  # the weights file the board's DMAs send, for its ports
+            from fpgagen.core.weights_file import weight_image  # the weights file the board's DMAs send, for its ports
 
             weights = weight_image(self.model)[0]
         self.csim = CSimExecutor(self.model, weights=weights)

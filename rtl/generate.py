@@ -17,8 +17,8 @@ The top mirrors hls4ml's io_stream dataflow behind its VivadoAccelerator wrapper
 Weights (``Layer.placement``, planned by :mod:`fpgagen.core.folding`): a ``rom`` layer's weights are ``$readmemh``
 files; every ``loaded`` or ``streamed`` layer gets a weight port ``s_axis_w<k>`` (k in stream order) of the board's
 HP port width B (``model.weight_ports.bits``), an ``fg_weight_gearbox`` turning its beats into the stage's weight
-words, and a pass in ``<top>.weights.bin`` (:class:`WeightStream`: offset, bytes and beats of each; the layout of
-:mod:`fpgagen.core.weight_stream`). A loaded layer (``WEIGHT_SOURCE`` 1: a RAM, block RAM or UltraRAM) takes its
+words, and a pass in ``<top>.weights.bin`` (:mod:`fpgagen.core.weights_file`, whose ``WeightPass`` gives offset,
+bytes and beats of each). A loaded layer (``WEIGHT_SOURCE`` 1: a RAM, block RAM or UltraRAM) takes its
 pass once after reset, a streamed one a pass per image (a dense: ``fg_dense`` ``WEIGHT_SOURCE`` 2; a transposed
 convolution: ``fg_conv_transpose2d_ws``, weight-stationary). Streamed passes share the DDR: :attr:`GeneratedDesign.
 ddr_cycles` is their bound at the board's derated bandwidth, part of :attr:`GeneratedDesign.bound_cycles`.
@@ -60,20 +60,12 @@ import numpy as np
 
 from fpgagen.core import golden
 from fpgagen.core.folding import WeightPorts, input_bits, stage_cost, streamed_reshape
-from fpgagen.core.layers import ACTIVATIONS, ARITHMETIC, implementation, implements, realises, require
+from fpgagen.core.layers import ACTIVATIONS, implementation, implements, realises, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.core.transposed import tap_split
-from fpgagen.core.weight_stream import pack_pass
+from fpgagen.core.weights_file import WeightPass, memory_words, weight_image
 from fpgagen.rtl import sv_sources
-from fpgagen.rtl.memfiles import (
-    bias_words,
-    conv_transpose_bias_words,
-    conv_transpose_words,
-    conv_weights_as_dense,
-    dense_words,
-    write_memh,
-    write_table,
-)
+from fpgagen.rtl.memfiles import write_memh, write_table
 from fpgagen.rtl.params import type_params
 
 ELEMENTWISE = ACTIVATIONS  # stages that keep the stream's shape
@@ -111,20 +103,6 @@ class Stage:
     placement: str = "rom"
 
 
-@dataclass
-class WeightStream:
-    """A top-level weight port ``s_axis_w<port>`` and the stage behind it: each pass is ``beats`` beats of the
-    port's width, ``nbytes`` bytes at ``offset`` in the design's weights file (the layout of
-    :mod:`fpgagen.core.weight_stream`), sent once after reset (``loaded``) or once per image (``streamed``)."""
-
-    port: int
-    layer: str
-    placement: str
-    word_bits: int
-    words: int
-    beats: int
-    offset: int
-    nbytes: int
 
 
 @dataclass
@@ -152,7 +130,7 @@ class GeneratedDesign:
     stages: list[Stage]
     latent_dim: int
     image_shape: tuple[int, ...]
-    weight_streams: list[WeightStream] = field(default_factory=list)
+    weight_streams: list[WeightPass] = field(default_factory=list)
     weight_beat_bits: int = 0
     weights_file: Path | None = None
     ddr_cycles: int = 0
@@ -216,9 +194,6 @@ def model_hash(model: QuantizedModel) -> str:
     return h.hexdigest()[:8]
 
 
-def channels_last_rows(c: int, h: int, w: int) -> np.ndarray:
-    """Row order of the view fix: RTL output ``(y*W + x)*C + ch`` takes torch row ``ch*H*W + y*W + x``."""
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
 
 def _plan(model: QuantizedModel) -> list[tuple[Layer, Layer | None]]:
@@ -316,22 +291,6 @@ def generate_rtl(model: QuantizedModel, out_dir: str | Path) -> GeneratedDesign:
                            tuple(model.image_shape), streams, beat_bits, weights_file, ddr_cycles)
 
 
-def weight_image(model: QuantizedModel) -> tuple[np.ndarray, list[WeightStream]]:
-    """The weights file of ``model``'s loaded and streamed layers: every such layer's pass (its stage's weight
-    words in the order the stage reads them, packed as :mod:`fpgagen.core.weight_stream` lays them out for the
-    model's weight ports), concatenated in stream order, and the :class:`WeightStream` of each (port k is the k-th
-    such layer). ``(empty, [])`` when every weight is a ROM."""
-    streams, passes, offset = [], [], 0
-    for lr, reshape in _plan(model):
-        if lr.kind not in ARITHMETIC or lr.placement == "rom":
-            continue
-        words, _ = memory_words(lr, reshape)
-        data = pack_pass(words, lr.weight_t.width, model.weight_ports.bits)
-        streams.append(WeightStream(len(streams), lr.name, lr.placement, words.shape[1] * lr.weight_t.width,
-                                    len(words), len(data) * 8 // model.weight_ports.bits, offset, len(data)))
-        passes.append(data)
-        offset += len(data)
-    return (np.concatenate(passes) if passes else np.zeros(0, np.uint8)), streams
 
 
 # ------------------------------------------------------------------------------------- the kinds' stages
@@ -353,23 +312,6 @@ realises("rtl", "loaded", "dense", "conv2d", "conv_transpose2d")
 realises("rtl", "streamed", "dense", "conv_transpose2d")  # a streamed transposed conv is fg_conv_transpose2d_ws
 
 
-def memory_words(lr: Layer, reshape: Layer | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The weight and bias words of an arithmetic layer's stage, in the order its weight memory holds them (the
-    ROM file's words: :mod:`fpgagen.rtl.memfiles`) and its weight stream carries them; a dense that streams its
-    result into ``reshape`` has its rows in the view fix's order (:func:`channels_last_rows`)."""
-    out_lanes = reshape.out_shape[0] if reshape is not None else None
-    p = stage_cost(lr, lr.reuse_factor, out_lanes).multipliers
-    if lr.kind == "dense":
-        w, b = lr.weight, lr.bias
-        if reshape is not None:
-            rows = channels_last_rows(*reshape.out_shape)
-            w, b = w[rows], b[rows]
-        return dense_words(w, p), bias_words(b, w.shape[1], p)
-    if lr.kind == "conv_transpose2d":  # torch layout (C, O, K, K) as the module's words
-        pi, po = tap_split(lr.in_shape[0], lr.out_shape[0], lr.reuse_factor)
-        return conv_transpose_words(lr.weight, pi, po), conv_transpose_bias_words(lr.bias, po)
-    k = lr.weight.shape[-1]
-    return dense_words(conv_weights_as_dense(lr.weight), p), bias_words(lr.bias, k * k * lr.in_shape[0], p)
 
 
 @implements("rtl", "dense", "conv2d", "conv_transpose2d")
@@ -498,7 +440,7 @@ def _stream_ports(s_net: str, m_net: str) -> dict[str, str]:
 
 
 def _top_sv(top: str, model: QuantizedModel, stages: list[Stage], widths: list[tuple[int, int]],
-            streams: list[WeightStream]) -> str:
+            streams: list[WeightPass]) -> str:
     lines = [
         f"// Generated by fpgagen.rtl.generate for preset {model.name}: do not edit.",
         f"// RTL twin of the hls4ml VivadoAccelerator kernel: {model.latent_dim} float32 beats in per latent,",
@@ -595,5 +537,5 @@ def dsp_limit_images_per_s(model: QuantizedModel, dsps: int = 220, clock_hz: flo
     return dsps * clock_hz / total_macs(model)
 
 
-__all__ = ["GeneratedDesign", "Stage", "WeightStream", "channels_last_rows", "dsp_limit_images_per_s", "generate_rtl",
-           "memory_words", "model_hash", "projected_images_per_s", "rtl_parallelism", "total_macs", "weight_image"]
+__all__ = ["GeneratedDesign", "Stage", "dsp_limit_images_per_s", "generate_rtl", "model_hash", "projected_images_per_s",
+           "rtl_parallelism", "total_macs"]

@@ -18,8 +18,8 @@ two's-complement code of its value on the lane width.
   group): one tap's slices are consecutive words. Biases: ``NOG`` words of ``PO`` lanes, 0 beyond O.
 - ``fg_lut_act`` table (``TABLE_FILE``): ``N`` words of one lane of ``TABLE_W`` bits, entry ``i`` on line ``i``.
 
-Weights that are not a ROM (``fg_dense`` LOADED or STREAMED) arrive as the same words, in the same order, packed
-into DMA beats as :mod:`fpgagen.core.weight_stream` lays them out.
+The weight and bias word orders are :mod:`fpgagen.core.weights_file`'s (hls4ml's weight ports read the same words):
+weights that are not a ROM arrive as the same words, in the same order, in the weights file.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fpgagen.core.cache import write_atomic
-from fpgagen.core.folding import dense_split
-from fpgagen.core.transposed import pad_output_groups
+from fpgagen.core.weights_file import bias_words, conv_transpose_bias_words, conv_transpose_words, dense_words
 
 HEX = np.array(list("0123456789abcdef"))
 CHUNK_BITS = 1 << 22  # bits unpacked at a time: bounds the memory of a wide ROM
@@ -84,20 +83,8 @@ def read_memh(path: str | Path, width: int, lanes: int = 1, signed: bool = True)
     return np.array(rows, np.int64).reshape(-1, lanes)
 
 
-def dense_words(w: np.ndarray, p: int) -> np.ndarray:
-    """Weight matrix ``w`` (n_out, n_in) as ``fg_dense`` ROM words: (n_in * n_out / p, p) codes."""
-    n_out, n_in = w.shape
-    pi, po = dense_split(n_in, n_out, p)
-    # w[og*PO + po, ib*PI + pi] -> word og*NIB + ib, lane po*PI + pi
-    blocks = np.asarray(w, np.int64).reshape(n_out // po, po, n_in // pi, pi).transpose(0, 2, 1, 3)
-    return blocks.reshape(-1, p)
 
 
-def bias_words(b: np.ndarray, n_in: int, p: int) -> np.ndarray:
-    """Bias vector ``b`` (n_out,) as ``fg_dense`` bias ROM words: (n_out / PO, PO) codes."""
-    n_out = len(b)
-    _, po = dense_split(n_in, n_out, p)
-    return np.asarray(b, np.int64).reshape(n_out // po, po)
 
 
 def write_dense(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w_width: int, b_width: int):
@@ -107,26 +94,10 @@ def write_dense(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w
             write_memh(bias_path, bias_words(b, n_in, p), b_width))
 
 
-def conv_weights_as_dense(w: np.ndarray) -> np.ndarray:
-    """Torch-layout conv weights (O, C, KH, KW) as the (O, KH*KW*C) matrix of the window dense kernel."""
-    o = w.shape[0]
-    return np.asarray(w, np.int64).transpose(0, 2, 3, 1).reshape(o, -1)
 
 
-def conv_transpose_words(w: np.ndarray, pi: int, po: int) -> np.ndarray:
-    """Transposed-convolution weights ``w`` (C, O, K, K), torch layout, as ``fg_conv_transpose2d`` ROM words of a
-    ``pi`` x ``po`` split (:func:`fpgagen.core.transposed.tap_split`): (NOG * K * K * C / pi, pi * po) codes, the
-    lanes of output channels beyond O (a ragged last group) zero."""
-    padded = pad_output_groups(np.asarray(w, np.int64), po, axis=1)
-    c, o, k, _ = padded.shape
-    # w[ib*PI + pi, og*PO + po, ty, tx] -> word ((og*K + ty)*K + tx)*NIB + ib, lane po*PI + pi
-    blocks = padded.reshape(c // pi, pi, o // po, po, k, k).transpose(2, 4, 5, 0, 3, 1)
-    return blocks.reshape(-1, pi * po)
 
 
-def conv_transpose_bias_words(b: np.ndarray, po: int) -> np.ndarray:
-    """Biases ``b`` (O,) as ``fg_conv_transpose2d`` bias ROM words: (NOG, po) codes, zero beyond O."""
-    return pad_output_groups(np.asarray(b, np.int64), po, axis=0).reshape(-1, po)
 
 
 def write_conv_transpose(weights_path, bias_path, w: np.ndarray, b: np.ndarray, pi: int, po: int, w_width: int,

@@ -14,7 +14,8 @@ Workstation-side (it needs Verilator, g++, make and perl). No cocotb: the genera
   honouring ``s_axis_tready`` and holding ``m_axis_tready`` high while the output buffer has room, until the
   input is taken, enough output came out and at least ``min_cycles`` were clocked, the buffer is full, or no
   handshake happened for ``idle_limit`` cycles.
-- Weight ports (``s_axis_w<k>``, one per ``loaded`` or ``streamed`` layer, :class:`fpgagen.rtl.generate.WeightStream`):
+- Weight ports (``s_axis_w<k>``, one per ``loaded`` or ``streamed`` layer: a ``WeightPass`` of
+  :mod:`fpgagen.core.weights_file`):
   ``fg_weight_ports(h)``, ``fg_weight_bytes(h)`` (bytes per beat); ``fg_set_ddr(h, bytes per cycle, fifo beats)``,
   the DDR behind them; ``fg_set_weights(h, port, buffer, beats)`` hands a port the beats it sends from the next
   ``fg_run`` on (starting with those not taken yet), ``fg_weights_taken(h, port)`` says how many the kernel took.

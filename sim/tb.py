@@ -17,7 +17,7 @@ from fpgagen.core import golden
 from fpgagen.core.cache import write_atomic
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.transposed import conv_transpose_cycles, transposed_out_size
-from fpgagen.rtl.memfiles import conv_transpose_words
+from fpgagen.core.weights_file import conv_transpose_words
 from fpgagen.sim import runner
 
 CASE_ENV = "FPGAGEN_SIM_CASE"

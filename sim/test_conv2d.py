@@ -15,7 +15,8 @@ import pytest
 
 from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
-from fpgagen.rtl.memfiles import conv_weights_as_dense, dense_words, write_dense
+from fpgagen.core.weights_file import conv_weights_as_dense, dense_words
+from fpgagen.rtl.memfiles import write_dense
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
 from fpgagen.sim.tb import (

@@ -26,7 +26,8 @@ from fpgagen.core.transposed import (
     transposed_support,
     transposed_taps,
 )
-from fpgagen.rtl.memfiles import conv_transpose_bias_words, conv_transpose_words, read_memh, write_conv_transpose
+from fpgagen.core.weights_file import conv_transpose_bias_words, conv_transpose_words
+from fpgagen.rtl.memfiles import read_memh, write_conv_transpose
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
 from fpgagen.sim.tb import (

@@ -20,7 +20,8 @@ from fpgagen.core.transposed import (
     transposed_support,
     transposed_taps,
 )
-from fpgagen.rtl.memfiles import conv_transpose_bias_words, conv_transpose_words, write_memh
+from fpgagen.core.weights_file import conv_transpose_bias_words, conv_transpose_words
+from fpgagen.rtl.memfiles import write_memh
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
 from fpgagen.sim.tb import ConvTransposeTB, pack_lanes, pause_generator, random_codes, unpack_lanes, write_case

@@ -14,7 +14,8 @@ from cocotb.triggers import ClockCycles
 from fpgagen.core import golden
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.folding import dense_split, legal_parallelism
-from fpgagen.rtl.memfiles import dense_words, write_dense
+from fpgagen.core.weights_file import dense_words
+from fpgagen.rtl.memfiles import write_dense
 from fpgagen.rtl.params import type_params
 from fpgagen.sim import runner
 from fpgagen.sim.tb import (

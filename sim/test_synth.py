@@ -82,7 +82,7 @@ LOADED_RAMS = [
 
 def _bias_words(module: str, shape: dict) -> np.ndarray:
     """Some biases as the bias ROM words of ``module`` with parameters ``shape``."""
-    from fpgagen.rtl.memfiles import bias_words, conv_transpose_bias_words
+    from fpgagen.core.weights_file import bias_words, conv_transpose_bias_words
 
     if module == "fg_dense":
         return bias_words(np.arange(shape["N_OUT"]) % 100, shape["N_IN"], shape["P"])

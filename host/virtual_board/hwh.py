@@ -19,6 +19,7 @@ from xml.etree import ElementTree as ET
 
 from fpgagen.core.manifest import OverlayManifest, WeightsFile
 from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.core.weights_file import weight_image
 from fpgagen.host.virtual_board.faults import Faults
 from fpgagen.host.virtual_board.kernel import VirtualBoardError
 from fpgagen.host.virtual_board.registry import BACKENDS, backend_factory
@@ -348,7 +349,7 @@ def write_virtual_overlay(model: QuantizedModel, folder: Path, name: str | None 
     Files: ``<name>.bit`` (a virtual bitstream: JSON naming ``backend`` and the QuantizedModel), ``<name>.hwh``
     (:func:`hwh_text`), ``<name>.json`` (the stream manifest) and ``<name>.quantized/`` (the QuantizedModel). A
     model with ``loaded`` or ``streamed`` layers also gets ``<name>.weights.bin`` (every weight port's pass,
-    :func:`fpgagen.rtl.generate.weight_image`), named and hashed in the manifest, and an MM2S-only AXI DMA per
+    :func:`fpgagen.core.weights_file.weight_image`), named and hashed in the manifest, and an MM2S-only AXI DMA per
     weight port (``axi_dma_w<k>``) in the .hwh.
 
     Args:
@@ -393,8 +394,6 @@ def write_weights_file(model: QuantizedModel, path: Path) -> WeightsFile | None:
     it (one DMA ``axi_dma_w<k>`` per weight port); None, and no file, when every weight is in the bitstream."""
     if all(getattr(lr, "placement", "rom") == "rom" for lr in model.layers):
         return None
-    from fpgagen.rtl.generate import weight_image  # the stages' word order (numpy only)
-
     data, streams = weight_image(model)
     blob = data.tobytes()
     Path(path).write_bytes(blob)
