@@ -211,6 +211,12 @@ def cmd_convert(args: argparse.Namespace) -> None:
     print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
           f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
           f"manifest.json, {FLOAT_REFERENCE}")
+    if "weights" in manifest:
+        weights = manifest["weights"]
+        print(f"{files['weights']}: {weights['nbytes']:,} bytes of weights for {len(weights['ports'])} weight "
+              f"port(s), {weights['beat_bits']}-bit beats, an MM2S AXI DMA each in the block design ("
+              + ", ".join(f"{p['dma']}: {p['layer']} {p['placement']}" for p in weights["ports"])
+              + "); `fpgagen build` installs it beside the .bit")
     fit = manifest["fit"]
     for text in fit["problems"]:
         print(f"warning: does not fit {args.board} (written anyway: --force): {text}")

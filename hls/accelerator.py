@@ -25,6 +25,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import astuple
 from pathlib import Path
 
 import hls4ml
@@ -33,9 +34,18 @@ import numpy as np
 from fpgagen.core.cache import write_atomic
 from fpgagen.core.errors import BuildError, ToolNotFoundError
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.layers import ARITHMETIC, UnsupportedLayerError
+from fpgagen.core.layers import ARITHMETIC
+from fpgagen.core.manifest import WeightsFile
 from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.core.weights_file import weight_image
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
+from fpgagen.hls.hls4ml_weight_ports import (
+    BEAT_TYPE,
+    PORT_NAME,
+    WeightPortError,
+    add_weight_ports,
+    weight_port_passes,
+)
 from fpgagen.overlays.boards import Board, BoardFit, board_fit, get_board
 
 MANIFEST_FORMAT = "fpgagen-accelerator-1"
@@ -90,6 +100,170 @@ class BoardFitError(ValueError):
     """The model does not fit the board (block RAM for its weights, DSP slices for its multipliers)."""
 
 
+# ------------------------------------------------------------------------------------------- weight ports
+WEIGHTS_FILE = "weights.bin"  # in the project; installed beside the .bit as <preset>.weights.bin
+# The PS slave ports a weight DMA can take to DDR, in the order streamed ports take them (one each; the data DMA's is
+# left out). Zynq-7000: the four 64-bit HP ports (UG585); Zynq UltraScale+: the 128-bit HP0-3 and HPC0 FPD ports.
+PS_CELL = {"processing_system7": "processing_system7_0", "zynq_ultra_ps_e": "zynq_ultra_ps_e_0"}
+PS_SLAVES = {"processing_system7": ("S_AXI_HP0", "S_AXI_HP1", "S_AXI_HP2", "S_AXI_HP3"),
+             "zynq_ultra_ps_e": ("S_AXI_HP0_FPD", "S_AXI_HP1_FPD", "S_AXI_HP2_FPD", "S_AXI_HP3_FPD", "S_AXI_HPC0_FPD")}
+PS_REGISTER_MASTER = {"processing_system7": "M_AXI_GP0", "zynq_ultra_ps_e": "M_AXI_HPM0_FPD"}
+PSU_SLAVE_GP = {"S_AXI_HPC0_FPD": 0, "S_AXI_HPC1_FPD": 1, "S_AXI_HP0_FPD": 2, "S_AXI_HP1_FPD": 3, "S_AXI_HP2_FPD": 4,
+                "S_AXI_HP3_FPD": 5}  # Zynq UltraScale+ PS configuration names its slaves S_AXI_GP<n>
+
+
+def weight_dma_name(port: int) -> str:
+    """The cell name of the MM2S-only AXI DMA feeding weight port ``port`` (in ``hier_0``, as the virtual board's)."""
+    return f"axi_dma_w{port}"
+
+
+def _enable_slave(board: Board, slave: str) -> str:
+    """The PS configuration that turns ``slave`` on at the weight ports' width."""
+    if board.ps == "processing_system7":
+        n = slave.removeprefix("S_AXI_HP")
+        return f"CONFIG.PCW_USE_S_AXI_HP{n} {{1}} CONFIG.PCW_S_AXI_HP{n}_DATA_WIDTH {{{board.hp_port_bits}}}"
+    gp = PSU_SLAVE_GP[slave]
+    return f"CONFIG.PSU__USE__S_AXI_GP{gp} {{1}} CONFIG.PSU__SAXIGP{gp}__DATA_WIDTH {{{board.hp_port_bits}}}"
+
+
+def weight_ports_tcl(board: Board, design: str, passes) -> str:
+    """``design`` (a block design script of this module's boards) with an MM2S-only AXI DMA per weight port.
+
+    DMA ``hier_0/axi_dma_w<k>`` (:func:`weight_dma_name`; simple mode, 26-bit length, ``hp_port_bits``-bit memory
+    side and stream) reads its pass from DDR and feeds the kernel's ``s_axis_w<k>``; its registers sit at the
+    virtual board's address, the windows after the data DMA's. A streamed port's DMA gets a PS slave port of its own
+    (:data:`PS_SLAVES`, the data DMA's left out): the bandwidth the folding planned for it. A loaded port's DMA
+    reads its pass once, when the overlay is loaded, and shares the data DMA's interconnect. Raises ValueError when
+    the design does not wire the data DMA as this module expects, or when streamed ports outnumber the free slaves.
+    """
+    ps = PS_CELL[board.ps]
+    data = re.search(rf"Master {{/axi_dma_0/M_AXI_MM2S}} Slave {{/{ps}/(\w+)}}", design)
+    shared = re.search(r"Master {/axi_dma_0/M_AXI_S2MM} Slave {[^}]*}[\s\\]*ddr_seg {Auto}[\s\\]*intc_ip {(/\w+)}",
+                       design)
+    group = re.search(r"^group_bd_cells hier_0 .*$", design, re.M)
+    if not (data and shared and group):
+        raise ValueError(f"{board.name}: the block design does not wire axi_dma_0 as fpgagen expects (its MM2S "
+                         "master, its S2MM interconnect, the hier_0 group): cannot add weight ports")
+    free = [s for s in PS_SLAVES[board.ps] if s != data.group(1)]
+    streamed = [wp for wp in passes if wp.placement == "streamed"]
+    if len(streamed) > len(free):
+        raise ValueError(f"{board.name}: {len(streamed)} streamed weight ports need a PS slave port each; "
+                         f"{', '.join(free)} are free")
+    own = dict(zip((wp.port for wp in streamed), free, strict=False))
+    if board.ps == "processing_system7":
+        clk = f"/{ps}/FCLK_CLK0 ({board.fabric_clock_mhz:g} MHz)"
+        lines = [f'set fg_wclk "{clk}"']
+    else:  # the automation names a clock by its achieved rate, truncated to MHz
+        rate = f"[get_property CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ [get_bd_cells {ps}]]"
+        lines = [f'set fg_wclk "/{ps}/pl_clk0 ([expr {{int({rate})}}] MHz)"']
+    lines.insert(0, "# fpgagen: weight ports (fpgagen.hls.accelerator.weight_ports_tcl), an MM2S-only AXI DMA each")
+    if own:
+        lines.append(f"set_property -dict [list {' '.join(_enable_slave(board, s) for s in own.values())}] "
+                     f"[get_bd_cells {ps}]")
+    for wp in passes:
+        dma, bits = weight_dma_name(wp.port), board.hp_port_bits
+        slave = own.get(wp.port, data.group(1))
+        intc = "{New AXI SmartConnect}" if wp.port in own else f"{{{shared.group(1)}}}"
+        base = board.dma_base + (wp.port + 1) * board.dma_range
+        lines += [
+            f"# weight port {wp.port}: {wp.layer}, {wp.placement}, {wp.nbytes:,} bytes a pass, via {slave}",
+            f"create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 {dma}",
+            f"set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26}} "
+            f"CONFIG.c_include_s2mm {{0}} CONFIG.c_m_axi_mm2s_data_width {{{bits}}} "
+            f"CONFIG.c_m_axis_mm2s_tdata_width {{{bits}}} CONFIG.c_mm2s_burst_size {{256}}] [get_bd_cells {dma}]",
+            f"apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {{Auto}} Clk_slave $fg_wclk "
+            f"Clk_xbar $fg_wclk Master {{/{ps}/{PS_REGISTER_MASTER[board.ps]}}} Slave {{/{dma}/S_AXI_LITE}} "
+            f"ddr_seg {{Auto}} intc_ip {{Auto}} master_apm {{0}}] [get_bd_intf_pins {dma}/S_AXI_LITE]",
+            f"apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {{Auto}} Clk_slave $fg_wclk "
+            f"Clk_xbar $fg_wclk Master {{/{dma}/M_AXI_MM2S}} Slave {{/{ps}/{slave}}} ddr_seg {{Auto}} "
+            f"intc_ip {intc} master_apm {{0}}] [get_bd_intf_pins {dma}/M_AXI_MM2S]",
+            f"connect_bd_intf_net [get_bd_intf_pins {dma}/M_AXIS_MM2S] "
+            f"[get_bd_intf_pins ${{project_name}}_axi_0/{PORT_NAME.format(port=wp.port)}]",
+            f"set fg_seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces {ps}/Data] -filter {{NAME =~ \"*{dma}*\"}}]",
+            f"set_property range {board.dma_range // 1024}K $fg_seg",
+            f"set_property offset 0x{base:08X} $fg_seg",
+        ]
+    cells = " ".join(f"[get_bd_cells {weight_dma_name(wp.port)}]" for wp in passes)
+    return (design[:group.start()] + "\n".join(lines) + "\n" + group.group(0) + " " + cells
+            + design[group.end():])
+
+
+def add_axi_weight_ports(hls_dir: Path, project: str, passes, weights: bytes) -> None:
+    """Give the board project's AXI wrapper ``<project>_axi`` the kernel's weight ports, and its testbench the
+    weights file: after :func:`fpgagen.hls.hls4ml_weight_ports.add_weight_ports` gave them to ``<project>``.
+
+    The wrapper passes each ``s_axis_w<k>`` (an AXI4-Stream of ``ap_uint<B>`` beats, no TLAST: the DMA's is left
+    unconnected) straight to the kernel. The testbench (``<project>_test.cpp``, Vivado HLS's C simulation and
+    co-simulation) reads ``tb_data/weights.bin`` and feeds every loaded pass before its first call and every
+    streamed pass before each call, as the board's DMAs do."""
+    hls_dir = Path(hls_dir)
+    names = [PORT_NAME.format(port=wp.port) for wp in passes]
+    params = "".join(f", hls::stream<{BEAT_TYPE}> &{n}" for n in names)
+    args = "".join(f", {n}" for n in names)
+    edits = [
+        (hls_dir / "firmware" / f"{project}_axi.h", rf"(void {project}_axi\([^)]*)\);", rf"\1{params});"),
+        (hls_dir / "firmware" / f"{project}_axi.cpp", rf"(void {project}_axi\([^)]*)\)", rf"\1{params})"),
+        (hls_dir / "firmware" / f"{project}_axi.cpp", r"(\n([ \t]*)#pragma HLS INTERFACE axis port=out\n)",
+         lambda m: m.group(1) + "".join(f"{m.group(2)}#pragma HLS INTERFACE axis port={n}\n" for n in names)),
+        (hls_dir / "firmware" / f"{project}_axi.cpp", rf"(\n[ \t]*{project}\(in_local, out_local)\);", rf"\1{args});"),
+    ]
+    for path, pattern, repl in edits:
+        text = path.read_text()
+        new, n = re.subn(pattern, repl, text, count=1)
+        if n != 1:
+            raise WeightPortError(f"{path}: hls4ml's AXI wrapper does not have the text fpgagen adds weight ports to "
+                                  f"({pattern!r}); this hls4ml ({hls4ml.__version__}) is not the one fpgagen knows")
+        path.write_text(new)
+
+    (hls_dir / "tb_data").mkdir(exist_ok=True)
+    (hls_dir / "tb_data" / WEIGHTS_FILE).write_bytes(weights)
+    beat_bytes = passes[0].beat_bits // 8
+    feed = "".join(
+        ("    if (first) " if wp.placement == "loaded" else "    ")
+        + f"fpgagen_tb_pass({n}, {wp.offset}UL, {wp.beats}UL);  // {wp.layer}, {wp.placement}\n"
+        for wp, n in zip(passes, names, strict=True))
+    helper = f"""
+// fpgagen: the weights file of the kernel's weight ports, fed as the board's DMAs feed them: each loaded pass
+// before the first call, each streamed pass before every call.
+static std::vector<unsigned char> fpgagen_tb_weights;
+
+static void fpgagen_tb_pass(hls::stream<{BEAT_TYPE}> &port, unsigned long offset, unsigned long beats) {{
+    for (unsigned long i = 0; i < beats; i++) {{
+        {BEAT_TYPE} beat = 0;
+        for (unsigned b = 0; b < {beat_bytes}; b++)
+            beat(8 * b + 7, 8 * b) = fpgagen_tb_weights[offset + i * {beat_bytes} + b];
+        port.write(beat);
+    }}
+}}
+
+static void fpgagen_tb_feed({params.removeprefix(", ")}) {{
+    static bool first = true;
+    if (fpgagen_tb_weights.empty()) {{
+        std::ifstream f("tb_data/{WEIGHTS_FILE}", std::ios::binary);
+        fpgagen_tb_weights.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        if (fpgagen_tb_weights.size() != {len(weights)}UL) {{
+            std::cerr << "ERROR: tb_data/{WEIGHTS_FILE} has " << fpgagen_tb_weights.size() << " bytes, the weight "
+                      << "ports take {len(weights)}" << std::endl;
+            exit(2);
+        }}
+    }}
+{feed}    first = false;
+}}
+"""
+    test = hls_dir / f"{project}_test.cpp"
+    text = test.read_text()
+    text, n = re.subn(r"(\nint main\()", lambda m: helper + m.group(1), text, count=1)
+    declare = "".join(f'hls::stream<{BEAT_TYPE}> {n}("{n}"); ' for n in names)
+    text, calls = re.subn(rf"(\n[ \t]*)({project}_axi\(inputs,\s*outputs)\);",
+                          lambda m: f"{m.group(1)}{declare}{m.group(1)}fpgagen_tb_feed({args.removeprefix(', ')});"
+                                    f"{m.group(1)}{m.group(2)}{args});", text)
+    if n != 1 or calls != 2:
+        raise WeightPortError(f"{test}: hls4ml's testbench does not have the main() and the two calls of "
+                              f"{project}_axi fpgagen feeds weights around; this hls4ml ({hls4ml.__version__}) is not "
+                              "the one fpgagen knows")
+    test.write_text(text)
+
+
 def check_board_fit(model: QuantizedModel, board: str, force: bool = False) -> BoardFit:
     """The model against the board before anything is written: BoardFitError with the figures and the boards where
     it fits, unless ``force`` (then the fit, problems included, goes into the manifest)."""
@@ -117,15 +291,6 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
     hls4ml's for ``Board.hls4ml_board`` with fpgagen's block design and part (module docstring).
     """
     spec = get_board(board)
-    off_rom = [f"{lr.name} ({lr.kind}, {lr.placement})" for lr in model.layers
-               if lr.kind in ARITHMETIC and lr.placement != "rom"]
-    if off_rom:  # the C simulation has weight ports (hls4ml_weight_ports); the AXI wrapper, block design and driver
-        # do not yet
-        raise UnsupportedLayerError(
-            f"the hls4ml back end's board project keeps weights in bitstream ROMs only; it cannot place "
-            f"{', '.join(off_rom)} (its C simulation realises loaded and streamed dense layers, but the AXI wrapper, "
-            "block design and driver have no weight ports yet): quantize for a board whose block RAM holds these "
-            "weights (--board), or build the RTL overlay")
     fit = check_board_fit(model, board, force)
     out_dir = Path(out_dir)
     hls_dir = out_dir / HLS_DIR
@@ -136,11 +301,38 @@ def write_accelerator_project(model: QuantizedModel, out_dir: Path, board: str =
         hm.write()
     if spec.hls4ml_board != spec.name:
         _retarget(hls_dir, spec)
+    weights = _add_weight_ports(model, hm, hls_dir, spec)
     model.save(out_dir / "quantized")
     manifest = _manifest(model, hm, spec)
+    if weights is not None:
+        (out_dir / WEIGHTS_FILE).write_bytes(weights[0])
+        manifest["weights"] = weights[1].to_json()
+        manifest["files"]["weights"] = WEIGHTS_FILE
     manifest["fit"] = {**fit.as_dict(), "forced": bool(fit.problems)}
     write_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def _add_weight_ports(model: QuantizedModel, hm, hls_dir: Path, board: Board):
+    """The weight ports of a model with loaded or streamed layers, through the written project: the kernel's and
+    the C bridge's (:func:`fpgagen.hls.hls4ml_weight_ports.add_weight_ports`), the AXI wrapper's and the
+    testbench's (:func:`add_axi_weight_ports`) and a DMA each in the block design (:func:`weight_ports_tcl`).
+    Returns (the weights file, its manifest entry), or None when every weight is a ROM."""
+    passes = weight_port_passes(model)
+    if not passes:
+        return None
+    data, stream = weight_image(model)
+    if [(p.layer, p.offset, p.nbytes) for p in passes] != [(s.layer, s.offset, s.nbytes) for s in stream]:
+        raise WeightPortError(f"{model.name}: hls4ml's weight ports and the weights file disagree on the passes")
+    project = hm.config.get_project_name()
+    add_weight_ports(hls_dir, project, passes, bridge_top=f"{project}_axi")
+    blob = data.tobytes()
+    add_axi_weight_ports(hls_dir, project, passes, blob)
+    design = hls_dir / "design.tcl"
+    design.write_text(weight_ports_tcl(board, design.read_text(), passes))
+    return blob, WeightsFile.describe(WEIGHTS_FILE, blob, board.hp_port_bits,
+                                      [(weight_dma_name(p.port), p.layer, p.placement, p.offset, p.nbytes)
+                                       for p in passes])
 
 
 def _manifest(model: QuantizedModel, hm, board: Board) -> dict:
@@ -264,23 +456,34 @@ def build_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: Path 
 def install_overlay(project_dir: Path, bit: Path, hwh: Path, target: Path) -> dict[str, Path]:
     """Put everything the board needs for the overlay of ``project_dir`` into ``target``: ``<preset>.bit`` and
     ``.hwh`` (Vivado's), the stream manifest ``<preset>.json`` the driver reads, the QuantizedModel as
-    ``<preset>.quantized/`` and, where `fpgagen convert` exported it, the numpy float reference as
-    ``<preset>.float.npz`` (the board-side comparison's reference). Returns the paths by kind."""
+    ``<preset>.quantized/``, the weights file of loaded and streamed layers as ``<preset>.weights.bin`` (checked
+    against the project's manifest first, hashed in the stream manifest) and, where `fpgagen convert` exported it,
+    the numpy float reference as ``<preset>.float.npz`` (the board-side comparison's reference). Returns the paths
+    by kind."""
     from fpgagen.core.manifest import OverlayManifest
 
     project_dir, target = Path(project_dir), Path(target)
     manifest = json.loads((project_dir / "manifest.json").read_text())
     model = QuantizedModel.load(project_dir / manifest["files"]["quantized_model"])
     preset = manifest["preset"]
+    if "weights" in manifest:  # checked against the project's manifest before anything is installed
+        weights_spec = WeightsFile.from_json(manifest["weights"], str(project_dir / "manifest.json"))
+        weights_blob = weights_spec.read(project_dir)
     target.mkdir(parents=True, exist_ok=True)
     out = {"bit": target / f"{preset}.bit", "hwh": target / f"{preset}.hwh", "manifest": target / f"{preset}.json",
            "quantized": target / f"{preset}.quantized"}
     shutil.copyfile(bit, out["bit"])
     shutil.copyfile(hwh, out["hwh"])
     cells = {key: manifest["kernel"][key].split("/") for key in ("dma", "block_design_cell")}
+    weights = None
+    if "weights" in manifest:  # the weights file beside the .bit, named after it
+        out["weights"] = target / f"{preset}.weights.bin"
+        weights = WeightsFile.describe(out["weights"].name, weights_blob, weights_spec.beat_bits,
+                                       [astuple(p) for p in weights_spec.ports])
+        out["weights"].write_bytes(weights_blob)
     OverlayManifest(preset=preset, latent_dim=model.latent_dim, image_shape=tuple(model.image_shape),
                     hierarchy=cells["dma"][0], dma=cells["dma"][1], kernel=cells["block_design_cell"][1],
-                    board=manifest["board"]).save(out["manifest"])
+                    board=manifest["board"], weights=weights).save(out["manifest"])
     shutil.rmtree(out["quantized"], ignore_errors=True)
     model.save(out["quantized"])
     if (project_dir / FLOAT_REFERENCE).is_file():

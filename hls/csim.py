@@ -92,7 +92,11 @@ class CSimExecutor:
     def __init__(self, model: QuantizedModel, workdir: Path | str | None = None, weights=None):
         self.model = model
         self.weight_ports = weight_port_passes(model)
-        self.weights = None if weights is None else np.frombuffer(bytes(np.asarray(weights, np.uint8)), np.uint8)
+        self.weights = None
+        if weights is not None:  # bytes as read from the file, or a uint8 array as weight_image gives it
+            raw = bytes(weights) if isinstance(weights, (bytes, bytearray, memoryview)) else \
+                np.asarray(weights, np.uint8).tobytes()
+            self.weights = np.frombuffer(raw, np.uint8)
         nbytes = self.weight_ports[-1].offset + self.weight_ports[-1].nbytes if self.weight_ports else 0
         if self.weight_ports and self.weights is None:
             raise WeightPortError(f"{model.name!r}: layers {', '.join(wp.layer for wp in self.weight_ports)} take "
@@ -108,9 +112,10 @@ class CSimExecutor:
         self._top = None
 
     @classmethod
-    def from_project(cls, model: QuantizedModel, hls_dir: Path) -> CSimExecutor:
-        """A prepared executor on an hls4ml project already written (e.g. the accelerator project's); compiles it."""
-        ex = cls(model)
+    def from_project(cls, model: QuantizedModel, hls_dir: Path, weights=None) -> CSimExecutor:
+        """A prepared executor on an hls4ml project already written (e.g. the accelerator project's); compiles it.
+        ``weights``: the weights file, as for the constructor."""
+        ex = cls(model, weights=weights)
         ex.project_dir = Path(hls_dir)
         t0 = time.perf_counter()
         ex._load(compile_project(ex.project_dir), _project_name(ex.project_dir))

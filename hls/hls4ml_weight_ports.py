@@ -277,10 +277,13 @@ def _edit(text: str, pattern: str, repl, what: str, path: Path) -> str:
     return new
 
 
-def add_weight_ports(project_dir, project: str, passes: list[WeightPortPass]) -> None:
+def add_weight_ports(project_dir, project: str, passes: list[WeightPortPass], bridge_top: str | None = None) -> None:
     """Add weight ports ``s_axis_w<k>`` to the hls4ml project written in ``project_dir`` (after ``write()``): the
     top function's parameters and AXI-Stream interface pragma, its prototype, and in the C bridge the weights file
-    (``fpgagen_set_weights``) fed into the ports around each call of ``<project>_float`` / ``<project>_double``."""
+    (``fpgagen_set_weights``) fed into the ports around each call of ``<project>_float`` / ``<project>_double``.
+    ``bridge_top``: the function the bridge calls (the board project's bridge calls the AXI wrapper
+    ``<project>_axi``, which :func:`fpgagen.hls.accelerator.add_axi_weight_ports` gives the ports); default
+    ``project``."""
     if not passes:
         return
     project_dir = Path(project_dir)
@@ -328,9 +331,10 @@ def add_weight_ports(project_dir, project: str, passes: list[WeightPortPass]) ->
                  f"{m.group(2)},{args});", f"fpgagen_check_ports({args});"]
         return "".join(m.group(1) + line for line in lines)
 
-    text, n = re.subn(rf"(\n[ \t]*)({project}\([^;]*?)\);", call, text)
+    called = bridge_top or project
+    text, n = re.subn(rf"(\n[ \t]*)({called}\([^;]*?)\);", call, text)
     if n != 2:
-        raise WeightPortError(f"{bridge}: expected the two calls of {project} in {project}_float and _double, found "
+        raise WeightPortError(f"{bridge}: expected the two calls of {called} in {project}_float and _double, found "
                               f"{n}; this hls4ml ({hls4ml.__version__}) writes a bridge fpgagen cannot add weight "
                               "ports to")
     bridge.write_text(text)

@@ -6,7 +6,10 @@ Each model compiles once (~8 s) into the C-simulation cache (<cache root>/csim/)
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,8 +17,9 @@ import pytest
 from fpgagen.core import golden
 from fpgagen.core.folding import WeightPorts
 from fpgagen.core.layers import UnsupportedLayerError
+from fpgagen.core.manifest import OverlayError
 from fpgagen.core.random_model import random_model
-from fpgagen.hls.accelerator import write_accelerator_project
+from fpgagen.hls.accelerator import install_overlay, write_accelerator_project
 from fpgagen.hls.csim import CSimExecutor
 from fpgagen.hls.hls4ml_flow import convert
 from fpgagen.hls.hls4ml_weight_ports import WeightPortError, weight_port_passes
@@ -81,7 +85,7 @@ def test_a_weights_file_is_needed_and_checked():
 
 
 def test_what_the_hls4ml_back_end_cannot_place_is_refused(tmp_path):
-    """A loaded conv2d has no weight port in hls4ml's kernel yet, and the board project has none at all."""
+    """A loaded conv2d has no weight port in hls4ml's kernel yet, in C simulation and in the board project."""
     model = random_model(2)
     next(lr for lr in model.layers if lr.kind == "conv2d").placement = "loaded"
     model.weight_ports = WeightPorts(64, 1, 64.0)
@@ -89,7 +93,95 @@ def test_what_the_hls4ml_back_end_cannot_place_is_refused(tmp_path):
     with pytest.raises(UnsupportedLayerError, match=r"realises loaded dense, streamed dense\); it cannot place "
                                                      r"conv2d_\d+ \(conv2d, loaded\)"):
         convert(model, tmp_path / "prj")
-    with pytest.raises(UnsupportedLayerError, match=r"board project keeps weights in bitstream ROMs only; it cannot "
-                                                     r"place dense_0 \(dense, streamed\)"):
-        write_accelerator_project(placed(2, "streamed"), tmp_path / "acc")
-    assert not (tmp_path / "acc").exists()
+    with pytest.raises(UnsupportedLayerError, match=r"conv2d_\d+ \(conv2d, loaded\)"):
+        write_accelerator_project(model, tmp_path / "acc", "zcu104")
+
+# --------------------------------------------------------------------------------------------- the board project
+# hls4ml's board project of a model off the ROMs, compiled as the board would run it: the C bridge through
+# myproject_axi (CSimExecutor.from_project) and Vivado HLS's testbench myproject_test.cpp with g++, which reads the
+# weights file from tb_data/ as the DMAs feed it. The block design needs Vivado; its weight DMAs are checked as text.
+
+
+def run_testbench(prj, z: np.ndarray) -> np.ndarray:
+    """Vivado HLS's testbench of the project compiled with g++ and run on ``z``: its outputs, channels last, as it
+    prints them (``std::ostream``'s six significant digits)."""
+    tb = prj / "tb_data"
+    np.savetxt(tb / "tb_input_features.dat", z.astype(np.float32), fmt="%.9g")
+    np.savetxt(tb / "tb_output_predictions.dat", np.zeros((len(z), 1)), fmt="%g")  # printed, not compared
+    subprocess.run(["g++", "-O1", "-std=c++0x", "-I", "firmware", "-I", "firmware/ap_types",  # build_prj.tcl's flags
+                    '-DWEIGHTS_DIR="firmware/weights"', "myproject_test.cpp",
+                    "firmware/myproject_axi.cpp", "firmware/myproject.cpp", "-o", "tb"], cwd=prj, check=True,
+                   capture_output=True)
+    done = subprocess.run(["./tb"], cwd=prj, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    beats = re.findall(r"{ data: (\S+), last: ([01]) }", (tb / "csim_results.log").read_text())
+    values = np.array([float(v) for v, _ in beats]).reshape(len(z), -1)
+    last = np.array([int(t) for _, t in beats]).reshape(len(z), -1)
+    assert (last[:, -1] == 1).all() and not last[:, :-1].any()  # TLAST on each image's last beat
+    return values
+
+
+@needs_gxx
+@pytest.mark.parametrize(("seed", "placement", "board"), [(2, "streamed", "pynq-z2"), (3, "loaded", "zcu104")])
+def test_board_project_takes_its_weights_from_the_weights_file(seed, placement, board, tmp_path):
+    model = placed(seed, placement, 64 if board == "pynq-z2" else 128)
+    manifest = write_accelerator_project(model, tmp_path, board)
+    prj = tmp_path / "hls4ml_prj"
+    data = (tmp_path / "weights.bin").read_bytes()
+    assert data == weight_image(model)[0].tobytes() == (prj / "tb_data" / "weights.bin").read_bytes()
+    port = manifest["weights"]["ports"][0]
+    assert (port["dma"], port["placement"], manifest["weights"]["nbytes"]) == ("axi_dma_w0", placement, len(data))
+    assert json.loads((tmp_path / "manifest.json").read_text())["weights"] == manifest["weights"]
+
+    axi = (prj / "firmware" / "myproject_axi.cpp").read_text()
+    assert "#pragma HLS INTERFACE axis port=s_axis_w0" in axi and "myproject(in_local, out_local, s_axis_w0);" in axi
+    design = (prj / "design.tcl").read_text()
+    assert re.search(r"^group_bd_cells hier_0 .*\[get_bd_cells axi_dma_w0\]$", design, re.M)
+    assert "[get_bd_intf_pins axi_dma_w0/M_AXIS_MM2S] [get_bd_intf_pins ${project_name}_axi_0/s_axis_w0]" in design
+    width = 64 if board == "pynq-z2" else 128
+    assert f"CONFIG.c_m_axis_mm2s_tdata_width {{{width}}}" in design and "CONFIG.c_include_s2mm {0}" in design
+    own_port = {"pynq-z2": "S_AXI_HP1", "zcu104": "S_AXI_HP1_FPD"}[board]
+    # a streamed pass gets a PS slave port of its own; a loaded one shares the data DMA's, read once
+    assert (f"Slave {{/{'processing_system7_0' if board == 'pynq-z2' else 'zynq_ultra_ps_e_0'}/{own_port}}}"
+            in design) == (placement == "streamed")
+
+    z = latents(24, model.latent_dim, seed)
+    want = golden.generate(model, z)
+    got = CSimExecutor.from_project(model, prj, weights=data).run(z)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {want.size} outputs differ"
+    bench = run_testbench(prj, z)
+    printed = [float(f"{v:.6g}") for v in want.transpose(0, 2, 3, 1).ravel()]  # the stream is channels last
+    assert np.array_equal(bench.ravel(), printed)
+
+
+@needs_gxx
+def test_the_testbench_refuses_a_short_weights_file(tmp_path):
+    model = placed(2, "streamed", 64)
+    write_accelerator_project(model, tmp_path, "pynq-z2")
+    prj = tmp_path / "hls4ml_prj"
+    (prj / "tb_data" / "weights.bin").write_bytes(b"\0" * 8)
+    with pytest.raises(AssertionError, match="tb_data/weights.bin has 8 bytes, the weight ports take 288"):
+        run_testbench(prj, latents(4, model.latent_dim, 0))
+
+
+def test_installed_overlay_carries_the_weights_file(tmp_path):
+    """`fpgagen build`'s last step: the weights file goes beside the .bit, named after it and hashed in the stream
+    manifest; a damaged one in the project is refused before anything is installed."""
+    from fpgagen.core.manifest import OverlayManifest
+    from fpgagen.host import virtual_board as vb
+
+    model = placed(2, "streamed", 64)
+    write_accelerator_project(model, tmp_path / "prj", "pynq-z2")
+    stand_in = vb.write_virtual_overlay(model, tmp_path / "vivado", board="pynq-z2")
+    out = install_overlay(tmp_path / "prj", stand_in, stand_in.with_suffix(".hwh"), tmp_path / "overlays")
+    installed = OverlayManifest.beside(out["bit"])
+    assert installed.weights.file == out["weights"].name == f"{model.name}.weights.bin"
+    assert installed.weights.read(out["bit"].parent) == weight_image(model)[0].tobytes()
+    assert installed.mismatches(model) == []
+
+    damaged = bytearray((tmp_path / "prj" / "weights.bin").read_bytes())
+    damaged[5] ^= 1
+    (tmp_path / "prj" / "weights.bin").write_bytes(bytes(damaged))
+    with pytest.raises(OverlayError, match=r"weights.bin: sha256 .* the manifest says"):
+        install_overlay(tmp_path / "prj", stand_in, stand_in.with_suffix(".hwh"), tmp_path / "again")
+    assert not (tmp_path / "again").exists()

@@ -384,17 +384,22 @@ def test_folded_for_a_smaller_board_dcgan28_fits_by_its_placements(dcgan28_for, 
     assert fit.weight_bits == model.weight_bits and 13.7e6 < fit.weight_bits < 13.9e6
 
 
-def test_the_cli_prints_the_placements_and_the_hls_back_end_refuses_what_it_cannot_place(capsys, tmp_path):
-    """hls4ml's board project keeps weights in ROMs (only its C simulation has weight ports yet): a loaded layer is
-    refused before anything is written, naming it."""
+def test_the_cli_converts_dcgan28_for_the_zcu104_with_its_dense_loaded(capsys, tmp_path):
+    """The board project of a layer off the ROMs: the placements printed, the weights file written beside the
+    project, a weight port on the kernel and an MM2S DMA for it in the block design."""
     from fpgagen.cli import main
 
-    assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 2
-    out, err = capsys.readouterr()
+    assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 0
+    out = capsys.readouterr().out
     assert re.search(r"dense_0 +loaded +7\.53 Mbit +UltraRAM, loaded at start", out)
-    assert ("the hls4ml back end's board project keeps weights in bitstream ROMs only; it cannot place dense_0 "
-            "(dense, loaded)") in err
-    assert not (tmp_path / "prj").exists()
+    assert re.search(r"weights.bin: 1,003,520 bytes of weights for 1 weight port\(s\), 128-bit beats, .*"
+                     r"\(axi_dma_w0: dense_0 loaded\)", out)
+    manifest = json.loads((tmp_path / "prj" / "manifest.json").read_text())
+    assert [(p["dma"], p["layer"], p["placement"]) for p in manifest["weights"]["ports"]] == [
+        ("axi_dma_w0", "dense_0", "loaded")]
+    assert (tmp_path / "prj" / "weights.bin").stat().st_size == manifest["weights"]["nbytes"] == 1_003_520
+    assert "create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_w0" in (
+        tmp_path / "prj" / "hls4ml_prj" / "design.tcl").read_text()
 
 
 def test_the_zcu102_holds_dcgan28_its_dsps_past_ug949s_guideline(dcgan28_for):
