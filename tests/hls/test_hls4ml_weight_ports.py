@@ -167,8 +167,11 @@ def test_the_testbench_refuses_a_short_weights_file(tmp_path):
 def test_installed_overlay_carries_the_weights_file(tmp_path):
     """`fpgagen build`'s last step: the weights file goes beside the .bit, named after it and hashed in the stream
     manifest; a damaged one in the project is refused before anything is installed."""
+    from pynq.pl_server.device import Device
+
     from fpgagen.core.manifest import OverlayManifest
     from fpgagen.host import virtual_board as vb
+    from fpgagen.host.driver import GeneratorOverlay
 
     model = placed(2, "streamed", 64)
     write_accelerator_project(model, tmp_path / "prj", "pynq-z2")
@@ -178,6 +181,16 @@ def test_installed_overlay_carries_the_weights_file(tmp_path):
     assert installed.weights.file == out["weights"].name == f"{model.name}.weights.bin"
     assert installed.weights.read(out["bit"].parent) == weight_image(model)[0].tobytes()
     assert installed.mismatches(model) == []
+    previous = getattr(Device, "_active_device", None)
+    vb.activate(vb.VirtualBoard())
+    try:  # the driver binds the weight DMA and streams the installed file: the user's code unchanged
+        z = latents(8, model.latent_dim, 5)
+        assert np.array_equal(GeneratorOverlay(str(out["bit"])).generate(z), golden.generate(model, z))
+    finally:
+        if previous is None:
+            del Device._active_device
+        else:
+            Device.active_device = previous
 
     damaged = bytearray((tmp_path / "prj" / "weights.bin").read_bytes())
     damaged[5] ^= 1
