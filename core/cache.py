@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 CACHE_ENV = "FPGAGEN_CACHE"
@@ -69,19 +69,35 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def check_output_path(path: Path, folder: bool = False, option: str = "--out") -> Path:
-    """``path`` when an output can be written there, checked before any work: not a file where a folder goes or
-    the reverse, no parent that is a file, a folder this user can write; ValueError or PermissionError naming
-    ``option`` otherwise. Outputs are then written whole or not at all (:func:`replacing`)."""
+    """``path`` when an output can be written there, checked before any work by doing it: not a file where a folder
+    goes or the reverse, no parent that is a file, and the folder (created for the check where missing) takes a new
+    file; ValueError or PermissionError naming ``option`` and the user's path otherwise. What the check created is
+    removed again. Outputs are then written whole or not at all (:func:`replacing`)."""
     path = Path(path)
     if folder and path.exists() and not path.is_dir():
         raise ValueError(f"{option} {path} is a file; a folder is written there")
     if not folder and path.is_dir():
         raise ValueError(f"{option} {path} is a folder; a file is written there")
-    existing = path if folder and path.is_dir() else next(p for p in path.parents if p.exists() or p == Path(p.anchor))
+    target = path if folder else path.parent
+    existing = next(p for p in (target, *target.parents) if p.exists() or p == Path(p.anchor))
     if existing.exists() and not existing.is_dir():
         raise ValueError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"{option} {path}: {existing} is not writable by this user")
+    created = []
+    try:
+        for folder_ in reversed([target, *target.parents][: len(target.parts) - len(existing.parts)]):
+            folder_.mkdir()
+            created.append(folder_)
+        fd, probe = tempfile.mkstemp(prefix=".fpgagen-probe.", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except PermissionError as e:
+        raise PermissionError(f"{option} {path}: {existing} is not writable by this user ({e.strerror})") from None
+    except OSError as e:
+        raise ValueError(f"{option} {path}: cannot write there ({e.strerror})") from None
+    finally:
+        for folder_ in reversed(created):
+            with suppress(OSError):
+                folder_.rmdir()
     return path
 
 
@@ -91,8 +107,11 @@ def replacing(path: Path) -> Iterator[Path]:
     write; on success it is flushed to disk and renamed to ``path``, on any error removed. A run killed mid-write
     leaves the old file or none, never half of one. The parent folder is created."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as e:  # named by the path asked for, not the temporary file
+        raise type(e)(e.errno, f"cannot write {path}: {e.strerror}") from None
     os.close(fd)
     try:
         yield Path(tmp)

@@ -73,6 +73,9 @@ def test_eval_more_samples_than_the_real_reference_has():
     (["generate", "digits8", "--target", "rtlsim", "--out", "{tmp}/grid.jpg"], "written as a .png grid or a .npy"),
     (["sample", "digits8", "--out", "{tmp}"], "is a folder; a file is written there"),
     (["eval", "digits8", "--json", "{tmp}/afile.txt/q.json"], "--json .*afile.txt is a file, not a folder"),
+    # where os.access says yes (root) but nothing can be created: the check writes a probe, naming the user's path
+    (["train", "digits8", "--out", "/proc/nope/x.safetensors"], r"--out /proc/nope/x.safetensors: cannot write there"),
+    (["generate", "digits8", "--target", "csim", "--out", "/proc/g.png"], r"--out /proc/g.png: cannot write there"),
 ])
 def test_output_paths_are_checked_before_any_work(tmp_path, capsys, args, message):
     import time
