@@ -514,6 +514,10 @@ def main(argv: list[str] | None = None) -> int:
         hint = " (this step needs fpgagen's workstation extras)" if isinstance(e, ImportError) else ""
         print(f"fpgagen {args.command}: error: {e}{hint}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all (core.cache.replacing)
+        print(f"fpgagen {args.command}: interrupted; outputs already written are complete, the one in progress was "
+              "not written", file=sys.stderr)
+        return 130
     return 0
 
 

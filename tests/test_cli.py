@@ -94,3 +94,22 @@ def test_a_read_only_folder_is_refused_before_any_work(tmp_path, capsys):
     folder.mkdir(mode=0o555)
     assert main(["sample", "digits8", "--out", str(folder / "g.png")]) == 2
     assert "is not writable by this user" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_interrupted_and_writes_nothing_half(tmp_path):
+    """Ctrl-C during training: one line, exit status 130 (the shell's for SIGINT), no traceback, no checkpoint."""
+    import signal
+
+    out = tmp_path / "x.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "fpgagen.cli", "train", "digits8", "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "train digits8:" not in seen:  # the progress bar: training has started
+        char = proc.stderr.read(1)
+        assert char, f"the command ended before training: {seen}"
+        seen += char
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130
+    assert "fpgagen train: interrupted" in rest and "Traceback" not in rest
+    assert not out.exists()
