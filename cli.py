@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from fpgagen.models.catalog import CLASSIFIER_NAMES as CLASSIFIERS
 from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
 
-CLASSIFIERS = ("classifier8", "classifier28")
 BOARDS = tuple(BOARD_REGISTRY)  # every registered board (fpgagen.overlays.boards); each gets an accelerator project
 
 
@@ -313,24 +313,21 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(f"not written: {name}.png: {reason}")
 
 
-def preset_names() -> list[str] | None:
-    """The registered presets, or None where torch (which defines them) is not installed: on a PYNQ board, where
-    only ``compare --overlay`` runs."""
-    try:
-        from fpgagen.models.presets import PRESETS
-    except ImportError:
-        return None
-    return sorted(PRESETS)
+def preset_names() -> list[str]:
+    """The shipped presets, named without importing torch (:mod:`fpgagen.models.catalog`)."""
+    from fpgagen.models.catalog import PRESET_NAMES
+
+    return sorted(PRESET_NAMES)
 
 
 MODEL_HELP = ("a preset ({presets}), path/to/file.py:factory (a function returning an nn.Module; --weights), a .onnx "
               "file, a .keras file (Keras 3), or a model folder written by `fpgagen import`")
 
 
-def add_model(p: argparse.ArgumentParser, presets: list[str] | None, weights: bool = True) -> None:
+def add_model(p: argparse.ArgumentParser, presets: list[str], weights: bool = True) -> None:
     """The MODEL argument that most subcommands take, with the options of an imported model."""
     p.add_argument("model", metavar="MODEL",
-                   help=MODEL_HELP.format(presets=", ".join(presets) if presets else "torch is not installed here"))
+                   help=MODEL_HELP.format(presets=", ".join(presets)))
     if weights:
         p.add_argument("--weights", "--checkpoint", dest="weights", type=Path,
                        help="weights of a preset (default: its shipped checkpoint) or of file.py:factory "
@@ -352,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a preset (or a metric classifier) and write its checkpoint",
                        description="Train a generator preset (GAN: adversarial; VAE: ELBO) or one of the digit "
                                    "classifiers the quality metrics use. Seeded and reproducible.")
-    p.add_argument("model", choices=presets and presets + list(CLASSIFIERS), metavar="MODEL",
-                   help=f"preset ({', '.join(presets or [])}) or classifier ({', '.join(CLASSIFIERS)})")
+    p.add_argument("model", choices=presets + list(CLASSIFIERS), metavar="MODEL",
+                   help=f"preset ({', '.join(presets)}) or classifier ({', '.join(CLASSIFIERS)})")
     p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int_in(1, 10_000), help="epochs (default: the model's own)")
     p.add_argument("--out", type=Path, help="checkpoint to write (default runs/MODEL.safetensors); "

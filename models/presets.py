@@ -23,6 +23,7 @@ from pathlib import Path
 
 from torch import nn
 
+from fpgagen.models.catalog import PRESET_NAMES
 from fpgagen.models.checkpoint import default_checkpoint, load_checkpoint
 from fpgagen.models.generator import Generator, GeneratorSpec
 from fpgagen.models.lower import Reshape
@@ -71,7 +72,10 @@ class Preset:
 
 
 def register_preset(fn: Callable[[], Preset]) -> Callable[[], Preset]:
-    """Register a preset factory under its function name."""
+    """Register a preset factory under its function name (one of :data:`fpgagen.models.catalog.PRESET_NAMES`)."""
+    if fn.__name__ not in PRESET_NAMES:
+        raise ValueError(f"preset {fn.__name__!r} is not listed in fpgagen.models.catalog.PRESET_NAMES (the CLI "
+                         "lists presets from there without importing torch): add it")
     PRESETS[fn.__name__] = fn
     return fn
 

@@ -113,3 +113,24 @@ def test_ctrl_c_says_interrupted_and_writes_nothing_half(tmp_path):
     assert proc.returncode == 130
     assert "fpgagen train: interrupted" in rest and "Traceback" not in rest
     assert not out.exists()
+
+
+def test_help_and_argument_parsing_do_not_import_torch():
+    """Start-up: every subcommand's parser is built, and --help printed, without torch (a PYNQ board has none)."""
+    code = ("import sys, contextlib, io\n"
+            "from fpgagen.cli import build_parser\n"
+            "parser = build_parser()\n"
+            "for command in ['train', 'generate', 'convert', 'explore', 'compare']:\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        parser.parse_args([command, '--help'])\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_catalog_names_every_preset_and_classifier():
+    from fpgagen.models.catalog import CLASSIFIER_NAMES, PRESET_NAMES
+    from fpgagen.models.classifier import CLASSIFIERS as DEFINED_CLASSIFIERS
+    from fpgagen.models.presets import PRESETS
+
+    assert sorted(PRESET_NAMES) == sorted(PRESETS) and sorted(CLASSIFIER_NAMES) == sorted(DEFINED_CLASSIFIERS)
