@@ -14,6 +14,10 @@ def latents(n: int, latent_dim: int, seed: int = 0, distribution: str = "normal"
     from numpy so every target shares them."""
     if not isinstance(n, int | np.integer) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"number of samples must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+    if not isinstance(latent_dim, int | np.integer) or isinstance(latent_dim, bool) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     if distribution == "normal":
         return rng.standard_normal((n, latent_dim), dtype=np.float32)
