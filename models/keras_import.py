@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -444,6 +445,9 @@ def read_keras(path: Path, name: str, latent_dim: int | None = None) -> SourceMo
     if not path.is_file():
         raise FileNotFoundError(f"Keras model file {path} does not exist")
     keras = keras_on_torch()
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there but not a zip
+        raise ValueError(f"{path}: not a Keras model file: a .keras file is a zip archive (config.json, "
+                         "model.weights.h5), this is not one")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:  # Keras raises ValueError, OSError, zipfile.BadZipFile, KeyError ... for a bad file

@@ -12,6 +12,8 @@ The latent size is the input size of the module's first Linear, or the input cha
 from __future__ import annotations
 
 import importlib.util
+import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -69,7 +71,16 @@ def load_weights(module: nn.Module, weights: Path) -> None:
             state = load_file(str(weights))
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as e:  # a corrupt or pickled file: torch and safetensors raise several types
+    except pickle.UnpicklingError as e:
+        if "not an allowed global" not in str(e):  # not a pickle of objects: a damaged file
+            why = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", str(e))  # not torch's weights_only advice
+            raise ValueError(f"weights {weights}: not readable as a tensor file (a damaged or foreign file: "
+                             f"{why.group(1) if why else type(e).__name__})") from None
+        # torch's message advises weights_only=False, which fpgagen never passes
+        raise ValueError(f"weights {weights}: a pickled object, not a state_dict of tensors; fpgagen does not unpickle "
+                         "code. Save the weights with torch.save(module.state_dict(), path) or safetensors' "
+                         "save_file, and pass the module as file.py:factory") from None
+    except Exception as e:  # a corrupt file: torch and safetensors raise several types
         raise ValueError(f"weights {weights}: not readable as a tensor file ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"weights {weights}: expected a state_dict (names -> tensors), got {type(state).__name__}")

@@ -155,10 +155,13 @@ def test_the_import_check_refuses_a_model_that_differs_from_its_framework(user):
     ("my_gan.py:softmax", None, LoweringError, "Softmax"),
     ("my_gan.py:conv_first", None, ValueError, "pass --latent-dim"),
     ("my_gan.py:plain", "w.pt", ValueError, "do not fit the module: missing 0.weight"),
-    ("my_gan.py:make", "pickle.pt", ValueError, "not readable as a tensor file"),
+    ("my_gan.py:make", "pickle.pt", ValueError, "a pickled object, not a state_dict of tensors; fpgagen does not "
+                                                "unpickle code"),
+    ("my_gan.py:make", "junk.pt", ValueError, "not readable as a tensor file"),
 ])
 def test_refusals_name_the_problem(user, factory, weights, error, message):
     torch.save({"x": datetime.date(2026, 11, 29)}, user / "pickle.pt")  # an object weights_only does not unpickle
+    (user / "junk.pt").write_bytes(b"\x00" * 64)
     with pytest.raises(error, match=message):
         load_model(f"{user / factory}", user / weights if weights else None)
 

@@ -146,7 +146,7 @@ def test_a_corrupt_or_missing_file_is_named(tmp_path):
         read_keras(tmp_path / "nothing.keras", "t")
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match=r"bad.keras: not a Keras model file"):
+    with pytest.raises(ValueError, match=r"bad.keras: not a Keras model file: a .keras file is a zip archive"):
         read_keras(bad, "t")
 
 
