@@ -4,12 +4,15 @@
 ``output_range``, ``latents``, ``dataset``, ``description``), ``source`` (framework, source file and its sha256,
 the import check's figures) and the float model's ``layers`` (each ``name``, ``kind`` and the kind's attributes,
 as in :mod:`fpgagen.core.float_model`); ``weights_sha256`` is the sha256 of ``DIR/weights.safetensors``, which holds
-each arithmetic layer's ``<name>.weight`` and ``<name>.bias`` (float32, BatchNorm folded). Reading it needs no
-pickle and no source framework: the folder is what was checked at import.
+each arithmetic layer's ``<name>.weight`` and ``<name>.bias`` (float32, BatchNorm folded); ``checked_sha256`` holds a
+sha256 of each field the import check vouched for (:data:`CHECKED_FIELDS`), so a layer removed or an output range
+widened by hand is refused, naming the field, instead of running another network under the same check. Reading it
+needs no pickle and no source framework: the folder is what was checked at import.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -64,6 +67,7 @@ def write_model_folder(generator: Generator, out: Path) -> Path:
                "latents": spec.latents, "dataset": spec.dataset, "description": spec.description,
                "source": spec.source, "weights_sha256": file_digest(tmp / WEIGHTS_FILE),
                "layers": [lr.to_json() for lr in fm.layers]}
+        doc["checked_sha256"] = checked_digests(doc)
         (tmp / SPEC_FILE).write_text(json.dumps(doc, indent=2) + "\n")
         for path, mode in ((tmp / WEIGHTS_FILE, 0o666), (tmp / SPEC_FILE, 0o666), (tmp, 0o777)):
             path.chmod(mode & ~umask)  # mkdtemp makes a private folder; the model folder is an ordinary one
@@ -78,6 +82,15 @@ def write_model_folder(generator: Generator, out: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+CHECKED_FIELDS = ("name", "latent_dim", "image_shape", "output_range", "latents", "layers", "weights_sha256", "source")
+
+
+def checked_digests(doc: dict) -> dict[str, str]:
+    """The sha256 of each field of ``model.json`` that the import check vouched for (the network, its interface
+    and the check's own record): a field edited afterwards no longer matches its digest, and is named."""
+    return {key: hashlib.sha256(json.dumps(doc[key], sort_keys=True).encode()).hexdigest() for key in CHECKED_FIELDS}
 
 
 def read_spec(folder: Path) -> dict:
@@ -101,6 +114,15 @@ def read_spec(folder: Path) -> dict:
         check_name(doc["name"])
     except ValueError as e:
         raise ModelFolderError(f"{path}: {e}") from None
+    recorded = doc.get("checked_sha256")
+    if not isinstance(recorded, dict):
+        raise ModelFolderError(f"{path}: no checked_sha256 (written before fpgagen recorded what its import check "
+                               "vouched for): re-run `fpgagen import`")
+    changed = [key for key, digest in checked_digests(doc).items() if recorded.get(key) != digest]
+    if changed:
+        raise ModelFolderError(f"{path}: {', '.join(changed)} changed since `fpgagen import` checked the model "
+                               "against its framework; the folder no longer holds what was checked (re-run "
+                               "`fpgagen import`)")
     if doc["latents"] not in DISTRIBUTIONS:
         raise ModelFolderError(f"{path}: latents {doc['latents']!r} (supported: {', '.join(DISTRIBUTIONS)})")
     if doc.get("dataset") not in (None, "mnist28", "digits8"):

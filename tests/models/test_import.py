@@ -194,6 +194,14 @@ def test_a_damaged_model_folder_is_refused(user, tmp_path):
     (folder / "model.json").write_text(json.dumps({**doc, "name": "../../elsewhere"}))
     with pytest.raises(ModelFolderError, match="model name '../../elsewhere'"):
         read_model_folder(folder)
+    for edit, field in (({"layers": doc["layers"][:-1]}, "layers"), ({"output_range": [0, 100]}, "output_range"),
+                        ({"latent_dim": doc["latent_dim"] + 1, "latents": "uniform"}, "latent_dim, latents")):
+        (folder / "model.json").write_text(json.dumps({**doc, **edit}))  # what the import check vouched for
+        with pytest.raises(ModelFolderError, match=f"model.json: {field} changed since `fpgagen import` checked"):
+            read_model_folder(folder)
+    (folder / "model.json").write_text(json.dumps({k: v for k, v in doc.items() if k != "checked_sha256"}))
+    with pytest.raises(ModelFolderError, match="no checked_sha256 .*: re-run `fpgagen import`"):
+        read_model_folder(folder)
     (folder / "model.json").write_text(json.dumps({**doc, "format": "something-else"}))
     with pytest.raises(ModelFolderError, match="format 'something-else'"):
         read_model_folder(folder)
