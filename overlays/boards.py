@@ -236,8 +236,7 @@ register_board(Board(
 # (99.999 MHz), the DMA in simple mode with its registers on M_AXI_HPM0_FPD (and HPM1_FPD) and its memory traffic on
 # S_AXI_HPC0_FPD. hls4ml's design.tcl leaves the DMA's address to Vivado's automation, which gives the first slave
 # of M_AXI_HPM0_FPD the start of that port's window, 0xA0000000 (the driver reads it from the .hwh either way).
-# Multiplier budget: 2,000 of the 2,520 DSP48E2 (79%), under the 80% DSP utilisation UG949 suggests for timing
-# closure, leaving ~500 for the DSPs HLS spends outside the multiply-accumulates (index and address arithmetic).
+# Multiplier budget: every DSP48E2, as on every board (Board.folding_budget; a warning names UG949's 80% guideline).
 register_board(Board(
     name="zcu102", title="Xilinx ZCU102 (Zynq UltraScale+ XCZU9EG)", part="xczu9eg-ffvb1156-2-e",
     board_part="xilinx.com:zcu102:part0:3.3", yosys_family="xcup", ps="zynq_ultra_ps_e",
@@ -419,14 +418,26 @@ def _no_placement_helps(model: QuantizedModel, board: Board) -> list[str]:
     return [text]
 
 
+def _guideline_warning(found: str) -> str:
+    """What a resource over UG949's guideline means. The folding spends every DSP slice on purpose (a dataflow
+    kernel's speed is its multipliers: published Zynq DCGAN accelerators run at ~96% DSP), and a DSP column at 100%
+    is routine where its neighbours (block RAM, LUTs, the folding keeps them at 80%) leave routing room; block RAM and
+    LUTs near full are what makes placement and timing hard."""
+    if found.startswith("DSP"):
+        return (f"{found} is over UG949's {UG949_GUIDELINE:.0%} guideline, by design: the folding spends every DSP "
+                "on the multiply-adds (DSP-bound dataflow kernels run at 90-100% DSP); timing closure rests on the "
+                f"block RAM and LUTs it keeps within {UG949_GUIDELINE:.0%} -- a --config file with a smaller "
+                "multipliers budget leaves headroom")
+    return f"{found} is over UG949's {UG949_GUIDELINE:.0%} guideline: placement and timing may not close"
+
+
 def fit_figures(placed: dict, streams: int, multipliers: int, board: str) -> BoardFit:
     """:func:`board_fit` of the figures alone: bits by placement, streamed layers and multipliers."""
     spec = get_board(board)
     placed = {key: placed.get(key, 0) for key in ("rom", "loaded", "streamed")}
     problems = _fit_problems(spec, placed, streams, multipliers, 1.0)
-    warnings = [] if problems else [f"{w} is over UG949's {UG949_GUIDELINE:.0%} guideline: placement and timing "
-                                    "may not close" for w in _fit_problems(spec, placed, streams, multipliers,
-                                                                           UG949_GUIDELINE)]
+    warnings = [] if problems else [_guideline_warning(w) for w in _fit_problems(spec, placed, streams, multipliers,
+                                                                                UG949_GUIDELINE)]
     fits_on = tuple(b.name for b in BOARDS.values() if not _fit_problems(b, placed, streams, multipliers, 1.0))
     return BoardFit(spec, sum(placed.values()), multipliers, placed, streams, tuple(problems), tuple(warnings),
                     fits_on)

@@ -421,6 +421,8 @@ def test_little_margin_is_a_warning_not_a_refusal():
     assert fit.problems == ()
     assert [w.split(":")[0] for w in fit.warnings] == ["block RAM", "DSP"]
     assert all("over UG949's 80% guideline" in w for w in fit.warnings) and "86%" in fit.warnings[1]
+    assert "placement and timing may not close" in fit.warnings[0]  # block RAM near full is the risk
+    assert "by design: the folding spends every DSP" in fit.warnings[1] and "headroom" in fit.warnings[1]
 
 
 @pytest.mark.slow(30)
