@@ -131,12 +131,22 @@ def quantized(float_model: FloatModel, point: Point, board: str, distribution: s
                           widths=(point.data_width, point.weight_width), budget=budget)
 
 
+def float_reference(float_model: FloatModel, distribution: str = "normal", n: int = QUALITY_LATENTS):
+    """The float model's images of the quality latents (:data:`QUALITY_SEED`), what every point is compared with."""
+    from fpgagen.core.latents import latents
+
+    return float_model.run(latents(n, float_model.latent_dim, QUALITY_SEED, distribution))
+
+
 def measure_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal",
-                  n: int = QUALITY_LATENTS) -> dict:
+                  n: int = QUALITY_LATENTS, reference=None) -> dict:
     """Quantize ``float_model`` at ``point`` and measure quality, cycles and resources (module docstring): the
     cycles are the bound of the point's generated RTL twin, DDR included (``bottleneck`` names its slowest stage,
     or ``ddr``), ``placements`` the layers whose weights are off the ROMs. A point the rules refuse (a budget below
-    one multiplier per layer, a placement policy the board has no memory for) comes back with ``error``."""
+    one multiplier per layer, a placement policy the board has no memory for) comes back with ``error``.
+    ``reference``: :func:`float_reference` (made here when None). :func:`explore` makes it once, in its own
+    process, so that every point is measured against the same float32 images on Ray too: BLAS's thread count (one
+    in a Ray worker) changes their last bits."""
     from fpgagen.core import golden
     from fpgagen.core.latents import latents
     from fpgagen.overlays.boards import board_fit, get_board
@@ -149,8 +159,10 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
     except ValueError as e:
         return {**row, "error": str(e)}
     z = latents(n, float_model.latent_dim, QUALITY_SEED, distribution)
+    if reference is None:
+        reference = float_model.run(z)
     lo, hi = float_model.output_range
-    quality = errors(golden.generate(model, z), float_model.run(z), hi - lo)
+    quality = errors(golden.generate(model, z), reference, hi - lo)
     placements = {lr.name: lr.placement for lr in model.layers if lr.placement != "rom"}
     with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
         design = generate_rtl(model, folder)
@@ -340,7 +352,8 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
 
     with _engine(float_model, use_ray, ray_address) as run:
         if todo:
-            run(measure_point, todo, (board, distribution), report)
+            run(measure_point, todo, (board, distribution, QUALITY_LATENTS,
+                                      float_reference(float_model, distribution)), report)
         by_key = {**done, **{r["key"]: r for r in measured}}
         rows = [by_key[p.key] for p in grid]
         front = pareto_front(rows)
