@@ -413,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
     add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
-    p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
+    p.add_argument("--config", type=Path, help="JSON file overriding widths, types, reuse factors or the placement "
+                                               "policy (e.g. `fpgagen explore`'s chosen.json)")
     p.add_argument("--out", type=Path, help="folder to write (default build/NAME/BOARD)")
     p.add_argument("--force", action="store_true", help="write the project even when the model does not fit the "
                                                         "board (block RAM, DSP); the manifest records it")
