@@ -212,10 +212,11 @@ def synthesize_point(float_model: FloatModel, point: Point, board: str, distribu
 
 
 def same_design(row: dict) -> str:
-    """What identifies the design a measured point built: its config but the placement policy, where its weights
-    went, its stages and what was measured of it. Two policies that placed the weights alike (every policy keeps
-    the weights in ROMs when they fit) built the same design."""
-    config = {k: v for k, v in row["config"].items() if k != "placement"}
+    """What identifies the design a measured point built: its config but the multiplier budget and the placement
+    policy, where its weights went, its stages and what was measured of it. Two policies that placed the weights
+    alike (every policy keeps the weights in ROMs when they fit), or two budgets the folding did not spend in full
+    (a streamed layer bound by its port), built the same design."""
+    config = {k: v for k, v in row["config"].items() if k not in ("multipliers", "placement")}
     return json.dumps([config, row.get("placements", {}), row["stages"],
                        *(row[k] for k in ("cycles_per_image", "multipliers", "weight_bits", "psnr_db"))],
                       sort_keys=True)
@@ -224,7 +225,8 @@ def same_design(row: dict) -> str:
 def pareto_front(rows: list[dict]) -> list[dict]:
     """The measured points no other point matches or beats on PSNR (higher), images/s (higher), multipliers and
     weight bits (fewer), better on at least one; a design that several points built (:func:`same_design`) once,
-    as its first point; in order of images/s."""
+    as its first point in grid order (the smallest budget, ``auto`` before the other policies); in order of
+    images/s."""
     ok, seen = [], set()
     for r in rows:
         if "error" not in r and same_design(r) not in seen:

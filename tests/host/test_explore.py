@@ -245,6 +245,8 @@ def test_weights_beyond_the_roms_are_explored_streamed(big_dense, big_dense_expl
     assert not rom["placements"] and not rom["fits"] and rom["fit_problems"][0].startswith("block RAM")
     assert rom["cycles_per_image"] > max(r["cycles_per_image"] for r in rows) and rom["ddr_cycles"] == 0
 
+    # the port bounds the streamed dense: both budgets build the same design, listed once, as the smaller budget
+    assert {r["config"]["multipliers"] for r in result["front"]} == {110}
     chosen = result["chosen"]
     assert chosen is not None and chosen["key"] in {r["key"] for r in result["front"]}
     config = QuantConfig.from_file(result["out"] / result["files"]["chosen"])
