@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from fpgagen.core.folding import PLACEMENT_POLICIES
 from fpgagen.models.catalog import CLASSIFIER_NAMES as CLASSIFIERS
 from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
 
@@ -176,9 +177,13 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     out = check_out(args.out or Path("build") / model_name(args.model) / "quantized", folder=True)
     generator = load_generator(args)
-    model = quantize(generator, config)
+    model = quantize(generator, config, board=args.board)
     model.save(out)
     print(model.summary())
+    if args.board:
+        from fpgagen.overlays.boards import placement_table
+
+        print(placement_table(model, args.board))
     print(f"widths: {model.info['width_source']}")
     q = fixed_vs_float(model, generator)
     quality = (f", Frechet {q['fixed']['frechet']:.2f} (float {q['float']['frechet']:.2f})" if "fixed" in q else
@@ -270,7 +275,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
-    from fpgagen.host.explore import explore, format_front, points
+    from fpgagen.host.explore import explore, format_front, placed, points
     from fpgagen.models.load import model_name
     from fpgagen.models.quantize import generator_widths
     from fpgagen.models.widths import judge
@@ -278,22 +283,27 @@ def cmd_explore(args: argparse.Namespace) -> None:
     out = check_out(args.out or Path("explore") / f"{model_name(args.model)}-{args.board}", folder=True)
     generator = load_generator(args)
     (data_width, weight_width), source = generator_widths(generator)
-    grid = points((data_width, weight_width), args.board, quick=args.quick)
+    grid = points((data_width, weight_width), args.board, quick=args.quick, placements=args.placements)
     result = explore(generator.float_model(), args.board, out, grid, generator.spec.latents, args.engine,
                      args.ray_address, rtlsim=args.rtlsim, synth=args.synth, judge=judge(generator))
     print(format_front(result))
     chosen = result["chosen"]
+    policies = ", ".join(dict.fromkeys(p.placement for p in grid))
     print(f"{len(result['points'])} points ({result['measured_now']} measured now on {result['engine']}, "
           f"{result['seconds']:.1f} s), {len(result['front'])} on the front; centre of the grid: data "
-          f"{data_width}, weight {weight_width} bits ({source})")
+          f"{data_width}, weight {weight_width} bits ({source}); placement policies: {policies}")
     if chosen is None:
         print("no point fits the board and meets the width rule's targets (PSNR >= 35 dB; for a digit generator "
               "the Frechet distance within 5% of float's): nothing chosen")
     else:
         print(f"chosen: {chosen['key']} (PSNR {chosen['psnr_db']:.1f} dB, {chosen['images_per_s']:,.0f} images/s, "
-              f"{chosen['multipliers']} multipliers)")
+              f"{chosen['multipliers']} multipliers, weights {placed(chosen)})")
     print(f"wrote {out}: {', '.join(result['files'].values())}")
-    if chosen is not None:
+    if chosen is not None and chosen.get("placements"):
+        print(f"next: fpgagen generate {args.model} --target rtlsim --board {args.board} --config "
+              f"{out / 'chosen.json'} (the RTL twin; the hls4ml board project keeps weights in ROMs: "
+              "--placements rom explores only such points)")
+    elif chosen is not None:
         print(f"next: fpgagen convert {args.model} --board {args.board} --config {out / 'chosen.json'}")
 
 
@@ -391,7 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fold BatchNorm, calibrate ranges and choose every fixed-point type; write the "
                                    "QuantizedModel (model.json + weights.npz) that every later step reads.")
     add_model(p, presets)
-    p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
+    p.add_argument("--config", type=Path, help="JSON file overriding widths, types, reuse factors or the placement "
+                                               "policy (e.g. `fpgagen explore`'s chosen.json)")
+    p.add_argument("--board", choices=BOARDS, help="fold and place the model for this board (weights off the ROMs "
+                                                   "where it needs them); default: the board its weights fit")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
     p.set_defaults(func=cmd_quantize)
 
@@ -403,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
     add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
-    p.add_argument("--config", type=Path, help="JSON file overriding widths, types or reuse factors")
+    p.add_argument("--config", type=Path, help="JSON file overriding widths, types, reuse factors or the placement "
+                                               "policy (e.g. `fpgagen explore`'s chosen.json)")
     p.add_argument("--out", type=Path, help="folder to write (default build/NAME/BOARD)")
     p.add_argument("--force", action="store_true", help="write the project even when the model does not fit the "
                                                         "board (block RAM, DSP); the manifest records it")
@@ -441,23 +455,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("explore", help="sweep precision and folding on a board: Pareto front and a chosen config",
-                       description="Quantize the model at a grid of data widths, weight widths, table sizes and "
-                                   "multiplier budgets; measure each point (PSNR against float on the golden model, "
-                                   "cycles per image from the RTL twin's bound, multipliers and weight ROM bits "
-                                   "against the board) on Ray when installed (else one after the other); write "
-                                   "points.jsonl (resumable), front.json, front.png and chosen.json, a config for "
-                                   "quantize/convert/generate --config.")
+    p = sub.add_parser("explore", help="sweep precision, folding and weight placement on a board: Pareto front "
+                                       "and a chosen config",
+                       description="Quantize the model at a grid of data widths, weight widths, table sizes, "
+                                   "multiplier budgets and placement policies (where weights that leave the ROMs "
+                                   "may go: UltraRAM or DDR); measure each point (PSNR against float on the golden "
+                                   "model, cycles per image from the RTL twin's bound, the DDR's included, "
+                                   "multipliers, weight bits and their placements against the board) on Ray when "
+                                   "installed (else one after the other); write points.jsonl (resumable), "
+                                   "front.json, front.png and chosen.json, a config for quantize/convert/generate "
+                                   "--board BOARD --config.")
     add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
     p.add_argument("--quick", action="store_true", help="a small grid (one bit either side, two budgets)")
+    p.add_argument("--placements", nargs="+", choices=PLACEMENT_POLICIES, metavar="POLICY",
+                   help=f"placement policies to explore ({', '.join(PLACEMENT_POLICIES)}): auto places weights that "
+                        "leave the ROMs wherever the board has room, loaded only in UltraRAM, streamed only from "
+                        "DDR, rom nowhere (what the hls4ml board project builds); default: auto, and loaded and "
+                        "streamed alone on a board with both")
     p.add_argument("--engine", choices=("auto", "ray", "serial"), default="auto",
                    help="Ray when installed (auto, the default), Ray required, or one point after the other")
     p.add_argument("--ray-address", help="a Ray cluster's address (default: a local instance on this machine)")
     p.add_argument("--rtlsim", action="store_true", help="also simulate the RTL twin of every fitting front point "
-                                                         "(Verilator; its measured cycles beside the bound)")
+                                                         "(Verilator, weights off the ROMs fed by the harness's DDR "
+                                                         "model; its measured cycles beside the bound)")
     p.add_argument("--synth", action="store_true", help="also estimate every fitting front point's resources with "
-                                                        "yosys (DSP, BRAM36, LUT, FF against the board)")
+                                                        "yosys (DSP, BRAM36, URAM288, LUT, FF against the board)")
     p.add_argument("--out", type=Path, help="folder to write (default explore/MODEL-BOARD; an earlier run there is "
                                             "resumed)")
     p.set_defaults(func=cmd_explore)

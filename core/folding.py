@@ -30,6 +30,12 @@ Where weights live (:data:`PLACEMENTS`), chosen with the reuse factors:
 takes the layers with the most weight bits off the ROMs, one more at a time, each ``loaded`` (where the board has
 UltraRAM) or ``streamed`` (while a weight port is free) in every combination (:func:`placement_plans`), and the
 fastest pipeline of the fewest off-ROM layers wins.
+
+The budget's placement policy (:data:`PLACEMENT_POLICIES`, :attr:`Budget.placement`; a quantization config's
+``placement``) narrows where a layer may go when it leaves the ROMs: ``auto`` anywhere the budget has room (the rule
+above), ``rom`` nowhere (every layer in ROM, as on a board with no UltraRAM and no weight ports), ``loaded`` only to
+UltraRAM, ``streamed`` only over weight ports. Every policy still keeps every layer in ROM when that fits; a policy
+whose memory the budget lacks (``loaded`` without UltraRAM, ``streamed`` without weight ports) is refused.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ LUT_ROM_DEPTH = 128
 URAM288_SHAPE = (4096, 72)  # an UltraRAM's only aspect ratio (UG573)
 
 PLACEMENTS = ("rom", "loaded", "streamed")
+PLACEMENT_POLICIES = ("auto", "rom", "loaded", "streamed")  # where the planner may put weights (Budget.placement)
 STREAMABLE = ("dense", "conv_transpose2d")  # kinds that read each weight once per image when streamed
 
 
@@ -77,7 +84,9 @@ class WeightPorts:
 @dataclass(frozen=True)
 class Budget:
     """What the folding may spend: multipliers (one DSP slice each), BRAM36 for the weight ROMs and LUTs for the
-    multiply-add logic, estimated at ``lut_per_multiplier`` (None: that resource is not checked)."""
+    multiply-add logic, estimated at ``lut_per_multiplier`` (None: that resource is not checked); UltraRAM and
+    weight ports for weights off the ROMs, and the placement policy that says which of them the folding may use
+    (:data:`PLACEMENT_POLICIES`, the module docstring). A policy whose memory the budget lacks is a ValueError."""
 
     multipliers: int
     bram36: float | None = None
@@ -85,16 +94,43 @@ class Budget:
     lut_per_multiplier: float = 0.0
     uram: float | None = None  # URAM288 for ``loaded`` weights (None: the board has none, loaded is block RAM)
     ports: WeightPorts | None = None  # for ``streamed`` weights (None: none are streamed)
+    placement: str = "auto"  # a policy of PLACEMENT_POLICIES
 
     def __post_init__(self):
         if self.multipliers < 1:
             raise ValueError(f"a multiplier budget must be >= 1, got {self.multipliers}")
+        if self.placement not in self.policies:
+            why = (f"not one of {', '.join(PLACEMENT_POLICIES)}" if self.placement not in PLACEMENT_POLICIES else
+                   "loaded weights go to UltraRAM (written from the weight stream after the overlay loads; without "
+                   "UltraRAM they would take the block RAM the ROMs need), and there is none here"
+                   if self.placement == "loaded" else
+                   "streamed weights are read from DDR over weight ports (HP ports), and there are none here")
+            raise ValueError(f"placement {self.placement!r}: {why}; placements here: {', '.join(self.policies)}")
+
+    @property
+    def policies(self) -> tuple[str, ...]:
+        """The placement policies this budget can take: ``auto`` and ``rom`` always, ``loaded`` with UltraRAM,
+        ``streamed`` with weight ports."""
+        return ("auto", "rom", *(("loaded",) if self.uram is not None else ()),
+                *(("streamed",) if self.ports is not None and self.ports.count > 0 else ()))
+
+    @property
+    def loads(self) -> bool:
+        """Whether the folding may load weights into UltraRAM (the budget has some and the policy allows it)."""
+        return self.uram is not None and self.placement in ("auto", "loaded")
+
+    @property
+    def streams(self) -> int:
+        """How many layers the folding may stream (the free weight ports, where the policy allows streaming)."""
+        if self.ports is None or self.placement not in ("auto", "streamed"):
+            return 0
+        return self.ports.count
 
     @property
     def off_rom(self) -> bool:
         """Whether weights can live anywhere but ROMs here (block RAM is a budget, and a loaded or streamed layer
-        has somewhere to go)."""
-        return self.bram36 is not None and (self.uram is not None or (self.ports is not None and self.ports.count > 0))
+        has somewhere to go that the placement policy allows)."""
+        return self.bram36 is not None and (self.loads or self.streams > 0)
 
 
 @dataclass(frozen=True)
@@ -260,13 +296,14 @@ def placement_plans(layers: list, budget: Budget) -> list[list[dict[str, str]]]:
     """The placements :func:`choose_reuse_factors` tries, in groups: first every arithmetic layer in ROM; then,
     for k = 1, 2, ..., the k layers with the most weight bits off the ROMs, each ``loaded`` (where the budget has
     UltraRAM) or ``streamed`` (a dense or transposed convolution, while a weight port is free) in every
-    combination, the fewest streamed first. A layer that can be neither stays in ROM."""
+    combination, the fewest streamed first; only where the budget's placement policy allows. A layer that can be
+    neither stays in ROM."""
     arith = [lr for lr in layers if lr.kind in ARITHMETIC]
     rom = {lr.name: "rom" for lr in arith}
     if not budget.off_rom:
         return [[rom]]
-    ports = budget.ports.count if budget.ports is not None else 0
-    where = {lr.name: (["loaded"] if budget.uram is not None else [])
+    ports = budget.streams
+    where = {lr.name: (["loaded"] if budget.loads else [])
              + (["streamed"] if lr.kind in STREAMABLE and ports > 0 else []) for lr in arith}
     movable = [lr.name for lr in sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width) if where[lr.name]]
     groups = [[rom]]

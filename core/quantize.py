@@ -34,12 +34,17 @@ factors (:mod:`fpgagen.core.folding`) balance the pipeline within the folding bu
 (``fpgagen.overlays.boards``: every DSP slice -- 220 on the PYNQ-Z2, 2,520 for dcgan28 on the ZCU102 -- and 80% of
 its BRAM and LUTs by estimate) unless the config sets ``multipliers``. Width defaults per preset are the
 narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
-(see ``bench/quantization_tradeoff.py``). A JSON config file can set them and override any type or reuse factor
-of any layer::
+(see ``bench/quantization_tradeoff.py``). A JSON config file can set them, the placement policy (where the folding
+may put weights that leave the ROMs: ``auto``, ``rom``, ``loaded`` or ``streamed``,
+:data:`fpgagen.core.folding.PLACEMENT_POLICIES`) and override any type or reuse factor of any layer::
 
-    {"data_width": 10, "weight_width": 8, "table_size": 1024, "multipliers": 200,
+    {"data_width": 10, "weight_width": 8, "table_size": 1024, "multipliers": 200, "placement": "streamed",
      "layers": {"conv2d_4": {"weight_t": "ap_fixed<10,1>", "result_t": "ap_fixed<12,4,AP_RND,AP_SAT>",
                              "reuse_factor": 64}}}
+
+A config is independent of the board: the budget it is folded in (``quantize``, ``convert`` and ``generate`` take
+``--board``) decides the reuse factors and placements, so an explored point (``fpgagen explore``'s chosen.json) is
+reproduced on the board it was explored for.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ import numpy as np
 
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.float_model import FloatModel
-from fpgagen.core.folding import Budget, choose_reuse_factors, reuse_factors
+from fpgagen.core.folding import PLACEMENT_POLICIES, Budget, choose_reuse_factors, reuse_factors
 from fpgagen.core.golden import TABLE_SPAN
 from fpgagen.core.latents import latents
 from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, kernel_dims, require
@@ -74,11 +79,14 @@ MAX_MULTIPLIERS = 1_000_000
 class QuantConfig:
     """Knobs of :func:`quantize`; ``layers`` maps a layer name to overrides of the fields in OVERRIDABLE.
 
-    ``None`` means the generator's default: its measured widths (else the width rule's) and the multiplier
-    budget of the board its weights fit. Every value is checked on construction (ValueError naming the key and
-    what is allowed): widths 2-32 bits, table sizes a power of two 16-65,536, budgets 1-1,000,000 multipliers,
-    calibration latents 16-100,000, reuse factors positive integers (whether hls4ml accepts one for its layer is
-    checked at quantization, where the layer's size is known).
+    ``None`` means the generator's default: its measured widths (else the width rule's), the multiplier budget of
+    the board its weights fit, and the budget's placement policy (``auto``, weights wherever the board has room,
+    unless the caller's budget says otherwise; :data:`fpgagen.core.folding.PLACEMENT_POLICIES`). Every value is
+    checked on construction (ValueError naming the key and what is allowed): widths 2-32 bits, table sizes a power
+    of two 16-65,536, budgets 1-1,000,000 multipliers, calibration latents 16-100,000, a placement policy by name,
+    reuse factors positive integers (whether hls4ml accepts one for its layer is checked at quantization, where the
+    layer's size is known, and whether the board has the memory a placement policy needs, where the board is
+    known).
     """
 
     data_width: int | None = None
@@ -87,6 +95,7 @@ class QuantConfig:
     multipliers: int | None = None
     calibration_latents: int = CALIBRATION_LATENTS
     layers: dict[str, dict] = field(default_factory=dict)
+    placement: str | None = None
 
     def __post_init__(self) -> None:
         def integer(key: str, value, allowed, what: str, optional: bool = False) -> None:
@@ -101,6 +110,9 @@ class QuantConfig:
         integer("multipliers", self.multipliers, range(1, MAX_MULTIPLIERS + 1),
                 f"a positive integer budget up to {MAX_MULTIPLIERS:,}", optional=True)
         integer("calibration_latents", self.calibration_latents, range(16, 100_001), "an integer, 16 to 100,000")
+        if self.placement is not None and (not isinstance(self.placement, str)
+                                           or self.placement not in PLACEMENT_POLICIES):
+            raise ValueError(f"placement: one of {', '.join(PLACEMENT_POLICIES)}, got {self.placement!r}")
         if not isinstance(self.layers, dict):
             raise ValueError(f"layers: an object of layer name -> overrides, got {type(self.layers).__name__}")
         for name, over in self.layers.items():
@@ -133,7 +145,8 @@ class QuantConfig:
             raise ValueError(f"{path}: not valid JSON ({e})") from e
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: a JSON object of settings expected, got {type(doc).__name__}")
-        known = {"data_width", "weight_width", "table_size", "multipliers", "calibration_latents", "layers"}
+        known = {"data_width", "weight_width", "table_size", "multipliers", "calibration_latents", "layers",
+                 "placement"}
         if set(doc) - known:
             raise ValueError(f"{path}: unknown keys {sorted(set(doc) - known)}; known: {sorted(known)}")
         try:
@@ -233,7 +246,8 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
     Args:
         model: the float model (BatchNorm folded).
         calibration: its peaks on calibration latents (one per layer).
-        config: knobs; its widths and multiplier budget override ``widths`` and ``budget.multipliers``.
+        config: knobs; its widths, multiplier budget and placement policy override ``widths``,
+            ``budget.multipliers`` and ``budget.placement`` (a policy the budget has no memory for is a ValueError).
         widths: the default (data_width, weight_width).
         budget: what the folding may spend (the board's :class:`fpgagen.core.folding.Budget`; an int: multipliers
             alone).
@@ -266,6 +280,11 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         budget = Budget(int(budget))
     if config.multipliers is not None:
         budget = replace(budget, multipliers=config.multipliers)
+    if config.placement is not None and config.placement != budget.placement:
+        try:
+            budget = replace(budget, placement=config.placement)
+        except ValueError as e:
+            raise ValueError(f"{model.name}: {e}") from None
     multipliers = budget.multipliers
     choose_reuse_factors(layers, budget, keep)
     used = sum(lr.multipliers for lr in layers)
@@ -280,6 +299,7 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         "weight_width": weight_w,
         "table_size": config.table_size,
         "multipliers_budget": multipliers,
+        "placement": budget.placement,
         "calibration": {"latents": calibration.latents, "seed": calibration.seed,
                         "peaks": {lr.name: round(p, 6) for lr, p in zip(layers, calibration.peaks, strict=True)}},
     }

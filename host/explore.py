@@ -1,18 +1,23 @@
-"""Design-space exploration: precision x folding points of a generator on a board, measured, and their Pareto front.
+"""Design-space exploration: precision x folding x placement points of a generator on a board, measured, and their
+Pareto front.
 
-:func:`explore` sweeps data width, weight width, table size and the multiplier budget the reuse factors spend
-(:func:`points`; each point folded within the board's BRAM and LUT estimates too,
-:meth:`fpgagen.overlays.boards.Board.folding_budget`), measures every point (:func:`measure_point`) and keeps the
-points no other point beats on all of quality, resources and speed (:func:`pareto_front`). Each point is measured,
-not guessed:
+:func:`explore` sweeps data width, weight width, table size, the multiplier budget the reuse factors spend and the
+placement policy, where weights that leave the ROMs may go (:func:`points`; each point folded and placed within the
+board's BRAM, LUT and UltraRAM estimates and weight ports too, :meth:`fpgagen.overlays.boards.Board.folding_budget`;
+the policies of :data:`fpgagen.core.folding.PLACEMENT_POLICIES` the board offers), measures every point
+(:func:`measure_point`) and keeps the points no other point beats on all of quality, resources and speed
+(:func:`pareto_front`). Each point is measured, not guessed:
 
 - **quality**: the point's QuantizedModel on the golden model against the float model, on the same latents of the
   generator's distribution: PSNR over the output range and the largest error;
-- **speed**: cycles per image from the RTL twin's analytical bound (the slowest stage of the generated pipeline,
-  :attr:`fpgagen.rtl.generate.GeneratedDesign.bound_cycles`) and images/s at the board's fabric clock;
-- **resources**: the multipliers the reuse factors instantiate (one DSP slice each) and the weight ROM bits (block
-  RAM), checked against the board (:func:`fpgagen.overlays.boards.board_fit`); a point that does not fit is kept and
-  marked with the resource it overflows.
+- **speed**: cycles per image from the RTL twin's analytical bound
+  (:attr:`fpgagen.rtl.generate.GeneratedDesign.bound_cycles`: the slowest stage of the generated pipeline, or the
+  DDR when the weights streamed per image need more cycles at its derated bandwidth) and images/s at the board's
+  fabric clock;
+- **resources**: the multipliers the reuse factors instantiate (one DSP slice each), the weight bits and where each
+  off-ROM layer's weights live (``loaded``: UltraRAM; ``streamed``: DDR over a weight port), checked against the
+  board (:func:`fpgagen.overlays.boards.board_fit`); a point that does not fit is kept and marked with the resource
+  it overflows.
 
 Measuring a point needs only the float model (numpy): quantization, golden and the RTL generator are torch-free.
 The points run on Ray (``pip install fpgagen[explore]``) when it is importable -- a local instance on this machine's
@@ -21,8 +26,14 @@ exploration says so. Results are the same either way. Every measured point is ap
 output folder as it finishes, keyed by its configuration, so an interrupted exploration resumes from what it already
 measured. The output folder also gets ``front.json`` (the front, every point's config), ``front.png`` (PSNR against
 images/s) and ``chosen.json``, a quantization config file that ``quantize``, ``convert`` and ``generate --config``
-take: the fastest fitting point whose PSNR holds the width rule's target and that, given the width rule's test
-(``judge``), meets it on the rule's latents (for a digit generator, the Frechet distance too).
+take with ``--board`` (the point's placements are the board's folding at its policy): the fastest fitting point
+whose PSNR holds the width rule's target and that, given the width rule's test (``judge``), meets it on the rule's
+latents (for a digit generator, the Frechet distance too).
+
+``--rtlsim`` and ``--synth`` run the RTL twin of the fitting front points, placed ones too: Verilator with the
+harness's DMA and DDR model feeding the weight ports (every stall on weights counted), and yosys (loaded weights
+in UltraRAM on UltraScale+). A batch of latents is not a dimension: the RTL kernels read a streamed layer's weights
+once per image, so a batch costs each image the same DDR traffic.
 """
 
 from __future__ import annotations
@@ -48,30 +59,54 @@ QUALITY_SEED = 0
 
 @dataclass(frozen=True)
 class Point:
-    """One configuration of the design space: the quantization config fields it sets."""
+    """One configuration of the design space: the quantization config fields it sets. ``placement`` is the
+    folding's placement policy (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`); ``auto``, the default, is left
+    out of the key and the config, so the keys of points explored before placement was a dimension still match."""
 
     data_width: int
     weight_width: int
     table_size: int
     multipliers: int
+    placement: str = "auto"
 
     @property
     def key(self) -> str:
-        return f"d{self.data_width}-w{self.weight_width}-t{self.table_size}-m{self.multipliers}"
+        return (f"d{self.data_width}-w{self.weight_width}-t{self.table_size}-m{self.multipliers}"
+                + ("" if self.placement == "auto" else f"-{self.placement}"))
 
     def config(self) -> dict:
         """The quantization config file of this point (:class:`fpgagen.core.quantize.QuantConfig`)."""
-        return asdict(self)
+        config = asdict(self)
+        if self.placement == "auto":
+            del config["placement"]
+        return config
 
 
-def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Point]:
+def grid_placements(board: str) -> tuple[str, ...]:
+    """The placement policies worth exploring on ``board``: ``auto``, and where the board has both UltraRAM and
+    weight ports, ``loaded`` and ``streamed`` alone too (where it has one of them, ``auto`` is that one). ``rom``
+    (every weight in a ROM, what the hls4ml back end's board project builds) is left to the caller: every policy
+    keeps the weights in ROMs when they fit, and where they do not, a ROM-only point does not fit either."""
+    from fpgagen.overlays.boards import get_board
+
+    offered = get_board(board).placement_policies
+    return ("auto", "loaded", "streamed") if {"loaded", "streamed"} <= set(offered) else ("auto",)
+
+
+def points(widths: tuple[int, int], board: str, quick: bool = False,
+           placements: tuple[str, ...] | None = None) -> list[Point]:
     """The grid around ``widths`` (the generator's default data and weight widths) for ``board``: data and weight
     widths from two bits below to two above (one either side when ``quick``), table sizes 256 and 1,024 (1,024 when
-    ``quick``), and multiplier budgets of a quarter, half, three quarters and all of the board's (half and all when
-    ``quick``); each point's reuse factors are then chosen within the board's BRAM and LUT estimates too."""
+    ``quick``), multiplier budgets of a quarter, half, three quarters and all of the board's (half and all when
+    ``quick``), and the placement policies ``placements`` (default :func:`grid_placements`); each point's reuse
+    factors and placements are then chosen within the board's BRAM, LUT and UltraRAM estimates and weight ports
+    too. A policy the board cannot take is a ValueError naming the board."""
     from fpgagen.overlays.boards import get_board
 
     spec = get_board(board)
+    placements = tuple(dict.fromkeys(placements or grid_placements(board)))
+    for policy in placements:
+        spec.folding_budget(policy)  # refused here, before anything is measured
     budget = spec.multiplier_budget
     span = 1 if quick else 2
     data = [d for d in range(widths[0] - span, widths[0] + span + 1) if 4 <= d <= 24]
@@ -79,26 +114,40 @@ def points(widths: tuple[int, int], board: str, quick: bool = False) -> list[Poi
     tables = (1024,) if quick else (256, 1024)
     budgets = sorted({max(1, budget // 2), budget} if quick else
                      {max(1, budget // 4), max(1, budget // 2), max(1, 3 * budget // 4), budget})
-    return [Point(d, w, t, m) for d in data for w in weight for t in tables for m in budgets]
+    return [Point(d, w, t, m, p) for d in data for w in weight for t in tables for m in budgets for p in placements]
 
 
 def quantized(float_model: FloatModel, point: Point, board: str, distribution: str = "normal"):
-    """The QuantizedModel of ``float_model`` at ``point``, folded within ``board``'s BRAM and LUT estimates
-    (:func:`fpgagen.core.quantize.quantize_float`, :meth:`fpgagen.overlays.boards.Board.folding_budget`)."""
+    """The QuantizedModel of ``float_model`` at ``point``, folded and placed within ``board``'s estimates at the
+    point's placement policy (:func:`fpgagen.core.quantize.quantize_float`,
+    :meth:`fpgagen.overlays.boards.Board.folding_budget`): what ``quantize --config`` makes of the point's config
+    with ``--board``."""
     from fpgagen.core.quantize import QuantConfig, calibrate, quantize_float
     from fpgagen.overlays.boards import get_board
 
     config = QuantConfig(**point.config())
+    budget = get_board(board).folding_budget(point.placement)
     return quantize_float(float_model, calibrate(float_model, config.calibration_latents, distribution), config,
-                          widths=(point.data_width, point.weight_width), budget=get_board(board).folding_budget())
+                          widths=(point.data_width, point.weight_width), budget=budget)
+
+
+def float_reference(float_model: FloatModel, distribution: str = "normal", n: int = QUALITY_LATENTS):
+    """The float model's images of the quality latents (:data:`QUALITY_SEED`), what every point is compared with."""
+    from fpgagen.core.latents import latents
+
+    return float_model.run(latents(n, float_model.latent_dim, QUALITY_SEED, distribution))
 
 
 def measure_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal",
-                  n: int = QUALITY_LATENTS) -> dict:
-    """Quantize ``float_model`` at ``point`` and measure quality, cycles and resources (module docstring).
-    A point the rules refuse (a budget below one multiplier per layer, say) comes back with ``error``."""
+                  n: int = QUALITY_LATENTS, reference=None) -> dict:
+    """Quantize ``float_model`` at ``point`` and measure quality, cycles and resources (module docstring): the
+    cycles are the bound of the point's generated RTL twin, DDR included (``bottleneck`` names its slowest stage,
+    or ``ddr``), ``placements`` the layers whose weights are off the ROMs. A point the rules refuse (a budget below
+    one multiplier per layer, a placement policy the board has no memory for) comes back with ``error``.
+    ``reference``: :func:`float_reference` (made here when None). :func:`explore` makes it once, in its own
+    process, so that every point is measured against the same float32 images on Ray too: BLAS's thread count (one
+    in a Ray worker) changes their last bits."""
     from fpgagen.core import golden
-    from fpgagen.core.folding import pipeline_costs
     from fpgagen.core.latents import latents
     from fpgagen.overlays.boards import board_fit, get_board
     from fpgagen.rtl.generate import generate_rtl
@@ -110,22 +159,22 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
     except ValueError as e:
         return {**row, "error": str(e)}
     z = latents(n, float_model.latent_dim, QUALITY_SEED, distribution)
+    if reference is None:
+        reference = float_model.run(z)
     lo, hi = float_model.output_range
-    quality = errors(golden.generate(model, z), float_model.run(z), hi - lo)
+    quality = errors(golden.generate(model, z), reference, hi - lo)
     placements = {lr.name: lr.placement for lr in model.layers if lr.placement != "rom"}
-    if placements:  # the RTL twin realises ROM weights only so far: the folding's stage model, which it follows
-        costs = pipeline_costs(model)
-        bottleneck = max(costs, key=lambda name: costs[name].cycles)
-        cycles, stages = costs[bottleneck].cycles, [[f"u_{n}", c.cycles, c.multipliers] for n, c in costs.items()]
-    else:
-        with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
-            design = generate_rtl(model, folder)
-        cycles, bottleneck = design.bound_cycles, design.bottleneck.name
-        stages = [[s.name, s.cycles_per_image, s.multipliers] for s in design.stages if s.multipliers]
+    with tempfile.TemporaryDirectory(prefix="fpgagen-explore-") as folder:
+        design = generate_rtl(model, folder)
+    cycles, slowest = design.bound_cycles, design.bottleneck
+    stages = [[s.name, s.cycles_per_image, s.multipliers] for s in design.stages if s.multipliers]
     spec = get_board(board)
     fit = board_fit(model, board)
     return {**row, "psnr_db": round(float(quality["psnr_db"]), 3), "max_abs_error": float(quality["max_abs_error"]),
-            "cycles_per_image": int(cycles), "bottleneck": bottleneck, "stages": stages, "placements": placements,
+            "cycles_per_image": int(cycles),
+            "bottleneck": "ddr" if design.ddr_cycles > slowest.cycles_per_image else slowest.name,
+            "stages": stages, "placements": placements, "ddr_cycles": design.ddr_cycles,
+            "ddr_bytes_per_image": sum(ws.nbytes for ws in design.weight_streams if ws.placement == "streamed"),
             "images_per_s": spec.fabric_clock_mhz * 1e6 / cycles, "multipliers": model.multipliers,
             "weight_bits": model.weight_bits, "fits": not fit.problems, "fit_problems": list(fit.problems),
             "seconds": round(time.perf_counter() - started, 2)}
@@ -133,7 +182,8 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
 
 def simulate_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal") -> dict:
     """The point's RTL twin simulated (Verilator, cached build): steady-state cycles per image back to back, every
-    image bit-exact with golden (:func:`fpgagen.host.virtual_board.rtlsim_backend.steady_state`)."""
+    image bit-exact with golden (:func:`fpgagen.host.virtual_board.rtlsim_backend.steady_state`); loaded layers get
+    their pass after reset and streamed ones a pass per image through the harness's DMA and DDR model."""
     from fpgagen.host.virtual_board.rtlsim_backend import steady_state
 
     state = steady_state(quantized(float_model, point, board, distribution), images=4)
@@ -143,8 +193,9 @@ def simulate_point(float_model: FloatModel, point: Point, board: str, distributi
 
 def synthesize_point(float_model: FloatModel, point: Point, board: str, distribution: str = "normal") -> dict:
     """The point's RTL twin through yosys stage by stage (:func:`fpgagen.rtl.synth.synthesize_design`, cached by
-    stage content: a stage another point already synthesized is not synthesized again): DSP, BRAM36, LUT and FF
-    against the board's, and what overflows."""
+    stage content: a stage another point already synthesized is not synthesized again; loaded weights in UltraRAM
+    on a board with some): DSP, BRAM36, URAM288 (on such a board), LUT and FF against the board's, and what
+    overflows."""
     from fpgagen.overlays.boards import get_board
     from fpgagen.rtl.generate import generate_rtl
     from fpgagen.rtl.synth import synthesize_design
@@ -154,15 +205,33 @@ def synthesize_point(float_model: FloatModel, point: Point, board: str, distribu
         synth = synthesize_design(generate_rtl(quantized(float_model, point, board, distribution), folder), spec)
     if synth["failed_stages"]:
         return {"key": point.key, "yosys_error": f"stages failed: {', '.join(synth['failed_stages'])}"}
-    used = {k: synth["total"].get(k, 0) for k in (spec.dsp_primitive, "BRAM36", "LUT", "FF")}
+    used = {k: synth["total"].get(k, 0)
+            for k in (spec.dsp_primitive, "BRAM36", *(("URAM288",) if spec.uram else ()), "LUT", "FF")}
     over = [f"{k}: {v:,.0f} of {spec.budget[k]:,}" for k, v in used.items() if v > spec.budget[k]]
     return {"key": point.key, "yosys": used, "yosys_fits": not over, "yosys_problems": over}
 
 
+def same_design(row: dict) -> str:
+    """What identifies the design a measured point built: its config but the multiplier budget and the placement
+    policy, where its weights went, its stages and what was measured of it. Two policies that placed the weights
+    alike (every policy keeps the weights in ROMs when they fit), or two budgets the folding did not spend in full
+    (a streamed layer bound by its port), built the same design."""
+    config = {k: v for k, v in row["config"].items() if k not in ("multipliers", "placement")}
+    return json.dumps([config, row.get("placements", {}), row["stages"],
+                       *(row[k] for k in ("cycles_per_image", "multipliers", "weight_bits", "psnr_db"))],
+                      sort_keys=True)
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
     """The measured points no other point matches or beats on PSNR (higher), images/s (higher), multipliers and
-    weight bits (fewer), better on at least one; in order of images/s."""
-    ok = [r for r in rows if "error" not in r]
+    weight bits (fewer), better on at least one; a design that several points built (:func:`same_design`) once,
+    as its first point in grid order (the smallest budget, ``auto`` before the other policies); in order of
+    images/s."""
+    ok, seen = [], set()
+    for r in rows:
+        if "error" not in r and same_design(r) not in seen:
+            seen.add(same_design(r))
+            ok.append(r)
 
     def beats(a: dict, b: dict) -> bool:
         ge = (a["psnr_db"] >= b["psnr_db"] and a["images_per_s"] >= b["images_per_s"]
@@ -239,12 +308,12 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
     ...}`` (``files`` relative to ``out``).
 
     ``engine``: ``"ray"`` (Ray required), ``"serial"``, or ``"auto"`` (Ray when importable, else serial, said so).
-    ``rtlsim``: simulate the RTL twin of every fitting point on the front (:func:`simulate_point`) and record its
-    measured cycles beside the bound. ``synth``: estimate the resources of every fitting front point with yosys
-    (:func:`synthesize_point`; minutes per new stage, cached by stage content). ``judge``: the width rule's test of
-    a QuantizedModel (:func:`fpgagen.models.widths.judge`: PSNR and, for a digit generator, the Frechet distance on
-    the rule's latents), asked of the candidates for the chosen point in order until one meets it; its row is kept
-    in ``points.jsonl`` under ``width_rule``.
+    ``rtlsim``: simulate the RTL twin of every fitting point on the front, weights off the ROMs included
+    (:func:`simulate_point`), and record its measured cycles beside the bound. ``synth``: estimate the resources
+    of every fitting front point with yosys (:func:`synthesize_point`; minutes per new stage, cached by stage
+    content). ``judge``: the width rule's test of a QuantizedModel (:func:`fpgagen.models.widths.judge`: PSNR and,
+    for a digit generator, the Frechet distance on the rule's latents), asked of the candidates for the chosen
+    point in order until one meets it; its row is kept in ``points.jsonl`` under ``width_rule``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -259,8 +328,8 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by an interrupted run: measured again
-            if row.get("tag") == tag:
-                done[row["key"]] = row
+            if row.get("tag") == tag and not (row.get("placements") and "ddr_cycles" not in row):
+                done[row["key"]] = row  # (a placed point measured before its bound counted the DDR: again)
     todo = [p for p in grid if p.key not in done]
     missing = ray_missing()
     if engine == "ray" and missing:
@@ -279,14 +348,14 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
             f.write(json.dumps(row) + "\n")
         measured.append(row)
         what = (f"error: {row['error']}" if "error" in row else
-                f"PSNR {row['psnr_db']:.1f} dB, {row['cycles_per_image']:,} cycles/image, {row['multipliers']} "
-                f"multipliers" + ("" if row["fits"] else " (does not fit)")
-                + "".join(f", {name} {where}" for name, where in row.get("placements", {}).items()))
+                f"PSNR {row['psnr_db']:.1f} dB, {row['cycles_per_image']:,} cycles/image ({row['bottleneck']}), "
+                f"{row['multipliers']} multipliers, weights {placed(row)}" + ("" if row["fits"] else " (does not fit)"))
         progress(f"  [{len(done) + len(measured)}/{len(grid)}] {row['key']}: {what}")
 
     with _engine(float_model, use_ray, ray_address) as run:
         if todo:
-            run(measure_point, todo, (board, distribution), report)
+            run(measure_point, todo, (board, distribution, QUALITY_LATENTS,
+                                      float_reference(float_model, distribution)), report)
         by_key = {**done, **{r["key"]: r for r in measured}}
         rows = [by_key[p.key] for p in grid]
         front = pareto_front(rows)
@@ -295,10 +364,8 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
             if not wanted:
                 continue
             extra: dict[str, dict] = {}
-            fitting = [Point(**r["config"]) for r in front if r["fits"] and not r.get("placements")]
-            placed = sum(1 for r in front if r["fits"] and r.get("placements"))
-            progress(f"{what} {len(fitting)} front points" + (f" ({placed} with weights off the ROMs left out: the "
-                                                               "RTL twin keeps weights in ROMs)" if placed else ""))
+            fitting = [Point(**r["config"]) for r in front if r["fits"]]
+            progress(f"{what} {len(fitting)} front points")
             run(fn, fitting, args, lambda s, extra=extra: extra.update({s["key"]: s}))
             front = [{**r, **extra.get(r["key"], {})} for r in front]
 
@@ -360,15 +427,22 @@ def _plot(rows: list[dict], front: list[dict], chosen: dict | None, path: Path, 
     return True
 
 
+def placed(row: dict) -> str:
+    """Where a measured point's weights live, in words: ``all in ROM``, or each off-ROM layer and its place."""
+    off = row.get("placements") or {}
+    return ", ".join(f"{name} {where}" for name, where in off.items()) if off else "all in ROM"
+
+
 def format_front(result: dict) -> str:
     """The front as a table."""
-    lines = [f"{'point':24s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'RTL sim':>9s} {'img/s':>9s} "
-             f"{'mult':>6s} {'ROM Mbit':>9s} fits"]
+    lines = [f"{'point':33s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'RTL sim':>9s} {'img/s':>9s} "
+             f"{'mult':>6s} {'Mbit':>6s} fits; weights"]
     for r in result["front"]:
         simulated = f"{r['rtlsim_cycles_per_image']:9,.0f}" if "rtlsim_cycles_per_image" in r else f"{'-':>9s}"
-        lines.append(f"{r['key']:24s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
-                     f"{simulated} {r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:9.2f} "
+        lines.append(f"{r['key']:33s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
+                     f"{simulated} {r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:6.2f} "
                      + ("yes" if r["fits"] else "no: " + "; ".join(p.split(":")[0] for p in r["fit_problems"]))
+                     + f"; {placed(r)}"
                      + (f"; yosys {', '.join(f'{k} {v:,.0f}' for k, v in r['yosys'].items())}"
                         + ("" if r["yosys_fits"] else f" over: {'; '.join(r['yosys_problems'])}")
                         if "yosys" in r else ""))

@@ -81,7 +81,8 @@ def _store_sweep(key: str, chosen: tuple[int, int], source: str) -> tuple[tuple[
 
 def quantize(generator, config: QuantConfig | None = None, board: str | None = None) -> QuantizedModel:
     """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`), folded for
-    ``board`` (default: the board its weights fit).
+    ``board`` (default: the board its weights fit) within the config's placement policy (a policy the board has no
+    memory for -- ``loaded`` without UltraRAM -- is a ValueError naming the board).
 
     A generator without measured widths whose config does not set both gets them from the width rule
     (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per float model content); ``info["width_source"]``
@@ -95,12 +96,13 @@ def quantize(generator, config: QuantConfig | None = None, board: str | None = N
         widths, width_source = generator_widths(generator)
         if generator.spec.widths is None:
             board_choice = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
+    placement = config.placement or "auto"  # a policy the board cannot take is refused naming the board
     if board is not None:
         from fpgagen.overlays.boards import get_board
 
-        budget = get_board(board).folding_budget()
+        budget = get_board(board).folding_budget(placement)
     else:
-        budget = (board_choice or generator.board()).board.folding_budget()
+        budget = (board_choice or generator.board()).board.folding_budget(placement)
     info = {"width_source": width_source}
     if generator.checkpoint is not None:
         info.update(checkpoint=Path(generator.checkpoint).name, checkpoint_sha256=generator.checkpoint_sha256)

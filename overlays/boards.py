@@ -157,15 +157,25 @@ class Board:
         """Bits that can hold bitstream-initialised constants such as hls4ml's weights: the block RAM."""
         return self.bram_bits
 
-    def folding_budget(self) -> Budget:
+    def folding_budget(self, placement: str = "auto") -> Budget:
         """What the reuse-factor chooser may spend here (:class:`fpgagen.core.folding.Budget`): the multiplier
         budget, :data:`UG949_GUIDELINE` of the BRAM36 for the weight ROMs, of the UltraRAM for loaded weights and
         of the LUTs for the multiply-add logic at :data:`LUT_PER_MULTIPLIER` of this family, and the weight ports
-        for streamed weights."""
+        for streamed weights, used as the placement policy ``placement`` allows
+        (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`). A policy this board cannot take (``loaded`` without
+        UltraRAM) is a ValueError naming the board."""
         share = UG949_GUIDELINE
-        return Budget(self.multiplier_budget, bram36=self.bram36 * share, lut=int(self.lut * share),
-                      lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family],
-                      uram=self.uram * share if self.uram else None, ports=self.ports)
+        try:
+            return Budget(self.multiplier_budget, bram36=self.bram36 * share, lut=int(self.lut * share),
+                          lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family],
+                          uram=self.uram * share if self.uram else None, ports=self.ports, placement=placement)
+        except ValueError as e:
+            raise ValueError(f"{self.name}: {e}") from None
+
+    @property
+    def placement_policies(self) -> tuple[str, ...]:
+        """The placement policies this board can take (:attr:`fpgagen.core.folding.Budget.policies`)."""
+        return self.folding_budget().policies
 
     @property
     def budget(self) -> dict[str, int]:

@@ -3,6 +3,7 @@ factors hls4ml and the RTL twin both take."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -158,19 +159,24 @@ def _rom_bram36(layers) -> float:
                for lr in layers if lr.kind in ARITHMETIC)
 
 
-def _brute_force_placed(layers, budget: Budget) -> tuple[int, int] | None:
-    """(off-ROM layers, bound) by the rule: the fewest layers off the ROMs, largest first, then the fastest
-    pipeline over every placement of them and every reuse factor; DDR bandwidth and ports respected."""
+def _brute_force_placed(layers, budget: Budget, places=("loaded", "streamed")) -> tuple[int, int] | None:
+    """(off-ROM layers, bound) by the rule: the fewest layers off the ROMs, largest first among those that have
+    somewhere to go of ``places`` (loaded: where the budget has UltraRAM; streamed: a dense or transposed
+    convolution), then the fastest pipeline over every placement of them and every reuse factor; DDR bandwidth and
+    ports respected."""
     lanes, x_bits = streamed_lanes(layers), input_bits(layers)
     arith = [lr for lr in layers if lr.kind in ARITHMETIC]
-    order = sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width)
+
+    def where(lr) -> list[str]:
+        return [p for p in places if (p == "loaded" and budget.uram is not None)
+                or (p == "streamed" and lr.kind in STREAMABLE)]
+
+    order = [lr for lr in sorted(arith, key=lambda lr: -lr.weight.size * lr.weight_t.width) if where(lr)]
     for k in range(len(order) + 1):
         best = None
-        for combo in itertools.product(*[["loaded", "streamed"] if lr.kind in STREAMABLE else ["loaded"]
-                                         for lr in order[:k]]):
+        for combo in itertools.product(*[where(lr) for lr in order[:k]]):
             plan = {lr.name: "rom" for lr in arith} | {lr.name: c for lr, c in zip(order, combo, strict=False)}
-            if list(plan.values()).count("streamed") > budget.ports.count or (
-                    budget.uram is None and "loaded" in combo):
+            if list(plan.values()).count("streamed") > budget.ports.count:
                 continue
             options = [[stage_cost(lr, rf, lanes.get(lr.name), budget.lut_per_multiplier, plan[lr.name],
                                    budget.ports, budget.uram is not None, x_bits[lr.name])
@@ -223,6 +229,52 @@ def test_weights_leave_the_roms_largest_first_only_when_the_roms_do_not_fit(seed
     for c in stages:
         if c.placement == "streamed":
             assert c.stream_bits % PORTS.bits == 0 and c.hls_cycles >= c.stream_bits // PORTS.bits
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_placement_policy_narrows_where_weights_go(seed, monkeypatch):
+    """With UltraRAM and weight ports both at hand and no all-ROM folding fitting the block RAM: ``loaded`` takes
+    layers off the ROMs only into UltraRAM, ``streamed`` only onto the ports, ``auto`` to either, each the fastest
+    pipeline of the fewest such layers (against brute force); ``rom`` keeps every layer in ROM."""
+    import copy
+
+    from fpgagen.core import folding
+
+    monkeypatch.setattr(folding, "LUT_ROM_DEPTH", 0)  # the random models' ROMs are small: count them as block RAM
+    model = random_transposed_model(seed) if seed % 2 else random_model(seed)
+    arith = [lr for lr in model.layers if lr.kind in ARITHMETIC]
+    full = sum(stage_cost(lr, 1).multipliers for lr in arith)
+    tight = Budget(full // 2, bram36=_rom_bram36(model.layers) - 0.25, uram=1e6, ports=PORTS)
+    x_bits, lanes = input_bits(model.layers), streamed_lanes(model.layers)
+    for policy, places in (("auto", ("loaded", "streamed")), ("loaded", ("loaded",)), ("streamed", ("streamed",)),
+                           ("rom", ())):
+        budget = dataclasses.replace(tight, placement=policy)
+        layers = copy.deepcopy(model.layers)
+        choose_reuse_factors(layers, budget)
+        chosen = [lr for lr in layers if lr.kind in ARITHMETIC]
+        off = [lr for lr in chosen if lr.placement != "rom"]
+        assert {lr.placement for lr in off} <= set(places), policy
+        expected = _brute_force_placed(model.layers, tight, places) if places else None
+        if expected is None:  # nowhere to go (or nothing fits even off the ROMs): all in ROM
+            assert not off, policy
+            continue
+        stages = [stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), 0.0, lr.placement, PORTS, True,
+                             x_bits[lr.name]) for lr in chosen]
+        assert (len(off), max(c.hls_cycles for c in stages)) == expected, policy
+
+
+def test_a_placement_policy_without_its_memory_is_refused():
+    with pytest.raises(ValueError, match=r"placement 'loaded': loaded weights go to UltraRAM .* there is none here; "
+                                         r"placements here: auto, rom, streamed$"):
+        Budget(100, bram36=50.0, ports=PORTS, placement="loaded")
+    with pytest.raises(ValueError, match=r"placement 'streamed': streamed weights are read from DDR over weight "
+                                         r"ports .* none here; placements here: auto, rom, loaded$"):
+        Budget(100, bram36=50.0, uram=10.0, ports=WeightPorts(64, 0, 96.0), placement="streamed")
+    with pytest.raises(ValueError, match=r"placement 'ddr': not one of auto, rom, loaded, streamed; placements here: "
+                                         r"auto, rom$"):
+        Budget(100, placement="ddr")
+    assert Budget(100, placement="rom").policies == ("auto", "rom")
+    assert not Budget(100, bram36=50.0, uram=10.0, ports=PORTS, placement="rom").off_rom
 
 
 def test_a_streamed_stage_waits_for_its_weights_and_a_conv2d_cannot_be_streamed():

@@ -153,6 +153,8 @@ def test_config_file_overrides(tmp_path):
     ({"weight_width": True}, "weight_width: an integer number of bits, 2 to 32, got True"),
     ({"multipliers": -3}, "multipliers: a positive integer budget"),
     ({"layers": {"dense_0": {"weight_t": "ap_fixed<4>"}}}, "layers.dense_0.weight_t: "),
+    ({"placement": "ddr"}, "placement: one of auto, rom, loaded, streamed, got 'ddr'"),
+    ({"placement": ["rom"]}, r"placement: one of auto, rom, loaded, streamed, got \['rom'\]"),
     ([1, 2], "a JSON object of settings expected, got list"),
 ])
 def test_bad_config_files(tmp_path, doc, message):
@@ -174,6 +176,27 @@ def test_a_budget_below_one_multiplier_per_layer_is_refused():
     with pytest.raises(ValueError, match=r"a budget of 1 multipliers is below what its layers need at their largest "
                                          r"reuse factors \(3: at least one each\)"):
         quantize(load_preset("digits8"), QuantConfig(multipliers=1))
+
+
+def test_a_placement_policy_is_checked_against_the_board(tmp_path):
+    """A config's placement policy is the folding's: refused, naming the board, where the board has no memory for
+    it; kept in the model's info where it has."""
+    from fpgagen.core.quantize import calibrate, quantize_float
+
+    generator = load_preset("digits8")
+    with pytest.raises(ValueError, match=r"^pynq-z2: placement 'loaded': loaded weights go to UltraRAM .*; "
+                                         r"placements here: auto, rom, streamed$"):
+        quantize(generator, QuantConfig(placement="loaded"), board="pynq-z2")
+    float_model = generator.float_model()
+    with pytest.raises(ValueError, match=r"^digits8: placement 'streamed': .*placements here: auto, rom$"):
+        quantize_float(float_model, calibrate(float_model), QuantConfig(placement="streamed"), widths=(8, 8),
+                       budget=100)
+    config = tmp_path / "q.json"
+    config.write_text(json.dumps({"placement": "streamed"}))
+    model = quantize(generator, QuantConfig.from_file(config), board="pynq-z2")
+    assert model.info["placement"] == "streamed"  # honoured: its weights fit the ROMs, so they stay there
+    assert {lr.placement for lr in model.layers} == {"rom"} and model.weight_ports is None
+    assert quantize(generator, QuantConfig(placement="loaded"), board="zcu104").info["placement"] == "loaded"
 
 
 def test_override_of_an_unknown_layer():
