@@ -86,7 +86,8 @@ class QuantConfig:
     of two 16-65,536, budgets 1-1,000,000 multipliers, calibration latents 16-100,000, a placement policy by name,
     reuse factors positive integers (whether hls4ml accepts one for its layer is checked at quantization, where the
     layer's size is known, and whether the board has the memory a placement policy needs, where the board is
-    known).
+    known). ``chosen_for`` (explore's ``chosen.json``) names the model, by content digest, and the board the settings
+    were chosen for: another model is refused, and the board is the default one.
     """
 
     data_width: int | None = None
@@ -96,6 +97,7 @@ class QuantConfig:
     calibration_latents: int = CALIBRATION_LATENTS
     layers: dict[str, dict] = field(default_factory=dict)
     placement: str | None = None
+    chosen_for: dict | None = None  # {"model", "digest", "board"}: what explore chose it for (chosen.json)
 
     def __post_init__(self) -> None:
         def integer(key: str, value, allowed, what: str, optional: bool = False) -> None:
@@ -113,6 +115,9 @@ class QuantConfig:
         if self.placement is not None and (not isinstance(self.placement, str)
                                            or self.placement not in PLACEMENT_POLICIES):
             raise ValueError(f"placement: one of {', '.join(PLACEMENT_POLICIES)}, got {self.placement!r}")
+        if self.chosen_for is not None and (not isinstance(self.chosen_for, dict) or set(self.chosen_for) != {
+                "model", "digest", "board"} or not all(isinstance(v, str) for v in self.chosen_for.values())):
+            raise ValueError(f"chosen_for: an object of model, digest and board (strings), got {self.chosen_for!r}")
         if not isinstance(self.layers, dict):
             raise ValueError(f"layers: an object of layer name -> overrides, got {type(self.layers).__name__}")
         for name, over in self.layers.items():
@@ -146,7 +151,7 @@ class QuantConfig:
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: a JSON object of settings expected, got {type(doc).__name__}")
         known = {"data_width", "weight_width", "table_size", "multipliers", "calibration_latents", "layers",
-                 "placement"}
+                 "placement", "chosen_for"}
         if set(doc) - known:
             raise ValueError(f"{path}: unknown keys {sorted(set(doc) - known)}; known: {sorted(known)}")
         try:
@@ -254,6 +259,12 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         info: provenance recorded in the model (the calibration and widths are added).
     """
     config = config or QuantConfig()
+    if config.chosen_for is not None and config.chosen_for["digest"] != model.digest():
+        chosen = config.chosen_for
+        raise ValueError(f"this config was chosen by `fpgagen explore` for {chosen['model']} (content digest "
+                         f"{chosen['digest'][:12]}) on {chosen['board']}; {model.name} is another model (digest "
+                         f"{model.digest()[:12]}): explore it, or drop chosen_for from the file to take the settings "
+                         "anyway")
     require("quantize", model.layers)
     if len(calibration.peaks) != len(model.layers):
         raise ValueError(f"{model.name}: {len(calibration.peaks)} calibration peaks for {len(model.layers)} layers")

@@ -384,7 +384,8 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
     write_atomic(out / "front.json", json.dumps({"model": float_model.name, "board": board, **identity,
                                                  "front": front, "chosen": chosen, "points": rows}, indent=1) + "\n")
     if chosen is not None:
-        write_atomic(out / "chosen.json", json.dumps(chosen["config"], indent=1) + "\n")
+        chosen_for = {"model": float_model.name, "digest": float_model.digest(), "board": board}
+        write_atomic(out / "chosen.json", json.dumps({**chosen["config"], "chosen_for": chosen_for}, indent=1) + "\n")
         files["chosen"] = "chosen.json"
     if _plot(rows, front, chosen, out / "front.png", f"{float_model.name} on {board}"):
         files["plot"] = "front.png"

@@ -89,6 +89,11 @@ def quantize(generator, config: QuantConfig | None = None, board: str | None = N
     says where the widths came from.
     """
     config = config or QuantConfig()
+    if config.chosen_for is not None:  # explore's choice: for its board (the model is checked by quantize_float)
+        if board is not None and board != config.chosen_for["board"]:
+            raise ValueError(f"this config was chosen by `fpgagen explore` for {config.chosen_for['board']}, not "
+                             f"{board}: explore {generator.name} on {board}, or drop --board")
+        board = config.chosen_for["board"]
     board_choice = None  # the board whose budget is spent: where the weights fit at the default widths ...
     if config.data_width and config.weight_width:
         widths, width_source = (config.data_width, config.weight_width), "set by the quantization config"

@@ -291,10 +291,21 @@ def test_the_grid_and_the_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "18 points (18 measured now on serial" in out and "chosen: d" in out
     assert {"points.jsonl", "front.json", "chosen.json", "front.png"} <= {p.name for p in (tmp_path / "ex").iterdir()}
-    assert json.loads((tmp_path / "ex" / "chosen.json").read_text()).keys() == {
-        "data_width", "weight_width", "table_size", "multipliers"}
+    chosen = json.loads((tmp_path / "ex" / "chosen.json").read_text())
+    assert chosen.keys() == {"data_width", "weight_width", "table_size", "multipliers", "chosen_for"}
+    assert chosen["chosen_for"]["model"] == "digits8" and chosen["chosen_for"]["board"] == "pynq-z2"
     assert "placement policies: auto" in out and "weights all in ROM)" in out
     assert "next: fpgagen convert digits8 --board pynq-z2 --config" in out
+
+    # the config is the exploration's: the same model quantizes with it, another model or board is refused
+    config = ["--config", str(tmp_path / "ex" / "chosen.json"), "--out"]
+    assert main(["quantize", "digits8", *config, str(tmp_path / "q")]) == 0
+    assert main(["quantize", "mnist28", *config, str(tmp_path / "q2")]) == 2
+    err = capsys.readouterr().err
+    assert "this config was chosen by `fpgagen explore` for digits8 (content digest" in err
+    assert "mnist28 is another model" in err
+    assert main(["quantize", "digits8", "--board", "zcu104", *config, str(tmp_path / "q3")]) == 2
+    assert "chosen by `fpgagen explore` for pynq-z2, not zcu104" in capsys.readouterr().err
 
     refused = ["explore", "digits8", "--quick", "--placements", "rom", "loaded", "--out", str(tmp_path / "no")]
     assert main(refused) == 2
