@@ -15,9 +15,10 @@ padded convolution and replaces ``view`` by ``repack_view`` (Repack, typed as th
 ``nn.ConvTranspose2d`` that also computes a negative ``output_padding``, Keras's 'same'), which hls4ml 1.3.0 cannot
 convert by itself: fpgagen's extension (:mod:`fpgagen.hls.hls4ml_conv_transpose`: torch module, converter handler, IR
 layer, templates, C++ kernel) is registered when this module is imported. So is
-:mod:`fpgagen.hls.hls4ml_weight_ports`: a dense placed ``loaded`` or ``streamed`` becomes a
-:class:`~fpgagen.hls.hls4ml_weight_ports.WeightPortLinear`, whose weights come in on a weight port of the top
-function instead of being compiled in (:func:`convert` drops them from the graph after its checks).
+:mod:`fpgagen.hls.hls4ml_weight_ports`: a layer placed ``loaded`` or ``streamed`` (a dense, a loaded conv2d, a
+transposed convolution) becomes its weight-port module (:func:`~fpgagen.hls.hls4ml_weight_ports.port_module`), whose
+weights come in on a weight port of the top function instead of being compiled in (:func:`convert` drops them from
+the graph after its checks).
 
 The view fix: hls4ml's channels-last conversion gives a ``view(-1, C, H, W)`` the output shape (H, W, C) but keeps
 ``target_shape = [C, H, W]`` and the Dense's torch (C, H, W) output order: the numbers come out permuted, and in
@@ -50,7 +51,7 @@ from fpgagen.core.layers import ARITHMETIC, implementation, implements, realises
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.hls import hls4ml_conv_transpose, hls4ml_weight_ports
 from fpgagen.hls.hls4ml_conv_transpose import ConvTranspose2d
-from fpgagen.hls.hls4ml_weight_ports import WeightPortLinear, drop_port_weights, weight_port_passes
+from fpgagen.hls.hls4ml_weight_ports import drop_port_weights, port_module, weight_port_passes
 
 FLOW_VERSION = 1  # bump when anything here changes the generated project (it keys the C-simulation cache)
 IO_TYPE = "io_stream"
@@ -60,9 +61,9 @@ VIEW_FIX_PASS = "fpgagen_channels_last_view_fix"
 VIEW_FIX_FLOW = "fpgagen:view_fix"
 
 hls4ml_conv_transpose.register()  # ConvTranspose2d: handler, layer, templates, kernel (hls4ml 1.3.0 has none)
-hls4ml_weight_ports.register()  # dense layers whose weights come in on a weight port of the top function
-realises("hls4ml", "loaded", "dense")
-realises("hls4ml", "streamed", "dense")
+hls4ml_weight_ports.register()  # layers whose weights come in on a weight port of the top function
+realises("hls4ml", "loaded", "dense", "conv2d", "conv_transpose2d")
+realises("hls4ml", "streamed", "dense", "conv_transpose2d")
 
 
 class HLSConversionError(ValueError):
@@ -160,8 +161,8 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
     ports = {wp.layer: wp for wp in weight_port_passes(model)}
     children: list[nn.Module] = []
     for lr in model.layers:
-        if lr.name in ports:  # a loaded or streamed dense: its weights come in on a weight port
-            m = WeightPortLinear(lr.in_shape[0], lr.out_shape[0], ports[lr.name])
+        if lr.name in ports:  # a loaded or streamed layer: its weights come in on a weight port
+            m = port_module(lr, ports[lr.name])
         else:
             m = implementation("hls4ml", lr).module(lr)
         if lr.kind in ARITHMETIC:
