@@ -33,13 +33,13 @@ void conv_2d_weight_port_cl(hls::stream<data_T> &data, hls::stream<res_T> &res, 
     static typename CONFIG_T::weight_t weights[n_in * CONFIG_T::n_filt];
     static bool written = false;
     if (!written) {
-        weight_gearbox<PORT_T::beat_bits, PORT_T::multiplier_limit * PORT_T::lane_bits> gearbox;
+        weight_gearbox<PORT_T::beat_bits, PORT_T::multiplier_limit, PORT_T::lane_bits> gearbox;
     LoadWords:
         for (unsigned k = 0; k < PORT_T::n_words; k++) {
             const unsigned og = k / PORT_T::n_blocks;
             const unsigned ib = k % PORT_T::n_blocks;
             typename PORT_T::weight_t word[PORT_T::multiplier_limit];
-            weight_port_word<PORT_T>(gearbox, weight_stream, word);
+            gearbox.next(weight_stream, word);
         LoadOutputs:
             for (unsigned po = 0; po < PORT_T::n_out_group; po++) {
             LoadInputs:

@@ -44,7 +44,7 @@ void conv_transpose_2d_weight_port_cl(hls::stream<data_T> &data, hls::stream<res
     static typename CONFIG_T::weight_t weights[CONFIG_T::n_weights];
     static bool written = false;
     if (!written) {
-        weight_gearbox<PORT_T::beat_bits, PORT_T::multiplier_limit * PORT_T::lane_bits> gearbox;
+        weight_gearbox<PORT_T::beat_bits, PORT_T::multiplier_limit, PORT_T::lane_bits> gearbox;
     LoadGroups:
         for (unsigned og = 0; og < CONFIG_T::n_groups; og++) {
         LoadTaps:
@@ -53,7 +53,7 @@ void conv_transpose_2d_weight_port_cl(hls::stream<data_T> &data, hls::stream<res
                 for (unsigned ib = 0; ib < CONFIG_T::n_blocks; ib++) {
                     #pragma HLS PIPELINE II=1
                     typename PORT_T::weight_t word[PORT_T::multiplier_limit];
-                    weight_port_word<PORT_T>(gearbox, weight_stream, word);
+                    gearbox.next(weight_stream, word);
                     const unsigned base = ((tap * CONFIG_T::n_groups + og) * CONFIG_T::n_blocks + ib) *
                                           CONFIG_T::multiplier_limit;
                 LoadLanes:
@@ -111,7 +111,7 @@ InitRows:
         }
     }
 
-    weight_gearbox<PORT_T::beat_bits, PORT_T::multiplier_limit * PORT_T::lane_bits> gearbox;
+    weight_gearbox<PORT_T::beat_bits, PORT_T::multiplier_limit, PORT_T::lane_bits> gearbox;
 Groups:
     for (unsigned og = 0; og < CONFIG_T::n_groups; og++) {
     TapsY:
@@ -122,7 +122,7 @@ Groups:
                 for (unsigned ib = 0; ib < CONFIG_T::n_blocks; ib++) {
                     weight_t word[CONFIG_T::multiplier_limit];
                     #pragma HLS ARRAY_PARTITION variable=word complete
-                    weight_port_word<PORT_T>(gearbox, weight_stream, word);
+                    gearbox.next(weight_stream, word);
                 InputRows:
                     for (int iy = 0; iy < (int)CONFIG_T::in_height; iy++) {
                         const int oy = iy * stride - pad + ty;

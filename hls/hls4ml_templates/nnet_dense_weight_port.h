@@ -75,11 +75,11 @@ InitAccum:
     // loaded: the RAM, written from the port by the first call only
     static weight_t ram[CONFIG_T::loaded ? CONFIG_T::n_words : 1][CONFIG_T::multiplier_limit];
     static bool written = false;
-    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> gearbox;
+    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit, CONFIG_T::lane_bits> gearbox;
     if (CONFIG_T::loaded && !written) {
     LoadWords:
         for (unsigned k = 0; k < CONFIG_T::n_words; k++) {
-            weight_port_word<CONFIG_T>(gearbox, weight_stream, ram[k]);
+            gearbox.next(weight_stream, ram[k]);
         }
         written = true;
     }
@@ -97,7 +97,7 @@ Groups:
                     word[lane] = ram[og * CONFIG_T::n_blocks + ib][lane];
                 }
             } else {
-                weight_port_word<CONFIG_T>(gearbox, weight_stream, word);
+                gearbox.next(weight_stream, word);
             }
         Outputs:
             for (unsigned po = 0; po < CONFIG_T::n_out_group; po++) {

@@ -33,8 +33,11 @@ struct weight_port_config {
 // DMA beats -> weight words (fg_weight_gearbox's job), for the beat-aligned layout: a word no wider than a beat is
 // one of the K slots of the beat held (a new beat read when the slots run out), a wider one the next R beats side by
 // side. Slots are constant offsets: no shifter. A gearbox starts at a beat boundary, as every pass does, so one pass
-// reads exactly its pass_beats beats.
-template <unsigned BEAT_BITS, unsigned WORD_BITS> class weight_gearbox {
+// reads exactly its pass_beats beats. A word is handed over as its LANES weights: each lane's bits come from one beat
+// or a pair of neighbouring beats, so no integer is ever as wide as a word (ap_uint stops at AP_INT_MAX_W, 1024 bits
+// by default, and a wide MAC array's words are wider: dcgan28's on the KV260 has 3,840-bit words).
+template <unsigned BEAT_BITS, unsigned LANES, unsigned LANE_BITS> class weight_gearbox {
+    static const unsigned WORD_BITS = LANES * LANE_BITS;
     static const unsigned K = WORD_BITS <= BEAT_BITS ? BEAT_BITS / WORD_BITS : 1;            // words per beat
     static const unsigned R = WORD_BITS <= BEAT_BITS ? 1 : (WORD_BITS + BEAT_BITS - 1) / BEAT_BITS;  // beats per word
     ap_uint<BEAT_BITS> beat;
@@ -43,39 +46,42 @@ template <unsigned BEAT_BITS, unsigned WORD_BITS> class weight_gearbox {
   public:
     weight_gearbox() : beat(0), slot(K) {}
 
-    template <class beat_T> ap_uint<WORD_BITS> next(hls::stream<beat_T> &beats) {
+    // The next word's weights, each code's bits taken as weight_T's.
+    template <class beat_T, class weight_T> void next(hls::stream<beat_T> &beats, weight_T word[LANES]) {
         #pragma HLS INLINE
-        ap_uint<R * BEAT_BITS> bits = 0;
         if (R > 1) {
+            ap_uint<BEAT_BITS> held[R + 1];  // the word's beats, and a zero past its end for the last lane's pair
+            #pragma HLS ARRAY_PARTITION variable=held complete
         WordBeats:
             for (unsigned r = 0; r < R; r++) {
-                bits.range((r + 1) * BEAT_BITS - 1, r * BEAT_BITS) = ap_uint<BEAT_BITS>(beats.read());
+                held[r] = beats.read();
             }
-            return bits(WORD_BITS - 1, 0);
+            held[R] = 0;
+        WideLanes:
+            for (unsigned lane = 0; lane < LANES; lane++) {
+                #pragma HLS UNROLL
+                const unsigned r = lane * LANE_BITS / BEAT_BITS;
+                const unsigned offset = lane * LANE_BITS % BEAT_BITS;
+                ap_uint<2 * BEAT_BITS> pair;
+                pair.range(BEAT_BITS - 1, 0) = held[r];
+                pair.range(2 * BEAT_BITS - 1, BEAT_BITS) = held[r + 1];
+                word[lane].range(LANE_BITS - 1, 0) = pair.range(offset + LANE_BITS - 1, offset);
+            }
+            return;
         }
         if (slot == K) {
             beat = beats.read();
             slot = 0;
         }
-        ap_uint<WORD_BITS> word = beat.range(slot * WORD_BITS + WORD_BITS - 1, slot * WORD_BITS);
+    SlotLanes:
+        for (unsigned lane = 0; lane < LANES; lane++) {
+            #pragma HLS UNROLL
+            const unsigned low = slot * WORD_BITS + lane * LANE_BITS;
+            word[lane].range(LANE_BITS - 1, 0) = beat.range(low + LANE_BITS - 1, low);
+        }
         slot++;
-        return word;
     }
 };
-
-// One word's multiplier_limit weights from the gearbox, each code's bits taken as weight_t's (CONFIG_T: beat_bits,
-// multiplier_limit, lane_bits, weight_t).
-template <typename CONFIG_T, class beat_T>
-void weight_port_word(weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> &gearbox,
-                      hls::stream<beat_T> &beats, typename CONFIG_T::weight_t word[CONFIG_T::multiplier_limit]) {
-    #pragma HLS INLINE
-    ap_uint<CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> bits = gearbox.next(beats);
-WordLanes:
-    for (unsigned lane = 0; lane < CONFIG_T::multiplier_limit; lane++) {
-        word[lane].range(CONFIG_T::lane_bits - 1, 0) =
-            bits.range(lane * CONFIG_T::lane_bits + CONFIG_T::lane_bits - 1, lane * CONFIG_T::lane_bits);
-    }
-}
 
 } // namespace nnet
 
