@@ -6,11 +6,13 @@ kernel's AXI wrapper does, and fixed-point outputs convert to double exactly) an
 bit for bit what :func:`fpgagen.core.golden.generate` returns.
 
 Compiled projects are cached by content: ``<root>/csim/<key>/`` with ``key`` a hash of the QuantizedModel's
-arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version, fpgagen's flow version and (models with
-a transposed convolution) the hash of fpgagen's ConvTranspose2d kernel header; ``<root>`` is the cache root,
-:func:`fpgagen.core.cache.cache_root` (``$FPGAGEN_CACHE``, else the user's cache folder). The project is written and
-compiled in place (its library reads ``firmware/weights/`` by absolute path) under a lock, and ``csim.json`` is
-written last, atomically, with the sha256 of the library and the weight files (:class:`fpgagen.core.cache.CacheEntry`).
+arithmetic (:func:`~fpgagen.hls.hls4ml_flow.model_hash`), the hls4ml version, fpgagen's flow version, (models with
+a transposed convolution) the hash of fpgagen's ConvTranspose2d kernel header and (models with weight ports) the
+ports' layout and the hash of the weight-port kernels (:func:`fpgagen.hls.hls4ml_weight_ports.header_digest`);
+``<root>`` is the cache root, :func:`fpgagen.core.cache.cache_root` (``$FPGAGEN_CACHE``, else the user's cache
+folder). The project is written and compiled in place (its library reads ``firmware/weights/`` by absolute path)
+under a lock, and ``csim.json`` is written last, atomically, with the sha256 of the library and the weight files
+(:class:`fpgagen.core.cache.CacheEntry`).
 A folder whose ``csim.json`` names its key and whose files still have their hashes is reused: the library hls4ml's
 ``build_lib.sh`` built is loaded with ctypes, nothing is rewritten or recompiled. Any other folder is built again.
 """
@@ -42,8 +44,9 @@ STAMP_FILE = "csim.json"
 
 
 def cache_key(model: QuantizedModel, backend: str = "Vivado") -> str:
-    """Cache key of the compiled C simulation: QuantizedModel content, hls4ml version, flow version, backend, and
-    for models with a transposed convolution the extension's C++ kernel (keys of other models stay as they were)."""
+    """Cache key of the compiled C simulation: QuantizedModel content, hls4ml version, flow version, backend, for
+    models with a transposed convolution the extension's C++ kernel, and for models with weight ports their layout
+    and the weight-port kernels (keys of other models stay as they were)."""
     text = f"{model_hash(model)}|hls4ml {hls4ml.__version__}|flow {FLOW_VERSION}|{backend}"
     if any(lr.kind == "conv_transpose2d" for lr in model.layers):
         text += f"|conv_transpose {header_digest()}"

@@ -3,7 +3,8 @@
 hls4ml 1.3.0 has no transposed convolution (hls4ml issues/PRs #644, #844, #896 never landed). This module adds
 one without touching hls4ml's files, the way hls4ml's own ``test/pytest/test_extensions.py`` adds a layer:
 
-- a PyTorch converter handler for ``ConvTranspose2d`` (:func:`parse_conv_transpose2d`,
+- the torch module :class:`ConvTranspose2d` that :func:`fpgagen.hls.hls4ml_flow.to_torch` builds (torch's, but
+  for a negative ``output_padding``), and a PyTorch converter handler for it (:func:`parse_conv_transpose2d`,
   ``register_pytorch_layer_handler``) that refuses what fpgagen does not implement, naming the layer;
 - an hls4ml IR layer :class:`ConvTranspose2D` (``register_layer``) whose weight, bias, accumulator and result
   precisions and reuse factor come from the hls4ml config like Conv2D's;
@@ -27,9 +28,13 @@ from pathlib import Path
 
 import hls4ml
 import numpy as np
+import torch
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
+from hls4ml.utils.torch import HLS4MLModule
+from torch import nn
+from torch.nn import functional as F
 
 from fpgagen.core.transposed import (
     TRANSPOSED_SUPPORTED,
@@ -55,7 +60,21 @@ def header_digest() -> str:
     return hashlib.sha256(HEADER.read_bytes() + (CONFIG_TEMPLATE + FUNCTION_TEMPLATE).encode()).hexdigest()[:16]
 
 
-# --------------------------------------------------------------------------------------------- converter
+# --------------------------------------------------------------------------------------------- torch, converter
+
+
+class ConvTranspose2d(HLS4MLModule, nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` whose ``output_padding`` may also be negative: the output then loses that many more
+    rows and columns at the end (:func:`fpgagen.core.transposed.transposed_out_size`), which torch's own forward
+    refuses. hls4ml's converter picks its handler by the class name (fpgagen's extension handler, which reads the
+    attributes) and, as an ``HLS4MLModule``, does not trace into this forward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        crop = [-op for op in self.output_padding]
+        if max(crop) <= 0:
+            return super().forward(x)
+        y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, 0, self.groups, self.dilation)
+        return y[..., : y.shape[-2] - max(crop[0], 0), : y.shape[-1] - max(crop[1], 0)]
 
 
 def parse_conv_transpose2d(operation, layer_name, input_names, input_shapes, node, class_object, data_reader, config):

@@ -24,9 +24,11 @@ def _registered(name: str) -> bool:
     return True
 
 
-def register_extension(torch_class: str, handler, layer_name: str, layer_class, templates, header: Path) -> None:
+def register_extension(torch_class: str, handler, layer_name: str, layer_class, templates,
+                       headers: Path | tuple[Path, ...]) -> None:
     """Register ``handler`` for torch modules of ``torch_class``, ``layer_class`` as hls4ml layer ``layer_name``,
-    the Vivado ``templates`` and the kernel source ``header`` for :data:`BACKENDS` (idempotent)."""
+    the Vivado ``templates`` and the kernel sources ``headers`` (one path or several) for :data:`BACKENDS`
+    (idempotent)."""
     if torch_class not in get_supported_pytorch_layers():
         register_pytorch_layer_handler(torch_class, handler)
     if layer_map.get(layer_name) is not layer_class:
@@ -36,4 +38,5 @@ def register_extension(torch_class: str, handler, layer_name: str, layer_class, 
         if not _registered(f"vivado:{template().get_name()}"):
             vivado.register_template(template)
     for backend in BACKENDS:
-        hls4ml.backends.get_backend(backend).register_source(header)
+        for header in (headers,) if isinstance(headers, Path) else headers:
+            hls4ml.backends.get_backend(backend).register_source(header)

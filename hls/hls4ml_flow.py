@@ -11,12 +11,14 @@ mapping lives). In io_stream hls4ml also inserts ``zp2d_<conv>`` (ZeroPadding2D,
 padded convolution and replaces ``view`` by ``repack_view`` (Repack, typed as the reshape's result); both copy, and
 :func:`convert` checks their types.
 
-``conv_transpose2d`` layers become :class:`ConvTranspose2d` (an ``nn.ConvTranspose2d`` that also computes a negative
-``output_padding``, Keras's 'same'), which hls4ml 1.3.0 cannot convert by itself: fpgagen's extension
-(:mod:`fpgagen.hls.hls4ml_conv_transpose`: converter handler, IR layer, templates, C++ kernel) is registered when
-this module is imported. So is :mod:`fpgagen.hls.hls4ml_weight_ports`: a dense placed ``loaded`` or ``streamed``
-becomes a :class:`~fpgagen.hls.hls4ml_weight_ports.WeightPortLinear`, whose weights come in on a weight port of the
-top function instead of being compiled in (:func:`convert` drops them from the graph after its checks).
+``conv_transpose2d`` layers become :class:`~fpgagen.hls.hls4ml_conv_transpose.ConvTranspose2d` (an
+``nn.ConvTranspose2d`` that also computes a negative ``output_padding``, Keras's 'same'), which hls4ml 1.3.0 cannot
+convert by itself: fpgagen's extension (:mod:`fpgagen.hls.hls4ml_conv_transpose`: torch module, converter handler, IR
+layer, templates, C++ kernel) is registered when this module is imported. So is
+:mod:`fpgagen.hls.hls4ml_weight_ports`: a layer placed ``loaded`` or ``streamed`` (a dense, a loaded conv2d, a
+transposed convolution) becomes its weight-port module (:func:`~fpgagen.hls.hls4ml_weight_ports.port_module`), whose
+weights come in on a weight port of the top function instead of being compiled in (:func:`convert` drops them from
+the graph after its checks).
 
 The view fix: hls4ml's channels-last conversion gives a ``view(-1, C, H, W)`` the output shape (H, W, C) but keeps
 ``target_shape = [C, H, W]`` and the Dense's torch (C, H, W) output order: the numbers come out permuted, and in
@@ -41,16 +43,15 @@ import torch
 from hls4ml.model.flow import get_flow, register_flow
 from hls4ml.model.optimizer import OptimizerPass, get_optimizer, register_pass
 from hls4ml.model.types import UnspecifiedPrecisionType, WeightVariable
-from hls4ml.utils.torch import HLS4MLModule
 from torch import nn
-from torch.nn import functional as F
 
 from fpgagen.core.errors import ToolNotFoundError  # noqa: F401  (re-exported)
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import ARITHMETIC, implementation, implements, realises, require
 from fpgagen.core.quantized_model import Layer, QuantizedModel
 from fpgagen.hls import hls4ml_conv_transpose, hls4ml_weight_ports
-from fpgagen.hls.hls4ml_weight_ports import WeightPortLinear, drop_port_weights, weight_port_passes
+from fpgagen.hls.hls4ml_conv_transpose import ConvTranspose2d
+from fpgagen.hls.hls4ml_weight_ports import drop_port_weights, port_module, weight_port_passes
 
 FLOW_VERSION = 1  # bump when anything here changes the generated project (it keys the C-simulation cache)
 IO_TYPE = "io_stream"
@@ -60,9 +61,9 @@ VIEW_FIX_PASS = "fpgagen_channels_last_view_fix"
 VIEW_FIX_FLOW = "fpgagen:view_fix"
 
 hls4ml_conv_transpose.register()  # ConvTranspose2d: handler, layer, templates, kernel (hls4ml 1.3.0 has none)
-hls4ml_weight_ports.register()  # dense layers whose weights come in on a weight port of the top function
-realises("hls4ml", "loaded", "dense")
-realises("hls4ml", "streamed", "dense")
+hls4ml_weight_ports.register()  # layers whose weights come in on a weight port of the top function
+realises("hls4ml", "loaded", "dense", "conv2d", "conv_transpose2d")
+realises("hls4ml", "streamed", "dense", "conv_transpose2d")
 
 
 class HLSConversionError(ValueError):
@@ -113,20 +114,6 @@ class HlsMapping:
     configure: Callable[[Layer, dict], None] = lambda lr, entry: None
 
 
-class ConvTranspose2d(HLS4MLModule, nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d`` whose ``output_padding`` may also be negative: the output then loses that many more
-    rows and columns at the end (:func:`fpgagen.core.transposed.transposed_out_size`), which torch's own forward
-    refuses. hls4ml's converter picks its handler by the class name (fpgagen's extension handler, which reads the
-    attributes) and, as an ``HLS4MLModule``, does not trace into this forward."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        crop = [-op for op in self.output_padding]
-        if max(crop) <= 0:
-            return super().forward(x)
-        y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, 0, self.groups, self.dilation)
-        return y[..., : y.shape[-2] - max(crop[0], 0), : y.shape[-1] - max(crop[1], 0)]
-
-
 def _arithmetic_config(lr: Layer, entry: dict) -> None:
     entry["Precision"].update(weight=str(lr.weight_t), bias=str(lr.bias_t), accum=str(lr.accum_t))
     entry.update(Strategy=STRATEGY, ReuseFactor=int(lr.reuse_factor))
@@ -174,8 +161,8 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
     ports = {wp.layer: wp for wp in weight_port_passes(model)}
     children: list[nn.Module] = []
     for lr in model.layers:
-        if lr.name in ports:  # a loaded or streamed dense: its weights come in on a weight port
-            m = WeightPortLinear(lr.in_shape[0], lr.out_shape[0], ports[lr.name])
+        if lr.name in ports:  # a loaded or streamed layer: its weights come in on a weight port
+            m = port_module(lr, ports[lr.name])
         else:
             m = implementation("hls4ml", lr).module(lr)
         if lr.kind in ARITHMETIC:

@@ -1,19 +1,35 @@
-"""Dense layers whose weights come in on a weight port of hls4ml's top function (``loaded`` and ``streamed``).
+"""Layers whose weights come in on a weight port of hls4ml's top function (``loaded`` and ``streamed``).
 
-hls4ml 1.3.0 compiles every weight into the kernel (fpgagen's ``rom`` placement). A dense placed ``loaded`` or
+hls4ml 1.3.0 compiles every weight into the kernel (fpgagen's ``rom`` placement). A layer placed ``loaded`` or
 ``streamed`` (:mod:`fpgagen.core.folding`) reads its weights instead from an ``hls::stream<ap_uint<B>>`` argument
 ``s_axis_w<k>`` of the top function, ``B`` the board's HP port width (``QuantizedModel.weight_ports.bits``), port
 ``k`` the k-th off-ROM layer in stream order: the RTL twin's ports, carrying the same passes of the same weights file
-(:mod:`fpgagen.core.weight_stream`; the RTL's ``weight_image``). The C++ kernel is
-``hls4ml_templates/nnet_dense_weight_port.h``; its word order and split are the RTL's ``fg_dense``'s.
+(:mod:`fpgagen.core.weight_stream`; the RTL's ``weight_image``), each pass in the word order and split of the RTL
+stage's ROM file (:mod:`fpgagen.rtl.memfiles`). The C++ kernels, under ``hls4ml_templates/``
+(``nnet_weight_port.h``: the beats and the gearbox all share):
 
-Like :mod:`fpgagen.hls.hls4ml_conv_transpose`, this extends hls4ml without touching its files:
+- dense, loaded or streamed: ``nnet_dense_weight_port.h``, fpgagen's own kernel in ``fg_dense``'s word order (loaded:
+  the first call writes a RAM);
+- conv2d, loaded only (every output pixel reads every weight again, so it is never streamed):
+  ``nnet_conv2d_weight_port.h`` writes ``fg_conv2d``'s words, on the first call, into a RAM at the addresses of
+  hls4ml's own weight array, then runs hls4ml's ``conv_2d_cl`` on it;
+- conv_transpose2d loaded: ``nnet_conv_transpose2d_weight_port.h`` does the same for fpgagen's transposed kernel
+  (:mod:`fpgagen.hls.hls4ml_conv_transpose`); streamed: a weight-stationary kernel, like ``fg_conv_transpose2d_ws``
+  (each word read once per image, in the pass's order, against the whole input frame).
 
-- :class:`WeightPortLinear`, the torch module :func:`fpgagen.hls.hls4ml_flow.to_torch` builds for such a dense,
-  and its converter handler (:func:`parse_weight_port_linear`);
-- the IR layer :class:`WeightPortDense`, a subclass of hls4ml's ``Dense``: every Dense pass (reuse-factor
-  validation, the view fix) treats it as one, while the templates (matched by class name) are fpgagen's own;
-- after conversion :func:`drop_port_weights` removes its weight variable (the weights are not compiled in: no
+Like :mod:`fpgagen.hls.hls4ml_conv_transpose`, this extends hls4ml without touching its files, one extension per
+kind (:func:`register`):
+
+- a torch module, :class:`WeightPortLinear`, :class:`WeightPortConv2d` or :class:`WeightPortConvTranspose2d`, that
+  :func:`fpgagen.hls.hls4ml_flow.to_torch` builds for such a layer (:func:`port_module`), and its converter handler,
+  which hls4ml picks by the class name: the layer's own handler's dict, with the port's attributes;
+- the IR layer, a subclass of the layer it would be (:class:`WeightPortDense` of hls4ml's ``Dense``,
+  :class:`WeightPortConv2D` of ``Conv2D``, :class:`WeightPortConvTranspose2D` of fpgagen's ``ConvTranspose2D``), so
+  that every pass for that layer (reuse-factor validation, the zero padding before a conv2d, the resource strategy's
+  layout, the view fix) treats it as one, while the templates (matched by class name) are fpgagen's own: the
+  parent's config with a ``config<i>_port`` struct after it (:data:`PORT_CONFIG_TEMPLATE`), and a call of the
+  weight-port kernel;
+- after conversion :func:`drop_port_weights` removes their weight variables (the weights are not compiled in: no
   ``w<i>.txt``, no ROM; ``weight_t`` stays declared), and after ``write()`` :func:`add_weight_ports` adds the ports
   to the project's top function, its prototype and the C bridge, whose ``fpgagen_set_weights`` takes the weights
   file that ``<project>_float`` / ``_double`` then feed in (loaded passes once, streamed passes every call).
@@ -30,19 +46,40 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hls4ml
+import numpy as np
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.backends.vivado.passes.convolution_templates import (
+    Conv2DConfigTemplate,
+    conv2d_config_template,
+    conv2d_include_list,
+    conv_mult_config_template,
+)
+from hls4ml.converters.pytorch.convolution import parse_conv2d_layer
 from hls4ml.model.attributes import Attribute
-from hls4ml.model.layers import Dense
+from hls4ml.model.layers import Conv2D, Dense
 from hls4ml.utils.torch import HLS4MLModule
 from torch import nn
 
 from fpgagen.core.folding import dense_split, stage_cost, streamed_lanes
 from fpgagen.core.layers import ARITHMETIC
-from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.core.quantized_model import Layer, QuantizedModel
+from fpgagen.core.transposed import tap_split
 from fpgagen.core.weight_stream import pass_beats
+from fpgagen.hls.hls4ml_conv_transpose import CONFIG_TEMPLATE as CONV_TRANSPOSE_CONFIG_TEMPLATE
+from fpgagen.hls.hls4ml_conv_transpose import (
+    ConvTranspose2D,
+    ConvTranspose2d,
+    ConvTranspose2DConfigTemplate,
+    parse_conv_transpose2d,
+)
 from fpgagen.hls.hls4ml_extension import register_extension
 
-HEADER = Path(__file__).resolve().parent / "hls4ml_templates" / "nnet_dense_weight_port.h"
+TEMPLATES = Path(__file__).resolve().parent / "hls4ml_templates"
+COMMON_HEADER = TEMPLATES / "nnet_weight_port.h"  # the beats and the gearbox, included by the three below
+HEADER = TEMPLATES / "nnet_dense_weight_port.h"
+CONV2D_HEADER = TEMPLATES / "nnet_conv2d_weight_port.h"
+CONV_TRANSPOSE_HEADER = TEMPLATES / "nnet_conv_transpose2d_weight_port.h"
+HEADERS = (COMMON_HEADER, HEADER, CONV2D_HEADER, CONV_TRANSPOSE_HEADER)
 TORCH_CLASS = "WeightPortLinear"
 LAYER_CLASS = "WeightPortDense"
 PORT_NAME = "s_axis_w{port}"  # the RTL top's weight ports are named so too
@@ -55,12 +92,13 @@ class WeightPortError(ValueError):
 
 @dataclass(frozen=True)
 class WeightPortPass:
-    """Weight port ``port`` of the kernel: the layer behind it, its placement, the split of its weight words
-    (``n_in_block`` x ``n_out_group`` lanes of ``lane_bits`` bits, ``words`` of them: the RTL's), and its pass in the
-    weights file (``beats`` beats of ``beat_bits`` bits, ``nbytes`` bytes at ``offset``)."""
+    """Weight port ``port`` of the kernel: the layer behind it (its ``kind``), its placement, the split of its weight
+    words (``n_in_block`` x ``n_out_group`` lanes of ``lane_bits`` bits, ``words`` of them: the RTL stage's), and its
+    pass in the weights file (``beats`` beats of ``beat_bits`` bits, ``nbytes`` bytes at ``offset``)."""
 
     port: int
     layer: str
+    kind: str
     placement: str
     n_in_block: int
     n_out_group: int
@@ -72,38 +110,46 @@ class WeightPortPass:
     nbytes: int
 
 
+def _split(lr: Layer, out_lanes: int | None) -> tuple[int, int, int]:
+    """(PI, PO, words) of the RTL stage's weight memory: a dense's or conv2d's MAC array
+    (:func:`~fpgagen.core.folding.dense_split` of its dense kernel at the stage's multipliers), a transposed
+    convolution's tap split (:func:`~fpgagen.core.transposed.tap_split`, ragged last output group included)."""
+    if lr.kind == "conv_transpose2d":
+        c, o, k, _ = lr.weight.shape
+        pi, po = tap_split(c, o, lr.reuse_factor)
+        return pi, po, -(-o // po) * k * k * (c // pi)
+    n_out, n_in = lr.weight.shape[0], lr.weight.size // lr.weight.shape[0]  # conv2d: (O, C, K, K) as (O, K*K*C)
+    p = stage_cost(lr, lr.reuse_factor, out_lanes).multipliers
+    pi, po = dense_split(n_in, n_out, p)
+    return pi, po, n_in * n_out // p
+
+
 def weight_port_passes(model: QuantizedModel) -> list[WeightPortPass]:
     """The weight ports of ``model``'s kernel, in port order (the layers off the ROMs, in stream order): the same
-    ports, passes and offsets as the RTL's ``weight_image``, derived here from the folding (a dense's multipliers
-    are its RTL stage's, :func:`fpgagen.core.folding.stage_cost`), since the back ends do not import each other.
-    Raises :class:`WeightPortError` for an off-ROM layer this back end does not realise yet."""
+    ports, passes and offsets as the RTL's ``weight_image``, derived here from the folding (a layer's split is its
+    RTL stage's, :func:`fpgagen.core.folding.stage_cost`), since the back ends do not import each other."""
     lanes = streamed_lanes(list(model.layers))
     out, offset = [], 0
     for lr in model.layers:
         if lr.kind not in ARITHMETIC or lr.placement == "rom":
             continue
-        if lr.kind != "dense":
-            raise WeightPortError(f"layer {lr.name} ({lr.kind}, {lr.placement}): hls4ml's kernel has weight ports for "
-                                  "dense layers only")
         if model.weight_ports is None:
             raise WeightPortError(f"layer {lr.name} is {lr.placement} but the model has no weight ports")
-        n_out, n_in = lr.weight.shape
-        p = stage_cost(lr, lr.reuse_factor, lanes.get(lr.name)).multipliers
-        pi, po = dense_split(n_in, n_out, p)
+        pi, po, words = _split(lr, lanes.get(lr.name))
         bits = model.weight_ports.bits
-        words = n_in * n_out // p
-        beats = pass_beats(words, p, lr.weight_t.width, bits)
-        out.append(WeightPortPass(len(out), lr.name, lr.placement, pi, po, lr.weight_t.width, words, bits, beats,
-                                  offset, beats * bits // 8))
+        beats = pass_beats(words, pi * po, lr.weight_t.width, bits)
+        out.append(WeightPortPass(len(out), lr.name, lr.kind, lr.placement, pi, po, lr.weight_t.width, words, bits,
+                                  beats, offset, beats * bits // 8))
         offset += beats * bits // 8
     return out
 
 
 def header_digest() -> str:
-    """Hash of the C++ kernel, its templates and the project edits: part of the C-simulation cache key of models
+    """Hash of the C++ kernels, their templates and the project edits: part of the C-simulation cache key of models
     with weight ports."""
-    text = CONFIG_TEMPLATE + FUNCTION_TEMPLATE + BRIDGE_TEMPLATE + PORT_NAME + BEAT_TYPE
-    return hashlib.sha256(HEADER.read_bytes() + text.encode()).hexdigest()[:16]
+    text = (CONFIG_TEMPLATE + FUNCTION_TEMPLATE + PORT_CONFIG_TEMPLATE + CONV2D_FUNCTION_TEMPLATE
+            + CONV_TRANSPOSE_FUNCTION_TEMPLATE + BRIDGE_TEMPLATE + PORT_NAME + BEAT_TYPE)
+    return hashlib.sha256(b"".join(h.read_bytes() for h in HEADERS) + text.encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------------- torch, converter
@@ -119,38 +165,130 @@ class WeightPortLinear(HLS4MLModule, nn.Linear):
         self.weight_port = weight_port
 
 
+class WeightPortConv2d(HLS4MLModule, nn.Conv2d):
+    """``nn.Conv2d`` of a conv2d whose weights come in on a weight port (as :class:`WeightPortLinear`)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int,
+                 weight_port: WeightPortPass):
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding)
+        self.weight_port = weight_port
+
+
+class WeightPortConvTranspose2d(ConvTranspose2d):
+    """fpgagen's ``ConvTranspose2d`` of a transposed convolution whose weights come in on a weight port (as
+    :class:`WeightPortLinear`)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int,
+                 output_padding: int, weight_port: WeightPortPass):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         output_padding=output_padding)
+        self.weight_port = weight_port
+
+
+def port_module(lr: Layer, wp: WeightPortPass) -> nn.Module:
+    """The torch module of arithmetic layer ``lr`` behind weight port ``wp`` (weights and biases set afterwards):
+    the weight-port class of the module :mod:`fpgagen.hls.hls4ml_flow` builds for the kind, with its geometry."""
+    k = lr.weight.shape[-1]
+    if lr.kind == "dense":
+        return WeightPortLinear(lr.in_shape[0], lr.out_shape[0], wp)
+    if lr.kind == "conv2d":
+        return WeightPortConv2d(lr.in_shape[0], lr.out_shape[0], k, lr.padding, wp)
+    return WeightPortConvTranspose2d(lr.in_shape[0], lr.out_shape[0], k, lr.stride, lr.padding, lr.output_padding,
+                                     wp)
+
+
+def _port_attributes(wp: WeightPortPass) -> dict:
+    return {"weight_port": wp.port, "placement": wp.placement, "n_in_block": wp.n_in_block,
+            "n_out_group": wp.n_out_group, "beat_bits": wp.beat_bits, "pass_beats": wp.beats, "pass_words": wp.words}
+
+
 def parse_weight_port_linear(operation, layer_name, input_names, input_shapes, node, class_object, data_reader,
                              config):
     """hls4ml PyTorch handler: :class:`WeightPortLinear` -> a :class:`WeightPortDense` layer dict."""
-    wp = class_object.weight_port
     layer = {
         "name": layer_name, "inputs": input_names, "class_name": LAYER_CLASS,
         "weight_data": class_object.weight.data.numpy(), "bias_data": class_object.bias.data.numpy(),
         "n_in": class_object.in_features, "n_out": class_object.out_features, "use_bias": True,
-        "weight_port": wp.port, "placement": wp.placement, "n_in_block": wp.n_in_block,
-        "n_out_group": wp.n_out_group, "beat_bits": wp.beat_bits, "pass_beats": wp.beats,
+        **_port_attributes(class_object.weight_port),
     }
     output_shape = input_shapes[0][:]
     output_shape[-1] = class_object.out_features
     return layer, output_shape
 
 
-class WeightPortDense(Dense):
-    """hls4ml's Dense whose weights come from weight port ``weight_port`` (attributes: the port, ``placement``,
-    the word split ``n_in_block`` x ``n_out_group``, ``beat_bits``, ``pass_beats``). It keeps Dense's weight
-    variable through hls4ml's passes (the view fix permutes it like a Dense's) until :func:`drop_port_weights`."""
+def parse_weight_port_conv2d(operation, layer_name, input_names, input_shapes, node, class_object, data_reader,
+                             config):
+    """hls4ml PyTorch handler: :class:`WeightPortConv2d` -> hls4ml's Conv2d layer dict as a
+    :class:`WeightPortConv2D`."""
+    layer, output_shape = parse_conv2d_layer("Conv2d", layer_name, input_names, input_shapes, node, class_object,
+                                             data_reader, config)
+    layer.update(class_name=CONV2D_LAYER_CLASS, **_port_attributes(class_object.weight_port))
+    return layer, output_shape
 
-    _expected_attributes = [*Dense._expected_attributes, Attribute("weight_port"),
-                            Attribute("placement", value_type=str), Attribute("n_in_block"), Attribute("n_out_group"),
-                            Attribute("beat_bits"), Attribute("pass_beats")]
+
+def parse_weight_port_conv_transpose2d(operation, layer_name, input_names, input_shapes, node, class_object,
+                                       data_reader, config):
+    """hls4ml PyTorch handler: :class:`WeightPortConvTranspose2d` -> fpgagen's ConvTranspose2d layer dict as a
+    :class:`WeightPortConvTranspose2D`."""
+    layer, output_shape = parse_conv_transpose2d(operation, layer_name, input_names, input_shapes, node,
+                                                 class_object, data_reader, config)
+    layer.update(class_name=CONV_TRANSPOSE_LAYER_CLASS, **_port_attributes(class_object.weight_port))
+    return layer, output_shape
+
+
+# --------------------------------------------------------------------------------------------- IR layers
+
+
+class WeightPortLayer:
+    """What the IR layers behind a weight port add to the layer they subclass: the port (``weight_port``), its
+    ``placement``, the word split ``n_in_block`` x ``n_out_group`` of the RTL stage, ``beat_bits``, ``pass_beats``
+    and ``pass_words``. hls4ml collects ``_expected_attributes`` along the class hierarchy."""
+
+    _expected_attributes = [Attribute("weight_port"), Attribute("placement", value_type=str), Attribute("n_in_block"),
+                            Attribute("n_out_group"), Attribute("beat_bits"), Attribute("pass_beats"),
+                            Attribute("pass_words")]
+
+
+class WeightPortDense(WeightPortLayer, Dense):
+    """hls4ml's Dense whose weights come from a weight port. It keeps Dense's weight variable through hls4ml's passes
+    (the view fix permutes it like a Dense's) until :func:`drop_port_weights`."""
+
+
+class WeightPortConv2D(WeightPortLayer, Conv2D):
+    """hls4ml's Conv2D whose weights are loaded from a weight port. Its weight variable goes through hls4ml's passes
+    as a Conv2D's (the channels-last transposition, the resource strategy's (F, H, W, C) layout) until
+    :func:`drop_port_weights` checks that layout, which the kernel's RAM is written in, and removes it. It counts no
+    zero weights: those loaded are not known when the kernel is built, so no multiplier can be left out for them."""
+
+    def initialize(self):
+        super().initialize()
+        self.get_weights("weight").nzeros = 0
+
+
+class WeightPortConvTranspose2D(WeightPortLayer, ConvTranspose2D):
+    """fpgagen's ConvTranspose2D whose weights come from a weight port (loaded or streamed)."""
+
+
+PORT_LAYERS = (WeightPortDense, WeightPortConv2D, WeightPortConvTranspose2D)
+CONV2D_LAYER_CLASS = WeightPortConv2D.__name__
+CONV_TRANSPOSE_LAYER_CLASS = WeightPortConvTranspose2D.__name__
 
 
 def drop_port_weights(hm) -> None:
-    """Remove the weight variable of every :class:`WeightPortDense` of ``hm`` (after conversion and its checks,
-    before ``write()``): the project then neither compiles those weights in nor writes them. ``weight_t`` stays."""
+    """Remove the weight variable of every weight-port layer of ``hm`` (after conversion and its checks, before
+    ``write()``): the project then neither compiles those weights in nor writes them. ``weight_t`` stays. A conv2d's
+    weights must be laid out as its kernel writes its RAM, hls4ml's Resource layout (O, KH, KW, C) of torch's
+    (O, C, KH, KW): :class:`WeightPortError` otherwise (an hls4ml that lays them out differently)."""
     for layer in hm.get_layers():
-        if isinstance(layer, WeightPortDense):
-            layer.weights.pop("weight", None)
+        if not isinstance(layer, PORT_LAYERS):
+            continue
+        var = layer.weights.pop("weight", None)
+        if isinstance(layer, WeightPortConv2D) and var is not None:
+            want = np.asarray(layer.get_attr("weight_data")).transpose(0, 2, 3, 1)
+            if var.data.shape != want.shape or not np.array_equal(var.data, want):
+                raise WeightPortError(f"hls4ml layer {layer.name}: hls4ml ({hls4ml.__version__}) laid out its conv2d "
+                                      f"weights as {var.data.shape}, not the (O, KH, KW, C) = {want.shape} the kernel "
+                                      "writes its RAM in")
 
 
 # --------------------------------------------------------------------------------------------- templates
@@ -179,6 +317,50 @@ FUNCTION_TEMPLATE = ("nnet::dense_weight_port<{input_t}, {output_t}, {config}>({
                      " // weight port {port_index}, {placement}")
 INCLUDES = [f"nnet_utils/{HEADER.name}"]
 
+# the weight port of a convolution, after the layer's own config (config<i>)
+PORT_CONFIG_TEMPLATE = """struct config{index}_port : nnet::weight_port_config {{
+    static const unsigned n_in_block = {n_in_block};
+    static const unsigned n_out_group = {n_out_group};
+    static const unsigned n_blocks = {n_blocks};
+    static const unsigned n_groups = {n_groups};
+    static const unsigned multiplier_limit = {multiplier_limit};
+    static const unsigned n_words = {pass_words};
+    static const unsigned lane_bits = {lane_bits};
+    static const unsigned beat_bits = {beat_bits};
+    static const unsigned pass_beats = {pass_beats};
+    static const bool loaded = {loaded};
+    typedef {weight_t.name} weight_t;
+}};\n"""
+
+CONV2D_FUNCTION_TEMPLATE = ("nnet::conv_2d_weight_port_cl<{input_t}, {output_t}, {config}, {config}_port>({input}, "
+                            "{output}, {port}, {b}); // weight port {port_index}, loaded")
+CONV_TRANSPOSE_FUNCTION_TEMPLATE = ("nnet::{kernel}<{input_t}, {output_t}, {config}, {config}_port>({input}, "
+                                    "{output}, {port}, {b}); // weight port {port_index}, {placement}")
+CONV_TRANSPOSE_KERNELS = {"loaded": "conv_transpose_2d_weight_port_cl", "streamed": "conv_transpose_2d_ws_cl"}
+
+
+def _require_stream(node) -> None:
+    if node.model.config.get_config_value("IOType") != "io_stream":
+        raise WeightPortError(f"hls4ml layer {node.name} ({node.class_name}): only io_stream is implemented")
+
+
+def _port_config(node, n_blocks: int, n_groups: int) -> str:
+    """``config<i>_port`` of a convolution's weight port (``n_blocks`` input blocks, ``n_groups`` output groups)."""
+    pi, po = node.get_attr("n_in_block"), node.get_attr("n_out_group")
+    weight_t = node.get_attr("weight_t")
+    return PORT_CONFIG_TEMPLATE.format(
+        index=node.index, n_in_block=pi, n_out_group=po, n_blocks=n_blocks, n_groups=n_groups,
+        multiplier_limit=pi * po, pass_words=node.get_attr("pass_words"), lane_bits=weight_t.precision.width,
+        beat_bits=node.get_attr("beat_bits"), pass_beats=node.get_attr("pass_beats"),
+        loaded="true" if node.get_attr("placement") == "loaded" else "false", weight_t=weight_t)
+
+
+def _port_call_params(template: FunctionCallTemplate, node) -> dict:
+    params = template._default_function_params(node)
+    params.update(port=PORT_NAME.format(port=node.get_attr("weight_port")), port_index=node.get_attr("weight_port"),
+                  b=node.get_weights("bias").name, placement=node.get_attr("placement"))
+    return params
+
 
 class WeightPortDenseConfigTemplate(LayerConfigTemplate):
     def __init__(self):
@@ -186,8 +368,7 @@ class WeightPortDenseConfigTemplate(LayerConfigTemplate):
         self.template = CONFIG_TEMPLATE
 
     def format(self, node):
-        if node.model.config.get_config_value("IOType") != "io_stream":
-            raise WeightPortError(f"hls4ml layer {node.name} ({LAYER_CLASS}): only io_stream is implemented")
+        _require_stream(node)
         params = self._default_config_params(node)
         n_in, n_out = node.get_attr("n_in"), node.get_attr("n_out")
         pi, po = node.get_attr("n_in_block"), node.get_attr("n_out_group")
@@ -206,9 +387,54 @@ class WeightPortDenseFunctionTemplate(FunctionCallTemplate):
         self.template = FUNCTION_TEMPLATE
 
     def format(self, node):
-        params = self._default_function_params(node)
-        params.update(port=PORT_NAME.format(port=node.get_attr("weight_port")), port_index=node.get_attr("weight_port"),
-                      b=node.get_weights("bias").name, placement=node.get_attr("placement"))
+        return self.template.format(**_port_call_params(self, node))
+
+
+class WeightPortConv2DConfigTemplate(Conv2DConfigTemplate):
+    """hls4ml's Conv2D config (and its ``_mult`` config), then the port's."""
+
+    def __init__(self):
+        LayerConfigTemplate.__init__(self, WeightPortConv2D)  # hls4ml's PointwiseConv2D template does the same
+        self.template = conv2d_config_template
+        self.mult_template = conv_mult_config_template
+
+    def format(self, node):
+        _require_stream(node)
+        n_in = node.get_attr("filt_height") * node.get_attr("filt_width") * node.get_attr("n_chan")
+        return super().format(node) + _port_config(node, n_in // node.get_attr("n_in_block"),
+                                                   node.get_attr("n_filt") // node.get_attr("n_out_group"))
+
+
+class WeightPortConv2DFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(WeightPortConv2D, include_header=[*conv2d_include_list, f"nnet_utils/{CONV2D_HEADER.name}"])
+        self.template = CONV2D_FUNCTION_TEMPLATE
+
+    def format(self, node):
+        return self.template.format(**_port_call_params(self, node))
+
+
+class WeightPortConvTranspose2DConfigTemplate(ConvTranspose2DConfigTemplate):
+    """fpgagen's ConvTranspose2D config, then the port's."""
+
+    def __init__(self):
+        LayerConfigTemplate.__init__(self, WeightPortConvTranspose2D)
+        self.template = CONV_TRANSPOSE_CONFIG_TEMPLATE
+
+    def format(self, node):
+        po = node.get_attr("n_out_group")
+        return super().format(node) + _port_config(node, node.get_attr("n_chan") // node.get_attr("n_in_block"),
+                                                   -(-node.get_attr("n_filt") // po))
+
+
+class WeightPortConvTranspose2DFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(WeightPortConvTranspose2D, include_header=[f"nnet_utils/{CONV_TRANSPOSE_HEADER.name}"])
+        self.template = CONV_TRANSPOSE_FUNCTION_TEMPLATE
+
+    def format(self, node):
+        params = _port_call_params(self, node)
+        params["kernel"] = CONV_TRANSPOSE_KERNELS[node.get_attr("placement")]
         return self.template.format(**params)
 
 
@@ -343,7 +569,17 @@ def add_weight_ports(project_dir, project: str, passes: list[WeightPortPass], br
 # --------------------------------------------------------------------------------------------- registration
 
 
+EXTENSIONS = (  # torch class, handler, IR layer, templates, kernel
+    (TORCH_CLASS, parse_weight_port_linear, WeightPortDense,
+     (WeightPortDenseConfigTemplate, WeightPortDenseFunctionTemplate), HEADER),
+    (WeightPortConv2d.__name__, parse_weight_port_conv2d, WeightPortConv2D,
+     (WeightPortConv2DConfigTemplate, WeightPortConv2DFunctionTemplate), CONV2D_HEADER),
+    (WeightPortConvTranspose2d.__name__, parse_weight_port_conv_transpose2d, WeightPortConvTranspose2D,
+     (WeightPortConvTranspose2DConfigTemplate, WeightPortConvTranspose2DFunctionTemplate), CONV_TRANSPOSE_HEADER),
+)
+
+
 def register() -> None:
-    """Register the handler, the layer, the Vivado templates and the kernel source with hls4ml (idempotent)."""
-    templates = (WeightPortDenseConfigTemplate, WeightPortDenseFunctionTemplate)
-    register_extension(TORCH_CLASS, parse_weight_port_linear, LAYER_CLASS, WeightPortDense, templates, HEADER)
+    """Register the handlers, the layers, the Vivado templates and the kernel sources with hls4ml (idempotent)."""
+    for torch_class, handler, layer_class, templates, header in EXTENSIONS:
+        register_extension(torch_class, handler, layer_class.__name__, layer_class, templates, (COMMON_HEADER, header))

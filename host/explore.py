@@ -272,7 +272,11 @@ def _engine(float_model: FloatModel, use_ray: bool, address: str | None):
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise RuntimeError(f"cannot reach the Ray cluster at {address} ({type(e).__name__}: "
+                                   f"{str(e).splitlines()[0] if str(e) else ''})") from None
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
@@ -315,8 +319,22 @@ def explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], d
     for a digit generator, the Frechet distance on the rule's latents), asked of the candidates for the chosen
     point in order until one meets it; its row is kept in ``points.jsonl`` under ``width_rule``.
     """
+    if ray_address and engine == "serial":
+        raise ValueError(f"--ray-address {ray_address} names a Ray cluster, but --engine serial runs here: drop one")
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _explore(float_model, board, out, grid, distribution, engine, ray_address, rtlsim, synth, judge,
+                        progress)
+    except BaseException:
+        if created and not any(out.iterdir()):  # nothing measured (Ray unreachable, say): no empty folder left
+            out.rmdir()
+        raise
+
+
+def _explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], distribution: str, engine: str,
+             ray_address: str | None, rtlsim: bool, synth: bool, judge, progress) -> dict:
     log = out / "points.jsonl"
     identity = {"model": float_model.digest(), "board": board, "distribution": distribution,
                 "n": QUALITY_LATENTS, "seed": QUALITY_SEED}

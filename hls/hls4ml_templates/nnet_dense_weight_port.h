@@ -2,15 +2,11 @@
 #define NNET_DENSE_WEIGHT_PORT_H_
 
 // fpgagen's hls4ml extension: a dense layer whose weights are not compiled into the kernel but arrive on a weight
-// port of the top function, an hls::stream of DMA beats (beat_bits wide: the board's HP port), as the RTL twin's
-// fg_dense with WEIGHT_SOURCE LOADED or STREAMED reads them.
+// port of the top function (nnet_weight_port.h: the beats, their layout, the gearbox), as the RTL twin's fg_dense
+// with WEIGHT_SOURCE LOADED or STREAMED reads them.
 //
-// The beats carry one pass of the layer's weight words, laid out as fpgagen.core.weight_stream says: n_words words
-// of multiplier_limit lanes of lane_bits bits (a weight's two's-complement code, lane 0 least significant), aligned
-// to beats: K = beat_bits / word_bits words per beat (word k % K at bit offset (k % K) * word_bits, the rest zero)
-// when a word is no wider than a beat, else R = ceil(word_bits / beat_bits) beats per word. Word og * n_blocks + ib holds, in lane po * n_in_block + pi, the weight from
-// input ib * n_in_block + pi to output og * n_out_group + po (fpgagen.rtl.memfiles.dense_words, fpgagen.core.folding
-// .dense_split): the RTL's order, so one weights file serves the RTL, the board and this C simulation.
+// Word og * n_blocks + ib holds, in lane po * n_in_block + pi, the weight from input ib * n_in_block + pi to output
+// og * n_out_group + po (fpgagen.rtl.memfiles.dense_words, fpgagen.core.folding.dense_split): fg_dense's order.
 //
 // streamed: every call reads the whole pass (pass_beats beats) while it multiplies.
 // loaded: the first call reads the pass into an on-chip RAM (a function-static array: written once, as after
@@ -23,6 +19,7 @@
 #include "hls_stream.h"
 #include "nnet_common.h"
 #include "nnet_mult.h"
+#include "nnet_weight_port.h"
 #include <assert.h>
 
 namespace nnet {
@@ -45,52 +42,6 @@ struct dense_weight_port_config {
     typedef float weight_t;
     template <class x_T, class y_T> using product = nnet::product::mult<x_T, y_T>;
 };
-
-// DMA beats -> weight words (fg_weight_gearbox's job), for the beat-aligned layout: a word no wider than a beat is
-// one of the K slots of the beat held (a new beat read when the slots run out), a wider one the next R beats side by
-// side. Slots are constant offsets: no shifter. A gearbox starts at a beat boundary, as every pass does, so one pass
-// reads exactly its pass_beats beats.
-template <unsigned BEAT_BITS, unsigned WORD_BITS> class weight_gearbox {
-    static const unsigned K = WORD_BITS <= BEAT_BITS ? BEAT_BITS / WORD_BITS : 1;            // words per beat
-    static const unsigned R = WORD_BITS <= BEAT_BITS ? 1 : (WORD_BITS + BEAT_BITS - 1) / BEAT_BITS;  // beats per word
-    ap_uint<BEAT_BITS> beat;
-    unsigned slot;  // the next word's slot in the held beat; K: none held
-
-  public:
-    weight_gearbox() : beat(0), slot(K) {}
-
-    template <class beat_T> ap_uint<WORD_BITS> next(hls::stream<beat_T> &beats) {
-        #pragma HLS INLINE
-        ap_uint<R * BEAT_BITS> bits = 0;
-        if (R > 1) {
-        WordBeats:
-            for (unsigned r = 0; r < R; r++) {
-                bits.range((r + 1) * BEAT_BITS - 1, r * BEAT_BITS) = ap_uint<BEAT_BITS>(beats.read());
-            }
-            return bits(WORD_BITS - 1, 0);
-        }
-        if (slot == K) {
-            beat = beats.read();
-            slot = 0;
-        }
-        ap_uint<WORD_BITS> word = beat.range(slot * WORD_BITS + WORD_BITS - 1, slot * WORD_BITS);
-        slot++;
-        return word;
-    }
-};
-
-// One word's multiplier_limit weights from the gearbox, each code's bits taken as weight_t's.
-template <typename CONFIG_T, class beat_T>
-void dense_weight_port_word(weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> &gearbox,
-                            hls::stream<beat_T> &beats, typename CONFIG_T::weight_t word[CONFIG_T::multiplier_limit]) {
-    #pragma HLS INLINE
-    ap_uint<CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> bits = gearbox.next(beats);
-WordLanes:
-    for (unsigned lane = 0; lane < CONFIG_T::multiplier_limit; lane++) {
-        word[lane].range(CONFIG_T::lane_bits - 1, 0) =
-            bits.range(lane * CONFIG_T::lane_bits + CONFIG_T::lane_bits - 1, lane * CONFIG_T::lane_bits);
-    }
-}
 
 template <class data_T, class res_T, typename CONFIG_T, class beat_T>
 void dense_weight_port(hls::stream<data_T> &data_stream, hls::stream<res_T> &res_stream,
@@ -124,11 +75,11 @@ InitAccum:
     // loaded: the RAM, written from the port by the first call only
     static weight_t ram[CONFIG_T::loaded ? CONFIG_T::n_words : 1][CONFIG_T::multiplier_limit];
     static bool written = false;
-    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit * CONFIG_T::lane_bits> gearbox;
+    weight_gearbox<CONFIG_T::beat_bits, CONFIG_T::multiplier_limit, CONFIG_T::lane_bits> gearbox;
     if (CONFIG_T::loaded && !written) {
     LoadWords:
         for (unsigned k = 0; k < CONFIG_T::n_words; k++) {
-            dense_weight_port_word<CONFIG_T>(gearbox, weight_stream, ram[k]);
+            gearbox.next(weight_stream, ram[k]);
         }
         written = true;
     }
@@ -146,7 +97,7 @@ Groups:
                     word[lane] = ram[og * CONFIG_T::n_blocks + ib][lane];
                 }
             } else {
-                dense_weight_port_word<CONFIG_T>(gearbox, weight_stream, word);
+                gearbox.next(weight_stream, word);
             }
         Outputs:
             for (unsigned po = 0; po < CONFIG_T::n_out_group; po++) {

@@ -1,28 +1,35 @@
-"""hls4ml's kernel with weight ports: a loaded or streamed dense reads its weights from the RTL's weights file
-(``rtl.generate.weight_image``) through ``s_axis_w<k>``, and its C simulation equals golden bit for bit.
+"""hls4ml's kernel with weight ports: a loaded or streamed dense, a loaded conv2d and a loaded or streamed transposed
+convolution read their weights from the RTL's weights file (``rtl.generate.weight_image``) through ``s_axis_w<k>``,
+and the C simulation equals golden bit for bit.
 
-Each model compiles once (~8 s) into the C-simulation cache (<cache root>/csim/).
+Each model compiles once (~8 s for a dense alone, ~15 s with convolutions, ~35 s for dcgan28 with its run) into the
+C-simulation cache (<cache root>/csim/).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
 import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from fpgagen.core import golden
-from fpgagen.core.folding import WeightPorts
-from fpgagen.core.layers import UnsupportedLayerError
+from fpgagen.core.folding import PLACEMENTS, STREAMABLE, WeightPorts
+from fpgagen.core.layers import ARITHMETIC, UnsupportedLayerError, require
 from fpgagen.core.manifest import OverlayError
-from fpgagen.core.random_model import random_model
+from fpgagen.core.random_model import random_model, random_transposed_model
+from fpgagen.hls import hls4ml_flow
 from fpgagen.hls.accelerator import install_overlay, write_accelerator_project
 from fpgagen.hls.csim import CSimExecutor
-from fpgagen.hls.hls4ml_flow import convert
-from fpgagen.hls.hls4ml_weight_ports import WeightPortError, weight_port_passes
+from fpgagen.hls.hls4ml_flow import convert, hls_layer_names
+from fpgagen.hls.hls4ml_weight_ports import WeightPortConv2D, WeightPortError, drop_port_weights, weight_port_passes
+from fpgagen.models.presets import load_preset
+from fpgagen.models.quantize import quantize
 from fpgagen.rtl.generate import weight_image
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ (hls4ml's C simulation compiles with it)")
@@ -84,17 +91,125 @@ def test_a_weights_file_is_needed_and_checked():
         CSimExecutor(model, weights=np.zeros(8, np.uint8))
 
 
-def test_what_the_hls4ml_back_end_cannot_place_is_refused(tmp_path):
-    """A loaded conv2d has no weight port in hls4ml's kernel yet, in C simulation and in the board project."""
-    model = random_model(2)
-    next(lr for lr in model.layers if lr.kind == "conv2d").placement = "loaded"
-    model.weight_ports = WeightPorts(64, 1, 64.0)
+# (family, seed, beat bits, placements): every off-ROM placement of every kind, two or three ports of different
+# kinds per model; words of several per beat with bits left over (K > 1), wider than a beat (R > 1), and ragged last
+# output groups of transposed convolutions (PO not dividing O)
+CONV_CASES = [
+    # dense 4-bit words (198: 16 per beat, the last beat part full); conv2d_3 8-bit; conv2d_5 one 1,296-bit word (21
+    # beats: wider than ap_uint's default 1,024 bits, as dcgan28's 3,840-bit words on the KV260)
+    (random_model, 18, 64, {"dense_0": "streamed", "conv2d_3": "loaded", "conv2d_5": "loaded"}),
+    # conv_transpose2d_3: 3 outputs in groups of 2, 12-bit words (5 per beat); conv_transpose2d_5 5-bit words
+    (random_transposed_model, 6, 64, {"dense_0": "loaded", "conv_transpose2d_3": "streamed",
+                                      "conv_transpose2d_5": "loaded"}),
+    # 32-bit beats: conv_transpose2d_3 8-bit words (4 per beat), conv_transpose2d_5 40-bit (two beats each)
+    (random_transposed_model, 29, 32, {"dense_0": "streamed", "conv_transpose2d_3": "streamed",
+                                       "conv_transpose2d_5": "loaded"}),
+    # 128-bit beats: conv_transpose2d_3 36-bit words (3 per beat), conv_transpose2d_5 ragged (3 outputs in groups of
+    # 2), 60-bit words (2 per beat)
+    (random_transposed_model, 33, 128, {"conv_transpose2d_3": "streamed", "conv_transpose2d_5": "loaded"}),
+]
+
+
+def placed_as(family, seed: int, beat_bits: int, placements: dict[str, str]):
+    model = copy.deepcopy(family(seed))
+    for name, placement in placements.items():
+        model.layer(name).placement = placement
+    model.weight_ports = WeightPorts(beat_bits, len(placements), float(beat_bits))
+    model.name = f"{model.name}_ports{len(placements)}"
     model.validate()
-    with pytest.raises(UnsupportedLayerError, match=r"realises loaded dense, streamed dense\); it cannot place "
-                                                     r"conv2d_\d+ \(conv2d, loaded\)"):
-        convert(model, tmp_path / "prj")
-    with pytest.raises(UnsupportedLayerError, match=r"conv2d_\d+ \(conv2d, loaded\)"):
-        write_accelerator_project(model, tmp_path / "acc", "zcu104")
+    return model
+
+
+@needs_gxx
+@pytest.mark.slow(20)
+@pytest.mark.parametrize(("family", "seed", "beat_bits", "placements"), CONV_CASES,
+                         ids=[f"{f.__name__}{s}" for f, s, _, _ in CONV_CASES])
+def test_convolutions_on_weight_ports_csim_equals_golden(family, seed, beat_bits, placements):
+    """The weights file the C simulation reads is the RTL's, laid out as the ports expect; the outputs are golden's;
+    a streamed layer reads its port at every call: the same kernel given other streamed weights (the loaded ones
+    kept: they were written once) computes the model with those."""
+    model = placed_as(family, seed, beat_bits, placements)
+    data, streams = weight_image(model)
+    ports = weight_port_passes(model)
+    assert [(wp.layer, wp.placement, wp.words, wp.beats, wp.offset, wp.nbytes) for wp in ports] == \
+           [(ws.layer, ws.placement, ws.words, ws.beats, ws.offset, ws.nbytes) for ws in streams]
+    assert {wp.layer: wp.placement for wp in ports} == placements
+    assert sum(wp.nbytes for wp in ports) == len(data)
+    ex = CSimExecutor(model, weights=data).prepare()
+    cpp = (ex.project_dir / "prj" / "firmware" / "myproject.cpp").read_text()
+    assert cpp.count("// weight port") == len(placements)
+    weights_dir = ex.project_dir / "prj" / "firmware" / "weights"
+    compiled_in = {p.name for p in weights_dir.glob("w*.txt")}
+    rom = [lr for lr in model.layers if lr.kind in ARITHMETIC and lr.placement == "rom"]
+    assert len(compiled_in) == len(rom)  # only the ROM layers' weights are compiled in
+    z = latents(48, model.latent_dim, seed)
+    want = golden.generate(model, z)
+    assert len(np.unique(want)) > 8, "degenerate test: the outputs hardly vary"
+    got = ex.run(z)  # loaded layers read their passes on the first call, then their RAMs
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {want.size} outputs differ"
+    assert np.array_equal(ex.run(z[:4]), want[:4])  # the RAMs hold
+
+    other = copy.deepcopy(model)
+    rng = np.random.default_rng(seed + 1)
+    for name in (name for name, placement in placements.items() if placement == "streamed"):
+        lr = other.layer(name)
+        lr.weight = rng.integers(-lr.weight_t.max_code, lr.weight_t.max_code + 1, lr.weight.shape)
+    other_want = golden.generate(other, z)
+    assert not np.array_equal(other_want, want), "the case must stream a layer"
+    again = CSimExecutor(model, weights=weight_image(other)[0]).prepare()
+    assert not again.compiled and np.array_equal(again.run(z), other_want)
+
+
+@needs_gxx
+@pytest.mark.slow(40)
+@pytest.mark.parametrize("board", ["pynq-z2", "kv260"])
+def test_dcgan28_placed_for_a_board_csim_equals_golden(board):
+    """dcgan28 folded for a board whose block RAM cannot hold it, with the folding's own placements (pynq-z2: dense_0
+    and conv_transpose2d_3 streamed over 64-bit ports; kv260: dense_0 loaded, conv_transpose2d_3 streamed in
+    3,840-bit words over a 128-bit port), through the C simulation: bit-exact with golden."""
+    model = quantize(load_preset("dcgan28"), board=board)
+    off_rom = {lr.kind for lr in model.layers if lr.kind in ARITHMETIC and lr.placement != "rom"}
+    assert off_rom == {"dense", "conv_transpose2d"}, "the case must take a transposed convolution off the ROMs"
+    z = latents(8, model.latent_dim, seed=3)
+    want = golden.generate(model, z)
+    assert len(np.unique(want)) > 32
+    got = CSimExecutor(model, weights=weight_image(model)[0]).prepare().run(z)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {want.size} outputs differ"
+
+
+def test_a_conv2d_laid_out_otherwise_than_its_ram_is_refused(tmp_path, monkeypatch):
+    """A loaded conv2d's kernel writes its RAM at the addresses of hls4ml's own weight array, (O, KH, KW, C): before
+    dropping the weights, drop_port_weights checks that hls4ml laid them out so (here, as it does: the weights go),
+    and refuses a layout that differs (here, KH and KW swapped behind its back) rather than compute with it."""
+    model = placed_as(random_model, 4, 64, {"conv2d_3": "loaded"})
+    graphs = []
+    monkeypatch.setattr(hls4ml_flow, "drop_port_weights", graphs.append)
+    for name in ("kept", "swapped"):
+        convert(model, tmp_path / name)
+    kept, swapped = ({layer.name: layer for layer in hm.get_layers()}[hls_layer_names(model)["conv2d_3"]]
+                     for hm in graphs)
+    assert isinstance(kept, WeightPortConv2D) and kept.get_attr("placement") == "loaded"
+    drop_port_weights(graphs[0])
+    assert "weight" not in kept.weights and "bias" in kept.weights
+    var = swapped.get_weights("weight")
+    var.data = var.data.transpose(0, 2, 1, 3)
+    with pytest.raises(WeightPortError, match=r"laid out its conv2d weights as \(1, 3, 3, 4\), not the \(O, KH, KW, "
+                                              r"C\) = \(1, 3, 3, 4\) the kernel writes its RAM in"):
+        drop_port_weights(graphs[1])
+
+
+def test_hls4ml_realises_every_placement_the_folding_makes():
+    """Every (kind, placement) a valid model can have reaches hls4ml's C simulation; a streamed conv2d (which
+    validation refuses: it would read its weights once per output pixel) is refused by name."""
+    for kind in ARITHMETIC:
+        for placement in PLACEMENTS:
+            if placement != "streamed" or kind in STREAMABLE:
+                require("hls4ml", [SimpleNamespace(name=f"{kind}_0", kind=kind, placement=placement)])
+    with pytest.raises(UnsupportedLayerError, match=r"realises loaded conv2d, loaded conv_transpose2d, streamed "
+                                                     r"conv_transpose2d, loaded dense, streamed dense\); it cannot "
+                                                     r"place conv2d_1 \(conv2d, streamed\)"):
+        require("hls4ml", [SimpleNamespace(name="conv2d_1", kind="conv2d", placement="streamed")])
+
 
 # --------------------------------------------------------------------------------------------- the board project
 # hls4ml's board project of a model off the ROMs, compiled as the board would run it: the C bridge through
