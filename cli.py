@@ -24,6 +24,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def image_shape(text: str) -> tuple[int, int, int]:
+    """An argparse type: ``C,H,W``, three positive integers (an image shape)."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        shape = tuple(int(v) for v in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W: three positive integers, e.g. 1,28,28; got {text!r}")
+    return shape
+
+
 def int_in(low: int, high: int):
     """An argparse type: an integer in ``low..high`` (bounds that keep a run finite), named in its error."""
 
@@ -61,10 +73,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def load_generator(args: argparse.Namespace):
-    """The Generator the MODEL argument (and --weights, --latent-dim, --latents) names."""
+    """The Generator the MODEL argument (and --weights, --latent-dim, --latents, --image-shape) names."""
     from fpgagen.models.load import load_model
 
-    return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents, quiet=False)
+    return load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents,
+                      image_shape=args.image_shape, quiet=False)
 
 
 def check_out(path: Path, folder: bool = False, option: str = "--out") -> Path:
@@ -149,7 +162,7 @@ def cmd_import(args: argparse.Namespace) -> None:
                          "file.py:factory, .onnx and .keras files")
     check_out(args.out)
     generator = load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents,
-                           name=args.name, digit_metrics=not args.no_digit_metrics)
+                           image_shape=args.image_shape, name=args.name, digit_metrics=not args.no_digit_metrics)
     print(describe_import(generator))
     print(describe_board(generator))
     write_model_folder(generator, args.out)
@@ -254,7 +267,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     config = QuantConfig.from_file(args.config) if args.config else None
     subject = resolve_subject(args.model, args.overlay, args.weights, config, board=args.board,
-                              latent_dim=args.latent_dim, distribution=args.latents, quiet=False)
+                              latent_dim=args.latent_dim, distribution=args.latents, image_shape=args.image_shape,
+                              quiet=False)
     options = ({"board": subject.board, "bitfile": subject.bitfile} if args.target == "board"
                else {"board": args.board} if args.target in ("virtual-golden", "rtlsim") and args.board else {})
     executor = get_executor(args.target, subject.model_for(args.target), **options)
@@ -314,7 +328,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     check_out(args.out, folder=True)
     subject = resolve_subject(args.model, args.overlay, args.weights, board=args.board, latent_dim=args.latent_dim,
-                              distribution=args.latents, quiet=False)
+                              distribution=args.latents, image_shape=args.image_shape, quiet=False)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
     print(format_table(result))
@@ -347,6 +361,9 @@ def add_model(p: argparse.ArgumentParser, presets: list[str], weights: bool = Tr
         p.add_argument("--latents", choices=("normal", "uniform"),
                        help="latent distribution of an imported model (default normal): calibration and sampling "
                             "draw from it")
+        p.add_argument("--image-shape", type=image_shape, metavar="C,H,W",
+                       help="view an imported model's flat output (N, C*H*W), a VAE decoder's, as images "
+                            "(N, C, H, W), in C order like torch's view (a model folder records it)")
 
 
 def build_parser() -> argparse.ArgumentParser:

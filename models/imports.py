@@ -11,11 +11,19 @@ against it. The front ends:
 
 Anything a front end cannot lower is refused before any other work in one
 :class:`~fpgagen.core.errors.LoweringError` that names every unsupported node or layer and the supported vocabulary.
+
+A model whose output is flat, (N, C*H*W) -- a VAE decoder such as pytorch/examples' -- is read as images with an
+image shape (C, H, W) given (``--image-shape``), the same way by every front end (:func:`image_view`): the flat
+vector is viewed in C order as (C, H, W), torch's ``view(-1, C, H, W)``, by a ``reshape`` layer appended to the
+FloatModel (none where its layers already give that shape), and the framework's own output is viewed the same way
+for the import check (:func:`viewed`).
+
 This module holds what they share; numpy only at import, so the ONNX front end stays torch-free.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +64,59 @@ def check_name(name: str) -> str:
         raise ValueError(f"model name {name!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or "
                          "digit (it names the model's files)")
     return name
+
+
+def check_image_shape(image_shape) -> tuple[int, int, int]:
+    """``image_shape`` as a (C, H, W) tuple of three positive ints, else ValueError naming it."""
+    try:
+        shape = tuple(image_shape)
+    except TypeError:
+        shape = ()
+    if len(shape) != 3 or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0
+                                  for v in shape):
+        raise ValueError(f"image shape {image_shape!r}: expected three positive integers C, H, W")
+    return tuple(int(v) for v in shape)
+
+
+def image_view(output, image_shape=None) -> tuple[int, int, int]:
+    """The (C, H, W) of the images a model delivers whose per-sample output is ``output``, given the image shape
+    ``image_shape`` (``--image-shape``; None where not given).
+
+    Images (C, H, W) are taken as they are (``image_shape``, if given, must be the same); a flat output (K,) is
+    viewed as ``image_shape``, whose C*H*W must be K. Raises ValueError, its text the rest of a sentence about the
+    model ("... returns ..."), on a flat output without ``image_shape``, a size mismatch, or any other shape.
+    """
+    output = tuple(int(v) for v in output)
+    shape = check_image_shape(image_shape) if image_shape is not None else None
+    if len(output) == 3:
+        if shape is not None and shape != output:
+            raise ValueError(f"returns images (N, {', '.join(map(str, output))}), not the --image-shape "
+                             f"{','.join(map(str, shape))} given (--image-shape views a flat output (N, C*H*W) as "
+                             "images; leave it out, or give the model's own shape)")
+        return output
+    if len(output) == 1:
+        if shape is None:
+            raise ValueError(f"returns a flat (N, {output[0]}); a generator returns images (N, C, H, W): pass "
+                             f"--image-shape C,H,W with C*H*W = {output[0]} to view its output as images")
+        if math.prod(shape) != output[0]:
+            raise ValueError(f"returns a flat (N, {output[0]}), but --image-shape {','.join(map(str, shape))} holds "
+                             f"{math.prod(shape)} values (C*H*W must be {output[0]})")
+        return shape
+    raise ValueError(f"returns (N, {', '.join(map(str, output))}); a generator returns images (N, C, H, W), or a flat "
+                     "(N, C*H*W) viewed as images with --image-shape C,H,W")
+
+
+def viewed(run: Callable[[np.ndarray], np.ndarray], image_shape) -> Callable[[np.ndarray], np.ndarray]:
+    """``run`` (a framework on latents) with its flat output viewed as images (N, *image_shape), as the ``reshape``
+    layer :func:`image_view`'s front ends append views the FloatModel's."""
+    shape = tuple(image_shape)
+    return lambda z: np.asarray(run(z)).reshape(-1, *shape)
+
+
+def final_kind(layers: list[FloatLayer]) -> str | None:
+    """The kind of the last layer that computes (copies -- a reshape, an upsampling -- move its values unchanged):
+    a final ``tanh`` or ``sigmoid`` bounds the output even when a reshape of a flat output follows it."""
+    return next((lr.kind for lr in reversed(layers) if get_kind(lr.kind).role != "copy"), None)
 
 
 def channels_last_reshape(layers: list[FloatLayer], hwc: tuple[int, int, int], name: str) -> FloatLayer:

@@ -14,7 +14,10 @@ it lowers and its limits), with
   and kernel 5 is torch's padding 1, output_padding -1 (the full map cropped by 1 and 2);
 - kernels turned into torch layouts: Dense (in, out) -> (out, in); Conv2D (kh, kw, in, out) -> (out, in, kh, kw);
   Conv2DTranspose (kh, kw, out, in) -> (in, out, kh, kw);
-- InputLayer, Dropout (the identity at inference) and Activation('linear') skipped.
+- InputLayer, Dropout (the identity at inference) and Activation('linear') skipped;
+- a **flat output** (N, C*H*W), a VAE decoder's, viewed as the (C, H, W) given (``image_shape``,
+  :func:`~fpgagen.models.imports.image_view`) in C order, as torch's ``view`` would -- not as a channels-last
+  Reshape to (H, W, C) would: a ``reshape`` appended, and Keras's output viewed the same way.
 
 Layer ``i`` of the FloatModel is named ``<kind>_<i>``. Whatever is unsupported -- an unknown layer, an unsupported
 attribute, a second input or output, a branch or merge, a nested model -- is refused before anything else, in one
@@ -38,7 +41,14 @@ from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.layers import implements, registered
 from fpgagen.core.transposed import TRANSPOSED_SUPPORTED, transposed_support
-from fpgagen.models.imports import SourceModel, channels_last_reshape, fold_batchnorm_into
+from fpgagen.models.imports import (
+    SourceModel,
+    channels_last_reshape,
+    final_kind,
+    fold_batchnorm_into,
+    image_view,
+    viewed,
+)
 
 KERAS_BACKEND = "torch"
 ACTIVATIONS = {"linear": None, "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}  # Keras name -> kind
@@ -398,8 +408,9 @@ def _lower_chain(layers: list, problems: Problems) -> list[FloatLayer]:
     return built
 
 
-def lower_keras(model, name: str, latent_dim: int | None = None) -> FloatModel:
-    """The FloatModel of a Keras 3 generator model (latents (N, latent_dim) -> images (N, H, W, C)).
+def lower_keras(model, name: str, latent_dim: int | None = None, image_shape=None) -> FloatModel:
+    """The FloatModel of a Keras 3 generator model (latents (N, latent_dim) -> images (N, H, W, C), or a flat
+    (N, C*H*W) viewed as ``image_shape`` (C, H, W)).
 
     Raises:
         LoweringError: before any layer is built, naming every layer fpgagen does not lower and what it lowers.
@@ -412,8 +423,15 @@ def lower_keras(model, name: str, latent_dim: int | None = None) -> FloatModel:
         problems.add(-1, f"model {model.name!r}", f"input shape {in_shape} (supported: a latent vector of known size)")
     elif latent_dim is not None and in_shape[0] not in (None, latent_dim):
         problems.add(-1, f"model {model.name!r}", f"input of {in_shape[0]} latents, but latent_dim {latent_dim}")
-    if len(out_shape) != 3 or None in out_shape:
-        problems.add(1 << 30, f"model {model.name!r}", f"output shape {out_shape} (supported: an image (H, W, C))")
+    images = None
+    if None in out_shape:
+        problems.add(1 << 30, f"model {model.name!r}", f"output shape {out_shape} (supported: an image (H, W, C), "
+                     "or a flat (C*H*W,) with --image-shape)")
+    else:
+        try:  # an image is delivered (H, W, C): compared as (C, H, W)
+            images = image_view((out_shape[2], *out_shape[:2]) if len(out_shape) == 3 else out_shape, image_shape)
+        except ValueError as e:
+            problems.add(1 << 30, f"model {model.name!r}", str(e))
     if not problems:
         built = _lower_chain(layers, problems)
     if problems:
@@ -421,21 +439,22 @@ def lower_keras(model, name: str, latent_dim: int | None = None) -> FloatModel:
                             f"{len(problems)} unsupported layer(s)\n" + "\n".join(problems.lines())
                             + "\nfpgagen lowers a chain from one latent vector input through these layers:\n"
                             + vocabulary())
+    if len(out_shape) == 1:
+        built.append(FloatLayer("", "reshape", out_shape=images))
     for index, layer in enumerate(built):
         layer.name = f"{layer.kind}_{index}"
-    h, w, c = out_shape
-    last = built[-1].kind if built else None
-    output_range = (0.0, 1.0) if last == "sigmoid" else (-1.0, 1.0)  # provisional but for tanh and sigmoid
-    return FloatModel(built, name, latent_dim or int(in_shape[0]), (c, h, w), output_range)
+    output_range = (0.0, 1.0) if final_kind(built) == "sigmoid" else (-1.0, 1.0)  # provisional but tanh, sigmoid
+    return FloatModel(built, name, latent_dim or int(in_shape[0]), images, output_range)
 
 
-def read_keras(path: Path, name: str, latent_dim: int | None = None) -> SourceModel:
+def read_keras(path: Path, name: str, latent_dim: int | None = None, image_shape=None) -> SourceModel:
     """A ``.keras`` file (Keras 3) as a SourceModel, run by Keras on its torch backend.
 
     Args:
         path: the ``.keras`` file.
         name: the generator's name.
         latent_dim: the latent size, checked against the model's input (taken from it when None).
+        image_shape: (C, H, W) a flat output (N, C*H*W) is viewed as; an image output must be that, if given.
 
     Raises:
         FileNotFoundError: no such file. ValueError: not a Keras model file Keras can load (both name the file).
@@ -453,11 +472,13 @@ def read_keras(path: Path, name: str, latent_dim: int | None = None) -> SourceMo
     except Exception as e:  # Keras raises ValueError, OSError, zipfile.BadZipFile, KeyError ... for a bad file
         raise ValueError(f"{path}: not a Keras model file Keras {keras.__version__} can load "
                          f"({type(e).__name__}: {e})") from e
-    float_model = lower_keras(model, name, latent_dim)
+    float_model = lower_keras(model, name, latent_dim, image_shape)
 
     def run(z: np.ndarray) -> np.ndarray:
-        y = model.predict(np.asarray(z, np.float32), batch_size=256, verbose=0)
-        return np.ascontiguousarray(np.asarray(y, np.float32).transpose(0, 3, 1, 2))
+        y = np.asarray(model.predict(np.asarray(z, np.float32), batch_size=256, verbose=0), np.float32)
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2) if y.ndim == 4 else y)
 
-    return SourceModel(float_model, run, f"keras {keras.__version__} ({KERAS_BACKEND} backend)", path)
+    flat = len(model.outputs[0].shape) == 2
+    return SourceModel(float_model, viewed(run, float_model.image_shape) if flat else run,
+                       f"keras {keras.__version__} ({KERAS_BACKEND} backend)", path)
 

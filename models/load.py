@@ -11,8 +11,11 @@
 
 A file is imported: its front end lowers it to a FloatModel, and :func:`import_source` runs the source framework and
 the float model on :data:`CHECK_LATENTS` latents and refuses the model when they differ by more than
-:data:`TOLERANCE` of the output range; the figure goes into the spec (``spec.source["check"]``). The output range
-comes from the final Tanh (-1, 1) or Sigmoid (0, 1), else from the float model on the calibration latents. Digit
+:data:`TOLERANCE` of the output range; the figure goes into the spec (``spec.source["check"]``). A model whose
+output is flat, (N, C*H*W), is imported with ``image_shape`` (C, H, W), viewed as images by every front end alike
+(:func:`fpgagen.models.imports.image_view`); its model folder records the image shape, so later commands need it no
+more. The output range comes from the final Tanh (-1, 1) or Sigmoid (0, 1) (a reshape of a flat output after it
+included), else from the float model on the calibration latents. Digit
 quality metrics apply to 1x28x28 and 1x8x8 images only (their classifiers' shapes); other models are judged by
 error and PSNR against their float model.
 """
@@ -28,7 +31,7 @@ from fpgagen.core.cache import file_digest
 from fpgagen.core.latents import DISTRIBUTIONS, latents
 from fpgagen.core.quantize import CALIBRATION_LATENTS, CALIBRATION_SEED
 from fpgagen.models.generator import Generator, GeneratorSpec
-from fpgagen.models.imports import SourceModel, check_name
+from fpgagen.models.imports import SourceModel, check_image_shape, check_name, final_kind
 
 TOLERANCE = 1e-4  # largest |source - imported| allowed, as a fraction of the output range
 CHECK_LATENTS = 256
@@ -82,7 +85,7 @@ def model_name(ref: str, name: str | None = None) -> str:
 
 
 def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None = None, distribution: str | None = None,
-               name: str | None = None, digit_metrics: bool = True, quiet: bool = True) -> Generator:
+               image_shape=None, name: str | None = None, digit_metrics: bool = True, quiet: bool = True) -> Generator:
     """The Generator MODEL ``ref`` names (see the module docstring); files are imported and checked.
 
     Args:
@@ -91,6 +94,8 @@ def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None 
         latent_dim: the latent size where the model's input does not say it (checked where it does).
         distribution: the latent distribution calibration and sampling draw from (an import's, default normal; a
             preset and a model folder keep their own).
+        image_shape: (C, H, W) an imported model's flat output (N, C*H*W) is viewed as (required for one; an image
+            output must have that shape, if given; a preset and a model folder keep their own).
         name: the model's name (default: the file's stem).
         digit_metrics: judge 1x28x28 / 1x8x8 images with the digit classifiers.
         quiet: do not print the import check.
@@ -104,15 +109,17 @@ def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None 
 
         if ref not in PRESETS:
             raise ValueError(f"MODEL {ref!r} is not {MODEL_FORMS}; presets: {', '.join(sorted(PRESETS))}")
-        if latent_dim is not None or name is not None or distribution is not None:
-            raise ValueError(f"{ref} is a preset: --latent-dim, --latents and --name apply to imported models only")
+        if latent_dim is not None or name is not None or distribution is not None or image_shape is not None:
+            raise ValueError(f"{ref} is a preset: --latent-dim, --latents, --image-shape and --name apply to imported "
+                             "models only")
         return load_preset(ref, weights)
     if kind == "folder":
         from fpgagen.models.model_folder import read_model_folder
 
-        if weights is not None or latent_dim is not None or distribution is not None:
-            raise ValueError(f"{ref} is a model folder: it holds its weights, latent size and latent distribution "
-                             "(--weights, --latent-dim and --latents apply to what `fpgagen import` reads)")
+        if weights is not None or latent_dim is not None or distribution is not None or image_shape is not None:
+            raise ValueError(f"{ref} is a model folder: it holds its weights, latent size, latent distribution and "
+                             "image shape (--weights, --latent-dim, --latents and --image-shape apply to what "
+                             "`fpgagen import` reads)")
         return read_model_folder(Path(ref))
     path = source_path(ref, kind)
     if not path.is_file():
@@ -120,18 +127,20 @@ def load_model(ref: str, weights: Path | None = None, *, latent_dim: int | None 
     if weights is not None and kind != "torch":
         raise ValueError(f"{ref}: --weights applies to a preset or file.py:factory; a {kind} file holds its weights")
     name = check_name(name) if name else default_name(path)
+    if image_shape is not None:
+        image_shape = check_image_shape(image_shape)
     if kind == "torch":
         from fpgagen.models.torch_import import read_torch
 
-        source = read_torch(ref, weights, name, latent_dim)
+        source = read_torch(ref, weights, name, latent_dim, image_shape)
     elif kind == "onnx":
         from fpgagen.models.onnx_import import read_onnx
 
-        source = read_onnx(path, name, latent_dim)
+        source = read_onnx(path, name, latent_dim, image_shape)
     else:
         from fpgagen.models.keras_import import read_keras
 
-        source = read_keras(path, name, latent_dim)
+        source = read_keras(path, name, latent_dim, image_shape)
     generator = import_source(source, distribution or "normal", digit_metrics)
     if not quiet:
         print(describe_import(generator))
@@ -170,7 +179,7 @@ def import_source(source: SourceModel, distribution: str = "normal", digit_metri
 
 def output_range(fm, distribution: str) -> tuple[tuple[float, float], str]:
     """(low, high) of the model's output, and where it came from in words."""
-    last = fm.layers[-1].kind
+    last = final_kind(fm.layers)
     if last == "tanh":
         return (-1.0, 1.0), "the final tanh"
     if last == "sigmoid":

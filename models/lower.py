@@ -273,7 +273,9 @@ def _unknown(op: TracedOp) -> str:
 
 
 def lower_module(module: nn.Module, name: str, latent_dim: int, image_shape, output_range=(-1.0, 1.0)) -> FloatModel:
-    """The FloatModel of a torch generator module (latents (N, latent_dim) -> images (N, *image_shape)).
+    """The FloatModel of a torch generator module (latents (N, latent_dim) -> images (N, *image_shape)); a module
+    returning a flat (N, C*H*W) is viewed as images of ``image_shape`` (C, H, W), a ``reshape`` appended where its
+    layers do not give that shape already.
 
     Raises:
         LoweringError: before any layer is built, naming every node fpgagen does not lower and what it lowers.
@@ -301,7 +303,7 @@ def lower_module(module: nn.Module, name: str, latent_dim: int, image_shape, out
         else:
             x_shape = _place(layers, layer, x_shape, op, pending, problems)
             pending = pending if get_kind(layer.kind).role == "activation" else None
-    if walk and traced.out_shape != image_shape:
+    if walk and traced.out_shape not in (image_shape, (math.prod(image_shape),)):
         problems.add(END, f"{type(module).__name__}.forward's return value",
                      f"has shape {traced.out_shape} per latent, the image shape is {image_shape}")
     elif walk:

@@ -16,6 +16,9 @@ output and lowers it node by node, each node by the ``onnx`` implementation of i
   delivered NCHW (and ``run`` transposes onnxruntime's output the same way);
 - a **ConvTranspose on a 1x1 map** after the latent vector (the PyTorch DCGAN stem, input (N, nz, 1, 1) or a
   Reshape to it) lowered to ``dense`` + ``reshape``, as the torch front end does;
+- a **flat output** (N, C*H*W), a VAE decoder's, viewed as the (C, H, W) given (``image_shape``,
+  :func:`~fpgagen.models.imports.image_view`): a ``reshape`` appended, as a final Reshape node to (N, C, H, W)
+  would be, and onnxruntime's output viewed the same way;
 - **Identity**, **Dropout** (inference) passed through, and every node whose inputs are all constants -- Constant,
   and the shape arithmetic torch's exporter writes for ``x.view(x.size(0), ...)``: Shape, Gather, Unsqueeze,
   Concat, Cast, Slice ... -- evaluated at import (by onnx's reference evaluator), not lowered.
@@ -49,7 +52,7 @@ from fpgagen.core.errors import LoweringError, Problems, Unsupported
 from fpgagen.core.float_model import FloatLayer, FloatModel
 from fpgagen.core.latents import check_latents
 from fpgagen.core.layers import LayerError, get_kind, registered
-from fpgagen.models.imports import SourceModel, channels_last_reshape
+from fpgagen.models.imports import SourceModel, channels_last_reshape, image_view, viewed
 from fpgagen.models.onnx_ops import Flow, OnnxLowering, OnnxOp, batched, fold_batchnorm, fold_bias, identity_perm
 
 OPSETS = (9, 28)  # default-domain opsets read (inclusive)
@@ -115,13 +118,15 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | None]:
     return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
 
 
-def read_onnx(path: Path, name: str, latent_dim: int | None = None) -> SourceModel:
+def read_onnx(path: Path, name: str, latent_dim: int | None = None, image_shape=None) -> SourceModel:
     """Read a ``.onnx`` generator: its FloatModel and an onnxruntime runner to check it against.
 
     Args:
         path: the file.
         name: the model's name (the FloatModel's).
         latent_dim: the latent size where the graph input does not state it; where it does, it must agree.
+        image_shape: (C, H, W) a flat output (N, C*H*W) is viewed as (:func:`~fpgagen.models.imports.image_view`);
+            a graph that outputs images must output that shape, if given.
 
     Raises:
         FileNotFoundError: no such file.
@@ -193,14 +198,15 @@ def read_onnx(path: Path, name: str, latent_dim: int | None = None) -> SourceMod
         flows[node.output[0]] = flow
         _check_branch(node.output[0], label, index, consumers, problems)
 
-    image_shape, out_perm = (), ()
+    flat, out_perm = False, ()
     if graph.output and walk:
         out = graph.output[0].name
         if out not in flows:
             problems.add(END, f"graph output {out!r}", "is not computed from the latent input")
         else:
+            flat = len(flows[out].shape) == 1
             try:
-                image_shape, out_perm = _output(flows[out], layers, problems)
+                image_shape, out_perm = _output(flows[out], layers, image_shape)
             except Unsupported as e:
                 for text in e.problems:
                     problems.add(END, f"graph output {out!r}", text)
@@ -211,7 +217,8 @@ def read_onnx(path: Path, name: str, latent_dim: int | None = None) -> SourceMod
     for index, layer in enumerate(layers):
         layer.name = f"{layer.kind}_{index}"
     float_model = FloatModel(layers, name, latent_dim, image_shape)
-    return SourceModel(float_model, _runner(path, inputs[0], latent_dim, in_shape, out_perm),
+    run = _runner(path, inputs[0], latent_dim, in_shape, out_perm)
+    return SourceModel(float_model, viewed(run, image_shape) if flat else run,
                        f"onnxruntime {ort.__version__} (onnx opset {opset})", file=path)
 
 
@@ -362,13 +369,21 @@ def _materialize(flow: Flow, layers: list[FloatLayer]) -> Flow:
     return done
 
 
-def _output(flow: Flow, layers: list[FloatLayer], problems: Problems) -> tuple[tuple, tuple]:
-    """(image shape, permutation from it to the graph's output) of the final flow; a pending view materialized."""
-    if len(flow.x_shape) == 3 and flow.view == flow.x_shape:
-        return flow.x_shape, flow.perm
-    if len(flow.shape) != 3:
-        raise Unsupported(f"has shape {batched((0, *flow.shape), 0)} (supported: images (N, C, H, W))")
-    return _materialize(flow, layers).x_shape, identity_perm(3)
+def _output(flow: Flow, layers: list[FloatLayer], image_shape) -> tuple[tuple, tuple]:
+    """(image shape, permutation from the image to the graph's output) of the final flow (a flat output: its own
+    permutation, the runner views it as images); a pending view materialized, a flat output viewed as
+    ``image_shape`` (:func:`~fpgagen.models.imports.image_view`)."""
+    try:
+        if len(flow.shape) != 3:
+            shape = image_view(flow.shape, image_shape)
+            return _materialize(Flow(flow.x_shape, shape, identity_perm(3)), layers).x_shape, flow.perm
+        if len(flow.x_shape) == 3 and flow.view == flow.x_shape:
+            images, perm = flow.x_shape, flow.perm
+        else:
+            images, perm = _materialize(flow, layers).x_shape, identity_perm(3)
+        return image_view(images, image_shape), perm  # a channels-last output is compared as it is delivered
+    except ValueError as e:
+        raise Unsupported(str(e)) from None
 
 
 def _runner(path: Path, value: onnx.ValueInfoProto, latent_dim: int, in_shape: tuple, out_perm: tuple):

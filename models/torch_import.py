@@ -7,6 +7,10 @@ by :func:`fpgagen.models.lower.lower_module`, which accepts any module torch.fx 
 
 The latent size is the input size of the module's first Linear, or the input channels of its first ConvTranspose2d
 (a DCGAN's latent viewed as (nz, 1, 1)); ``latent_dim`` where there is neither, and a mismatch is refused.
+
+A module returning a flat (N, C*H*W) -- pytorch/examples' VAE decoder -- is viewed as images (N, C, H, W) with the
+``image_shape`` given (:func:`~fpgagen.models.imports.image_view`): the lowering appends a ``reshape``, and the
+module the import check and the ``torch`` target run is the user's followed by ``view(-1, C, H, W)``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import torch
 from torch import nn
 
 from fpgagen.models.checkpoint import batchnorm_problems
-from fpgagen.models.imports import SourceModel
-from fpgagen.models.lower import lower_module
+from fpgagen.models.imports import SourceModel, image_view
+from fpgagen.models.lower import Reshape, lower_module
 from fpgagen.models.sampling import generate
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
@@ -114,8 +118,10 @@ def infer_latent_dim(module: nn.Module) -> int | None:
     return None
 
 
-def read_torch(ref: str, weights: Path | None, name: str, latent_dim: int | None = None) -> SourceModel:
-    """The :class:`SourceModel` of ``path/to/file.py:factory`` with ``weights`` (None: the factory's own)."""
+def read_torch(ref: str, weights: Path | None, name: str, latent_dim: int | None = None,
+               image_shape=None) -> SourceModel:
+    """The :class:`SourceModel` of ``path/to/file.py:factory`` with ``weights`` (None: the factory's own); a flat
+    output viewed as ``image_shape`` (C, H, W), which an image output must be, if given."""
     module = load_factory(ref)
     if weights is not None:
         load_weights(module, weights)
@@ -133,9 +139,16 @@ def read_torch(ref: str, weights: Path | None, name: str, latent_dim: int | None
     except Exception as e:  # the user's forward on (2, latent_dim): its own error, reported
         raise ValueError(f"{ref}: the module does not run on latents of shape (N, {latent_dim}): "
                          f"{type(e).__name__}: {e}") from None
-    if not isinstance(out, torch.Tensor) or out.dim() != 4:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"{ref}: the module returns {shape}; a generator returns images (N, C, H, W)")
-    float_model = lower_module(module, name, latent_dim, tuple(out.shape[1:]))
+    if not isinstance(out, torch.Tensor) or out.dim() < 2:
+        what = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{ref}: the module returns {what}; a generator returns images (N, C, H, W), or a flat "
+                         "(N, C*H*W) viewed as images with --image-shape C,H,W")
+    try:
+        images = image_view(out.shape[1:], image_shape)
+    except ValueError as e:
+        raise ValueError(f"{ref}: the module {e}") from None
+    float_model = lower_module(module, name, latent_dim, images)
+    if out.dim() == 2:
+        module = nn.Sequential(module, Reshape(*images)).eval()
     return SourceModel(float_model, lambda z: generate(module, z), f"torch {torch.__version__}",
                        file=Path(ref.rpartition(":")[0]), module=module, weights=weights)

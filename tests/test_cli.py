@@ -49,6 +49,9 @@ def test_eval_prints_and_writes_json(tmp_path, capsys):
     (["sample", "digits8", "--seed", "-1"], "argument --seed: expected an integer in 0..4,294,967,295, got -1"),
     (["compare", "digits8", "--repeats", "1000000"], "argument --repeats: expected an integer in 1..200"),
     (["sample", "digits8", "--n", "5000", "--out", "big.png"], "a PNG grid shows at most 4,096 images"),
+    (["import", "vae.onnx", "--image-shape", "1,784", "--out", "m"],
+     "argument --image-shape: expected C,H,W: three positive integers, e.g. 1,28,28; got '1,784'"),
+    (["generate", "m", "--image-shape", "0,28,28"], "argument --image-shape: expected C,H,W: three positive integers"),
 ])
 def test_bad_arguments(args, message):
     result = run_cli(*args)

@@ -22,6 +22,7 @@ from fpgagen.models.quantize import quantize
 
 USER_FILE = textwrap.dedent('''
     import torch
+    import torch.nn.functional as F
     from torch import nn
 
     from fpgagen.models.torch_dcgan import DCGAN
@@ -53,6 +54,31 @@ USER_FILE = textwrap.dedent('''
     def wide():
         """3.98 M weights: 39.8 Mbit at the fallback 10 bits, more than any board's block RAM."""
         return nn.Sequential(nn.Linear(80, 3 * 128 * 128), nn.Unflatten(1, (3, 128, 128)), nn.Tanh())
+
+
+    class Decoder(nn.Module):
+        """pytorch/examples' VAE decoder (vae/main.py: fc3, fc4, decode), small: latent 8 -> 64 -> 1*8*8, flat."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc3 = nn.Linear(8, 64)
+            self.fc4 = nn.Linear(64, 64)
+
+        def forward(self, z):
+            h3 = F.relu(self.fc3(z))
+            return torch.sigmoid(self.fc4(h3))
+
+
+    def vae_decoder():
+        torch.manual_seed(3)
+        return Decoder()
+
+
+    def conv_flat():
+        """A feature map flattened at the end: viewed back as (2, 4, 4), no reshape is needed."""
+        torch.manual_seed(4)
+        return nn.Sequential(nn.Linear(4, 16), nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 2, 3, padding=1),
+                             nn.Flatten())
 ''')
 
 
@@ -219,3 +245,75 @@ def test_weights_no_board_holds_are_named_at_import(user, tmp_path, capsys):
             "(3,981,312 weights at 10 bits, the fallback widths (16, 10)") in out
     assert "pynq-z2 5.16 Mbit, zcu104 11.50 Mbit, zcu102 33.62 Mbit): at 8 bits or fewer per weight they would fit " \
            "zcu102" in out
+
+
+# --------------------------------------------------------------------------------------------- flat decoders
+
+
+@pytest.fixture(scope="module")
+def vae_folder(user, tmp_path_factory):
+    """pytorch/examples' VAE decoder (flat output) imported by the CLI with --image-shape 1,8,8."""
+    out = tmp_path_factory.mktemp("vae") / "vae"
+    assert main(["import", f"{user / 'my_gan.py'}:vae_decoder", "--image-shape", "1,8,8", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_flat_decoder_imports_with_image_shape_and_its_folder_records_it(user, vae_folder, tmp_path, capsys):
+    doc = json.loads((vae_folder / "model.json").read_text())
+    assert doc["image_shape"] == [1, 8, 8] and doc["output_range"] == [0.0, 1.0] and doc["dataset"] == "digits8"
+    assert [lr["kind"] for lr in doc["layers"]] == ["dense", "relu", "dense", "sigmoid", "reshape"]
+    assert doc["layers"][-1]["shape"] == [1, 8, 8] and doc["source"]["output_range"] == "the final sigmoid"
+    assert doc["source"]["check"]["relative"] <= TOLERANCE
+    # later commands take the folder as it is: its image shape needs no flag, and a flag is refused
+    images = tmp_path / "golden.npy"
+    assert main(["generate", str(vae_folder), "--target", "golden", "--n", "8", "--seed", "4", "--out",
+                 str(images)]) == 0
+    got = np.load(images)
+    generator = read_model_folder(vae_folder)
+    assert got.shape == (8, 1, 8, 8)
+    np.testing.assert_array_equal(got, golden.generate(quantize(generator), generator.latents(8, seed=4)))
+    # the flat vector is viewed in C order, torch's view(-1, 1, 8, 8): the folder's float model is the decoder's
+    namespace: dict = {}
+    exec(compile(USER_FILE, "my_gan.py", "exec"), namespace)
+    z = generator.latents(32, seed=5)
+    with torch.no_grad():
+        flat = namespace["vae_decoder"]()(torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(generator.float_model().run(z), flat.reshape(-1, 1, 8, 8), atol=1e-6)
+    imported = load_model(f"{user / 'my_gan.py'}:vae_decoder", image_shape=(1, 8, 8))
+    np.testing.assert_allclose(imported.generate(z), flat.reshape(-1, 1, 8, 8), atol=1e-6)  # the torch target
+    assert main(["generate", str(vae_folder), "--image-shape", "1,8,8", "--out", str(tmp_path / "g.png")]) == 2
+    assert "is a model folder: it holds its weights, latent size, latent distribution and image shape" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.slow(20)
+def test_a_flat_decoder_is_bit_exact_on_csim_and_rtlsim(vae_folder, equals_golden):
+    generator = read_model_folder(vae_folder)
+    model = quantize(generator, QuantConfig(data_width=16, weight_width=10))  # its own widths: 45 output values
+    z = generator.latents(8, seed=6)
+    z[0] *= 5.0  # beyond the input type's range: saturating casts
+    for target in ("csim", "rtlsim"):
+        equals_golden(target, model, z)
+
+
+@pytest.mark.parametrize("factory, image_shape, message", [
+    ("vae_decoder", None, r"the module returns a flat \(N, 64\); a generator returns images \(N, C, H, W\): pass "
+                          r"--image-shape C,H,W with C\*H\*W = 64"),
+    ("vae_decoder", (1, 8, 7), r"returns a flat \(N, 64\), but --image-shape 1,8,7 holds 56 values"),
+    ("make", (1, 8, 8), r"returns images \(N, 3, 32, 32\), not the --image-shape 1,8,8 given"),
+    ("vae_decoder", (1, 8, 0), r"image shape \(1, 8, 0\): expected three positive integers"),
+    ("conv_flat", (1, 4, 8), r"reshapes \(2, 4, 4\) to \(1, 4, 8\)"),
+])
+def test_image_shape_mismatches_are_refused(user, factory, image_shape, message):
+    with pytest.raises(ValueError, match=message):
+        load_model(f"{user / 'my_gan.py'}:{factory}", image_shape=image_shape)
+
+
+def test_image_shape_agrees_with_images_and_views_a_flattened_feature_map(user, capsys):
+    ref = f"{user / 'my_gan.py'}"
+    assert load_model(f"{ref}:make", image_shape=(3, 32, 32)).spec.image_shape == (3, 32, 32)  # its own: accepted
+    fm = load_model(f"{ref}:conv_flat", image_shape=(2, 4, 4)).float_model()
+    assert [lr.kind for lr in fm.layers] == ["dense", "reshape", "conv2d"]  # flatten + view: no layer at all
+    assert main(["sample", "digits8", "--image-shape", "1,8,8", "--out", "x.png"]) == 2
+    assert "digits8 is a preset: --latent-dim, --latents, --image-shape and --name apply to imported models only" in \
+        capsys.readouterr().err

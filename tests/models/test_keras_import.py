@@ -239,3 +239,31 @@ def test_importing_the_front_end_leaves_keras_alone_and_sets_the_torch_backend()
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {"PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_flat_decoder_imports_with_an_image_shape_viewed_in_c_order(tmp_path):
+    """A Dense VAE decoder with an (N, 48) output imports with image shape (3, 4, 4): a reshape appended, Keras's
+    output viewed in C order (channel-major, as torch's view), not as a channels-last Reshape to (4, 4, 3) would."""
+    from fpgagen.models.load import load_model
+
+    keras.utils.set_random_seed(2)
+    decoder = keras.Sequential([keras.Input((8,)), layers.Dense(64, activation="relu"),
+                                layers.Dense(48, activation="sigmoid")])
+    path = tmp_path / "vae.keras"
+    decoder.save(path)
+    with pytest.raises(LoweringError, match=r"returns a flat \(N, 48\); .* pass --image-shape C,H,W with "
+                                            r"C\*H\*W = 48"):
+        read_keras(path, "vae")
+    source = read_keras(path, "vae", image_shape=(3, 4, 4))
+    fm = source.float_model
+    assert [lr.kind for lr in fm.layers] == ["dense", "relu", "dense", "sigmoid", "reshape"]
+    z = latents(32, 8, seed=2)
+    flat = np.asarray(decoder.predict(z, verbose=0))
+    np.testing.assert_allclose(source.run(z), flat.reshape(-1, 3, 4, 4), atol=1e-6)
+    assert _worst(fm.run(z), flat.reshape(-1, 3, 4, 4)) <= 1e-6
+    assert _worst(fm.run(z), flat.reshape(-1, 4, 4, 3).transpose(0, 3, 1, 2)) > 0.1  # not channels-last
+    generator = load_model(str(path), image_shape=(3, 4, 4))
+    assert (generator.spec.image_shape, generator.spec.output_range) == ((3, 4, 4), (0.0, 1.0))
+    with pytest.raises(LoweringError, match=r"returns images \(N, 1, 28, 28\), not the --image-shape 3,4,4 given"):
+        lower_keras(keras.saving.load_model(save_generator(tmp_path / "seed.keras", seed=0)), "seed",
+                    image_shape=(3, 4, 4))

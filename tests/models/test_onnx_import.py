@@ -373,4 +373,31 @@ def test_a_batchnorm_after_an_activation_and_a_vector_output_are_refused(tmp_pat
     with pytest.raises(LoweringError) as info:
         read_onnx(path, "v")
     assert "bn (BatchNormalization): not directly after a Gemm, MatMul, Conv or ConvTranspose" in str(info.value)
-    assert "graph output 'image': has shape (N, 8) (supported: images (N, C, H, W))" in str(info.value)
+    assert ("graph output 'image': returns a flat (N, 8); a generator returns images (N, C, H, W): pass "
+            "--image-shape C,H,W with C*H*W = 8") in str(info.value)
+
+
+def test_a_flat_decoder_imports_with_an_image_shape_viewed_in_c_order(tmp_path):
+    """A VAE decoder exported by torch (Gemm, Relu, Gemm, Sigmoid: an (N, 48) output) imports with image shape
+    (3, 4, 4): a reshape appended, onnxruntime's output viewed in C order (channel-major, as torch's view)."""
+    from fpgagen.models.load import load_model
+
+    torch.manual_seed(7)
+    decoder = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 48), nn.Sigmoid())
+    path = _export(decoder, torch.zeros(2, 8), tmp_path / "vae.onnx")
+    with pytest.raises(LoweringError, match=r"graph output 'image': returns a flat \(N, 48\); .* pass --image-shape "
+                                            r"C,H,W with C\*H\*W = 48"):
+        read_onnx(path, "vae")
+    source = read_onnx(path, "vae", image_shape=(3, 4, 4))
+    fm = source.float_model
+    assert [lr.kind for lr in fm.layers] == ["dense", "relu", "dense", "sigmoid", "reshape"]
+    assert fm.image_shape == (3, 4, 4)
+    z = latents(32, 8, 2)
+    want = _ort(path, z).reshape(-1, 3, 4, 4)
+    np.testing.assert_array_equal(source.run(z), want)
+    assert np.abs(fm.run(z) - want).max() <= 1e-6
+    assert np.abs(fm.run(z) - want.reshape(-1, 4, 4, 3).transpose(0, 3, 1, 2)).max() > 0.1  # not channels-last
+    generator = load_model(str(path), image_shape=(3, 4, 4))
+    assert (generator.spec.image_shape, generator.spec.output_range) == ((3, 4, 4), (0.0, 1.0))
+    with pytest.raises(LoweringError, match=r"returns a flat \(N, 48\), but --image-shape 1,8,8 holds 64 values"):
+        read_onnx(path, "vae", image_shape=(1, 8, 8))
