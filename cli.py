@@ -313,11 +313,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
         print(f"chosen: {chosen['key']} (PSNR {chosen['psnr_db']:.1f} dB, {chosen['images_per_s']:,.0f} images/s, "
               f"{chosen['multipliers']} multipliers, weights {placed(chosen)})")
     print(f"wrote {out}: {', '.join(result['files'].values())}")
-    if chosen is not None and chosen.get("placements"):
-        print(f"next: fpgagen generate {args.model} --target rtlsim --board {args.board} --config "
-              f"{out / 'chosen.json'} (the RTL twin; the hls4ml board project keeps weights in ROMs: "
-              "--placements rom explores only such points)")
-    elif chosen is not None:
+    if chosen is not None:
         print(f"next: fpgagen convert {args.model} --board {args.board} --config {out / 'chosen.json'}")
 
 
