@@ -384,22 +384,26 @@ def test_folded_for_a_smaller_board_dcgan28_fits_by_its_placements(dcgan28_for, 
     assert fit.weight_bits == model.weight_bits and 13.7e6 < fit.weight_bits < 13.9e6
 
 
-def test_the_cli_converts_dcgan28_for_the_zcu104_with_its_dense_loaded(capsys, tmp_path):
-    """The board project of a layer off the ROMs: the placements printed, the weights file written beside the
-    project, a weight port on the kernel and an MM2S DMA for it in the block design."""
+def test_the_cli_converts_dcgan28_for_the_pynq_z2_streaming_two_layers(capsys, tmp_path):
+    """The board project of layers off the ROMs: the placements and their bandwidth printed, the weights file
+    written beside the project, a weight port on the kernel and an MM2S DMA on an HP port of its own for each."""
     from fpgagen.cli import main
 
-    assert main(["convert", "dcgan28", "--board", "zcu104", "--out", str(tmp_path / "prj")]) == 0
+    assert main(["convert", "dcgan28", "--board", "pynq-z2", "--out", str(tmp_path / "prj")]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"dense_0 +loaded +7\.53 Mbit +UltraRAM, loaded at start", out)
-    assert re.search(r"weights.bin: 1,003,520 bytes of weights for 1 weight port\(s\), 128-bit beats, .*"
-                     r"\(axi_dma_w0: dense_0 loaded\)", out)
+    assert re.search(r"dense_0 +streamed +7\.53 Mbit +DDR, a 64-bit HP port: 1\.00 MB per image", out)
+    assert re.search(r"conv_transpose2d_3 +streamed +4\.92 Mbit +DDR, a 64-bit HP port", out)
+    assert re.search(r"weights.bin: 1,627,520 bytes of weights for 2 weight port\(s\), 64-bit beats, .*"
+                     r"\(axi_dma_w0: dense_0 streamed, axi_dma_w1: conv_transpose2d_3 streamed\)", out)
     manifest = json.loads((tmp_path / "prj" / "manifest.json").read_text())
     assert [(p["dma"], p["layer"], p["placement"]) for p in manifest["weights"]["ports"]] == [
-        ("axi_dma_w0", "dense_0", "loaded")]
-    assert (tmp_path / "prj" / "weights.bin").stat().st_size == manifest["weights"]["nbytes"] == 1_003_520
-    assert "create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_w0" in (
-        tmp_path / "prj" / "hls4ml_prj" / "design.tcl").read_text()
+        ("axi_dma_w0", "dense_0", "streamed"), ("axi_dma_w1", "conv_transpose2d_3", "streamed")]
+    assert (tmp_path / "prj" / "weights.bin").stat().st_size == manifest["weights"]["nbytes"] == 1_627_520
+    design = (tmp_path / "prj" / "hls4ml_prj" / "design.tcl").read_text()
+    for k, hp in ((0, "S_AXI_HP1"), (1, "S_AXI_HP2")):
+        assert f"Master {{/axi_dma_w{k}/M_AXI_MM2S}} Slave {{/processing_system7_0/{hp}}}" in design
+    axi = (tmp_path / "prj" / "hls4ml_prj" / "firmware" / "myproject_axi.cpp").read_text()
+    assert "myproject(in_local, out_local, s_axis_w0, s_axis_w1);" in axi
 
 
 def test_the_zcu102_holds_dcgan28_its_dsps_past_ug949s_guideline(dcgan28_for):
