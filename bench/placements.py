@@ -25,8 +25,12 @@ With ``--synth`` each design is also synthesized stage by stage with yosys for i
 (:func:`fpgagen.rtl.synth.synthesize_design`: loaded stages with ``-uram`` on UltraScale+, cached per stage) and its
 LUT, FF, DSP, BRAM36 and URAM288 set against the board; a row measured without it keeps its earlier synthesis.
 
-Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N] [--synth]``; merges its rows into
-``bench/results/placements.json`` (a row per model and board; a run of some replaces theirs) and writes the
+With ``--csim`` each model also runs through hls4ml's C simulation (its weight ports fed from the same weights file)
+on 8 latents, each image compared with golden bit for bit: the RTL twin's images equal golden too, so golden ==
+C-sim == RTL.
+
+Usage: ``python bench/placements.py [--models M ...] [--boards B ...] [--images N] [--synth] [--csim]``; merges its
+rows into ``bench/results/placements.json`` (a row per model and board; a run of some replaces theirs) and writes the
 ``placements`` section of docs/results.md from all of them. A (model, board) whose
 measurement raises is written to neither, and the bench exits 1.
 """
@@ -107,7 +111,27 @@ def budget_use(model, board) -> dict[str, float]:
     return use
 
 
-def measure(model_name: str, board_name: str, images: int, synth: bool = False) -> dict:
+CSIM_LATENTS = 8
+
+
+def csim_agrees(model) -> int:
+    """hls4ml's C simulation of ``model`` (its weight ports fed from the same weights file the RTL twin reads,
+    :func:`fpgagen.core.weights_file.weight_image`) on :data:`CSIM_LATENTS` latents: how many images equal golden bit
+    for bit (the RTL twin's do too, so golden == C-sim == RTL on those)."""
+    import numpy as np
+
+    from fpgagen.core import golden
+    from fpgagen.core.latents import latents
+    from fpgagen.core.weights_file import weight_image
+    from fpgagen.hls.csim import CSimExecutor
+
+    z = latents(CSIM_LATENTS, model.latent_dim, seed=21, distribution=model.latents)
+    got = CSimExecutor(model, weights=weight_image(model)[0]).prepare().run(z)
+    want = golden.generate(model, z)
+    return int(sum(np.array_equal(g, w) for g, w in zip(got, want, strict=True)))
+
+
+def measure(model_name: str, board_name: str, images: int, synth: bool = False, csim: bool = False) -> dict:
     """One (model, board): placements, bounds, measured cycles per image (see the module docstring)."""
     from fpgagen.host.virtual_board.rtlsim_backend import steady_state
     from fpgagen.models.quantize import quantize
@@ -155,7 +179,8 @@ def measure(model_name: str, board_name: str, images: int, synth: bool = False) 
             "dsp_ceiling_images_per_s": ceiling, "share_of_ceiling": per_s / ceiling,
             "ddr_mb_per_image": ddr_bytes / 1e6, "ddr_mb_s": ddr_bytes * per_s / 1e6,
             "ddr_mb_s_derated": board.ddr_mb_s, "multipliers": design.multipliers, "dsp": board.dsp, "budget_use": use,
-            "binds": max(use, key=use.get), "bit_exact_images": run.images, "wall_s": wall, "synth": resources}
+            "binds": max(use, key=use.get), "bit_exact_images": run.images, "wall_s": wall, "synth": resources,
+            "csim_bit_exact": f"{csim_agrees(model)} of {CSIM_LATENTS}" if csim else None}
 
 
 def write_doc(results: list[dict], measured: dict) -> None:
@@ -164,7 +189,8 @@ def write_doc(results: list[dict], measured: dict) -> None:
                 f"{r['dsp_ceiling_images_per_s']:,.0f}", f"{r['share_of_ceiling']:.0%}",
                 f"{r['ddr_mb_s']:,.0f} / {r['ddr_mb_s_derated']:,.0f}" if r["ddr_mb_per_image"] else "-",
                 f"{r['multipliers']:,} / {r['dsp']:,}",
-                ", ".join(f"{k} {v:.0%}" for k, v in r["budget_use"].items()), r["binds"]] for r in results]
+                ", ".join(f"{k} {v:.0%}" for k, v in r["budget_use"].items()), r["binds"],
+                r.get("csim_bit_exact") or "-"] for r in results]
     synthesized = [r for r in results if r.get("synth")]
     def used(r: dict, key: str) -> str:
         return f"{r['synth']['total'].get(key, 0):,.0f} ({r['synth']['utilisation'].get(key, 0):.0%})"
@@ -173,7 +199,7 @@ def write_doc(results: list[dict], measured: dict) -> None:
                                                                   "URAM288"))] for r in synthesized]
     body = [markdown_table(["model", "board", "cycles/image", "compute bound", "DDR bound", "images/s",
                             "DSP ceiling", "share", "DDR MB/s (used / derated)", "multipliers / DSP",
-                            "folding budgets used", "binds"], summary, align="llrrrrrrrrll")]
+                            "folding budgets used", "binds", "C-sim == golden"], summary, align="llrrrrrrrrllr")]
     if resources:
         body.append("Resources (yosys, stage by stage, `synth_xilinx` for the board's family, loaded weights with "
                     "`-uram` where the board has UltraRAM; share of the board in brackets):\n\n"
@@ -187,7 +213,9 @@ def write_doc(results: list[dict], measured: dict) -> None:
                     + markdown_table(["layer", "kind", "placement", "weight Mbit", "DDR MB per image",
                                       "loaded MB (once)", "multipliers", "stage cycles"], rows, align="lllrrrrr"))
     body.append("Cycles per image: the RTL twin on the rtlsim backend with the DMA/DDR model, images back to back, "
-                "each equal to golden bit for bit; images/s at 100 MHz. DSP ceiling: every DSP slice one MAC per "
+                "each equal to golden bit for bit; images/s at 100 MHz. C-sim == golden: hls4ml's C simulation of the "
+                "same model, its weight ports fed from the same weights file, on 8 latents (`--csim`). DSP ceiling: "
+                "every DSP slice one MAC per "
                 "clock. Folding budgets: the chosen folding's multipliers, block RAM, LUTs, UltraRAM and DDR "
                 "bandwidth against the budgets of the board (80% of each); the fullest binds. Rows merge across runs "
                 "of this bench (`bench/results/placements.json`): the command above is the last run's, and a row "
@@ -201,10 +229,11 @@ def merged(new: list[dict]) -> list[dict]:
     rows = {}
     if RESULTS.is_file():
         rows = {(r["model"], r["board"]): r for r in json.loads(RESULTS.read_text()).get("results", [])}
-    for r in new:  # a row measured without --synth keeps the synthesis of its design, if the design is the same
+    for r in new:  # a row measured without --synth or --csim keeps those of its design, if the design is the same
         old = rows.get((r["model"], r["board"]))
-        if not r.get("synth") and old and old.get("synth") and old["layers"] == r["layers"]:
-            r["synth"] = old["synth"]
+        for key in ("synth", "csim_bit_exact"):
+            if not r.get(key) and old and old.get(key) and old["layers"] == r["layers"]:
+                r[key] = old[key]
         rows[r["model"], r["board"]] = r
     order = {run: i for i, run in enumerate(RUNS)}
     return sorted(rows.values(), key=lambda r: order.get((r["model"], r["board"]), len(order)))
@@ -217,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=IMAGES, help="latents back to back (>= 2)")
     parser.add_argument("--synth", action="store_true", help="also synthesize each design with yosys (minutes per "
                                                              "stage the first time; cached)")
+    parser.add_argument("--csim", action="store_true", help=f"also run hls4ml's C simulation on {CSIM_LATENTS} "
+                                                            "latents against golden (about a minute per model)")
     args = parser.parse_args(argv)
     measured = machine()
     results, failed = [], {}
@@ -224,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if (args.models and model_name not in args.models) or (args.boards and board_name not in args.boards):
             continue
         try:
-            row = measure(model_name, board_name, args.images, args.synth)
+            row = measure(model_name, board_name, args.images, args.synth, args.csim)
         except Exception as e:  # noqa: BLE001 -- reported, written nowhere, exit 1
             failed[f"{model_name} on {board_name}"] = f"{type(e).__name__}: {e}"
             continue
