@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -272,6 +273,7 @@ def _engine(float_model: FloatModel, use_ray: bool, address: str | None):
     started_here = not ray.is_initialized()
     if started_here:
         if address:
+            _check_reachable(address)
             try:
                 ray.init(address=address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
@@ -293,6 +295,20 @@ def _engine(float_model: FloatModel, use_ray: bool, address: str | None):
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """RuntimeError unless something listens at a Ray ``host:port`` (or ``ray://host:port``) address: Ray itself
+    retries an unreachable one for minutes before it gives up. ``auto`` (a cluster this machine belongs to) is left
+    to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RuntimeError(f"cannot reach the Ray cluster at {address} ({e.strerror or e}): nothing measured") \
+            from None
 
 
 def ray_missing() -> str | None:

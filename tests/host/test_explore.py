@@ -330,3 +330,20 @@ def test_a_config_placement_quantizes_for_the_board_on_the_command_line(tmp_path
     config.write_text(json.dumps({**Point(8, 8, 1024, 200, "loaded").config()}))
     assert main([*command, str(tmp_path / "r")]) == 2
     assert "pynq-z2: placement 'loaded'" in capsys.readouterr().err
+
+
+def test_a_ray_address_is_checked_before_anything_is_measured(tmp_path, capsys):
+    """--ray-address with the serial engine is a contradiction; an address where nothing listens fails in seconds
+    (Ray itself retries for minutes), leaving no empty output folder."""
+    import time
+
+    from fpgagen.cli import main
+
+    serial = ["explore", "digits8", "--quick", "--engine", "serial", "--ray-address", "127.0.0.1:1"]
+    assert main([*serial, "--out", str(tmp_path / "a")]) == 2
+    assert "--ray-address 127.0.0.1:1 names a Ray cluster, but --engine serial runs here" in capsys.readouterr().err
+    started = time.monotonic()  # ray is in the dev extras: installed wherever the tests run
+    assert main(["explore", "digits8", "--quick", "--engine", "ray", "--ray-address", "127.0.0.1:1",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in capsys.readouterr().err
+    assert time.monotonic() - started < 30 and not (tmp_path / "b").exists() and not (tmp_path / "a").exists()
