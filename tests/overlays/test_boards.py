@@ -384,10 +384,17 @@ def test_folded_for_a_smaller_board_dcgan28_fits_by_its_placements(dcgan28_for, 
     assert fit.weight_bits == model.weight_bits and 13.7e6 < fit.weight_bits < 13.9e6
 
 
+@pytest.mark.slow(45)
 def test_the_cli_converts_dcgan28_for_the_pynq_z2_streaming_two_layers(capsys, tmp_path):
     """The board project of layers off the ROMs: the placements and their bandwidth printed, the weights file
-    written beside the project, a weight port on the kernel and an MM2S DMA on an HP port of its own for each."""
+    written beside the project, a weight port on the kernel and an MM2S DMA on an HP port of its own for each, and
+    its C simulation bit-exact with golden."""
+    import numpy as np
+
     from fpgagen.cli import main
+    from fpgagen.core import golden
+    from fpgagen.core.quantized_model import QuantizedModel
+    from fpgagen.hls.csim import CSimExecutor
 
     assert main(["convert", "dcgan28", "--board", "pynq-z2", "--out", str(tmp_path / "prj")]) == 0
     out = capsys.readouterr().out
@@ -404,6 +411,13 @@ def test_the_cli_converts_dcgan28_for_the_pynq_z2_streaming_two_layers(capsys, t
         assert f"Master {{/axi_dma_w{k}/M_AXI_MM2S}} Slave {{/processing_system7_0/{hp}}}" in design
     axi = (tmp_path / "prj" / "hls4ml_prj" / "firmware" / "myproject_axi.cpp").read_text()
     assert "myproject(in_local, out_local, s_axis_w0, s_axis_w1);" in axi
+    # the project's C simulation, through the AXI wrapper, fed from weights.bin: bit-exact with golden
+    model = QuantizedModel.load(tmp_path / "prj" / "quantized")
+    z = np.random.default_rng(3).standard_normal((8, model.latent_dim)).astype(np.float32)
+    got = CSimExecutor.from_project(model, tmp_path / "prj" / "hls4ml_prj",
+                                    weights=(tmp_path / "prj" / "weights.bin").read_bytes()).run(z)
+    want = golden.generate(model, z)
+    assert len(np.unique(want)) > 32 and np.array_equal(got, want), f"{np.count_nonzero(got != want)} differ"
 
 
 def test_the_zcu102_holds_dcgan28_its_dsps_past_ug949s_guideline(dcgan28_for):
