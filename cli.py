@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from fpgagen.core.cache import KINDS as CACHE_KINDS
 from fpgagen.core.folding import PLACEMENT_POLICIES
 from fpgagen.models.catalog import CLASSIFIER_NAMES as CLASSIFIERS
 from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
@@ -333,6 +334,25 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(f"not written: {name}.png: {reason}")
 
 
+def cmd_cache(args: argparse.Namespace) -> None:
+    import time
+
+    from fpgagen.core.cache import cache_items, cache_root, remove_item
+
+    cutoff = time.time() - args.older_than * 86400 if args.older_than else None
+    items = [i for i in cache_items(args.kind) if cutoff is None or i.mtime < cutoff]
+    if args.action == "list":
+        print(f"{cache_root()}: {len(items)} entries, {sum(i.nbytes for i in items) / 1e6:,.1f} MB")
+        for i in items:
+            age = (time.time() - i.mtime) / 86400
+            print(f"  {i.kind:9s} {i.nbytes / 1e6:9,.1f} MB  {age:6.1f} days  {i.path.name:28s} {i.what}")
+        return
+    removed = [i for i in items if remove_item(i)]
+    busy = len(items) - len(removed)
+    print(f"removed {len(removed)} entries, {sum(i.nbytes for i in removed) / 1e6:,.1f} MB, from {cache_root()}"
+          + (f"; {busy} in use by another process kept" if busy else ""))
+
+
 def preset_names() -> list[str]:
     """The shipped presets, named without importing torch (:mod:`fpgagen.models.catalog`)."""
     from fpgagen.models.catalog import PRESET_NAMES
@@ -526,6 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "them); default: the board its weights fit")
     p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("cache", help="list or clear the build caches (C simulations, Verilator builds, syntheses)",
+                       description="The build caches under $FPGAGEN_CACHE (default ~/.cache/fpgagen): every entry "
+                                   "with its size and what it holds, largest first; `clear` removes entries (all, or "
+                                   "of --kind, or unchanged for --older-than days), skipping any another process is "
+                                   "building or reading. Each is rebuilt when next needed.")
+    p.add_argument("action", nargs="?", choices=("list", "clear"), default="list", help="default: list")
+    p.add_argument("--kind", nargs="+", choices=sorted(CACHE_KINDS), help="only these kinds (default: every kind)")
+    p.add_argument("--older-than", type=positive_int, metavar="DAYS", help="only entries unchanged for DAYS days")
+    p.set_defaults(func=cmd_cache)
     return parser
 
 

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_ENV = "FPGAGEN_CACHE"
@@ -201,3 +202,87 @@ class CacheEntry:
         record = {"key": key, **fields, "files": digests}
         write_atomic(self.record_path, json.dumps(record, indent=1) + "\n")
         return record
+
+
+# ------------------------------------------------------------------------------------------- seeing and clearing
+KINDS = {"csim": "hls4ml C simulations (compiled kernels)", "rtlsim": "Verilator builds of RTL twins",
+         "sim_build": "Verilator builds of the cocotb tests' modules", "synth": "yosys syntheses, stage by stage",
+         "widths": "width-rule choices of imported models"}
+
+
+@dataclass(frozen=True)
+class CacheItem:
+    """One entry of the cache: its kind, path, bytes, last change (seconds since the epoch) and what it is."""
+
+    kind: str
+    path: Path
+    nbytes: int
+    mtime: float
+    what: str
+
+
+def _size(path: Path) -> tuple[int, float]:
+    """Bytes under ``path`` and the newest change in it."""
+    if path.is_file():
+        st = path.stat()
+        return st.st_size, st.st_mtime
+    total, newest = 0, path.stat().st_mtime
+    for p in path.rglob("*"):
+        with suppress(OSError):  # a file a builder removes meanwhile
+            st = p.lstat()
+            total += st.st_size if p.is_file() else 0
+            newest = max(newest, st.st_mtime)
+    return total, newest
+
+
+def _what(path: Path) -> str:
+    """What an entry holds, from its completion record where it has one."""
+    records = [path] if path.is_file() else sorted(path.glob("*.json"))
+    for record in records:
+        try:
+            doc = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict):
+            name = doc.get("preset") or doc.get("top") or doc.get("stage") or doc.get("module")
+            if name:
+                return str(name)
+            if "source" in doc:
+                return str(doc["source"])[:80]
+    return path.name
+
+
+def cache_items(kinds: Iterable[str] | None = None) -> list[CacheItem]:
+    """Every entry under :func:`cache_root` of ``kinds`` (default: all of :data:`KINDS`), largest first. Lock files
+    are not entries."""
+    items = []
+    for kind in kinds or KINDS:
+        folder = cache_dir(kind)
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.suffix == ".lock":
+                continue
+            with suppress(OSError):
+                nbytes, mtime = _size(path)
+                items.append(CacheItem(kind, path, nbytes, mtime, _what(path)))
+    return sorted(items, key=lambda i: -i.nbytes)
+
+
+def remove_item(item: CacheItem) -> bool:
+    """Remove ``item`` unless another process holds its lock (it is being built or read): True if removed. The lock
+    is taken without waiting and held while the entry goes, so a builder never sees half an entry."""
+    lock = item.path.with_name(item.path.name + ".lock")
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        try:
+            if item.path.is_dir():
+                shutil.rmtree(item.path)
+            else:
+                item.path.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    return True

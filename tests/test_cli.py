@@ -137,3 +137,29 @@ def test_the_catalog_names_every_preset_and_classifier():
     from fpgagen.models.presets import PRESETS
 
     assert sorted(PRESET_NAMES) == sorted(PRESETS) and sorted(CLASSIFIER_NAMES) == sorted(DEFINED_CLASSIFIERS)
+
+
+def test_the_cache_command_lists_and_clears_what_no_one_is_using(tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    monkeypatch.setenv("FPGAGEN_CACHE", str(tmp_path))
+    for kind, key, record in (("csim", "aaa", {"preset": "digits8"}), ("rtlsim", "bbb", {"top": "fg_top_x"}),
+                              ("rtlsim", "ccc", {"top": "fg_top_busy"})):
+        (tmp_path / kind / key).mkdir(parents=True)
+        (tmp_path / kind / key / "build.json").write_text(json.dumps(record))
+        (tmp_path / kind / key / "lib.so").write_bytes(b"\0" * 2_000_000)
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "3 entries, 6.0 MB" in out and "digits8" in out and "fg_top_x" in out
+
+    assert main(["cache", "clear", "--kind", "csim"]) == 0
+    assert "removed 1 entries, 2.0 MB" in capsys.readouterr().out
+    assert not (tmp_path / "csim" / "aaa").exists() and (tmp_path / "rtlsim" / "bbb").exists()
+    with open(tmp_path / "rtlsim" / "ccc.lock", "a") as lock:  # another process building or reading ccc
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert main(["cache", "clear"]) == 0
+        out = capsys.readouterr().out
+        assert "removed 1 entries, 2.0 MB" in out and "1 in use by another process kept" in out
+        assert (tmp_path / "rtlsim" / "ccc" / "lib.so").exists() and not (tmp_path / "rtlsim" / "bbb").exists()
+    assert main(["cache", "clear", "--older-than", "1"]) == 0  # ccc was built just now
+    assert "removed 0 entries" in capsys.readouterr().out and (tmp_path / "rtlsim" / "ccc").exists()
