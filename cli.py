@@ -155,15 +155,17 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> None:
-    from fpgagen.models.load import describe_import, load_model, source_kind
+    from fpgagen.models.load import default_name, describe_import, load_model, source_kind
     from fpgagen.models.model_folder import check_out, write_model_folder
 
     if source_kind(args.model) in ("preset", "folder"):
         raise ValueError(f"{args.model} is a {source_kind(args.model)}: every command takes it as it is; import reads "
                          "file.py:factory, .onnx and .keras files")
     check_out(args.out)
+    # named after its folder: two imports of generator.onnx into gen/ and seed/ are two models, with two builds
+    name = args.name or default_name(args.out.resolve())
     generator = load_model(args.model, args.weights, latent_dim=args.latent_dim, distribution=args.latents,
-                           image_shape=args.image_shape, name=args.name, digit_metrics=not args.no_digit_metrics)
+                           image_shape=args.image_shape, name=name, digit_metrics=not args.no_digit_metrics)
     print(describe_import(generator))
     print(describe_board(generator))
     write_model_folder(generator, args.out)
@@ -207,6 +209,20 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _refuse_another_models_build(reference: Path, generator) -> None:
+    """ValueError when ``reference`` (a project's float reference) is another model's: two models of one name (two
+    imports of ``generator.onnx``, say) would otherwise overwrite each other's build and overlay."""
+    if not reference.is_file():
+        return
+    from fpgagen.core.float_model import FloatModel
+
+    there = FloatModel.load(reference)
+    if there.digest() != generator.float_model().digest():
+        raise ValueError(f"--out {reference.parent} holds the build of another model named {there.name!r} (its float "
+                         f"model differs from {generator.name}'s): choose another --out, name the import apart "
+                         "(--name), or remove that folder")
+
+
 def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
     from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
@@ -217,6 +233,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     out = check_out(args.out or Path("build") / model_name(args.model) / args.board, folder=True)
     generator = load_generator(args)
+    _refuse_another_models_build(out / FLOAT_REFERENCE, generator)
     model = quantize(generator, config, board=args.board)  # folded and placed for the board the project is for
     print(placement_table(model, args.board))
     manifest = write_accelerator_project(model, out, args.board, force=args.force)
@@ -424,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "beyond 1e-4 of the output range) and write a self-contained model folder "
                                    "(model.json + weights.safetensors) that every command takes as MODEL.")
     add_model(p, presets)
-    p.add_argument("--name", help="the model's name (default: the file's stem)")
+    p.add_argument("--name", help="the model's name: its builds go to build/<name>/ (default: the --out folder's name)")
     p.add_argument("--no-digit-metrics", action="store_true",
                    help="do not judge 1x28x28 / 1x8x8 images with the digit classifiers (error and PSNR only)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")

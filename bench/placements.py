@@ -72,6 +72,7 @@ def generator_and_config(name: str):
     if name == "keras-seed":
         from fpgagen.models.keras_seed import save_generator
 
+        WORK.mkdir(parents=True, exist_ok=True)
         return load_model(str(save_generator(WORK / "seed_dcgan.keras", seed=0))), None
     if name != "pytorch-dcgan64":
         return load_model(name), None
@@ -114,7 +115,7 @@ def budget_use(model, board) -> dict[str, float]:
 CSIM_LATENTS = 8
 
 
-def csim_agrees(model) -> int:
+def csim_agrees(model, distribution: str) -> int:
     """hls4ml's C simulation of ``model`` (its weight ports fed from the same weights file the RTL twin reads,
     :func:`fpgagen.core.weights_file.weight_image`) on :data:`CSIM_LATENTS` latents: how many images equal golden bit
     for bit (the RTL twin's do too, so golden == C-sim == RTL on those)."""
@@ -125,7 +126,7 @@ def csim_agrees(model) -> int:
     from fpgagen.core.weights_file import weight_image
     from fpgagen.hls.csim import CSimExecutor
 
-    z = latents(CSIM_LATENTS, model.latent_dim, seed=21, distribution=model.latents)
+    z = latents(CSIM_LATENTS, model.latent_dim, seed=21, distribution=distribution)
     got = CSimExecutor(model, weights=weight_image(model)[0]).prepare().run(z)
     want = golden.generate(model, z)
     return int(sum(np.array_equal(g, w) for g, w in zip(got, want, strict=True)))
@@ -180,7 +181,7 @@ def measure(model_name: str, board_name: str, images: int, synth: bool = False, 
             "ddr_mb_per_image": ddr_bytes / 1e6, "ddr_mb_s": ddr_bytes * per_s / 1e6,
             "ddr_mb_s_derated": board.ddr_mb_s, "multipliers": design.multipliers, "dsp": board.dsp, "budget_use": use,
             "binds": max(use, key=use.get), "bit_exact_images": run.images, "wall_s": wall, "synth": resources,
-            "csim_bit_exact": f"{csim_agrees(model)} of {CSIM_LATENTS}" if csim else None}
+            "csim_bit_exact": f"{csim_agrees(model, generator.spec.latents)} of {CSIM_LATENTS}" if csim else None}
 
 
 def write_doc(results: list[dict], measured: dict) -> None:

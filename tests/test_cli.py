@@ -163,3 +163,18 @@ def test_the_cache_command_lists_and_clears_what_no_one_is_using(tmp_path, monke
         assert (tmp_path / "rtlsim" / "ccc" / "lib.so").exists() and not (tmp_path / "rtlsim" / "bbb").exists()
     assert main(["cache", "clear", "--older-than", "1"]) == 0  # ccc was built just now
     assert "removed 0 entries" in capsys.readouterr().out and (tmp_path / "rtlsim" / "ccc").exists()
+
+
+def test_convert_refuses_to_overwrite_another_models_build(tmp_path, capsys):
+    """Two models of one name (two imports of generator.onnx, say) would share build/<name>/: the second is refused
+    before any work, naming the folder."""
+    from fpgagen.models.presets import load_preset
+
+    out = tmp_path / "build" / "digits8" / "pynq-z2"
+    out.mkdir(parents=True)
+    other = load_preset("mnist28").float_model()
+    other.name = "digits8"  # the same name, another network
+    other.save(out / "float_reference.npz")
+    assert main(["convert", "digits8", "--board", "pynq-z2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds the build of another model named 'digits8'" in err and not (out / "manifest.json").exists()

@@ -241,7 +241,7 @@ def test_a_damaged_model_folder_is_refused(user, tmp_path):
 def test_weights_no_board_holds_are_named_at_import(user, tmp_path, capsys):
     assert main(["import", f"{user / 'my_gan.py'}:wide", "--out", str(tmp_path / "wide")]) == 0
     out = capsys.readouterr().out
-    assert ("warning: no board in pynq-z2, zcu104, zcu102 holds the 39.81 Mbit of weights of my_gan in block RAM "
+    assert ("warning: no board in pynq-z2, zcu104, zcu102 holds the 39.81 Mbit of weights of wide in block RAM "
             "(3,981,312 weights at 10 bits, the fallback widths (16, 10)") in out
     assert "pynq-z2 5.16 Mbit, zcu104 11.50 Mbit, zcu102 33.62 Mbit): at 8 bits or fewer per weight they would fit " \
            "zcu102" in out
