@@ -65,7 +65,18 @@ def get_executor(target: str, model, **options) -> Executor:
     lists the known targets otherwise."""
     if target not in EXECUTORS:
         raise ValueError(f"unknown target {target!r}; known targets: {', '.join(EXECUTORS)}")
-    return EXECUTORS[target](model, **options)
+    cls = EXECUTORS[target]
+    if not any(c.__name__ == cls.takes for c in type(model).__mro__):
+        raise TypeError(f"target {target!r} runs a {cls.takes}, got a {type(model).__name__}"
+                        + (f" ({model.name})" if isinstance(getattr(model, "name", None), str) else "")
+                        + f": {HOW_TO_GET[cls.takes]}")
+    return cls(model, **options)
+
+
+HOW_TO_GET = {"QuantizedModel": "quantize it first (fpgagen.models.quantize.quantize(generator)) or load a saved one "
+                                "(QuantizedModel.load)",
+              "FloatModel": "take generator.float_model(), or FloatModel.load a .float.npz",
+              "Generator": "load_preset(name) or fpgagen.models.load.load_model(...)"}
 
 
 class Executor:
@@ -78,6 +89,7 @@ class Executor:
 
     target = ""
     description = ""
+    takes = "QuantizedModel"  # the class of model the target runs (the module docstring's table)
 
     def __init__(self, model):
         self.model = model
@@ -115,6 +127,7 @@ class Executor:
 @register_executor
 class TorchExecutor(Executor):
     target = "torch"
+    takes = "Generator"
     description = "float PyTorch on the CPU"
 
     def _run(self, z) -> np.ndarray:
@@ -124,6 +137,7 @@ class TorchExecutor(Executor):
 @register_executor
 class NumpyExecutor(Executor):
     target = "numpy"
+    takes = "FloatModel"
     description = "float generator in numpy float32 (the board's CPU baseline)"
 
     def _run(self, z) -> np.ndarray:

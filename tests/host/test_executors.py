@@ -107,3 +107,16 @@ def test_generate_as_a_board_would_run_it(capsys, tmp_path):
     model = resolve_subject("dcgan28", board="pynq-z2").model_for("golden")
     assert {lr.placement for lr in model.layers if lr.weight is not None} == {"rom", "streamed"}
     np.testing.assert_array_equal(np.load(out), golden.generate(model, latents(3, model.latent_dim, 0)))
+
+
+def test_a_target_given_the_wrong_kind_of_model_says_which_it_runs():
+    from fpgagen.host.executors import get_executor
+    from fpgagen.models.presets import load_preset
+
+    generator = load_preset("digits8")
+    with pytest.raises(TypeError, match=r"target 'golden' runs a QuantizedModel, got a Generator \(digits8\): "
+                                        r"quantize it first"):
+        get_executor("golden", generator)
+    with pytest.raises(TypeError, match=r"target 'numpy' runs a FloatModel, got a Generator"):
+        get_executor("numpy", generator)
+    assert get_executor("numpy", generator.float_model()).run(np.zeros((1, 16), np.float32)).shape == (1, 1, 8, 8)
