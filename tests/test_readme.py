@@ -21,3 +21,21 @@ def test_python_example_runs(tmp_path, monkeypatch, capsys):
 def test_two_commands():
     text = README.read_text()
     assert "make demo" in text and "make test" in text
+
+
+def test_the_guide_documents_every_config_key_and_its_example_loads(tmp_path):
+    """docs/guide.md's `--config` table names every QuantConfig field and every per-layer override, and its
+    example is a config QuantConfig.from_file accepts."""
+    import dataclasses
+    import json
+
+    from fpgagen.core.quantize import OVERRIDABLE, QuantConfig
+
+    guide = (README.parent / "docs" / "guide.md").read_text()
+    section = guide[guide.index("### The `--config` file"):guide.index("### Exploring precision")]
+    keys = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    assert keys == {f.name for f in dataclasses.fields(QuantConfig)}
+    assert all(f"`{name}`" in section for name in OVERRIDABLE)
+    (example,) = re.findall(r"^```json\n(.*?)^```", section, re.S | re.M)
+    (tmp_path / "c.json").write_text(example)
+    assert QuantConfig.from_file(tmp_path / "c.json") == QuantConfig(**json.loads(example))
