@@ -91,7 +91,15 @@ def section(results: dict) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    presets = (sys.argv[1:] if argv is None else argv) or list(PRESETS)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("presets", nargs="*", metavar="PRESET",
+                        help=f"presets to sweep (default: all of {', '.join(sorted(PRESETS))})")
+    presets = parser.parse_args(sys.argv[1:] if argv is None else argv).presets or list(PRESETS)
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        parser.error(f"unknown preset(s) {', '.join(unknown)}; presets: {', '.join(sorted(PRESETS))}")
     measured = machine()
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     failed: dict[str, str] = {}
