@@ -154,6 +154,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
+def cmd_examples(args: argparse.Namespace) -> None:
+    from fpgagen.models.examples import write_examples
+
+    paths = write_examples(args.out, seed=args.seed, force=args.force)
+    print(f"wrote {', '.join(str(path) for path in paths)}")
+    print("next: the commands of docs/guide.md's \"Your own generator\", e.g. fpgagen import "
+          f"{args.out / 'generator.onnx'} --out gen")
+
+
 def cmd_import(args: argparse.Namespace) -> None:
     from fpgagen.models.load import default_name, describe_import, load_model, source_kind
     from fpgagen.models.model_folder import check_out, write_model_folder
@@ -434,6 +443,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     p.add_argument("--json", type=Path, help="also write the metrics as JSON here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("examples", help="write small example generators to import: torch, ONNX, Keras, a VAE decoder",
+                       description="Write the example generators docs/guide.md's \"Your own generator\" imports: "
+                                   "my_gan.py (factory make_generator) with G.safetensors, generator.onnx, "
+                                   "generator.keras (Keras 3), and vae.py (factory decoder, a flat (N, 784) VAE "
+                                   "decoder) with D.pt. Small, seeded, untrained; nothing is downloaded.")
+    p.add_argument("--out", type=Path, default=Path("."), help="folder to write them in (default: the current one)")
+    p.add_argument("--seed", type=SEED, default=0, help="weight seed (default 0)")
+    p.add_argument("--force", action="store_true", help="replace files of those names already there")
+    p.set_defaults(func=cmd_examples)
 
     p = sub.add_parser("import", help="import a PyTorch, ONNX or Keras generator into a model folder",
                        description="Read a generator (file.py:factory with --weights, .onnx, .keras), lower it to "

@@ -21,27 +21,30 @@ LATENT_DIM = 100
 IMAGE_SHAPE = (1, 28, 28)  # (C, H, W); Keras's output is (28, 28, 1)
 
 
-def make_generator_model():
-    """TensorFlow's DCGAN tutorial generator (tensorflow.org/tutorials/generative/dcgan), in Keras 3."""
+def make_generator_model(latent_dim: int = LATENT_DIM, widths: tuple[int, int, int] = (256, 128, 64)):
+    """TensorFlow's DCGAN tutorial generator (tensorflow.org/tutorials/generative/dcgan), in Keras 3; ``widths``
+    (the channels after the Dense and the two stride-1 and stride-2 transposed convolutions) and ``latent_dim`` shrink
+    it layer for layer (``fpgagen examples`` writes a (16, 8, 4) one)."""
     keras = keras_on_torch()
     from keras import layers
 
+    dense, first, second = widths
     model = keras.Sequential()
-    model.add(keras.Input((LATENT_DIM,)))
-    model.add(layers.Dense(7 * 7 * 256, use_bias=False))
+    model.add(keras.Input((latent_dim,)))
+    model.add(layers.Dense(7 * 7 * dense, use_bias=False))
     model.add(layers.BatchNormalization())
     model.add(layers.LeakyReLU())
 
-    model.add(layers.Reshape((7, 7, 256)))
-    _expect(model, (None, 7, 7, 256))  # None is the batch size
+    model.add(layers.Reshape((7, 7, dense)))
+    _expect(model, (None, 7, 7, dense))  # None is the batch size
 
-    model.add(layers.Conv2DTranspose(128, (5, 5), strides=(1, 1), padding="same", use_bias=False))
-    _expect(model, (None, 7, 7, 128))
+    model.add(layers.Conv2DTranspose(first, (5, 5), strides=(1, 1), padding="same", use_bias=False))
+    _expect(model, (None, 7, 7, first))
     model.add(layers.BatchNormalization())
     model.add(layers.LeakyReLU())
 
-    model.add(layers.Conv2DTranspose(64, (5, 5), strides=(2, 2), padding="same", use_bias=False))
-    _expect(model, (None, 14, 14, 64))
+    model.add(layers.Conv2DTranspose(second, (5, 5), strides=(2, 2), padding="same", use_bias=False))
+    _expect(model, (None, 14, 14, second))
     model.add(layers.BatchNormalization())
     model.add(layers.LeakyReLU())
 
@@ -76,12 +79,14 @@ def set_batchnorm_statistics(model, n: int = 256, seed: int = 0) -> None:
         x = keras.ops.convert_to_numpy(layer(x, training=False))
 
 
-def save_generator(path: Path, seed: int = 0) -> Path:
-    """The tutorial's generator with seeded weights (``keras.utils.set_random_seed(seed)``) and BatchNormalization
-    statistics (:func:`set_batchnorm_statistics`), saved to ``path`` (a ``.keras`` file); returns ``path``."""
+def save_generator(path: Path, seed: int = 0, latent_dim: int = LATENT_DIM,
+                   widths: tuple[int, int, int] = (256, 128, 64)) -> Path:
+    """The tutorial's generator (at ``latent_dim`` and ``widths``, :func:`make_generator_model`) with seeded weights
+    (``keras.utils.set_random_seed(seed)``) and BatchNormalization statistics (:func:`set_batchnorm_statistics`),
+    saved to ``path`` (a ``.keras`` file); returns ``path``."""
     keras = keras_on_torch()
     keras.utils.set_random_seed(seed)
-    model = make_generator_model()
+    model = make_generator_model(latent_dim, widths)
     set_batchnorm_statistics(model, seed=seed)
     path = Path(path)
     model.save(path)

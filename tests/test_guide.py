@@ -1,0 +1,55 @@
+"""docs/guide.md's "Your own generator" commands run as written, in an empty folder, on the example generators that
+`fpgagen examples` (its first line) writes: the guide cannot name a file nobody can make, or a command that fails."""
+
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fpgagen.cli import main
+from fpgagen.models.examples import FILES
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
+
+
+def section(title: str) -> str:
+    text = GUIDE.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else len(text)]
+
+
+def commands(text: str) -> list[str]:
+    """The command lines of the ```sh blocks of ``text``, comments stripped (shlex keeps a quoted #)."""
+    lines = []
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words:
+                lines.append(shlex.join(words))
+    return lines
+
+
+def test_the_section_starts_with_the_examples_and_imports_only_what_they_write():
+    lines = commands(section("Your own generator"))
+    assert lines[0] == "fpgagen examples --out ."
+    assert all(line.startswith("fpgagen ") for line in lines)
+    named = set(re.findall(r"[\w.-]+\.(?:py|onnx|keras|safetensors|pt)\b", " ".join(lines)))
+    assert named and named <= set(FILES)
+
+
+@pytest.mark.slow(65)
+def test_your_own_generator_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for line in commands(section("Your own generator")):
+        status = main(shlex.split(line)[1:])
+        assert status == 0, f"{line}\n{capsys.readouterr().err}"
+    for name in FILES:
+        assert (tmp_path / name).stat().st_size > 0
+    for folder in ("my_gan", "gen", "seed_dcgan", "vae"):
+        assert (tmp_path / folder / "model.json").is_file()
+    assert (tmp_path / "build" / "my_gan" / "quantized" / "model.json").is_file()
+    assert np.load(tmp_path / "images.npy").shape == (64, 1, 32, 32)
+    assert (tmp_path / "build" / "seed_dcgan" / "zcu102" / "manifest.json").is_file()
