@@ -53,3 +53,26 @@ def test_your_own_generator_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "build" / "my_gan" / "quantized" / "model.json").is_file()
     assert np.load(tmp_path / "images.npy").shape == (64, 1, 32, 32)
     assert (tmp_path / "build" / "seed_dcgan" / "zcu102" / "manifest.json").is_file()
+
+
+def test_the_figures_of_the_explore_and_rtl_twin_commands_are_counted():
+    """The point count beside `fpgagen explore mnist28` is points()' and the test count beside `pytest sim/` is
+    what pytest collects there."""
+    import subprocess
+    import sys
+
+    from fpgagen.host.explore import points
+    from fpgagen.models.presets import load_preset
+    from fpgagen.models.quantize import generator_widths
+
+    text = GUIDE.read_text()
+    stated = re.search(r"explore mnist28 --board pynq-z2 +# (\d+) points \((\d+) --quick\)", text)
+    full, quick = map(int, stated.groups())
+    widths, _ = generator_widths(load_preset("mnist28"))
+    assert (full, quick) == (len(points(widths, "pynq-z2")), len(points(widths, "pynq-z2", quick=True)))
+
+    stated = int(re.search(r"pytest sim/ .*\((\d+) tests\)", text).group(1))
+    sim = GUIDE.parents[1] / "sim"
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(sim)],
+                          capture_output=True, text=True, cwd=GUIDE.parents[1])
+    assert re.search(rf"^{stated} tests collected", done.stdout, re.M), done.stdout[-500:]
