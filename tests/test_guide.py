@@ -76,3 +76,19 @@ def test_the_figures_of_the_explore_and_rtl_twin_commands_are_counted():
     done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(sim)],
                           capture_output=True, text=True, cwd=GUIDE.parents[1])
     assert re.search(rf"^{stated} tests collected", done.stdout, re.M), done.stdout[-500:]
+
+
+@pytest.mark.slow(10)
+def test_the_dcgan28_plan_on_the_pynq_z2_is_the_one_convert_prints():
+    from fpgagen.models.presets import load_preset
+    from fpgagen.models.quantize import quantize
+    from fpgagen.overlays.boards import placement_table
+
+    stated = re.search(r"dcgan28 --board pynq-z2` prints\s+the plan \((.*?) streamed, ([\d,]+) MB/s of the PYNQ-Z2's "
+                       r"([\d,]+); the rest in ROM; ([\d,]+)\s+cycles/image, ([\d,]+) images/s", GUIDE.read_text())
+    layers, mb_s, ddr, cycles, rate = stated.groups()
+    table = placement_table(quantize(load_preset("dcgan28"), board="pynq-z2"), "pynq-z2")
+    assert f"DDR: {mb_s} MB/s of {ddr} MB/s" in table
+    assert f"bound {cycles} cycles/image = {rate} images/s" in table
+    streamed = re.findall(r"^  (\w+) +streamed", table, re.M)
+    assert " and ".join(streamed) == layers
