@@ -293,10 +293,8 @@ def drop_port_weights(hm) -> None:
 
 # --------------------------------------------------------------------------------------------- templates
 
-CONFIG_TEMPLATE = """struct config{index} : nnet::dense_weight_port_config {{
-    static const unsigned n_in = {n_in};
-    static const unsigned n_out = {n_out};
-    static const unsigned n_in_block = {n_in_block};
+# the fields of a weight port's config (nnet::weight_port_config), the dense's and a convolution's alike
+PORT_FIELDS = """    static const unsigned n_in_block = {n_in_block};
     static const unsigned n_out_group = {n_out_group};
     static const unsigned n_blocks = {n_blocks};
     static const unsigned n_groups = {n_groups};
@@ -306,31 +304,25 @@ CONFIG_TEMPLATE = """struct config{index} : nnet::dense_weight_port_config {{
     static const unsigned beat_bits = {beat_bits};
     static const unsigned pass_beats = {pass_beats};
     static const bool loaded = {loaded};
-    typedef {accum_t.name} accum_t;
+"""
+
+CONFIG_TEMPLATE = ("""struct config{index} : nnet::dense_weight_port_config {{
+    static const unsigned n_in = {n_in};
+    static const unsigned n_out = {n_out};
+""" + PORT_FIELDS + """    typedef {accum_t.name} accum_t;
     typedef {bias_t.name} bias_t;
     typedef {weight_t.name} weight_t;
     template<class x_T, class y_T>
     using product = nnet::product::{product_type}<x_T, y_T>;
-}};\n"""
+}};\n""")
 
 FUNCTION_TEMPLATE = ("nnet::dense_weight_port<{input_t}, {output_t}, {config}>({input}, {output}, {port}, {b});"
                      " // weight port {port_index}, {placement}")
 INCLUDES = [f"nnet_utils/{HEADER.name}"]
 
 # the weight port of a convolution, after the layer's own config (config<i>)
-PORT_CONFIG_TEMPLATE = """struct config{index}_port : nnet::weight_port_config {{
-    static const unsigned n_in_block = {n_in_block};
-    static const unsigned n_out_group = {n_out_group};
-    static const unsigned n_blocks = {n_blocks};
-    static const unsigned n_groups = {n_groups};
-    static const unsigned multiplier_limit = {multiplier_limit};
-    static const unsigned n_words = {pass_words};
-    static const unsigned lane_bits = {lane_bits};
-    static const unsigned beat_bits = {beat_bits};
-    static const unsigned pass_beats = {pass_beats};
-    static const bool loaded = {loaded};
-    typedef {weight_t.name} weight_t;
-}};\n"""
+PORT_CONFIG_TEMPLATE = ("struct config{index}_port : nnet::weight_port_config {{\n" + PORT_FIELDS
+                        + "    typedef {weight_t.name} weight_t;\n}};\n")
 
 CONV2D_FUNCTION_TEMPLATE = ("nnet::conv_2d_weight_port_cl<{input_t}, {output_t}, {config}, {config}_port>({input}, "
                             "{output}, {port}, {b}); // weight port {port_index}, loaded")
@@ -350,7 +342,7 @@ def _port_config(node, n_blocks: int, n_groups: int) -> str:
     weight_t = node.get_attr("weight_t")
     return PORT_CONFIG_TEMPLATE.format(
         index=node.index, n_in_block=pi, n_out_group=po, n_blocks=n_blocks, n_groups=n_groups,
-        multiplier_limit=pi * po, pass_words=node.get_attr("pass_words"), lane_bits=weight_t.precision.width,
+        multiplier_limit=pi * po, n_words=node.get_attr("pass_words"), lane_bits=weight_t.precision.width,
         beat_bits=node.get_attr("beat_bits"), pass_beats=node.get_attr("pass_beats"),
         loaded="true" if node.get_attr("placement") == "loaded" else "false", weight_t=weight_t)
 
