@@ -25,6 +25,12 @@ class OverlayError(RuntimeError):
 WEIGHT_PLACEMENTS = ("loaded", "streamed")
 
 
+def weight_dma_name(port: int) -> str:
+    """The cell name of the MM2S-only AXI DMA feeding weight port ``port`` (beside the data DMA, in its hierarchy):
+    the block design's and the virtual board's."""
+    return f"axi_dma_w{port}"
+
+
 @dataclass(frozen=True)
 class WeightPort:
     """A weight port of the kernel and the MM2S-only AXI DMA that feeds it (in the manifest's hierarchy).
@@ -112,10 +118,13 @@ class WeightsFile:
         return data
 
     @classmethod
-    def describe(cls, file: str, data: bytes, beat_bits: int, ports) -> WeightsFile:
-        """The entry for ``data`` written as ``file``; ``ports``: (dma, layer, placement, offset, nbytes) each."""
+    def describe(cls, file: str, data: bytes, beat_bits: int, passes) -> WeightsFile:
+        """The entry for ``data`` written as ``file``; ``passes``: each weight port's pass (``port``, ``layer``,
+        ``placement``, ``offset``, ``nbytes``: :func:`fpgagen.core.weights_file.weight_image`'s), fed by the DMA
+        :func:`weight_dma_name` names."""
         return cls(file, hashlib.sha256(data).hexdigest(), len(data), beat_bits,
-                   tuple(WeightPort(*p) for p in ports))
+                   tuple(WeightPort(weight_dma_name(p.port), p.layer, p.placement, p.offset, p.nbytes)
+                         for p in passes))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import astuple
+from dataclasses import replace
 from pathlib import Path
 
 import hls4ml
@@ -35,7 +35,7 @@ from fpgagen.core.cache import write_atomic
 from fpgagen.core.errors import BuildError, ToolNotFoundError
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.layers import ARITHMETIC
-from fpgagen.core.manifest import WeightsFile
+from fpgagen.core.manifest import WeightsFile, weight_dma_name
 from fpgagen.core.quantized_model import QuantizedModel
 from fpgagen.core.weights_file import weight_image
 from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hls_layer_names, model_hash
@@ -112,11 +112,6 @@ PSU_SLAVE_GP = {"S_AXI_HPC0_FPD": 0, "S_AXI_HPC1_FPD": 1, "S_AXI_HP0_FPD": 2, "S
                 "S_AXI_HP3_FPD": 5}  # Zynq UltraScale+ PS configuration names its slaves S_AXI_GP<n>
 
 
-def weight_dma_name(port: int) -> str:
-    """The cell name of the MM2S-only AXI DMA feeding weight port ``port`` (in ``hier_0``, as the virtual board's)."""
-    return f"axi_dma_w{port}"
-
-
 def _enable_slave(board: Board, slave: str) -> str:
     """The PS configuration that turns ``slave`` on at the weight ports' width."""
     if board.ps == "processing_system7":
@@ -164,7 +159,7 @@ def weight_ports_tcl(board: Board, design: str, passes) -> str:
         dma, bits = weight_dma_name(wp.port), board.hp_port_bits
         slave = own.get(wp.port, data.group(1))
         intc = "{New AXI SmartConnect}" if wp.port in own else f"{{{shared.group(1)}}}"
-        base = board.dma_base + (wp.port + 1) * board.dma_range
+        base = board.weight_dma_base(wp.port)
         lines += [
             f"# weight port {wp.port}: {wp.layer}, {wp.placement}, {wp.nbytes:,} bytes a pass, via {slave}",
             f"create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 {dma}",
@@ -330,9 +325,7 @@ def _add_weight_ports(model: QuantizedModel, hm, hls_dir: Path, board: Board):
     add_axi_weight_ports(hls_dir, project, passes, blob)
     design = hls_dir / "design.tcl"
     design.write_text(weight_ports_tcl(board, design.read_text(), passes))
-    return blob, WeightsFile.describe(WEIGHTS_FILE, blob, board.hp_port_bits,
-                                      [(weight_dma_name(p.port), p.layer, p.placement, p.offset, p.nbytes)
-                                       for p in passes])
+    return blob, WeightsFile.describe(WEIGHTS_FILE, blob, board.hp_port_bits, stream)
 
 
 def _manifest(model: QuantizedModel, hm, board: Board) -> dict:
@@ -478,8 +471,7 @@ def install_overlay(project_dir: Path, bit: Path, hwh: Path, target: Path) -> di
     weights = None
     if "weights" in manifest:  # the weights file beside the .bit, named after it
         out["weights"] = target / f"{preset}.weights.bin"
-        weights = WeightsFile.describe(out["weights"].name, weights_blob, weights_spec.beat_bits,
-                                       [astuple(p) for p in weights_spec.ports])
+        weights = replace(weights_spec, file=out["weights"].name)  # the same bytes, named after the .bit
         out["weights"].write_bytes(weights_blob)
     OverlayManifest(preset=preset, latent_dim=model.latent_dim, image_shape=tuple(model.image_shape),
                     hierarchy=cells["dma"][0], dma=cells["dma"][1], kernel=cells["block_design_cell"][1],

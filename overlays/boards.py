@@ -157,6 +157,11 @@ class Board:
         """Bits that can hold bitstream-initialised constants such as hls4ml's weights: the block RAM."""
         return self.bram_bits
 
+    def weight_dma_base(self, port: int) -> int:
+        """Register address of the AXI DMA feeding weight port ``port``: the windows after the data DMA's (the block
+        design's and the virtual board's)."""
+        return self.dma_base + (port + 1) * self.dma_range
+
     def folding_budget(self, placement: str = "auto") -> Budget:
         """What the reuse-factor chooser may spend here (:class:`fpgagen.core.folding.Budget`): the multiplier
         budget, :data:`UG949_GUIDELINE` of the BRAM36 for the weight ROMs, of the UltraRAM for loaded weights and

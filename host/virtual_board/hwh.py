@@ -251,11 +251,6 @@ def _dma_module(modules, design: str, full: str, base: int, size: int, config: d
                       SLAVEBUSINTERFACE=view.slave)
 
 
-def weight_dma_base(board: Board, port: int) -> int:
-    """Register address of the AXI DMA feeding weight port ``port``: the windows after the data DMA's."""
-    return board.dma_base + (port + 1) * board.dma_range
-
-
 def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "axi_dma_0",
              kernel: str = "myproject_axi_0", length_width: int = 26, board: str = DEFAULT_BOARD,
              weight_dmas: tuple[tuple[str, int], ...] = ()) -> str:
@@ -270,7 +265,7 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
     (xilinx.com:hls:myproject_axi:1.0, ports in_r / out_r, ap_ctrl_none: no registers), the DMA's M_AXIS_MM2S wired
     to in_r and out_r to S_AXIS_S2MM -- hls4ml's VivadoAccelerator design and fpgagen's Zynq UltraScale+ design
     name them alike. ``weight_dmas``: (name, bits) of an MM2S-only AXI DMA per weight port k of the kernel
-    (``w<k>``, ``bits`` wide: the HP port's width), registers at :func:`weight_dma_base`, in the same hierarchy.
+    (``w<k>``, ``bits`` wide: the HP port's width), registers at :meth:`Board.weight_dma_base`, in the same hierarchy.
     """
     spec = get_board(board)
     view = ps_view(spec)
@@ -298,7 +293,7 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
         _bus(buses, master, AXIMM, "MASTER")
     _bus(buses, view.slave, AXIMM, "SLAVE")
     psmap = ET.SubElement(ps, "MEMORYMAP")
-    windows = [(dma_inst, dma_base)] + [(f"{hierarchy}_{name}", weight_dma_base(spec, k))
+    windows = [(dma_inst, dma_base)] + [(f"{hierarchy}_{name}", spec.weight_dma_base(k))
                                         for k, (name, _) in enumerate(weight_dmas)]
     for inst, base in windows:
         ET.SubElement(psmap, "MEMRANGE", ADDRESSBLOCK="Reg", BASENAME="C_BASEADDR", BASEVALUE=f"0x{base:08X}",
@@ -311,7 +306,7 @@ def hwh_text(design: str = "design_1", hierarchy: str = "hier_0", dma: str = "ax
                 [("m_axis_mm2s", True, (kern_inst, "in_r"), 32), ("s_axis_s2mm", False, (kern_inst, "out_r"), 32)])
     for k, (name, bits) in enumerate(weight_dmas):
         wconfig = {**config, "c_include_s2mm": 0, "c_m_axi_mm2s_data_width": bits, "c_m_axis_mm2s_tdata_width": bits}
-        _dma_module(modules, design, f"/{hierarchy}/{name}", weight_dma_base(spec, k), spec.dma_range, wconfig,
+        _dma_module(modules, design, f"/{hierarchy}/{name}", spec.weight_dma_base(k), spec.dma_range, wconfig,
                     view, ps_inst, clock_hz, [("m_axis_mm2s", True, (kern_inst, f"w{k}"), bits)])
 
     km, _ = _module(modules, kern_full, kern_vlnv, kernel.rsplit("_", 1)[0], {"Component_Name": f"{design}_{kernel}"},
@@ -397,9 +392,7 @@ def write_weights_file(model: QuantizedModel, path: Path) -> WeightsFile | None:
     data, streams = weight_image(model)
     blob = data.tobytes()
     Path(path).write_bytes(blob)
-    return WeightsFile.describe(Path(path).name, blob, model.weight_ports.bits,
-                                [(f"axi_dma_w{ws.port}", ws.layer, ws.placement, ws.offset, ws.nbytes)
-                                 for ws in streams])
+    return WeightsFile.describe(Path(path).name, blob, model.weight_ports.bits, streams)
 
 
 def read_virtual_bitstream(path: Path) -> dict:
