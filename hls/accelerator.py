@@ -42,6 +42,7 @@ from fpgagen.hls.hls4ml_flow import FLOW_VERSION, IO_TYPE, STRATEGY, convert, hl
 from fpgagen.hls.hls4ml_weight_ports import (
     BEAT_TYPE,
     PORT_NAME,
+    SEND_PASS_CPP,
     WeightPortError,
     add_weight_ports,
     weight_port_passes,
@@ -215,29 +216,18 @@ def add_axi_weight_ports(hls_dir: Path, project: str, passes, weights: bytes) ->
     beat_bytes = passes[0].beat_bits // 8
     feed = "".join(
         ("    if (first) " if wp.placement == "loaded" else "    ")
-        + f"fpgagen_tb_pass({n}, {wp.offset}UL, {wp.beats}UL);  // {wp.layer}, {wp.placement}\n"
-        for wp, n in zip(passes, names, strict=True))
+        + f"fpgagen_send_pass<{BEAT_TYPE}, {beat_bytes}>({n}, {wp.offset}UL, {wp.beats}UL);  // {wp.layer}, "
+        f"{wp.placement}\n" for wp, n in zip(passes, names, strict=True))
     helper = f"""
 // fpgagen: the weights file of the kernel's weight ports, fed as the board's DMAs feed them: each loaded pass
 // before the first call, each streamed pass before every call.
-static std::vector<unsigned char> fpgagen_tb_weights;
-
-static void fpgagen_tb_pass(hls::stream<{BEAT_TYPE}> &port, unsigned long offset, unsigned long beats) {{
-    for (unsigned long i = 0; i < beats; i++) {{
-        {BEAT_TYPE} beat = 0;
-        for (unsigned b = 0; b < {beat_bytes}; b++)
-            beat(8 * b + 7, 8 * b) = fpgagen_tb_weights[offset + i * {beat_bytes} + b];
-        port.write(beat);
-    }}
-}}
-
-static void fpgagen_tb_feed({params.removeprefix(", ")}) {{
+{SEND_PASS_CPP}static void fpgagen_tb_feed({params.removeprefix(", ")}) {{
     static bool first = true;
-    if (fpgagen_tb_weights.empty()) {{
+    if (fpgagen_weights.empty()) {{
         std::ifstream f("tb_data/{WEIGHTS_FILE}", std::ios::binary);
-        fpgagen_tb_weights.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-        if (fpgagen_tb_weights.size() != {len(weights)}UL) {{
-            std::cerr << "ERROR: tb_data/{WEIGHTS_FILE} has " << fpgagen_tb_weights.size() << " bytes, the weight "
+        fpgagen_weights.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        if (fpgagen_weights.size() != {len(weights)}UL) {{
+            std::cerr << "ERROR: tb_data/{WEIGHTS_FILE} has " << fpgagen_weights.size() << " bytes, the weight "
                       << "ports take {len(weights)}" << std::endl;
             exit(2);
         }}

@@ -148,7 +148,7 @@ def header_digest() -> str:
     """Hash of the C++ kernels, their templates and the project edits: part of the C-simulation cache key of models
     with weight ports."""
     text = (CONFIG_TEMPLATE + FUNCTION_TEMPLATE + PORT_CONFIG_TEMPLATE + CONV2D_FUNCTION_TEMPLATE
-            + CONV_TRANSPOSE_FUNCTION_TEMPLATE + BRIDGE_TEMPLATE + PORT_NAME + BEAT_TYPE)
+            + CONV_TRANSPOSE_FUNCTION_TEMPLATE + SEND_PASS_CPP + BRIDGE_TEMPLATE + PORT_NAME + BEAT_TYPE)
     return hashlib.sha256(b"".join(h.read_bytes() for h in HEADERS) + text.encode()).hexdigest()[:16]
 
 
@@ -432,24 +432,29 @@ class WeightPortConvTranspose2DFunctionTemplate(FunctionCallTemplate):
 
 # --------------------------------------------------------------------------------------------- the written project
 
+# The weights file in memory and one port's pass sent from it, as the DMA sends it: the C bridge's and the board
+# project's testbench's (fpgagen.hls.accelerator.add_axi_weight_ports)
+SEND_PASS_CPP = """#include <vector>
+static std::vector<unsigned char> fpgagen_weights;
+
+template <class beat_T, unsigned BEAT_BYTES>
+static void fpgagen_send_pass(hls::stream<beat_T> &port, unsigned long offset, unsigned long beats) {
+    for (unsigned long i = 0; i < beats; i++) {
+        beat_T beat = 0;
+        for (unsigned b = 0; b < BEAT_BYTES; b++) {
+            beat(8 * b + 7, 8 * b) = fpgagen_weights[offset + i * BEAT_BYTES + b];
+        }
+        port.write(beat);
+    }
+}
+
+"""
+
 BRIDGE_TEMPLATE = """
 // fpgagen: the weights file of the kernel's weight ports (fpgagen.hls.hls4ml_weight_ports), fed by the wrappers
 // below: each loaded pass once (the first call after fpgagen_set_weights), each streamed pass every call.
-#include <vector>
-static std::vector<unsigned char> fpgagen_weights;
-static bool fpgagen_loaded_sent = false;
+{send_pass}static bool fpgagen_loaded_sent = false;
 static long fpgagen_weight_errors = 0;
-
-template <class beat_T, unsigned BEAT_BYTES>
-static void fpgagen_send_pass(hls::stream<beat_T> &port, unsigned long offset, unsigned long beats) {{
-    for (unsigned long i = 0; i < beats; i++) {{
-        beat_T beat = 0;
-        for (unsigned b = 0; b < BEAT_BYTES; b++) {{
-            beat(8 * b + 7, 8 * b) = fpgagen_weights[offset + i * BEAT_BYTES + b];
-        }}
-        port.write(beat);
-    }}
-}}
 
 extern "C" {{
 // The weights file (every port's pass, as fpgagen's weight_image lays it out); returns 0, -1 when its length is
@@ -540,7 +545,7 @@ def add_weight_ports(project_dir, project: str, passes: list[WeightPortPass], br
     nbytes = passes[-1].offset + passes[-1].nbytes
     loaded_ranges = "".join(f"{{{wp.offset}UL, {wp.nbytes}UL}}, " for wp in passes if wp.placement == "loaded")
     glue = BRIDGE_TEMPLATE.format(nbytes=nbytes, port_params=port_params, feed=feed, check=check,
-                                  loaded_ranges=loaded_ranges)
+                                  loaded_ranges=loaded_ranges, send_pass=SEND_PASS_CPP)
     text = _edit(text, r'(\nextern "C" \{\n)', lambda m: glue + m.group(1), "extern \"C\" block", bridge)
     args = ",".join(names)
 
