@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from fpgagen.core.cache import KINDS as CACHE_KINDS
-from fpgagen.core.folding import PLACEMENT_POLICIES
+from fpgagen.core.folding import KERNELS, PLACEMENT_POLICIES
 from fpgagen.models.catalog import CLASSIFIER_NAMES as CLASSIFIERS
 from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
 
@@ -202,7 +202,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     out = check_out(args.out or Path("build") / model_name(args.model) / "quantized", folder=True)
     generator = load_generator(args)
-    model = quantize(generator, config, board=args.board)
+    model = quantize(generator, config, board=args.board, kernel=args.kernel)
     model.save(out)
     print(model.summary())
     if args.board:
@@ -293,7 +293,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     check_image_out(args.out, args.n)
     start = time.perf_counter()
     config = QuantConfig.from_file(args.config) if args.config else None
-    subject = resolve_subject(args.model, args.overlay, args.weights, config, board=args.board,
+    subject = resolve_subject(args.model, args.overlay, args.weights, config, board=args.board, kernel=args.kernel,
                               latent_dim=args.latent_dim, distribution=args.latents, image_shape=args.image_shape,
                               quiet=False)
     options = ({"board": subject.board, "bitfile": subject.bitfile} if args.target == "board"
@@ -350,8 +350,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from fpgagen.host.subject import resolve_subject
 
     check_out(args.out, folder=True)
-    subject = resolve_subject(args.model, args.overlay, args.weights, board=args.board, latent_dim=args.latent_dim,
-                              distribution=args.latents, image_shape=args.image_shape, quiet=False)
+    subject = resolve_subject(args.model, args.overlay, args.weights, board=args.board, kernel=args.kernel,
+                              latent_dim=args.latent_dim, distribution=args.latents, image_shape=args.image_shape, quiet=False)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
     print(format_table(result))
@@ -406,6 +406,14 @@ def add_model(p: argparse.ArgumentParser, presets: list[str], weights: bool = Tr
         p.add_argument("--image-shape", type=image_shape, metavar="C,H,W",
                        help="view an imported model's flat output (N, C*H*W), a VAE decoder's, as images "
                             "(N, C, H, W), in C order like torch's view (a model folder records it)")
+
+
+def add_kernel(p: argparse.ArgumentParser) -> None:
+    """--kernel: which kernel the model is folded for."""
+    p.add_argument("--kernel", choices=KERNELS, default="hls",
+                   help="hls: hls4ml's kernel and its folding (one multiplier per DSP slice; rtlsim is its cycle "
+                        "twin), the default; rtl: the RTL kernel with its own folding (two products per DSP slice "
+                        "where the widths allow, multipliers in LUTs where the DSP slices run out)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", choices=BOARDS, help="fold and place the model for this board (weights off the ROMs "
                                                    "where it needs them); default: the board its weights fit")
     p.add_argument("--out", type=Path, help="folder to write (default build/PRESET/quantized)")
+    add_kernel(p)
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("convert", help="quantize a model and write its hls4ml accelerator project",
@@ -522,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "every stall on weights); default: the board its weights fit")
     p.add_argument("--out", type=Path, default=Path("grid.png"),
                    help="PNG grid, or .npy of the images as float32 (N, C, H, W) (default grid.png)")
+    add_kernel(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("explore", help="sweep precision, folding and weight placement on a board: Pareto front "
@@ -581,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "clock for the projections; weights off the ROMs where it needs "
                                                    "them); default: the board its weights fit")
     p.add_argument("--out", type=Path, default=Path("compare"), help="folder to write (default compare/)")
+    add_kernel(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("cache", help="list or clear the build caches (C simulations, Verilator builds, syntheses)",

@@ -36,6 +36,13 @@ The budget's placement policy (:data:`PLACEMENT_POLICIES`, :attr:`Budget.placeme
 above), ``rom`` nowhere (every layer in ROM, as on a board with no UltraRAM and no weight ports), ``loaded`` only to
 UltraRAM, ``streamed`` only over weight ports. Every policy still keeps every layer in ROM when that fits; a policy
 whose memory the budget lacks (``loaded`` without UltraRAM, ``streamed`` without weight ports) is refused.
+
+Two kernels (:data:`KERNELS`, :attr:`Budget.kernel`). ``hls``: the reuse factors above, one multiplier per DSP
+slice, the RTL twin following hls4ml's split. ``rtl``: the RTL kernel's own folding (:func:`choose_mac_arrays`),
+recorded per layer as a :class:`MacArray`: any split PI x PO of the dense kernel (not only hls4ml's), two products
+per DSP slice where the operands fit its ports (outputs paired on one activation,
+:func:`fpgagen.core.multipliers.can_pack`), and multipliers built in LUTs (whole output columns) where the DSP slices
+run out, at LUT costs per operand width measured with yosys (:mod:`fpgagen.core.multipliers`).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from fpgagen.core import multipliers as mults
 from fpgagen.core.layers import ACTIVATIONS, ARITHMETIC, kernel_dims, kernel_uses
 from fpgagen.core.transposed import conv_transpose_cycles, conv_transpose_ws_cycles, tap_reuse_factors, tap_split
 from fpgagen.core.weight_stream import pass_beats
@@ -57,6 +65,52 @@ URAM288_SHAPE = (4096, 72)  # an UltraRAM's only aspect ratio (UG573)
 PLACEMENTS = ("rom", "loaded", "streamed")
 PLACEMENT_POLICIES = ("auto", "rom", "loaded", "streamed")  # where the planner may put weights (Budget.placement)
 STREAMABLE = ("dense", "conv_transpose2d")  # kinds that read each weight once per image when streamed
+KERNELS = ("hls", "rtl")  # hls4ml's kernel (its folding), the RTL kernel (its own: MacArray per layer)
+
+
+@dataclass(frozen=True)
+class MacArray:
+    """The RTL kernel's MAC array of one arithmetic layer (``fg_mac_array``): ``pi`` inputs x ``po`` outputs per
+    cycle; the last ``lut_outputs`` outputs multiply in LUTs, the others on DSP slices, two outputs per slice when
+    ``pack`` (an odd one left over takes a slice of its own)."""
+
+    pi: int
+    po: int
+    pack: bool = False
+    lut_outputs: int = 0
+
+    def __post_init__(self):
+        if self.pi < 1 or self.po < 1 or not 0 <= self.lut_outputs <= self.po:
+            raise ValueError(f"a MAC array needs PI, PO >= 1 and 0 <= LUT outputs <= PO, got PI {self.pi}, PO "
+                             f"{self.po}, {self.lut_outputs} LUT outputs")
+
+    @property
+    def multipliers(self) -> int:
+        return self.pi * self.po
+
+    @property
+    def dsps(self) -> int:
+        """DSP slices: one per input lane and output (pair, when packed) on DSPs."""
+        on_dsp = self.po - self.lut_outputs
+        return self.pi * (-(-on_dsp // 2) if self.pack else on_dsp)
+
+    @property
+    def packed_pairs(self) -> int:
+        """DSP slices holding two products."""
+        return self.pi * ((self.po - self.lut_outputs) // 2) if self.pack else 0
+
+    @property
+    def lut_multipliers(self) -> int:
+        return self.pi * self.lut_outputs
+
+    def to_json(self) -> dict:
+        return {"pi": self.pi, "po": self.po, "pack": self.pack, "lut_outputs": self.lut_outputs}
+
+    @classmethod
+    def from_json(cls, d: dict) -> MacArray:
+        if not isinstance(d, dict) or set(d) != {"pi", "po", "pack", "lut_outputs"}:
+            raise ValueError(f"a MAC array is an object of pi, po, pack, lut_outputs, got {d!r}")
+        return cls(int(d["pi"]), int(d["po"]), bool(d["pack"]), int(d["lut_outputs"]))
 
 
 @dataclass(frozen=True)
@@ -95,10 +149,17 @@ class Budget:
     uram: float | None = None  # URAM288 for ``loaded`` weights (None: the board has none, loaded is block RAM)
     ports: WeightPorts | None = None  # for ``streamed`` weights (None: none are streamed)
     placement: str = "auto"  # a policy of PLACEMENT_POLICIES
+    kernel: str = "hls"  # of KERNELS: ``multipliers`` counts DSP slices (rtl: two products may share one)
+    family: str | None = None  # yosys family (``xc7``, ``xcup``): the RTL kernel's DSP ports and LUT costs
 
     def __post_init__(self):
         if self.multipliers < 1:
             raise ValueError(f"a multiplier budget must be >= 1, got {self.multipliers}")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel {self.kernel!r} is not one of {', '.join(KERNELS)}")
+        if self.kernel == "rtl" and (self.family is None or self.lut is None):
+            raise ValueError("the RTL kernel's folding needs the board's family (DSP ports, LUT multiplier costs) "
+                             "and a LUT budget")
         if self.placement not in self.policies:
             why = (f"not one of {', '.join(PLACEMENT_POLICIES)}" if self.placement not in PLACEMENT_POLICIES else
                    "loaded weights go to UltraRAM (written from the weight stream after the overlay loads; without "
@@ -147,6 +208,12 @@ class StageCost:
     placement: str = "rom"
     uram: float = 0.0     # URAM288 of loaded weights
     stream_bits: int = 0  # bits read from DDR per image (streamed weights, whole beats)
+    mac: MacArray | None = None  # the RTL kernel's MAC array (None: hls4ml's folding, a DSP per multiplier)
+
+    @property
+    def dsps(self) -> int:
+        """DSP slices: one per multiplier, unless the RTL kernel's MAC array packs or builds some in LUTs."""
+        return self.multipliers if self.mac is None else self.mac.dsps
 
 
 def valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
@@ -223,10 +290,15 @@ def uram288(depth: int, width: int) -> float:
 
 def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_multiplier: float = 0.0,
                placement: str = "rom", ports: WeightPorts | None = None, uram: bool = False,
-               x_bits: int = 16) -> StageCost:
+               x_bits: int = 16, mac: MacArray | None = None, family: str | None = None) -> StageCost:
     """What ``lr`` builds at ``reuse_factor`` with its weights at ``placement`` (see the module's docstring);
     ``out_lanes`` as :func:`streamed_lanes`; ``ports`` carry streamed weights; ``uram``: loaded weights go to
-    UltraRAM (else block RAM); ``x_bits``: the input's width (a streamed transposed convolution's frame buffer)."""
+    UltraRAM (else block RAM); ``x_bits``: the input's width (a streamed transposed convolution's frame buffer, and
+    the LUT multipliers' operand). ``mac``: the RTL kernel's MAC array, whose split replaces the reuse factor's
+    (``reuse_factor`` is then :func:`mac_reuse_factor`'s), its LUT multipliers and packed slices costed for the
+    yosys ``family``."""
+    if mac is not None:
+        reuse_factor = mac_reuse_factor(lr, mac)
     if placement not in PLACEMENTS:
         raise ValueError(f"layer {lr.name}: placement {placement!r} is not one of {', '.join(PLACEMENTS)}")
     if placement == "streamed" and (lr.kind not in STREAMABLE or ports is None):
@@ -237,7 +309,7 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
     w_bits, b_bits = lr.weight_t.width, lr.bias_t.width
     buffers = 0.0
     if lr.kind == "conv_transpose2d":
-        pi, po = tap_split(n_in, n_out, reuse_factor)
+        pi, po = (mac.pi, mac.po) if mac is not None else tap_split(n_in, n_out, reuse_factor)
         p = p_hls = pi * po
         groups = -(-n_out // po)
         c_in, h, w = lr.in_shape
@@ -251,8 +323,11 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
             buffers = 2 * rom_bram36(h * w, c_in * x_bits) + 2 * rom_bram36(oh * ow * groups, po * lr.accum_t.width)
     else:
         p_hls = n_in * n_out // reuse_factor
-        p = mac_parallelism(n_in, n_out, p_hls, out_lanes)
-        _, po = dense_split(n_in, n_out, p, out_lanes)
+        if mac is not None:
+            p, po = mac.multipliers, mac.po
+        else:
+            p = mac_parallelism(n_in, n_out, p_hls, out_lanes)
+            _, po = dense_split(n_in, n_out, p, out_lanes)
         per_use = n_in * n_out // p
         if lr.kind == "conv2d":
             _, h, w = lr.in_shape
@@ -269,8 +344,28 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
         beats = pass_beats(words, p, w_bits, ports.bits)
         weight_mem, stream_bits = 0.0, beats * ports.bits
         cycles = max(cycles, beats)
-    return StageCost(reuse_factor, p, p_hls, cycles, max(cycles, reuse_factor * kernel_uses(lr)),
-                     weight_mem + bias_rom + buffers, lut_per_multiplier * p, placement, uram_used, stream_bits)
+    lut = lut_per_multiplier * p
+    if mac is not None and family is not None:  # without a family: no LUT estimate (as lut_per_multiplier 0)
+        w = lr.weight_t.width
+        lut += (mac.lut_multipliers * mults.lut_multiplier_luts(family, x_bits, w)
+                + mac.packed_pairs * mults.packed_pair_extra_luts(family, x_bits, w))
+    hls_cycles = cycles if mac is not None else max(cycles, reuse_factor * kernel_uses(lr))
+    return StageCost(reuse_factor, p, p_hls, cycles, hls_cycles, weight_mem + bias_rom + buffers, lut, placement,
+                     uram_used, stream_bits, mac)
+
+
+def mac_reuse_factor(lr, mac: MacArray) -> int:
+    """The reuse factor a MAC array makes of ``lr``: its dense kernel's weights over PI x PO (dense, conv2d), or
+    cycles per useful tap ``C / PI * ceil(O / PO)`` (conv_transpose2d). Raises ValueError for a split the layer's
+    stage cannot take (PI must divide the inputs; PO the outputs of a dense or conv2d)."""
+    n_in, n_out = kernel_dims(lr)
+    if n_in % mac.pi or (lr.kind != "conv_transpose2d" and n_out % mac.po) or mac.po > n_out:
+        raise ValueError(f"layer {lr.name}: a MAC array of PI {mac.pi} x PO {mac.po} does not split its {n_in} inputs "
+                         f"x {n_out} outputs (PI must divide the inputs"
+                         + ("" if lr.kind == "conv_transpose2d" else ", PO the outputs") + ")")
+    if lr.kind == "conv_transpose2d":
+        return n_in // mac.pi * -(-n_out // mac.po)
+    return n_in * n_out // mac.multipliers
 
 
 def input_bits(layers: list) -> dict[str, int]:
@@ -288,7 +383,7 @@ def pipeline_costs(model) -> dict[str, StageCost]:
     (the model does not say which board it is for)."""
     lanes, x_bits = streamed_lanes(model.layers), input_bits(model.layers)
     return {lr.name: stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), placement=lr.placement,
-                                ports=model.weight_ports, uram=True, x_bits=x_bits[lr.name])
+                                ports=model.weight_ports, uram=True, x_bits=x_bits[lr.name], mac=lr.mac)
             for lr in model.layers if lr.kind in ARITHMETIC}
 
 
@@ -314,7 +409,8 @@ def placement_plans(layers: list, budget: Budget) -> list[list[dict[str, str]]]:
     return groups
 
 
-def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str] = frozenset()) -> None:
+def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str] = frozenset(),
+                         input_t=None) -> None:
     """Balance the streaming pipeline: the fewest cycles per image of its slowest arithmetic stage whose
     multipliers, ROMs, LUTs, UltraRAM and DDR bandwidth fit ``budget`` (an int: a multiplier budget alone), and
     where each layer's weights live (``lr.placement``).
@@ -331,6 +427,11 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
     """
     if not isinstance(budget, Budget):
         budget = Budget(int(budget))
+    if budget.kernel == "rtl":
+        if keep:
+            raise ValueError(f"the RTL kernel folds every layer itself; reuse factors cannot be fixed ({sorted(keep)})")
+        choose_mac_arrays(layers, budget, input_t)
+        return
     arith = [lr for lr in layers if lr.kind in ARITHMETIC]
     if not arith:
         return
@@ -361,6 +462,125 @@ def choose_reuse_factors(layers: list, budget: Budget | int, keep: frozenset[str
     for lr, c in zip(arith, chosen, strict=True):
         lr.reuse_factor = c.reuse_factor
         lr.placement = c.placement
+        lr.mac = None
+
+
+def mac_splits(lr, out_lanes: int | None = None) -> list[tuple[int, int]]:
+    """Every (PI, PO) the RTL kernel's stage of ``lr`` takes: PI dividing its inputs and PO its outputs (a dense
+    streaming pixel beats: its ``out_lanes``) for dense and conv2d; for conv_transpose2d the split of each of its
+    reuse factors (:func:`fpgagen.core.transposed.tap_split`: the fewest multipliers for those cycles)."""
+    n_in, n_out = kernel_dims(lr)
+    if lr.kind == "conv_transpose2d":
+        return [tap_split(n_in, n_out, rf) for rf in tap_reuse_factors(n_in, n_out)]
+    return [(pi, po) for pi in _divisors(n_in) for po in _divisors(out_lanes or n_out)]
+
+
+def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
+    """The RTL kernel's folding (``budget.kernel == "rtl"``): each arithmetic layer's :class:`MacArray`, reuse factor
+    and placement, the fewest cycles per image of the slowest stage that fit ``budget``.
+
+    For a target of T cycles, in :func:`placement_plans`' order as :func:`choose_reuse_factors`: each layer takes the
+    split (:func:`mac_splits`) with the fewest multipliers that runs in T cycles (of equal ones, the fewest DSP
+    slices: a split with output pairs packs); its DSP outputs pack two per slice where the operands fit the
+    family's DSP (:func:`fpgagen.core.multipliers.can_pack`). Block RAM, UltraRAM and the DDR must fit as they are;
+    while the DSP slices exceed ``budget.multipliers``, the output columns whose move to LUT multipliers costs the
+    fewest LUTs per slice saved move (greedy, not exact); the LUT estimate (the multiply-add logic at
+    ``lut_per_multiplier``, plus the LUT multipliers and packed slices at :mod:`fpgagen.core.multipliers`' costs)
+    must then fit ``budget.lut``. The smallest such T wins. When nothing fits, every layer takes its slowest split
+    on DSP slices, as :func:`choose_reuse_factors` leaves it for the caller to report.
+    """
+    arith = [lr for lr in layers if lr.kind in ARITHMETIC]
+    if not arith:
+        return
+    lanes, x_bits = streamed_lanes(layers), input_bits(layers)
+    x_types, prev = {}, input_t
+    for lr in layers:
+        x_types[lr.name] = prev
+        prev = lr.result_t
+    if input_t is not None:
+        x_bits[layers[0].name] = input_t.width
+
+    def packs(lr) -> bool:
+        x_t = x_types[lr.name]
+        signed = True if x_t is None else x_t.signed
+        return mults.can_pack(budget.family, x_bits[lr.name], signed, lr.weight_t.width)
+
+    def cost(lr, placement: str, mac: MacArray) -> StageCost:
+        return stage_cost(lr, 0, lanes.get(lr.name), budget.lut_per_multiplier, placement, budget.ports,
+                          budget.uram is not None, x_bits[lr.name], mac, budget.family)
+
+    cache: dict[tuple[str, str], list[StageCost]] = {}
+
+    def options(lr, placement: str) -> list[StageCost]:
+        if (lr.name, placement) not in cache:
+            pack = packs(lr)
+            cache[lr.name, placement] = sorted(
+                (cost(lr, placement, MacArray(pi, po, pack and po > 1)) for pi, po in mac_splits(lr, lanes.get(lr.name))),
+                key=lambda c: (c.cycles, c.multipliers, c.dsps, c.bram36))
+        return cache[lr.name, placement]
+
+    def at_target(plan: dict[str, str], target: int, walls: bool) -> list[StageCost] | None:
+        chosen = []
+        for lr in arith:
+            fast = [c for c in options(lr, plan[lr.name]) if c.cycles <= target]
+            if not fast:
+                return None
+            chosen.append(min(fast, key=lambda c: (c.multipliers, c.dsps, c.bram36, c.uram)))
+        ddr = budget.ports.ddr_bits_per_cycle if budget.ports is not None else math.inf
+        if (sum(c.stream_bits for c in chosen) > target * ddr or sum(c.uram for c in chosen) > (budget.uram or 0.0)
+                or (walls and budget.bram36 is not None and sum(c.bram36 for c in chosen) > budget.bram36)):
+            return None
+        chosen = _dsps_to_luts(arith, chosen, plan, budget, cost)
+        if chosen is None or (walls and budget.lut is not None and sum(c.lut for c in chosen) > budget.lut):
+            return None
+        return chosen
+
+    def fastest(plan: dict[str, str], walls: bool) -> tuple[int, list[StageCost]] | None:
+        targets = sorted({c.cycles for lr in arith for c in options(lr, plan[lr.name])})
+        for target in targets:
+            found = at_target(plan, target, walls)
+            if found is not None:
+                return target, found
+        return None
+
+    chosen = None
+    groups = placement_plans(layers, budget)
+    for plans in groups:
+        found = [f for f in (fastest(plan, walls=True) for plan in plans) if f]
+        if found:
+            chosen = min(found, key=lambda f: f[0])[1]
+            break
+    if chosen is None:  # no placement fits the estimates: in ROM, the estimates dropped (yosys judges them)
+        found = fastest(groups[0][0], walls=False)
+        chosen = found[1] if found else [max(options(lr, "rom"), key=lambda c: c.cycles) for lr in arith]
+    for lr, c in zip(arith, chosen, strict=True):
+        lr.reuse_factor, lr.placement, lr.mac = c.reuse_factor, c.placement, c.mac
+
+
+def _dsps_to_luts(arith: list, chosen: list[StageCost], plan: dict[str, str], budget: Budget,
+                  cost) -> list[StageCost] | None:
+    """``chosen`` with output columns moved to LUT multipliers until the DSP slices fit ``budget.multipliers``:
+    each step moves the column (or packed pair) that costs the fewest LUTs per slice saved; None when even every
+    column in LUTs does not fit."""
+    chosen = list(chosen)
+    while sum(c.dsps for c in chosen) > budget.multipliers:
+        best = None
+        for i, (lr, c) in enumerate(zip(arith, chosen, strict=True)):
+            mac = c.mac
+            for step in (1, 2):
+                if mac.lut_outputs + step > mac.po:
+                    break
+                moved = cost(lr, plan[lr.name], MacArray(mac.pi, mac.po, mac.pack, mac.lut_outputs + step))
+                saved = c.dsps - moved.dsps
+                if saved > 0:
+                    rate = (moved.lut - c.lut) / saved
+                    if best is None or rate < best[0]:
+                        best = (rate, i, moved)
+                    break
+        if best is None:
+            return None
+        chosen[best[1]] = best[2]
+    return chosen
 
 
 def least_block_ram(layers: list, budget: Budget) -> tuple[dict[str, str], float, int] | None:

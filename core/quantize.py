@@ -297,8 +297,8 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         except ValueError as e:
             raise ValueError(f"{model.name}: {e}") from None
     multipliers = budget.multipliers
-    choose_reuse_factors(layers, budget, keep)
-    used = sum(lr.multipliers for lr in layers)
+    choose_reuse_factors(layers, budget, keep, input_t)
+    used = sum(lr.multipliers if lr.mac is None else lr.mac.dsps for lr in layers)
     if used > multipliers:
         raise ValueError(f"{model.name}: a budget of {multipliers:,} multipliers is below what its layers need at "
                          f"their largest reuse factors ({used:,}: at least one each"
@@ -311,6 +311,7 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         "table_size": config.table_size,
         "multipliers_budget": multipliers,
         "placement": budget.placement,
+        **({"kernel": budget.kernel} if budget.kernel != "hls" else {}),
         "calibration": {"latents": calibration.latents, "seed": calibration.seed,
                         "peaks": {lr.name: round(p, 6) for lr, p in zip(layers, calibration.peaks, strict=True)}},
     }

@@ -23,7 +23,7 @@ import numpy as np
 
 from fpgagen.core.cache import replacing, write_atomic
 from fpgagen.core.fixed import FixedType
-from fpgagen.core.folding import PLACEMENTS, STREAMABLE, WeightPorts
+from fpgagen.core.folding import PLACEMENTS, STREAMABLE, MacArray, WeightPorts, mac_reuse_factor, streamed_lanes
 from fpgagen.core.layers import ARITHMETIC, check_layer, get_kind, kernel_dims, kernel_uses
 from fpgagen.core.transposed import tap_multipliers
 
@@ -60,6 +60,10 @@ class Layer:
         placement: where an arithmetic layer's weights live (:data:`fpgagen.core.folding.PLACEMENTS`): ``rom``
             (bitstream-initialised), ``loaded`` (on-chip RAM written once after the overlay is loaded) or
             ``streamed`` (read from DDR for every image). The arithmetic is the same for all three.
+        mac: the RTL kernel's MAC array of an arithmetic layer (:class:`fpgagen.core.folding.MacArray`: its split,
+            packed DSP slices and LUT multipliers), set by that kernel's folding; None for hls4ml's folding, which
+            the reuse factor alone describes. A model with one is for the RTL kernel only (:attr:`QuantizedModel.
+            kernel`).
     """
 
     name: str
@@ -82,6 +86,7 @@ class Layer:
     stride: int = 1
     output_padding: int = 0
     placement: str = "rom"
+    mac: MacArray | None = None
 
     @property
     def multiplications(self) -> int:
@@ -100,6 +105,8 @@ class Layer:
         if self.kind not in ARITHMETIC:
             return 0
         n_in, n_out = kernel_dims(self)
+        if self.mac is not None:
+            return self.mac.multipliers
         if self.kind == "conv_transpose2d":
             return tap_multipliers(n_in, n_out, self.reuse_factor)
         return n_in * n_out // self.reuse_factor
@@ -116,6 +123,8 @@ class Layer:
             d["reuse_factor"] = self.reuse_factor
         if self.placement != "rom":  # absent: rom, so models (and their digests) from before placements are unchanged
             d["placement"] = self.placement
+        if self.mac is not None:  # absent: hls4ml's folding (models from before the RTL kernel are unchanged)
+            d["mac"] = self.mac.to_json()
         return d
 
     @classmethod
@@ -128,7 +137,17 @@ class Layer:
         for key in ("weight", "bias"):
             if f"{d['name']}.{key}" in arrays:
                 kw[key] = arrays[f"{d['name']}.{key}"].astype(np.int64)
+        if "mac" in d:
+            kw["mac"] = MacArray.from_json(d["mac"])
         return cls(in_shape=tuple(d["in_shape"]), out_shape=tuple(d["out_shape"]), **kw)
+
+
+def _mac_text(mac: MacArray | None) -> str:
+    """The RTL kernel's MAC array in a summary row ('' without one)."""
+    if mac is None:
+        return ""
+    return (f"  {mac.pi}x{mac.po}{' packed' if mac.pack else ''}: {mac.dsps} DSP"
+            + (f", {mac.lut_multipliers} LUT multipliers" if mac.lut_multipliers else ""))
 
 
 @dataclass
@@ -192,6 +211,12 @@ class QuantizedModel:
         """Multipliers the reuse factors instantiate, all layers together."""
         return sum(lr.multipliers for lr in self.layers)
 
+    @property
+    def dsps(self) -> int:
+        """DSP slices of those multipliers: one each, unless the RTL kernel's MAC arrays pack two products to a slice
+        or build some in LUTs."""
+        return sum(lr.mac.dsps if lr.mac is not None else lr.multipliers for lr in self.layers)
+
     def summary(self) -> str:
         """A table of the layers with their types, reuse factors and multipliers."""
         name_w = max([14] + [len(lr.name) for lr in self.layers])
@@ -203,7 +228,7 @@ class QuantizedModel:
             rows.append(f"  {lr.name:{name_w}s} {str(lr.out_shape):13s} {str(lr.result_t):28s} "
                         f"{str(lr.weight_t or other):28s} {str(lr.accum_t or ''):28s} "
                         f"{lr.reuse_factor if lr.kind in ARITHMETIC else '':>6} {lr.multipliers or '':>5} "
-                        f"{lr.placement if lr.kind in ARITHMETIC else ''}".rstrip())
+                        f"{lr.placement if lr.kind in ARITHMETIC else ''}{_mac_text(lr.mac)}".rstrip())
         return "\n".join(rows)
 
     # ------------------------------------------------------------------------------------------ persistence
@@ -269,7 +294,31 @@ class QuantizedModel:
         model.validate()
         return model
 
+    @property
+    def kernel(self) -> str:
+        """The kernel the model is folded for (:data:`fpgagen.core.folding.KERNELS`): ``rtl`` when its layers carry
+        the RTL kernel's MAC arrays, else ``hls`` (hls4ml's folding, which the RTL twin follows)."""
+        return "rtl" if any(lr.mac is not None for lr in self.layers) else "hls"
+
     # ------------------------------------------------------------------------------------------ validation
+    def _mac_problems(self, lr: Layer) -> list[str]:
+        """What is wrong with an arithmetic layer's MAC array (a split its stage cannot take, a reuse factor that
+        disagrees with it, a MAC array on hls4ml's folding's neighbours)."""
+        if lr.kind not in ARITHMETIC:
+            return ["has a MAC array but no weights"]
+        if any(other.mac is None for other in self.layers if other.kind in ARITHMETIC):
+            return ["has a MAC array (the RTL kernel's folding) while other arithmetic layers have none"]
+        try:
+            rf = mac_reuse_factor(lr, lr.mac)
+        except ValueError as e:
+            return [str(e)]
+        lanes = streamed_lanes(self.layers).get(lr.name)
+        if lanes is not None and lanes % lr.mac.po:
+            return [f"MAC array PO {lr.mac.po} does not divide the {lanes} lanes of its output beats"]
+        if rf != lr.reuse_factor:
+            return [f"reuse factor {lr.reuse_factor}, but its MAC array (PI {lr.mac.pi} x PO {lr.mac.po}) makes it {rf}"]
+        return []
+
     def validate(self) -> None:
         """Check shapes chain, types fit, codes lie in their types and every accumulator is exact.
 
@@ -297,6 +346,8 @@ class QuantizedModel:
                                 "once per image)")
             elif lr.placement != "rom" and self.weight_ports is None:
                 problems.append(f"{where}: {lr.placement}, but the model names no weight ports to carry its weights")
+            if lr.mac is not None:
+                problems += [f"{where}: {p}" for p in self._mac_problems(lr)]
             prev_shape, prev_t = lr.out_shape, lr.result_t
         if self.layers and len(self.layers[0].in_shape) != 1:
             problems.append(f"the first layer must take a latent vector, got in_shape {self.layers[0].in_shape}")

@@ -158,6 +158,10 @@ def to_torch(model: QuantizedModel, dtype: torch.dtype = torch.float32) -> nn.Se
     ``dtype`` float64 keeps codes wider than 24 bits exact (a ValueError says when float32 cannot).
     """
     require("hls4ml", model.layers)
+    if model.kernel != "hls":
+        raise ValueError(f"{model.name} is folded for the RTL kernel (--kernel rtl: its own MAC arrays, packed DSP "
+                         "slices and LUT multipliers), which hls4ml's kernel cannot build: quantize it with --kernel "
+                         "hls for hls4ml's C simulation and board project")
     ports = {wp.layer: wp for wp in weight_port_passes(model)}
     children: list[nn.Module] = []
     for lr in model.layers:

@@ -34,6 +34,9 @@ class Subject:
         fold_board: the board the QuantizedModel is folded and placed for when one was named (``--board``: its
             DSP, block RAM, UltraRAM and DDR; weights off the ROMs where it needs them); None: the default
             quantization.
+        kernel: the kernel the QuantizedModel is folded for (:data:`fpgagen.core.folding.KERNELS`): ``hls``
+            (hls4ml's folding, which the RTL twin follows) or ``rtl`` (the RTL kernel's own: packed DSP slices, LUT
+            multipliers; hls4ml's targets refuse it).
     """
 
     name: str
@@ -49,6 +52,7 @@ class Subject:
     bitfile: Path | None = None
     board: str = "pynq-z2"
     fold_board: str | None = None
+    kernel: str = "hls"
 
     @classmethod
     def of(cls, generator, quant_config=None, **files) -> Subject:
@@ -72,7 +76,7 @@ class Subject:
         if self.quantized is None:
             from fpgagen.models.quantize import quantize
 
-            self.quantized = quantize(self.generator, self.quant_config, board=self.fold_board)
+            self.quantized = quantize(self.generator, self.quant_config, board=self.fold_board, kernel=self.kernel)
         return self.quantized
 
     @property
@@ -99,12 +103,13 @@ def import_error(module: str) -> str | None:
 
 
 def resolve_subject(model: str, overlay: Path | None = None, weights: Path | None = None, quant_config=None,
-                    board: str | None = None, **import_options) -> Subject:
+                    board: str | None = None, kernel: str = "hls", **import_options) -> Subject:
     """The :class:`Subject` of MODEL ``model`` (a preset, an importable file or a model folder:
     :func:`fpgagen.models.load.load_model`, which takes ``weights`` and ``import_options``) where torch imports, else
     the float model beside ``overlay`` (the board, where ``model`` is the overlay's model name); the float model and
     QuantizedModel beside ``overlay``, where present, are what ``numpy`` and the fixed-point targets run. ``board``:
-    fold and place the QuantizedModel for that board (an overlay's must be for it too). Raises FileNotFoundError,
+    fold and place the QuantizedModel for that board (an overlay's must be for it too); ``kernel``: for that kernel
+    (an overlay's QuantizedModel must be folded for it). Raises FileNotFoundError,
     ValueError or RuntimeError saying what is missing."""
     torch_missing = import_error("torch")
     generator = None
@@ -130,6 +135,9 @@ def resolve_subject(model: str, overlay: Path | None = None, weights: Path | Non
             files["float_model"] = FloatModel.load(float_file)
         if (quantized_dir / "model.json").is_file():
             files["quantized"] = QuantizedModel.load(quantized_dir)
+        if "quantized" in files and files["quantized"].kernel != kernel:
+            raise ValueError(f"{bitfile}: the QuantizedModel beside it is folded for the {files['quantized'].kernel} "
+                             f"kernel, not --kernel {kernel}")
         for what in ("float_model", "quantized"):
             if what in files and files[what].name != name:
                 raise ValueError(f"{bitfile}: the {what.replace('_', ' ')} beside it is {files[what].name!r}, not "
@@ -141,6 +149,7 @@ def resolve_subject(model: str, overlay: Path | None = None, weights: Path | Non
             files["board"] = overlay_board
     if board is not None:
         files.update(board=board, fold_board=board)
+    files["kernel"] = kernel
     if generator is not None:
         return Subject.of(generator, quant_config, **files)
     if "float_model" not in files:

@@ -79,10 +79,13 @@ def _store_sweep(key: str, chosen: tuple[int, int], source: str) -> tuple[tuple[
     return chosen, source
 
 
-def quantize(generator, config: QuantConfig | None = None, board: str | None = None) -> QuantizedModel:
+def quantize(generator, config: QuantConfig | None = None, board: str | None = None,
+             kernel: str = "hls") -> QuantizedModel:
     """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`), folded for
     ``board`` (default: the board its weights fit) within the config's placement policy (a policy the board has no
-    memory for -- ``loaded`` without UltraRAM -- is a ValueError naming the board).
+    memory for -- ``loaded`` without UltraRAM -- is a ValueError naming the board), for ``kernel``
+    (:data:`fpgagen.core.folding.KERNELS`: ``hls``, hls4ml's folding; ``rtl``, the RTL kernel's own, with packed DSP
+    slices and LUT multipliers).
 
     A generator without measured widths whose config does not set both gets them from the width rule
     (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per float model content); ``info["width_source"]``
@@ -105,9 +108,9 @@ def quantize(generator, config: QuantConfig | None = None, board: str | None = N
     if board is not None:
         from fpgagen.overlays.boards import get_board
 
-        budget = get_board(board).folding_budget(placement)
+        budget = get_board(board).folding_budget(placement, kernel)
     else:
-        budget = (board_choice or generator.board()).board.folding_budget(placement)
+        budget = (board_choice or generator.board()).board.folding_budget(placement, kernel)
     info = {"width_source": width_source}
     if generator.checkpoint is not None:
         info.update(checkpoint=Path(generator.checkpoint).name, checkpoint_sha256=generator.checkpoint_sha256)

@@ -162,18 +162,21 @@ class Board:
         design's and the virtual board's)."""
         return self.dma_base + (port + 1) * self.dma_range
 
-    def folding_budget(self, placement: str = "auto") -> Budget:
+    def folding_budget(self, placement: str = "auto", kernel: str = "hls") -> Budget:
         """What the reuse-factor chooser may spend here (:class:`fpgagen.core.folding.Budget`): the multiplier
         budget, :data:`UG949_GUIDELINE` of the BRAM36 for the weight ROMs, of the UltraRAM for loaded weights and
         of the LUTs for the multiply-add logic at :data:`LUT_PER_MULTIPLIER` of this family, and the weight ports
         for streamed weights, used as the placement policy ``placement`` allows
-        (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`). A policy this board cannot take (``loaded`` without
-        UltraRAM) is a ValueError naming the board."""
+        (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`), for ``kernel`` (:data:`fpgagen.core.folding.KERNELS`;
+        ``rtl``: the multiplier budget counts DSP slices, two products to one where they fit this family's DSP, and
+        LUT multipliers come out of the LUT budget). A policy this board cannot take (``loaded`` without UltraRAM) is
+        a ValueError naming the board."""
         share = UG949_GUIDELINE
         try:
             return Budget(self.multiplier_budget, bram36=self.bram36 * share, lut=int(self.lut * share),
                           lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family],
-                          uram=self.uram * share if self.uram else None, ports=self.ports, placement=placement)
+                          uram=self.uram * share if self.uram else None, ports=self.ports, placement=placement,
+                          kernel=kernel, family=self.yosys_family)
         except ValueError as e:
             raise ValueError(f"{self.name}: {e}") from None
 
@@ -348,8 +351,8 @@ class BoardFit:
     Attributes:
         board: the board.
         weight_bits: bits of the model's weights and biases (each at its own type's width), wherever they live.
-        multipliers: multipliers its reuse factors instantiate (one DSP slice each: fpgagen's widths fit a DSP's
-            multiplier).
+        multipliers: DSP slices its multipliers take (one each: fpgagen's widths fit a DSP's multiplier; the RTL
+            kernel's MAC arrays may pack two products to a slice or build multipliers in LUTs).
         placed_bits: those bits by placement (``rom``, ``loaded``, ``streamed``).
         streams: its streamed layers, one weight port each.
         problems: what does not fit, each with needed, available and the resource (empty: it fits).
@@ -395,8 +398,8 @@ def _fit_problems(board: Board, placed: dict, streams: int, multipliers: int, sh
         found.append(f"weight ports: {streams} streamed layers need a port each, {board.name} has "
                      f"{board.weight_ports}")
     if multipliers > share * board.dsp:
-        found.append(f"DSP: its reuse factors need {multipliers:,} multipliers, {board.name} has {board.dsp:,} "
-                     f"{board.dsp_primitive} ({multipliers / board.dsp:.0%})")
+        found.append(f"DSP: its multipliers take {multipliers:,} {board.dsp_primitive}, {board.name} has "
+                     f"{board.dsp:,} ({multipliers / board.dsp:.0%})")
     return found
 
 
@@ -405,7 +408,7 @@ def board_fit(model: QuantizedModel, board: str) -> BoardFit:
     block RAM, loaded weights against UltraRAM, streamed layers against the weight ports, multipliers against DSP
     slices: problems beyond 100%, warnings beyond :data:`UG949_GUIDELINE`, and the boards where it fits."""
     fit = fit_figures(model.placed_bits(), sum(lr.placement == "streamed" for lr in model.layers),
-                      model.multipliers, board)
+                      model.dsps, board)
     if any(p.startswith("block RAM") for p in fit.problems):
         fit = dataclasses.replace(fit, problems=(*fit.problems, *_no_placement_helps(model, get_board(board))))
     return fit

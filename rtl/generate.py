@@ -86,6 +86,9 @@ class Stage:
         cycles_per_image: analytical cycles per image when it is never starved or blocked.
         fifo_depth: depth of the fg_axis_fifo behind the stage (0: the last stage).
         placement: where an arithmetic stage's weights live (``rom``, ``loaded``, ``streamed``).
+        dsps: DSP slices of an arithmetic stage (= multipliers, unless the RTL kernel's MAC array packs two products
+            per slice or builds some in LUTs).
+        lut_multipliers: multipliers built in LUTs (the RTL kernel's MAC array; 0 otherwise).
     """
 
     name: str
@@ -101,6 +104,8 @@ class Stage:
     fifo_depth: int = 0
     params: dict = field(default_factory=dict)
     placement: str = "rom"
+    dsps: int = 0
+    lut_multipliers: int = 0
 
 
 
@@ -149,16 +154,21 @@ class GeneratedDesign:
     def multipliers(self) -> int:
         return sum(s.multipliers for s in self.stages)
 
+    @property
+    def dsps(self) -> int:
+        return sum(s.dsps for s in self.stages)
+
     def summary(self) -> str:
         slowest = "the DDR" if self.ddr_cycles > self.bottleneck.cycles_per_image else self.bottleneck.name
-        rows = [f"{self.top}: bound {self.bound_cycles} cycles/image ({slowest}), {self.multipliers} multipliers",
-                f"  {'stage':18s} {'module':14s} {'lanes':>11s} {'beats':>9s} {'P':>5s} {'P hls4ml':>8s} "
-                f"{'cycles':>7s} {'fifo':>5s}"]
+        rows = [f"{self.top}: bound {self.bound_cycles} cycles/image ({slowest}), {self.multipliers} multipliers "
+                f"({self.dsps} DSP slices)",
+                f"  {'stage':18s} {'module':14s} {'lanes':>11s} {'beats':>9s} {'P':>5s} {'P hls4ml':>8s} {'DSP':>5s} "
+                f"{'LUT x':>5s} {'cycles':>7s} {'fifo':>5s}"]
         for s in self.stages:
             rows.append(f"  {s.name:18s} {s.module:14s} {f'{s.lanes_in}->{s.lanes_out}':>11s} "
                         f"{f'{s.beats_in}->{s.beats_out}':>9s} "
-                        f"{s.multipliers or '':>5} {s.hls_multipliers or '':>8} {s.cycles_per_image:>7d} "
-                        f"{s.fifo_depth or '':>5}")
+                        f"{s.multipliers or '':>5} {s.hls_multipliers or '':>8} {s.dsps or '':>5} "
+                        f"{s.lut_multipliers or '':>5} {s.cycles_per_image:>7d} {s.fifo_depth or '':>5}")
         return "\n".join(rows)
 
     def to_json(self) -> dict:
@@ -175,7 +185,7 @@ def rtl_parallelism(layer: Layer, out_lanes: int | None = None) -> tuple[int, in
     """``(P, P_hls)``: the multipliers of the RTL stage and of hls4ml at the layer's reuse factor
     (:func:`fpgagen.core.folding.stage_cost`); ``out_lanes``: lanes per output beat of a dense that streams its
     result in pixel beats (default: the whole vector)."""
-    cost = stage_cost(layer, layer.reuse_factor, out_lanes)
+    cost = stage_cost(layer, layer.reuse_factor, out_lanes, mac=layer.mac)
     return cost.multipliers, cost.hls_multipliers
 
 
@@ -319,7 +329,8 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
     reshape = ctx.reshape
     out_lanes = reshape.out_shape[0] if reshape is not None else None
     # multipliers and cycles: the folding's own model
-    cost = stage_cost(lr, lr.reuse_factor, out_lanes, placement=lr.placement, ports=ctx.ports, x_bits=ctx.x_bits)
+    cost = stage_cost(lr, lr.reuse_factor, out_lanes, placement=lr.placement, ports=ctx.ports, x_bits=ctx.x_bits,
+                      mac=lr.mac)
     p = cost.multipliers
     words, biases = memory_words(lr, reshape)
     types = {**type_params(x_t, "X"), **type_params(lr.weight_t, "W", signed=False),
@@ -337,7 +348,7 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
         c_in, h, wd = lr.in_shape
         c_out, oh, ow = lr.out_shape
         k = lr.weight.shape[-1]
-        pi, po = tap_split(c_in, c_out, lr.reuse_factor)
+        pi, po = (lr.mac.pi, lr.mac.po) if lr.mac is not None else tap_split(c_in, c_out, lr.reuse_factor)
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": lr.stride,
                   "PAD": lr.padding, "OUT_PAD": lr.output_padding, "PI": pi, "PO": po}
         lanes_out, beats_out = c_out, oh * ow
@@ -349,6 +360,10 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
         k = lr.weight.shape[-1]
         params = {"H": h, "W": wd, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": lr.padding, "P": p}
         lanes_out, beats_out = c_out, oh * ow
+    if lr.mac is not None:  # the RTL kernel's MAC array: its split, packed DSP slices and LUT multipliers
+        if lr.kind != "conv_transpose2d":
+            params["PI"] = lr.mac.pi
+        params |= {"PACK": lr.mac.pack, "LUT_OUTS": lr.mac.lut_outputs}
     files = [write_memh(ctx.out_dir / f"{lr.name}_b.mem", biases, lr.bias_t.width)]
     params |= types
     if lr.placement == "rom":
@@ -358,7 +373,8 @@ def _arithmetic_stage(lr: Layer, x_t, lanes_in: int, beats_in: int, ctx: StageCo
         params["WEIGHT_SOURCE"] = WEIGHT_SOURCE[lr.placement]
     params["BIAS_FILE"] = str(files[-1])
     return Stage(f"u_{lr.name}", lr.name, module, lanes_in, lanes_out, beats_in, beats_out, p,
-                 cost.hls_multipliers, cost.cycles, params=params, placement=lr.placement), files
+                 cost.hls_multipliers, cost.cycles, params=params, placement=lr.placement, dsps=cost.dsps,
+                 lut_multipliers=lr.mac.lut_multipliers if lr.mac is not None else 0), files
 
 
 @implements("rtl", "relu", "leaky_relu", "tanh", "sigmoid")

@@ -427,7 +427,7 @@ def test_the_zcu102_holds_dcgan28_its_dsps_past_ug949s_guideline(dcgan28_for):
     model = dcgan28_for("zcu102")
     fit = board_fit(model, "zcu102")
     assert fit.problems == () and fit.fits_on == ("zcu102",)
-    assert len(fit.warnings) == 1 and fit.warnings[0].startswith("DSP: its reuse factors need 2,162 multipliers")
+    assert len(fit.warnings) == 1 and fit.warnings[0].startswith("DSP: its multipliers take 2,162 DSP48E2")
     assert 13.7e6 < model.weight_bits < 13.9e6 and 0.8 * 2520 < model.multipliers <= 2520
 
 
