@@ -50,19 +50,20 @@ class WeightPass:
     nbytes: int
 
 
-def dense_words(w: np.ndarray, p: int) -> np.ndarray:
-    """Weight matrix ``w`` (n_out, n_in) as the words of a dense with ``p`` multipliers: (n_in * n_out / p, p)."""
+def dense_words(w: np.ndarray, p: int, pi: int | None = None) -> np.ndarray:
+    """Weight matrix ``w`` (n_out, n_in) as the words of a dense with ``p`` multipliers, ``pi`` of them per output
+    (default: :func:`fpgagen.core.folding.dense_split`'s): (n_in * n_out / p, p)."""
     n_out, n_in = w.shape
-    pi, po = dense_split(n_in, n_out, p)
+    pi, po = dense_split(n_in, n_out, p) if pi is None else (pi, p // pi)
     # w[og*PO + po, ib*PI + pi] -> word og*NIB + ib, lane po*PI + pi
     blocks = np.asarray(w, np.int64).reshape(n_out // po, po, n_in // pi, pi).transpose(0, 2, 1, 3)
     return blocks.reshape(-1, p)
 
 
-def bias_words(b: np.ndarray, n_in: int, p: int) -> np.ndarray:
+def bias_words(b: np.ndarray, n_in: int, p: int, pi: int | None = None) -> np.ndarray:
     """Bias vector ``b`` (n_out,) as a dense's bias words: (n_out / PO, PO) codes."""
     n_out = len(b)
-    _, po = dense_split(n_in, n_out, p)
+    po = dense_split(n_in, n_out, p)[1] if pi is None else p // pi
     return np.asarray(b, np.int64).reshape(n_out // po, po)
 
 
