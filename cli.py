@@ -316,7 +316,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
-    from fpgagen.host.explore import explore, format_front, placed, points
+    from fpgagen.host.explore import dsp_slices, explore, format_front, placed, points
     from fpgagen.models.load import model_name
     from fpgagen.models.quantize import generator_widths
     from fpgagen.models.widths import judge
@@ -324,7 +324,8 @@ def cmd_explore(args: argparse.Namespace) -> None:
     out = check_out(args.out or Path("explore") / f"{model_name(args.model)}-{args.board}", folder=True)
     generator = load_generator(args)
     (data_width, weight_width), source = generator_widths(generator)
-    grid = points((data_width, weight_width), args.board, quick=args.quick, placements=args.placements)
+    grid = points((data_width, weight_width), args.board, quick=args.quick, placements=args.placements,
+                  kernels=tuple(args.kernels))
     result = explore(generator.float_model(), args.board, out, grid, generator.spec.latents, args.engine,
                      args.ray_address, rtlsim=args.rtlsim, synth=args.synth, judge=judge(generator))
     print(format_front(result))
@@ -338,10 +339,12 @@ def cmd_explore(args: argparse.Namespace) -> None:
               "the Frechet distance within 5% of float's): nothing chosen")
     else:
         print(f"chosen: {chosen['key']} (PSNR {chosen['psnr_db']:.1f} dB, {chosen['images_per_s']:,.0f} images/s, "
-              f"{chosen['multipliers']} multipliers, weights {placed(chosen)})")
+              f"{chosen['multipliers']} multipliers on {dsp_slices(chosen)} DSP slices, weights {placed(chosen)})")
     print(f"wrote {out}: {', '.join(result['files'].values())}")
     if chosen is not None:
-        print(f"next: fpgagen convert {args.model} --board {args.board} --config {out / 'chosen.json'}")
+        kernel = chosen["config"].get("kernel", "hls")
+        print(f"next: fpgagen convert {args.model} --board {args.board} --config {out / 'chosen.json'}"
+              + (f" --kernel {kernel}" if kernel != "hls" else ""))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -410,10 +413,11 @@ def add_model(p: argparse.ArgumentParser, presets: list[str], weights: bool = Tr
 
 def add_kernel(p: argparse.ArgumentParser) -> None:
     """--kernel: which kernel the model is folded for."""
-    p.add_argument("--kernel", choices=KERNELS, default="hls",
+    p.add_argument("--kernel", choices=KERNELS,
                    help="hls: hls4ml's kernel and its folding (one multiplier per DSP slice; rtlsim is its cycle "
-                        "twin), the default; rtl: the RTL kernel with its own folding (two products per DSP slice "
-                        "where the widths allow, multipliers in LUTs where the DSP slices run out)")
+                        "twin); rtl: the RTL kernel with its own folding (two products per DSP slice where the widths "
+                        "allow, multipliers in LUTs where the DSP slices run out); default: a --config's kernel, "
+                        "else hls")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -552,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "leave the ROMs wherever the board has room, loaded only in UltraRAM, streamed only from "
                         "DDR, rom nowhere (what the hls4ml board project builds); default: auto, and loaded and "
                         "streamed alone on a board with both")
+    p.add_argument("--kernels", nargs="+", choices=KERNELS, default=["hls"], metavar="KERNEL",
+                   help="kernels to fold each point for (hls: hls4ml's folding; rtl: the RTL kernel's, with packed "
+                        "DSP slices and LUT multipliers; the multiplier budgets then count DSP slices); default hls")
     p.add_argument("--engine", choices=("auto", "ray", "serial"), default="auto",
                    help="Ray when installed (auto, the default), Ray required, or one point after the other")
     p.add_argument("--ray-address", help="a Ray cluster's address (default: a local instance on this machine)")

@@ -36,7 +36,8 @@ its BRAM and LUTs by estimate) unless the config sets ``multipliers``. Width def
 narrowest measured to keep the Frechet distance within 5% of the float model's and PSNR >= 35 dB
 (see ``bench/quantization_tradeoff.py``). A JSON config file can set them, the placement policy (where the folding
 may put weights that leave the ROMs: ``auto``, ``rom``, ``loaded`` or ``streamed``,
-:data:`fpgagen.core.folding.PLACEMENT_POLICIES`) and override any type or reuse factor of any layer::
+:data:`fpgagen.core.folding.PLACEMENT_POLICIES`), the kernel it is folded for (``kernel``: ``hls`` or ``rtl``,
+:data:`fpgagen.core.folding.KERNELS`) and override any type or reuse factor of any layer::
 
     {"data_width": 10, "weight_width": 8, "table_size": 1024, "multipliers": 200, "placement": "streamed",
      "layers": {"conv2d_4": {"weight_t": "ap_fixed<10,1>", "result_t": "ap_fixed<12,4,AP_RND,AP_SAT>",
@@ -58,7 +59,7 @@ import numpy as np
 
 from fpgagen.core.fixed import FixedType
 from fpgagen.core.float_model import FloatModel
-from fpgagen.core.folding import PLACEMENT_POLICIES, Budget, choose_reuse_factors, reuse_factors
+from fpgagen.core.folding import KERNELS, PLACEMENT_POLICIES, Budget, choose_reuse_factors, reuse_factors
 from fpgagen.core.golden import TABLE_SPAN
 from fpgagen.core.latents import latents
 from fpgagen.core.layers import ARITHMETIC, accumulator_bound, implementation, implements, kernel_dims, require
@@ -97,6 +98,7 @@ class QuantConfig:
     calibration_latents: int = CALIBRATION_LATENTS
     layers: dict[str, dict] = field(default_factory=dict)
     placement: str | None = None
+    kernel: str | None = None  # of KERNELS; None: the caller's (hls4ml's folding unless told)
     chosen_for: dict | None = None  # {"model", "digest", "board"}: what explore chose it for (chosen.json)
 
     def __post_init__(self) -> None:
@@ -115,6 +117,8 @@ class QuantConfig:
         if self.placement is not None and (not isinstance(self.placement, str)
                                            or self.placement not in PLACEMENT_POLICIES):
             raise ValueError(f"placement: one of {', '.join(PLACEMENT_POLICIES)}, got {self.placement!r}")
+        if self.kernel is not None and (not isinstance(self.kernel, str) or self.kernel not in KERNELS):
+            raise ValueError(f"kernel: one of {', '.join(KERNELS)}, got {self.kernel!r}")
         if self.chosen_for is not None and (not isinstance(self.chosen_for, dict) or set(self.chosen_for) != {
                 "model", "digest", "board"} or not all(isinstance(v, str) for v in self.chosen_for.values())):
             raise ValueError(f"chosen_for: an object of model, digest and board (strings), got {self.chosen_for!r}")
@@ -151,7 +155,7 @@ class QuantConfig:
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: a JSON object of settings expected, got {type(doc).__name__}")
         known = {"data_width", "weight_width", "table_size", "multipliers", "calibration_latents", "layers",
-                 "placement", "chosen_for"}
+                 "placement", "kernel", "chosen_for"}
         if set(doc) - known:
             raise ValueError(f"{path}: unknown keys {sorted(set(doc) - known)}; known: {sorted(known)}")
         try:
@@ -291,6 +295,8 @@ def quantize_float(model: FloatModel, calibration: Calibration, config: QuantCon
         budget = Budget(int(budget))
     if config.multipliers is not None:
         budget = replace(budget, multipliers=config.multipliers)
+    if config.kernel is not None and config.kernel != budget.kernel:
+        budget = replace(budget, kernel=config.kernel)
     if config.placement is not None and config.placement != budget.placement:
         try:
             budget = replace(budget, placement=config.placement)

@@ -61,25 +61,31 @@ QUALITY_SEED = 0
 @dataclass(frozen=True)
 class Point:
     """One configuration of the design space: the quantization config fields it sets. ``placement`` is the
-    folding's placement policy (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`); ``auto``, the default, is left
-    out of the key and the config, so the keys of points explored before placement was a dimension still match."""
+    folding's placement policy (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`), ``kernel`` the kernel it is folded
+    for (:data:`fpgagen.core.folding.KERNELS`: ``rtl`` packs two products per DSP slice and builds multipliers in
+    LUTs, ``multipliers`` then budgets DSP slices); ``auto`` and ``hls``, the defaults, are left out of the key and
+    the config, so the keys of points explored before those were dimensions still match."""
 
     data_width: int
     weight_width: int
     table_size: int
     multipliers: int
     placement: str = "auto"
+    kernel: str = "hls"
 
     @property
     def key(self) -> str:
         return (f"d{self.data_width}-w{self.weight_width}-t{self.table_size}-m{self.multipliers}"
-                + ("" if self.placement == "auto" else f"-{self.placement}"))
+                + ("" if self.placement == "auto" else f"-{self.placement}")
+                + ("" if self.kernel == "hls" else f"-{self.kernel}"))
 
     def config(self) -> dict:
         """The quantization config file of this point (:class:`fpgagen.core.quantize.QuantConfig`)."""
         config = asdict(self)
         if self.placement == "auto":
             del config["placement"]
+        if self.kernel == "hls":
+            del config["kernel"]
         return config
 
 
@@ -95,11 +101,12 @@ def grid_placements(board: str) -> tuple[str, ...]:
 
 
 def points(widths: tuple[int, int], board: str, quick: bool = False,
-           placements: tuple[str, ...] | None = None) -> list[Point]:
+           placements: tuple[str, ...] | None = None, kernels: tuple[str, ...] = ("hls",)) -> list[Point]:
     """The grid around ``widths`` (the generator's default data and weight widths) for ``board``: data and weight
     widths from two bits below to two above (one either side when ``quick``), table sizes 256 and 1,024 (1,024 when
     ``quick``), multiplier budgets of a quarter, half, three quarters and all of the board's (half and all when
-    ``quick``), and the placement policies ``placements`` (default :func:`grid_placements`); each point's reuse
+    ``quick``), the placement policies ``placements`` (default :func:`grid_placements`) and the ``kernels``
+    (:data:`fpgagen.core.folding.KERNELS`; the multiplier budgets count DSP slices); each point's reuse
     factors and placements are then chosen within the board's BRAM, LUT and UltraRAM estimates and weight ports
     too. A policy the board cannot take is a ValueError naming the board."""
     from fpgagen.overlays.boards import get_board
@@ -115,7 +122,9 @@ def points(widths: tuple[int, int], board: str, quick: bool = False,
     tables = (1024,) if quick else (256, 1024)
     budgets = sorted({max(1, budget // 2), budget} if quick else
                      {max(1, budget // 4), max(1, budget // 2), max(1, 3 * budget // 4), budget})
-    return [Point(d, w, t, m, p) for d in data for w in weight for t in tables for m in budgets for p in placements]
+    kernels = tuple(dict.fromkeys(kernels))
+    return [Point(d, w, t, m, p, k) for k in kernels for d in data for w in weight for t in tables for m in budgets
+            for p in placements]
 
 
 def quantized(float_model: FloatModel, point: Point, board: str, distribution: str = "normal"):
@@ -177,6 +186,7 @@ def measure_point(float_model: FloatModel, point: Point, board: str, distributio
             "stages": stages, "placements": placements, "ddr_cycles": design.ddr_cycles,
             "ddr_bytes_per_image": sum(ws.nbytes for ws in design.weight_streams if ws.placement == "streamed"),
             "images_per_s": spec.fabric_clock_mhz * 1e6 / cycles, "multipliers": model.multipliers,
+            "dsp_slices": model.dsps, "lut_multipliers": sum(lr.mac.lut_multipliers for lr in model.layers if lr.mac),
             "weight_bits": model.weight_bits, "fits": not fit.problems, "fit_problems": list(fit.problems),
             "seconds": round(time.perf_counter() - started, 2)}
 
@@ -219,27 +229,33 @@ def same_design(row: dict) -> str:
     (a streamed layer bound by its port), built the same design."""
     config = {k: v for k, v in row["config"].items() if k not in ("multipliers", "placement")}
     return json.dumps([config, row.get("placements", {}), row["stages"],
-                       *(row[k] for k in ("cycles_per_image", "multipliers", "weight_bits", "psnr_db"))],
+                       *(row[k] for k in ("cycles_per_image", "multipliers", "weight_bits", "psnr_db")),
+                       dsp_slices(row), row.get("lut_multipliers", 0)],
                       sort_keys=True)
 
 
+def dsp_slices(row: dict) -> int:
+    """A measured point's DSP slices (a point measured before the RTL kernel: one per multiplier)."""
+    return row.get("dsp_slices", row["multipliers"])
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
-    """The measured points no other point matches or beats on PSNR (higher), images/s (higher), multipliers and
-    weight bits (fewer), better on at least one; a design that several points built (:func:`same_design`) once,
-    as its first point in grid order (the smallest budget, ``auto`` before the other policies); in order of
-    images/s."""
+    """The measured points no other point matches or beats on PSNR (higher), images/s (higher), DSP slices, LUT
+    multipliers and weight bits (fewer), better on at least one; a design that several points built
+    (:func:`same_design`) once, as its first point in grid order (the smallest budget, ``auto`` before the other
+    policies); in order of images/s."""
     ok, seen = [], set()
     for r in rows:
         if "error" not in r and same_design(r) not in seen:
             seen.add(same_design(r))
             ok.append(r)
 
+    def score(r: dict) -> tuple:  # each the more the better
+        return (r["psnr_db"], r["images_per_s"], -dsp_slices(r), -r.get("lut_multipliers", 0), -r["weight_bits"])
+
     def beats(a: dict, b: dict) -> bool:
-        ge = (a["psnr_db"] >= b["psnr_db"] and a["images_per_s"] >= b["images_per_s"]
-              and a["multipliers"] <= b["multipliers"] and a["weight_bits"] <= b["weight_bits"])
-        gt = (a["psnr_db"] > b["psnr_db"] or a["images_per_s"] > b["images_per_s"]
-              or a["multipliers"] < b["multipliers"] or a["weight_bits"] < b["weight_bits"])
-        return ge and gt
+        sa, sb = score(a), score(b)
+        return all(x >= y for x, y in zip(sa, sb, strict=True)) and sa != sb
 
     front = [r for r in ok if not any(beats(o, r) for o in ok if o is not r)]
     return sorted(front, key=lambda r: (-r["images_per_s"], r["key"]))
@@ -248,11 +264,11 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 def choose(front: list[dict], psnr_db: float = PSNR_TARGET_DB,
            accept: Callable[[dict], bool] | None = None) -> dict | None:
     """The fastest point of the front that fits the board (by yosys too, where it was run), holds ``psnr_db`` and
-    passes ``accept`` (asked in this order, so only as often as needed); ties: fewer multipliers, then fewer weight
-    bits, then fewer data bits (None when no point does)."""
+    passes ``accept`` (asked in this order, so only as often as needed); ties: fewer DSP slices, LUT multipliers,
+    weight bits, then data bits (None when no point does)."""
     good = sorted((r for r in front if r["fits"] and r.get("yosys_fits", True) and r["psnr_db"] >= psnr_db),
-                  key=lambda r: (-r["images_per_s"], r["multipliers"], r["weight_bits"], r["config"]["data_width"],
-                                 r["key"]))
+                  key=lambda r: (-r["images_per_s"], dsp_slices(r), r.get("lut_multipliers", 0), r["weight_bits"],
+                                 r["config"]["data_width"], r["key"]))
     return next((r for r in good if accept is None or accept(r)), None)
 
 
@@ -383,7 +399,8 @@ def _explore(float_model: FloatModel, board: str, out: Path, grid: list[Point], 
         measured.append(row)
         what = (f"error: {row['error']}" if "error" in row else
                 f"PSNR {row['psnr_db']:.1f} dB, {row['cycles_per_image']:,} cycles/image ({row['bottleneck']}), "
-                f"{row['multipliers']} multipliers, weights {placed(row)}" + ("" if row["fits"] else " (does not fit)"))
+                f"{row['multipliers']} multipliers ({dsp_slices(row)} DSP), weights {placed(row)}"
+                + ("" if row["fits"] else " (does not fit)"))
         progress(f"  [{len(done) + len(measured)}/{len(grid)}] {row['key']}: {what}")
 
     with _engine(float_model, use_ray, ray_address) as run:
@@ -470,12 +487,13 @@ def placed(row: dict) -> str:
 
 def format_front(result: dict) -> str:
     """The front as a table."""
-    lines = [f"{'point':33s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'RTL sim':>9s} {'img/s':>9s} "
-             f"{'mult':>6s} {'Mbit':>6s} fits; weights"]
+    lines = [f"{'point':37s} {'PSNR dB':>8s} {'max|err|':>9s} {'cycles/img':>11s} {'RTL sim':>9s} {'img/s':>9s} "
+             f"{'mult':>6s} {'DSP':>6s} {'LUT x':>6s} {'Mbit':>6s} fits; weights"]
     for r in result["front"]:
         simulated = f"{r['rtlsim_cycles_per_image']:9,.0f}" if "rtlsim_cycles_per_image" in r else f"{'-':>9s}"
-        lines.append(f"{r['key']:33s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
-                     f"{simulated} {r['images_per_s']:9,.0f} {r['multipliers']:6d} {r['weight_bits'] / 1e6:6.2f} "
+        lines.append(f"{r['key']:37s} {r['psnr_db']:8.1f} {r['max_abs_error']:9.4f} {r['cycles_per_image']:11,d} "
+                     f"{simulated} {r['images_per_s']:9,.0f} {r['multipliers']:6d} {dsp_slices(r):6d} "
+                     f"{r.get('lut_multipliers', 0):6d} {r['weight_bits'] / 1e6:6.2f} "
                      + ("yes" if r["fits"] else "no: " + "; ".join(p.split(":")[0] for p in r["fit_problems"]))
                      + f"; {placed(r)}"
                      + (f"; yosys {', '.join(f'{k} {v:,.0f}' for k, v in r['yosys'].items())}"

@@ -36,7 +36,7 @@ class Subject:
             quantization.
         kernel: the kernel the QuantizedModel is folded for (:data:`fpgagen.core.folding.KERNELS`): ``hls``
             (hls4ml's folding, which the RTL twin follows) or ``rtl`` (the RTL kernel's own: packed DSP slices, LUT
-            multipliers; hls4ml's targets refuse it).
+            multipliers; hls4ml's targets refuse it); None: the quantization config's, else ``hls``.
     """
 
     name: str
@@ -52,7 +52,7 @@ class Subject:
     bitfile: Path | None = None
     board: str = "pynq-z2"
     fold_board: str | None = None
-    kernel: str = "hls"
+    kernel: str | None = None
 
     @classmethod
     def of(cls, generator, quant_config=None, **files) -> Subject:
@@ -103,7 +103,7 @@ def import_error(module: str) -> str | None:
 
 
 def resolve_subject(model: str, overlay: Path | None = None, weights: Path | None = None, quant_config=None,
-                    board: str | None = None, kernel: str = "hls", **import_options) -> Subject:
+                    board: str | None = None, kernel: str | None = None, **import_options) -> Subject:
     """The :class:`Subject` of MODEL ``model`` (a preset, an importable file or a model folder:
     :func:`fpgagen.models.load.load_model`, which takes ``weights`` and ``import_options``) where torch imports, else
     the float model beside ``overlay`` (the board, where ``model`` is the overlay's model name); the float model and
@@ -135,7 +135,7 @@ def resolve_subject(model: str, overlay: Path | None = None, weights: Path | Non
             files["float_model"] = FloatModel.load(float_file)
         if (quantized_dir / "model.json").is_file():
             files["quantized"] = QuantizedModel.load(quantized_dir)
-        if "quantized" in files and files["quantized"].kernel != kernel:
+        if "quantized" in files and kernel is not None and files["quantized"].kernel != kernel:
             raise ValueError(f"{bitfile}: the QuantizedModel beside it is folded for the {files['quantized'].kernel} "
                              f"kernel, not --kernel {kernel}")
         for what in ("float_model", "quantized"):

@@ -80,12 +80,12 @@ def _store_sweep(key: str, chosen: tuple[int, int], source: str) -> tuple[tuple[
 
 
 def quantize(generator, config: QuantConfig | None = None, board: str | None = None,
-             kernel: str = "hls") -> QuantizedModel:
+             kernel: str | None = None) -> QuantizedModel:
     """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`), folded for
     ``board`` (default: the board its weights fit) within the config's placement policy (a policy the board has no
     memory for -- ``loaded`` without UltraRAM -- is a ValueError naming the board), for ``kernel``
     (:data:`fpgagen.core.folding.KERNELS`: ``hls``, hls4ml's folding; ``rtl``, the RTL kernel's own, with packed DSP
-    slices and LUT multipliers).
+    slices and LUT multipliers; default: the config's, else ``hls``; a config for the other kernel is a ValueError).
 
     A generator without measured widths whose config does not set both gets them from the width rule
     (:func:`fpgagen.models.widths.sweep`: some 20 quantizations, kept per float model content); ``info["width_source"]``
@@ -104,6 +104,10 @@ def quantize(generator, config: QuantConfig | None = None, board: str | None = N
         widths, width_source = generator_widths(generator)
         if generator.spec.widths is None:
             board_choice = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
+    if kernel is not None and config.kernel is not None and kernel != config.kernel:
+        raise ValueError(f"this config is for the {config.kernel} kernel (its `kernel`), not --kernel {kernel}: "
+                         f"pass --kernel {config.kernel}, or drop kernel from the file")
+    kernel = kernel or config.kernel or "hls"
     placement = config.placement or "auto"  # a policy the board cannot take is refused naming the board
     if board is not None:
         from fpgagen.overlays.boards import get_board

@@ -97,7 +97,7 @@ def test_the_front_and_the_chosen_point(serial):
     assert chosen["psnr_db"] >= 35 and chosen["fits"]
     assert chosen["images_per_s"] == max(r["images_per_s"] for r in front if r["psnr_db"] >= 35)
     assert choose(front, psnr_db=99.0) is None
-    assert pareto_front([{**front[0], "key": "x"}, {**front[0], "key": "y", "multipliers": 1}])[0]["key"] == "y"
+    assert pareto_front([{**front[0], "key": "x"}, {**front[0], "key": "y", "dsp_slices": 1}])[0]["key"] == "y"
 
 
 @pytest.mark.slow(40)
@@ -347,3 +347,21 @@ def test_a_ray_address_is_checked_before_anything_is_measured(tmp_path, capsys):
                  "--out", str(tmp_path / "b")]) == 2
     assert "cannot reach the Ray cluster at 127.0.0.1:1" in capsys.readouterr().err
     assert time.monotonic() - started < 30 and not (tmp_path / "b").exists() and not (tmp_path / "a").exists()
+
+
+def test_the_kernel_is_a_dimension_whose_rtl_points_pack_dsp_slices(digits8):
+    grid = points((9, 7), "pynq-z2", quick=True, kernels=("hls", "rtl"))
+    assert {p.kernel for p in grid} == {"hls", "rtl"} and len({p.key for p in grid}) == len(grid)
+    rtl = next(p for p in grid if p.kernel == "rtl" and p.multipliers == 110 and p.data_width == 9
+               and p.weight_width == 7)
+    assert rtl.key.endswith("-rtl") and QuantConfig(**rtl.config()).kernel == "rtl"
+    hls = Point(rtl.data_width, rtl.weight_width, rtl.table_size, rtl.multipliers)
+    assert "kernel" not in hls.config() and not hls.key.endswith("-hls")
+    fm = digits8.float_model()
+    rows = {p.kernel: measure_point(fm, p, "pynq-z2") for p in (hls, rtl)}
+    assert rows["hls"]["dsp_slices"] == rows["hls"]["multipliers"] <= 110
+    assert rows["rtl"]["dsp_slices"] <= 110 < rows["rtl"]["multipliers"]  # two products to a slice, or LUTs
+    assert rows["rtl"]["images_per_s"] > rows["hls"]["images_per_s"]
+    assert quantized(fm, rtl, "pynq-z2").kernel == "rtl"
+    front = pareto_front(list(rows.values()))
+    assert [r["key"] for r in front][0] == rtl.key
