@@ -50,19 +50,31 @@ class WeightPass:
     nbytes: int
 
 
-def dense_words(w: np.ndarray, p: int) -> np.ndarray:
-    """Weight matrix ``w`` (n_out, n_in) as the words of a dense with ``p`` multipliers: (n_in * n_out / p, p)."""
+def _split(n_in: int, n_out: int, p: int, pi: int | None) -> tuple[int, int]:
+    """``(PI, PO)`` of a dense with ``p`` multipliers: :func:`dense_split`'s rule, or the explicit ``pi`` (the RTL's
+    ``fg_dense`` parameter ``PI``), which must divide ``p`` and ``n_in``, ``p / pi`` dividing ``n_out``."""
+    if pi is None:
+        return dense_split(n_in, n_out, p)
+    if pi < 1 or p % pi or n_in % pi or n_out % (p // pi):
+        raise ValueError(f"{p} multipliers do not split {n_in} inputs x {n_out} outputs as PI = {pi} inputs per "
+                         f"output: need PI | p, PI | n_in and (p / PI) | n_out")
+    return pi, p // pi
+
+
+def dense_words(w: np.ndarray, p: int, pi: int | None = None) -> np.ndarray:
+    """Weight matrix ``w`` (n_out, n_in) as the words of a dense with ``p`` multipliers: (n_in * n_out / p, p).
+    ``pi``: inputs per output per cycle (``fg_dense``'s ``PI``); None is :func:`dense_split`'s."""
     n_out, n_in = w.shape
-    pi, po = dense_split(n_in, n_out, p)
+    pi, po = _split(n_in, n_out, p, pi)
     # w[og*PO + po, ib*PI + pi] -> word og*NIB + ib, lane po*PI + pi
     blocks = np.asarray(w, np.int64).reshape(n_out // po, po, n_in // pi, pi).transpose(0, 2, 1, 3)
     return blocks.reshape(-1, p)
 
 
-def bias_words(b: np.ndarray, n_in: int, p: int) -> np.ndarray:
-    """Bias vector ``b`` (n_out,) as a dense's bias words: (n_out / PO, PO) codes."""
+def bias_words(b: np.ndarray, n_in: int, p: int, pi: int | None = None) -> np.ndarray:
+    """Bias vector ``b`` (n_out,) as a dense's bias words: (n_out / PO, PO) codes (``pi`` as :func:`dense_words`)."""
     n_out = len(b)
-    _, po = dense_split(n_in, n_out, p)
+    _, po = _split(n_in, n_out, p, pi)
     return np.asarray(b, np.int64).reshape(n_out // po, po)
 
 
