@@ -50,20 +50,31 @@ class WeightPass:
     nbytes: int
 
 
+def _split(n_in: int, n_out: int, p: int, pi: int | None) -> tuple[int, int]:
+    """``(PI, PO)`` of a dense with ``p`` multipliers: :func:`dense_split`'s rule, or the explicit ``pi`` (the RTL's
+    ``fg_dense`` parameter ``PI``), which must divide ``p`` and ``n_in``, ``p / pi`` dividing ``n_out``."""
+    if pi is None:
+        return dense_split(n_in, n_out, p)
+    if pi < 1 or p % pi or n_in % pi or n_out % (p // pi):
+        raise ValueError(f"{p} multipliers do not split {n_in} inputs x {n_out} outputs as PI = {pi} inputs per "
+                         f"output: need PI | p, PI | n_in and (p / PI) | n_out")
+    return pi, p // pi
+
+
 def dense_words(w: np.ndarray, p: int, pi: int | None = None) -> np.ndarray:
-    """Weight matrix ``w`` (n_out, n_in) as the words of a dense with ``p`` multipliers, ``pi`` of them per output
-    (default: :func:`fpgagen.core.folding.dense_split`'s): (n_in * n_out / p, p)."""
+    """Weight matrix ``w`` (n_out, n_in) as the words of a dense with ``p`` multipliers: (n_in * n_out / p, p).
+    ``pi``: inputs per output per cycle (``fg_dense``'s ``PI``); None is :func:`dense_split`'s."""
     n_out, n_in = w.shape
-    pi, po = dense_split(n_in, n_out, p) if pi is None else (pi, p // pi)
+    pi, po = _split(n_in, n_out, p, pi)
     # w[og*PO + po, ib*PI + pi] -> word og*NIB + ib, lane po*PI + pi
     blocks = np.asarray(w, np.int64).reshape(n_out // po, po, n_in // pi, pi).transpose(0, 2, 1, 3)
     return blocks.reshape(-1, p)
 
 
 def bias_words(b: np.ndarray, n_in: int, p: int, pi: int | None = None) -> np.ndarray:
-    """Bias vector ``b`` (n_out,) as a dense's bias words: (n_out / PO, PO) codes."""
+    """Bias vector ``b`` (n_out,) as a dense's bias words: (n_out / PO, PO) codes (``pi`` as :func:`dense_words`)."""
     n_out = len(b)
-    po = dense_split(n_in, n_out, p)[1] if pi is None else p // pi
+    _, po = _split(n_in, n_out, p, pi)
     return np.asarray(b, np.int64).reshape(n_out // po, po)
 
 
@@ -97,20 +108,18 @@ def memory_words(lr, reshape=None) -> tuple[np.ndarray, np.ndarray]:
     """The weight and bias words of an arithmetic layer, in the order its weight memory holds them and its weight
     pass carries them (module docstring); ``reshape``: the (C, H, W) reshape a dense streams its result into."""
     out_lanes = reshape.out_shape[0] if reshape is not None else None
-    p = stage_cost(lr, lr.reuse_factor, out_lanes, mac=lr.mac).multipliers
-    pi = lr.mac.pi if lr.mac is not None else None  # the RTL kernel's own split, else dense_split's
+    p = stage_cost(lr, lr.reuse_factor, out_lanes).multipliers
     if lr.kind == "dense":
         w, b = lr.weight, lr.bias
         if reshape is not None:
             rows = channels_last_rows(*reshape.out_shape)
             w, b = w[rows], b[rows]
-        return dense_words(w, p, pi), bias_words(b, w.shape[1], p, pi)
+        return dense_words(w, p), bias_words(b, w.shape[1], p)
     if lr.kind == "conv_transpose2d":
-        pi, po = ((lr.mac.pi, lr.mac.po) if lr.mac is not None
-                  else tap_split(lr.in_shape[0], lr.out_shape[0], lr.reuse_factor))
+        pi, po = tap_split(lr.in_shape[0], lr.out_shape[0], lr.reuse_factor)
         return conv_transpose_words(lr.weight, pi, po), conv_transpose_bias_words(lr.bias, po)
     k = lr.weight.shape[-1]
-    return dense_words(conv_weights_as_dense(lr.weight), p, pi), bias_words(lr.bias, k * k * lr.in_shape[0], p, pi)
+    return dense_words(conv_weights_as_dense(lr.weight), p), bias_words(lr.bias, k * k * lr.in_shape[0], p)
 
 
 def weight_image(model) -> tuple[np.ndarray, list[WeightPass]]:

@@ -87,11 +87,13 @@ def read_memh(path: str | Path, width: int, lanes: int = 1, signed: bool = True)
 
 
 
-def write_dense(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w_width: int, b_width: int):
-    """Write the weight and bias files of an ``fg_dense`` with ``p`` multipliers; returns the two paths."""
+def write_dense(weights_path, bias_path, w: np.ndarray, b: np.ndarray, p: int, w_width: int, b_width: int,
+                pi: int | None = None):
+    """Write the weight and bias files of an ``fg_dense`` with ``p`` multipliers (``pi`` inputs per output per
+    cycle, its ``PI``; None: :func:`fpgagen.core.folding.dense_split`'s); returns the two paths."""
     n_out, n_in = w.shape
-    return (write_memh(weights_path, dense_words(w, p), w_width),
-            write_memh(bias_path, bias_words(b, n_in, p), b_width))
+    return (write_memh(weights_path, dense_words(w, p, pi), w_width),
+            write_memh(bias_path, bias_words(b, n_in, p, pi), b_width))
 
 
 

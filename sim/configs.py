@@ -17,9 +17,9 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
     mem_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
 
-    def dense_files(tag, n_in, n_out, p):
+    def dense_files(tag, n_in, n_out, p, pi=None):
         w, b = rng.integers(-128, 128, (n_out, n_in)), rng.integers(-128, 128, n_out)
-        wf, bf = write_dense(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8)
+        wf, bf = write_dense(mem_dir / f"{tag}_w.hex", mem_dir / f"{tag}_b.hex", w, b, p, 8, 8, pi)
         return {"WEIGHTS_FILE": str(wf), "BIAS_FILE": str(bf)}
 
     def conv_transpose_files(tag, c, o, k, pi, po):
@@ -44,6 +44,9 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
                                      **dense_files("d8x12", 8, 12, 4)}),
         ("dense_beats_po", "fg_dense", {"N_IN": 4, "N_OUT": 8, "P": 8, "OUT_LANES": 4, **dense_types,
                                         **dense_files("d4x8", 4, 8, 8)}),
+        # a free split: PI = 2 of min(P, N_IN) = 8, PO = 4 outputs, two packed pairs less one output in LUTs
+        ("dense_pi_packed", "fg_dense", {"N_IN": 8, "N_OUT": 8, "P": 8, "PI": 2, **dense_types, "PACK": 1,
+                                         "LUT_OUTS": 1, **dense_files("d8pi2", 8, 8, 8, 2)}),
         # weights written into a RAM after reset / streamed per vector: no WEIGHTS_FILE
         ("dense_loaded", "fg_dense", {"N_IN": 8, "N_OUT": 12, "P": 4, "OUT_LANES": 3, **dense_types,
                                       "WEIGHT_SOURCE": 1, "BIAS_FILE": dense_files("dl", 8, 12, 4)["BIAS_FILE"]}),
@@ -64,6 +67,10 @@ def small_configs(mem_dir: Path) -> list[tuple[str, str, dict]]:
         ("weight_mem_loaded_d1", "fg_weight_mem", {"WORD_W": 8, "DEPTH": 1, "WEIGHT_SOURCE": 1}),
         ("mac_array", "fg_mac_array", {"PI": 4, "PO": 2, **dense_types}),
         ("mac_array_u", "fg_mac_array", {"PI": 1, "PO": 1, **dense_types, "X_SIGNED": 0, "OUT_SIGNED": 0}),
+        # outputs 0 and 1 share DSPs, output 2 has its own, 3 and 4 multiply in LUTs
+        ("mac_array_packed", "fg_mac_array", {"PI": 2, "PO": 5, **dense_types, "PACK": 1, "LUT_OUTS": 2}),
+        ("mac_sums", "fg_mac_sums", {"PI": 3, "PO": 2, "X_W": 9, "X_SIGNED": 0, "W_W": 7, "SUM_W": 20, "PACK": 1}),
+        ("mac_sums_lut", "fg_mac_sums", {"PI": 1, "PO": 1, "X_W": 4, "W_W": 1, "SUM_W": 5, "LUT_OUTS": 1}),
         ("beat_reg", "fg_beat_reg", {"GROUPS": 3, "GROUP_W": 16}),
         ("beat_reg_g1", "fg_beat_reg", {"GROUPS": 1, "GROUP_W": 8}),
         ("window2d", "fg_window2d", {"H": 8, "W": 8, "C": 2, "K": 3, "PAD": 1, "X_W": 8}),

@@ -41,6 +41,14 @@ CASES = [
 ]
 
 
+# fg_conv2d's PI and the MAC array's PACK and LUT_OUTS, then CASES' columns: N_IN = 18 in blocks of PI = 3 (not
+# min(P, N_IN) = 12) for PO = 4 outputs, two packed pairs less the last output, in LUTs; unsigned 9-bit input
+MAC_CASES = [
+    ("pi3_packed_lut", {"PI": 3, "PACK": 1, "LUT_OUTS": 1}, 5, 4, 2, 4, 3, 1, 12, "ap_ufixed<9,4>",
+     "ap_fixed<8,2>", "ap_fixed<8,3>", "ap_fixed<26,14>", "ap_fixed<8,3,AP_RND,AP_SAT>"),
+]
+
+
 # weights LOADED into a RAM after reset (WEIGHT_SOURCE 1), same columns as CASES
 LOADED_CASES = [
     # N_IN = 18 in blocks of PI = 6, one output a cycle: 9 words of 6 lanes
@@ -57,6 +65,13 @@ def test_conv2d(case):
     _run_conv2d("rom", case)
 
 
+@pytest.mark.parametrize("case", MAC_CASES, ids=[c[0] for c in MAC_CASES])
+def test_conv2d_mac(case):
+    """A free PI x PO split, packed DSP pairs and LUT multipliers together."""
+    name, mac, *rest = case
+    _run_conv2d("rom", (name, *rest), mac)
+
+
 @pytest.mark.parametrize("case", LOADED_CASES, ids=[c[0] for c in LOADED_CASES])
 def test_conv2d_loaded(case):
     """LOADED weights (the ROM file's words, fg_dense's, on s_axis_w): once loaded, the ROM's cycles."""
@@ -67,20 +82,23 @@ def test_conv2d_loaded(case):
 SOURCE_TESTS = {"rom": "conv2d_stream", "loaded": "conv2d_stream|conv2d_load_overlap"}
 
 
-def _run_conv2d(source, case) -> Path:
-    """Build fg_conv2d for a case with its weights at ``source`` and run that source's cocotb tests."""
+def _run_conv2d(source, case, mac=None) -> Path:
+    """Build fg_conv2d for a case with its weights at ``source`` and run that source's cocotb tests; ``mac``: the
+    parameters PI, PACK, LUT_OUTS (default: none, fg_conv2d's defaults)."""
+    mac = mac or {}
     name, h, w_, c_in, c_out, k, pad, p, *types = case
     x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
     params = {"H": h, "W": w_, "C_IN": c_in, "C_OUT": c_out, "K": k, "PAD": pad, "P": p,
               **type_params(x_t, "X"), **type_params(w_t, "W", signed=False), **type_params(b_t, "B", signed=False),
               **type_params(acc_t, "ACC", signed=False), **type_params(res_t, "OUT", cast=True),
-              **({"WEIGHT_SOURCE": 1} if source == "loaded" else {})}
+              **({"WEIGHT_SOURCE": 1} if source == "loaded" else {}), **mac}
     build = runner.build_dir(f"conv2d-{name}", "fg_conv2d", params)
     rng = np.random.default_rng(sum(map(ord, name)))
     w = random_codes(rng, w_t, (c_out, c_in, k, k))
     b = random_codes(rng, b_t, c_out)
-    write_dense(build / "w.hex", build / "b.hex", conv_weights_as_dense(w), b, p, w_t.width, b_t.width)
-    env = write_case(build, h=h, w_=w_, c_in=c_in, c_out=c_out, k=k, pad=pad, p=p, x_t=x_t, w_t=w_t, b_t=b_t,
+    pi = mac.get("PI")
+    write_dense(build / "w.hex", build / "b.hex", conv_weights_as_dense(w), b, p, w_t.width, b_t.width, pi)
+    env = write_case(build, h=h, w_=w_, c_in=c_in, c_out=c_out, k=k, pad=pad, p=p, pi=pi, x_t=x_t, w_t=w_t, b_t=b_t,
                      acc_t=acc_t, res_t=res_t, w=w, b=b, weight_source=source)
     return run_weight_source("fg_conv2d", "fpgagen.sim.test_conv2d", params, build=build, env=env, source=source,
                              tests=SOURCE_TESTS)
@@ -92,7 +110,7 @@ class TB(ConvStageTB):
 
     def __init__(self, dut, seed):
         super().__init__(dut, seed=seed)
-        self.p = self.case["p"]
+        self.p, self.pi = self.case["p"], self.case["pi"]
         self.oh, self.ow = self.h + 2 * self.pad - self.k + 1, self.w + 2 * self.pad - self.k + 1
 
     def expected(self, x):
@@ -101,7 +119,7 @@ class TB(ConvStageTB):
         return golden.conv2d(x, t["x_t"], w, self.bias, w_t, t["b_t"], t["acc_t"], t["res_t"], self.pad)
 
     def weight_words(self) -> np.ndarray:
-        return dense_words(conv_weights_as_dense(self.weights), self.p)
+        return dense_words(conv_weights_as_dense(self.weights), self.p, self.pi)
 
     def first_output_pixels(self) -> int:
         """The first window's last input pixel is (K - 1 - PAD, K - 1 - PAD)."""

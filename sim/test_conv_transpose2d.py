@@ -188,6 +188,22 @@ def test_conv_transpose2d(case):
     _run_conv_transpose2d("rom", case)
 
 
+# the MAC array's PACK and LUT_OUTS, then CASES' columns: 5 outputs a cycle (PI = 1), outputs 0 and 1 share DSPs, 2
+# has its own, 3 and 4 multiply in LUTs; the presets' 9-bit data and 7-bit weights
+MAC_CASES = [
+    ("s2_k3_packed_lut", {"PACK": 1, "LUT_OUTS": 2}, 3, 3, 2, 5, 3, 2, 1, 1, 2, "ap_fixed<9,4>", "ap_fixed<7,1>",
+     "ap_fixed<8,3>", "ap_fixed<24,12>", "ap_fixed<8,3,AP_RND,AP_SAT>"),
+]
+
+
+@pytest.mark.parametrize("case", MAC_CASES, ids=[c[0] for c in MAC_CASES])
+def test_conv_transpose2d_mac(case):
+    """Packed DSP pairs, an unpacked DSP output and LUT multipliers in one stage."""
+    name, mac, *rest = case
+    assert tap_split(*rest[2:4], rest[8]) == (1, 5)
+    _run_conv_transpose2d("rom", (name, *rest), mac)
+
+
 @pytest.mark.parametrize("case", LOADED_CASES, ids=[c[0] for c in LOADED_CASES])
 def test_conv_transpose2d_loaded(case):
     """LOADED weights (the ROM file's words on s_axis_w): once loaded, the ROM's cycles."""
@@ -198,15 +214,17 @@ def test_conv_transpose2d_loaded(case):
 SOURCE_TESTS = {"rom": "conv_transpose2d_stream", "loaded": "conv_transpose2d_stream|conv_transpose2d_load_overlap"}
 
 
-def _run_conv_transpose2d(source, case) -> Path:
-    """Build fg_conv_transpose2d for a case with its weights at ``source`` and run that source's cocotb tests."""
+def _run_conv_transpose2d(source, case, mac=None) -> Path:
+    """Build fg_conv_transpose2d for a case with its weights at ``source`` and run that source's cocotb tests;
+    ``mac``: the MAC array's PACK and LUT_OUTS (default: none, fg_conv_transpose2d's defaults)."""
     name, h, w_, c_in, c_out, k, stride, pad, opad, rf, *types = case
     x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
     pi, po = tap_split(c_in, c_out, rf)
     params = {"H": h, "W": w_, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": stride, "PAD": pad,
               "OUT_PAD": opad, "PI": pi, "PO": po, **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
               **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
-              **type_params(res_t, "OUT", cast=True), **({"WEIGHT_SOURCE": 1} if source == "loaded" else {})}
+              **type_params(res_t, "OUT", cast=True), **({"WEIGHT_SOURCE": 1} if source == "loaded" else {}),
+              **(mac or {})}
     build = runner.build_dir(f"conv_transpose2d-{name}", "fg_conv_transpose2d", params)
     rng = np.random.default_rng(sum(map(ord, name)))
     w = random_codes(rng, w_t, (c_in, c_out, k, k))

@@ -80,14 +80,34 @@ def test_cycle_count_is_the_mac_bound_without_empty_words():
     assert conv_transpose_ws_cycles((h, w), out_hw, c, o, k, s, pad, pi, po) == c * o * useful // (pi * po)
 
 
+# the MAC arithmetic's PACK and LUT_OUTS (fg_mac_sums), then CASES' columns: two input lanes, 4 outputs a cycle;
+# outputs 0 and 1 share DSPs, 2 has its own, 3 multiplies in LUTs; unsigned 9-bit data, 7-bit weights
+MAC_CASES = [
+    ("s2_k3_packed_lut", {"PACK": 1, "LUT_OUTS": 1}, 2, 3, 2, 4, 3, 2, 1, 1, 2, 4, "ap_ufixed<9,4>",
+     "ap_fixed<7,1>", "ap_fixed<8,3>", "ap_fixed<26,12>", "ap_fixed<8,3,AP_RND,AP_SAT>"),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_conv_transpose2d_ws(case):
+    _run_ws(case)
+
+
+@pytest.mark.parametrize("case", MAC_CASES, ids=[c[0] for c in MAC_CASES])
+def test_conv_transpose2d_ws_mac(case):
+    """Packed DSP pairs, an unpacked DSP output and a LUT multiplier in the weight-stationary stage."""
+    name, mac, *rest = case
+    _run_ws((name, *rest), mac)
+
+
+def _run_ws(case, mac=None):
+    """Build fg_conv_transpose2d_ws for a case (``mac``: PACK, LUT_OUTS) and run its cocotb tests."""
     name, h, w_, c_in, c_out, k, stride, pad, opad, pi, po, *types = case
     x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
     params = {"H": h, "W": w_, "C_IN": c_in, "C_OUT": c_out, "K": k, "STRIDE": stride, "PAD": pad,
               "OUT_PAD": opad, "PI": pi, "PO": po, **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
               **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
-              **type_params(res_t, "OUT", cast=True)}
+              **type_params(res_t, "OUT", cast=True), **(mac or {})}
     build = runner.build_dir(f"conv_transpose2d_ws-{name}", "fg_conv_transpose2d_ws", params)
     rng = np.random.default_rng(sum(map(ord, name)))
     w = random_codes(rng, w_t, (c_in, c_out, k, k))

@@ -70,6 +70,22 @@ def test_dense(case):
     _run_dense("rom", *case)
 
 
+MAC_CASES = [
+    # id, fg_dense's PI and the MAC array's PACK and LUT_OUTS, then CASES' columns
+    # a free split, PI = 2 (not min(P, N_IN) = 8) x PO = 4: outputs 0 and 1 share DSPs, 2 has its own, 3 in LUTs;
+    # the presets' 9-bit data and 7-bit weights (a pair fits a DSP48E1)
+    ("pi2_packed_lut", {"PI": 2, "PACK": 1, "LUT_OUTS": 1}, 16, 12, 8, 4, "ap_fixed<9,4>", "ap_fixed<7,1>",
+     "ap_fixed<7,1>", "ap_fixed<24,12>", "ap_fixed<9,4,AP_RND,AP_SAT>"),
+]
+
+
+@pytest.mark.parametrize("case", MAC_CASES, ids=[c[0] for c in MAC_CASES])
+def test_dense_mac(case):
+    """A free PI x PO split (the ROM file's words in that split), packed DSP pairs and LUT multipliers together."""
+    name, mac, *rest = case
+    _run_dense("rom", name, *rest, mac=mac)
+
+
 WEIGHT_SOURCES = {"rom": 0, "loaded": 1, "streamed": 2}
 WEIGHT_CASES = [
     # id, weight source, n_in, n_out, P, OUT_LANES, x, w, b, acc, result
@@ -100,21 +116,25 @@ SOURCE_TESTS = {"rom": "dense_stream", "loaded": "dense_stream|dense_reload",
                 "streamed": "dense_stream|dense_slow_weights"}
 
 
-def _run_dense(source, name, n_in, n_out, p, out_lanes, *types):
-    """Build fg_dense for a case with its weights at ``source`` and run that source's cocotb tests."""
+def _run_dense(source, name, n_in, n_out, p, out_lanes, *types, mac=None):
+    """Build fg_dense for a case with its weights at ``source`` and run that source's cocotb tests; ``mac``: the
+    parameters PI, PACK, LUT_OUTS (default: none, fg_dense's defaults)."""
+    mac = mac or {}
     x_t, w_t, b_t, acc_t, res_t = (T(s) for s in types)
     params = {"N_IN": n_in, "N_OUT": n_out, "P": p, **({"OUT_LANES": out_lanes} if out_lanes else {}),
               **({"WEIGHT_SOURCE": WEIGHT_SOURCES[source]} if source != "rom" else {}),
               **type_params(x_t, "X"), **type_params(w_t, "W", signed=False),
               **type_params(b_t, "B", signed=False), **type_params(acc_t, "ACC", signed=False),
-              **type_params(res_t, "OUT", cast=True)}
+              **type_params(res_t, "OUT", cast=True), **mac}
     build = runner.build_dir(f"dense-{name}", "fg_dense", params)
     rng = np.random.default_rng(sum(map(ord, name)))
     w = random_codes(rng, w_t, (n_out, n_in))
     b = random_codes(rng, b_t, n_out)
-    write_dense(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width)
-    env = write_case(build, n_in=n_in, n_out=n_out, p=p, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t, b_t=b_t,
-                     acc_t=acc_t, res_t=res_t, w=w, b=b, **({"weight_source": source} if source != "rom" else {}))
+    pi = mac.get("PI")
+    write_dense(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width, pi)
+    env = write_case(build, n_in=n_in, n_out=n_out, p=p, pi=pi, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t,
+                     b_t=b_t, acc_t=acc_t, res_t=res_t, w=w, b=b,
+                     **({"weight_source": source} if source != "rom" else {}))
     run_weight_source("fg_dense", "fpgagen.sim.test_dense", params, build=build, env=env, source=source,
                       tests=SOURCE_TESTS)
 
@@ -123,7 +143,7 @@ class TB(StreamTB):
     def __init__(self, dut, seed):
         super().__init__(dut, seed=seed)
         scalars, arrays = read_case()
-        self.n_in, self.n_out, self.p = scalars["n_in"], scalars["n_out"], scalars["p"]
+        self.n_in, self.n_out, self.p, self.pi = scalars["n_in"], scalars["n_out"], scalars["p"], scalars["pi"]
         self.out_lanes = scalars["out_lanes"]
         self.types = {k: T(scalars[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
         self.w, self.b = arrays["w"], arrays["b"]
@@ -137,7 +157,8 @@ class TB(StreamTB):
 
     def words(self, w=None) -> list[int]:
         """The weight words of ``w`` (default the case's) as s_axis_w beats, in ROM order."""
-        return [pack_lanes(row, self.types["w_t"].width) for row in dense_words(self.w if w is None else w, self.p)]
+        words = dense_words(self.w if w is None else w, self.p, self.pi)
+        return [pack_lanes(row, self.types["w_t"].width) for row in words]
 
     def set_weight_pause(self, probability: float) -> None:
         """Random idle cycles on the weight stream (0: never idle)."""

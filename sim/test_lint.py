@@ -32,13 +32,18 @@ REFUSED = [
     ("fg_conv_transpose2d", {"WEIGHT_SOURCE": 2}, r"WEIGHT_SOURCE=2 .*fg_conv_transpose2d_ws"),
     ("fg_conv2d", {"WEIGHT_SOURCE": 2}, r"WEIGHT_SOURCE=2 .*once per pixel"),
     ("fg_conv_transpose2d", {"WEIGHT_SOURCE": 0}, r"WEIGHTS_FILE with WEIGHT_SOURCE=0"),
+    ("fg_dense", {"N_IN": 8, "N_OUT": 6, "P": 8, "PI": 2, "WEIGHTS_FILE": "w.hex"}, r"do not split .* as PI=2 x PO=4"),
+    ("fg_dense", {"N_IN": 8, "N_OUT": 4, "P": 8, "PI": 3, "WEIGHTS_FILE": "w.hex"}, r"do not split .* as PI=3"),
+    ("fg_conv_transpose2d_ws", {"PI": 1, "PO": 2, "C_OUT": 2, "LUT_OUTS": 3}, r"LUT_OUTS=3 .* only PO=2"),
 ]
 
 
 @pytest.mark.parametrize("module,params,message", REFUSED, ids=[f"{m}-{p}" for m, p, _ in REFUSED])
-def test_refused_weight_source(module, params, message):
+def test_refused_parameters(module, params, message):
     """STREAMED weights through fg_conv2d or fg_conv_transpose2d (a stream per output pixel: the streamed transposed
-    convolution is fg_conv_transpose2d_ws), and a ROM without WEIGHTS_FILE, stop elaboration with a $fatal."""
+    convolution is fg_conv_transpose2d_ws), a ROM without WEIGHTS_FILE, a dense split whose PO = P / PI does not
+    divide N_OUT or whose PI does not divide P, and more outputs in LUTs than the MAC array has stop elaboration with a
+    $fatal."""
     result = _lint(module, {**params, "BIAS_FILE": "b.hex"})
     assert result.returncode != 0 and re.search(rf"%(Warning|Error)-USERFATAL: .*{message}", result.stderr), \
         result.stderr

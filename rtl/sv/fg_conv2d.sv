@@ -1,7 +1,8 @@
 // 2-D convolution stage, stride 1, zero padding PAD (hls4ml ZeroPadding2D + conv_2d_cl, io_stream): pixels of
 // C_IN lanes in, pixels of C_OUT lanes out, both in raster order, frames back to back.
 // fg_window2d builds each K x K window, fg_dense applies the kernel to it with P multipliers:
-// K*K*C_IN*C_OUT / P cycles per output pixel. Arithmetic, cast and weight files as fg_dense, for the
+// K*K*C_IN*C_OUT / P cycles per output pixel, split as fg_dense's (PI x PO, PACK, LUT_OUTS). Arithmetic, cast and
+// weight files as fg_dense, for the
 // (K*K*C_IN) x C_OUT matrix whose inputs are in (kh, kw, c) order (fpgagen.rtl.memfiles.conv_weights_as_dense).
 //
 // Where the weights live (WEIGHT_SOURCE, fg_dense's): 0 ROM ($readmemh(WEIGHTS_FILE)) or 1 LOADED (a RAM written
@@ -19,6 +20,7 @@ module fg_conv2d #(
   parameter int unsigned K             = 3,     // kernel size (K x K)
   parameter int unsigned PAD           = 1,     // zero padding on every side
   parameter int unsigned P             = 9,     // multipliers (see fg_dense, N_IN = K*K*C_IN, N_OUT = C_OUT)
+  parameter int unsigned PI            = 0,     // inputs per output per cycle (fg_dense's; 0: min(P, K*K*C_IN))
   parameter int unsigned X_W           = 8,     // input width
   parameter int          X_F           = 4,     // input fraction bits
   parameter bit          X_SIGNED      = 1'b1,  // input signed (else unsigned)
@@ -33,6 +35,8 @@ module fg_conv2d #(
   parameter bit          OUT_SIGNED    = 1'b1,  // result signed (else unsigned)
   parameter int unsigned ROUNDING      = 0,     // result rounding code (fg_requant)
   parameter int unsigned OVERFLOW      = 0,     // result overflow code (fg_requant)
+  parameter bit          PACK          = 1'b0,  // outputs 2k and 2k + 1 on DSPs share a multiplier (fg_mac_sums)
+  parameter int unsigned LUT_OUTS      = 0,     // the last LUT_OUTS of the PO outputs multiply in LUTs (fg_mac_sums)
   parameter int unsigned WEIGHT_SOURCE = 0,     // where the weights live: 0 ROM, 1 LOADED (above)
   parameter string       WEIGHTS_FILE  = "",    // $readmemh weights (fpgagen.rtl.memfiles; ROM only)
   parameter string       BIAS_FILE     = ""     // $readmemh biases
@@ -89,6 +93,7 @@ module fg_conv2d #(
     .N_IN         (NIn),
     .N_OUT        (C_OUT),
     .P            (P),
+    .PI           (PI),
     .X_W          (X_W),
     .X_F          (X_F),
     .X_SIGNED     (X_SIGNED),
@@ -103,6 +108,8 @@ module fg_conv2d #(
     .OUT_SIGNED   (OUT_SIGNED),
     .ROUNDING     (ROUNDING),
     .OVERFLOW     (OVERFLOW),
+    .PACK         (PACK),
+    .LUT_OUTS     (LUT_OUTS),
     .WEIGHT_SOURCE(WEIGHT_SOURCE),
     .WEIGHTS_FILE (WEIGHTS_FILE),
     .BIAS_FILE    (BIAS_FILE)

@@ -25,7 +25,8 @@
 //
 // Pipeline: issue (walk output pixel -> output group -> tap row -> tap column -> input block, form the weight
 // memory and line buffer addresses) -> execute (weight word, from fg_weight_mem, and input pixel read
-// synchronously with the stall as read enable; PI x PO products, accumulate and cast in fg_mac_array; into the
+// synchronously with the stall as read enable; PI x PO products (two outputs to a DSP with PACK, the last
+// LUT_OUTS outputs in LUTs), accumulate and cast in fg_mac_array; into the
 // output register, fg_beat_reg). An output beat is valid two cycles after the last issue cycle of its pixel.
 // Weight word ((og * K + ty) * K + tx) * (C_IN / PI) + ib holds in lane po * PI + pi the weight
 // w[ib * PI + pi][og * PO + po][ty][tx] (0 beyond C_OUT); the bias ROM is fg_dense's, NOG words of PO lanes
@@ -74,6 +75,8 @@ module fg_conv_transpose2d #(
   parameter bit          OUT_SIGNED    = 1'b1,  // result signed (else unsigned)
   parameter int unsigned ROUNDING      = 0,     // result rounding code (fg_requant)
   parameter int unsigned OVERFLOW      = 0,     // result overflow code (fg_requant)
+  parameter bit          PACK          = 1'b0,  // outputs 2k and 2k + 1 on DSPs share a multiplier (fg_mac_sums)
+  parameter int unsigned LUT_OUTS      = 0,     // the last LUT_OUTS of the PO outputs multiply in LUTs (fg_mac_sums)
   parameter int unsigned WEIGHT_SOURCE = 0,     // where the weights live: 0 ROM, 1 LOADED (above)
   parameter string       WEIGHTS_FILE  = "",    // $readmemh file: NOG*K*K*C_IN/PI words of PI*PO weights (ROM only)
   parameter string       BIAS_FILE     = ""     // $readmemh file: NOG words of PO biases
@@ -487,7 +490,9 @@ module fg_conv_transpose2d #(
     .OUT_F     (OUT_F),
     .OUT_SIGNED(OUT_SIGNED),
     .ROUNDING  (ROUNDING),
-    .OVERFLOW  (OVERFLOW)
+    .OVERFLOW  (OVERFLOW),
+    .PACK      (PACK),
+    .LUT_OUTS  (LUT_OUTS)
   ) u_mac (
     .clk_i  (clk_i),
     .x_i    (ex_x),

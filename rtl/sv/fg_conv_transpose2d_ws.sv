@@ -24,8 +24,9 @@
 //   first pixel (a word whose rectangle is empty takes one cycle). s_axis_w_tready is high in that cycle (for a
 //   frame's first word, once the frame can start), never from s_axis_w_tvalid; it follows m_axis_tready only
 //   while a frame's first word waits for its accumulator bank's last zero (which a blocked output beat holds).
-//   Execute: PI x PO products of the pixel's input block ib and the word (fg_mac_array's arithmetic), added into
-//   the PO accumulators, written back.
+//   Execute: PI x PO products of the pixel's input block ib and the word (fg_mac_array's arithmetic, fg_mac_sums:
+//   two outputs to a DSP with PACK, the last LUT_OUTS outputs in LUTs), added into the PO accumulators, written
+//   back.
 // - Accumulators: two banks (a frame computes into one while the other drains), each a RAM of OH * OW * NOG
 //   words of PO * ACC_W bits, word (oy * OW + ox) * NOG + og. Exact sums kept on ACC_W bits, wrapping like
 //   fg_mac_array; the bias is added at the drain (wrapping addition is associative: identical results).
@@ -80,6 +81,8 @@ module fg_conv_transpose2d_ws #(
   parameter bit          OUT_SIGNED = 1'b1,  // result signed (else unsigned)
   parameter int unsigned ROUNDING   = 0,     // result rounding code (fg_requant)
   parameter int unsigned OVERFLOW   = 0,     // result overflow code (fg_requant)
+  parameter bit          PACK       = 1'b0,  // outputs 2k and 2k + 1 on DSPs share a multiplier (fg_mac_sums)
+  parameter int unsigned LUT_OUTS   = 0,     // the last LUT_OUTS outputs multiply in LUTs (fg_mac_sums)
   parameter string       BIAS_FILE  = ""     // $readmemh file: NOG words of PO biases
 ) (
   input  logic                   clk_i,
@@ -342,25 +345,27 @@ module fg_conv_transpose2d_ws #(
     end
   end
 
-  // fg_mac_array's arithmetic, starting from the accumulator word instead of the bias
-  for (genvar po = 0; po < PO; po++) begin : gen_mac
-    logic signed [MulW-1:0] x_ext, w_ext, prod;
-    logic signed [SumW-1:0] sum;
-    logic signed [WideW-1:0] term;
+  // fg_mac_array's arithmetic (fg_mac_sums: PACK, LUT_OUTS), starting from the accumulator word instead of the bias
+  logic [PO*SumW-1:0] ex_sums;
 
-    always_comb begin
-      sum = '0;
-      x_ext = '0;
-      w_ext = '0;
-      prod = '0;
-      for (int pi = 0; pi < PI; pi++) begin
-        x_ext = MulW'($signed({X_SIGNED && ex_x[pi*X_W + X_W - 1], ex_x[pi*X_W +: X_W]}));
-        w_ext = MulW'($signed(w_q[(po*PI + pi)*W_W +: W_W]));
-        prod = x_ext * w_ext;
-        sum = sum + SumW'(prod);
-      end
-      term = WideW'(sum) <<< ((AccShift > 0) ? AccShift : 0);
-    end
+  fg_mac_sums #(
+    .PI      (PI),
+    .PO      (PO),
+    .X_W     (X_W),
+    .X_SIGNED(X_SIGNED),
+    .W_W     (W_W),
+    .SUM_W   (SumW),
+    .PACK    (PACK),
+    .LUT_OUTS(LUT_OUTS)
+  ) u_sums (
+    .x_i  (ex_x),
+    .w_i  (w_q),
+    .sum_o(ex_sums)
+  );
+
+  for (genvar po = 0; po < PO; po++) begin : gen_mac
+    logic signed [WideW-1:0] term;
+    assign term = WideW'($signed(ex_sums[po*SumW +: SumW])) <<< ((AccShift > 0) ? AccShift : 0);
     assign ex_sum[po*ACC_W +: ACC_W] = ex_acc[po*ACC_W +: ACC_W] + term[ACC_W-1:0];
 
     logic unused_term;

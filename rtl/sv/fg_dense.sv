@@ -7,9 +7,11 @@
 //   acc_o = (bias_o << (ACC_F - B_F)) + sum_i x_i * w_oi   (exact: ACC_F >= X_F + W_F, ACC_W wide enough)
 //   y_o   = requant(acc_o)  to OUT_W/OUT_F/OUT_SIGNED with ROUNDING, OVERFLOW  (codes: see fg_requant)
 //
-// P multipliers work as PO output groups of PI inputs each (PI = min(P, N_IN), PO = P / PI; PI must divide
-// N_IN, PO divide OUT_LANES and OUT_LANES divide N_OUT): a vector takes N_IN * N_OUT / P cycles (hls4ml's
-// reuse factor), and vectors stream back to back. The accumulator keeps ACC_W bits and wraps, which equals
+// P multipliers work as PO output groups of PI inputs each (PO = P / PI; PI must divide P and N_IN, PO divide
+// OUT_LANES and OUT_LANES divide N_OUT): a vector takes N_IN * N_OUT / P cycles (hls4ml's reuse factor), and
+// vectors stream back to back. PI = 0 (the default) is min(P, N_IN) (fpgagen.core.folding.dense_split); any other
+// legal split is chosen freely. The PO outputs' products are on DSPs, two outputs to a DSP with PACK, or in LUTs
+// for the last LUT_OUTS of them (fg_mac_sums); the results are the same bits in every case. The accumulator keeps ACC_W bits and wraps, which equals
 // hls4ml with a WRAP accumulator even when it overflows; with exact accumulators (the fpgagen contract) every
 // mode agrees. Weights and biases are signed; ROM words and the $readmemh file format: fpgagen.rtl.memfiles.
 // TLAST: high on the last beat of a vector whose input beat carried TLAST, low on every other beat.
@@ -49,6 +51,7 @@ module fg_dense #(
   parameter int unsigned N_OUT         = 4,     // outputs per vector
   parameter int unsigned OUT_LANES     = N_OUT, // lanes per output beat (N_OUT / OUT_LANES beats per vector)
   parameter int unsigned P             = 4,     // multipliers; legal values: fpgagen.rtl.params.dense_split
+  parameter int unsigned PI            = 0,     // inputs per output per cycle, divides N_IN and P (0: min(P, N_IN))
   parameter int unsigned X_W           = 8,     // input width
   parameter int          X_F           = 4,     // input fraction bits
   parameter bit          X_SIGNED      = 1'b1,  // input signed (else unsigned)
@@ -63,6 +66,8 @@ module fg_dense #(
   parameter bit          OUT_SIGNED    = 1'b1,  // result signed (else unsigned)
   parameter int unsigned ROUNDING      = 0,     // result rounding code (fg_requant)
   parameter int unsigned OVERFLOW      = 0,     // result overflow code (fg_requant)
+  parameter bit          PACK          = 1'b0,  // outputs 2k and 2k + 1 on DSPs share a multiplier (fg_mac_sums)
+  parameter int unsigned LUT_OUTS      = 0,     // the last LUT_OUTS of the PO outputs multiply in LUTs (fg_mac_sums)
   parameter int unsigned WEIGHT_SOURCE = 0,     // where the weights live: 0 ROM, 1 LOADED, 2 STREAMED (above)
   parameter string       WEIGHTS_FILE  = "",    // $readmemh file: N_IN*N_OUT/P words of P weights (ROM only)
   parameter string       BIAS_FILE     = ""     // $readmemh file: N_OUT/PO words of PO biases
@@ -85,9 +90,9 @@ module fg_dense #(
   input  logic                   m_axis_tready
 );
 
-  localparam int unsigned PI = (P < N_IN) ? P : N_IN;  // inputs per output per cycle
-  localparam int unsigned PO = (PI > 0) ? P / PI : 1;  // outputs per cycle
-  localparam int unsigned NIB = (PI > 0) ? N_IN / PI : 1;  // input blocks (cycles) per output group
+  localparam int unsigned PiSplit = (PI > 0) ? PI : ((P < N_IN) ? P : N_IN);  // inputs per output per cycle
+  localparam int unsigned PO = (PiSplit > 0) ? P / PiSplit : 1;  // outputs per cycle
+  localparam int unsigned NIB = (PiSplit > 0) ? N_IN / PiSplit : 1;  // input blocks (cycles) per output group
   localparam int unsigned NOG = (PO > 0) ? N_OUT / PO : 1;  // output groups
   localparam int unsigned NWords = NIB * NOG;  // cycles per vector = weight ROM depth
   localparam int unsigned GPB = (PO > 0 && OUT_LANES >= PO) ? OUT_LANES / PO : 1;  // output groups per beat
@@ -96,10 +101,10 @@ module fg_dense #(
   localparam int unsigned OgW = (NOG > 1) ? $clog2(NOG) : 1;
   localparam int unsigned AddrW = (NWords > 1) ? $clog2(NWords) : 1;
 
-  if (N_IN < 1 || N_OUT < 1 || P < 1 || PI * PO != P || N_IN % PI != 0 || N_OUT % PO != 0)
+  if (N_IN < 1 || N_OUT < 1 || P < 1 || PiSplit * PO != P || N_IN % PiSplit != 0 || N_OUT % PO != 0)
   begin : gen_err_parallel
-    $fatal(1, "fg_dense: P=%0d multipliers do not split N_IN=%0d x N_OUT=%0d (need P | N_IN, or N_IN | P and (P/N_IN) | N_OUT)",
-           P, N_IN, N_OUT);
+    $fatal(1, "fg_dense: P=%0d multipliers do not split N_IN=%0d x N_OUT=%0d as PI=%0d x PO=%0d (need PI | P, PI | N_IN, (P/PI) | N_OUT; PI=0: min(P, N_IN))",
+           P, N_IN, N_OUT, PiSplit, PO);
   end
   if (OUT_LANES < 1 || N_OUT % OUT_LANES != 0 || OUT_LANES % PO != 0) begin : gen_err_lanes
     $fatal(1, "fg_dense: OUT_LANES=%0d must divide N_OUT=%0d and be a multiple of PO=%0d (outputs per cycle)",
@@ -127,7 +132,7 @@ module fg_dense #(
   logic [OgW-1:0] og_d, og_q;
   logic [SlotW-1:0] slot_d, slot_q;  // output group within the beat
   logic [AddrW-1:0] addr_d, addr_q;
-  logic [PI*X_W-1:0] x_block;  // input block ib_q of the held vector
+  logic [PiSplit*X_W-1:0] x_block;  // input block ib_q of the held vector
   logic issue, group_done, beat_done, vector_done, stall;
   logic w_ready;  // a weight word is there for an issue this cycle (ROM: always; LOADED: once loaded)
 
@@ -191,10 +196,10 @@ module fg_dense #(
   // A mux over constant slices (a variable part-select x_q[ib_q * PI * X_W +: ...] would synthesize as a
   // barrel shifter over the whole vector)
   always_comb begin
-    x_block = x_q[PI*X_W-1:0];
+    x_block = x_q[PiSplit*X_W-1:0];
     for (int i = 1; i < NIB; i++) begin
       if (ib_q == IbW'(i)) begin
-        x_block = x_q[i*PI*X_W +: PI*X_W];
+        x_block = x_q[i*PiSplit*X_W +: PiSplit*X_W];
       end
     end
   end
@@ -205,7 +210,7 @@ module fg_dense #(
   logic [SlotW-1:0] ex_slot_q;
   logic [P*W_W-1:0] ex_w_q;
   logic [PO*B_W-1:0] ex_b_q;
-  logic [PI*X_W-1:0] ex_x_q;
+  logic [PiSplit*X_W-1:0] ex_x_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
@@ -266,7 +271,7 @@ module fg_dense #(
   logic [PO*OUT_W-1:0] res;
 
   fg_mac_array #(
-    .PI        (PI),
+    .PI        (PiSplit),
     .PO        (PO),
     .X_W       (X_W),
     .X_F       (X_F),
@@ -281,7 +286,9 @@ module fg_dense #(
     .OUT_F     (OUT_F),
     .OUT_SIGNED(OUT_SIGNED),
     .ROUNDING  (ROUNDING),
-    .OVERFLOW  (OVERFLOW)
+    .OVERFLOW  (OVERFLOW),
+    .PACK      (PACK),
+    .LUT_OUTS  (LUT_OUTS)
   ) u_mac (
     .clk_i  (clk_i),
     .x_i    (ex_x_q),

@@ -1,5 +1,6 @@
 // Execute core of fg_dense and fg_conv_transpose2d: PO accumulators, each adding PI products per cycle, and a
-// cast per accumulator. The PO * PI multipliers of a stage are all here.
+// cast per accumulator. The PO * PI products of a stage are all here (fg_mac_sums): on DSP slices, two outputs to
+// a DSP with PACK, or in LUTs for the last LUT_OUTS outputs; the arithmetic is exact and the same in every case.
 //
 //   acc_d[o] = (first_i ? bias_o << (ACC_F - B_F) : acc_q[o]) + (add_i ? sum_i x_i * w_oi : 0)
 //   y_o      = requant(acc_d[o])  to OUT_W/OUT_F/OUT_SIGNED with ROUNDING, OVERFLOW  (codes: see fg_requant)
@@ -29,7 +30,9 @@ module fg_mac_array #(
   parameter int          OUT_F      = 4,     // result fraction bits
   parameter bit          OUT_SIGNED = 1'b1,  // result signed (else unsigned)
   parameter int unsigned ROUNDING   = 0,     // result rounding code (fg_requant)
-  parameter int unsigned OVERFLOW   = 0      // result overflow code (fg_requant)
+  parameter int unsigned OVERFLOW   = 0,     // result overflow code (fg_requant)
+  parameter bit          PACK       = 1'b0,  // outputs 2k and 2k + 1 on DSPs share a multiplier (fg_mac_sums)
+  parameter int unsigned LUT_OUTS   = 0      // the last LUT_OUTS outputs multiply in LUTs (fg_mac_sums)
 ) (
   input  logic                  clk_i,
 
@@ -53,6 +56,9 @@ module fg_mac_array #(
   if (PI < 1 || PO < 1 || X_W < 1) begin : gen_err_size
     $fatal(1, "fg_mac_array: need PI, PO, X_W >= 1 (PI=%0d PO=%0d X_W=%0d)", PI, PO, X_W);
   end
+  if (LUT_OUTS > PO) begin : gen_err_lut
+    $fatal(1, "fg_mac_array: LUT_OUTS=%0d outputs in LUTs, but only PO=%0d outputs", LUT_OUTS, PO);
+  end
   if (AccShift < 0 || BiasShift < 0) begin : gen_err_acc
     $fatal(1, "fg_mac_array: the accumulator must hold products and bias exactly (ACC_F=%0d >= X_F+W_F=%0d and >= B_F=%0d)",
            ACC_F, X_F + W_F, B_F);
@@ -60,23 +66,29 @@ module fg_mac_array #(
 
   logic [ACC_W-1:0] acc_d [PO];
   logic [ACC_W-1:0] acc_q [PO];
+  logic [PO*SumW-1:0] sums;
+
+  fg_mac_sums #(
+    .PI      (PI),
+    .PO      (PO),
+    .X_W     (X_W),
+    .X_SIGNED(X_SIGNED),
+    .W_W     (W_W),
+    .SUM_W   (SumW),
+    .PACK    (PACK),
+    .LUT_OUTS(LUT_OUTS)
+  ) u_sums (
+    .x_i  (x_i),
+    .w_i  (w_i),
+    .sum_o(sums)
+  );
 
   for (genvar po = 0; po < PO; po++) begin : gen_out
-    logic signed [MulW-1:0] x_ext, w_ext, prod;
     logic signed [SumW-1:0] sum;
     logic signed [WideW-1:0] term, bias;
 
     always_comb begin
-      sum = '0;
-      x_ext = '0;
-      w_ext = '0;
-      prod = '0;
-      for (int pi = 0; pi < PI; pi++) begin
-        x_ext = MulW'($signed({X_SIGNED && x_i[pi*X_W + X_W - 1], x_i[pi*X_W +: X_W]}));
-        w_ext = MulW'($signed(w_i[(po*PI + pi)*W_W +: W_W]));
-        prod = x_ext * w_ext;
-        sum = sum + SumW'(prod);
-      end
+      sum = $signed(sums[po*SumW +: SumW]);
       term = add_i ? WideW'(sum) <<< ((AccShift > 0) ? AccShift : 0) : '0;
       bias = WideW'($signed(b_i[po*B_W +: B_W])) <<< ((BiasShift > 0) ? BiasShift : 0);
       acc_d[po] = (first_i ? bias[ACC_W-1:0] : acc_q[po]) + term[ACC_W-1:0];
