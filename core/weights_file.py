@@ -108,18 +108,20 @@ def memory_words(lr, reshape=None) -> tuple[np.ndarray, np.ndarray]:
     """The weight and bias words of an arithmetic layer, in the order its weight memory holds them and its weight
     pass carries them (module docstring); ``reshape``: the (C, H, W) reshape a dense streams its result into."""
     out_lanes = reshape.out_shape[0] if reshape is not None else None
-    p = stage_cost(lr, lr.reuse_factor, out_lanes).multipliers
+    p = stage_cost(lr, lr.reuse_factor, out_lanes, mac=lr.mac).multipliers
+    pi = lr.mac.pi if lr.mac is not None else None  # the RTL kernel's own split, else dense_split's
     if lr.kind == "dense":
         w, b = lr.weight, lr.bias
         if reshape is not None:
             rows = channels_last_rows(*reshape.out_shape)
             w, b = w[rows], b[rows]
-        return dense_words(w, p), bias_words(b, w.shape[1], p)
+        return dense_words(w, p, pi), bias_words(b, w.shape[1], p, pi)
     if lr.kind == "conv_transpose2d":
-        pi, po = tap_split(lr.in_shape[0], lr.out_shape[0], lr.reuse_factor)
+        pi, po = ((lr.mac.pi, lr.mac.po) if lr.mac is not None
+                  else tap_split(lr.in_shape[0], lr.out_shape[0], lr.reuse_factor))
         return conv_transpose_words(lr.weight, pi, po), conv_transpose_bias_words(lr.bias, po)
     k = lr.weight.shape[-1]
-    return dense_words(conv_weights_as_dense(lr.weight), p), bias_words(lr.bias, k * k * lr.in_shape[0], p)
+    return dense_words(conv_weights_as_dense(lr.weight), p, pi), bias_words(lr.bias, k * k * lr.in_shape[0], p, pi)
 
 
 def weight_image(model) -> tuple[np.ndarray, list[WeightPass]]:
