@@ -3,8 +3,9 @@ DSP, per yosys family and width; writes ``core/multiplier_costs.json`` (read by 
 
 Each grid point (family, signed input of ``x`` bits, signed weight of ``w`` bits) synthesizes ``fg_mac_array`` with
 PI = 4 inputs x PO = 2 outputs (8 multipliers, an exact accumulator, the result its full width so nothing is pruned)
-three times, stage by stage with :func:`fpgagen.rtl.synth.synthesize_stage` (``synth_xilinx -family <family>``,
-cached under the cache root):
+three times (where the product has at least 9 bits: a narrower one yosys's ``synth_xilinx`` keeps off the DSPs
+itself, so there is no DSP baseline and the table has no figure), stage by stage with
+:func:`fpgagen.rtl.synth.synthesize_stage` (``synth_xilinx -family <family>``, cached under the cache root):
 
 - ``dsp``: every product on a DSP slice (8 DSPs);
 - ``lut``: ``LUT_OUTS = 2``, every product in LUTs (0 DSPs);
@@ -19,7 +20,7 @@ configuration whose DSP count is not 8, 0 or 4 fails the point. A failed point w
 
 Usage: ``python bench/multiplier_costs.py [--families xc7 xcup] [--x-widths ...] [--w-widths ...] [--jobs N]
 [--resynth]``. The default grid covers the presets (9-bit data, 6-8 bit weights) and 4-16 x 2-9 bits; on two cores
-with ``--jobs 2`` it takes about 15 minutes the first time, seconds from the cache.
+with ``--jobs 2`` it took 22 minutes the first time (another job sharing the cores), a second from the cache.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from concurrent.futures import ThreadPoolExecutor
 from results_doc import command, exit_status, machine, markdown_table, write_section
 
 from fpgagen.core.errors import ToolNotFoundError
-from fpgagen.core.multipliers import COSTS_FILE, DSP_PORTS, can_pack
+from fpgagen.core.multipliers import (
+    COSTS_FILE,
+    DSP_PORTS,
+    YOSYS_DSP_MIN_PRODUCT_BITS,
+    can_pack,
+    product_bits,
+)
 from fpgagen.rtl.synth import native_yosys, synthesize_stage
 
 PI, PO = 4, 2
@@ -50,8 +57,11 @@ def stage_params(x_w: int, w_w: int, extra: dict) -> dict:
 
 
 def jobs(families, x_widths, w_widths) -> list[tuple[str, int, int, str]]:
+    """Every (family, x, w, config) to synthesize: none where yosys keeps the product off the DSPs anyway (no
+    baseline), packed only where the pair fits."""
     return [(f, x, w, c) for f in families for x in x_widths for w in w_widths for c in CONFIGS
-            if c != "packed" or can_pack(f, x, True, w)]
+            if product_bits(x, True, w) >= YOSYS_DSP_MIN_PRODUCT_BITS
+            and (c != "packed" or can_pack(f, x, True, w))]
 
 
 def measure(job, resynth: bool) -> dict:
@@ -75,9 +85,9 @@ def table(families, x_widths, w_widths, rows: dict) -> dict:
     for f in families:
         lut, packed, dsp_luts = [], [], []
         for x in x_widths:
-            base = [rows[f, x, w, "dsp"]["LUT"] for w in w_widths]
+            base = [rows[f, x, w, "dsp"]["LUT"] if (f, x, w, "dsp") in rows else None for w in w_widths]
             dsp_luts.append(base)
-            lut.append([round((rows[f, x, w, "lut"]["LUT"] - b) / (PI * PO), 1)
+            lut.append([None if b is None else round((rows[f, x, w, "lut"]["LUT"] - b) / (PI * PO), 1)
                         for w, b in zip(w_widths, base, strict=True)])
             packed.append([round((rows[f, x, w, "packed"]["LUT"] - b) / (PI * PO // 2), 1)
                            if (f, x, w, "packed") in rows else None for w, b in zip(w_widths, base, strict=True)])
@@ -91,8 +101,11 @@ def section(costs: dict, rows: dict) -> str:
     """docs/results.md: per family, the two figures over the grid, and the DSP counts of the presets' widths."""
     parts = ["`fg_mac_array` with 4 inputs x 2 outputs per cycle (8 multipliers) synthesized three ways per width; "
              "the LUT differences per multiplier (see the bench's docstring). A LUT multiplier: LUTs it adds "
-             "leaving its DSP; packed: LUTs a DSP holding two products adds over two plain DSPs (- where the pair "
-             "does not fit the DSP). x is the signed input's width, w the weight's."]
+             "leaving its DSP; packed: LUTs a DSP holding two products adds over two plain DSPs. - where the pair "
+             "does not fit the DSP, or where the product has under 9 bits (yosys keeps it off the DSPs itself). x is "
+             "the signed input's width, w the weight's. yosys folds the product sums into DSP48E1 post-adders on "
+             "xc7 (the all-DSP stage's LUTs below are little more than its cast), not into DSP48E2 on xcup, so "
+             "xc7's figures carry the adder tree the DSPs would have taken and xcup's mostly do not."]
     for f, entry in costs["families"].items():
         ws = entry["w_widths"]
         for figure, title in (("lut_multiplier_luts", "LUTs per LUT multiplier"),

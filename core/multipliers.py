@@ -16,9 +16,11 @@ The LUT figures come from ``multiplier_costs.json`` beside this module, measured
 multiplier adds when it moves from a DSP into LUTs (:func:`lut_multiplier_luts`), and LUTs a packed DSP adds over two
 plain ones (:func:`packed_pair_extra_luts`: the packed weight, the split and the sums the DSPs no longer absorb).
 Both include the multiplier's share of the adder tree that DSP post-adders would otherwise take. Between grid points
-the table is interpolated bilinearly; where a packed figure is missing at a corner (not packable there) the largest
-measured corner is taken, an over-estimate. An unsigned ``x`` of ``n`` bits is looked up as the ``n + 1``-bit signed
-operand it is in the RTL. Widths outside the grid raise :class:`ValueError` naming the grid.
+the table is interpolated bilinearly; where a figure is missing at a corner (not packable there, or no DSP baseline:
+below) the largest measured corner is taken, an over-estimate. There are no figures where the product has fewer than
+:data:`YOSYS_DSP_MIN_PRODUCT_BITS` bits: yosys keeps such a product off the DSPs itself. An unsigned ``x`` of ``n``
+bits is looked up as the ``n + 1``-bit signed operand it is in the RTL. Widths outside the grid raise
+:class:`ValueError` naming the grid.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DspPorts", "DSP_PORTS", "COSTS_FILE", "product_bits", "x_operand_bits", "pack_shift",
-           "packed_weight_bits", "can_pack", "cost_table", "lut_multiplier_luts", "packed_pair_extra_luts"]
+__all__ = ["DspPorts", "DSP_PORTS", "YOSYS_DSP_MIN_PRODUCT_BITS", "COSTS_FILE", "product_bits", "x_operand_bits",
+           "pack_shift", "packed_weight_bits", "can_pack", "cost_table", "lut_multiplier_luts",
+           "packed_pair_extra_luts"]
 
 COSTS_FILE = Path(__file__).resolve().parent / "multiplier_costs.json"
 
@@ -48,6 +51,9 @@ class DspPorts:
 # per yosys family (fpgagen.overlays.boards.Board.yosys_family): UG479 (DSP48E1), UG579 (DSP48E2)
 DSP_PORTS = {"xc7": DspPorts("DSP48E1", wide=25, narrow=18, out=48),
              "xcup": DspPorts("DSP48E2", wide=27, narrow=18, out=48)}
+# yosys's synth_xilinx maps a `*` to a DSP only from a 9-bit product up (DSP_Y_MINWIDTH): a narrower one is LUTs
+# anyway
+YOSYS_DSP_MIN_PRODUCT_BITS = 9
 
 
 def _ports(family: str) -> DspPorts:
@@ -128,7 +134,9 @@ def _lookup(figure: str, family: str, x_w: int, x_signed: bool, w_w: int, path: 
     corners = {(i, j): values[i][j] for i in {xl, xh} for j in {wl, wh}}
     known = [v for v in corners.values() if v is not None]
     if not known:
-        raise ValueError(f"no {figure} measured for {family} around x {x_op} bits (signed operand), w {w_w} bits")
+        raise ValueError(f"no {figure} measured for {family} around x {x_op} bits (signed operand), w {w_w} bits: "
+                         f"yosys keeps products under {YOSYS_DSP_MIN_PRODUCT_BITS} bits off the DSPs, or the pair "
+                         "does not pack there")
     if len(known) < len(corners):
         return float(max(known))
     v = {k: float(c) for k, c in corners.items()}

@@ -103,3 +103,29 @@ def test_compare_targets_fails_when_a_required_target_does_not_run(doc, tmp_path
     assert "| golden | CPU fixed point |" in text and "- board: no PYNQ board found" in text
     data = json.loads((tmp_path / "compare" / "digits8" / "compare.json").read_text())
     assert data["schema"] == "fpgagen.compare/2" and list(data["targets"]) == ["torch", "numpy", "golden", "board"]
+
+
+def test_multiplier_costs_differences_and_fails_loudly(doc, tmp_path, monkeypatch):
+    """bench/multiplier_costs: per multiplier, (LUT-multiplier stage - all-DSP stage) / 8 and per packed DSP
+    (packed stage - all-DSP stage) / 4; a stage with the wrong DSP count writes neither the table nor the section."""
+    import multiplier_costs
+
+    def fake_stage(module, params, family, resynth=False):
+        dsps = 0 if params.get("LUT_OUTS") else 4 if params.get("PACK") else 8
+        luts = 100 + 80 * params["W_W"] * bool(params.get("LUT_OUTS")) + 12 * bool(params.get("PACK"))
+        return {"LUT": luts, "DSP48E1": dsps, "DSP48E2": dsps, "unmapped": 0}
+
+    out = tmp_path / "costs.json"
+    monkeypatch.setattr(multiplier_costs, "COSTS_FILE", out)
+    monkeypatch.setattr(multiplier_costs, "native_yosys", lambda: "yosys")
+    monkeypatch.setattr(multiplier_costs, "synthesize_stage", lambda *a, **k: {**fake_stage(*a, **k), "DSP48E1": 8})
+    grid = ["--families", "xc7", "--x-widths", "9", "12", "--w-widths", "4", "7"]
+    assert multiplier_costs.main(grid) == 1
+    assert doc.read_text() == DOC and not out.exists()
+
+    monkeypatch.setattr(multiplier_costs, "synthesize_stage", fake_stage)
+    assert multiplier_costs.main(grid) == 0
+    entry = json.loads(out.read_text())["families"]["xc7"]
+    assert entry["lut_multiplier_luts"] == [[40.0, 70.0], [40.0, 70.0]]
+    assert entry["packed_pair_extra_luts"] == [[3.0, 3.0], [3.0, None]]  # 12 + 2 * 7 + 1 = 27 bits > 25
+    assert "<!-- begin: multiplier_costs -->" in doc.read_text()
