@@ -290,13 +290,15 @@ def uram288(depth: int, width: int) -> float:
 
 def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_multiplier: float = 0.0,
                placement: str = "rom", ports: WeightPorts | None = None, uram: bool = False,
-               x_bits: int = 16, mac: MacArray | None = None, family: str | None = None) -> StageCost:
+               x_bits: int = 16, mac: MacArray | None = None, family: str | None = None,
+               x_signed: bool = True) -> StageCost:
     """What ``lr`` builds at ``reuse_factor`` with its weights at ``placement`` (see the module's docstring);
     ``out_lanes`` as :func:`streamed_lanes`; ``ports`` carry streamed weights; ``uram``: loaded weights go to
     UltraRAM (else block RAM); ``x_bits``: the input's width (a streamed transposed convolution's frame buffer, and
     the LUT multipliers' operand). ``mac``: the RTL kernel's MAC array, whose split replaces the reuse factor's
     (``reuse_factor`` is then :func:`mac_reuse_factor`'s), its LUT multipliers and packed slices costed for the
-    yosys ``family``."""
+    yosys ``family`` (``x_signed``: whether the input is signed; a ValueError for widths
+    :mod:`fpgagen.core.multipliers` has no figure for)."""
     if mac is not None:
         reuse_factor = mac_reuse_factor(lr, mac)
     if placement not in PLACEMENTS:
@@ -347,8 +349,10 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
     lut = lut_per_multiplier * p
     if mac is not None and family is not None:  # without a family: no LUT estimate (as lut_per_multiplier 0)
         w = lr.weight_t.width
-        lut += (mac.lut_multipliers * mults.lut_multiplier_luts(family, x_bits, w)
-                + mac.packed_pairs * mults.packed_pair_extra_luts(family, x_bits, w))
+        if mac.lut_multipliers:
+            lut += mac.lut_multipliers * mults.lut_multiplier_luts(family, x_bits, w, x_signed)
+        if mac.packed_pairs:
+            lut += mac.packed_pairs * mults.packed_pair_extra_luts(family, x_bits, w, x_signed)
     hls_cycles = cycles if mac is not None else max(cycles, reuse_factor * kernel_uses(lr))
     return StageCost(reuse_factor, p, p_hls, cycles, hls_cycles, weight_mem + bias_rom + buffers, lut, placement,
                      uram_used, stream_bits, mac)
@@ -484,7 +488,8 @@ def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
     slices: a split with output pairs packs); its DSP outputs pack two per slice where the operands fit the
     family's DSP (:func:`fpgagen.core.multipliers.can_pack`). Block RAM, UltraRAM and the DDR must fit as they are;
     while the DSP slices exceed ``budget.multipliers``, the output columns whose move to LUT multipliers costs the
-    fewest LUTs per slice saved move (greedy, not exact); the LUT estimate (the multiply-add logic at
+    fewest LUTs per slice saved move (greedy, not exact; only at widths whose LUT costs yosys measured,
+    :mod:`fpgagen.core.multipliers`); the LUT estimate (the multiply-add logic at
     ``lut_per_multiplier``, plus the LUT multipliers and packed slices at :mod:`fpgagen.core.multipliers`' costs)
     must then fit ``budget.lut``. The smallest such T wins. When nothing fits, every layer takes its slowest split
     on DSP slices, as :func:`choose_reuse_factors` leaves it for the caller to report.
@@ -500,14 +505,22 @@ def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
     if input_t is not None:
         x_bits[layers[0].name] = input_t.width
 
-    def packs(lr) -> bool:
-        x_t = x_types[lr.name]
-        signed = True if x_t is None else x_t.signed
-        return mults.can_pack(budget.family, x_bits[lr.name], signed, lr.weight_t.width)
+    def signed(lr) -> bool:
+        return x_types[lr.name] is None or x_types[lr.name].signed
+
+    def packs(lr) -> bool:  # both products fit one DSP slice, and yosys measured what packing them costs
+        x_w, w_w = x_bits[lr.name], lr.weight_t.width
+        if not mults.can_pack(budget.family, x_w, signed(lr), w_w):
+            return False
+        try:
+            mults.packed_pair_extra_luts(budget.family, x_w, w_w, signed(lr))
+        except ValueError:
+            return False
+        return True
 
     def cost(lr, placement: str, mac: MacArray) -> StageCost:
         return stage_cost(lr, 0, lanes.get(lr.name), budget.lut_per_multiplier, placement, budget.ports,
-                          budget.uram is not None, x_bits[lr.name], mac, budget.family)
+                          budget.uram is not None, x_bits[lr.name], mac, budget.family, signed(lr))
 
     cache: dict[tuple[str, str], list[StageCost]] = {}
 
@@ -570,7 +583,10 @@ def _dsps_to_luts(arith: list, chosen: list[StageCost], plan: dict[str, str], bu
             for step in (1, 2):
                 if mac.lut_outputs + step > mac.po:
                     break
-                moved = cost(lr, plan[lr.name], MacArray(mac.pi, mac.po, mac.pack, mac.lut_outputs + step))
+                try:
+                    moved = cost(lr, plan[lr.name], MacArray(mac.pi, mac.po, mac.pack, mac.lut_outputs + step))
+                except ValueError:  # no measured LUT cost at these widths: the layer stays on DSP slices
+                    break
                 saved = c.dsps - moved.dsps
                 if saved > 0:
                     rate = (moved.lut - c.lut) / saved

@@ -38,8 +38,9 @@ def _rtl_budget(dsps: int, lut: int = 10**7, family: str = "xc7") -> Budget:
 def _costs(model: QuantizedModel, family: str = "xc7") -> list:
     lanes, x_bits = streamed_lanes(model.layers), input_bits(model.layers)
     x_bits[model.layers[0].name] = model.input_t.width
+    x_types = dict(zip([lr.name for lr in model.layers], [model.input_t] + [lr.result_t for lr in model.layers]))
     return [stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), LUT_PER_MULTIPLIER, x_bits=x_bits[lr.name],
-                       mac=lr.mac, family=family)
+                       mac=lr.mac, family=family, x_signed=x_types[lr.name].signed)
             for lr in model.layers if lr.kind in ARITHMETIC]
 
 
