@@ -234,10 +234,11 @@ def _refuse_another_models_build(reference: Path, generator) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
-    from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
+    from fpgagen.hls.accelerator import write_accelerator_project
     from fpgagen.models.load import model_name
     from fpgagen.models.quantize import quantize
     from fpgagen.overlays.boards import placement_table
+    from fpgagen.overlays.project import FLOAT_REFERENCE
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
     out = check_out(args.out or Path("build") / model_name(args.model) / args.board, folder=True)
