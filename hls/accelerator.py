@@ -75,6 +75,9 @@ HLS_KERNEL = Kernel(
     stream_out="out_r",
     clock_pin="ap_clk",
     weight_pin="${project_name}_axi_0/" + PORT_NAME,
+    top_wrapper="make_wrapper -files [get_files ./${project_name}_vivado_accelerator/project_1.srcs/sources_1/bd/"
+                "design_1/design_1.bd] -top\nadd_files -norecurse ./${project_name}_vivado_accelerator/project_1.srcs/"
+                "sources_1/bd/design_1/hdl/design_1_wrapper.v\n",
 )
 
 

@@ -58,6 +58,7 @@ class Kernel:
         kernel: the cell's name (inside :data:`HIERARCHY` once grouped).
         stream_in, stream_out, clock_pin: the cell's input and output AXI-Stream interfaces and its clock pin.
         weight_pin: the cell's weight-port interface, with ``{port}`` for the port's number.
+        top_wrapper: Tcl after the block design is saved: its HDL wrapper made, added and the project's top.
         finish: Tcl after the bitstream (e.g. copying it to a fixed name).
     """
 
@@ -76,6 +77,7 @@ class Kernel:
     stream_out: str
     clock_pin: str
     weight_pin: str
+    top_wrapper: str
     finish: str = ""
 
 

@@ -74,9 +74,7 @@ group_bd_cells hier_0 [get_bd_cells axi_dma_0] [get_bd_cells {{kernel}}]
 validate_bd_design
 save_bd_design
 
-make_wrapper -files [get_files ./{{project_dir}}/project_1.srcs/sources_1/bd/design_1/design_1.bd] -top
-add_files -norecurse ./{{project_dir}}/project_1.srcs/sources_1/bd/design_1/hdl/design_1_wrapper.v
-
+{{top_wrapper}}
 reset_run impl_1
 reset_run synth_1
 launch_runs impl_1 -to_step write_bitstream -jobs 6
