@@ -7,8 +7,10 @@ and the kernel's stream into its S2MM, the weight DMAs ``hier_0/axi_dma_w<k>`` a
 clocked by the PS's fabric clock. So the PYNQ driver and the virtual board's ``.hwh`` see one design whichever
 kernel is inside.
 
-The templates ``board_designs/<ps>.tcl`` hold the board's side, filled from the registry; what is the kernel's is
-left to a :class:`Kernel`.
+The templates ``board_designs/<ps>.tcl`` hold the board's side (PS, data DMA, interconnect), ``project.tcl`` the
+Vivado project they start with (the part, the newest installed board files), ``kernel.tcl`` what follows on every
+board (the kernel cell, its streams and clock, the DMA's address,
+the hierarchy, the HDL wrapper, the bitstream); both are filled from the registry and a :class:`Kernel`.
 
 Adding a kernel
 ---------------
@@ -82,15 +84,17 @@ class Kernel:
 
 
 def block_design_tcl(board: Board, kernel: Kernel) -> str:
-    """The block design script for ``board`` with ``kernel`` inside: ``board_designs/<ps>.tcl`` filled from the
-    registry and the kernel. Raises ValueError for a processing system without a template."""
+    """The block design script for ``board`` with ``kernel`` inside: ``board_designs/<ps>.tcl`` (with
+    ``project.tcl`` in its ``{{project}}``) and ``kernel.tcl`` filled from the registry and the kernel. Raises
+    ValueError for a processing system without a template."""
     template = BOARD_DESIGNS / f"{board.ps}.tcl"
     if not template.is_file():
         raise ValueError(f"board {board.name}: no fpgagen block design for {board.ps} ({template} is missing)")
     fields = {"title": board.title, "part": board.part, "board_part": board.board_part,
               "fabric_clock_mhz": f"{board.fabric_clock_mhz:g}", "dma_base": f"0x{board.dma_base:08X}",
-              "dma_range": f"{board.dma_range // 1024}K", **asdict(kernel)}
-    text = template.read_text()
+              "dma_range": f"{board.dma_range // 1024}K", "ps_cell": PS_CELL[board.ps], **asdict(kernel)}
+    text = (template.read_text().replace("{{project}}", (BOARD_DESIGNS / "project.tcl").read_text())
+            + (BOARD_DESIGNS / "kernel.tcl").read_text())
     left = sorted(set(re.findall(r"{{(\w+)}}", text)) - set(fields))
     if left:
         raise ValueError(f"{template}: placeholders without a value: {', '.join(left)}")

@@ -35,18 +35,10 @@ from pathlib import Path
 
 from fpgagen.core.errors import BuildError
 from fpgagen.core.quantized_model import QuantizedModel
+from fpgagen.overlays import project
 from fpgagen.overlays.block_design import CLOCK_PINS, HIERARCHY, PS_CELL, Kernel, block_design_tcl, clock_source
 from fpgagen.overlays.block_design import weight_ports_tcl as add_weight_dmas
 from fpgagen.overlays.boards import Board, get_board
-from fpgagen.overlays.project import (
-    check_board_fit,
-    check_build,
-    install_overlay,
-    project_manifest,
-    project_weights,
-    run_build_step,
-    write_manifest,
-)
 from fpgagen.rtl.generate import GeneratedDesign, generate_rtl, model_hash
 
 MANIFEST_FORMAT = "fpgagen-rtl-kernel-1"
@@ -184,7 +176,7 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
     fit. The kernel is :func:`fpgagen.rtl.generate.generate_rtl`'s top for ``model`` as folded and placed.
     """
     spec = get_board(board)
-    fit = check_board_fit(model, board, force)
+    fit = project.check_board_fit(model, board, force)
     out_dir = Path(out_dir)
     rtl_dir = out_dir / RTL_DIR
     shutil.rmtree(rtl_dir, ignore_errors=True)
@@ -203,7 +195,7 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
                              "memory files relatively")
         (rtl_dir / design.top_file.name).write_text(top)
         generated_weights = design.weights_file.read_bytes() if design.weights_file else None
-    weights = project_weights(model, spec)
+    weights = project.project_weights(model, spec)
     if (weights[0] if weights else None) != generated_weights:
         raise BuildError(f"{model.name}: the RTL's weights file and the weights file of the board project differ")
     (rtl_dir / f"{WRAPPER}.v").write_text(wrapper_verilog(design, spec))
@@ -216,7 +208,7 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
         script = add_weight_dmas(spec, script, design.weight_streams, f"{KERNEL_CELL}/s_axis_w{{port}}")
     (out_dir / BUILD_SCRIPT).write_text(script)
 
-    manifest = project_manifest(
+    manifest = project.project_manifest(
         model, spec, format=MANIFEST_FORMAT, model_hash=model_hash(model),
         block_design=f"fpgagen board_designs/{spec.ps}.tcl",
         clock={"mhz": spec.fabric_clock_mhz, "source": clock_source(spec, BUILD_SCRIPT)},
@@ -225,7 +217,7 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
         files={"rtl": RTL_DIR, "top": f"{RTL_DIR}/{design.top_file.name}", "wrapper": f"{RTL_DIR}/{WRAPPER}.v",
                "sources": sources, "memory_files": memory_files, "block_design": BUILD_SCRIPT,
                "build_script": BUILD_SCRIPT})
-    write_manifest(out_dir, model, manifest, fit, weights)
+    project.write_manifest(out_dir, model, manifest, fit, weights)
     return out_dir
 
 
@@ -239,13 +231,13 @@ def build_rtl_overlay(project_dir: Path, board: str = "pynq-z2", overlays_dir: P
     as the hls kernel's build). Raises ToolNotFoundError naming Vivado before doing anything where it is missing
     (the RTL kernel needs no HLS tool)."""
     project_dir = Path(project_dir)
-    manifest = check_build(project_dir, board, force, BUILD_TOOLS,
+    manifest = project.check_build(project_dir, board, force, BUILD_TOOLS,
                            "Vivado (vivado: the RTL kernel's project, block design and bitstream)")
     if manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{project_dir} is not an RTL kernel's project (its manifest is {manifest.get('format')!r}): "
                          "write it with `fpgagen convert --kernel rtl`")
-    run_build_step(["vivado", "-mode", "batch", "-source", BUILD_SCRIPT], project_dir)
+    project.run_build_step(["vivado", "-mode", "batch", "-source", BUILD_SCRIPT], project_dir)
     bit, hwh = project_dir / BITSTREAM, project_dir / HARDWARE_HANDOFF
     if not (bit.is_file() and hwh.is_file()):
         raise BuildError(f"Vivado finished without {BITSTREAM} and {HARDWARE_HANDOFF} in {project_dir}")
-    return install_overlay(project_dir, bit, hwh, Path(overlays_dir or "overlays") / board)
+    return project.install_overlay(project_dir, bit, hwh, Path(overlays_dir or "overlays") / board)

@@ -5,25 +5,7 @@
 #   hier_0/axi_dma_0   AXI DMA 7.1, direct register (simple) mode, 26-bit length, 32-bit streams
 #   {{kernel_doc}}
 # {{run_doc}}
-{{preamble}}
-set fg_part {{part}}
-set fg_board_part {{board_part}}
-set fg_clock_mhz {{fabric_clock_mhz}}
-set fg_dma_base {{dma_base}}
-set fg_dma_range {{dma_range}}
-
-create_project project_1 {{project_dir}} -part $fg_part -force
-
-# The newest installed version of the board part (board files differ between Vivado releases).
-set fg_board_prefix [join [lrange [split $fg_board_part :] 0 2] :]
-set fg_installed [lsort -dictionary [get_board_parts -quiet "${fg_board_prefix}:*"]]
-if {[llength $fg_installed] == 0} {
-    error "fpgagen: board files for $fg_board_prefix are not installed in this Vivado (expected $fg_board_part)"
-}
-set_property board_part [lindex $fg_installed end] [current_project]
-{{sources}}
-create_bd_design "design_1"
-{{catalog}}
+{{project}}
 # Processing system: the board preset (DDR, MIO, clocks), then one master for registers, one slave for data and
 # pl_clk0 at the fabric clock. HPM1_FPD and HPM0_LPD stay off so the DMA has one address.
 create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e:3.* zynq_ultra_ps_e_0
@@ -56,30 +38,3 @@ apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {Auto
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {Auto} Clk_slave $fg_clk Clk_xbar $fg_clk \
     Master {/axi_dma_0/M_AXI_S2MM} Slave {/zynq_ultra_ps_e_0/S_AXI_HP0_FPD} ddr_seg {Auto} \
     intc_ip {/axi_smc} master_apm {0}] [get_bd_intf_pins axi_dma_0/M_AXI_S2MM]
-
-{{create_kernel}}connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins {{kernel}}/{{stream_in}}]
-connect_bd_intf_net [get_bd_intf_pins {{kernel}}/{{stream_out}}] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
-apply_bd_automation -rule xilinx.com:bd_rule:clkrst -config [list Clk $fg_clk Freq $fg_clock_mhz Ref_Clk0 {} \
-    Ref_Clk1 {} Ref_Clk2 {}] [get_bd_pins {{kernel}}/{{clock_pin}}]
-
-# Address map: the DMA's registers at the address the board registry (and the virtual board) use.
-set fg_dma_seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces zynq_ultra_ps_e_0/Data] -filter {NAME =~ "*axi_dma_0*"}]
-if {[llength $fg_dma_seg] != 1} {
-    error "fpgagen: expected one address segment of axi_dma_0 in zynq_ultra_ps_e_0/Data, found '$fg_dma_seg'"
-}
-set_property range $fg_dma_range $fg_dma_seg
-set_property offset $fg_dma_base $fg_dma_seg
-
-group_bd_cells hier_0 [get_bd_cells axi_dma_0] [get_bd_cells {{kernel}}]
-validate_bd_design
-save_bd_design
-
-{{top_wrapper}}
-reset_run impl_1
-reset_run synth_1
-launch_runs impl_1 -to_step write_bitstream -jobs 6
-wait_on_run -timeout 360 impl_1
-
-open_run impl_1
-report_utilization -file util.rpt -hierarchical -hierarchical_percentages
-{{finish}}
