@@ -293,6 +293,7 @@ def _write_hls_project(model, out: Path, args: argparse.Namespace) -> dict:
 
 
 def _write_rtl_project(model, out: Path, args: argparse.Namespace) -> dict:
+    from fpgagen.overlays.boards import get_board
     from fpgagen.overlays.project import FLOAT_REFERENCE
     from fpgagen.rtl.board_project import write_rtl_project
 
@@ -307,6 +308,11 @@ def _write_rtl_project(model, out: Path, args: argparse.Namespace) -> dict:
     print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['rtl']}/ ({len(files['sources'])} HDL "
           f"sources with the wrapper {Path(files['wrapper']).name}, {len(files['memory_files'])} memory files), "
           f"{files['build_script']} (Vivado project and block design), manifest.json, {FLOAT_REFERENCE}")
+    fit, dsp = manifest["fit"], get_board(args.board).dsp
+    print(f"board fit: {fit['weight_bits']:,} weight bits ("
+          + ", ".join(f"{bits:,} {placement}" for placement, bits in fit["placed_bits"].items() if bits)
+          + f"), the RTL kernel's {kernel['multipliers']:,} multipliers of {dsp:,} DSP slices; fits "
+          + (", ".join(fit["fits_on"]) or "no registered board"))
     return manifest
 
 
