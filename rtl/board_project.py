@@ -183,7 +183,8 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
     rtl_dir.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="fgrtl") as tmp:
         design = generate_rtl(model, tmp)
-        for source in design.sources[:-1]:  # the library; the top is rewritten below
+        library = [source for source in design.sources if source != design.top_file]
+        for source in library:  # the top is rewritten below
             shutil.copyfile(source, rtl_dir / source.name)
         for mem in design.mem_files:
             shutil.copyfile(mem, rtl_dir / mem.name)
@@ -201,11 +202,12 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
     (rtl_dir / f"{WRAPPER}.v").write_text(wrapper_verilog(design, spec))
 
     sources = [f"{RTL_DIR}/{WRAPPER}.v", f"{RTL_DIR}/{design.top_file.name}",
-               *(f"{RTL_DIR}/{s.name}" for s in design.sources[:-1])]
+               *(f"{RTL_DIR}/{s.name}" for s in library)]
     memory_files = [f"{RTL_DIR}/{m.name}" for m in design.mem_files]
-    script = block_design_tcl(spec, rtl_kernel(spec, sources, memory_files))
+    kernel = rtl_kernel(spec, sources, memory_files)
+    script = block_design_tcl(spec, kernel)
     if design.weight_streams:
-        script = add_weight_dmas(spec, script, design.weight_streams, f"{KERNEL_CELL}/s_axis_w{{port}}")
+        script = add_weight_dmas(spec, script, design.weight_streams, kernel.weight_pin)
     (out_dir / BUILD_SCRIPT).write_text(script)
 
     manifest = project.project_manifest(
