@@ -13,6 +13,7 @@ from fpgagen.models.catalog import CLASSIFIER_NAMES as CLASSIFIERS
 from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
 
 BOARDS = tuple(BOARD_REGISTRY)  # every registered board (fpgagen.overlays.boards); each gets an accelerator project
+KERNELS = ("hls", "rtl")  # the kernel of a board project: hls4ml's (hls/accelerator.py) or the RTL twin's (rtl/)
 
 
 def positive_int(text: str) -> int:
@@ -232,30 +233,33 @@ def _refuse_another_models_build(reference: Path, generator) -> None:
                          "(--name), or remove that folder")
 
 
+def project_folder(args: argparse.Namespace) -> Path:
+    """The default board project of a model: build/NAME/BOARD (hls4ml's kernel) or build/NAME/BOARD-rtl."""
+    from fpgagen.models.load import model_name
+
+    return Path("build") / model_name(args.model) / (args.board + ("-rtl" if args.kernel == "rtl" else ""))
+
+
 def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
-    from fpgagen.hls.accelerator import FLOAT_REFERENCE, write_accelerator_project
-    from fpgagen.models.load import model_name
     from fpgagen.models.quantize import quantize
     from fpgagen.overlays.boards import placement_table
+    from fpgagen.overlays.project import FLOAT_REFERENCE
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
-    out = check_out(args.out or Path("build") / model_name(args.model) / args.board, folder=True)
+    out = check_out(args.out or project_folder(args), folder=True)
     generator = load_generator(args)
     _refuse_another_models_build(out / FLOAT_REFERENCE, generator)
-    model = quantize(generator, config, board=args.board)  # folded and placed for the board the project is for
+    # folded and placed for the board the project is for: the one call a folding of its own for the RTL kernel
+    # (a `kernel=` argument) changes; today both kernels take this folding
+    model = quantize(generator, config, board=args.board)
     print(placement_table(model, args.board))
-    manifest = write_accelerator_project(model, out, args.board, force=args.force)
+    if args.kernel == "rtl":
+        manifest = _write_rtl_project(model, out, args)
+    else:
+        manifest = _write_hls_project(model, out, args)
     generator.float_model().save(out / FLOAT_REFERENCE)
-    stream = manifest["stream"]
-    print(model.summary())
-    print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, {manifest['io_type']}, "
-          f"{manifest['strategy']}; AXI-Stream {stream['beat_bits']}-bit {stream['element']} beats: "
-          f"{stream['beats_per_latent']} per latent in, {stream['beats_per_image']} per image out")
     files = manifest["files"]
-    print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
-          f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
-          f"manifest.json, {FLOAT_REFERENCE}")
     if "weights" in manifest:
         weights = manifest["weights"]
         print(f"{files['weights']}: {weights['nbytes']:,} bytes of weights for {len(weights['ports'])} weight "
@@ -267,18 +271,60 @@ def cmd_convert(args: argparse.Namespace) -> None:
         print(f"warning: does not fit {args.board} (written anyway: --force): {text}")
     for text in fit["warnings"]:
         print(f"warning: {text}")
-    print(f"next: fpgagen build {args.model} --board {args.board}" + (f" --project {out}" if args.out else "")
-          + (" --force" if fit["problems"] else ""))
+    print(f"next: fpgagen build {args.model} --board {args.board}" + (" --kernel rtl" if args.kernel == "rtl" else "")
+          + (f" --project {out}" if args.out else "") + (" --force" if fit["problems"] else ""))
+
+
+def _write_hls_project(model, out: Path, args: argparse.Namespace) -> dict:
+    from fpgagen.hls.accelerator import write_accelerator_project
+    from fpgagen.overlays.project import FLOAT_REFERENCE
+
+    manifest = write_accelerator_project(model, out, args.board, force=args.force)
+    stream = manifest["stream"]
+    print(model.summary())
+    print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, {manifest['io_type']}, "
+          f"{manifest['strategy']}; AXI-Stream {stream['beat_bits']}-bit {stream['element']} beats: "
+          f"{stream['beats_per_latent']} per latent in, {stream['beats_per_image']} per image out")
+    files = manifest["files"]
+    print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['hls_project']}/ (HLS project, "
+          f"AXI wrapper {Path(files['axi_wrapper']).name}, block design {Path(files['block_design']).name}), "
+          f"manifest.json, {FLOAT_REFERENCE}")
+    return manifest
+
+
+def _write_rtl_project(model, out: Path, args: argparse.Namespace) -> dict:
+    from fpgagen.overlays.boards import get_board
+    from fpgagen.overlays.project import FLOAT_REFERENCE
+    from fpgagen.rtl.board_project import write_rtl_project
+
+    write_rtl_project(model, out, args.board, force=args.force)
+    manifest = json.loads((out / "manifest.json").read_text())
+    stream, kernel, files = manifest["stream"], manifest["kernel"], manifest["files"]
+    print(model.summary())
+    print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, RTL kernel {kernel['top']}: "
+          f"{kernel['multipliers']} multipliers, {kernel['bound_cycles']:,} cycles per image; AXI-Stream "
+          f"{stream['beat_bits']}-bit {stream['element']} beats: {stream['beats_per_latent']} per latent in, "
+          f"{stream['beats_per_image']} per image out")
+    print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['rtl']}/ ({len(files['sources'])} HDL "
+          f"sources with the wrapper {Path(files['wrapper']).name}, {len(files['memory_files'])} memory files), "
+          f"{files['build_script']} (Vivado project and block design), manifest.json, {FLOAT_REFERENCE}")
+    fit, dsp = manifest["fit"], get_board(args.board).dsp
+    print(f"board fit: {fit['weight_bits']:,} weight bits ("
+          + ", ".join(f"{bits:,} {placement}" for placement, bits in fit["placed_bits"].items() if bits)
+          + f"), the RTL kernel's {kernel['multipliers']:,} multipliers of {dsp:,} DSP slices; fits "
+          + (", ".join(fit["fits_on"]) or "no registered board"))
+    return manifest
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    from fpgagen.hls.accelerator import build_overlay
-    from fpgagen.models.load import model_name
-
-    project = args.project or Path("build") / model_name(args.model) / args.board
+    project = args.project or project_folder(args)
     if args.out:
         check_out(args.out, folder=True)
-    out = build_overlay(project, args.board, overlays_dir=args.out, force=args.force)
+    if args.kernel == "rtl":
+        from fpgagen.rtl.board_project import build_rtl_overlay as build
+    else:
+        from fpgagen.hls.accelerator import build_overlay as build
+    out = build(project, args.board, overlays_dir=args.out, force=args.force)
     print(f"wrote {', '.join(str(path) for path in out.values())}")
 
 
@@ -490,27 +536,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_kernel(p)
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("convert", help="quantize a model and write its hls4ml accelerator project",
+    kernel_help = ("the kernel in the block design: hls (default), hls4ml's C++ through Vivado HLS; rtl, the "
+                   "generated SystemVerilog top, the RTL twin Verilator simulates, through Vivado alone")
+    p = sub.add_parser("convert", help="quantize a model and write its board project (hls4ml's kernel or the RTL one)",
                        description="Quantize the model, check that it fits the board (block RAM, DSP; --force "
-                                   "writes the project anyway), convert it with hls4ml (VivadoAccelerator, AXI-Stream) "
-                                   "and "
-                                   "write the QuantizedModel, the HLS project with its AXI-Stream wrapper and block "
-                                   "design, and manifest.json (types, reuse factors, stream contract, board, clock).")
+                                   "writes the project anyway) and write the QuantizedModel, the kernel's project and "
+                                   "manifest.json (types, reuse factors, stream contract, board, clock). --kernel hls "
+                                   "(default): hls4ml's VivadoAccelerator project (AXI-Stream wrapper, block design). "
+                                   "--kernel rtl: the generated SystemVerilog top, a Verilog wrapper and build.tcl, a "
+                                   "Vivado project whose block design holds it in place of hls4ml's kernel (the same "
+                                   "DMAs, addresses and driver).")
     add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
+    p.add_argument("--kernel", choices=KERNELS, default="hls", help=kernel_help)
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types, reuse factors or the placement "
                                                "policy (e.g. `fpgagen explore`'s chosen.json)")
-    p.add_argument("--out", type=Path, help="folder to write (default build/NAME/BOARD)")
+    p.add_argument("--out", type=Path, help="folder to write (default build/NAME/BOARD, build/NAME/BOARD-rtl for "
+                                            "--kernel rtl)")
     p.add_argument("--force", action="store_true", help="write the project even when the model does not fit the "
                                                         "board (block RAM, DSP); the manifest records it")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("build", help="synthesize a converted project into an overlay (needs Vivado)",
-                       description="Run Vivado HLS and Vivado on the project `fpgagen convert` wrote and copy the "
-                                   "bitstream and hardware handoff to overlays/BOARD/PRESET.bit and .hwh.")
+                       description="Build the project `fpgagen convert` wrote and copy the bitstream and hardware "
+                                   "handoff to overlays/BOARD/PRESET.bit and .hwh: --kernel hls runs Vivado HLS and "
+                                   "Vivado, --kernel rtl Vivado only.")
     add_model(p, presets, weights=False)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
-    p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD)")
+    p.add_argument("--kernel", choices=KERNELS, default="hls", help=kernel_help)
+    p.add_argument("--project", type=Path, help="project folder (default build/PRESET/BOARD, build/PRESET/BOARD-rtl "
+                                                "for --kernel rtl)")
     p.add_argument("--out", type=Path, help="overlays folder: the overlay goes to OUT/BOARD/ (default overlays/)")
     p.add_argument("--force", action="store_true", help="build even when the model does not fit the board")
     p.set_defaults(func=cmd_build)

@@ -10,7 +10,8 @@ Adding a board
 Append a ``Board`` to :data:`BOARDS` (via :func:`register_board`). Its ``hls4ml_board`` picks the block design: a
 board hls4ml 1.3.0's VivadoAccelerator knows (pynq-z2, zcu102) uses hls4ml's own template; any other board names
 the hls4ml board with the same processing system (zcu102 for ``zynq_ultra_ps_e``) and gets fpgagen's template
-``board_designs/<ps>.tcl`` filled from the Board (see :mod:`fpgagen.hls.accelerator`). The virtual board stands in
+``board_designs/<ps>.tcl`` filled from the Board (see :mod:`fpgagen.overlays.block_design`; the RTL kernel
+(:mod:`fpgagen.rtl.board_project`) takes fpgagen's template on every board). The virtual board stands in
 for any registered board.
 
 On-chip memory and weights

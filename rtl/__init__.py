@@ -7,6 +7,8 @@ buffer, nearest upsample, repack, activations, float32 adapters), the fixed-poin
 
 - :mod:`fpgagen.rtl.params`: fixed-point types as HDL parameters (rounding/overflow codes), stage parallelism.
 - :mod:`fpgagen.rtl.memfiles`: the ``$readmemh`` files of weights, biases and activation tables.
+- :mod:`fpgagen.rtl.board_project`: the generated top as the board's kernel (``convert/build --kernel rtl``), a
+  Vivado project over the block design :mod:`fpgagen.overlays.block_design` shares with hls4ml's kernel.
 - :mod:`fpgagen.rtl.rtlsim`: the Verilator build of a generated top as a shared library with a C API, cached
   under the cache root; the virtual board's ``rtlsim`` kernel backend drives it.
 

@@ -1,35 +1,11 @@
 # fpgagen block design for a Zynq UltraScale+ board: {{title}}.
-# Written by fpgagen.hls.accelerator from hls/board_designs/zynq_ultra_ps_e.tcl and the board registry
-# (fpgagen.hls.boards); it replaces hls4ml's zcu102 design.tcl and follows its structure and names:
+# Written by {{writer}} from overlays/board_designs/zynq_ultra_ps_e.tcl and the board
+# registry (fpgagen.overlays.boards); it follows the structure and names of hls4ml's zcu102 design.tcl:
 #   zynq_ultra_ps_e_0  board preset; M_AXI_HPM0_FPD (DMA registers), S_AXI_HP0_FPD (DMA to DDR), pl_clk0
 #   hier_0/axi_dma_0   AXI DMA 7.1, direct register (simple) mode, 26-bit length, 32-bit streams
-#   hier_0/${project_name}_axi_0   the hls4ml kernel (ap_ctrl_none), in_r <- MM2S, out_r -> S2MM
-# Run from the hls4ml project after vivado_hls exported the kernel: vivado -mode batch -source design.tcl
-set tcldir [file dirname [info script]]
-source [file join $tcldir project.tcl]
-
-set fg_part {{part}}
-set fg_board_part {{board_part}}
-set fg_clock_mhz {{fabric_clock_mhz}}
-set fg_dma_base {{dma_base}}
-set fg_dma_range {{dma_range}}
-
-create_project project_1 ${project_name}_vivado_accelerator -part $fg_part -force
-
-# The newest installed version of the board part (board files differ between Vivado releases).
-set fg_board_prefix [join [lrange [split $fg_board_part :] 0 2] :]
-set fg_installed [lsort -dictionary [get_board_parts -quiet "${fg_board_prefix}:*"]]
-if {[llength $fg_installed] == 0} {
-    error "fpgagen: board files for $fg_board_prefix are not installed in this Vivado (expected $fg_board_part)"
-}
-set_property board_part [lindex $fg_installed end] [current_project]
-set_property ip_repo_paths ${project_name}_prj [current_project]
-update_ip_catalog
-
-create_bd_design "design_1"
-set_property ip_repo_paths ${project_name}_prj/solution1/impl/ip [current_project]
-update_ip_catalog
-
+#   {{kernel_doc}}
+# {{run_doc}}
+{{project}}
 # Processing system: the board preset (DDR, MIO, clocks), then one master for registers, one slave for data and
 # pl_clk0 at the fabric clock. HPM1_FPD and HPM0_LPD stay off so the DMA has one address.
 create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e:3.* zynq_ultra_ps_e_0
@@ -45,9 +21,9 @@ set_property -dict [list \
 create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.* axi_dma_0
 set_property -dict [list CONFIG.c_m_axi_s2mm_data_width.VALUE_SRC USER CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER] [get_bd_cells axi_dma_0]
 set_property -dict [list CONFIG.c_include_sg {0} CONFIG.c_sg_length_width {26} CONFIG.c_sg_include_stscntrl_strm {0} \
-    CONFIG.c_m_axi_mm2s_data_width ${bit_width_hls_input} CONFIG.c_m_axis_mm2s_tdata_width ${bit_width_hls_input} \
-    CONFIG.c_mm2s_burst_size {256} CONFIG.c_m_axi_s2mm_data_width ${bit_width_hls_output} \
-    CONFIG.c_s_axis_s2mm_tdata_width ${bit_width_hls_output} CONFIG.c_s2mm_burst_size {256}] [get_bd_cells axi_dma_0]
+    CONFIG.c_m_axi_mm2s_data_width {{in_bits}} CONFIG.c_m_axis_mm2s_tdata_width {{in_bits}} \
+    CONFIG.c_mm2s_burst_size {256} CONFIG.c_m_axi_s2mm_data_width {{out_bits}} \
+    CONFIG.c_s_axis_s2mm_tdata_width {{out_bits}} CONFIG.c_s2mm_burst_size {256}] [get_bd_cells axi_dma_0]
 
 # Interconnect, clocks and resets: every AXI clock is pl_clk0, resets from a proc_sys_reset on pl_resetn0. The
 # automation names a clock by its achieved rate, truncated to MHz (hls4ml's zcu102 design: "pl_clk0 (99 MHz)").
@@ -62,32 +38,3 @@ apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {Auto
 apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Clk_master {Auto} Clk_slave $fg_clk Clk_xbar $fg_clk \
     Master {/axi_dma_0/M_AXI_S2MM} Slave {/zynq_ultra_ps_e_0/S_AXI_HP0_FPD} ddr_seg {Auto} \
     intc_ip {/axi_smc} master_apm {0}] [get_bd_intf_pins axi_dma_0/M_AXI_S2MM]
-
-create_bd_cell -type ip -vlnv xilinx.com:hls:${project_name}_axi:1.0 ${project_name}_axi_0
-connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins ${project_name}_axi_0/in_r]
-connect_bd_intf_net [get_bd_intf_pins ${project_name}_axi_0/out_r] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
-apply_bd_automation -rule xilinx.com:bd_rule:clkrst -config [list Clk $fg_clk Freq $fg_clock_mhz Ref_Clk0 {} \
-    Ref_Clk1 {} Ref_Clk2 {}] [get_bd_pins ${project_name}_axi_0/ap_clk]
-
-# Address map: the DMA's registers at the address the board registry (and the virtual board) use.
-set fg_dma_seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces zynq_ultra_ps_e_0/Data] -filter {NAME =~ "*axi_dma_0*"}]
-if {[llength $fg_dma_seg] != 1} {
-    error "fpgagen: expected one address segment of axi_dma_0 in zynq_ultra_ps_e_0/Data, found '$fg_dma_seg'"
-}
-set_property range $fg_dma_range $fg_dma_seg
-set_property offset $fg_dma_base $fg_dma_seg
-
-group_bd_cells hier_0 [get_bd_cells axi_dma_0] [get_bd_cells ${project_name}_axi_0]
-validate_bd_design
-save_bd_design
-
-make_wrapper -files [get_files ./${project_name}_vivado_accelerator/project_1.srcs/sources_1/bd/design_1/design_1.bd] -top
-add_files -norecurse ./${project_name}_vivado_accelerator/project_1.srcs/sources_1/bd/design_1/hdl/design_1_wrapper.v
-
-reset_run impl_1
-reset_run synth_1
-launch_runs impl_1 -to_step write_bitstream -jobs 6
-wait_on_run -timeout 360 impl_1
-
-open_run impl_1
-report_utilization -file util.rpt -hierarchical -hierarchical_percentages

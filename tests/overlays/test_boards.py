@@ -334,7 +334,7 @@ def dcgan28_for():
 @pytest.mark.parametrize("board", ["zcu104", "kv260"])
 def test_a_model_that_does_not_fit_is_refused_before_anything_is_written(dcgan28_for, tmp_path, board):
     """dcgan28 folded for the ZCU102 keeps every weight in ROM: 13.80 Mbit, more block RAM than these boards have."""
-    from fpgagen.hls.accelerator import BoardFitError
+    from fpgagen.overlays.project import BoardFitError
 
     rom = f"{get_board(board).rom_bits / 1e6:.2f}"
     with pytest.raises(BoardFitError, match=rf"dcgan28 does not fit {board}: block RAM: its weights need 13.80 Mbit, "
@@ -445,7 +445,7 @@ def test_little_margin_is_a_warning_not_a_refusal():
 
 @pytest.mark.slow(30)
 def test_force_writes_the_project_and_records_why_and_build_refuses_without_it(dcgan28_for, tmp_path):
-    from fpgagen.hls.accelerator import BoardFitError
+    from fpgagen.overlays.project import BoardFitError
 
     manifest = write_accelerator_project(dcgan28_for("zcu102"), tmp_path, "zcu104", force=True)
     fit = json.loads((tmp_path / "manifest.json").read_text())["fit"]
