@@ -13,7 +13,6 @@ from fpgagen.models.catalog import CLASSIFIER_NAMES as CLASSIFIERS
 from fpgagen.overlays.boards import BOARDS as BOARD_REGISTRY
 
 BOARDS = tuple(BOARD_REGISTRY)  # every registered board (fpgagen.overlays.boards); each gets an accelerator project
-KERNELS = ("hls", "rtl")  # the kernel of a board project: hls4ml's (hls/accelerator.py) or the RTL twin's (rtl/)
 
 
 def positive_int(text: str) -> int:
@@ -247,12 +246,14 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.overlays.project import FLOAT_REFERENCE
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
+    if args.kernel is not None and config.kernel is not None and args.kernel != config.kernel:
+        raise ValueError(f"{args.config} is for the {config.kernel} kernel (its `kernel`), not --kernel "
+                         f"{args.kernel}: pass --kernel {config.kernel}, or drop kernel from the file")
+    args.kernel = args.kernel or config.kernel or "hls"
     out = check_out(args.out or project_folder(args), folder=True)
     generator = load_generator(args)
     _refuse_another_models_build(out / FLOAT_REFERENCE, generator)
-    # folded and placed for the board the project is for: the one call a folding of its own for the RTL kernel
-    # (a `kernel=` argument) changes; today both kernels take this folding
-    model = quantize(generator, config, board=args.board)
+    model = quantize(generator, config, board=args.board, kernel=args.kernel)  # folded and placed for the project
     print(placement_table(model, args.board))
     if args.kernel == "rtl":
         manifest = _write_rtl_project(model, out, args)
@@ -302,7 +303,8 @@ def _write_rtl_project(model, out: Path, args: argparse.Namespace) -> dict:
     stream, kernel, files = manifest["stream"], manifest["kernel"], manifest["files"]
     print(model.summary())
     print(f"{manifest['board']} ({manifest['part']}), {manifest['clock']['mhz']:g} MHz, RTL kernel {kernel['top']}: "
-          f"{kernel['multipliers']} multipliers, {kernel['bound_cycles']:,} cycles per image; AXI-Stream "
+          f"{kernel['multipliers']} multipliers on {kernel['dsp_slices']} DSP slices and "
+          f"{kernel['lut_multipliers']} in LUTs, {kernel['bound_cycles']:,} cycles per image; AXI-Stream "
           f"{stream['beat_bits']}-bit {stream['element']} beats: {stream['beats_per_latent']} per latent in, "
           f"{stream['beats_per_image']} per image out")
     print(f"wrote {out}: {files['quantized_model']}/ (QuantizedModel), {files['rtl']}/ ({len(files['sources'])} HDL "
@@ -311,7 +313,7 @@ def _write_rtl_project(model, out: Path, args: argparse.Namespace) -> dict:
     fit, dsp = manifest["fit"], get_board(args.board).dsp
     print(f"board fit: {fit['weight_bits']:,} weight bits ("
           + ", ".join(f"{bits:,} {placement}" for placement, bits in fit["placed_bits"].items() if bits)
-          + f"), the RTL kernel's {kernel['multipliers']:,} multipliers of {dsp:,} DSP slices; fits "
+          + f"), {kernel['dsp_slices']:,} of {dsp:,} DSP slices; fits "
           + (", ".join(fit["fits_on"]) or "no registered board"))
     return manifest
 
@@ -400,7 +402,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     check_out(args.out, folder=True)
     subject = resolve_subject(args.model, args.overlay, args.weights, board=args.board, kernel=args.kernel,
-                              latent_dim=args.latent_dim, distribution=args.latents, image_shape=args.image_shape, quiet=False)
+                              latent_dim=args.latent_dim, distribution=args.latents, image_shape=args.image_shape,
+                              quiet=False)
     result = compare(subject, targets=args.targets, batches=args.batches, repeats=args.repeats,
                      n_quality=args.n_quality, seed=args.seed, torch_threads=args.torch_threads, out=args.out)
     print(format_table(result))
@@ -548,7 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "DMAs, addresses and driver).")
     add_model(p, presets)
     p.add_argument("--board", choices=BOARDS, default="pynq-z2", help="target board (default pynq-z2)")
-    p.add_argument("--kernel", choices=KERNELS, default="hls", help=kernel_help)
+    p.add_argument("--kernel", choices=KERNELS, help=kernel_help.replace("hls (default)", "hls")
+                   + "; its folding: hls4ml's reuse factors, or the RTL kernel's own (two products per DSP slice, "
+                   "LUT multipliers); default: a --config's kernel, else hls")
     p.add_argument("--config", type=Path, help="JSON file overriding widths, types, reuse factors or the placement "
                                                "policy (e.g. `fpgagen explore`'s chosen.json)")
     p.add_argument("--out", type=Path, help="folder to write (default build/NAME/BOARD, build/NAME/BOARD-rtl for "

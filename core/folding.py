@@ -528,7 +528,8 @@ def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
         if (lr.name, placement) not in cache:
             pack = packs(lr)
             cache[lr.name, placement] = sorted(
-                (cost(lr, placement, MacArray(pi, po, pack and po > 1)) for pi, po in mac_splits(lr, lanes.get(lr.name))),
+                (cost(lr, placement, MacArray(pi, po, pack and po > 1))
+                 for pi, po in mac_splits(lr, lanes.get(lr.name))),
                 key=lambda c: (c.cycles, c.multipliers, c.dsps, c.bram36))
         return cache[lr.name, placement]
 

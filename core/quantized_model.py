@@ -316,7 +316,8 @@ class QuantizedModel:
         if lanes is not None and lanes % lr.mac.po:
             return [f"MAC array PO {lr.mac.po} does not divide the {lanes} lanes of its output beats"]
         if rf != lr.reuse_factor:
-            return [f"reuse factor {lr.reuse_factor}, but its MAC array (PI {lr.mac.pi} x PO {lr.mac.po}) makes it {rf}"]
+            return [f"reuse factor {lr.reuse_factor}, but its MAC array (PI {lr.mac.pi} x PO {lr.mac.po}) makes it "
+                    f"{rf}"]
         return []
 
     def validate(self) -> None:

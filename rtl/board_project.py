@@ -215,7 +215,8 @@ def write_rtl_project(model: QuantizedModel, out_dir: Path, board: str = "pynq-z
         block_design=f"fpgagen board_designs/{spec.ps}.tcl",
         clock={"mhz": spec.fabric_clock_mhz, "source": clock_source(spec, BUILD_SCRIPT)},
         kernel={"top": design.top, "wrapper": WRAPPER, "block_design_cell": f"{HIERARCHY}/{KERNEL_CELL}",
-                "bound_cycles": design.bound_cycles, "multipliers": design.multipliers},
+                "bound_cycles": design.bound_cycles, "multipliers": design.multipliers,
+                "dsp_slices": design.dsps, "lut_multipliers": sum(st.lut_multipliers for st in design.stages)},
         files={"rtl": RTL_DIR, "top": f"{RTL_DIR}/{design.top_file.name}", "wrapper": f"{RTL_DIR}/{WRAPPER}.v",
                "sources": sources, "memory_files": memory_files, "block_design": BUILD_SCRIPT,
                "build_script": BUILD_SCRIPT})

@@ -38,7 +38,8 @@ def _rtl_budget(dsps: int, lut: int = 10**7, family: str = "xc7") -> Budget:
 def _costs(model: QuantizedModel, family: str = "xc7") -> list:
     lanes, x_bits = streamed_lanes(model.layers), input_bits(model.layers)
     x_bits[model.layers[0].name] = model.input_t.width
-    x_types = dict(zip([lr.name for lr in model.layers], [model.input_t] + [lr.result_t for lr in model.layers]))
+    x_types = dict(zip([lr.name for lr in model.layers], [model.input_t] + [lr.result_t for lr in model.layers][:-1],
+                       strict=True))
     return [stage_cost(lr, lr.reuse_factor, lanes.get(lr.name), LUT_PER_MULTIPLIER, x_bits=x_bits[lr.name],
                        mac=lr.mac, family=family, x_signed=x_types[lr.name].signed)
             for lr in model.layers if lr.kind in ARITHMETIC]
@@ -74,7 +75,8 @@ def test_the_rtl_kernel_fits_its_dsps_and_luts_and_is_never_slower_than_hls4mls_
     assert sum(c.dsps for c in costs) <= dsps == _rtl_budget(dsps).multipliers
     assert model.dsps == sum(c.dsps for c in costs)
     assert max(c.cycles for c in costs) <= hls_bound
-    x_types = {lr.name: t for lr, t in zip(model.layers, [model.input_t] + [lr.result_t for lr in model.layers])}
+    x_types = dict(zip([lr.name for lr in model.layers], [model.input_t] + [lr.result_t for lr in model.layers][:-1],
+                       strict=True))
     for lr in model.layers:
         if lr.mac is not None and lr.mac.pack:  # packed only where both products fit one DSP48E1
             x_t = x_types[lr.name]
