@@ -98,8 +98,8 @@ def _run_conv2d(source, case, mac=None) -> Path:
     b = random_codes(rng, b_t, c_out)
     pi = mac.get("PI")
     write_dense(build / "w.hex", build / "b.hex", conv_weights_as_dense(w), b, p, w_t.width, b_t.width, pi)
-    env = write_case(build, h=h, w_=w_, c_in=c_in, c_out=c_out, k=k, pad=pad, p=p, pi=pi, x_t=x_t, w_t=w_t, b_t=b_t,
-                     acc_t=acc_t, res_t=res_t, w=w, b=b, weight_source=source)
+    env = write_case(build, h=h, w_=w_, c_in=c_in, c_out=c_out, k=k, pad=pad, p=p, x_t=x_t, w_t=w_t, b_t=b_t,
+                     acc_t=acc_t, res_t=res_t, w=w, b=b, weight_source=source, **({"pi": pi} if pi else {}))
     return run_weight_source("fg_conv2d", "fpgagen.sim.test_conv2d", params, build=build, env=env, source=source,
                              tests=SOURCE_TESTS)
 
@@ -110,7 +110,7 @@ class TB(ConvStageTB):
 
     def __init__(self, dut, seed):
         super().__init__(dut, seed=seed)
-        self.p, self.pi = self.case["p"], self.case["pi"]
+        self.p, self.pi = self.case["p"], self.case.get("pi")
         self.oh, self.ow = self.h + 2 * self.pad - self.k + 1, self.w + 2 * self.pad - self.k + 1
 
     def expected(self, x):

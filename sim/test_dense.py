@@ -132,8 +132,8 @@ def _run_dense(source, name, n_in, n_out, p, out_lanes, *types, mac=None):
     b = random_codes(rng, b_t, n_out)
     pi = mac.get("PI")
     write_dense(build / "w.hex", build / "b.hex", w, b, p, w_t.width, b_t.width, pi)
-    env = write_case(build, n_in=n_in, n_out=n_out, p=p, pi=pi, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t,
-                     b_t=b_t, acc_t=acc_t, res_t=res_t, w=w, b=b,
+    env = write_case(build, n_in=n_in, n_out=n_out, p=p, out_lanes=out_lanes or n_out, x_t=x_t, w_t=w_t, b_t=b_t,
+                     acc_t=acc_t, res_t=res_t, w=w, b=b, **({"pi": pi} if pi else {}),
                      **({"weight_source": source} if source != "rom" else {}))
     run_weight_source("fg_dense", "fpgagen.sim.test_dense", params, build=build, env=env, source=source,
                       tests=SOURCE_TESTS)
@@ -143,7 +143,7 @@ class TB(StreamTB):
     def __init__(self, dut, seed):
         super().__init__(dut, seed=seed)
         scalars, arrays = read_case()
-        self.n_in, self.n_out, self.p, self.pi = scalars["n_in"], scalars["n_out"], scalars["p"], scalars["pi"]
+        self.n_in, self.n_out, self.p, self.pi = scalars["n_in"], scalars["n_out"], scalars["p"], scalars.get("pi")
         self.out_lanes = scalars["out_lanes"]
         self.types = {k: T(scalars[k]) for k in ("x_t", "w_t", "b_t", "acc_t", "res_t")}
         self.w, self.b = arrays["w"], arrays["b"]
