@@ -290,10 +290,10 @@ def test_cli_convert_and_build_with_the_rtl_kernel(tmp_path, capsys, monkeypatch
     out = tmp_path / "prj"
     assert main(["convert", "digits8", "--kernel", "rtl", "--board", "pynq-z2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"pynq-z2 \(xc7z020clg400-1\), 100 MHz, RTL kernel fg_top_digits8_\w+: \d+ multipliers", printed)
+    assert re.search(r"pynq-z2 \(xc7z020clg400-1\), 100 MHz, RTL kernel fg_top_digits8_\w+: \d+ multipliers on \d+ DSP "
+                     r"slices and \d+ in LUTs", printed)
     assert f"wrote {out}: quantized/ (QuantizedModel), rtl/" in printed
-    assert re.search(r"board fit: [\d,]+ weight bits \([\d,]+ rom\), the RTL kernel's [\d,]+ multipliers of 220 DSP "
-                     r"slices; fits pynq-z2", printed)
+    assert re.search(r"board fit: [\d,]+ weight bits \([\d,]+ rom\), [\d,]+ of 220 DSP slices; fits pynq-z2", printed)
     assert "next: fpgagen build digits8 --board pynq-z2 --kernel rtl --project" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"] == MANIFEST_FORMAT and manifest["preset"] == "digits8"
