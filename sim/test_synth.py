@@ -132,15 +132,15 @@ def test_loaded_weights_map_to_ram():
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-MAC_TYPES = {"PI": 4, "PO": 4, "X_W": 9, "X_F": 4, "X_SIGNED": 1, "W_W": 7, "W_F": 6, "B_W": 8, "B_F": 4,
+MAC_TYPES = {"PI": 2, "PO": 4, "X_W": 9, "X_F": 4, "X_SIGNED": 1, "W_W": 7, "W_F": 6, "B_W": 8, "B_F": 4,
              "ACC_W": 24, "ACC_F": 10, "OUT_W": 8, "OUT_F": 4, "OVERFLOW": 1}
 
 
 @pytest.mark.slow(30)
 def test_packed_and_lut_multipliers_dsp_counts():
-    """fg_mac_array with 4 x 4 products of 9-bit data and 7-bit weights (the presets' widths) on xc7: 16 DSP48E1,
-    8 with PACK (two outputs to a DSP), none with every output's multipliers in LUTs (LUT_OUTS = PO); with two
-    outputs in LUTs and the other two packed, 4. Stage by stage through rtl/synth (cached)."""
+    """fg_mac_array with 2 x 4 products of 9-bit data and 7-bit weights (the presets' widths) on xc7: 8 DSP48E1,
+    4 with PACK (two outputs to a DSP), none with every output's multipliers in LUTs (LUT_OUTS = PO); with two
+    outputs in LUTs and the other two packed, 2. Stage by stage through rtl/synth (cached)."""
     from fpgagen.core.errors import ToolNotFoundError
     from fpgagen.rtl.synth import synthesize_stage
 
@@ -155,4 +155,4 @@ def test_packed_and_lut_multipliers_dsp_counts():
         assert "error" not in row, row["error"]
         assert row["unmapped"] == 0, name
         counts[name] = row["DSP48E1"]
-    assert counts == {"dsp": 16, "packed": 8, "lut": 0, "packed_lut": 4}
+    assert counts == {"dsp": 8, "packed": 4, "lut": 0, "packed_lut": 2}
