@@ -57,6 +57,7 @@ def hand_folded(seed: int = 4):
 CASES = {"planned": rtl_folded, "by_hand": hand_folded}
 
 
+@pytest.mark.slow(25)  # a Verilator build each, cold
 @pytest.mark.parametrize("case", CASES)
 def test_packed_and_lut_multipliers_run_bit_exact_at_the_bound(case, tmp_path):
     model = CASES[case]()
@@ -71,6 +72,7 @@ def test_packed_and_lut_multipliers_run_bit_exact_at_the_bound(case, tmp_path):
     assert 0.9 * design.bound_cycles <= result.cycles_per_image <= 1.1 * design.bound_cycles + 16
 
 
+@pytest.mark.slow(60)  # two Verilator builds of digits8, cold
 def test_the_cli_runs_digits8_on_the_rtl_kernel_faster_on_the_same_dsp_slices(tmp_path, capsys):
     from fpgagen.cli import main
 
