@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from fpgagen.overlays.boards import get_board
 from fpgagen.rtl.tools import yosys_command
+
+TINY_SEED = 2
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("yosys") is None or yosys_command() is None,
@@ -28,11 +31,26 @@ def bench(tmp_path, monkeypatch):
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "WORK", tmp_path / "work")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "rtl_performance.json")
+    monkeypatch.setattr(module, "make_design", _tiny_design(tmp_path / "work"))  # a preset's takes minutes of yosys
+    monkeypatch.setattr(module, "board_of", lambda preset: get_board("pynq-z2"))
     assert str(tmp_path).startswith("/tmp/")
     return module
 
 
-@pytest.mark.slow(90)
+def _tiny_design(work: Path):
+    """The bench's make_design for a small random model (a dense, a convolution, activations and their FIFOs):
+    the same resource step as a preset's, in seconds."""
+    from fpgagen.core.random_model import random_model
+    from fpgagen.rtl.generate import generate_rtl
+
+    def make_design(preset: str):
+        model = random_model(TINY_SEED)
+        return model, generate_rtl(model, work / preset / "rtl")
+
+    return make_design
+
+
+@pytest.mark.slow(55)  # 14 stages and FIFOs, a few seconds of yosys each, cold
 def test_the_resource_step_runs_from_a_folder_under_tmp(bench):
     synth = bench.synthesize_stages("digits8")
     assert synth["failed_stages"] == [], synth["stages"]

