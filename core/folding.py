@@ -349,6 +349,7 @@ def stage_cost(lr, reuse_factor: int, out_lanes: int | None = None, lut_per_mult
     lut = lut_per_multiplier * p
     if mac is not None and family is not None:  # without a family: no LUT estimate (as lut_per_multiplier 0)
         w = lr.weight_t.width
+        lut += mac.po * mults.OUTPUT_COLUMN_LUTS.get(family, 0.0)  # each output column's accumulator and cast
         if mac.lut_multipliers:
             lut += mac.lut_multipliers * mults.lut_multiplier_luts(family, x_bits, w, x_signed)
         if mac.packed_pairs:
@@ -485,7 +486,8 @@ def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
 
     For a target of T cycles, in :func:`placement_plans`' order as :func:`choose_reuse_factors`: each layer takes the
     split (:func:`mac_splits`) with the fewest multipliers that runs in T cycles (of equal ones, the fewest DSP
-    slices: a split with output pairs packs); its DSP outputs pack two per slice where the operands fit the
+    slices -- a split with output pairs packs -- then the fewest LUTs: each output column costs its accumulator and
+    cast, :data:`fpgagen.core.multipliers.OUTPUT_COLUMN_LUTS`); its DSP outputs pack two per slice where the operands fit the
     family's DSP (:func:`fpgagen.core.multipliers.can_pack`). Block RAM, UltraRAM and the DDR must fit as they are;
     while the DSP slices exceed ``budget.multipliers``, the output columns whose move to LUT multipliers costs the
     fewest LUTs per slice saved move (greedy, not exact; only at widths whose LUT costs yosys measured,
@@ -539,7 +541,7 @@ def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
             fast = [c for c in options(lr, plan[lr.name]) if c.cycles <= target]
             if not fast:
                 return None
-            chosen.append(min(fast, key=lambda c: (c.multipliers, c.dsps, c.bram36, c.uram)))
+            chosen.append(min(fast, key=lambda c: (c.multipliers, c.dsps, c.lut, c.bram36, c.uram)))
         ddr = budget.ports.ddr_bits_per_cycle if budget.ports is not None else math.inf
         if (sum(c.stream_bits for c in chosen) > target * ddr or sum(c.uram for c in chosen) > (budget.uram or 0.0)
                 or (walls and budget.bram36 is not None and sum(c.bram36 for c in chosen) > budget.bram36)):

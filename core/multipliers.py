@@ -30,11 +30,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DspPorts", "DSP_PORTS", "YOSYS_DSP_MIN_PRODUCT_BITS", "COSTS_FILE", "product_bits", "x_operand_bits",
+__all__ = ["DspPorts", "DSP_PORTS", "YOSYS_DSP_MIN_PRODUCT_BITS", "COSTS_FILE", "OUTPUT_COLUMN_LUTS", "product_bits", "x_operand_bits",
            "pack_shift", "packed_weight_bits", "can_pack", "cost_table", "lut_multiplier_luts",
            "packed_pair_extra_luts"]
 
 COSTS_FILE = Path(__file__).resolve().parent / "multiplier_costs.json"
+# LUTs of one output column of a MAC array beyond its multipliers, per family: its accumulator, its cast (rounding,
+# saturation) and its place in the output beat. yosys on mnist28's stages (bench/kernels.py): the RTL kernel's split
+# of a layer into PO columns took 136 (dense_0, PO 32 against 1) and 215 (conv2d_4, PO 32 against 1) LUTs per extra
+# column on xc7, over the multipliers' figures; the middle is taken. xcup is not measured apart: there the folding's
+# 100 LUTs per multiplier already over-estimate (dcgan28's RTL kernel planned to 80% measured 77.6%).
+OUTPUT_COLUMN_LUTS = {"xc7": 180.0, "xcup": 0.0}
 
 
 @dataclass(frozen=True)

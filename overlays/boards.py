@@ -47,10 +47,12 @@ LUT_PER_MULTIPLIER = {"xc7": 25.0, "xcup": 100.0}
 # BRAM36 and LUTs the folding plans for: the rest is for the line buffers, FIFOs, activations, float conversions and
 # the DMA.
 UG949_GUIDELINE = 0.8
-# The RTL kernel spends LUTs on multipliers, so its folding plans the multiply-add logic within less: UG949's 80% less
-# the rest of the design (line buffers, activations, FIFOs, float conversions), which yosys measured at 19% of the
-# PYNQ-Z2's LUTs in mnist28's RTL kernel (bench/kernels.py: 10,176 of 53,200 outside its three MAC stages).
-RTL_MAC_LUT_SHARE = 0.6
+# The RTL kernel spends LUTs on multipliers, so its folding plans the multiply-add logic within less where the estimate
+# leaves the rest of the design out: on xc7, UG949's 80% less the rest (line buffers, activations, FIFOs, float
+# conversions), which yosys measured at 19% of the PYNQ-Z2's LUTs in mnist28's RTL kernel (bench/kernels.py: 10,176
+# of 53,200 outside its three MAC stages); on xcup the estimate's 100 LUTs per multiplier already cover it (dcgan28's
+# RTL kernel planned to 80% of the ZCU102's LUTs measured 77.6% in all).
+RTL_MAC_LUT_SHARE = {"xc7": 0.6, "xcup": UG949_GUIDELINE}
 URAM288_BITS = 288 * 1024  # an URAM288: 4K x 72
 # The share of the DDR's peak bandwidth a stream of reads gets: UG585 (Zynq-7000 TRM, the DDR controller's
 # efficiency) puts it near 75%; the same derating serves the UltraScale+ PS DDR controller.
@@ -178,7 +180,7 @@ class Board:
         a ValueError naming the board."""
         share = UG949_GUIDELINE
         try:
-            lut_share = RTL_MAC_LUT_SHARE if kernel == "rtl" else share
+            lut_share = RTL_MAC_LUT_SHARE[self.yosys_family] if kernel == "rtl" else share
             return Budget(self.multiplier_budget, bram36=self.bram36 * share, lut=int(self.lut * lut_share),
                           lut_per_multiplier=LUT_PER_MULTIPLIER[self.yosys_family],
                           uram=self.uram * share if self.uram else None, ports=self.ports, placement=placement,
