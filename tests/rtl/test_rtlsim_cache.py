@@ -3,6 +3,7 @@ when its record and hashes check out -- a truncated library or a damaged build.j
 being checked before ctypes loads it. A small random model keeps each build at a few seconds (less with ccache)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -28,6 +29,16 @@ def cache(tmp_path, monkeypatch):
     """FPGAGEN_CACHE pointing at a fresh folder."""
     monkeypatch.setenv("FPGAGEN_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def built_cache(model, tmp_path_factory):
+    """A cache root holding ``model``'s build, made once for the module: a case copies it rather than building."""
+    root = tmp_path_factory.mktemp("built") / "cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FPGAGEN_CACHE", str(root))
+        assert rtlsim.build(model).built
+    return root
 
 
 def assert_runs_bit_exact(model, n=3):
@@ -67,8 +78,10 @@ def test_truncated_library_is_rebuilt(model, cache):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty object", "no top", "library hash", "missing"])
-def test_damaged_build_json_is_rebuilt(model, cache, damage):
+def test_damaged_build_json_is_rebuilt(model, cache, built_cache, damage):
+    shutil.copytree(built_cache, cache)  # a good entry (one build for every case), then damaged
     first = rtlsim.build(model)
+    assert not first.built
     record_path = first.folder / "build.json"
     record = json.loads(record_path.read_text())
     if damage == "truncated":
