@@ -30,7 +30,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DspPorts", "DSP_PORTS", "YOSYS_DSP_MIN_PRODUCT_BITS", "COSTS_FILE", "OUTPUT_COLUMN_LUTS", "product_bits", "x_operand_bits",
+__all__ = ["DspPorts", "DSP_PORTS", "YOSYS_DSP_MIN_PRODUCT_BITS", "COSTS_FILE", "OUTPUT_COLUMN_LUTS", "product_bits",
+           "x_operand_bits",
            "pack_shift", "packed_weight_bits", "can_pack", "cost_table", "lut_multiplier_luts",
            "packed_pair_extra_luts"]
 

@@ -176,8 +176,8 @@ class Board:
         for streamed weights, used as the placement policy ``placement`` allows
         (:data:`fpgagen.core.folding.PLACEMENT_POLICIES`), for ``kernel`` (:data:`fpgagen.core.folding.KERNELS`;
         ``rtl``: the multiplier budget counts DSP slices, two products to one where they fit this family's DSP, and
-        LUT multipliers come out of the LUT budget, :data:`RTL_MAC_LUT_SHARE` of the LUTs). A policy this board cannot take (``loaded`` without UltraRAM) is
-        a ValueError naming the board."""
+        LUT multipliers come out of the LUT budget, :data:`RTL_MAC_LUT_SHARE` of the LUTs). A policy this board cannot
+        take (``loaded`` without UltraRAM) is a ValueError naming the board."""
         share = UG949_GUIDELINE
         try:
             lut_share = RTL_MAC_LUT_SHARE[self.yosys_family] if kernel == "rtl" else share
