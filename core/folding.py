@@ -488,7 +488,8 @@ def choose_mac_arrays(layers: list, budget: Budget, input_t=None) -> None:
     split (:func:`mac_splits`) with the fewest multipliers that runs in T cycles (of equal ones, the fewest DSP
     slices -- a split with output pairs packs -- then the fewest LUTs: each output column costs its accumulator and
     cast, :data:`fpgagen.core.multipliers.OUTPUT_COLUMN_LUTS`); its DSP outputs pack two per slice where the
-    operands fit the family's DSP (:func:`fpgagen.core.multipliers.can_pack`). Block RAM, UltraRAM and the DDR must fit as they are;
+    operands fit the family's DSP (:func:`fpgagen.core.multipliers.can_pack`). Block RAM, UltraRAM and the DDR
+    must fit as they are;
     while the DSP slices exceed ``budget.multipliers``, the output columns whose move to LUT multipliers costs the
     fewest LUTs per slice saved move (greedy, not exact; only at widths whose LUT costs yosys measured,
     :mod:`fpgagen.core.multipliers`); the LUT estimate (the multiply-add logic at
