@@ -241,15 +241,12 @@ def project_folder(args: argparse.Namespace) -> Path:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     from fpgagen.core.quantize import QuantConfig
-    from fpgagen.models.quantize import quantize
+    from fpgagen.models.quantize import quantize, resolve_kernel
     from fpgagen.overlays.boards import placement_table
     from fpgagen.overlays.project import FLOAT_REFERENCE
 
     config = QuantConfig.from_file(args.config) if args.config else QuantConfig()
-    if args.kernel is not None and config.kernel is not None and args.kernel != config.kernel:
-        raise ValueError(f"{args.config} is for the {config.kernel} kernel (its `kernel`), not --kernel "
-                         f"{args.kernel}: pass --kernel {config.kernel}, or drop kernel from the file")
-    args.kernel = args.kernel or config.kernel or "hls"
+    args.kernel = resolve_kernel(config, args.kernel)  # before the default project folder, which names it
     out = check_out(args.out or project_folder(args), folder=True)
     generator = load_generator(args)
     _refuse_another_models_build(out / FLOAT_REFERENCE, generator)

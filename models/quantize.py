@@ -79,6 +79,15 @@ def _store_sweep(key: str, chosen: tuple[int, int], source: str) -> tuple[tuple[
     return chosen, source
 
 
+def resolve_kernel(config: QuantConfig, kernel: str | None) -> str:
+    """The kernel a model is folded for: ``kernel`` (``--kernel``), else the config's, else ``hls``; a config for the
+    other kernel than the one asked for is a ValueError."""
+    if kernel is not None and config.kernel is not None and kernel != config.kernel:
+        raise ValueError(f"this config is for the {config.kernel} kernel (its `kernel`), not --kernel {kernel}: "
+                         f"pass --kernel {config.kernel}, or drop kernel from the file")
+    return kernel or config.kernel or "hls"
+
+
 def quantize(generator, config: QuantConfig | None = None, board: str | None = None,
              kernel: str | None = None) -> QuantizedModel:
     """The QuantizedModel of ``generator`` (a trained :class:`~fpgagen.models.generator.Generator`), folded for
@@ -104,10 +113,7 @@ def quantize(generator, config: QuantConfig | None = None, board: str | None = N
         widths, width_source = generator_widths(generator)
         if generator.spec.widths is None:
             board_choice = generator.board(widths[1], width_source)  # ... or at the widths the rule chose
-    if kernel is not None and config.kernel is not None and kernel != config.kernel:
-        raise ValueError(f"this config is for the {config.kernel} kernel (its `kernel`), not --kernel {kernel}: "
-                         f"pass --kernel {config.kernel}, or drop kernel from the file")
-    kernel = kernel or config.kernel or "hls"
+    kernel = resolve_kernel(config, kernel)
     placement = config.placement or "auto"  # a policy the board cannot take is refused naming the board
     if board is not None:
         from fpgagen.overlays.boards import get_board
